@@ -1,0 +1,64 @@
+//! The shared state of a running ccfarmd: its settings, policies, slots and counters.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ccfarm_proto::distcc::Limits;
+use tokio::sync::Semaphore;
+
+use crate::allow::AllowList;
+use crate::compilers::CompilerPolicy;
+use crate::stats::Stats;
+
+/// Validated settings the sessions need.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Wire limits for requests.
+    pub limits: Limits,
+    /// Timeout of every socket read and write.
+    pub io_timeout: Duration,
+    /// Kill a compile after this long.
+    pub job_lifetime: Option<Duration>,
+    /// Between SIGTERM and SIGKILL when killing a compile.
+    pub kill_grace: Duration,
+    /// Where job directories are created.
+    pub tmp_dir: PathBuf,
+}
+
+/// Everything a session shares with the others.
+#[derive(Debug)]
+pub struct Daemon {
+    /// Settings.
+    pub config: Settings,
+    /// Which compilers may run.
+    pub compilers: CompilerPolicy,
+    /// Which clients may connect.
+    pub allow: AllowList,
+    /// One permit per concurrent compile (`--jobs`).
+    pub slots: Arc<Semaphore>,
+    /// One permit per request allowed to wait for a slot.
+    pub queue: Arc<Semaphore>,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl Daemon {
+    /// A daemon with `jobs` compile slots and room for `queue` waiting requests.
+    pub fn new(
+        config: Settings,
+        compilers: CompilerPolicy,
+        allow: AllowList,
+        jobs: usize,
+        queue: usize,
+    ) -> Daemon {
+        Daemon {
+            config,
+            compilers,
+            allow,
+            slots: Arc::new(Semaphore::new(jobs)),
+            queue: Arc::new(Semaphore::new(queue)),
+            stats: Stats::new(jobs, queue),
+        }
+    }
+}

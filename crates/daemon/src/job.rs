@@ -1,0 +1,180 @@
+//! Running one compiler process: in its own process group, with stdin from
+//! `/dev/null` and stdout/stderr to files in the job directory, killed as a whole
+//! group when the client goes away or the job outlives `--job-lifetime`.
+//!
+//! The compiler driver forks `cc1` and `as`; killing only the driver would leave
+//! them running, which is why everything here is done per process group.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::process::Command;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    /// The program (an allow-listed name, found on `PATH`, or an absolute path).
+    pub program: String,
+    /// Its arguments (argv[1..]).
+    pub args: Vec<String>,
+    /// Working directory.
+    pub cwd: PathBuf,
+    /// Where stdout goes.
+    pub stdout: PathBuf,
+    /// Where stderr goes.
+    pub stderr: PathBuf,
+    /// Kill the compile after this long.
+    pub lifetime: Option<Duration>,
+    /// Between SIGTERM and SIGKILL.
+    pub grace: Duration,
+}
+
+/// How the compile ended.
+#[derive(Debug)]
+pub enum JobEnd {
+    /// The compiler exited (or was killed by a signal of its own); the raw wait status.
+    Exited(u32),
+    /// `--job-lifetime` was exceeded and the group was killed.
+    TimedOut,
+    /// The caller's cancel future fired (the client went away) and the group was killed.
+    Cancelled,
+    /// The compiler could not be started.
+    SpawnFailed(std::io::Error),
+}
+
+/// Kills the whole process group when dropped, so that no exit path (including the
+/// session task being dropped) can leave compiler processes behind.
+struct GroupGuard(Pid);
+
+impl GroupGuard {
+    fn signal(&self, signal: Signal) {
+        // ESRCH (the group is already gone) is the normal case after a clean exit.
+        let _ = killpg(self.0, signal);
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.signal(Signal::SIGKILL);
+    }
+}
+
+/// Run `spec` until it exits, its lifetime runs out, or `cancel` completes.
+pub async fn run(spec: &JobSpec, cancel: impl std::future::Future<Output = ()>) -> JobEnd {
+    let (stdout, stderr) = match (std::fs::File::create(&spec.stdout), std::fs::File::create(&spec.stderr)) {
+        (Ok(o), Ok(e)) => (o, e),
+        (Err(e), _) | (_, Err(e)) => return JobEnd::SpawnFailed(e),
+    };
+    let mut command = Command::new(&spec.program);
+    command
+        .args(&spec.args)
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => return JobEnd::SpawnFailed(e),
+    };
+    let Some(pid) = child.id() else {
+        return JobEnd::SpawnFailed(std::io::Error::other("compiler exited before it could be tracked"));
+    };
+    let guard = GroupGuard(Pid::from_raw(pid as i32));
+
+    let lifetime = async {
+        match spec.lifetime {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(cancel);
+    let end = tokio::select! {
+        status = child.wait() => {
+            return match status {
+                Ok(status) => JobEnd::Exited(status.into_raw() as u32),
+                Err(e) => JobEnd::SpawnFailed(e),
+            };
+        }
+        () = lifetime => JobEnd::TimedOut,
+        () = &mut cancel => JobEnd::Cancelled,
+    };
+    guard.signal(Signal::SIGTERM);
+    if tokio::time::timeout(spec.grace, child.wait()).await.is_err() {
+        guard.signal(Signal::SIGKILL);
+        let _ = child.wait().await;
+    }
+    // The guard's drop sends SIGKILL to whatever is left of the group.
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(dir: &tempfile::TempDir, script: &str, lifetime: Option<Duration>) -> JobSpec {
+        JobSpec {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            cwd: dir.path().to_owned(),
+            stdout: dir.path().join("out"),
+            stderr: dir.path().join("err"),
+            lifetime,
+            grace: Duration::from_millis(500),
+        }
+    }
+
+    /// A zombie waiting for init to reap it counts as dead.
+    fn alive(pid: i32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+            Err(_) => false,
+        }
+    }
+
+    #[tokio::test]
+    async fn captures_output_and_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let end = run(&spec(&dir, "echo out; echo err >&2; exit 3", None), std::future::pending()).await;
+        assert!(matches!(end, JobEnd::Exited(s) if s == 3 << 8), "{end:?}");
+        assert_eq!(std::fs::read_to_string(dir.path().join("out")).unwrap(), "out\n");
+        assert_eq!(std::fs::read_to_string(dir.path().join("err")).unwrap(), "err\n");
+    }
+
+    #[tokio::test]
+    async fn lifetime_kills_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        // A grandchild that ignores SIGTERM: only the SIGKILL escalation stops it.
+        let script = "sh -c 'trap \"\" TERM; echo $$ > grandchild; sleep 30' & wait";
+        let end = run(&spec(&dir, script, Some(Duration::from_millis(300))), std::future::pending()).await;
+        assert!(matches!(end, JobEnd::TimedOut), "{end:?}");
+        let pid: i32 = std::fs::read_to_string(dir.path().join("grandchild")).unwrap().trim().parse().unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!alive(pid), "grandchild {pid} survived");
+    }
+
+    #[tokio::test]
+    async fn cancel_kills_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = "sleep 30 & echo $! > grandchild; wait";
+        let cancel = tokio::time::sleep(Duration::from_millis(300));
+        let end = run(&spec(&dir, script, None), cancel).await;
+        assert!(matches!(end, JobEnd::Cancelled), "{end:?}");
+        let pid: i32 = std::fs::read_to_string(dir.path().join("grandchild")).unwrap().trim().parse().unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!alive(pid), "grandchild {pid} survived");
+    }
+
+    #[tokio::test]
+    async fn missing_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = spec(&dir, "", None);
+        s.program = "/nonexistent/cc".into();
+        assert!(matches!(run(&s, std::future::pending()).await, JobEnd::SpawnFailed(_)));
+    }
+}

@@ -1,0 +1,20 @@
+//! ccfarmd, the ccfarm compile server.
+//!
+//! It serves stock distcc clients (protocols 1, 2 and 3) on the distcc port: each
+//! connection carries one compile, which runs an allow-listed compiler in a private
+//! job directory, under a slot limit, with every refusal explained to the client.
+//!
+//! The binary (`src/main.rs`) only parses flags, sets up logging, binds, detaches
+//! and calls [`server::run`].
+
+pub mod allow;
+pub mod compilers;
+pub mod config;
+pub mod daemon;
+pub mod http;
+pub mod job;
+pub mod prepare;
+pub mod server;
+pub mod session;
+pub mod stats;
+pub mod system;

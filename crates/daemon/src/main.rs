@@ -1,0 +1,211 @@
+//! `ccfarmd`: flags, logging, binding, detaching; then the server.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use ccfarm_daemon::compilers::{CompilerPolicy, MASQUERADE_DIRS};
+use ccfarm_daemon::config::{Cli, Config};
+use ccfarm_daemon::daemon::{Daemon, Settings};
+use ccfarm_daemon::{http, server};
+use clap::Parser;
+use tracing::{error, info, warn};
+
+/// distcc's exit codes for the daemon's own failures.
+const EXIT_BAD_ARGUMENTS: u8 = 101;
+const EXIT_BIND_FAILED: u8 = 102;
+const EXIT_COMPILER_MISSING: u8 = 110;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { ExitCode::from(EXIT_BAD_ARGUMENTS) } else { ExitCode::SUCCESS };
+        }
+    };
+    if cli.version {
+        println!("ccfarmd {}", env!("CARGO_PKG_VERSION"));
+        println!("  (protocols 1, 2 and 3) (default port 3632)");
+        println!("  ccfarm is dual-licensed under MIT or Apache-2.0.");
+        return ExitCode::SUCCESS;
+    }
+    let insecure = cli.enable_tcp_insecure;
+    let nice = cli.nice;
+    let config = match cli.resolve() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("ccfarmd: {err}");
+            return ExitCode::from(EXIT_BAD_ARGUMENTS);
+        }
+    };
+    let compilers = CompilerPolicy::load(&MASQUERADE_DIRS.map(Path::new), &config.allowed_compilers);
+    if compilers.is_empty() {
+        eprintln!(
+            "ccfarmd: no compiler is allowed: /usr/lib/distcc is missing or empty (install distcc \
+             or run update-distcc-symlinks) and no allowed_compilers are configured"
+        );
+        return ExitCode::from(EXIT_COMPILER_MISSING);
+    }
+
+    // Bind before detaching, so that a bind failure is reported to whoever started
+    // us, with distccd's exit code.
+    let listener = match bind(SocketAddr::new(config.listen, config.port)) {
+        Ok(l) => l,
+        Err(err) => {
+            eprintln!("ccfarmd: cannot listen on {}:{}: {err}", config.listen, config.port);
+            return ExitCode::from(EXIT_BIND_FAILED);
+        }
+    };
+    let stats_listener = match config.stats_port.map(|p| bind(SocketAddr::new(config.listen, p))).transpose() {
+        Ok(l) => l,
+        Err(err) => {
+            eprintln!("ccfarmd: cannot listen for --stats: {err}");
+            return ExitCode::from(EXIT_BIND_FAILED);
+        }
+    };
+    if config.detach {
+        if let Err(err) = ccfarm_daemon_detach::detach(config.log_stderr) {
+            eprintln!("ccfarmd: cannot detach: {err}");
+            return ExitCode::from(1);
+        }
+    }
+    if let Err(err) = init_logging(&config) {
+        eprintln!("ccfarmd: {err:#}");
+        return ExitCode::from(EXIT_BAD_ARGUMENTS);
+    }
+    if insecure {
+        warn!("--enable-tcp-insecure is accepted for compatibility; the compiler allow-list stays in force");
+    }
+    if nice.is_some() {
+        warn!("--nice is accepted for compatibility and ignored");
+    }
+    if let Some(pid_file) = &config.pid_file {
+        if let Err(err) = std::fs::write(pid_file, format!("{}\n", std::process::id())) {
+            error!("cannot write pid file {}: {err}", pid_file.display());
+            return ExitCode::from(1);
+        }
+    }
+    let result = run(config.clone(), compilers, listener, stats_listener);
+    if let Some(pid_file) = &config.pid_file {
+        let _ = std::fs::remove_file(pid_file);
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            error!("{err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+#[tokio::main]
+async fn run(
+    config: Config,
+    compilers: CompilerPolicy,
+    listener: std::net::TcpListener,
+    stats_listener: Option<std::net::TcpListener>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener).context("distcc listener")?;
+    let settings = Settings {
+        limits: config.limits.clone(),
+        io_timeout: config.io_timeout,
+        job_lifetime: config.job_lifetime,
+        kill_grace: config.kill_grace,
+        tmp_dir: config.tmp_dir.clone(),
+    };
+    info!(
+        addr = %listener.local_addr()?,
+        jobs = config.jobs,
+        queue = config.max_queue,
+        compilers = compilers.len(),
+        allow = %config.allow.networks().iter().map(|n| n.to_string()).collect::<Vec<_>>().join(","),
+        "ccfarmd {} listening for distcc clients",
+        env!("CARGO_PKG_VERSION")
+    );
+    let daemon = Arc::new(Daemon::new(settings, compilers, config.allow.clone(), config.jobs, config.max_queue));
+    let stats_task = match stats_listener {
+        Some(l) => {
+            let l = tokio::net::TcpListener::from_std(l).context("stats listener")?;
+            info!(addr = %l.local_addr()?, "serving statistics over HTTP");
+            Some(tokio::spawn(http::serve(daemon.clone(), l)))
+        }
+        None => None,
+    };
+    let lifetime = config.lifetime;
+    let shutdown = async move {
+        let lifetime = async {
+            match lifetime {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
+            _ = term.recv() => info!("SIGTERM received"),
+            () = lifetime => info!("--lifetime reached"),
+        }
+    };
+    server::run(daemon, listener, config.max_connections, shutdown).await;
+    if let Some(task) = stats_task {
+        task.abort();
+    }
+    Ok(())
+}
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CCFARM_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(config.log_level.as_str().to_ascii_lowercase()));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    match &config.log_file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("failed to open logfile {}", path.display()))?;
+            builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+/// Detaching: the one place ccfarmd needs `unsafe`.
+mod ccfarm_daemon_detach {
+    use std::os::fd::AsRawFd;
+
+    use nix::unistd::{ForkResult, dup2_stdin, dup2_stdout, dup2_stderr, fork, setsid};
+
+    /// Fork into the background and start a new session. Called before the async
+    /// runtime (or any other thread) exists.
+    #[allow(unsafe_code)]
+    pub fn detach(keep_stderr: bool) -> nix::Result<()> {
+        // SAFETY: the process is single-threaded here (no runtime, no threads yet),
+        // so the child is a complete copy and may do anything the parent could.
+        match unsafe { fork() }? {
+            ForkResult::Parent { .. } => std::process::exit(0),
+            ForkResult::Child => {}
+        }
+        setsid()?;
+        let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null").map_err(|_| nix::Error::EIO)?;
+        let _ = null.as_raw_fd();
+        dup2_stdin(&null)?;
+        dup2_stdout(&null)?;
+        if !keep_stderr {
+            dup2_stderr(&null)?;
+        }
+        Ok(())
+    }
+}

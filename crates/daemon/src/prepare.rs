@@ -1,0 +1,205 @@
+//! Turning a decoded request into a job the server will run — or a refusal with a
+//! reason — and turning the finished job's files into a reply.
+//!
+//! Everything here is blocking file I/O (the request's input is written to the job
+//! directory at once, so a queued request holds disk, not memory); the session runs
+//! it on the blocking pool.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use ccfarm_compiler::Classification;
+use ccfarm_proto::distcc::pump::{SafeEntryKind, SafeTree, validate_tree};
+use ccfarm_proto::distcc::{Payload, Reply, Request, Version};
+use tempfile::TempDir;
+
+use crate::daemon::Daemon;
+use crate::job::JobSpec;
+use crate::stats::Outcome;
+
+/// Why a request is not run, as the client and the log will read it.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The stats category.
+    pub outcome: Outcome,
+    /// The STAT sent to the client.
+    pub status: u32,
+    /// The explanation sent in SERR.
+    pub reason: String,
+}
+
+/// The result of [`prepare`].
+#[derive(Debug)]
+pub enum Prepared {
+    /// Ready to run.
+    Job(PreparedJob),
+    /// Not to be run.
+    Refused(Refusal),
+}
+
+/// A job whose inputs are on disk. Dropping it removes its directory.
+#[derive(Debug)]
+pub struct PreparedJob {
+    /// What to run.
+    pub spec: JobSpec,
+    output: PathBuf,
+    dotd: Option<DotdFixup>,
+    /// Held only so that dropping the job removes the directory.
+    _dir: TempDir,
+}
+
+/// Protocol 3: where the server's dependency file is, and how to make it the client's.
+#[derive(Debug)]
+struct DotdFixup {
+    path: PathBuf,
+    root: String,
+    target: String,
+}
+
+/// Check a request and lay out its job directory.
+pub fn prepare(daemon: &Daemon, request: Request) -> Prepared {
+    match try_prepare(daemon, request) {
+        Ok(job) => Prepared::Job(job),
+        Err(refusal) => Prepared::Refused(refusal),
+    }
+}
+
+fn try_prepare(daemon: &Daemon, request: Request) -> Result<PreparedJob, Refusal> {
+    let argv = request
+        .argv
+        .iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            String::from_utf8(arg.to_vec()).map_err(|_| {
+                Refusal::denied(Outcome::refused_command, format!("argument {i} is not valid UTF-8"))
+            })
+        })
+        .collect::<Result<Vec<String>, Refusal>>()?;
+    let Some(argv0) = argv.first() else {
+        return Err(Refusal::denied(Outcome::refused_command, "the command line is empty".into()));
+    };
+    let program = daemon
+        .compilers
+        .resolve(argv0)
+        .map_err(|reason| Refusal::denied(Outcome::refused_compiler, reason))?;
+    ccfarm_compiler::check_server_safety(&argv, request.version.number())
+        .map_err(|refusal| Refusal::denied(Outcome::refused_argument, refusal.to_string()))?;
+    let job = match ccfarm_compiler::scan_args(&argv) {
+        Classification::Distributable(job) => job,
+        Classification::Local(reason) => {
+            return Err(Refusal::denied(
+                Outcome::refused_command,
+                format!("not a single compile this server can run: {reason}"),
+            ));
+        }
+    };
+
+    let dir = tempfile::Builder::new()
+        .prefix("ccfarmd-")
+        .tempdir_in(&daemon.config.tmp_dir)
+        .map_err(|e| Refusal::server_error(format!("cannot create a job directory: {e}")))?;
+    let io = |what: &str, e: std::io::Error| Refusal::server_error(format!("{what}: {e}"));
+    let output = dir.path().join(if job.assemble_only() { "output.s" } else { "output.o" });
+
+    let (args, cwd, dotd) = match request.payload {
+        Payload::Preprocessed(source) => {
+            let ext = ccfarm_compiler::preprocessed_extension(job.language());
+            let input = dir.path().join(format!("input.{ext}"));
+            std::fs::write(&input, &source).map_err(|e| io("cannot write the source", e))?;
+            let args = ccfarm_compiler::rewrite_for_server(&argv, &job, path_str(&input)?, path_str(&output)?);
+            (args, dir.path().to_owned(), None)
+        }
+        Payload::Tree { cwd, entries } => {
+            let tree = validate_tree(&cwd, &entries)
+                .map_err(|e| Refusal::denied(Outcome::refused_tree, e.to_string()))?;
+            let root = dir.path().join("root");
+            write_tree(&root, &tree).map_err(|e| io("cannot write the source tree", e))?;
+            let cwd = root.join(bytes_path(&tree.cwd.to_bytes()));
+            std::fs::create_dir_all(&cwd).map_err(|e| io("cannot create the working directory", e))?;
+            let deps = dir.path().join("deps.d");
+            let root_str = path_str(&root)?.to_owned();
+            let pump = ccfarm_compiler::rewrite_for_pump(&argv, &job, &root_str, path_str(&deps)?, path_str(&output)?);
+            let fixup = DotdFixup { path: deps, root: root_str, target: pump.target.clone() };
+            (pump.argv, cwd, Some(fixup))
+        }
+    };
+    let spec = JobSpec {
+        program,
+        args: args.into_iter().skip(1).collect(),
+        cwd,
+        stdout: dir.path().join("stdout"),
+        stderr: dir.path().join("stderr"),
+        lifetime: daemon.config.job_lifetime,
+        grace: daemon.config.kill_grace,
+    };
+    Ok(PreparedJob { spec, output, dotd, _dir: dir })
+}
+
+fn path_str(path: &Path) -> Result<&str, Refusal> {
+    path.to_str().ok_or_else(|| Refusal::server_error(format!("job path {path:?} is not UTF-8")))
+}
+
+fn bytes_path(bytes: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+}
+
+/// Create the validated tree under `root`. Links are made absolute into `root`, so
+/// their meaning does not depend on where they sit.
+fn write_tree(root: &Path, tree: &SafeTree) -> std::io::Result<()> {
+    std::fs::create_dir_all(root)?;
+    for entry in &tree.entries {
+        let path = root.join(bytes_path(&entry.path.to_bytes()));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        match &entry.kind {
+            SafeEntryKind::File(data) => std::fs::write(&path, data)?,
+            SafeEntryKind::Link(target) => {
+                std::os::unix::fs::symlink(root.join(bytes_path(&target.to_bytes())), &path)?
+            }
+        }
+    }
+    Ok(())
+}
+
+impl PreparedJob {
+    /// Read the finished job's outputs into the reply. Oversized outputs are
+    /// refused rather than sent: the protocol caps every body.
+    pub fn collect(self, daemon: &Daemon, version: Version, status: u32) -> Result<Reply, Refusal> {
+        let limit = u64::from(daemon.config.limits.max_body_len);
+        let read = |path: &Path, required: bool| -> Result<Bytes, Refusal> {
+            match std::fs::metadata(path) {
+                Ok(meta) if meta.len() > limit => Err(Refusal::server_error(format!(
+                    "{} is {} bytes, more than the {limit}-byte limit",
+                    path.file_name().unwrap_or_default().to_string_lossy(),
+                    meta.len()
+                ))),
+                Ok(_) => std::fs::read(path)
+                    .map(Bytes::from)
+                    .map_err(|e| Refusal::server_error(format!("cannot read {path:?}: {e}"))),
+                // A compiler that succeeds without writing output produces an empty
+                // file on the client, as with distccd.
+                Err(_) if !required => Ok(Bytes::new()),
+                Err(e) => Err(Refusal::server_error(format!("cannot read {path:?}: {e}"))),
+            }
+        };
+        let stderr = read(&self.spec.stderr, true)?;
+        let stdout = read(&self.spec.stdout, true)?;
+        let (object, dotd) = if status == 0 {
+            let object = read(&self.output, false)?;
+            let dotd = match &self.dotd {
+                Some(fix) if version == Version::V3 => {
+                    let raw = read(&fix.path, false)?;
+                    let text = String::from_utf8_lossy(&raw);
+                    Some(Bytes::from(ccfarm_compiler::fix_dotd(&text, &fix.root, &fix.target)))
+                }
+                _ => None,
+            };
+            (object, dotd)
+        } else {
+            (Bytes::new(), None)
+        };
+        Ok(Reply { version, status, stderr, stdout, object, dotd })
+    }
+}

@@ -1,0 +1,270 @@
+//! One client connection: read a distcc request, check it, run the compile, reply.
+//!
+//! Every refusal is explained to the client (a non-zero status with the reason in
+//! SERR, which a distcc user sees) and logged with its category. A malformed stream
+//! is logged and the connection closed: distcc cannot resynchronise.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use ccfarm_proto::distcc::{ProtoError, Reply, Request, RequestDecoder, Version};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::time::{Instant, timeout};
+use tracing::{debug, info, warn};
+
+use crate::daemon::Daemon;
+use crate::prepare::{Prepared, Refusal, prepare};
+use crate::job::{self, JobEnd};
+use crate::stats::Outcome;
+
+/// distcc's exit codes, carried in the high byte of STAT when ccfarmd itself fails.
+mod exit {
+    pub const GENERAL: u32 = 100;
+    pub const COMPILER_MISSING: u32 = 110;
+    pub const ACCESS_DENIED: u32 = 113;
+    pub const BUSY: u32 = 114;
+    pub const TIMEOUT: u32 = 118;
+}
+
+/// Serve one connection to completion.
+pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
+    let started = Instant::now();
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let request = match read_request(&daemon, &mut reader).await {
+        Ok(Some(request)) => request,
+        Ok(None) => {
+            debug!(%peer, "connection closed before a request");
+            return;
+        }
+        Err(err) => {
+            warn!(%peer, category = "bad_request", "{err}; closing the connection");
+            daemon.stats.finished(Outcome::bad_request, None, Instant::now());
+            return;
+        }
+    };
+    let version = request.version;
+    let summary = Summary::of(&request);
+
+    let prepared = {
+        let daemon = daemon.clone();
+        tokio::task::spawn_blocking(move || prepare(&daemon, request)).await
+    };
+    let job = match prepared {
+        Ok(Prepared::Job(job)) => job,
+        Ok(Prepared::Refused(refusal)) => {
+            return refuse(&daemon, &mut writer, peer, version, &summary, refusal).await;
+        }
+        Err(panic) => {
+            let refusal = Refusal::server_error(format!("internal error preparing the job: {panic}"));
+            return refuse(&daemon, &mut writer, peer, version, &summary, refusal).await;
+        }
+    };
+
+    // Wait for a compile slot, unless the queue is full: then say "busy" at once, so
+    // the client can go elsewhere instead of waiting in a kernel backlog.
+    let Ok(queue_place) = daemon.queue.clone().try_acquire_owned() else {
+        let refusal = Refusal {
+            outcome: Outcome::busy,
+            status: exit::BUSY << 8,
+            reason: format!(
+                "server busy: {} compiles running and {} waiting; try another host",
+                daemon.stats.running_now(),
+                daemon.stats.queued_now()
+            ),
+        };
+        return refuse(&daemon, &mut writer, peer, version, &summary, refusal).await;
+    };
+    daemon.stats.queued(1);
+    let slot = tokio::select! {
+        slot = daemon.slots.clone().acquire_owned() => slot.ok(),
+        () = client_gone(&mut reader) => None,
+    };
+    daemon.stats.queued(-1);
+    drop(queue_place);
+    let Some(_slot) = slot else {
+        info!(%peer, category = "client_disconnect", "client went away while queued: {summary}");
+        daemon.stats.finished(Outcome::client_disconnect, None, Instant::now());
+        return;
+    };
+
+    daemon.stats.running(1);
+    let compile_started = Instant::now();
+    let end = job::run(&job.spec, client_gone(&mut reader)).await;
+    let took = compile_started.elapsed();
+    daemon.stats.running(-1);
+
+    let (outcome, reply) = match end {
+        JobEnd::Exited(status) => {
+            let outcome = if status == 0 { Outcome::compile_ok } else { Outcome::compile_error };
+            match tokio::task::spawn_blocking({
+                let daemon = daemon.clone();
+                move || job.collect(&daemon, version, status)
+            })
+            .await
+            {
+                Ok(Ok(reply)) => (outcome, reply),
+                Ok(Err(refusal)) => (refusal.outcome, refusal.reply(version)),
+                Err(panic) => {
+                    let refusal = Refusal::server_error(format!("internal error collecting results: {panic}"));
+                    (refusal.outcome, refusal.reply(version))
+                }
+            }
+        }
+        JobEnd::TimedOut => {
+            let lifetime = daemon.config.job_lifetime.unwrap_or_default().as_secs();
+            let reason = format!("compile exceeded the job lifetime of {lifetime} s and was killed");
+            let refusal = Refusal { outcome: Outcome::compile_timeout, status: exit::TIMEOUT << 8, reason };
+            warn!(%peer, category = "compile_timeout", "{}: {summary}", refusal.reason);
+            (refusal.outcome, refusal.reply(version))
+        }
+        JobEnd::Cancelled => {
+            info!(%peer, category = "client_disconnect", "client went away; compiler killed: {summary}");
+            daemon.stats.finished(Outcome::client_disconnect, None, Instant::now());
+            return;
+        }
+        JobEnd::SpawnFailed(err) => {
+            let refusal = Refusal {
+                outcome: Outcome::server_error,
+                status: exit::COMPILER_MISSING << 8,
+                reason: format!("failed to exec {}: {err}", job.spec.program),
+            };
+            warn!(%peer, category = "server_error", "{}", refusal.reason);
+            (refusal.outcome, refusal.reply(version))
+        }
+    };
+
+    let sent = send(&daemon, &mut writer, &reply).await;
+    let outcome = if let Err(err) = &sent {
+        warn!(%peer, category = "client_disconnect", "could not send the reply: {err}");
+        Outcome::client_disconnect
+    } else {
+        outcome
+    };
+    let status = reply.status;
+    info!(
+        %peer,
+        result = outcome.name(),
+        "client: {peer} {} exit:{} sig:{} time:{}ms compile:{}ms {summary}",
+        outcome.name().to_uppercase(),
+        status >> 8,
+        status & 0x7f,
+        started.elapsed().as_millis(),
+        took.as_millis(),
+    );
+    daemon.stats.finished(outcome, Some((&summary.source, &summary.compiler, took)), Instant::now());
+}
+
+/// Read one whole request, with a timeout on every read.
+async fn read_request(
+    daemon: &Daemon,
+    reader: &mut OwnedReadHalf,
+) -> Result<Option<Request>, ReadError> {
+    let mut decoder = RequestDecoder::new(daemon.config.limits.clone());
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        if let Some(request) = decoder.decode(&mut buf)? {
+            return Ok(Some(request));
+        }
+        let read = timeout(daemon.config.io_timeout, reader.read_buf(&mut buf))
+            .await
+            .map_err(|_| ReadError::Timeout(daemon.config.io_timeout))??;
+        if read == 0 {
+            return Ok(decoder.decode_eof(&mut buf)?);
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ProtoError),
+    #[error("read failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("client sent nothing for {0:?}")]
+    Timeout(Duration),
+}
+
+/// Completes when the client closes its side or sends anything more. A distcc client
+/// sends nothing after its request and never half-closes while waiting, so either
+/// means it is gone (or misbehaving), and the job is abandoned.
+async fn client_gone(reader: &mut OwnedReadHalf) {
+    let mut byte = [0u8; 1];
+    let _ = reader.read(&mut byte).await;
+}
+
+async fn send(daemon: &Daemon, writer: &mut tokio::net::tcp::OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
+    let bytes = reply.encode();
+    timeout(daemon.config.io_timeout, async {
+        writer.write_all(&bytes).await?;
+        writer.flush().await
+    })
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client stopped reading"))?
+}
+
+async fn refuse(
+    daemon: &Daemon,
+    writer: &mut tokio::net::tcp::OwnedWriteHalf,
+    peer: SocketAddr,
+    version: Version,
+    summary: &Summary,
+    refusal: Refusal,
+) {
+    warn!(%peer, category = refusal.outcome.name(), "refused: {}: {summary}", refusal.reason);
+    if let Err(err) = send(daemon, writer, &refusal.reply(version)).await {
+        debug!(%peer, "could not send the refusal: {err}");
+    }
+    daemon.stats.finished(refusal.outcome, None, Instant::now());
+}
+
+/// What to call a job in logs and stats.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The compiler the client asked for.
+    pub compiler: String,
+    /// The source file named on the command line (or "?").
+    pub source: String,
+}
+
+impl Summary {
+    fn of(request: &Request) -> Summary {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let compiler = request.argv.first().map_or_else(|| "?".to_owned(), |a| text(a));
+        let source = request
+            .argv
+            .iter()
+            .skip(1)
+            .map(|a| text(a))
+            .rfind(|a| !a.starts_with('-') && a.contains('.') && !a.ends_with(".o"))
+            .unwrap_or_else(|| "?".to_owned());
+        Summary { compiler, source }
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.compiler, self.source)
+    }
+}
+
+impl Refusal {
+    /// The distcc reply that explains this refusal.
+    pub fn reply(&self, version: Version) -> Reply {
+        Reply::failure(version, self.status, format!("ccfarmd: {}\n", self.reason))
+    }
+
+    /// An internal failure of the server.
+    pub fn server_error(reason: String) -> Refusal {
+        Refusal { outcome: Outcome::server_error, status: exit::GENERAL << 8, reason }
+    }
+
+    /// A request the server will not run.
+    pub fn denied(outcome: Outcome, reason: String) -> Refusal {
+        Refusal { outcome, status: exit::ACCESS_DENIED << 8, reason }
+    }
+}

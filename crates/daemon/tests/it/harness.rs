@@ -1,0 +1,262 @@
+//! Test harness: a real `ccfarmd` process on loopback, real Debian `distcc` clients,
+//! real gcc. Each test gets its own directory, port, job directory and log.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const CCFARMD: &str = env!("CARGO_BIN_EXE_ccfarmd");
+
+/// Fail loudly (not skip) when a peer the suite depends on is missing.
+pub fn require(tool: &str) {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().unwrap();
+    assert!(
+        found.status.success(),
+        "`{tool}` is not installed; run .ci/setup (apt-get install -y distcc gcc g++)"
+    );
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A scratch directory for one test.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch { dir: tempfile::Builder::new().prefix("ccfarm-it-").tempdir().unwrap() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    pub fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+}
+
+/// A running ccfarmd in the foreground, logging to a file, with its own job directory.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub stats_port: u16,
+    pub log: PathBuf,
+    pub jobs_dir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start(extra: &[&str]) -> Server {
+        Server::start_with_config(extra, None)
+    }
+
+    pub fn start_with_config(extra: &[&str], config: Option<&str>) -> Server {
+        require("distcc");
+        let dir = tempfile::Builder::new().prefix("ccfarmd-it-").tempdir().unwrap();
+        let jobs_dir = dir.path().join("jobs");
+        std::fs::create_dir(&jobs_dir).unwrap();
+        let log = dir.path().join("ccfarmd.log");
+        for _attempt in 0..5 {
+            let port = free_port();
+            let stats_port = free_port();
+            let mut command = Command::new(CCFARMD);
+            command
+                .args(["--no-detach", "--listen", "127.0.0.1", "--log-level", "debug"])
+                .args(["--port", &port.to_string(), "--stats", "--stats-port", &stats_port.to_string()])
+                .arg("--log-file")
+                .arg(&log)
+                .arg("--tmp-dir")
+                .arg(&jobs_dir)
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            if let Some(config) = config {
+                let path = dir.path().join("ccfarmd.toml");
+                std::fs::write(&path, config).unwrap();
+                command.arg("--config").arg(path);
+            }
+            let mut child = command.spawn().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Some(status) = child.try_wait().unwrap() {
+                    let mut err = String::new();
+                    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                    if status.code() == Some(102) {
+                        break; // port taken by someone else: try another
+                    }
+                    panic!("ccfarmd exited with {status}: {err}");
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Server { child, port, stats_port, log, jobs_dir, _dir: dir };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+        }
+        panic!("could not start ccfarmd");
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Wait until the log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// `DISTCC_HOSTS` for this server.
+    pub fn host(&self, opts: &str) -> String {
+        format!("127.0.0.1:{}/8{opts}", self.port)
+    }
+
+    /// A raw HTTP GET on the stats port; returns the whole response.
+    pub fn http_get(&self, path: &str) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.stats_port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    /// The `/status` document.
+    pub fn status(&self) -> serde_json::Value {
+        let response = self.http_get("/status");
+        let body = response.split("\r\n\r\n").nth(1).expect("HTTP body");
+        serde_json::from_str(body).unwrap()
+    }
+
+    /// Send raw bytes to the distcc port and read until the server closes.
+    pub fn exchange(&self, request: &[u8]) -> Vec<u8> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        // The server may close before reading everything (a refused header);
+        // a failed write is then expected.
+        let _ = s.write_all(request);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    }
+
+    /// Job directories left behind (there must be none once the server is idle).
+    pub fn leftover_job_files(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(&self.jobs_dir).unwrap().map(|e| e.unwrap().path()).collect()
+    }
+
+    /// Assert the job directory empties (jobs may take a moment to clean up).
+    pub fn assert_no_leftovers(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.leftover_job_files().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(self.leftover_job_files(), Vec::<PathBuf>::new(), "temporary files survived");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `distcc` (Debian's real client) command with a clean environment: fallback off,
+/// backoff off, its own state directory, and the compiler name not rewritten.
+pub fn distcc(scratch: &Scratch, hosts: &str) -> Command {
+    let state = scratch.path().join(".distcc");
+    std::fs::create_dir_all(&state).unwrap();
+    let mut command = Command::new("distcc");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("DISTCC_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .current_dir(scratch.path())
+        .env("DISTCC_HOSTS", hosts)
+        .env("DISTCC_FALLBACK", "0")
+        .env("DISTCC_BACKOFF_PERIOD", "0")
+        .env("DISTCC_DIR", &state)
+        .env("DISTCC_VERBOSE", "1")
+        .env("DISTCC_IO_TIMEOUT", "60")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Run a command in the scratch directory.
+pub fn run(scratch: &Scratch, program: &str, args: &[&str]) -> Output {
+    Command::new(program).args(args).current_dir(scratch.path()).stdin(Stdio::null()).output().unwrap()
+}
+
+/// Run a distcc compile, asserting it went remote (distcc logs the host it used).
+pub fn distcc_ok(scratch: &Scratch, hosts: &str, args: &[&str]) -> Output {
+    let out = distcc(scratch, hosts).args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "distcc {args:?} failed: {stderr}");
+    assert!(stderr.contains("completed ok"), "distcc {args:?} did not compile remotely: {stderr}");
+    out
+}
+
+/// Processes whose command line contains `marker`, excluding zombies.
+pub fn processes_with(marker: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z');
+        if !zombie && String::from_utf8_lossy(&cmdline).contains(marker) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Wait until no process matches `marker`; returns how long it took.
+pub fn wait_gone(marker: &str, within: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if processes_with(marker).is_empty() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
