@@ -115,10 +115,7 @@ mod tests {
                 "gcc -Wp,-MD,.foo.o.d -c foo.c",
                 "gcc -MD -MF .foo.o.d -c foo.c",
             ),
-            (
-                "gcc -Wp,-MMD,dep/x.d -c x.c",
-                "gcc -MMD -MF dep/x.d -c x.c",
-            ),
+            ("gcc -Wp,-MMD,dep/x.d -c x.c", "gcc -MMD -MF dep/x.d -c x.c"),
             ("gcc -Wp,-DFOO,-UBAR -c x.c", "gcc -DFOO -UBAR -c x.c"),
             (
                 "gcc -Wp,-DA,-MD,a.d,-DB -c x.c",

@@ -52,17 +52,18 @@ impl fmt::Display for Language {
     }
 }
 
-/// The file-name suffix, dot included, that gcc reads as preprocessed `lang`.
+/// The file-name extension (without the dot, like [`std::path::Path::extension`]) that gcc
+/// reads as preprocessed `lang`.
 ///
-/// A server names the preprocessed text it receives with this suffix so that the compiler
-/// skips preprocessing without needing an `-x` option: `.i` (C), `.ii` (C++), `.mi`
-/// (Objective-C), `.mii` (Objective-C++).
+/// A server names the preprocessed text it receives with this extension so that the
+/// compiler skips preprocessing without needing an `-x` option: `i` (C), `ii` (C++), `mi`
+/// (Objective-C), `mii` (Objective-C++).
 pub fn preprocessed_extension(lang: Language) -> &'static str {
     match lang {
-        Language::C => ".i",
-        Language::Cxx => ".ii",
-        Language::ObjC => ".mi",
-        Language::ObjCxx => ".mii",
+        Language::C => "i",
+        Language::Cxx => "ii",
+        Language::ObjC => "mi",
+        Language::ObjCxx => "mii",
     }
 }
 
@@ -247,7 +248,10 @@ mod tests {
         assert_eq!(classify_file("a.s"), FileKind::Assembler);
         assert_eq!(classify_file("a.sx"), FileKind::Assembler);
         assert_eq!(classify_file("a.o"), FileKind::LinkerInput);
-        assert_eq!(classify_file("a.f90"), FileKind::OtherLanguage("fortran".into()));
+        assert_eq!(
+            classify_file("a.f90"),
+            FileKind::OtherLanguage("fortran".into())
+        );
         assert_eq!(classify_file("libfoo.so.1"), FileKind::Unknown);
     }
 
@@ -270,7 +274,7 @@ mod tests {
             );
             let ext = preprocessed_extension(lang);
             assert_eq!(
-                classify_file(&format!("in{ext}")),
+                classify_file(&format!("in.{ext}")),
                 FileKind::Source {
                     language: lang,
                     preprocessed: true

@@ -107,10 +107,9 @@ impl fmt::Display for LocalReason {
                 f,
                 "language `{l}` is not distributed; only C, C++, Objective-C and Objective-C++ are"
             ),
-            AssemblerSource(s) => write!(
-                f,
-                "`{s}` is assembler source, which is assembled locally"
-            ),
+            AssemblerSource(s) => {
+                write!(f, "`{s}` is assembler source, which is assembled locally")
+            }
             StdinSource => write!(f, "the source is read from standard input"),
             NoCompileFlag => write!(
                 f,
@@ -121,10 +120,9 @@ impl fmt::Display for LocalReason {
                 f,
                 "more than one input (`{first}` and `{second}`); a remote job compiles exactly one"
             ),
-            MultipleOutputs { first, second } => write!(
-                f,
-                "more than one output (`{first}` and `{second}`)"
-            ),
+            MultipleOutputs { first, second } => {
+                write!(f, "more than one output (`{first}` and `{second}`)")
+            }
             Conftest(s) => write!(
                 f,
                 "`{s}` is an autoconf probe, which must see this machine's compiler"
@@ -139,10 +137,7 @@ impl fmt::Display for LocalReason {
                 "`{a}` writes a side file next to the output, which a server cannot send back"
             ),
             NoObjectFile(a) => write!(f, "`{a}` means the compiler produces no object file"),
-            Modules(a) => write!(
-                f,
-                "`{a}` uses module files built on this machine"
-            ),
+            Modules(a) => write!(f, "`{a}` uses module files built on this machine"),
             LongOptionAlias(a) => write!(
                 f,
                 "`{a}` is a long option spelling that ccfarm does not interpret; use the short form to distribute"

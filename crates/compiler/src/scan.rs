@@ -49,11 +49,11 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// The suffix gcc gives an output it names itself (`.o` or `.s`).
+    /// The extension gcc gives an output it names itself (`o` or `s`, without the dot).
     pub fn output_extension(self) -> &'static str {
         match self {
-            Mode::Compile => ".o",
-            Mode::Assemble => ".s",
+            Mode::Compile => "o",
+            Mode::Assemble => "s",
         }
     }
 }
@@ -182,6 +182,17 @@ pub struct CompileJob {
 }
 
 impl CompileJob {
+    /// The source language (the same as the `language` field).
+    pub fn language(&self) -> Language {
+        self.language
+    }
+
+    /// Whether the command stops at assembler text (`-S`), so the output is a `.s` file
+    /// rather than an object.
+    pub fn assemble_only(&self) -> bool {
+        self.mode == Mode::Assemble
+    }
+
     /// Whether the command named its output with `-o`.
     pub fn output_is_explicit(&self) -> bool {
         self.output_arg.is_some()
@@ -513,7 +524,7 @@ impl Scanner {
             Some(o) if o.value == "-" => return Err(LocalReason::OutputToStdout),
             Some(o) => (o.value, Some(o.position)),
             None => (
-                format!("{}{}", stem(&input.path), mode.output_extension()),
+                format!("{}.{}", stem(&input.path), mode.output_extension()),
                 None,
             ),
         };

@@ -128,11 +128,23 @@ fn everyday_command_lines() {
         ("gcc -c foo.S -x c", Local),
         ("gcc -x c -c foo.c -x none", Dist("foo.c", "foo.o")),
         ("gcc -x c -include cfg.h -c foo.c", Dist("foo.c", "foo.o")),
-        ("gcc -x c -c foo -MT foo.o -MF foo.d -MD", Dist("foo", "foo.o")),
+        (
+            "gcc -x c -c foo -MT foo.o -MF foo.d -MD",
+            Dist("foo", "foo.o"),
+        ),
         ("gcc -x none -c foo.c", Dist("foo.c", "foo.o")),
-        ("gcc -march=x86-64-v3 -mtune=generic -c a.c", Dist("a.c", "a.o")),
-        ("gcc -c a.c -Wl,-rpath,/x -lm -L/usr/lib", Dist("a.c", "a.o")),
-        ("gcc -pipe -fPIC -g -Wall -Wextra -c a.c", Dist("a.c", "a.o")),
+        (
+            "gcc -march=x86-64-v3 -mtune=generic -c a.c",
+            Dist("a.c", "a.o"),
+        ),
+        (
+            "gcc -c a.c -Wl,-rpath,/x -lm -L/usr/lib",
+            Dist("a.c", "a.o"),
+        ),
+        (
+            "gcc -pipe -fPIC -g -Wall -Wextra -c a.c",
+            Dist("a.c", "a.o"),
+        ),
         ("gcc -Wp,-MD,.a.o.d -c a.c -o a.o", Dist("a.c", "a.o")),
         ("gcc -Wp,-DX,-UY -c a.c", Dist("a.c", "a.o")),
         ("gcc -Wp,-M -c a.c", Local),
@@ -155,12 +167,12 @@ fn cmake_command_lines() {
     let j = job(cmd);
     assert_eq!(j.compiler, "/usr/bin/cc");
     assert_eq!(j.input, "/abs/src/main.c");
-    assert_eq!(j.input_index, 9);
+    assert_eq!(j.input_index, 8);
     assert_eq!(j.output, "CMakeFiles/app.dir/src/main.c.o");
     assert_eq!(
         j.output_arg,
         Some(ArgPosition {
-            index: 6,
+            index: 5,
             form: ArgForm::Separate
         })
     );
@@ -194,7 +206,8 @@ fn cmake_command_lines() {
 
 #[test]
 fn autotools_and_libtool_command_lines() {
-    let j = job("gcc -DHAVE_CONFIG_H -I. -g -O2 -MT foo.o -MD -MP -MF .deps/foo.Tpo -c -o foo.o foo.c");
+    let j =
+        job("gcc -DHAVE_CONFIG_H -I. -g -O2 -MT foo.o -MD -MP -MF .deps/foo.Tpo -c -o foo.o foo.c");
     assert_eq!((j.input.as_str(), j.output.as_str()), ("foo.c", "foo.o"));
     assert_eq!(j.deps.style, Some(DepStyle::AllHeaders));
     assert!(j.deps.phony_headers);
@@ -217,7 +230,10 @@ fn autotools_and_libtool_command_lines() {
         reason("gcc -c -g -O2 conftest.c"),
         L::Conftest("conftest.c".into())
     );
-    assert_eq!(reason("gcc -o conftest -g -O2 conftest.c"), L::NoCompileFlag);
+    assert_eq!(
+        reason("gcc -o conftest -g -O2 conftest.c"),
+        L::NoCompileFlag
+    );
 }
 
 #[test]
@@ -304,22 +320,43 @@ fn dependency_file_names_follow_gcc() {
     // distcc's DotD_Case, checked there against what gcc really writes.
     let cases = [
         ("gcc -c foo.c -o hello.o -MD", Some("hello.d"), "hello.o"),
-        ("gcc -c foo.c -o hello.bar.foo -MD", Some("hello.bar.d"), "hello.bar.foo"),
+        (
+            "gcc -c foo.c -o hello.bar.foo -MD",
+            Some("hello.bar.d"),
+            "hello.bar.foo",
+        ),
         ("gcc -c foo.c -o hello.o", None, "hello.o"),
         ("gcc -c foo.c -MD", Some("foo.d"), "foo.o"),
         ("gcc -c foo.c -o hello. -MD", Some("hello.d"), "hello."),
-        ("gcc -c foo.c -o hello.o -MD -MT tootoo", Some("hello.d"), "tootoo"),
-        ("gcc -c foo.c -o hello.o -MD -MF foobar", Some("foobar"), "hello.o"),
+        (
+            "gcc -c foo.c -o hello.o -MD -MT tootoo",
+            Some("hello.d"),
+            "tootoo",
+        ),
+        (
+            "gcc -c foo.c -o hello.o -MD -MF foobar",
+            Some("foobar"),
+            "hello.o",
+        ),
         // distcc's bug (notes §3.3): the .d goes next to the object, not into the cwd.
-        ("gcc -MD -c src/foo.c -o obj/foo.o", Some("obj/foo.d"), "obj/foo.o"),
+        (
+            "gcc -MD -c src/foo.c -o obj/foo.o",
+            Some("obj/foo.d"),
+            "obj/foo.o",
+        ),
         ("gcc -MMD -c src/foo.c", Some("foo.d"), "foo.o"),
-        ("gcc -c foo.c -o 'my obj.o' -MD", Some("'my obj.d'"), "'my obj.o'"),
     ];
     for (cmd, file, target) in cases {
         let j = job(cmd);
         assert_eq!(j.dep_file().as_deref(), file, "{cmd}");
         assert_eq!(j.dep_target(), target, "{cmd}");
     }
+    let spaced: Vec<String> = ["gcc", "-c", "foo.c", "-o", "my dir/my obj.o", "-MD"]
+        .map(String::from)
+        .to_vec();
+    let j = scan_args(&spaced).job().cloned().expect("distributable");
+    assert_eq!(j.dep_file().as_deref(), Some("my dir/my obj.d"));
+    assert_eq!(j.dep_target(), "my\\ dir/my\\ obj.o");
 }
 
 #[test]
@@ -346,22 +383,49 @@ fn every_local_reason() {
         ("gcc -M hello.c", L::DependencyOnly("-M".into())),
         ("gcc -MM -c hello.c", L::DependencyOnly("-MM".into())),
         ("gcc -c a.c -MJ a.json", L::DependencyOnly("-MJ".into())),
-        ("gcc -march=native -c a.c", L::NativeArch("-march=native".into())),
-        ("gcc -mtune=native -c a.c", L::NativeArch("-mtune=native".into())),
-        ("gcc -mcpu=native -c a.c", L::NativeArch("-mcpu=native".into())),
+        (
+            "gcc -march=native -c a.c",
+            L::NativeArch("-march=native".into()),
+        ),
+        (
+            "gcc -mtune=native -c a.c",
+            L::NativeArch("-mtune=native".into()),
+        ),
+        (
+            "gcc -mcpu=native -c a.c",
+            L::NativeArch("-mcpu=native".into()),
+        ),
         (
             "gcc -Wa,-adhln=a.lst -c a.c",
             L::AssemblerListing("-Wa,-adhln=a.lst".into()),
         ),
-        ("gcc -Wa,--MD -c a.c", L::AssemblerListing("-Wa,--MD".into())),
-        ("gcc -fprofile-generate -c a.c", L::Profiling("-fprofile-generate".into())),
-        ("gcc -fprofile-use=x.gcda -c a.c", L::Profiling("-fprofile-use=x.gcda".into())),
-        ("gcc -fauto-profile -c a.c", L::Profiling("-fauto-profile".into())),
-        ("gcc -fprofile-correction -c a.c", L::Profiling("-fprofile-correction".into())),
+        (
+            "gcc -Wa,--MD -c a.c",
+            L::AssemblerListing("-Wa,--MD".into()),
+        ),
+        (
+            "gcc -fprofile-generate -c a.c",
+            L::Profiling("-fprofile-generate".into()),
+        ),
+        (
+            "gcc -fprofile-use=x.gcda -c a.c",
+            L::Profiling("-fprofile-use=x.gcda".into()),
+        ),
+        (
+            "gcc -fauto-profile -c a.c",
+            L::Profiling("-fauto-profile".into()),
+        ),
+        (
+            "gcc -fprofile-correction -c a.c",
+            L::Profiling("-fprofile-correction".into()),
+        ),
         ("gcc --coverage -c a.c", L::Profiling("--coverage".into())),
         ("g++ -frepo -c foo.C", L::Frepo),
         ("gcc -dr -c foo.c", L::Dr("-dr".into())),
-        ("gcc -specs=foo.specs -c foo.c", L::Specs("-specs=foo.specs".into())),
+        (
+            "gcc -specs=foo.specs -c foo.c",
+            L::Specs("-specs=foo.specs".into()),
+        ),
         ("gcc --specs foo.specs -c foo.c", L::Specs("--specs".into())),
         (
             "gcc -xassembler-with-cpp -c f.S",
@@ -371,12 +435,21 @@ fn every_local_reason() {
             "gcc -x assembler-with-cpp -c foo.c",
             L::UnsupportedLanguage("assembler-with-cpp".into()),
         ),
-        ("gcc -x c-header -c foo.h", L::UnsupportedLanguage("c-header".into())),
+        (
+            "gcc -x c-header -c foo.h",
+            L::UnsupportedLanguage("c-header".into()),
+        ),
         ("gcc -x go -c foo.go", L::UnsupportedLanguage("go".into())),
         ("gcc -c foo.h", L::UnsupportedLanguage("header".into())),
-        ("gfortran -c foo.f90", L::UnsupportedLanguage("fortran".into())),
+        (
+            "gfortran -c foo.f90",
+            L::UnsupportedLanguage("fortran".into()),
+        ),
         ("gcc -c hello.s", L::AssemblerSource("hello.s".into())),
-        ("gcc -c hello.S -o hello.o", L::AssemblerSource("hello.S".into())),
+        (
+            "gcc -c hello.S -o hello.o",
+            L::AssemblerSource("hello.S".into()),
+        ),
         ("gcc -x c -c -", L::StdinSource),
         ("gcc -c - -o x.o", L::StdinSource),
         ("gcc hello.c", L::NoCompileFlag),
@@ -412,24 +485,60 @@ fn every_local_reason() {
             },
         ),
         ("gcc -c conftest.c", L::Conftest("conftest.c".into())),
-        ("gcc -c sub/tmp.conftest.c", L::Conftest("sub/tmp.conftest.c".into())),
+        (
+            "gcc -c sub/tmp.conftest.c",
+            L::Conftest("sub/tmp.conftest.c".into()),
+        ),
         ("gcc -c hello.c -o -", L::OutputToStdout),
         ("gcc -c foo.c bar.o", L::LinkerInput("bar.o".into())),
         ("gcc -c foo.c libx.a", L::LinkerInput("libx.a".into())),
-        ("gcc -gsplit-dwarf -c a.c", L::ExtraOutputFile("-gsplit-dwarf".into())),
-        ("gcc -fstack-usage -c a.c", L::ExtraOutputFile("-fstack-usage".into())),
-        ("gcc -save-temps -c a.c", L::ExtraOutputFile("-save-temps".into())),
-        ("gcc -fdump-tree-all -c a.c", L::ExtraOutputFile("-fdump-tree-all".into())),
-        ("gcc -aux-info p.h -c a.c", L::ExtraOutputFile("-aux-info".into())),
-        ("clang -ftime-trace -c a.c", L::ExtraOutputFile("-ftime-trace".into())),
-        ("gcc -fsyntax-only -c a.c", L::NoObjectFile("-fsyntax-only".into())),
+        (
+            "gcc -gsplit-dwarf -c a.c",
+            L::ExtraOutputFile("-gsplit-dwarf".into()),
+        ),
+        (
+            "gcc -fstack-usage -c a.c",
+            L::ExtraOutputFile("-fstack-usage".into()),
+        ),
+        (
+            "gcc -save-temps -c a.c",
+            L::ExtraOutputFile("-save-temps".into()),
+        ),
+        (
+            "gcc -fdump-tree-all -c a.c",
+            L::ExtraOutputFile("-fdump-tree-all".into()),
+        ),
+        (
+            "gcc -aux-info p.h -c a.c",
+            L::ExtraOutputFile("-aux-info".into()),
+        ),
+        (
+            "clang -ftime-trace -c a.c",
+            L::ExtraOutputFile("-ftime-trace".into()),
+        ),
+        (
+            "gcc -fsyntax-only -c a.c",
+            L::NoObjectFile("-fsyntax-only".into()),
+        ),
         ("gcc -c a.c --version", L::NoObjectFile("--version".into())),
         ("gcc -### -c a.c", L::NoObjectFile("-###".into())),
-        ("gcc -print-prog-name=cc1 -c a.c", L::NoObjectFile("-print-prog-name=cc1".into())),
-        ("g++ -fmodules-ts -c a.cc", L::Modules("-fmodules-ts".into())),
+        (
+            "gcc -print-prog-name=cc1 -c a.c",
+            L::NoObjectFile("-print-prog-name=cc1".into()),
+        ),
+        (
+            "g++ -fmodules-ts -c a.cc",
+            L::Modules("-fmodules-ts".into()),
+        ),
         ("clang -fmodules -c a.m", L::Modules("-fmodules".into())),
-        ("gcc --output=a.o -c a.c", L::LongOptionAlias("--output=a.o".into())),
-        ("gcc --language c -c a", L::LongOptionAlias("--language".into())),
+        (
+            "gcc --output=a.o -c a.c",
+            L::LongOptionAlias("--output=a.o".into()),
+        ),
+        (
+            "gcc --language c -c a",
+            L::LongOptionAlias("--language".into()),
+        ),
         ("gcc -c a.c -o", L::MissingArgument("-o".into())),
         ("gcc -c a.c -x", L::MissingArgument("-x".into())),
         ("gcc -c a.c -MF", L::MissingArgument("-MF".into())),
@@ -442,7 +551,13 @@ fn every_local_reason() {
     }
     // Empty argv and an empty `-o` value cannot be written with `argv()`.
     assert_eq!(scan_args(&[]).local_reason(), Some(&L::MissingCompiler));
-    let empty_o = vec!["gcc".into(), "-c".into(), "a.c".into(), "-o".into(), String::new()];
+    let empty_o = vec![
+        "gcc".into(),
+        "-c".into(),
+        "a.c".into(),
+        "-o".into(),
+        String::new(),
+    ];
     assert_eq!(
         scan_args(&empty_o).local_reason(),
         Some(&L::MissingArgument("-o".into()))

@@ -25,7 +25,10 @@ impl FromStr for Cidr {
     type Err = CidrError;
 
     fn from_str(value: &str) -> Result<Cidr, CidrError> {
-        let err = |reason| CidrError { value: value.to_owned(), reason };
+        let err = |reason| CidrError {
+            value: value.to_owned(),
+            reason,
+        };
         let (addr, bits) = match value.split_once('/') {
             Some((addr, bits)) => (addr, Some(bits)),
             None => (value, None),
@@ -35,7 +38,11 @@ impl FromStr for Cidr {
         let bits = match bits {
             None => max,
             Some(b) => b.parse::<u8>().ok().filter(|&b| b <= max).ok_or_else(|| {
-                err(if addr.is_ipv4() { "mask must be 0..=32" } else { "mask must be 0..=128" })
+                err(if addr.is_ipv4() {
+                    "mask must be 0..=32"
+                } else {
+                    "mask must be 0..=128"
+                })
             })?,
         };
         Ok(Cidr { addr, bits })
@@ -51,12 +58,8 @@ impl Cidr {
             v4 => v4,
         };
         match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                prefix_eq(&net.octets(), &ip.octets(), self.bits)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                prefix_eq(&net.octets(), &ip.octets(), self.bits)
-            }
+            (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_eq(&net.octets(), &ip.octets(), self.bits),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => prefix_eq(&net.octets(), &ip.octets(), self.bits),
             _ => false,
         }
     }
@@ -91,8 +94,14 @@ impl AllowList {
     pub fn new(networks: Vec<Cidr>) -> AllowList {
         if networks.is_empty() {
             AllowList(vec![
-                Cidr { addr: IpAddr::from([127, 0, 0, 0]), bits: 8 },
-                Cidr { addr: IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), bits: 128 },
+                Cidr {
+                    addr: IpAddr::from([127, 0, 0, 0]),
+                    bits: 8,
+                },
+                Cidr {
+                    addr: IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+                    bits: 128,
+                },
             ])
         } else {
             AllowList(networks)
@@ -150,7 +159,15 @@ mod tests {
 
     #[test]
     fn bad_values() {
-        for bad in ["", "10.0.0.0/33", "::/129", "host.example", "10.0.0.0/", "10.0.0.0/-1", "1.2.3"] {
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "::/129",
+            "host.example",
+            "10.0.0.0/",
+            "10.0.0.0/-1",
+            "1.2.3",
+        ] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad}");
         }
     }

@@ -24,7 +24,9 @@ impl CompilerPolicy {
     pub fn load(dirs: &[&Path], extra: &[String]) -> CompilerPolicy {
         let mut policy = CompilerPolicy::default();
         for dir in dirs {
-            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 if let Some(name) = entry.file_name().to_str() {
                     policy.names.insert(name.to_owned());
@@ -63,7 +65,9 @@ impl CompilerPolicy {
             if self.paths.contains(Path::new(argv0)) {
                 return Ok(argv0.to_owned());
             }
-            let name = argv0.strip_prefix("/usr/bin/").or_else(|| argv0.strip_prefix("/bin/"));
+            let name = argv0
+                .strip_prefix("/usr/bin/")
+                .or_else(|| argv0.strip_prefix("/bin/"));
             return match name {
                 Some(name) if !name.contains('/') && self.names.contains(name) => {
                     Ok(name.to_owned())
@@ -94,7 +98,10 @@ mod tests {
         for name in ["gcc", "x86_64-linux-gnu-gcc", "cc"] {
             std::fs::write(dir.path().join(name), "").unwrap();
         }
-        CompilerPolicy::load(&[dir.path(), Path::new("/nonexistent")], &["/opt/cc/bin/mycc".into(), "tcc".into()])
+        CompilerPolicy::load(
+            &[dir.path(), Path::new("/nonexistent")],
+            &["/opt/cc/bin/mycc".into(), "tcc".into()],
+        )
     }
 
     #[test]
@@ -102,7 +109,10 @@ mod tests {
         let p = policy();
         assert_eq!(p.len(), 5);
         assert_eq!(p.resolve("gcc").unwrap(), "gcc");
-        assert_eq!(p.resolve("x86_64-linux-gnu-gcc").unwrap(), "x86_64-linux-gnu-gcc");
+        assert_eq!(
+            p.resolve("x86_64-linux-gnu-gcc").unwrap(),
+            "x86_64-linux-gnu-gcc"
+        );
         assert_eq!(p.resolve("tcc").unwrap(), "tcc");
         assert_eq!(p.resolve("/usr/bin/gcc").unwrap(), "gcc");
         assert_eq!(p.resolve("/bin/cc").unwrap(), "cc");
@@ -112,9 +122,20 @@ mod tests {
     #[test]
     fn refusals_explain() {
         let p = policy();
-        for bad in ["sh", "/bin/sh", "/usr/bin/../bin/sh", "/tmp/gcc", "/usr/bin/x/gcc", "", "python3"] {
+        for bad in [
+            "sh",
+            "/bin/sh",
+            "/usr/bin/../bin/sh",
+            "/tmp/gcc",
+            "/usr/bin/x/gcc",
+            "",
+            "python3",
+        ] {
             let err = p.resolve(bad).unwrap_err();
-            assert!(err.contains("allow-listed") || err.contains("no compiler"), "{bad}: {err}");
+            assert!(
+                err.contains("allow-listed") || err.contains("no compiler"),
+                "{bad}: {err}"
+            );
         }
     }
 }

@@ -211,10 +211,14 @@ impl Cli {
     pub fn resolve(self) -> Result<Config, ConfigError> {
         let file = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-                toml::from_str(&text)
-                    .map_err(|source| ConfigError::Parse { path: path.clone(), source: Box::new(source) })?
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.clone(),
+                    source: Box::new(source),
+                })?
             }
             None => FileConfig::default(),
         };
@@ -230,11 +234,23 @@ impl Cli {
         let mut allow = self.allow;
         if allow.is_empty() {
             for value in file.allow.unwrap_or_default() {
-                allow.push(value.parse().map_err(|e| ConfigError::Invalid(format!("{e}")))?);
+                allow.push(
+                    value
+                        .parse()
+                        .map_err(|e| ConfigError::Invalid(format!("{e}")))?,
+                );
             }
         }
         if self.allow_private {
-            for net in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "fc00::/7", "fe80::/10", "::1/128"] {
+            for net in [
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "127.0.0.0/8",
+                "fc00::/7",
+                "fe80::/10",
+                "::1/128",
+            ] {
                 allow.push(net.parse().expect("valid built-in network"));
             }
         }
@@ -243,18 +259,27 @@ impl Cli {
         if jobs == 0 {
             return Err(ConfigError::Invalid("jobs must be at least 1".into()));
         }
-        let max_queue = self.max_queue.or(file.max_queue).map_or(128, |q| q as usize);
+        let max_queue = self
+            .max_queue
+            .or(file.max_queue)
+            .map_or(128, |q| q as usize);
         let max_connections = file.max_connections.map_or(1024, |c| c as usize);
         if max_connections <= jobs {
             return Err(ConfigError::Invalid(format!(
                 "max_connections ({max_connections}) must exceed jobs ({jobs})"
             )));
         }
-        let level = if self.verbose { Some("debug".to_owned()) } else { self.log_level.or(file.log_level) };
+        let level = if self.verbose {
+            Some("debug".to_owned())
+        } else {
+            self.log_level.or(file.log_level)
+        };
         let log_level = parse_level(level.as_deref().unwrap_or("notice"))?;
         let io_timeout = self.io_timeout.or(file.io_timeout_secs).unwrap_or(120);
         if io_timeout == 0 {
-            return Err(ConfigError::Invalid("io timeout must be at least 1 second".into()));
+            return Err(ConfigError::Invalid(
+                "io timeout must be at least 1 second".into(),
+            ));
         }
         let fl = file.limits.unwrap_or_default();
         let d = Limits::default();
@@ -275,18 +300,29 @@ impl Cli {
             .or_else(|| std::env::var_os("TMPDIR").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("/tmp"));
         Ok(Config {
-            listen: self.listen.or(file.listen).unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or(IpAddr::from([0, 0, 0, 0])),
             port: self.port.or(file.port).unwrap_or(DEFAULT_PORT),
             allow: AllowList::new(allow),
             jobs,
             max_queue,
             max_connections,
-            job_lifetime: self.job_lifetime.or(file.job_lifetime_secs).filter(|&s| s > 0).map(Duration::from_secs),
+            job_lifetime: self
+                .job_lifetime
+                .or(file.job_lifetime_secs)
+                .filter(|&s| s > 0)
+                .map(Duration::from_secs),
             io_timeout: Duration::from_secs(io_timeout),
             kill_grace: Duration::from_millis(file.kill_grace_ms.unwrap_or(1000)),
             allowed_compilers,
             tmp_dir,
-            stats_port: stats.then(|| self.stats_port.or(file.stats_port).unwrap_or(DEFAULT_STATS_PORT)),
+            stats_port: stats.then(|| {
+                self.stats_port
+                    .or(file.stats_port)
+                    .unwrap_or(DEFAULT_STATS_PORT)
+            }),
             log_file: self.log_file.or(file.log_file),
             log_stderr: self.log_stderr,
             log_level,
@@ -320,9 +356,32 @@ mod tests {
 
     #[test]
     fn distccd_flags() {
-        let c = cli(&["--port", "4000", "--listen", "127.0.0.1", "-a", "10.0.0.0/8", "--allow", "127.0.0.1", "-j", "3", "--job-lifetime", "60", "--no-detach", "--log-stderr", "--log-level", "warning", "--stats", "--stats-port", "4001", "--enable-tcp-insecure", "--pid-file", "/tmp/p"])
-            .merge(FileConfig::default())
-            .unwrap();
+        let c = cli(&[
+            "--port",
+            "4000",
+            "--listen",
+            "127.0.0.1",
+            "-a",
+            "10.0.0.0/8",
+            "--allow",
+            "127.0.0.1",
+            "-j",
+            "3",
+            "--job-lifetime",
+            "60",
+            "--no-detach",
+            "--log-stderr",
+            "--log-level",
+            "warning",
+            "--stats",
+            "--stats-port",
+            "4001",
+            "--enable-tcp-insecure",
+            "--pid-file",
+            "/tmp/p",
+        ])
+        .merge(FileConfig::default())
+        .unwrap();
         assert_eq!(c.port, 4000);
         assert_eq!(c.listen, IpAddr::from([127, 0, 0, 1]));
         assert_eq!(c.allow.networks().len(), 2);
@@ -359,7 +418,9 @@ mod tests {
             "#,
         )
         .unwrap();
-        let c = cli(&["--jobs", "2", "--allow-compiler", "tcc"]).merge(file).unwrap();
+        let c = cli(&["--jobs", "2", "--allow-compiler", "tcc"])
+            .merge(file)
+            .unwrap();
         assert_eq!(c.port, 5000);
         assert_eq!(c.jobs, 2, "the flag wins");
         assert!(c.allow.allows(IpAddr::from([192, 168, 3, 4])));
@@ -371,11 +432,18 @@ mod tests {
 
     #[test]
     fn mistakes_are_reported() {
-        assert!(toml::from_str::<FileConfig>("prot = 1").is_err(), "unknown keys are errors");
+        assert!(
+            toml::from_str::<FileConfig>("prot = 1").is_err(),
+            "unknown keys are errors"
+        );
         assert!(Cli::try_parse_from(["ccfarmd", "--port", "80000"]).is_err());
         assert!(Cli::try_parse_from(["ccfarmd", "--allow", "10.0.0.0/40"]).is_err());
         assert!(Cli::try_parse_from(["ccfarmd", "--jobs", "0"]).is_err());
-        assert!(cli(&["--log-level", "loud"]).merge(FileConfig::default()).is_err());
+        assert!(
+            cli(&["--log-level", "loud"])
+                .merge(FileConfig::default())
+                .is_err()
+        );
         assert!(cli(&["--inetd"]).merge(FileConfig::default()).is_err());
     }
 }

@@ -69,7 +69,10 @@ async fn read_path(stream: &mut TcpStream) -> Option<String> {
     let deadline = Instant::now() + REQUEST_WAIT;
     while !head.windows(2).any(|w| w == b"\r\n" || w == b"\n\n") && head.len() < MAX_REQUEST {
         let mut chunk = [0u8; 1024];
-        let n = tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await.ok()?.ok()?;
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut chunk))
+            .await
+            .ok()?
+            .ok()?;
         if n == 0 {
             break;
         }
@@ -85,12 +88,18 @@ async fn route(daemon: &Daemon, path: Option<&str>) -> (&'static str, &'static s
     let path = path.map(|p| p.split('?').next().unwrap_or(p));
     let tmp = daemon.config.tmp_dir.clone();
     let sys = || async move {
-        tokio::task::spawn_blocking(move || SystemInfo::read(&tmp)).await.unwrap_or_default()
+        tokio::task::spawn_blocking(move || SystemInfo::read(&tmp))
+            .await
+            .unwrap_or_default()
     };
     match path {
         None | Some("/") => {
             let sys = sys().await;
-            ("200 OK", "text/plain", daemon.stats.distcc_page(Instant::now(), &sys))
+            (
+                "200 OK",
+                "text/plain",
+                daemon.stats.distcc_page(Instant::now(), &sys),
+            )
         }
         Some("/metrics") => (
             "200 OK",
@@ -100,10 +109,15 @@ async fn route(daemon: &Daemon, path: Option<&str>) -> (&'static str, &'static s
         Some("/status") => {
             let sys = sys().await;
             let doc = daemon.stats.status(&sys, env!("CARGO_PKG_VERSION"));
-            let body = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+            let body = serde_json::to_string_pretty(&doc)
+                .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
             ("200 OK", "application/json", body + "\n")
         }
         Some("/healthz") => ("200 OK", "text/plain", "ok\n".into()),
-        Some(_) => ("404 Not Found", "text/plain", "not found: try /, /metrics, /status or /healthz\n".into()),
+        Some(_) => (
+            "404 Not Found",
+            "text/plain",
+            "not found: try /, /metrics, /status or /healthz\n".into(),
+        ),
     }
 }

@@ -65,7 +65,10 @@ impl Drop for GroupGuard {
 
 /// Run `spec` until it exits, its lifetime runs out, or `cancel` completes.
 pub async fn run(spec: &JobSpec, cancel: impl std::future::Future<Output = ()>) -> JobEnd {
-    let (stdout, stderr) = match (std::fs::File::create(&spec.stdout), std::fs::File::create(&spec.stderr)) {
+    let (stdout, stderr) = match (
+        std::fs::File::create(&spec.stdout),
+        std::fs::File::create(&spec.stderr),
+    ) {
         (Ok(o), Ok(e)) => (o, e),
         (Err(e), _) | (_, Err(e)) => return JobEnd::SpawnFailed(e),
     };
@@ -83,7 +86,9 @@ pub async fn run(spec: &JobSpec, cancel: impl std::future::Future<Output = ()>) 
         Err(e) => return JobEnd::SpawnFailed(e),
     };
     let Some(pid) = child.id() else {
-        return JobEnd::SpawnFailed(std::io::Error::other("compiler exited before it could be tracked"));
+        return JobEnd::SpawnFailed(std::io::Error::other(
+            "compiler exited before it could be tracked",
+        ));
     };
     let guard = GroupGuard(Pid::from_raw(pid as i32));
 
@@ -105,7 +110,10 @@ pub async fn run(spec: &JobSpec, cancel: impl std::future::Future<Output = ()>) 
         () = &mut cancel => JobEnd::Cancelled,
     };
     guard.signal(Signal::SIGTERM);
-    if tokio::time::timeout(spec.grace, child.wait()).await.is_err() {
+    if tokio::time::timeout(spec.grace, child.wait())
+        .await
+        .is_err()
+    {
         guard.signal(Signal::SIGKILL);
         let _ = child.wait().await;
     }
@@ -132,7 +140,12 @@ mod tests {
     /// A zombie waiting for init to reap it counts as dead.
     fn alive(pid: i32) -> bool {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+            Ok(stat) => !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z'),
             Err(_) => false,
         }
     }
@@ -140,10 +153,20 @@ mod tests {
     #[tokio::test]
     async fn captures_output_and_status() {
         let dir = tempfile::tempdir().unwrap();
-        let end = run(&spec(&dir, "echo out; echo err >&2; exit 3", None), std::future::pending()).await;
+        let end = run(
+            &spec(&dir, "echo out; echo err >&2; exit 3", None),
+            std::future::pending(),
+        )
+        .await;
         assert!(matches!(end, JobEnd::Exited(s) if s == 3 << 8), "{end:?}");
-        assert_eq!(std::fs::read_to_string(dir.path().join("out")).unwrap(), "out\n");
-        assert_eq!(std::fs::read_to_string(dir.path().join("err")).unwrap(), "err\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out")).unwrap(),
+            "out\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("err")).unwrap(),
+            "err\n"
+        );
     }
 
     #[tokio::test]
@@ -151,9 +174,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // A grandchild that ignores SIGTERM: only the SIGKILL escalation stops it.
         let script = "sh -c 'trap \"\" TERM; echo $$ > grandchild; sleep 30' & wait";
-        let end = run(&spec(&dir, script, Some(Duration::from_millis(300))), std::future::pending()).await;
+        let end = run(
+            &spec(&dir, script, Some(Duration::from_millis(300))),
+            std::future::pending(),
+        )
+        .await;
         assert!(matches!(end, JobEnd::TimedOut), "{end:?}");
-        let pid: i32 = std::fs::read_to_string(dir.path().join("grandchild")).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(dir.path().join("grandchild"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(!alive(pid), "grandchild {pid} survived");
     }
@@ -165,7 +196,11 @@ mod tests {
         let cancel = tokio::time::sleep(Duration::from_millis(300));
         let end = run(&spec(&dir, script, None), cancel).await;
         assert!(matches!(end, JobEnd::Cancelled), "{end:?}");
-        let pid: i32 = std::fs::read_to_string(dir.path().join("grandchild")).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(dir.path().join("grandchild"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(!alive(pid), "grandchild {pid} survived");
     }
@@ -175,6 +210,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = spec(&dir, "", None);
         s.program = "/nonexistent/cc".into();
-        assert!(matches!(run(&s, std::future::pending()).await, JobEnd::SpawnFailed(_)));
+        assert!(matches!(
+            run(&s, std::future::pending()).await,
+            JobEnd::SpawnFailed(_)
+        ));
     }
 }

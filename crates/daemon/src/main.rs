@@ -23,7 +23,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return if err.use_stderr() { ExitCode::from(EXIT_BAD_ARGUMENTS) } else { ExitCode::SUCCESS };
+            return if err.use_stderr() {
+                ExitCode::from(EXIT_BAD_ARGUMENTS)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     if cli.version {
@@ -41,7 +45,8 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BAD_ARGUMENTS);
         }
     };
-    let compilers = CompilerPolicy::load(&MASQUERADE_DIRS.map(Path::new), &config.allowed_compilers);
+    let compilers =
+        CompilerPolicy::load(&MASQUERADE_DIRS.map(Path::new), &config.allowed_compilers);
     if compilers.is_empty() {
         eprintln!(
             "ccfarmd: no compiler is allowed: /usr/lib/distcc is missing or empty (install distcc \
@@ -55,11 +60,18 @@ fn main() -> ExitCode {
     let listener = match bind(SocketAddr::new(config.listen, config.port)) {
         Ok(l) => l,
         Err(err) => {
-            eprintln!("ccfarmd: cannot listen on {}:{}: {err}", config.listen, config.port);
+            eprintln!(
+                "ccfarmd: cannot listen on {}:{}: {err}",
+                config.listen, config.port
+            );
             return ExitCode::from(EXIT_BIND_FAILED);
         }
     };
-    let stats_listener = match config.stats_port.map(|p| bind(SocketAddr::new(config.listen, p))).transpose() {
+    let stats_listener = match config
+        .stats_port
+        .map(|p| bind(SocketAddr::new(config.listen, p)))
+        .transpose()
+    {
         Ok(l) => l,
         Err(err) => {
             eprintln!("ccfarmd: cannot listen for --stats: {err}");
@@ -77,7 +89,9 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_BAD_ARGUMENTS);
     }
     if insecure {
-        warn!("--enable-tcp-insecure is accepted for compatibility; the compiler allow-list stays in force");
+        warn!(
+            "--enable-tcp-insecure is accepted for compatibility; the compiler allow-list stays in force"
+        );
     }
     if nice.is_some() {
         warn!("--nice is accepted for compatibility and ignored");
@@ -131,7 +145,13 @@ async fn run(
         "ccfarmd {} listening for distcc clients",
         env!("CARGO_PKG_VERSION")
     );
-    let daemon = Arc::new(Daemon::new(settings, compilers, config.allow.clone(), config.jobs, config.max_queue));
+    let daemon = Arc::new(Daemon::new(
+        settings,
+        compilers,
+        config.allow.clone(),
+        config.jobs,
+        config.max_queue,
+    ));
     let stats_task = match stats_listener {
         Some(l) => {
             let l = tokio::net::TcpListener::from_std(l).context("stats listener")?;
@@ -167,7 +187,9 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("CCFARM_LOG")
         .unwrap_or_else(|_| EnvFilter::new(config.log_level.as_str().to_ascii_lowercase()));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     match &config.log_file {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
@@ -175,7 +197,10 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
                 .append(true)
                 .open(path)
                 .with_context(|| format!("failed to open logfile {}", path.display()))?;
-            builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
         }
         None => builder.with_writer(std::io::stderr).init(),
     }
@@ -186,7 +211,7 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
 mod ccfarm_daemon_detach {
     use std::os::fd::AsRawFd;
 
-    use nix::unistd::{ForkResult, dup2_stdin, dup2_stdout, dup2_stderr, fork, setsid};
+    use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout, fork, setsid};
 
     /// Fork into the background and start a new session. Called before the async
     /// runtime (or any other thread) exists.
@@ -199,7 +224,11 @@ mod ccfarm_daemon_detach {
             ForkResult::Child => {}
         }
         setsid()?;
-        let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null").map_err(|_| nix::Error::EIO)?;
+        let null = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map_err(|_| nix::Error::EIO)?;
         let _ = null.as_raw_fd();
         dup2_stdin(&null)?;
         dup2_stdout(&null)?;

@@ -28,15 +28,6 @@ pub struct Refusal {
     pub reason: String,
 }
 
-/// The result of [`prepare`].
-#[derive(Debug)]
-pub enum Prepared {
-    /// Ready to run.
-    Job(PreparedJob),
-    /// Not to be run.
-    Refused(Refusal),
-}
-
 /// A job whose inputs are on disk. Dropping it removes its directory.
 #[derive(Debug)]
 pub struct PreparedJob {
@@ -56,27 +47,26 @@ struct DotdFixup {
     target: String,
 }
 
-/// Check a request and lay out its job directory.
-pub fn prepare(daemon: &Daemon, request: Request) -> Prepared {
-    match try_prepare(daemon, request) {
-        Ok(job) => Prepared::Job(job),
-        Err(refusal) => Prepared::Refused(refusal),
-    }
-}
-
-fn try_prepare(daemon: &Daemon, request: Request) -> Result<PreparedJob, Refusal> {
+/// Check a request and lay out its job directory, or say why not.
+pub fn prepare(daemon: &Daemon, request: Request) -> Result<PreparedJob, Refusal> {
     let argv = request
         .argv
         .iter()
         .enumerate()
         .map(|(i, arg)| {
             String::from_utf8(arg.to_vec()).map_err(|_| {
-                Refusal::denied(Outcome::refused_command, format!("argument {i} is not valid UTF-8"))
+                Refusal::denied(
+                    Outcome::refused_command,
+                    format!("argument {i} is not valid UTF-8"),
+                )
             })
         })
         .collect::<Result<Vec<String>, Refusal>>()?;
     let Some(argv0) = argv.first() else {
-        return Err(Refusal::denied(Outcome::refused_command, "the command line is empty".into()));
+        return Err(Refusal::denied(
+            Outcome::refused_command,
+            "the command line is empty".into(),
+        ));
     };
     let program = daemon
         .compilers
@@ -99,14 +89,23 @@ fn try_prepare(daemon: &Daemon, request: Request) -> Result<PreparedJob, Refusal
         .tempdir_in(&daemon.config.tmp_dir)
         .map_err(|e| Refusal::server_error(format!("cannot create a job directory: {e}")))?;
     let io = |what: &str, e: std::io::Error| Refusal::server_error(format!("{what}: {e}"));
-    let output = dir.path().join(if job.assemble_only() { "output.s" } else { "output.o" });
+    let output = dir.path().join(if job.assemble_only() {
+        "output.s"
+    } else {
+        "output.o"
+    });
 
     let (args, cwd, dotd) = match request.payload {
         Payload::Preprocessed(source) => {
             let ext = ccfarm_compiler::preprocessed_extension(job.language());
             let input = dir.path().join(format!("input.{ext}"));
             std::fs::write(&input, &source).map_err(|e| io("cannot write the source", e))?;
-            let args = ccfarm_compiler::rewrite_for_server(&argv, &job, path_str(&input)?, path_str(&output)?);
+            let args = ccfarm_compiler::rewrite_for_server(
+                &argv,
+                &job,
+                path_str(&input)?,
+                path_str(&output)?,
+            );
             (args, dir.path().to_owned(), None)
         }
         Payload::Tree { cwd, entries } => {
@@ -115,11 +114,22 @@ fn try_prepare(daemon: &Daemon, request: Request) -> Result<PreparedJob, Refusal
             let root = dir.path().join("root");
             write_tree(&root, &tree).map_err(|e| io("cannot write the source tree", e))?;
             let cwd = root.join(bytes_path(&tree.cwd.to_bytes()));
-            std::fs::create_dir_all(&cwd).map_err(|e| io("cannot create the working directory", e))?;
+            std::fs::create_dir_all(&cwd)
+                .map_err(|e| io("cannot create the working directory", e))?;
             let deps = dir.path().join("deps.d");
             let root_str = path_str(&root)?.to_owned();
-            let pump = ccfarm_compiler::rewrite_for_pump(&argv, &job, &root_str, path_str(&deps)?, path_str(&output)?);
-            let fixup = DotdFixup { path: deps, root: root_str, target: pump.target.clone() };
+            let pump = ccfarm_compiler::rewrite_for_pump(
+                &argv,
+                &job,
+                &root_str,
+                path_str(&deps)?,
+                path_str(&output)?,
+            );
+            let fixup = DotdFixup {
+                path: deps,
+                root: root_str,
+                target: pump.target.clone(),
+            };
             (pump.argv, cwd, Some(fixup))
         }
     };
@@ -132,11 +142,17 @@ fn try_prepare(daemon: &Daemon, request: Request) -> Result<PreparedJob, Refusal
         lifetime: daemon.config.job_lifetime,
         grace: daemon.config.kill_grace,
     };
-    Ok(PreparedJob { spec, output, dotd, _dir: dir })
+    Ok(PreparedJob {
+        spec,
+        output,
+        dotd,
+        _dir: dir,
+    })
 }
 
 fn path_str(path: &Path) -> Result<&str, Refusal> {
-    path.to_str().ok_or_else(|| Refusal::server_error(format!("job path {path:?} is not UTF-8")))
+    path.to_str()
+        .ok_or_else(|| Refusal::server_error(format!("job path {path:?} is not UTF-8")))
 }
 
 fn bytes_path(bytes: &[u8]) -> PathBuf {
@@ -192,7 +208,11 @@ impl PreparedJob {
                 Some(fix) if version == Version::V3 => {
                     let raw = read(&fix.path, false)?;
                     let text = String::from_utf8_lossy(&raw);
-                    Some(Bytes::from(ccfarm_compiler::fix_dotd(&text, &fix.root, &fix.target)))
+                    Some(Bytes::from(ccfarm_compiler::fix_dotd(
+                        &text,
+                        &fix.root,
+                        &fix.target,
+                    )))
                 }
                 _ => None,
             };
@@ -200,6 +220,13 @@ impl PreparedJob {
         } else {
             (Bytes::new(), None)
         };
-        Ok(Reply { version, status, stderr, stdout, object, dotd })
+        Ok(Reply {
+            version,
+            status,
+            stderr,
+            stdout,
+            object,
+            dotd,
+        })
     }
 }

@@ -64,7 +64,9 @@ pub async fn run(
                 peer.ip(),
                 daemon.allow.networks().iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
             );
-            daemon.stats.finished(Outcome::refused_address, None, Instant::now());
+            daemon
+                .stats
+                .finished(Outcome::refused_address, None, Instant::now());
             continue;
         }
         daemon.stats.accepted();
@@ -74,7 +76,10 @@ pub async fn run(
             drop(permit);
         });
     }
-    info!("shutting down: stopping {} open connection(s)", sessions.len());
+    info!(
+        "shutting down: stopping {} open connection(s)",
+        sessions.len()
+    );
     sampler.abort();
     sessions.shutdown().await;
 }

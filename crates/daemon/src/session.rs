@@ -17,8 +17,8 @@ use tokio::time::{Instant, timeout};
 use tracing::{debug, info, warn};
 
 use crate::daemon::Daemon;
-use crate::prepare::{Prepared, Refusal, prepare};
 use crate::job::{self, JobEnd};
+use crate::prepare::{Refusal, prepare};
 use crate::stats::Outcome;
 
 /// distcc's exit codes, carried in the high byte of STAT when ccfarmd itself fails.
@@ -43,7 +43,9 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
         }
         Err(err) => {
             warn!(%peer, category = "bad_request", "{err}; closing the connection");
-            daemon.stats.finished(Outcome::bad_request, None, Instant::now());
+            daemon
+                .stats
+                .finished(Outcome::bad_request, None, Instant::now());
             return;
         }
     };
@@ -55,12 +57,13 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
         tokio::task::spawn_blocking(move || prepare(&daemon, request)).await
     };
     let job = match prepared {
-        Ok(Prepared::Job(job)) => job,
-        Ok(Prepared::Refused(refusal)) => {
+        Ok(Ok(job)) => job,
+        Ok(Err(refusal)) => {
             return refuse(&daemon, &mut writer, peer, version, &summary, refusal).await;
         }
         Err(panic) => {
-            let refusal = Refusal::server_error(format!("internal error preparing the job: {panic}"));
+            let refusal =
+                Refusal::server_error(format!("internal error preparing the job: {panic}"));
             return refuse(&daemon, &mut writer, peer, version, &summary, refusal).await;
         }
     };
@@ -88,7 +91,9 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
     drop(queue_place);
     let Some(_slot) = slot else {
         info!(%peer, category = "client_disconnect", "client went away while queued: {summary}");
-        daemon.stats.finished(Outcome::client_disconnect, None, Instant::now());
+        daemon
+            .stats
+            .finished(Outcome::client_disconnect, None, Instant::now());
         return;
     };
 
@@ -100,7 +105,11 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
 
     let (outcome, reply) = match end {
         JobEnd::Exited(status) => {
-            let outcome = if status == 0 { Outcome::compile_ok } else { Outcome::compile_error };
+            let outcome = if status == 0 {
+                Outcome::compile_ok
+            } else {
+                Outcome::compile_error
+            };
             match tokio::task::spawn_blocking({
                 let daemon = daemon.clone();
                 move || job.collect(&daemon, version, status)
@@ -110,21 +119,30 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
                 Ok(Ok(reply)) => (outcome, reply),
                 Ok(Err(refusal)) => (refusal.outcome, refusal.reply(version)),
                 Err(panic) => {
-                    let refusal = Refusal::server_error(format!("internal error collecting results: {panic}"));
+                    let refusal = Refusal::server_error(format!(
+                        "internal error collecting results: {panic}"
+                    ));
                     (refusal.outcome, refusal.reply(version))
                 }
             }
         }
         JobEnd::TimedOut => {
             let lifetime = daemon.config.job_lifetime.unwrap_or_default().as_secs();
-            let reason = format!("compile exceeded the job lifetime of {lifetime} s and was killed");
-            let refusal = Refusal { outcome: Outcome::compile_timeout, status: exit::TIMEOUT << 8, reason };
+            let reason =
+                format!("compile exceeded the job lifetime of {lifetime} s and was killed");
+            let refusal = Refusal {
+                outcome: Outcome::compile_timeout,
+                status: exit::TIMEOUT << 8,
+                reason,
+            };
             warn!(%peer, category = "compile_timeout", "{}: {summary}", refusal.reason);
             (refusal.outcome, refusal.reply(version))
         }
         JobEnd::Cancelled => {
             info!(%peer, category = "client_disconnect", "client went away; compiler killed: {summary}");
-            daemon.stats.finished(Outcome::client_disconnect, None, Instant::now());
+            daemon
+                .stats
+                .finished(Outcome::client_disconnect, None, Instant::now());
             return;
         }
         JobEnd::SpawnFailed(err) => {
@@ -156,7 +174,11 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
         started.elapsed().as_millis(),
         took.as_millis(),
     );
-    daemon.stats.finished(outcome, Some((&summary.source, &summary.compiler, took)), Instant::now());
+    daemon.stats.finished(
+        outcome,
+        Some((&summary.source, &summary.compiler, took)),
+        Instant::now(),
+    );
 }
 
 /// Read one whole request, with a timeout on every read.
@@ -197,7 +219,11 @@ async fn client_gone(reader: &mut OwnedReadHalf) {
     let _ = reader.read(&mut byte).await;
 }
 
-async fn send(daemon: &Daemon, writer: &mut tokio::net::tcp::OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
+async fn send(
+    daemon: &Daemon,
+    writer: &mut tokio::net::tcp::OwnedWriteHalf,
+    reply: &Reply,
+) -> std::io::Result<()> {
     let bytes = reply.encode();
     timeout(daemon.config.io_timeout, async {
         writer.write_all(&bytes).await?;
@@ -234,7 +260,10 @@ pub struct Summary {
 impl Summary {
     fn of(request: &Request) -> Summary {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let compiler = request.argv.first().map_or_else(|| "?".to_owned(), |a| text(a));
+        let compiler = request
+            .argv
+            .first()
+            .map_or_else(|| "?".to_owned(), |a| text(a));
         let source = request
             .argv
             .iter()
@@ -260,11 +289,19 @@ impl Refusal {
 
     /// An internal failure of the server.
     pub fn server_error(reason: String) -> Refusal {
-        Refusal { outcome: Outcome::server_error, status: exit::GENERAL << 8, reason }
+        Refusal {
+            outcome: Outcome::server_error,
+            status: exit::GENERAL << 8,
+            reason,
+        }
     }
 
     /// A request the server will not run.
     pub fn denied(outcome: Outcome, reason: String) -> Refusal {
-        Refusal { outcome, status: exit::ACCESS_DENIED << 8, reason }
+        Refusal {
+            outcome,
+            status: exit::ACCESS_DENIED << 8,
+            reason,
+        }
     }
 }

@@ -118,7 +118,9 @@ pub struct Stats {
 
 impl std::fmt::Debug for Stats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stats").field("slots", &self.slots).finish_non_exhaustive()
+        f.debug_struct("Stats")
+            .field("slots", &self.slots)
+            .finish_non_exhaustive()
     }
 }
 
@@ -135,15 +137,31 @@ impl Stats {
         slots_gauge.set(slots as i64);
         let queue_gauge: Gauge = Gauge::default();
         queue_gauge.set(queue as i64);
-        registry.register("connections", "Connections accepted on the distcc port", accepted.clone());
+        registry.register(
+            "connections",
+            "Connections accepted on the distcc port",
+            accepted.clone(),
+        );
         registry.register("jobs", "Finished connections by result", results.clone());
         registry.register("running", "Compiles running now", running.clone());
-        registry.register("queued", "Requests waiting for a compile slot", queued.clone());
+        registry.register(
+            "queued",
+            "Requests waiting for a compile slot",
+            queued.clone(),
+        );
         registry.register("slots", "Concurrent compile slots (--jobs)", slots_gauge);
-        registry.register("queue_capacity", "Most requests that may wait for a slot", queue_gauge);
-        registry.register("compile_seconds", "Time spent running the compiler", duration.clone());
+        registry.register(
+            "queue_capacity",
+            "Most requests that may wait for a slot",
+            queue_gauge,
+        );
+        registry.register(
+            "compile_seconds",
+            "Time spent running the compiler",
+            duration.clone(),
+        );
         for outcome in Outcome::ALL {
-            results.get_or_create(&ResultLabel { result: outcome });
+            let _ = results.get_or_create(&ResultLabel { result: outcome });
         }
         Stats {
             slots,
@@ -192,15 +210,28 @@ impl Stats {
     }
 
     /// Record how a connection ended; `compile` is set when the compiler ran.
-    pub fn finished(&self, outcome: Outcome, compile: Option<(&str, &str, Duration)>, now: Instant) {
-        self.results.get_or_create(&ResultLabel { result: outcome }).inc();
-        let Some((source, compiler, took)) = compile else { return };
+    pub fn finished(
+        &self,
+        outcome: Outcome,
+        compile: Option<(&str, &str, Duration)>,
+        now: Instant,
+    ) {
+        self.results
+            .get_or_create(&ResultLabel { result: outcome })
+            .inc();
+        let Some((source, compiler, took)) = compile else {
+            return;
+        };
         self.duration.observe(took.as_secs_f64());
         let msecs = took.as_millis() as u64;
         {
             let mut longest = self.longest.lock().expect("stats lock");
             if msecs >= longest.msecs || longest.source.is_empty() {
-                *longest = Longest { source: source.to_owned(), compiler: compiler.to_owned(), msecs };
+                *longest = Longest {
+                    source: source.to_owned(),
+                    compiler: compiler.to_owned(),
+                    msecs,
+                };
             }
         }
         let mut recent = self.recent.lock().expect("stats lock");
@@ -214,22 +245,34 @@ impl Stats {
     pub fn sample(&self, now: Instant) {
         let mut samples = self.running_samples.lock().expect("stats lock");
         samples.push_back((now, self.running.get()));
-        while samples.front().is_some_and(|(t, _)| now.duration_since(*t) > HISTORY) {
+        while samples
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > HISTORY)
+        {
             samples.pop_front();
         }
         let mut recent = self.recent.lock().expect("stats lock");
-        while recent.front().is_some_and(|t| now.duration_since(*t) > HISTORY) {
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > HISTORY)
+        {
             recent.pop_front();
         }
     }
 
     fn count(&self, outcome: Outcome) -> u64 {
-        self.results.get_or_create(&ResultLabel { result: outcome }).get()
+        self.results
+            .get_or_create(&ResultLabel { result: outcome })
+            .get()
     }
 
     fn compiles_within(&self, now: Instant, window: Duration) -> usize {
         let recent = self.recent.lock().expect("stats lock");
-        recent.iter().rev().take_while(|t| now.duration_since(**t) <= window).count()
+        recent
+            .iter()
+            .rev()
+            .take_while(|t| now.duration_since(**t) <= window)
+            .count()
     }
 
     fn mean_running_within(&self, now: Instant, window: Duration) -> f64 {
@@ -239,7 +282,11 @@ impl Stats {
             .filter(|(t, _)| now.duration_since(*t) <= window)
             .map(|&(_, n)| n)
             .collect();
-        if within.is_empty() { 0.0 } else { within.iter().sum::<i64>() as f64 / within.len() as f64 }
+        if within.is_empty() {
+            0.0
+        } else {
+            within.iter().sum::<i64>() as f64 / within.len() as f64
+        }
     }
 
     /// distccd's `--stats` body (keys in distccd 3.4's order), with CRLF line ends
@@ -266,23 +313,41 @@ impl Stats {
             format!("dcc_rej_overload {}", self.count(Outcome::busy)),
             format!("dcc_compile_ok {}", self.count(Outcome::compile_ok)),
             format!("dcc_compile_error {}", self.count(Outcome::compile_error)),
-            format!("dcc_compile_timeout {}", self.count(Outcome::compile_timeout)),
-            format!("dcc_cli_disconnect {}", self.count(Outcome::client_disconnect)),
+            format!(
+                "dcc_compile_timeout {}",
+                self.count(Outcome::compile_timeout)
+            ),
+            format!(
+                "dcc_cli_disconnect {}",
+                self.count(Outcome::client_disconnect)
+            ),
             format!("dcc_other {other}"),
             format!("dcc_longest_job {}", one_word(&name)),
             format!("dcc_longest_job_compiler {}", one_word(&compiler)),
             format!("dcc_longest_job_time_msecs {msecs}"),
             format!("dcc_max_kids {}", self.slots),
             format!("dcc_avg_kids1 {:.0}", self.mean_running_within(now, minute)),
-            format!("dcc_avg_kids2 {:.0}", self.mean_running_within(now, 5 * minute)),
-            format!("dcc_avg_kids3 {:.0}", self.mean_running_within(now, 15 * minute)),
+            format!(
+                "dcc_avg_kids2 {:.0}",
+                self.mean_running_within(now, 5 * minute)
+            ),
+            format!(
+                "dcc_avg_kids3 {:.0}",
+                self.mean_running_within(now, 15 * minute)
+            ),
             format!("dcc_current_load {}", sys.runnable),
             format!("dcc_load1 {:1.2}", sys.load[0]),
             format!("dcc_load2 {:1.2}", sys.load[1]),
             format!("dcc_load3 {:1.2}", sys.load[2]),
             format!("dcc_num_compiles1 {}", self.compiles_within(now, minute)),
-            format!("dcc_num_compiles2 {}", self.compiles_within(now, 5 * minute)),
-            format!("dcc_num_compiles3 {}", self.compiles_within(now, 15 * minute)),
+            format!(
+                "dcc_num_compiles2 {}",
+                self.compiles_within(now, 5 * minute)
+            ),
+            format!(
+                "dcc_num_compiles3 {}",
+                self.compiles_within(now, 15 * minute)
+            ),
             format!("dcc_num_procstate_D {}", sys.procs_in_d_state),
             format!("dcc_max_RSS {}", sys.max_rss_kb),
             format!("dcc_max_RSS_name {}", one_word(&sys.max_rss_name)),
@@ -311,7 +376,10 @@ impl Stats {
             queued: self.queued.get(),
             running_peak: self.max_running_seen(),
             connections: self.accepted.get(),
-            results: Outcome::ALL.iter().map(|&o| (o.name(), self.count(o))).collect(),
+            results: Outcome::ALL
+                .iter()
+                .map(|&o| (o.name(), self.count(o)))
+                .collect(),
             load_average: sys.load,
             free_memory_mb: sys.free_mem_mb,
             free_space_mb: sys.free_space_mb,
@@ -321,7 +389,10 @@ impl Stats {
 
 /// distcc's stats format is whitespace-separated: keep values to one word.
 fn one_word(s: &str) -> String {
-    let word: String = s.chars().map(|c| if c.is_whitespace() { '_' } else { c }).collect();
+    let word: String = s
+        .chars()
+        .map(|c| if c.is_whitespace() { '_' } else { c })
+        .collect();
     if word.is_empty() { "none".into() } else { word }
 }
 
@@ -359,20 +430,54 @@ mod tests {
         let stats = Stats::new(4, 16);
         let now = Instant::now();
         stats.accepted();
-        stats.finished(Outcome::compile_ok, Some(("big file.c", "gcc", Duration::from_millis(1500))), now);
-        stats.finished(Outcome::compile_ok, Some(("small.c", "gcc", Duration::from_millis(5))), now);
+        stats.finished(
+            Outcome::compile_ok,
+            Some(("big file.c", "gcc", Duration::from_millis(1500))),
+            now,
+        );
+        stats.finished(
+            Outcome::compile_ok,
+            Some(("small.c", "gcc", Duration::from_millis(5))),
+            now,
+        );
         stats.finished(Outcome::refused_argument, None, now);
         let page = stats.distcc_page(now, &SystemInfo::default());
-        let keys: Vec<&str> = page.lines().filter_map(|l| l.strip_prefix("dcc_")).map(|l| l.split(' ').next().unwrap()).collect();
+        let keys: Vec<&str> = page
+            .lines()
+            .filter_map(|l| l.strip_prefix("dcc_"))
+            .map(|l| l.split(' ').next().unwrap())
+            .collect();
         assert_eq!(
             keys,
             [
-                "tcp_accept", "rej_bad_req", "rej_overload", "compile_ok", "compile_error",
-                "compile_timeout", "cli_disconnect", "other", "longest_job", "longest_job_compiler",
-                "longest_job_time_msecs", "max_kids", "avg_kids1", "avg_kids2", "avg_kids3",
-                "current_load", "load1", "load2", "load3", "num_compiles1", "num_compiles2",
-                "num_compiles3", "num_procstate_D", "max_RSS", "max_RSS_name", "io_rate",
-                "free_space", "free_mem",
+                "tcp_accept",
+                "rej_bad_req",
+                "rej_overload",
+                "compile_ok",
+                "compile_error",
+                "compile_timeout",
+                "cli_disconnect",
+                "other",
+                "longest_job",
+                "longest_job_compiler",
+                "longest_job_time_msecs",
+                "max_kids",
+                "avg_kids1",
+                "avg_kids2",
+                "avg_kids3",
+                "current_load",
+                "load1",
+                "load2",
+                "load3",
+                "num_compiles1",
+                "num_compiles2",
+                "num_compiles3",
+                "num_procstate_D",
+                "max_RSS",
+                "max_RSS_name",
+                "io_rate",
+                "free_space",
+                "free_mem",
             ]
         );
         assert!(page.contains("dcc_compile_ok 2\n"));
@@ -385,7 +490,10 @@ mod tests {
         let later = Instant::now();
         stats.sample(later);
         let page = stats.distcc_page(later, &SystemInfo::default());
-        assert!(page.contains("dcc_num_compiles1 0\n") && page.contains("dcc_num_compiles2 2\n"), "{page}");
+        assert!(
+            page.contains("dcc_num_compiles1 0\n") && page.contains("dcc_num_compiles2 2\n"),
+            "{page}"
+        );
     }
 
     #[test]
@@ -393,7 +501,10 @@ mod tests {
         let stats = Stats::new(2, 8);
         stats.finished(Outcome::busy, None, Instant::now());
         let text = stats.prometheus();
-        assert!(text.contains("ccfarmd_jobs_total{result=\"busy\"} 1"), "{text}");
+        assert!(
+            text.contains("ccfarmd_jobs_total{result=\"busy\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("ccfarmd_slots 2"), "{text}");
     }
 }

@@ -55,20 +55,33 @@ impl SystemInfo {
     /// Count D-state processes and find the largest non-compiler process, as distccd
     /// does (it skips names ending in `cc` or `++`).
     fn scan_processes(&mut self) {
-        let Ok(dir) = std::fs::read_dir("/proc") else { return };
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return;
+        };
         for entry in dir.flatten() {
             let name = entry.file_name();
-            if !name.to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
+            if !name
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            {
                 continue;
             }
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-            let Some((comm, rest)) = parse_stat(&stat) else { continue };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let Some((comm, rest)) = parse_stat(&stat) else {
+                continue;
+            };
             let fields: Vec<&str> = rest.split_whitespace().collect();
             if fields.first() == Some(&"D") {
                 self.procs_in_d_state += 1;
             }
             // Field 24 of stat (rss, in pages) is index 21 after "state".
-            let rss_kb = fields.get(21).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0) * 4;
+            let rss_kb = fields
+                .get(21)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+                * 4;
             if rss_kb > self.max_rss_kb && !comm.ends_with("cc") && !comm.ends_with("++") {
                 self.max_rss_kb = rss_kb;
                 self.max_rss_name = comm.to_owned();

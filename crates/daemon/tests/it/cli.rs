@@ -10,18 +10,49 @@ fn version_help_and_bad_options() {
     let out = Command::new(CCFARMD).arg("--version").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.lines().nth(1).unwrap().contains("(protocols 1, 2 and 3) (default port 3632)"), "{text}");
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .contains("(protocols 1, 2 and 3) (default port 3632)"),
+        "{text}"
+    );
 
     let out = Command::new(CCFARMD).arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--port", "--listen", "--allow", "--jobs", "--job-lifetime", "--no-detach", "--pid-file", "--log-file", "--log-stderr", "--log-level", "--stats", "--stats-port", "--lifetime", "--config"] {
+    for flag in [
+        "--port",
+        "--listen",
+        "--allow",
+        "--jobs",
+        "--job-lifetime",
+        "--no-detach",
+        "--pid-file",
+        "--log-file",
+        "--log-stderr",
+        "--log-level",
+        "--stats",
+        "--stats-port",
+        "--lifetime",
+        "--config",
+    ] {
         assert!(text.contains(flag), "--help lacks {flag}");
     }
 
-    let out = Command::new(CCFARMD).arg("--no-such-flag").output().unwrap();
-    assert_eq!(out.status.code(), Some(101), "distccd's exit code for a bad option");
-    let out = Command::new(CCFARMD).args(["--port", "80000"]).output().unwrap();
+    let out = Command::new(CCFARMD)
+        .arg("--no-such-flag")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(101),
+        "distccd's exit code for a bad option"
+    );
+    let out = Command::new(CCFARMD)
+        .args(["--port", "80000"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(101));
 }
 
@@ -29,15 +60,28 @@ fn version_help_and_bad_options() {
 fn bind_failure_exits_102() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let out = Command::new(CCFARMD).args(["--no-detach", "--listen", "127.0.0.1", "--port", &port]).output().unwrap();
-    assert_eq!(out.status.code(), Some(102), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(CCFARMD)
+        .args(["--no-detach", "--listen", "127.0.0.1", "--port", &port])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(102),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen"));
 }
 
 /// A zombie (exited, not yet reaped by init) counts as gone.
 fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
         Err(_) => false,
     }
 }
@@ -49,7 +93,15 @@ fn daemon_mode_detaches_writes_a_pid_file_and_honours_lifetime() {
     let port = free_port();
     let started = Instant::now();
     let status = Command::new(CCFARMD)
-        .args(["--daemon", "--listen", "127.0.0.1", "--lifetime", "2", "--port", &port.to_string()])
+        .args([
+            "--daemon",
+            "--listen",
+            "127.0.0.1",
+            "--lifetime",
+            "2",
+            "--port",
+            &port.to_string(),
+        ])
         .arg("--pid-file")
         .arg(&pid_file)
         .arg("--log-file")
@@ -57,13 +109,23 @@ fn daemon_mode_detaches_writes_a_pid_file_and_honours_lifetime() {
         .status()
         .unwrap();
     assert!(status.success());
-    assert!(started.elapsed() < Duration::from_secs(2), "the parent must return at once");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the parent must return at once"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while !pid_file.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "the daemon listens");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "the daemon listens"
+    );
     // --lifetime 2: gone within a few seconds, pid file removed.
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(pid) && Instant::now() < deadline {

@@ -11,7 +11,11 @@ pub const CCFARMD: &str = env!("CARGO_BIN_EXE_ccfarmd");
 
 /// Fail loudly (not skip) when a peer the suite depends on is missing.
 pub fn require(tool: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().unwrap();
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .unwrap();
     assert!(
         found.status.success(),
         "`{tool}` is not installed; run .ci/setup (apt-get install -y distcc gcc g++)"
@@ -19,7 +23,11 @@ pub fn require(tool: &str) {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A scratch directory for one test.
@@ -29,7 +37,12 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new() -> Scratch {
-        Scratch { dir: tempfile::Builder::new().prefix("ccfarm-it-").tempdir().unwrap() }
+        Scratch {
+            dir: tempfile::Builder::new()
+                .prefix("ccfarm-it-")
+                .tempdir()
+                .unwrap(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -65,7 +78,10 @@ impl Server {
 
     pub fn start_with_config(extra: &[&str], config: Option<&str>) -> Server {
         require("distcc");
-        let dir = tempfile::Builder::new().prefix("ccfarmd-it-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("ccfarmd-it-")
+            .tempdir()
+            .unwrap();
         let jobs_dir = dir.path().join("jobs");
         std::fs::create_dir(&jobs_dir).unwrap();
         let log = dir.path().join("ccfarmd.log");
@@ -74,8 +90,20 @@ impl Server {
             let stats_port = free_port();
             let mut command = Command::new(CCFARMD);
             command
-                .args(["--no-detach", "--listen", "127.0.0.1", "--log-level", "debug"])
-                .args(["--port", &port.to_string(), "--stats", "--stats-port", &stats_port.to_string()])
+                .args([
+                    "--no-detach",
+                    "--listen",
+                    "127.0.0.1",
+                    "--log-level",
+                    "debug",
+                ])
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--stats",
+                    "--stats-port",
+                    &stats_port.to_string(),
+                ])
                 .arg("--log-file")
                 .arg(&log)
                 .arg("--tmp-dir")
@@ -94,18 +122,31 @@ impl Server {
             while Instant::now() < deadline {
                 if let Some(status) = child.try_wait().unwrap() {
                     let mut err = String::new();
-                    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                    child
+                        .stderr
+                        .take()
+                        .unwrap()
+                        .read_to_string(&mut err)
+                        .unwrap();
                     if status.code() == Some(102) {
                         break; // port taken by someone else: try another
                     }
                     panic!("ccfarmd exited with {status}: {err}");
                 }
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Server { child, port, stats_port, log, jobs_dir, _dir: dir };
+                    return Server {
+                        child,
+                        port,
+                        stats_port,
+                        log,
+                        jobs_dir,
+                        _dir: dir,
+                    };
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
             let _ = child.kill();
+            let _ = child.wait();
         }
         panic!("could not start ccfarmd");
     }
@@ -162,7 +203,10 @@ impl Server {
 
     /// Job directories left behind (there must be none once the server is idle).
     pub fn leftover_job_files(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(&self.jobs_dir).unwrap().map(|e| e.unwrap().path()).collect()
+        std::fs::read_dir(&self.jobs_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
     }
 
     /// Assert the job directory empties (jobs may take a moment to clean up).
@@ -171,7 +215,11 @@ impl Server {
         while !self.leftover_job_files().is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert_eq!(self.leftover_job_files(), Vec::<PathBuf>::new(), "temporary files survived");
+        assert_eq!(
+            self.leftover_job_files(),
+            Vec::<PathBuf>::new(),
+            "temporary files survived"
+        );
     }
 
     pub fn pid(&self) -> u32 {
@@ -222,7 +270,12 @@ pub fn distcc(scratch: &Scratch, hosts: &str) -> Command {
 
 /// Run a command in the scratch directory.
 pub fn run(scratch: &Scratch, program: &str, args: &[&str]) -> Output {
-    Command::new(program).args(args).current_dir(scratch.path()).stdin(Stdio::null()).output().unwrap()
+    Command::new(program)
+        .args(args)
+        .current_dir(scratch.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
 }
 
 /// Run a distcc compile, asserting it went remote (distcc logs the host it used).
@@ -230,7 +283,10 @@ pub fn distcc_ok(scratch: &Scratch, hosts: &str, args: &[&str]) -> Output {
     let out = distcc(scratch, hosts).args(args).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "distcc {args:?} failed: {stderr}");
-    assert!(stderr.contains("completed ok"), "distcc {args:?} did not compile remotely: {stderr}");
+    assert!(
+        stderr.contains("completed ok"),
+        "distcc {args:?} did not compile remotely: {stderr}"
+    );
     out
 }
 
@@ -238,10 +294,19 @@ pub fn distcc_ok(scratch: &Scratch, hosts: &str, args: &[&str]) -> Output {
 pub fn processes_with(marker: &str) -> Vec<u32> {
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let zombie = stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z');
+        let zombie = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z');
         if !zombie && String::from_utf8_lossy(&cmdline).contains(marker) {
             pids.push(pid);
         }

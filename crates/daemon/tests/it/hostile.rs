@@ -34,19 +34,38 @@ fn malformed_streams_are_logged_and_closed() {
     let server = Server::start_with_config(&[], Some(CONFIG));
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("truncated frame", b"DIST00000001ARGC000".to_vec()),
-        ("truncated body", b"DIST00000001ARGC00000001ARGV00000010gcc".to_vec()),
-        ("4 GiB argument", b"DIST00000001ARGC00000001ARGVffffffff".to_vec()),
-        ("4 GiB source", b"DIST00000002ARGC00000001ARGV00000003gccDOTIffffffff".to_vec()),
+        (
+            "truncated body",
+            b"DIST00000001ARGC00000001ARGV00000010gcc".to_vec(),
+        ),
+        (
+            "4 GiB argument",
+            b"DIST00000001ARGC00000001ARGVffffffff".to_vec(),
+        ),
+        (
+            "4 GiB source",
+            b"DIST00000002ARGC00000001ARGV00000003gccDOTIffffffff".to_vec(),
+        ),
         ("huge argc", b"DIST00000001ARGCffffffff".to_vec()),
-        ("garbage", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage garbage".to_vec()),
+        (
+            "garbage",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage garbage".to_vec(),
+        ),
         ("http", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
         ("bad hex", b"DIST0000000x".to_vec()),
         ("version 9", b"DIST00000009".to_vec()),
-        ("derailed", b"DIST00000001ARGC00000001DOTI00000003abc".to_vec()),
-        ("corrupt lzo", b"DIST00000002ARGC00000001ARGV00000003gccDOTI00000004\x00\xff\x13\x37".to_vec()),
+        (
+            "derailed",
+            b"DIST00000001ARGC00000001DOTI00000003abc".to_vec(),
+        ),
+        (
+            "corrupt lzo",
+            b"DIST00000002ARGC00000001ARGV00000003gccDOTI00000004\x00\xff\x13\x37".to_vec(),
+        ),
         ("lzo bomb", lzo_bomb()),
     ];
-    let before = server.log().matches("category=\"bad_request\"").count() + server.log().matches("category=bad_request").count();
+    let before = server.log().matches("category=\"bad_request\"").count()
+        + server.log().matches("category=bad_request").count();
     for (what, bytes) in &cases {
         let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -58,17 +77,27 @@ fn malformed_streams_are_logged_and_closed() {
         let mut reply = Vec::new();
         let read = s.read_to_end(&mut reply);
         assert!(read.is_ok() || reply.is_empty(), "{what}: {read:?}");
-        assert!(reply.is_empty(), "{what}: a malformed request got a reply: {:?}", String::from_utf8_lossy(&reply));
+        assert!(
+            reply.is_empty(),
+            "{what}: a malformed request got a reply: {:?}",
+            String::from_utf8_lossy(&reply)
+        );
     }
     let count = || {
         let log = server.log();
-        log.matches("category=\"bad_request\"").count() + log.matches("category=bad_request").count()
+        log.matches("category=\"bad_request\"").count()
+            + log.matches("category=bad_request").count()
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while count() < before + cases.len() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(count(), before + cases.len(), "every case must be logged:\n{}", server.log());
+    assert_eq!(
+        count(),
+        before + cases.len(),
+        "every case must be logged:\n{}",
+        server.log()
+    );
     assert!(server.log().contains("protocol error"), "{}", server.log());
     assert!(!server.log().contains("panicked"), "{}", server.log());
     // Bounded: 256 MiB of bomb never materialised (cap 8 MiB, plus the ~1 MiB input).
@@ -77,8 +106,15 @@ fn malformed_streams_are_logged_and_closed() {
     // And the server still works.
     let scratch = Scratch::new();
     scratch.write("ok.c", "int ok(void) { return 1; }\n");
-    distcc_ok(&scratch, &server.host(",lzo"), &["gcc", "-c", "ok.c", "-o", "ok.o"]);
-    assert_eq!(server.status()["results"]["bad_request"], cases.len() as u64);
+    distcc_ok(
+        &scratch,
+        &server.host(",lzo"),
+        &["gcc", "-c", "ok.c", "-o", "ok.o"],
+    );
+    assert_eq!(
+        server.status()["results"]["bad_request"],
+        cases.len() as u64
+    );
     server.assert_no_leftovers();
 }
 
@@ -86,11 +122,19 @@ fn malformed_streams_are_logged_and_closed() {
 fn a_stalled_client_is_timed_out() {
     let server = Server::start(&["--io-timeout", "1"]);
     let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    s.write_all(b"DIST00000001ARGC00000002ARGV00000003gcc").unwrap();
+    s.write_all(b"DIST00000001ARGC00000002ARGV00000003gcc")
+        .unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let started = std::time::Instant::now();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
-    assert!(started.elapsed() < Duration::from_secs(5), "the server held the connection");
-    assert!(server.wait_for_log("client sent nothing for", Duration::from_secs(5)), "{}", server.log());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the server held the connection"
+    );
+    assert!(
+        server.wait_for_log("client sent nothing for", Duration::from_secs(5)),
+        "{}",
+        server.log()
+    );
 }

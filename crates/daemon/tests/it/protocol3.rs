@@ -2,12 +2,17 @@
 //! is broken on Python 3.11), and hostile trees that must be refused.
 
 use bytes::{Bytes, BytesMut};
-use ccfarm_proto::distcc::{Limits, Payload, Reply, ReplyDecoder, Request, TreeEntry, TreeEntryKind, Version};
+use ccfarm_proto::distcc::{
+    Limits, Payload, Reply, ReplyDecoder, Request, TreeEntry, TreeEntryKind, Version,
+};
 
 use crate::harness::*;
 
 fn file(name: &str, contents: &str) -> TreeEntry {
-    TreeEntry { name: Bytes::copy_from_slice(name.as_bytes()), kind: TreeEntryKind::File(Bytes::copy_from_slice(contents.as_bytes())) }
+    TreeEntry {
+        name: Bytes::copy_from_slice(name.as_bytes()),
+        kind: TreeEntryKind::File(Bytes::copy_from_slice(contents.as_bytes())),
+    }
 }
 
 fn link(name: &str, target: &str) -> TreeEntry {
@@ -20,8 +25,14 @@ fn link(name: &str, target: &str) -> TreeEntry {
 fn request(cwd: &str, argv: &[&str], entries: Vec<TreeEntry>) -> Request {
     Request {
         version: Version::V3,
-        argv: argv.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect(),
-        payload: Payload::Tree { cwd: Bytes::copy_from_slice(cwd.as_bytes()), entries },
+        argv: argv
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect(),
+        payload: Payload::Tree {
+            cwd: Bytes::copy_from_slice(cwd.as_bytes()),
+            entries,
+        },
     }
 }
 
@@ -34,7 +45,8 @@ fn send(server: &Server, request: &Request) -> Reply {
         .unwrap_or_else(|| panic!("incomplete reply: {:?}", String::from_utf8_lossy(&wire)))
 }
 
-const MAIN_C: &str = "#include \"config.h\"\n#include <util.h>\nint main(void) { return VALUE + twice(2); }\n";
+const MAIN_C: &str =
+    "#include \"config.h\"\n#include <util.h>\nint main(void) { return VALUE + twice(2); }\n";
 const CONFIG_H: &str = "#define VALUE 40\n";
 const UTIL_H: &str = "static inline int twice(int x) { return 2 * x; }\n";
 
@@ -52,7 +64,11 @@ fn a_pump_request_compiles_like_a_local_build() {
         .current_dir(&src)
         .output()
         .unwrap();
-    assert!(local.status.success(), "{}", String::from_utf8_lossy(&local.stderr));
+    assert!(
+        local.status.success(),
+        "{}",
+        String::from_utf8_lossy(&local.stderr)
+    );
     let local_object = std::fs::read(src.join("main.o")).unwrap();
 
     let req = request(
@@ -67,12 +83,27 @@ fn a_pump_request_compiles_like_a_local_build() {
         ],
     );
     let reply = send(&server, &req);
-    assert_eq!(reply.status, 0, "{}", String::from_utf8_lossy(&reply.stderr));
-    assert_eq!(reply.object.as_ref(), &local_object[..], "object differs from the local build");
+    assert_eq!(
+        reply.status,
+        0,
+        "{}",
+        String::from_utf8_lossy(&reply.stderr)
+    );
+    assert_eq!(
+        reply.object.as_ref(),
+        &local_object[..],
+        "object differs from the local build"
+    );
     let dotd = String::from_utf8(reply.dotd.expect("v3 success carries DOTD").to_vec()).unwrap();
     assert!(dotd.starts_with("main.o:"), "{dotd}");
-    assert!(dotd.contains("main.c") && dotd.contains("config.h") && dotd.contains("util.h"), "{dotd}");
-    assert!(!dotd.contains(server.jobs_dir.to_str().unwrap()), "server paths leak into the .d: {dotd}");
+    assert!(
+        dotd.contains("main.c") && dotd.contains("config.h") && dotd.contains("util.h"),
+        "{dotd}"
+    );
+    assert!(
+        !dotd.contains(server.jobs_dir.to_str().unwrap()),
+        "server paths leak into the .d: {dotd}"
+    );
     server.assert_no_leftovers();
 }
 
@@ -84,22 +115,51 @@ fn hostile_trees_are_refused_with_a_reason() {
     let victim_str = victim.to_str().unwrap();
     let argv = ["gcc", "-c", "x.c", "-o", "x.o"];
     let cases: Vec<(Vec<TreeEntry>, &str)> = vec![
-        (vec![file("/src/x.c", "int x;"), file("/src/../../../../../../../../x", "boom")], "`..`"),
-        (vec![file("/src/x.c", "int x;"), file(&format!("/../../../../../../..{victim_str}"), "boom")], "`..`"),
+        (
+            vec![
+                file("/src/x.c", "int x;"),
+                file("/src/../../../../../../../../x", "boom"),
+            ],
+            "`..`",
+        ),
+        (
+            vec![
+                file("/src/x.c", "int x;"),
+                file(&format!("/../../../../../../..{victim_str}"), "boom"),
+            ],
+            "`..`",
+        ),
         (vec![file("relative/x.c", "int x;")], "not absolute"),
-        (vec![file("/src/x.c", "int x;"), link("/src/out", "../../../../../../../../..")], "leaves the root"),
-        (vec![link("/src/dir", "/"), file("/src/dir/x.c", "int x;")], "below a symlink"),
+        (
+            vec![
+                file("/src/x.c", "int x;"),
+                link("/src/out", "../../../../../../../../.."),
+            ],
+            "leaves the root",
+        ),
+        (
+            vec![link("/src/dir", "/"), file("/src/dir/x.c", "int x;")],
+            "below a symlink",
+        ),
     ];
     for (entries, why) in cases {
         let reply = send(&server, &request("/src", &argv, entries.clone()));
         let stderr = String::from_utf8_lossy(&reply.stderr);
         assert_ne!(reply.status, 0, "{entries:?} was accepted");
-        assert!(stderr.contains("ccfarmd: refusing") && stderr.contains(why), "{entries:?}: {stderr}");
+        assert!(
+            stderr.contains("ccfarmd: refusing") && stderr.contains(why),
+            "{entries:?}: {stderr}"
+        );
         assert!(reply.object.is_empty());
     }
     assert!(!victim.exists(), "a file was written outside the job root");
     let status = server.status();
     assert_eq!(status["results"]["refused_tree"], 5, "{status}");
-    assert!(server.log().contains("category=\"refused_tree\"") || server.log().contains("category=refused_tree"), "{}", server.log());
+    assert!(
+        server.log().contains("category=\"refused_tree\"")
+            || server.log().contains("category=refused_tree"),
+        "{}",
+        server.log()
+    );
     server.assert_no_leftovers();
 }
