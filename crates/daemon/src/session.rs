@@ -165,7 +165,6 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
     };
     let status = reply.status;
     info!(
-        %peer,
         result = outcome.name(),
         "client: {peer} {} exit:{} sig:{} time:{}ms compile:{}ms {summary}",
         outcome.name().to_uppercase(),

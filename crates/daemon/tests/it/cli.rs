@@ -73,19 +73,6 @@ fn bind_failure_exits_102() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen"));
 }
 
-/// A zombie (exited, not yet reaped by init) counts as gone.
-fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z'),
-        Err(_) => false,
-    }
-}
-
 #[test]
 fn daemon_mode_detaches_writes_a_pid_file_and_honours_lifetime() {
     let scratch = Scratch::new();
@@ -117,7 +104,7 @@ fn daemon_mode_detaches_writes_a_pid_file_and_honours_lifetime() {
     while !pid_file.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let pid: i32 = std::fs::read_to_string(&pid_file)
+    let pid: u32 = std::fs::read_to_string(&pid_file)
         .unwrap()
         .trim()
         .parse()

@@ -290,7 +290,20 @@ pub fn distcc_ok(scratch: &Scratch, hosts: &str, args: &[&str]) -> Output {
     out
 }
 
-/// Processes whose command line contains `marker`, excluding zombies.
+/// Whether a process runs; a zombie (exited, not yet reaped) counts as gone.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Live processes whose command line contains `marker`.
 pub fn processes_with(marker: &str) -> Vec<u32> {
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -300,14 +313,7 @@ pub fn processes_with(marker: &str) -> Vec<u32> {
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
             continue;
         };
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let zombie = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z');
-        if !zombie && String::from_utf8_lossy(&cmdline).contains(marker) {
+        if String::from_utf8_lossy(&cmdline).contains(marker) && alive(pid) {
             pids.push(pid);
         }
     }

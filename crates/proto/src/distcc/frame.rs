@@ -88,8 +88,25 @@ impl Budget {
     }
 }
 
+/// A bulk body as received: decompressed when the protocol compresses (v2, v3),
+/// and charged against the message budget either way.
+pub(crate) fn bulk(
+    what: &'static str,
+    body: Bytes,
+    compressed: bool,
+    max_decompressed_len: usize,
+    budget: &mut Budget,
+) -> Result<Bytes, ProtoError> {
+    if compressed {
+        decompress(what, body, max_decompressed_len, budget)
+    } else {
+        budget.charge(body.len())?;
+        Ok(body)
+    }
+}
+
 /// Decompress a protocol-2/3 body. Empty bodies are never compressed on the wire.
-pub(crate) fn decompress(
+fn decompress(
     what: &'static str,
     body: Bytes,
     max_len: usize,

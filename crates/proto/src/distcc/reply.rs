@@ -5,7 +5,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::error::ProtoError;
-use super::frame::{Budget, decompress, take_body, take_value};
+use super::frame::{Budget, bulk, take_body, take_value};
 use super::limits::Limits;
 use super::token::{Token, write_header};
 use super::{Version, write_body};
@@ -161,17 +161,8 @@ impl ReplyDecoder {
     }
 
     fn body(&mut self, what: &'static str, body: Bytes) -> Result<Bytes, ProtoError> {
-        if self.version.compressed() {
-            decompress(
-                what,
-                body,
-                self.limits.max_decompressed_len,
-                &mut self.budget,
-            )
-        } else {
-            self.budget.charge(body.len())?;
-            Ok(body)
-        }
+        let max = self.limits.max_decompressed_len;
+        bulk(what, body, self.version.compressed(), max, &mut self.budget)
     }
 
     fn finish(&mut self, dotd: Option<Bytes>) -> Reply {

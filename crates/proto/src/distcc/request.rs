@@ -7,7 +7,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::error::ProtoError;
-use super::frame::{Budget, decompress, take_body, take_value};
+use super::frame::{Budget, bulk, take_body, take_value};
 use super::limits::Limits;
 use super::token::{Token, write_header};
 use super::{Version, write_body};
@@ -280,17 +280,14 @@ impl RequestDecoder {
 
     /// Decompress (v2, v3) or account for (v1) a bulk body.
     fn body(&mut self, what: &'static str, body: Bytes) -> Result<Bytes, ProtoError> {
-        if self.version.is_some_and(Version::compressed) {
-            decompress(
-                what,
-                body,
-                self.limits.max_decompressed_len,
-                &mut self.budget,
-            )
-        } else {
-            self.budget.charge(body.len())?;
-            Ok(body)
-        }
+        let max = self.limits.max_decompressed_len;
+        bulk(
+            what,
+            body,
+            self.version.is_some_and(Version::compressed),
+            max,
+            &mut self.budget,
+        )
     }
 }
 
