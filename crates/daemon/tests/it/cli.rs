@@ -3,7 +3,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::*;
+use ccfarm_testkit::*;
+
+const CCFARMD: &str = env!("CARGO_BIN_EXE_ccfarmd");
 
 #[test]
 fn version_help_and_bad_options() {

@@ -1,7 +1,7 @@
 //! Stock distcc clients compiling through ccfarmd: objects byte-identical to local
 //! compiles, diagnostics and exit status as local gcc gives them.
 
-use crate::harness::*;
+use ccfarm_testkit::*;
 
 const HELLO_C: &str = "#include <stdio.h>\n#include \"greeting.h\"\nint main(void) { printf(\"%s\\n\", GREETING); return 0; }\n";
 const GREETING_H: &str = "#define GREETING \"hello world\"\n";

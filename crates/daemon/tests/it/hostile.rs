@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::harness::*;
+use ccfarm_testkit::*;
 
 /// A small decompression cap, so that "bounded" is measurable.
 const CONFIG: &str = "[limits]\nmax_decompressed_len = 8388608\nmax_message_len = 16777216\n";

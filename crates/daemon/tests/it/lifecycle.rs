@@ -9,7 +9,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use crate::harness::*;
+use ccfarm_testkit::*;
 
 fn slow_compiler(scratch: &Scratch, marker: &str) -> String {
     let sleeper = scratch.path().join(format!("sleep-{marker}"));

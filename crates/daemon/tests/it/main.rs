@@ -2,8 +2,6 @@
 //! `distcc` client (fallback off, so nothing silently compiles locally) and by
 //! hand-made protocol requests where a real client cannot produce them.
 
-mod harness;
-
 mod cli;
 mod compile;
 mod hostile;

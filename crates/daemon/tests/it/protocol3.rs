@@ -6,7 +6,7 @@ use ccfarm_proto::distcc::{
     Limits, Payload, Reply, ReplyDecoder, Request, TreeEntry, TreeEntryKind, Version,
 };
 
-use crate::harness::*;
+use ccfarm_testkit::*;
 
 fn file(name: &str, contents: &str) -> TreeEntry {
     TreeEntry {

@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 use ccfarm_proto::distcc::{Limits, Payload, Reply, ReplyDecoder, Request, Version};
 
-use crate::harness::*;
+use ccfarm_testkit::*;
 
 fn v1(argv: &[&str], source: &str) -> Request {
     Request {

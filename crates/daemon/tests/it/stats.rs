@@ -4,7 +4,7 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::harness::*;
+use ccfarm_testkit::*;
 
 #[test]
 fn stats_pages() {

@@ -1,5 +1,7 @@
-//! Test harness: a real `ccfarmd` process on loopback, real Debian `distcc` clients,
-//! real gcc. Each test gets its own directory, port, job directory and log.
+//! Test support shared by ccfarm's integration tests: real `ccfarmd` processes on
+//! loopback, real Debian `distcc` clients, real gcc. Each test gets its own
+//! directory, port, job directory and log.
+#![allow(missing_docs)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -7,7 +9,37 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub const CCFARMD: &str = env!("CARGO_BIN_EXE_ccfarmd");
+/// The workspace's build directory (`target/debug`), found from the running test binary
+/// (`target/debug/deps/NAME-HASH`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary under target/<profile>/deps")
+        .to_owned()
+}
+
+/// The `ccfarmd` binary, built (once per test process) if this test binary belongs to
+/// another package: cargo builds only the binaries of the package under test.
+pub fn ccfarmd() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "ccfarm-daemon",
+                "--bin",
+                "ccfarmd",
+            ])
+            .env("CARGO_TARGET_DIR", bin_dir().parent().unwrap())
+            .status()
+            .expect("run cargo");
+        assert!(status.success(), "building ccfarmd failed");
+    });
+    bin_dir().join("ccfarmd")
+}
 
 /// Fail loudly (not skip) when a peer the suite depends on is missing.
 pub fn require(tool: &str) {
@@ -33,6 +65,12 @@ pub fn free_port() -> u16 {
 /// A scratch directory for one test.
 pub struct Scratch {
     pub dir: tempfile::TempDir,
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch::new()
+    }
 }
 
 impl Scratch {
@@ -88,7 +126,7 @@ impl Server {
         for _attempt in 0..5 {
             let port = free_port();
             let stats_port = free_port();
-            let mut command = Command::new(CCFARMD);
+            let mut command = Command::new(ccfarmd());
             command
                 .args([
                     "--no-detach",
