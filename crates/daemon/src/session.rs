@@ -41,6 +41,15 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
             debug!(%peer, "connection closed before a request");
             return;
         }
+        // A distcc client sends its command line while its preprocessor runs and
+        // simply closes if that fails: a close between frames is the client giving up.
+        Err(ReadError::Protocol(ProtoError::Truncated(0))) => {
+            info!(%peer, category = "client_disconnect", "client closed before sending its source");
+            daemon
+                .stats
+                .finished(Outcome::client_disconnect, None, Instant::now());
+            return;
+        }
         Err(err) => {
             warn!(%peer, category = "bad_request", "{err}; closing the connection");
             daemon

@@ -369,3 +369,135 @@ pub fn wait_gone(marker: &str, within: Duration) -> Option<Duration> {
     }
     None
 }
+
+/// Debian's real `distccd`, in the foreground on loopback. As root it drops to the
+/// `distccd` user, so its temporary directory is world-writable and it logs to stderr
+/// (captured in a file).
+pub struct Distccd {
+    pub child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Distccd {
+    pub fn start(extra: &[&str]) -> Distccd {
+        require("distccd");
+        let dir = tempfile::Builder::new()
+            .prefix("distccd-it-")
+            .tempdir()
+            .unwrap();
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let log = dir.path().join("distccd.log");
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut child = Command::new("distccd")
+                .args([
+                    "--daemon",
+                    "--no-detach",
+                    "--listen",
+                    "127.0.0.1",
+                    "--allow",
+                    "127.0.0.1",
+                ])
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--log-stderr",
+                    "--log-level",
+                    "info",
+                ])
+                .args(extra)
+                .env("TMPDIR", &tmp)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Some(status) = child.try_wait().unwrap() {
+                    if status.code() == Some(102) {
+                        break;
+                    }
+                    panic!(
+                        "distccd exited with {status}: {}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Distccd {
+                        child,
+                        port,
+                        log,
+                        _dir: dir,
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("could not start distccd");
+    }
+
+    pub fn host(&self, opts: &str) -> String {
+        format!("127.0.0.1:{}/4{opts}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Distccd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Build `args` with `compiler` in `dir` and return the exit status and stderr.
+pub fn compile_in(dir: &Path, compiler: &str, args: &[&str]) -> Output {
+    Command::new(compiler)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Every `*.o` under `dir`, relative path → contents.
+pub fn objects_under(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else if path.extension().is_some_and(|e| e == "o") {
+                let rel = path
+                    .strip_prefix(base)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The bundled C projects, under `demo/` at the workspace root.
+pub fn demo_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../demo")
+        .join(name)
+        .canonicalize()
+        .unwrap()
+}

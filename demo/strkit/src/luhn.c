@@ -26,7 +26,7 @@ static int luhn_sum(const char *digits, bool double_last)
             if (d > 9)
                 d -= 9;
         }
-        sum += d;
+        sum = (sum + d) % 10;
         dbl = !dbl;
     }
     return sum;

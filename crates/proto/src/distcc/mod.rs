@@ -20,7 +20,9 @@ pub mod token;
 pub use error::ProtoError;
 pub use limits::Limits;
 pub use reply::{Reply, ReplyDecoder};
-pub use request::{Payload, Request, RequestDecoder, TreeEntry, TreeEntryKind};
+pub use request::{
+    Payload, Request, RequestDecoder, TreeEntry, TreeEntryKind, encode_command, encode_source,
+};
 pub use token::Token;
 
 /// The protocol versions distcc defines.

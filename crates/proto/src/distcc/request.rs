@@ -66,10 +66,7 @@ impl Request {
         if let Payload::Tree { cwd, .. } = &self.payload {
             write_body(&mut out, Token::Cdir, cwd, false);
         }
-        write_header(&mut out, Token::Argc, self.argv.len() as u32);
-        for arg in &self.argv {
-            write_body(&mut out, Token::Argv, arg, false);
-        }
+        write_argv(&mut out, &self.argv);
         match &self.payload {
             Payload::Preprocessed(source) => write_body(&mut out, Token::Doti, source, compressed),
             Payload::Tree { entries, .. } => {
@@ -86,6 +83,30 @@ impl Request {
             }
         }
         out
+    }
+}
+
+/// The start of a protocol-1/2 request: `DIST`, `ARGC` and the `ARGV`s. A client sends
+/// it while its preprocessor still runs, then [`encode_source`], as distcc does; the
+/// two concatenated equal [`Request::encode`].
+pub fn encode_command(version: Version, argv: &[Bytes]) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_header(&mut out, Token::Dist, version.number());
+    write_argv(&mut out, argv);
+    out
+}
+
+/// The end of a protocol-1/2 request: the `DOTI` body, compressed in protocol 2.
+pub fn encode_source(version: Version, source: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(source.len() / 2 + 16);
+    write_body(&mut out, Token::Doti, source, version.compressed());
+    out
+}
+
+fn write_argv(out: &mut Vec<u8>, argv: &[Bytes]) {
+    write_header(out, Token::Argc, argv.len() as u32);
+    for arg in argv {
+        write_body(out, Token::Argv, arg, false);
     }
 }
 

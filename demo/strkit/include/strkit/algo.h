@@ -50,6 +50,7 @@ typedef struct sk_stats {
     int64_t variance_milli; /* population variance * 1000 */
 } sk_stats;
 
+/* Requires 1 <= n <= 1000 and |a[i]| <= 10^6, else SK_ERR_INVALID/RANGE. */
 sk_status sk_compute_stats(const int32_t *a, size_t n, sk_stats *out);
 int32_t sk_mode(const int32_t *a, size_t n);
 

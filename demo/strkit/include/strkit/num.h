@@ -86,6 +86,11 @@ sk_status sk_bigint_parse(sk_bigint *b, const char *s);
 sk_status sk_bigint_add(sk_bigint *r, const sk_bigint *a, const sk_bigint *b);
 sk_status sk_bigint_mul(sk_bigint *r, const sk_bigint *a, const sk_bigint *b);
 sk_status sk_bigint_mul_small(sk_bigint *b, uint32_t m);
+/* r = a - b; SK_ERR_RANGE if b > a.  r may alias a or b. */
+sk_status sk_bigint_sub(sk_bigint *r, const sk_bigint *a, const sk_bigint *b);
+/* b /= d (d != 0); the remainder is stored in *rem if non-NULL. */
+sk_status sk_bigint_divmod_small(sk_bigint *b, uint32_t d, uint32_t *rem);
+sk_status sk_bigint_pow(sk_bigint *r, uint32_t base, unsigned exp);
 int sk_bigint_cmp(const sk_bigint *a, const sk_bigint *b);
 size_t sk_bigint_to_string(const sk_bigint *b, char *buf, size_t cap);
 sk_status sk_bigint_factorial(sk_bigint *r, unsigned n);

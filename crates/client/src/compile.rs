@@ -1,0 +1,546 @@
+//! One compile, start to finish: classify, preprocess, distribute, write the outputs
+//! exactly as a local compile would, and fall back to a local compile on any
+//! infrastructure failure.
+//!
+//! Failure handling is by kind: a transport failure (refused, reset, timeout,
+//! protocol error, busy) backs the host off and moves the job to the next host; a
+//! genuine compile error is the user's and never touches host state; a local
+//! preprocessing failure is reported as the preprocessor reported it.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use ccfarm_compiler::{Classification, CompileJob, LocalReason};
+use ccfarm_proto::distcc::{Reply, Version, encode_command, encode_source};
+
+use crate::backoff::{BackoffPolicy, BackoffStore};
+use crate::env::Settings;
+use crate::exit;
+use crate::hosts::{HostKind, HostList, HostSpec};
+use crate::local;
+use crate::log::Logger;
+use crate::remote::{Connection, RemoteError, Timeouts};
+use crate::slots::{Candidate, SlotDir, SlotGuard};
+
+/// Everything a compile needs besides its command line.
+pub struct Context<'a> {
+    /// Settings from the environment.
+    pub settings: &'a Settings,
+    /// The parsed host list.
+    pub hosts: &'a HostList,
+    /// Logging.
+    pub log: &'a Logger,
+    /// `PATH`, to find the real compiler.
+    pub path_var: Option<&'a str>,
+    /// Concurrent local compiles allowed.
+    pub local_slots: u32,
+    /// Concurrent local preprocessors allowed.
+    pub local_slots_cpp: u32,
+}
+
+/// Slot keys for work done on this machine.
+const LOCAL_KEY: &str = "localhost";
+const CPP_KEY: &str = "localcpp";
+
+/// Run `argv` (compiler first) and return the process exit code.
+pub fn run(ctx: &Context<'_>, argv: Vec<String>) -> i32 {
+    let Some(program) = local::resolve_compiler(&argv[0], ctx.path_var) else {
+        ctx.log
+            .error(&format!("failed to exec {}: compiler not found", argv[0]));
+        return exit::COMPILER_MISSING.into();
+    };
+    let slots = match SlotDir::open(&ctx.settings.state_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            // Without a lock directory there is no safe way to share hosts; compile
+            // here, as distcc does.
+            ctx.log.warn(&format!(
+                "cannot use {}: {e}; compiling locally",
+                ctx.settings.state_dir.display()
+            ));
+            return run_local(ctx, &program, &argv, None);
+        }
+    };
+    let job = match ccfarm_compiler::scan_args(&argv) {
+        Classification::Distributable(job) if ctx.settings.safeguard == 0 => job,
+        Classification::Distributable(_) => {
+            ctx.log.info("nested inside ccfarm: compiling locally");
+            return run_local(ctx, &program, &argv, Some(&slots));
+        }
+        Classification::Local(reason) => {
+            ctx.log
+                .info(&format!("{}: local compile: {reason}", argv[0]));
+            let slot_key = if matches!(reason, LocalReason::PreprocessOnly) {
+                CPP_KEY
+            } else {
+                LOCAL_KEY
+            };
+            return run_local_with(ctx, &program, &argv, &slots, slot_key);
+        }
+    };
+    Distribution {
+        ctx,
+        program: &program,
+        argv: &argv,
+        job: &job,
+        slots: &slots,
+    }
+    .run()
+}
+
+struct Distribution<'a> {
+    ctx: &'a Context<'a>,
+    program: &'a Path,
+    argv: &'a [String],
+    job: &'a CompileJob,
+    slots: &'a SlotDir,
+}
+
+/// A preprocessor running while the job's host is chosen and connected to.
+struct RunningCpp {
+    child: std::process::Child,
+    _slot: Option<SlotGuard>,
+}
+
+/// A granted slot, and (for a remote host) the connection with the command line
+/// already sent.
+struct Grant {
+    guard: SlotGuard,
+    connection: Option<Result<Connection, RemoteError>>,
+}
+
+impl Distribution<'_> {
+    fn run(&self) -> i32 {
+        let settings = self.ctx.settings;
+        let policy = BackoffPolicy {
+            base: settings.backoff_period,
+            max: settings.backoff_period,
+        };
+        let backoff = BackoffStore::open(&settings.state_dir).ok();
+        let mut tried: HashSet<String> = HashSet::new();
+        let mut source: Option<Bytes> = None;
+        let mut early: Option<Grant> = None;
+        let mut last_failure = exit::NO_HOSTS;
+
+        loop {
+            let now = SystemTime::now();
+            let usable: Vec<&HostSpec> = self
+                .ctx
+                .hosts
+                .hosts
+                .iter()
+                .filter(|h| !h.down && !matches!(h.kind, HostKind::Ssh { .. }))
+                .filter(|h| !tried.contains(&h.key()))
+                .filter(|h| {
+                    matches!(h.kind, HostKind::Localhost)
+                        || !backoff
+                            .as_ref()
+                            .is_some_and(|b| b.backed_off(&h.key(), &policy, now))
+                })
+                .collect();
+            if usable.is_empty() {
+                break;
+            }
+            let keys: Vec<String> = usable.iter().map(|h| h.key()).collect();
+            let candidates: Vec<Candidate<'_>> = usable
+                .iter()
+                .zip(&keys)
+                .map(|(h, key)| Candidate {
+                    key,
+                    slots: h.slots,
+                })
+                .collect();
+            let host_of = |guard: &SlotGuard| {
+                usable[keys
+                    .iter()
+                    .position(|k| k == guard.key())
+                    .expect("granted key is a candidate")]
+            };
+
+            if source.is_none()
+                && usable
+                    .iter()
+                    .any(|h| !matches!(h.kind, HostKind::Localhost))
+            {
+                // Overlap, as distcc does: while the preprocessor runs, take a slot if
+                // one is free, connect and send the command line.
+                let cpp = match self.start_preprocessor() {
+                    Ok(cpp) => cpp,
+                    Err(code) => return code,
+                };
+                if let Ok(Some(guard)) = self.slots.try_acquire(&candidates) {
+                    let connection = match &host_of(&guard).kind {
+                        HostKind::Tcp { host, port } => {
+                            Some(self.connect(host, *port, host_of(&guard)))
+                        }
+                        _ => None,
+                    };
+                    early = Some(Grant { guard, connection });
+                }
+                match self.finish_preprocessor(cpp) {
+                    Ok(bytes) => source = Some(bytes),
+                    Err(code) => return code,
+                }
+            }
+            let grant = match early.take() {
+                Some(grant) => grant,
+                None => match self.slots.acquire(&candidates, None) {
+                    Ok(Some(guard)) => Grant {
+                        guard,
+                        connection: None,
+                    },
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.ctx.log.warn(&format!("cannot lock a slot: {e}"));
+                        break;
+                    }
+                },
+            };
+            let host = host_of(&grant.guard);
+            let (name, port) = match &host.kind {
+                HostKind::Localhost => return self.local_under(grant.guard),
+                HostKind::Tcp { host, port } => (host.as_str(), *port),
+                HostKind::Ssh { .. } => unreachable!("filtered above"),
+            };
+            let source = source
+                .as_ref()
+                .expect("preprocessed before a remote host is tried");
+            let connection = grant
+                .connection
+                .unwrap_or_else(|| self.connect(name, port, host));
+            match self.try_host(host, connection, source) {
+                Attempt::Done(code) => {
+                    if let Some(b) = &backoff {
+                        let _ = b.record_success(&host.key());
+                    }
+                    return code;
+                }
+                Attempt::CompileError(reply) => {
+                    drop(grant.guard);
+                    return self.compile_error(host, reply, backoff.as_ref());
+                }
+                Attempt::HostFailed {
+                    code,
+                    why,
+                    back_off,
+                } => {
+                    drop(grant.guard);
+                    self.ctx.log.warn(&format!(
+                        "failed to distribute {} to {}: {why}",
+                        self.job.input,
+                        host.display()
+                    ));
+                    if back_off {
+                        if let Some(b) = &backoff {
+                            let _ = b.record_failure(&host.key(), SystemTime::now());
+                        }
+                    }
+                    tried.insert(host.key());
+                    last_failure = code;
+                }
+            }
+        }
+
+        if !self.ctx.settings.fallback {
+            self.ctx
+                .log
+                .error("failed to distribute and fallbacks are disabled");
+            return last_failure.into();
+        }
+        self.ctx.log.warn(&format!(
+            "failed to distribute {}, running locally instead",
+            self.job.input
+        ));
+        run_local_with(self.ctx, self.program, self.argv, self.slots, LOCAL_KEY)
+    }
+
+    fn version(host: &HostSpec) -> Version {
+        if host.lzo { Version::V2 } else { Version::V1 }
+    }
+
+    fn server_argv(&self) -> Vec<Bytes> {
+        ccfarm_compiler::strip_local_args(self.argv)
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect()
+    }
+
+    /// Connect and send the command line (the source follows once preprocessed).
+    fn connect(&self, name: &str, port: u16, host: &HostSpec) -> Result<Connection, RemoteError> {
+        let timeouts = Timeouts {
+            connect: self.ctx.settings.connect_timeout,
+            io: self.ctx.settings.io_timeout,
+        };
+        let mut connection = Connection::open(name, port, timeouts)?;
+        connection.send(&encode_command(Self::version(host), &self.server_argv()))?;
+        Ok(connection)
+    }
+
+    /// Start cpp (under a cpp slot). Already-preprocessed input needs none.
+    fn start_preprocessor(&self) -> Result<Option<RunningCpp>, i32> {
+        if self.job.preprocessed {
+            return Ok(None);
+        }
+        let cpp_argv = ccfarm_compiler::local_cpp_argv(self.argv, self.job);
+        let slot = acquire_local(self.ctx, self.slots, CPP_KEY);
+        match local::spawn_preprocessor(self.program, &cpp_argv[1..], self.ctx.settings.safeguard) {
+            Ok(child) => Ok(Some(RunningCpp { child, _slot: slot })),
+            Err(e) => {
+                self.ctx
+                    .log
+                    .error(&format!("failed to exec {}: {e}", self.program.display()));
+                Err(exit::COMPILER_MISSING.into())
+            }
+        }
+    }
+
+    /// Collect cpp's output. On failure the preprocessor has already printed its
+    /// diagnostics; its exit code is returned, and no host is blamed.
+    fn finish_preprocessor(&self, cpp: Option<RunningCpp>) -> Result<Bytes, i32> {
+        use std::io::Read;
+        let Some(mut cpp) = cpp else {
+            return std::fs::read(&self.job.input)
+                .map(Bytes::from)
+                .map_err(|e| {
+                    self.ctx
+                        .log
+                        .error(&format!("cannot read {}: {e}", self.job.input));
+                    i32::from(exit::GENERAL)
+                });
+        };
+        let mut out = Vec::with_capacity(256 * 1024);
+        let read = cpp
+            .child
+            .stdout
+            .take()
+            .expect("piped")
+            .read_to_end(&mut out);
+        let status = cpp.child.wait();
+        match (read, status) {
+            (Ok(_), Ok(s)) if s.success() => Ok(out.into()),
+            (_, Ok(s)) if !s.success() => {
+                self.ctx
+                    .log
+                    .info(&format!("cpp {} on localhost failed", self.job.input));
+                Err(local::exit_code(s))
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                self.ctx
+                    .log
+                    .error(&format!("cannot read the preprocessor's output: {e}"));
+                Err(exit::GENERAL.into())
+            }
+            (Ok(_), Ok(s)) => Err(local::exit_code(s)),
+        }
+    }
+
+    fn try_host(
+        &self,
+        host: &HostSpec,
+        connection: Result<Connection, RemoteError>,
+        source: &Bytes,
+    ) -> Attempt {
+        let version = Self::version(host);
+        self.ctx.log.info(&format!(
+            "exec on {}: {}",
+            host.display(),
+            ccfarm_compiler::strip_local_args(self.argv).join(" ")
+        ));
+        let reply = connection.and_then(|mut c| {
+            c.send(&encode_source(version, source))?;
+            c.read_reply(version)
+        });
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(e) => {
+                return Attempt::HostFailed {
+                    code: e.exit_code(),
+                    why: e.to_string(),
+                    back_off: true,
+                };
+            }
+        };
+        let status = reply.status;
+        let (code, signal) = ((status >> 8) & 0xff, status & 0x7f);
+        if status == 0 {
+            return match write_outputs(&reply, Path::new(&self.job.output)) {
+                Ok(()) => {
+                    self.ctx.log.info(&format!(
+                        "compile {} on {} completed ok",
+                        self.job.input,
+                        host.display()
+                    ));
+                    Attempt::Done(0)
+                }
+                Err(e) => {
+                    self.ctx
+                        .log
+                        .error(&format!("cannot write {}: {e}", self.job.output));
+                    Attempt::Done(exit::IO_ERROR.into())
+                }
+            };
+        }
+        if signal != 0 {
+            let why = format!("the remote compiler died of signal {signal}");
+            return Attempt::HostFailed {
+                code: exit::GENERAL,
+                why,
+                back_off: true,
+            };
+        }
+        // Statuses a distcc server uses for its own failures (distcc's 100..=120):
+        // the job never ran properly there.
+        if (100..=120).contains(&code) {
+            let detail = String::from_utf8_lossy(&reply.stderr).trim().to_owned();
+            let why = format!(
+                "server failed the job with code {code}{}{detail}",
+                if detail.is_empty() { "" } else { ": " }
+            );
+            // A refusal is about this job, not the host's health.
+            let back_off = code != u32::from(exit::ACCESS_DENIED);
+            return Attempt::HostFailed {
+                code: code as u8,
+                why,
+                back_off,
+            };
+        }
+        Attempt::CompileError(reply)
+    }
+
+    /// The compiler failed on the host: the user's error, not the host's. Re-run it
+    /// here so the diagnostics are exactly local gcc's (a remote compiler sees only
+    /// the preprocessed text and cannot quote source lines); if the local compile
+    /// disagrees and succeeds, the host is the problem after all.
+    fn compile_error(&self, host: &HostSpec, reply: Reply, backoff: Option<&BackoffStore>) -> i32 {
+        let remote_code = local_code(reply.status);
+        self.ctx.log.info(&format!(
+            "compile {} on {} failed with exit code {remote_code}",
+            self.job.input,
+            host.display()
+        ));
+        if self.ctx.settings.skip_local_retry {
+            emit(&reply);
+            return remote_code;
+        }
+        let local = run_local_with(self.ctx, self.program, self.argv, self.slots, LOCAL_KEY);
+        if local == 0 {
+            self.ctx.log.warn(&format!(
+                "remote compile of {} on {} failed but the local compile succeeded; avoiding that host",
+                self.job.input,
+                host.display()
+            ));
+            if let Some(b) = backoff {
+                let _ = b.record_failure(&host.key(), SystemTime::now());
+            }
+            if !self.ctx.settings.fallback {
+                emit(&reply);
+                return remote_code;
+            }
+        }
+        local
+    }
+
+    fn local_under(&self, guard: SlotGuard) -> i32 {
+        let status = local::run(self.program, &self.argv[1..], self.ctx.settings.safeguard);
+        drop(guard);
+        report_local(self.ctx, self.program, status)
+    }
+}
+
+enum Attempt {
+    /// The job ran and its outputs are written; the exit code.
+    Done(i32),
+    /// The remote compiler reported an error.
+    CompileError(Reply),
+    /// The host could not run the job.
+    HostFailed {
+        code: u8,
+        why: String,
+        back_off: bool,
+    },
+}
+
+/// A wait status as a process exit code.
+fn local_code(status: u32) -> i32 {
+    let signal = status & 0x7f;
+    if signal != 0 {
+        128 + signal as i32
+    } else {
+        ((status >> 8) & 0xff) as i32
+    }
+}
+
+/// Print a reply's stdout and stderr as the compiler would have.
+fn emit(reply: &Reply) {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(&reply.stdout);
+    let _ = std::io::stderr().write_all(&reply.stderr);
+}
+
+/// Write the object (replacing any old file, mode 0666 less the umask, as a local
+/// compile would), then relay the compiler's output.
+fn write_outputs(reply: &Reply, output: &Path) -> std::io::Result<()> {
+    if output != Path::new("/dev/null") {
+        match std::fs::remove_file(output) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let result = std::fs::write(output, &reply.object);
+    if result.is_err() && output != Path::new("/dev/null") {
+        let _ = std::fs::remove_file(output);
+    }
+    result?;
+    emit(reply);
+    Ok(())
+}
+
+fn acquire_local(ctx: &Context<'_>, slots: &SlotDir, key: &str) -> Option<SlotGuard> {
+    let count = if key == CPP_KEY {
+        ctx.local_slots_cpp
+    } else {
+        ctx.local_slots
+    };
+    match slots.acquire(&[Candidate { key, slots: count }], None) {
+        Ok(guard) => guard,
+        Err(e) => {
+            ctx.log.warn(&format!("cannot lock a local slot: {e}"));
+            None
+        }
+    }
+}
+
+fn run_local_with(
+    ctx: &Context<'_>,
+    program: &Path,
+    argv: &[String],
+    slots: &SlotDir,
+    key: &str,
+) -> i32 {
+    let _slot = acquire_local(ctx, slots, key);
+    run_local(ctx, program, argv, None)
+}
+
+fn run_local(ctx: &Context<'_>, program: &Path, argv: &[String], slots: Option<&SlotDir>) -> i32 {
+    let _slot = slots.and_then(|s| acquire_local(ctx, s, LOCAL_KEY));
+    let status = local::run(program, &argv[1..], ctx.settings.safeguard);
+    report_local(ctx, program, status)
+}
+
+fn report_local(
+    ctx: &Context<'_>,
+    program: &Path,
+    status: std::io::Result<std::process::ExitStatus>,
+) -> i32 {
+    match status {
+        Ok(s) => local::exit_code(s),
+        Err(e) => {
+            ctx.log
+                .error(&format!("failed to exec {}: {e}", program.display()));
+            exit::COMPILER_MISSING.into()
+        }
+    }
+}

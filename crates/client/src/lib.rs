@@ -1,0 +1,17 @@
+//! `ccfarm`, the compiler wrapper: `ccfarm gcc -c x.c -o x.o`, a CMake compiler
+//! launcher, a masquerading `gcc` symlink, or `distcc` itself.
+//!
+//! One process per compile, synchronous and short-lived: classify the command line,
+//! preprocess locally, send the job to a host over the distcc protocol, write the
+//! outputs exactly as a local compile would; on any infrastructure failure try the
+//! next host, then compile locally.
+
+pub mod backoff;
+pub mod compile;
+pub mod env;
+pub mod exit;
+pub mod hosts;
+pub mod local;
+pub mod log;
+pub mod remote;
+pub mod slots;

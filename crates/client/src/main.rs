@@ -1,0 +1,216 @@
+//! `ccfarm`: the compiler wrapper. Invoked as
+//!
+//! * `ccfarm gcc -c x.c -o x.o` (or as a CMake compiler launcher);
+//! * `gcc ...` through a symlink to ccfarm early on `PATH` (masquerade);
+//! * `distcc ...` through a symlink named `distcc`, with distcc's options.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use ccfarm_client::compile::{self, Context};
+use ccfarm_client::env::{Env, HostSource, Settings};
+use ccfarm_client::exit;
+use ccfarm_client::hosts::parse_hosts;
+use ccfarm_client::log::Logger;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let code = run(args);
+    ExitCode::from(u8::try_from(code).unwrap_or(exit::GENERAL))
+}
+
+fn run(mut args: Vec<String>) -> i32 {
+    let invoked = Path::new(&args[0])
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("ccfarm")
+        .to_owned();
+    let name = if invoked == "distcc" {
+        "distcc"
+    } else {
+        "ccfarm"
+    };
+    let env = Env::capture();
+    let settings = Settings::load(&env, |p| std::fs::read_to_string(p).ok());
+    let log = Logger::new(name, settings.verbose, settings.log_file.clone());
+
+    let argv: Vec<String> = if invoked == "ccfarm" || invoked == "distcc" {
+        args.remove(0);
+        match args.first().map(String::as_str) {
+            None | Some("--help") => {
+                print_help(name);
+                return 0;
+            }
+            Some("--version") => {
+                println!(
+                    "{name} {} (ccfarm)\n  protocols 1 and 2 (default port 3632)\n  MIT OR Apache-2.0",
+                    env!("CARGO_PKG_VERSION")
+                );
+                return 0;
+            }
+            Some("--show-hosts") | Some("-j") => {
+                return show_hosts(&settings, args[0] == "-j", &log);
+            }
+            // distcc's implicit compiler: `distcc -c x.c` means `cc -c x.c`.
+            Some(first) if first.starts_with('-') || is_source(first) => {
+                std::iter::once("cc".to_owned()).chain(args).collect()
+            }
+            Some(_) => args,
+        }
+    } else {
+        // Masquerade: we are `gcc` (or `cc`, ...); the real one is found on PATH.
+        args[0] = invoked;
+        args
+    };
+
+    if settings.safeguard >= 3 {
+        log.error(&format!("{name} seems to have invoked itself recursively"));
+        return exit::RECURSION.into();
+    }
+    let argv = match expand_response_files(argv) {
+        Ok(a) => a,
+        Err(e) => {
+            log.error(&e);
+            return exit::BAD_ARGUMENTS.into();
+        }
+    };
+    let hosts = match parse_hosts(&settings.hosts_text) {
+        Ok(h) => h,
+        Err(e) => {
+            log.error(&format!("bad host list: {e}"));
+            return exit::BAD_HOSTSPEC.into();
+        }
+    };
+    if hosts.hosts.is_empty() {
+        log.warn(&format!(
+            "no hosts: set $CCFARM_HOSTS or $DISTCC_HOSTS (or write {} or /etc/distcc/hosts); can't distribute work",
+            settings.state_dir.join("hosts").display()
+        ));
+    }
+    let hosts = if hosts.randomize {
+        shuffled(hosts)
+    } else {
+        hosts
+    };
+    // sysconf, not available_parallelism: the latter reads cgroup files on every
+    // start, and this runs once per compile.
+    let cpus = nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
+        .ok()
+        .flatten()
+        .map_or(2, |n| n.max(1) as u32);
+    let ctx = Context {
+        settings: &settings,
+        hosts: &hosts,
+        log: &log,
+        path_var: env.get("PATH"),
+        local_slots: hosts.local_slots.unwrap_or(cpus.max(2)),
+        local_slots_cpp: hosts.local_slots_cpp.unwrap_or((2 * cpus).max(4)),
+    };
+    compile::run(&ctx, argv)
+}
+
+fn is_source(arg: &str) -> bool {
+    [
+        ".c", ".cc", ".cpp", ".cxx", ".C", ".i", ".ii", ".m", ".mm", ".s", ".S", ".o",
+    ]
+    .iter()
+    .any(|e| arg.ends_with(e))
+}
+
+/// Expand `@file` arguments (gcc's response files), recursively, before anything looks
+/// at the command line: distcc leaves them in place and so misclassifies such compiles.
+fn expand_response_files(argv: Vec<String>) -> Result<Vec<String>, String> {
+    fn expand(args: Vec<String>, depth: u32, out: &mut Vec<String>) -> Result<(), String> {
+        for arg in args {
+            match arg.strip_prefix('@') {
+                Some(path) if !path.is_empty() && depth < 16 => match std::fs::read_to_string(path)
+                {
+                    Ok(text) => {
+                        expand(ccfarm_compiler::split_response_file(&text), depth + 1, out)?
+                    }
+                    // gcc keeps an unreadable @file as a literal argument.
+                    Err(_) => out.push(arg),
+                },
+                Some(_) if depth >= 16 => {
+                    return Err(format!("response files nested too deeply at {arg}"));
+                }
+                _ => out.push(arg),
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::with_capacity(argv.len());
+    let mut iter = argv.into_iter();
+    out.extend(iter.next());
+    expand(iter.collect(), 0, &mut out)?;
+    Ok(out)
+}
+
+fn shuffled(mut hosts: ccfarm_client::hosts::HostList) -> ccfarm_client::hosts::HostList {
+    // distcc shuffles once per process; any per-process seed will do.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut state = u64::from(std::process::id()) << 32 ^ u64::from(nanos) | 1;
+    for i in (1..hosts.hosts.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        hosts.hosts.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    hosts
+}
+
+fn show_hosts(settings: &Settings, total_only: bool, log: &Logger) -> i32 {
+    let hosts = match parse_hosts(&settings.hosts_text) {
+        Ok(h) => h,
+        Err(e) => {
+            log.error(&format!("bad host list: {e}"));
+            return exit::BAD_HOSTSPEC.into();
+        }
+    };
+    if total_only {
+        println!("{}", hosts.total_slots());
+        return 0;
+    }
+    if settings.hosts_source == HostSource::None {
+        log.warn("no hosts: set $CCFARM_HOSTS or $DISTCC_HOSTS");
+    }
+    for host in &hosts.hosts {
+        println!("{}", host.display());
+    }
+    0
+}
+
+fn print_help(name: &str) {
+    println!(
+        "Usage: {name} [COMPILER] [compile options] -o OUTPUT -c INPUT
+       {name} [--help | --version | --show-hosts | -j]
+       COMPILER [compile options]   (when a symlink named after the compiler points at {name})
+
+Distributes C and C++ compiles to compile servers (ccfarmd or distccd) over the distcc
+protocol, and compiles locally whatever cannot or should not be distributed.
+
+Options:
+  --help        this text
+  --version     version and protocols
+  --show-hosts  the host list in use
+  -j            the total number of slots in the host list
+
+Environment:
+  CCFARM_HOSTS / DISTCC_HOSTS   host list (else $DISTCC_DIR/hosts, ~/.distcc/hosts, /etc/distcc/hosts)
+  CCFARM_DIR / DISTCC_DIR       lock and backoff state (default ~/.ccfarm)
+  CCFARM_FALLBACK / DISTCC_FALLBACK=0          fail instead of compiling locally
+  CCFARM_BACKOFF_PERIOD / DISTCC_BACKOFF_PERIOD  longest host backoff in seconds (default 60; 0 disables)
+  CCFARM_IO_TIMEOUT / DISTCC_IO_TIMEOUT        seconds per network read/write (default 300)
+  CCFARM_CONNECT_TIMEOUT                       connect timeout in seconds (default 4)
+  CCFARM_SKIP_LOCAL_RETRY / DISTCC_SKIP_LOCAL_RETRY  show remote diagnostics of failed compiles
+  CCFARM_VERBOSE / DISTCC_VERBOSE=1            log every step
+  CCFARM_LOG_FILE / DISTCC_LOG                 log to this file instead of stderr
+
+Host list syntax (distcc's): HOST[:PORT][/SLOTS][,lzo]  localhost/N  --randomize
+  --localslots=N  --localslots_cpp=N"
+    );
+}

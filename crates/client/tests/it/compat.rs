@@ -1,0 +1,152 @@
+//! ccfarm as distcc: invoked through a `distcc` symlink, with distcc's options,
+//! variables and log lines; and as a masquerading `gcc`.
+
+use std::process::Command;
+
+use ccfarm_testkit::*;
+
+use crate::common::*;
+
+fn link_as(scratch: &Scratch, dir: &str, name: &str) -> std::path::PathBuf {
+    let d = scratch.path().join(dir);
+    std::fs::create_dir_all(&d).unwrap();
+    let link = d.join(name);
+    std::os::unix::fs::symlink(CCFARM, &link).unwrap();
+    link
+}
+
+fn as_distcc(scratch: &Scratch, distcc: &std::path::Path, hosts: &str) -> Command {
+    let mut c = Command::new(distcc);
+    clean_env(&mut c);
+    c.current_dir(scratch.path())
+        .env("DISTCC_HOSTS", hosts)
+        .env("DISTCC_DIR", scratch.path().join(".distcc"))
+        .env("DISTCC_FALLBACK", "0")
+        .env("DISTCC_VERBOSE", "1");
+    c
+}
+
+#[test]
+fn distcc_options_and_log_lines() {
+    let server = Server::start(&[]);
+    let scratch = Scratch::new();
+    let distcc = link_as(&scratch, "bin", "distcc");
+    let hosts = format!(
+        "localhost/3 127.0.0.1:{}/5,lzo otherhost --randomize",
+        server.port
+    );
+
+    let out = as_distcc(&scratch, &distcc, "localhost/3 a:4000/5,lzo b @c/7,lzo,cpp")
+        .arg("-j")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "19");
+    let out = as_distcc(&scratch, &distcc, &hosts)
+        .arg("--show-hosts")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains(&format!("127.0.0.1:{}/5,lzo", server.port))
+            && shown.contains("localhost/3"),
+        "{shown}"
+    );
+    let out = as_distcc(&scratch, &distcc, "")
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("protocols 1 and 2"));
+
+    scratch.write("v.c", "int v(void) { return 5; }\n");
+    let out = as_distcc(&scratch, &distcc, &server.host(",lzo"))
+        .args(["gcc", "-c", "v.c", "-o", "v.o"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("distcc[")
+            && stderr.contains(&format!(
+                "compile v.c on {} completed ok",
+                server.host(",lzo")
+            )),
+        "{stderr}"
+    );
+
+    let down = format!("127.0.0.1:{}/1", free_port());
+    let out = as_distcc(&scratch, &distcc, &down)
+        .env("DISTCC_FALLBACK", "1")
+        .args(["gcc", "-c", "v.c", "-o", "v2.o"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("failed to distribute v.c, running locally instead"),
+        "{stderr}"
+    );
+
+    // distcc's implicit compiler: `distcc -c x.c` compiles with cc.
+    let out = as_distcc(&scratch, &distcc, &server.host(""))
+        .args(["-c", "v.c", "-o", "v3.o"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(scratch.read("v3.o"), scratch.read("v.o"));
+}
+
+#[test]
+fn masquerading_as_gcc() {
+    let server = Server::start(&[]);
+    let scratch = Scratch::new();
+    let gcc = link_as(&scratch, "masq", "gcc");
+    scratch.write("m.c", "int m(void) { return 6; }\n");
+    assert!(
+        run(&scratch, "/usr/bin/gcc", &["-c", "m.c", "-o", "ref.o"])
+            .status
+            .success()
+    );
+    let path = format!(
+        "{}:{}",
+        gcc.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = Command::new("gcc");
+    clean_env(&mut c);
+    let out = c
+        .current_dir(scratch.path())
+        .env("PATH", &path)
+        .env("CCFARM_HOSTS", server.host(""))
+        .env("CCFARM_DIR", scratch.path().join(".ccfarm"))
+        .env("CCFARM_FALLBACK", "0")
+        .args(["-c", "m.c", "-o", "m.o"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(scratch.read("m.o"), scratch.read("ref.o"));
+    assert_eq!(
+        server.status()["results"]["compile_ok"],
+        1,
+        "the masquerading gcc did not distribute"
+    );
+    // A link through the masquerade runs the real gcc locally (no recursion).
+    let out = Command::new("gcc")
+        .current_dir(scratch.path())
+        .env("PATH", &path)
+        .args(["-shared", "m.o", "-o", "libm.so"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

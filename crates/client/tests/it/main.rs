@@ -1,0 +1,10 @@
+//! ccfarm's integration tests: the real `ccfarm` binary against real `ccfarmd` and
+//! Debian `distccd` servers on loopback, with real gcc, compared with local builds.
+
+mod common;
+
+mod compat;
+mod diagnostics;
+mod failures;
+mod pairings;
+mod project;

@@ -1,0 +1,163 @@
+//! A real multi-file C project (demo/strkit, 60+ translation units) built through
+//! ccfarm against two local servers with make -j16 and with CMake's compiler
+//! launcher; the program links and runs, and every object equals a local build's.
+
+use std::process::Command;
+
+use ccfarm_testkit::*;
+
+use crate::common::*;
+
+fn count_sources() -> usize {
+    std::fs::read_dir(demo_dir("strkit").join("src"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "c"))
+        .count()
+}
+
+#[test]
+fn make_j16_through_two_servers_matches_a_local_build() {
+    let a = Server::start(&[]);
+    let b = Server::start(&[]);
+    let scratch = Scratch::new();
+    let project = demo_dir("strkit");
+    let local_out = scratch.path().join("local");
+    let farm_out = scratch.path().join("farm");
+    let out = Command::new("make")
+        .arg("-C")
+        .arg(&project)
+        .arg(format!("OUT={}", local_out.display()))
+        .args(["-j4", "check"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "local build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let hosts = format!("{} {}", a.host(",lzo"), b.host(""));
+    let mut make = Command::new("make");
+    clean_env(&mut make);
+    let out = make
+        .arg("-C")
+        .arg(&project)
+        .arg(format!("OUT={}", farm_out.display()))
+        .arg(format!("CC={CCFARM} gcc"))
+        .args(["-j16", "check"])
+        .env("CCFARM_HOSTS", &hosts)
+        .env("CCFARM_DIR", scratch.path().join(".ccfarm"))
+        .env("CCFARM_FALLBACK", "0")
+        .env("CCFARM_VERBOSE", "1")
+        .env("CCFARM_LOG_FILE", scratch.path().join("ccfarm.log"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "farm build: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        client_log(&scratch)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("checks passed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let sources = count_sources();
+    assert!(sources >= 50, "strkit has only {sources} translation units");
+    let local = objects_under(&local_out);
+    let farm = objects_under(&farm_out);
+    assert_eq!(
+        local.keys().collect::<Vec<_>>(),
+        farm.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &local {
+        assert!(farm[name] == *bytes, "{name} differs from the local build");
+    }
+    // Every translation unit was compiled remotely, spread over both servers.
+    let done_a = a.status()["results"]["compile_ok"].as_u64().unwrap();
+    let done_b = b.status()["results"]["compile_ok"].as_u64().unwrap();
+    assert_eq!(
+        done_a + done_b,
+        local.len() as u64,
+        "{}",
+        client_log(&scratch)
+    );
+    assert!(
+        done_a > 0 && done_b > 0,
+        "one server did everything: {done_a} / {done_b}"
+    );
+}
+
+#[test]
+fn cmake_compiler_launcher() {
+    require("cmake");
+    let server = Server::start(&[]);
+    let scratch = Scratch::new();
+    let project = demo_dir("strkit");
+    let configure = |dir: &str, launcher: Option<&str>| {
+        let mut c = Command::new("cmake");
+        clean_env(&mut c);
+        c.arg("-S")
+            .arg(&project)
+            .arg("-B")
+            .arg(scratch.path().join(dir))
+            .arg("-DCMAKE_BUILD_TYPE=Release");
+        if let Some(l) = launcher {
+            c.arg(format!("-DCMAKE_C_COMPILER_LAUNCHER={l}"));
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "cmake {dir}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    configure("local", None);
+    configure("farm", Some(CCFARM));
+    let build = |dir: &str| {
+        let mut c = Command::new("cmake");
+        clean_env(&mut c);
+        let out = c
+            .arg("--build")
+            .arg(scratch.path().join(dir))
+            .args(["-j16"])
+            .env("CCFARM_HOSTS", server.host(",lzo"))
+            .env("CCFARM_DIR", scratch.path().join(".ccfarm"))
+            .env("CCFARM_FALLBACK", "0")
+            .env("CCFARM_VERBOSE", "1")
+            .env("CCFARM_LOG_FILE", scratch.path().join("ccfarm.log"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "build {dir}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            client_log(&scratch)
+        );
+    };
+    build("local");
+    build("farm");
+    let local = objects_under(&scratch.path().join("local"));
+    let farm = objects_under(&scratch.path().join("farm"));
+    assert!(local.len() >= 50, "{} objects", local.len());
+    assert_eq!(
+        local.keys().collect::<Vec<_>>(),
+        farm.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &local {
+        assert!(farm[name] == *bytes, "{name} differs from the local build");
+    }
+    assert_eq!(
+        server.status()["results"]["compile_ok"].as_u64().unwrap(),
+        local.len() as u64,
+        "{}",
+        client_log(&scratch)
+    );
+    let out = Command::new(scratch.path().join("farm/selftest"))
+        .output()
+        .unwrap();
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("checks passed"));
+}
