@@ -182,7 +182,12 @@ fn write_tree(root: &Path, tree: &SafeTree) -> std::io::Result<()> {
 impl PreparedJob {
     /// Read the finished job's outputs into the reply. Oversized outputs are
     /// refused rather than sent: the protocol caps every body.
-    pub fn collect(self, daemon: &Daemon, version: Version, status: u32) -> Result<Reply, Refusal> {
+    pub fn collect(
+        &self,
+        daemon: &Daemon,
+        version: Version,
+        status: u32,
+    ) -> Result<Reply, Refusal> {
         let limit = u64::from(daemon.config.limits.max_body_len);
         let read = |path: &Path, required: bool| -> Result<Bytes, Refusal> {
             match std::fs::metadata(path) {

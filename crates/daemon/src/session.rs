@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use ccfarm_proto::distcc::{ProtoError, Reply, Request, RequestDecoder, Version};
+use ccfarm_proto::distcc::{
+    Payload, ProtoError, Reply, Request, RequestDecoder, TreeEntryKind, Version,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
@@ -61,9 +63,10 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
     let version = request.version;
     let summary = Summary::of(&request);
 
+    let inline = request_size(&request) <= INLINE_FILE_WORK;
     let prepared = {
         let daemon = daemon.clone();
-        tokio::task::spawn_blocking(move || prepare(&daemon, request)).await
+        file_work(inline, move || prepare(&daemon, request)).await
     };
     let job = match prepared {
         Ok(Ok(job)) => job,
@@ -106,6 +109,7 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
         return;
     };
 
+    let mut job_dir = None;
     daemon.stats.running(1);
     let compile_started = Instant::now();
     let end = job::run(&job.spec, client_gone(&mut reader)).await;
@@ -119,14 +123,22 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
             } else {
                 Outcome::compile_error
             };
-            match tokio::task::spawn_blocking({
+            let collected = file_work(inline, {
                 let daemon = daemon.clone();
-                move || job.collect(&daemon, version, status)
+                move || {
+                    let reply = job.collect(&daemon, version, status);
+                    (job, reply)
+                }
             })
-            .await
-            {
-                Ok(Ok(reply)) => (outcome, reply),
-                Ok(Err(refusal)) => (refusal.outcome, refusal.reply(version)),
+            .await;
+            match collected {
+                Ok((done, Ok(reply))) => {
+                    // The job directory goes after the reply is sent, off the
+                    // client's critical path.
+                    job_dir = Some(done);
+                    (outcome, reply)
+                }
+                Ok((_, Err(refusal))) => (refusal.outcome, refusal.reply(version)),
                 Err(panic) => {
                     let refusal = Refusal::server_error(format!(
                         "internal error collecting results: {panic}"
@@ -166,6 +178,7 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
     };
 
     let sent = send(&daemon, &mut writer, &reply).await;
+    drop(job_dir);
     let outcome = if let Err(err) = &sent {
         warn!(%peer, category = "client_disconnect", "could not send the reply: {err}");
         Outcome::client_disconnect
@@ -187,6 +200,36 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
         Some((&summary.source, &summary.compiler, took)),
         Instant::now(),
     );
+}
+
+/// Requests up to this size have their files written and read on the session's own
+/// task: a hand-off to the blocking pool costs more than that much file I/O.
+const INLINE_FILE_WORK: usize = 1 << 20;
+
+/// The bytes a request will write to disk.
+fn request_size(request: &Request) -> usize {
+    match &request.payload {
+        Payload::Preprocessed(source) => source.len(),
+        Payload::Tree { entries, .. } => entries
+            .iter()
+            .map(|e| match &e.kind {
+                TreeEntryKind::File(data) => data.len(),
+                TreeEntryKind::Link(target) => target.len(),
+            })
+            .sum(),
+    }
+}
+
+/// Run blocking file work inline or on the blocking pool.
+async fn file_work<T: Send + 'static>(
+    inline: bool,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    if inline {
+        Ok(work())
+    } else {
+        tokio::task::spawn_blocking(work).await
+    }
 }
 
 /// Read one whole request, with a timeout on every read.
