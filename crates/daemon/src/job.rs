@@ -63,62 +63,91 @@ impl Drop for GroupGuard {
     }
 }
 
-/// Run `spec` until it exits, its lifetime runs out, or `cancel` completes.
-pub async fn run(spec: &JobSpec, cancel: impl std::future::Future<Output = ()>) -> JobEnd {
-    let (stdout, stderr) = match (
-        std::fs::File::create(&spec.stdout),
-        std::fs::File::create(&spec.stderr),
-    ) {
-        (Ok(o), Ok(e)) => (o, e),
-        (Err(e), _) | (_, Err(e)) => return JobEnd::SpawnFailed(e),
-    };
+/// A started compiler.
+pub struct Running {
+    child: tokio::process::Child,
+    guard: GroupGuard,
+    deadline: Option<tokio::time::Instant>,
+}
+
+/// Start `spec`'s compiler. With `stdin_piped`, the caller feeds the source through
+/// [`Running::stdin`]; otherwise stdin is `/dev/null`. The lifetime counts from here.
+pub fn start(spec: &JobSpec, stdin_piped: bool) -> std::io::Result<Running> {
+    let stdout = std::fs::File::create(&spec.stdout)?;
+    let stderr = std::fs::File::create(&spec.stderr)?;
     let mut command = Command::new(&spec.program);
     command
         .args(&spec.args)
         .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
+        .stdin(if stdin_piped {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(stdout)
         .stderr(stderr)
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => return JobEnd::SpawnFailed(e),
-    };
-    let Some(pid) = child.id() else {
-        return JobEnd::SpawnFailed(std::io::Error::other(
-            "compiler exited before it could be tracked",
-        ));
-    };
-    let guard = GroupGuard(Pid::from_raw(pid as i32));
+    let child = command.spawn()?;
+    let pid = child
+        .id()
+        .ok_or_else(|| std::io::Error::other("compiler exited before it could be tracked"))?;
+    Ok(Running {
+        child,
+        guard: GroupGuard(Pid::from_raw(pid as i32)),
+        deadline: spec.lifetime.map(|l| tokio::time::Instant::now() + l),
+    })
+}
 
-    let lifetime = async {
-        match spec.lifetime {
-            Some(limit) => tokio::time::sleep(limit).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(cancel);
-    let end = tokio::select! {
-        status = child.wait() => {
-            return match status {
-                Ok(status) => JobEnd::Exited(status.into_raw() as u32),
-                Err(e) => JobEnd::SpawnFailed(e),
-            };
-        }
-        () = lifetime => JobEnd::TimedOut,
-        () = &mut cancel => JobEnd::Cancelled,
-    };
-    guard.signal(Signal::SIGTERM);
-    if tokio::time::timeout(spec.grace, child.wait())
-        .await
-        .is_err()
-    {
-        guard.signal(Signal::SIGKILL);
-        let _ = child.wait().await;
+impl Running {
+    /// The compiler's stdin, when it was started with a pipe (taken once).
+    pub fn stdin(&mut self) -> Option<tokio::process::ChildStdin> {
+        self.child.stdin.take()
     }
-    // The guard's drop sends SIGKILL to whatever is left of the group.
-    end
+
+    /// Wait until the compiler exits, its lifetime runs out, or `cancel` completes;
+    /// in the last two cases the whole group is killed.
+    pub async fn finish(
+        mut self,
+        grace: Duration,
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> JobEnd {
+        let lifetime = async {
+            match self.deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(cancel);
+        let end = tokio::select! {
+            status = self.child.wait() => {
+                return match status {
+                    Ok(status) => JobEnd::Exited(status.into_raw() as u32),
+                    Err(e) => JobEnd::SpawnFailed(e),
+                };
+            }
+            () = lifetime => JobEnd::TimedOut,
+            () = &mut cancel => JobEnd::Cancelled,
+        };
+        self.guard.signal(Signal::SIGTERM);
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
+            self.guard.signal(Signal::SIGKILL);
+            let _ = self.child.wait().await;
+        }
+        // The guard's drop sends SIGKILL to whatever is left of the group.
+        end
+    }
+}
+
+/// Run `spec` until it exits, its lifetime runs out, or `cancel` completes.
+pub async fn run(spec: &JobSpec, cancel: impl std::future::Future<Output = ()>) -> JobEnd {
+    match start(spec, false) {
+        Ok(running) => running.finish(spec.grace, cancel).await,
+        Err(e) => JobEnd::SpawnFailed(e),
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use ccfarm_compiler::Classification;
+use ccfarm_compiler::{Classification, CompileJob};
 use ccfarm_proto::distcc::pump::{SafeEntryKind, SafeTree, validate_tree};
 use ccfarm_proto::distcc::{Payload, Reply, Request, Version};
 use tempfile::TempDir;
@@ -49,45 +49,8 @@ struct DotdFixup {
 
 /// Check a request and lay out its job directory, or say why not.
 pub fn prepare(daemon: &Daemon, request: Request) -> Result<PreparedJob, Refusal> {
-    let argv = request
-        .argv
-        .iter()
-        .enumerate()
-        .map(|(i, arg)| {
-            String::from_utf8(arg.to_vec()).map_err(|_| {
-                Refusal::denied(
-                    Outcome::refused_command,
-                    format!("argument {i} is not valid UTF-8"),
-                )
-            })
-        })
-        .collect::<Result<Vec<String>, Refusal>>()?;
-    let Some(argv0) = argv.first() else {
-        return Err(Refusal::denied(
-            Outcome::refused_command,
-            "the command line is empty".into(),
-        ));
-    };
-    let program = daemon
-        .compilers
-        .resolve(argv0)
-        .map_err(|reason| Refusal::denied(Outcome::refused_compiler, reason))?;
-    ccfarm_compiler::check_server_safety(&argv, request.version.number())
-        .map_err(|refusal| Refusal::denied(Outcome::refused_argument, refusal.to_string()))?;
-    let job = match ccfarm_compiler::scan_args(&argv) {
-        Classification::Distributable(job) => job,
-        Classification::Local(reason) => {
-            return Err(Refusal::denied(
-                Outcome::refused_command,
-                format!("not a single compile this server can run: {reason}"),
-            ));
-        }
-    };
-
-    let dir = tempfile::Builder::new()
-        .prefix("ccfarmd-")
-        .tempdir_in(&daemon.config.tmp_dir)
-        .map_err(|e| Refusal::server_error(format!("cannot create a job directory: {e}")))?;
+    let Checked { argv, program, job } = check(daemon, request.version, &request.argv)?;
+    let dir = job_dir(daemon)?;
     let io = |what: &str, e: std::io::Error| Refusal::server_error(format!("{what}: {e}"));
     let output = dir.path().join(if job.assemble_only() {
         "output.s"
@@ -150,6 +113,101 @@ pub fn prepare(daemon: &Daemon, request: Request) -> Result<PreparedJob, Refusal
     })
 }
 
+/// A command line that passed every check.
+struct Checked {
+    argv: Vec<String>,
+    program: String,
+    job: CompileJob,
+}
+
+/// The checks every request passes before anything is written: text arguments, an
+/// allow-listed compiler, no dangerous argument, a single distributable compile.
+fn check(daemon: &Daemon, version: Version, raw: &[Bytes]) -> Result<Checked, Refusal> {
+    let argv = raw
+        .iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            String::from_utf8(arg.to_vec()).map_err(|_| {
+                Refusal::denied(
+                    Outcome::refused_command,
+                    format!("argument {i} is not valid UTF-8"),
+                )
+            })
+        })
+        .collect::<Result<Vec<String>, Refusal>>()?;
+    let Some(argv0) = argv.first() else {
+        return Err(Refusal::denied(
+            Outcome::refused_command,
+            "the command line is empty".into(),
+        ));
+    };
+    let program = daemon
+        .compilers
+        .resolve(argv0)
+        .map_err(|reason| Refusal::denied(Outcome::refused_compiler, reason))?;
+    ccfarm_compiler::check_server_safety(&argv, version.number())
+        .map_err(|refusal| Refusal::denied(Outcome::refused_argument, refusal.to_string()))?;
+    let job = match ccfarm_compiler::scan_args(&argv) {
+        Classification::Distributable(job) => job,
+        Classification::Local(reason) => {
+            return Err(Refusal::denied(
+                Outcome::refused_command,
+                format!("not a single compile this server can run: {reason}"),
+            ));
+        }
+    };
+    Ok(Checked { argv, program, job })
+}
+
+fn job_dir(daemon: &Daemon) -> Result<TempDir, Refusal> {
+    tempfile::Builder::new()
+        .prefix("ccfarmd-")
+        .tempdir_in(&daemon.config.tmp_dir)
+        .map_err(|e| Refusal::server_error(format!("cannot create a job directory: {e}")))
+}
+
+/// Prepare a protocol-1/2 job from its command line alone, to be started before its
+/// source arrives: the compiler reads the preprocessed source from stdin (`-x
+/// cpp-output -`), which gives the same object as compiling a `.i` file. `None` when
+/// the command cannot be run that way (the caller then waits for the whole request).
+pub fn prepare_streamed(
+    daemon: &Daemon,
+    version: Version,
+    raw: &[Bytes],
+) -> Result<Option<PreparedJob>, Refusal> {
+    let Checked { argv, program, job } = check(daemon, version, raw)?;
+    let dir = job_dir(daemon)?;
+    let output = dir.path().join(if job.assemble_only() {
+        "output.s"
+    } else {
+        "output.o"
+    });
+    let mut args = ccfarm_compiler::rewrite_for_server(&argv, &job, "-", path_str(&output)?);
+    if job.language_arg.is_none() {
+        // The language came from the file name, which stdin does not have.
+        if args.get(job.input_index).map(String::as_str) != Some("-") {
+            return Ok(None);
+        }
+        let x = job.language().preprocessed_x_name().to_owned();
+        args.splice(job.input_index..job.input_index, ["-x".to_owned(), x]);
+    }
+    let spec = JobSpec {
+        program,
+        args: args.into_iter().skip(1).collect(),
+        cwd: dir.path().to_owned(),
+        stdout: dir.path().join("stdout"),
+        stderr: dir.path().join("stderr"),
+        lifetime: daemon.config.job_lifetime,
+        grace: daemon.config.kill_grace,
+    };
+    Ok(Some(PreparedJob {
+        spec,
+        output,
+        dotd: None,
+        _dir: dir,
+    }))
+}
+
 fn path_str(path: &Path) -> Result<&str, Refusal> {
     path.to_str()
         .ok_or_else(|| Refusal::server_error(format!("job path {path:?} is not UTF-8")))
@@ -184,11 +242,11 @@ impl PreparedJob {
     /// refused rather than sent: the protocol caps every body.
     pub fn collect(
         &self,
-        daemon: &Daemon,
+        max_body_len: u32,
         version: Version,
         status: u32,
     ) -> Result<Reply, Refusal> {
-        let limit = u64::from(daemon.config.limits.max_body_len);
+        let limit = u64::from(max_body_len);
         let read = |path: &Path, required: bool| -> Result<Bytes, Refusal> {
             match std::fs::metadata(path) {
                 Ok(meta) if meta.len() > limit => Err(Refusal::server_error(format!(

@@ -14,13 +14,13 @@ use ccfarm_proto::distcc::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::{Instant, timeout};
 use tracing::{debug, info, warn};
 
 use crate::daemon::Daemon;
 use crate::job::{self, JobEnd};
-use crate::prepare::{Refusal, prepare};
+use crate::prepare::{PreparedJob, Refusal, prepare, prepare_streamed};
 use crate::stats::Outcome;
 
 /// distcc's exit codes, carried in the high byte of STAT when ccfarmd itself fails.
@@ -37,28 +37,41 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
     let started = Instant::now();
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
-    let request = match read_request(&daemon, &mut reader).await {
-        Ok(Some(request)) => request,
-        Ok(None) => {
+    let mut decoder = RequestDecoder::new(daemon.config.limits.clone());
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+
+    let request = match read_until(&daemon, &mut reader, &mut decoder, &mut buf, true).await {
+        Ok(Progress::Complete(request)) => request,
+        Ok(Progress::AwaitingSource) => {
+            // The client is still preprocessing. With a slot free now, start the
+            // compiler at once, reading its source from stdin, so its start-up is
+            // hidden behind the client's preprocessor.
+            if let Some(early) = start_early(&daemon, &decoder) {
+                let ctx = Conn {
+                    daemon: &daemon,
+                    peer,
+                    started,
+                };
+                return ctx
+                    .serve_streamed(&mut reader, &mut writer, &mut decoder, &mut buf, early)
+                    .await;
+            }
+            match read_until(&daemon, &mut reader, &mut decoder, &mut buf, false).await {
+                Ok(Progress::Complete(request)) => request,
+                Ok(_) => return,
+                Err(err) => return report_read_error(&daemon, peer, err),
+            }
+        }
+        Ok(Progress::Closed) => {
             debug!(%peer, "connection closed before a request");
             return;
         }
-        // A distcc client sends its command line while its preprocessor runs and
-        // simply closes if that fails: a close between frames is the client giving up.
-        Err(ReadError::Protocol(ProtoError::Truncated(0))) => {
-            info!(%peer, category = "client_disconnect", "client closed before sending its source");
-            daemon
-                .stats
-                .finished(Outcome::client_disconnect, None, Instant::now());
-            return;
-        }
-        Err(err) => {
-            warn!(%peer, category = "bad_request", "{err}; closing the connection");
-            daemon
-                .stats
-                .finished(Outcome::bad_request, None, Instant::now());
-            return;
-        }
+        Err(err) => return report_read_error(&daemon, peer, err),
+    };
+    let ctx = Conn {
+        daemon: &daemon,
+        peer,
+        started,
     };
     let version = request.version;
     let summary = Summary::of(&request);
@@ -109,97 +122,264 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
         return;
     };
 
-    let mut job_dir = None;
     daemon.stats.running(1);
     let compile_started = Instant::now();
     let end = job::run(&job.spec, client_gone(&mut reader)).await;
-    let took = compile_started.elapsed();
-    daemon.stats.running(-1);
+    ctx.conclude(
+        &mut writer,
+        version,
+        &summary,
+        job,
+        end,
+        compile_started,
+        inline,
+    )
+    .await;
+}
 
-    let (outcome, reply) = match end {
-        JobEnd::Exited(status) => {
-            let outcome = if status == 0 {
-                Outcome::compile_ok
-            } else {
-                Outcome::compile_error
-            };
-            let collected = file_work(inline, {
-                let daemon = daemon.clone();
-                move || {
-                    let reply = job.collect(&daemon, version, status);
-                    (job, reply)
-                }
-            })
-            .await;
-            match collected {
-                Ok((done, Ok(reply))) => {
-                    // The job directory goes after the reply is sent, off the
-                    // client's critical path.
-                    job_dir = Some(done);
-                    (outcome, reply)
-                }
-                Ok((_, Err(refusal))) => (refusal.outcome, refusal.reply(version)),
-                Err(panic) => {
-                    let refusal = Refusal::server_error(format!(
-                        "internal error collecting results: {panic}"
-                    ));
-                    (refusal.outcome, refusal.reply(version))
-                }
+/// A compiler started before its source arrived, with the slot it holds.
+struct Early {
+    job: PreparedJob,
+    running: job::Running,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Start the compiler for a protocol-1/2 command whose source is still to come, if a
+/// slot is free and the command is acceptable. Anything else (no slot, a refusal, a
+/// failed start) takes the ordinary path once the whole request is in, which reports
+/// it properly.
+fn start_early(daemon: &Daemon, decoder: &RequestDecoder) -> Option<Early> {
+    let version = decoder.version()?;
+    let slot = daemon.slots.clone().try_acquire_owned().ok()?;
+    let job = prepare_streamed(daemon, version, decoder.argv()).ok()??;
+    let running = job::start(&job.spec, true).ok()?;
+    Some(Early {
+        job,
+        running,
+        _slot: slot,
+    })
+}
+
+/// What a session knows about its connection.
+struct Conn<'a> {
+    daemon: &'a Daemon,
+    peer: SocketAddr,
+    started: Instant,
+}
+
+impl Conn<'_> {
+    async fn serve_streamed(
+        &self,
+        reader: &mut OwnedReadHalf,
+        writer: &mut OwnedWriteHalf,
+        decoder: &mut RequestDecoder,
+        buf: &mut BytesMut,
+        early: Early,
+    ) {
+        let Early {
+            job,
+            mut running,
+            _slot,
+        } = early;
+        let (daemon, peer) = (self.daemon, self.peer);
+        daemon.stats.running(1);
+        let compile_started = Instant::now();
+        // Dropping `running` on any early return kills the waiting compiler.
+        let request = match read_until(daemon, reader, decoder, buf, false).await {
+            Ok(Progress::Complete(request)) => request,
+            Ok(_) => {
+                daemon.stats.running(-1);
+                return report_read_error(
+                    daemon,
+                    peer,
+                    ReadError::Protocol(ProtoError::Truncated(0)),
+                );
+            }
+            Err(err) => {
+                daemon.stats.running(-1);
+                return report_read_error(daemon, peer, err);
+            }
+        };
+        let summary = Summary::of(&request);
+        let Payload::Preprocessed(source) = request.payload else {
+            unreachable!("only protocol-1/2 requests start early");
+        };
+        if let Some(mut stdin) = running.stdin() {
+            // A compiler that exits early (a bad option) closes the pipe; its status
+            // says why, so a failed write is not an error of its own.
+            let fed = timeout(daemon.config.io_timeout, stdin.write_all(&source)).await;
+            if let Ok(Err(err)) = fed {
+                debug!(%peer, "feeding the compiler: {err}");
             }
         }
-        JobEnd::TimedOut => {
-            let lifetime = daemon.config.job_lifetime.unwrap_or_default().as_secs();
-            let reason =
-                format!("compile exceeded the job lifetime of {lifetime} s and was killed");
-            let refusal = Refusal {
-                outcome: Outcome::compile_timeout,
-                status: exit::TIMEOUT << 8,
-                reason,
-            };
-            warn!(%peer, category = "compile_timeout", "{}: {summary}", refusal.reason);
-            (refusal.outcome, refusal.reply(version))
+        let end = running.finish(job.spec.grace, client_gone(reader)).await;
+        self.conclude(
+            writer,
+            request.version,
+            &summary,
+            job,
+            end,
+            compile_started,
+            true,
+        )
+        .await;
+    }
+
+    /// Turn a finished job into the reply, send it, and account for it.
+    #[allow(clippy::too_many_arguments)]
+    async fn conclude(
+        &self,
+        writer: &mut OwnedWriteHalf,
+        version: Version,
+        summary: &Summary,
+        job: PreparedJob,
+        end: JobEnd,
+        compile_started: Instant,
+        inline: bool,
+    ) {
+        let (daemon, peer) = (self.daemon, self.peer);
+        let took = compile_started.elapsed();
+        daemon.stats.running(-1);
+        let mut job_dir = None;
+        let (outcome, reply) = match end {
+            JobEnd::Exited(status) => {
+                let outcome = if status == 0 {
+                    Outcome::compile_ok
+                } else {
+                    Outcome::compile_error
+                };
+                let limit = daemon.config.limits.max_body_len;
+                let collected = file_work(inline, move || {
+                    let reply = job.collect(limit, version, status);
+                    (job, reply)
+                })
+                .await;
+                match collected {
+                    Ok((done, Ok(reply))) => {
+                        // The job directory goes after the reply is sent, off the
+                        // client's critical path.
+                        job_dir = Some(done);
+                        (outcome, reply)
+                    }
+                    Ok((_, Err(refusal))) => (refusal.outcome, refusal.reply(version)),
+                    Err(panic) => {
+                        let refusal = Refusal::server_error(format!(
+                            "internal error collecting results: {panic}"
+                        ));
+                        (refusal.outcome, refusal.reply(version))
+                    }
+                }
+            }
+            JobEnd::TimedOut => {
+                let lifetime = daemon.config.job_lifetime.unwrap_or_default().as_secs();
+                let reason =
+                    format!("compile exceeded the job lifetime of {lifetime} s and was killed");
+                let refusal = Refusal {
+                    outcome: Outcome::compile_timeout,
+                    status: exit::TIMEOUT << 8,
+                    reason,
+                };
+                warn!(%peer, category = "compile_timeout", "{}: {summary}", refusal.reason);
+                (refusal.outcome, refusal.reply(version))
+            }
+            JobEnd::Cancelled => {
+                info!(%peer, category = "client_disconnect", "client went away; compiler killed: {summary}");
+                daemon
+                    .stats
+                    .finished(Outcome::client_disconnect, None, Instant::now());
+                return;
+            }
+            JobEnd::SpawnFailed(err) => {
+                let refusal = Refusal {
+                    outcome: Outcome::server_error,
+                    status: exit::COMPILER_MISSING << 8,
+                    reason: format!("failed to exec {}: {err}", job.spec.program),
+                };
+                warn!(%peer, category = "server_error", "{}", refusal.reason);
+                (refusal.outcome, refusal.reply(version))
+            }
+        };
+
+        let sent = send(daemon, writer, &reply).await;
+        drop(job_dir);
+        let outcome = if let Err(err) = &sent {
+            warn!(%peer, category = "client_disconnect", "could not send the reply: {err}");
+            Outcome::client_disconnect
+        } else {
+            outcome
+        };
+        let status = reply.status;
+        info!(
+            result = outcome.name(),
+            "client: {peer} {} exit:{} sig:{} time:{}ms compile:{}ms {summary}",
+            outcome.name().to_uppercase(),
+            status >> 8,
+            status & 0x7f,
+            self.started.elapsed().as_millis(),
+            took.as_millis(),
+        );
+        daemon.stats.finished(
+            outcome,
+            Some((&summary.source, &summary.compiler, took)),
+            Instant::now(),
+        );
+    }
+}
+
+/// How far a request has been read.
+enum Progress {
+    Complete(Request),
+    /// Protocol 1/2: the command line is in, the source is not.
+    AwaitingSource,
+    /// The peer closed cleanly before sending anything.
+    Closed,
+}
+
+/// Read until the request is complete (or, with `stop_at_source`, until only its
+/// source is missing), with a timeout on every read.
+async fn read_until(
+    daemon: &Daemon,
+    reader: &mut OwnedReadHalf,
+    decoder: &mut RequestDecoder,
+    buf: &mut BytesMut,
+    stop_at_source: bool,
+) -> Result<Progress, ReadError> {
+    loop {
+        if let Some(request) = decoder.decode(buf)? {
+            return Ok(Progress::Complete(request));
         }
-        JobEnd::Cancelled => {
-            info!(%peer, category = "client_disconnect", "client went away; compiler killed: {summary}");
+        if stop_at_source && decoder.awaiting_source() {
+            return Ok(Progress::AwaitingSource);
+        }
+        let read = timeout(daemon.config.io_timeout, reader.read_buf(buf))
+            .await
+            .map_err(|_| ReadError::Timeout(daemon.config.io_timeout))??;
+        if read == 0 {
+            return Ok(match decoder.decode_eof(buf)? {
+                Some(request) => Progress::Complete(request),
+                None => Progress::Closed,
+            });
+        }
+    }
+}
+
+fn report_read_error(daemon: &Daemon, peer: SocketAddr, err: ReadError) {
+    match err {
+        // A distcc client sends its command line while its preprocessor runs and
+        // simply closes if that fails: a close between frames is the client giving up.
+        ReadError::Protocol(ProtoError::Truncated(0)) => {
+            info!(%peer, category = "client_disconnect", "client closed before sending its source");
             daemon
                 .stats
                 .finished(Outcome::client_disconnect, None, Instant::now());
-            return;
         }
-        JobEnd::SpawnFailed(err) => {
-            let refusal = Refusal {
-                outcome: Outcome::server_error,
-                status: exit::COMPILER_MISSING << 8,
-                reason: format!("failed to exec {}: {err}", job.spec.program),
-            };
-            warn!(%peer, category = "server_error", "{}", refusal.reason);
-            (refusal.outcome, refusal.reply(version))
+        err => {
+            warn!(%peer, category = "bad_request", "{err}; closing the connection");
+            daemon
+                .stats
+                .finished(Outcome::bad_request, None, Instant::now());
         }
-    };
-
-    let sent = send(&daemon, &mut writer, &reply).await;
-    drop(job_dir);
-    let outcome = if let Err(err) = &sent {
-        warn!(%peer, category = "client_disconnect", "could not send the reply: {err}");
-        Outcome::client_disconnect
-    } else {
-        outcome
-    };
-    let status = reply.status;
-    info!(
-        result = outcome.name(),
-        "client: {peer} {} exit:{} sig:{} time:{}ms compile:{}ms {summary}",
-        outcome.name().to_uppercase(),
-        status >> 8,
-        status & 0x7f,
-        started.elapsed().as_millis(),
-        took.as_millis(),
-    );
-    daemon.stats.finished(
-        outcome,
-        Some((&summary.source, &summary.compiler, took)),
-        Instant::now(),
-    );
+    }
 }
 
 /// Requests up to this size have their files written and read on the session's own
@@ -232,26 +412,6 @@ async fn file_work<T: Send + 'static>(
     }
 }
 
-/// Read one whole request, with a timeout on every read.
-async fn read_request(
-    daemon: &Daemon,
-    reader: &mut OwnedReadHalf,
-) -> Result<Option<Request>, ReadError> {
-    let mut decoder = RequestDecoder::new(daemon.config.limits.clone());
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    loop {
-        if let Some(request) = decoder.decode(&mut buf)? {
-            return Ok(Some(request));
-        }
-        let read = timeout(daemon.config.io_timeout, reader.read_buf(&mut buf))
-            .await
-            .map_err(|_| ReadError::Timeout(daemon.config.io_timeout))??;
-        if read == 0 {
-            return Ok(decoder.decode_eof(&mut buf)?);
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 enum ReadError {
     #[error("protocol error: {0}")]
@@ -270,11 +430,7 @@ async fn client_gone(reader: &mut OwnedReadHalf) {
     let _ = reader.read(&mut byte).await;
 }
 
-async fn send(
-    daemon: &Daemon,
-    writer: &mut tokio::net::tcp::OwnedWriteHalf,
-    reply: &Reply,
-) -> std::io::Result<()> {
+async fn send(daemon: &Daemon, writer: &mut OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
     let bytes = reply.encode();
     timeout(daemon.config.io_timeout, async {
         writer.write_all(&bytes).await?;
@@ -286,7 +442,7 @@ async fn send(
 
 async fn refuse(
     daemon: &Daemon,
-    writer: &mut tokio::net::tcp::OwnedWriteHalf,
+    writer: &mut OwnedWriteHalf,
     peer: SocketAddr,
     version: Version,
     summary: &Summary,

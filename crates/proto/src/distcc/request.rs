@@ -165,6 +165,13 @@ impl RequestDecoder {
         &self.argv
     }
 
+    /// Whether a protocol-1/2 command line is complete and only the source is still
+    /// to come. A distcc client sends the command while its preprocessor runs, so a
+    /// server can get the compiler going before the source arrives.
+    pub fn awaiting_source(&self) -> bool {
+        matches!(self.stage, Stage::Doti)
+    }
+
     /// Consume whole frames from `buf`. `Ok(None)`: more bytes are needed.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Request>, ProtoError> {
         loop {

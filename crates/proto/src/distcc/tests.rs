@@ -176,6 +176,21 @@ fn byte_at_a_time_gives_the_same_request() {
 }
 
 #[test]
+fn the_command_line_is_known_before_the_source() {
+    let wire = fixture("v2-hello.request");
+    let doti = wire.windows(4).position(|w| w == b"DOTI").unwrap();
+    let mut decoder = RequestDecoder::new(Limits::default());
+    let mut buf = BytesMut::from(&wire[..doti]);
+    assert!(decoder.decode(&mut buf).unwrap().is_none());
+    assert!(decoder.awaiting_source());
+    assert_eq!(decoder.version(), Some(Version::V2));
+    assert_eq!(args(decoder.argv()), HELLO_ARGV);
+    buf.extend_from_slice(&wire[doti..]);
+    assert!(decoder.decode(&mut buf).unwrap().is_some());
+    assert!(!decoder.awaiting_source());
+}
+
+#[test]
 fn clean_eof_and_truncation() {
     let mut decoder = RequestDecoder::new(Limits::default());
     assert!(decoder.decode_eof(&mut BytesMut::new()).unwrap().is_none());
