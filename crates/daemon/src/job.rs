@@ -152,6 +152,8 @@ pub async fn run(spec: &JobSpec, cancel: impl std::future::Future<Output = ()>) 
 
 #[cfg(test)]
 mod tests {
+    use ccfarm_testkit::alive;
+
     use super::*;
 
     fn spec(dir: &tempfile::TempDir, script: &str, lifetime: Option<Duration>) -> JobSpec {
@@ -163,19 +165,6 @@ mod tests {
             stderr: dir.path().join("err"),
             lifetime,
             grace: Duration::from_millis(500),
-        }
-    }
-
-    /// A zombie waiting for init to reap it counts as dead.
-    fn alive(pid: i32) -> bool {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(stat) => !stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z'),
-            Err(_) => false,
         }
     }
 
@@ -215,7 +204,7 @@ mod tests {
             .parse()
             .unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!alive(pid), "grandchild {pid} survived");
+        assert!(!alive(pid as u32), "grandchild {pid} survived");
     }
 
     #[tokio::test]
@@ -231,7 +220,7 @@ mod tests {
             .parse()
             .unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!alive(pid), "grandchild {pid} survived");
+        assert!(!alive(pid as u32), "grandchild {pid} survived");
     }
 
     #[tokio::test]

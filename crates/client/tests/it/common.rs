@@ -10,16 +10,22 @@ pub const CCFARM: &str = env!("CARGO_BIN_EXE_ccfarm");
 /// file in the scratch directory, and its own state directory.
 pub fn ccfarm(scratch: &Scratch, hosts: &str) -> Command {
     let mut command = Command::new(CCFARM);
-    clean_env(&mut command);
-    command
+    farm_env(&mut command, scratch, hosts)
         .current_dir(scratch.path())
+        .stdin(Stdio::null());
+    command
+}
+
+/// The clean ccfarm environment of [`ccfarm`], for any command that runs ccfarm
+/// (make, cmake, a masquerading gcc).
+pub fn farm_env<'c>(command: &'c mut Command, scratch: &Scratch, hosts: &str) -> &'c mut Command {
+    clean_env(command);
+    command
         .env("CCFARM_HOSTS", hosts)
         .env("CCFARM_DIR", scratch.path().join(".ccfarm"))
         .env("CCFARM_FALLBACK", "0")
         .env("CCFARM_VERBOSE", "1")
         .env("CCFARM_LOG_FILE", scratch.path().join("ccfarm.log"))
-        .stdin(Stdio::null());
-    command
 }
 
 /// Remove every ccfarm and distcc variable inherited from the test's environment.

@@ -116,13 +116,9 @@ fn masquerading_as_gcc() {
         std::env::var("PATH").unwrap_or_default()
     );
     let mut c = Command::new("gcc");
-    clean_env(&mut c);
-    let out = c
+    let out = farm_env(&mut c, &scratch, &server.host(""))
         .current_dir(scratch.path())
         .env("PATH", &path)
-        .env("CCFARM_HOSTS", server.host(""))
-        .env("CCFARM_DIR", scratch.path().join(".ccfarm"))
-        .env("CCFARM_FALLBACK", "0")
         .args(["-c", "m.c", "-o", "m.o"])
         .output()
         .unwrap();

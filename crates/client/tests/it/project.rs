@@ -39,18 +39,12 @@ fn make_j16_through_two_servers_matches_a_local_build() {
 
     let hosts = format!("{} {}", a.host(",lzo"), b.host(""));
     let mut make = Command::new("make");
-    clean_env(&mut make);
-    let out = make
+    let out = farm_env(&mut make, &scratch, &hosts)
         .arg("-C")
         .arg(&project)
         .arg(format!("OUT={}", farm_out.display()))
         .arg(format!("CC={CCFARM} gcc"))
         .args(["-j16", "check"])
-        .env("CCFARM_HOSTS", &hosts)
-        .env("CCFARM_DIR", scratch.path().join(".ccfarm"))
-        .env("CCFARM_FALLBACK", "0")
-        .env("CCFARM_VERBOSE", "1")
-        .env("CCFARM_LOG_FILE", scratch.path().join("ccfarm.log"))
         .output()
         .unwrap();
     assert!(
@@ -119,16 +113,10 @@ fn cmake_compiler_launcher() {
     configure("farm", Some(CCFARM));
     let build = |dir: &str| {
         let mut c = Command::new("cmake");
-        clean_env(&mut c);
-        let out = c
+        let out = farm_env(&mut c, &scratch, &server.host(",lzo"))
             .arg("--build")
             .arg(scratch.path().join(dir))
             .args(["-j16"])
-            .env("CCFARM_HOSTS", server.host(",lzo"))
-            .env("CCFARM_DIR", scratch.path().join(".ccfarm"))
-            .env("CCFARM_FALLBACK", "0")
-            .env("CCFARM_VERBOSE", "1")
-            .env("CCFARM_LOG_FILE", scratch.path().join("ccfarm.log"))
             .output()
             .unwrap();
         assert!(
