@@ -72,6 +72,9 @@ pub struct Cli {
     /// Unsupported (distccd's inetd mode); refused with an explanation.
     #[arg(long, hide = true)]
     pub inetd: bool,
+    /// Run as USER (started as root: drop privileges after binding the ports).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
     /// Write the daemon's pid to FILE.
     #[arg(short = 'P', long, value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
@@ -124,6 +127,7 @@ pub struct FileConfig {
     log_file: Option<PathBuf>,
     log_level: Option<String>,
     pid_file: Option<PathBuf>,
+    user: Option<String>,
     limits: Option<FileLimits>,
 }
 
@@ -174,6 +178,8 @@ pub struct Config {
     pub log_level: tracing::Level,
     /// Pid file.
     pub pid_file: Option<PathBuf>,
+    /// User to run as.
+    pub user: Option<String>,
     /// Detach.
     pub detach: bool,
     /// Exit after this long.
@@ -327,6 +333,7 @@ impl Cli {
             log_stderr: self.log_stderr,
             log_level,
             pid_file: self.pid_file.or(file.pid_file),
+            user: self.user.or(file.user),
             detach: !self.no_detach,
             lifetime: self.lifetime.filter(|&s| s > 0).map(Duration::from_secs),
             limits,

@@ -13,6 +13,7 @@ pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod job;
+pub mod jobdirs;
 pub mod prepare;
 pub mod server;
 pub mod session;

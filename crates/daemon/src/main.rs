@@ -9,7 +9,7 @@ use anyhow::Context;
 use ccfarm_daemon::compilers::{CompilerPolicy, MASQUERADE_DIRS};
 use ccfarm_daemon::config::{Cli, Config};
 use ccfarm_daemon::daemon::{Daemon, Settings};
-use ccfarm_daemon::{http, server};
+use ccfarm_daemon::{http, jobdirs, server};
 use clap::Parser;
 use tracing::{error, info, warn};
 
@@ -17,6 +17,7 @@ use tracing::{error, info, warn};
 const EXIT_BAD_ARGUMENTS: u8 = 101;
 const EXIT_BIND_FAILED: u8 = 102;
 const EXIT_COMPILER_MISSING: u8 = 110;
+const EXIT_SETUID_FAILED: u8 = 112;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -102,6 +103,26 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
+    if let Some(user) = &config.user {
+        if let Err(err) = drop_privileges(user) {
+            error!("cannot run as {user}: {err}");
+            return ExitCode::from(EXIT_SETUID_FAILED);
+        }
+        info!("running as {user}");
+    } else if nix::unistd::geteuid().is_root() {
+        warn!("running as root without --user: compilers run as root");
+    }
+    if let Err(err) = check_tmp_dir(&config.tmp_dir) {
+        error!(
+            "job directory {} is not usable: {err}",
+            config.tmp_dir.display()
+        );
+        return ExitCode::from(EXIT_BAD_ARGUMENTS);
+    }
+    let swept = jobdirs::sweep(&config.tmp_dir, jobdirs::process_alive);
+    if swept > 0 {
+        info!("removed {swept} job directories left by a daemon that is gone");
+    }
     let result = run(config.clone(), compilers, listener, stats_listener);
     if let Some(pid_file) = &config.pid_file {
         let _ = std::fs::remove_file(pid_file);
@@ -113,6 +134,35 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Become `user` (group, supplementary groups, then user: the order that cannot be
+/// undone). Needed when started as root, so that compilers do not run as root.
+fn drop_privileges(user: &str) -> anyhow::Result<()> {
+    use nix::unistd::{Uid, User, getuid, setgid, setgroups, setuid};
+    let account = User::from_name(user)?.with_context(|| format!("no such user {user:?}"))?;
+    if getuid() == account.uid {
+        return Ok(());
+    }
+    if !getuid().is_root() {
+        anyhow::bail!("only root can switch to another user");
+    }
+    setgroups(&[account.gid])?;
+    setgid(account.gid)?;
+    setuid(account.uid)?;
+    anyhow::ensure!(
+        setuid(Uid::from_raw(0)).is_err(),
+        "privileges could be regained"
+    );
+    Ok(())
+}
+
+/// Fail at start, not on the first job, when job directories cannot be made.
+fn check_tmp_dir(tmp: &Path) -> std::io::Result<()> {
+    tempfile::Builder::new()
+        .prefix("ccfarmd-probe-")
+        .tempdir_in(tmp)
+        .map(drop)
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {

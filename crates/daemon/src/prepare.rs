@@ -161,7 +161,7 @@ fn check(daemon: &Daemon, version: Version, raw: &[Bytes]) -> Result<Checked, Re
 
 fn job_dir(daemon: &Daemon) -> Result<TempDir, Refusal> {
     tempfile::Builder::new()
-        .prefix("ccfarmd-")
+        .prefix(&crate::jobdirs::prefix(std::process::id()))
         .tempdir_in(&daemon.config.tmp_dir)
         .map_err(|e| Refusal::server_error(format!("cannot create a job directory: {e}")))
 }

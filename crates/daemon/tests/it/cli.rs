@@ -123,3 +123,115 @@ fn daemon_mode_detaches_writes_a_pid_file_and_honours_lifetime() {
     assert!(!alive(pid), "daemon still running");
     assert!(!pid_file.exists(), "pid file not removed");
 }
+
+/// A pid that belonged to a process which has exited.
+fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[test]
+fn job_directories_of_a_dead_daemon_are_swept_at_start() {
+    let scratch = Scratch::new();
+    let jobs = scratch.path().join("jobs");
+    std::fs::create_dir(&jobs).unwrap();
+    let stale = jobs.join(format!("ccfarmd-{}-left", dead_pid()));
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("input.i"), "int x;").unwrap();
+    let live = jobs.join(format!("ccfarmd-{}-live", std::process::id()));
+    std::fs::create_dir(&live).unwrap();
+    let port = free_port();
+    let mut daemon = Command::new(CCFARMD)
+        .args([
+            "--no-detach",
+            "--listen",
+            "127.0.0.1",
+            "--lifetime",
+            "30",
+            "--port",
+            &port.to_string(),
+        ])
+        .arg("--tmp-dir")
+        .arg(&jobs)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The port is bound before the sweep, so wait for the sweep itself.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stale.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let running = daemon.try_wait().unwrap().is_none();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(running, "the daemon exited");
+    assert!(!stale.exists(), "the dead daemon's job directory survived");
+    assert!(live.exists(), "a live process's job directory was removed");
+}
+
+#[test]
+fn user_drops_root_privileges() {
+    let scratch = Scratch::new();
+    let jobs = scratch.path().join("jobs");
+    std::fs::create_dir(&jobs).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&jobs, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let port = free_port();
+    let mut daemon = Command::new(CCFARMD)
+        .args([
+            "--no-detach",
+            "--listen",
+            "127.0.0.1",
+            "--lifetime",
+            "30",
+            "--user",
+            "nobody",
+        ])
+        .args(["--port", &port.to_string()])
+        .arg("--tmp-dir")
+        .arg(&jobs)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if !nix::unistd::geteuid().is_root() {
+        // Not root: switching users must fail loudly, never run as the wrong user.
+        let status = daemon.wait().unwrap();
+        assert_eq!(status.code(), Some(112));
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.id())).unwrap();
+    let uid_line = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .to_owned();
+    scratch.write("n.c", "int n(void) { return 9; }\n");
+    let out = distcc(&scratch, &format!("127.0.0.1:{port}/2"))
+        .args(["gcc", "-c", "n.c", "-o", "n.o"])
+        .output()
+        .unwrap();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(
+        uid_line.split_whitespace().skip(1).all(|id| id == "65534"),
+        "{uid_line}"
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        run(&scratch, "gcc", &["-c", "n.c", "-o", "ref.o"])
+            .status
+            .success()
+    );
+    assert_eq!(scratch.read("n.o"), scratch.read("ref.o"));
+}
