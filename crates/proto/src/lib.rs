@@ -6,4 +6,5 @@
 //! anything is allocated for it.
 
 pub mod distcc;
+pub mod farm;
 pub mod lzo;

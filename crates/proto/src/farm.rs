@@ -1,0 +1,349 @@
+//! ccfarm's own control protocol, spoken between `ccfarm` clients, `ccfarmd` servers
+//! and `ccfarm-scheduler`.
+//!
+//! Control traffic is small and infrequent next to the compile payloads (which still
+//! travel over the distcc protocol to the granted server), so messages are JSON —
+//! readable in a packet capture, easy to extend — in length-prefixed frames: a 4-byte
+//! big-endian length, then that many bytes of one JSON object. Every frame's length is
+//! checked against a cap before anything is buffered for it. Each connection starts
+//! with `Hello`/`Welcome`, which carry the protocol version.
+
+use bytes::{Buf, BytesMut};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The version this crate speaks; a peer with another version is refused with a reason.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Default cap on one frame (a heartbeat with a long compiler list stays far below).
+pub const DEFAULT_MAX_FRAME: u32 = 256 * 1024;
+
+/// Who is connecting to the scheduler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Role {
+    /// A `ccfarm` process asking for slots.
+    Client {
+        /// The user the build runs as (fairness is per user).
+        user: String,
+        /// The client machine, for the dashboard.
+        machine: String,
+    },
+    /// A compile server offering slots.
+    Server {
+        /// Its name, unique in the farm (by default, host name and distcc port).
+        name: String,
+    },
+    /// An administrator or monitor.
+    Admin,
+}
+
+/// A compiler a server can run, with what identifies it exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompilerIdentity {
+    /// The name clients use (`gcc`, `x86_64-linux-gnu-g++-12`, ...).
+    pub name: String,
+    /// `NAME -dumpfullversion` (or `--version`'s first line).
+    pub version: String,
+    /// `NAME -dumpmachine`.
+    pub target: String,
+}
+
+/// What a client knows about a job when it asks for a slot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobDescription {
+    /// The compiler named on the command line.
+    pub compiler: String,
+    /// The source file, for the dashboard and per-file history.
+    pub source: String,
+    /// Size of the preprocessed source, when already known.
+    pub preprocessed_bytes: Option<u64>,
+    /// How long this file took to compile last time, when the client remembers.
+    pub previous_ms: Option<u64>,
+}
+
+/// How a leased job ended, as the client saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobResult {
+    /// Compiled.
+    Ok,
+    /// The compiler reported an error: the user's code, not the host, is at fault.
+    CompileError,
+    /// The host could not run the job (refused, reset, timeout, protocol error, busy).
+    TransportFailure,
+}
+
+/// Messages to the scheduler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToScheduler {
+    /// First message on every connection.
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the sender.
+        version: u32,
+        /// Who is speaking.
+        #[serde(flatten)]
+        role: Role,
+    },
+    /// A client wants a slot for one job. The answer is `Grant` or `CompileLocally`;
+    /// the lease lasts until `Release` or until this connection closes.
+    Request {
+        /// The client's number for this request, echoed in the answer.
+        request: u64,
+        /// What is known about the job.
+        job: JobDescription,
+    },
+    /// A client is done with a lease.
+    Release {
+        /// The lease.
+        lease: u64,
+        /// How it went.
+        result: JobResult,
+        /// Time from sending the job to the reply, as the client measured it.
+        duration_ms: u64,
+    },
+    /// A server announces itself (after `Hello`) and what it offers.
+    Register {
+        /// Its distcc port, on the address the scheduler sees it connect from.
+        distcc_port: u16,
+        /// Concurrent compiles it accepts.
+        slots: u32,
+        /// Whether it speaks protocol 2 (LZO).
+        lzo: bool,
+        /// Compilers it runs.
+        compilers: Vec<CompilerIdentity>,
+        /// Its software version.
+        version: String,
+    },
+    /// A server's periodic state.
+    Heartbeat {
+        /// Concurrent compiles it accepts now.
+        slots: u32,
+        /// Compiles running now.
+        running: u32,
+        /// 1, 5, 15 minute load averages.
+        load_average: [f64; 3],
+        /// Available memory.
+        free_memory_mb: u64,
+    },
+}
+
+/// Messages from the scheduler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromScheduler {
+    /// Answer to `Hello`.
+    Welcome {
+        /// The scheduler's [`PROTOCOL_VERSION`].
+        version: u32,
+    },
+    /// Run the job on this server, over the distcc protocol.
+    Grant {
+        /// The client's request number.
+        request: u64,
+        /// The lease to release afterwards.
+        lease: u64,
+        /// The server's address.
+        host: String,
+        /// Its distcc port.
+        port: u16,
+        /// Whether to use protocol 2.
+        lzo: bool,
+    },
+    /// No slot will come in time (or none suits): compile on the client.
+    CompileLocally {
+        /// The client's request number.
+        request: u64,
+        /// Why, for the client's log.
+        reason: String,
+    },
+    /// Stop the job on this lease (another copy of it finished first).
+    Cancel {
+        /// The lease.
+        lease: u64,
+    },
+    /// The connection is refused (version, authentication, malformed message).
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Why a frame could not be decoded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The announced length exceeds the cap.
+    #[error("frame of {len} bytes exceeds the limit of {limit} bytes")]
+    TooLong {
+        /// Announced length.
+        len: u32,
+        /// The cap.
+        limit: u32,
+    },
+    /// The frame is not a valid message.
+    #[error("malformed message: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+/// Encode one message as a frame.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    let body = serde_json::to_vec(message).expect("protocol messages always serialise");
+    let mut out = Vec::with_capacity(4 + body.len());
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Take one whole frame from the front of `buf` and decode it. `Ok(None)`: more bytes
+/// are needed. The length is checked against `max_frame` as soon as it is readable.
+pub fn decode<T: DeserializeOwned>(
+    buf: &mut BytesMut,
+    max_frame: u32,
+) -> Result<Option<T>, FrameError> {
+    let Some(head) = buf.get(..4) else {
+        return Ok(None);
+    };
+    let len = u32::from_be_bytes(head.try_into().expect("4 bytes"));
+    if len > max_frame {
+        return Err(FrameError::TooLong {
+            len,
+            limit: max_frame,
+        });
+    }
+    if buf.len() < 4 + len as usize {
+        return Ok(None);
+    }
+    buf.advance(4);
+    let body = buf.split_to(len as usize);
+    Ok(Some(serde_json::from_slice(&body)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(message: T) {
+        let wire = encode(&message);
+        let mut buf = BytesMut::from(&wire[..]);
+        let back: T = decode(&mut buf, DEFAULT_MAX_FRAME).unwrap().unwrap();
+        assert_eq!(back, message);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        round_trip(ToScheduler::Hello {
+            version: PROTOCOL_VERSION,
+            role: Role::Client {
+                user: "ana".into(),
+                machine: "laptop".into(),
+            },
+        });
+        round_trip(ToScheduler::Hello {
+            version: 1,
+            role: Role::Server {
+                name: "box1:3632".into(),
+            },
+        });
+        round_trip(ToScheduler::Request {
+            request: 7,
+            job: JobDescription {
+                compiler: "gcc".into(),
+                source: "src/a.c".into(),
+                preprocessed_bytes: Some(123_456),
+                previous_ms: None,
+            },
+        });
+        round_trip(ToScheduler::Release {
+            lease: 9,
+            result: JobResult::CompileError,
+            duration_ms: 250,
+        });
+        round_trip(ToScheduler::Register {
+            distcc_port: 3632,
+            slots: 16,
+            lzo: true,
+            compilers: vec![CompilerIdentity {
+                name: "gcc".into(),
+                version: "12.2.0".into(),
+                target: "x86_64-linux-gnu".into(),
+            }],
+            version: "0.1.0".into(),
+        });
+        round_trip(ToScheduler::Heartbeat {
+            slots: 16,
+            running: 3,
+            load_average: [1.5, 1.0, 0.5],
+            free_memory_mb: 20_000,
+        });
+        round_trip(FromScheduler::Grant {
+            request: 7,
+            lease: 9,
+            host: "10.0.0.5".into(),
+            port: 3632,
+            lzo: true,
+        });
+        round_trip(FromScheduler::CompileLocally {
+            request: 7,
+            reason: "waited 30 s".into(),
+        });
+        round_trip(FromScheduler::Cancel { lease: 9 });
+        round_trip(FromScheduler::Welcome { version: 1 });
+        round_trip(FromScheduler::Refused {
+            reason: "protocol version 2 is not supported".into(),
+        });
+    }
+
+    #[test]
+    fn wire_format_is_readable_json() {
+        let wire = encode(&ToScheduler::Release {
+            lease: 3,
+            result: JobResult::Ok,
+            duration_ms: 12,
+        });
+        assert_eq!(
+            &wire[4..],
+            br#"{"type":"release","lease":3,"result":"ok","duration_ms":12}"#
+        );
+        assert_eq!(
+            u32::from_be_bytes(wire[..4].try_into().unwrap()) as usize,
+            wire.len() - 4
+        );
+    }
+
+    #[test]
+    fn partial_frames_wait_and_lengths_are_capped() {
+        let wire = encode(&FromScheduler::Cancel { lease: 1 });
+        let mut buf = BytesMut::from(&wire[..wire.len() - 1]);
+        assert!(
+            decode::<FromScheduler>(&mut buf, DEFAULT_MAX_FRAME)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(buf.len(), wire.len() - 1, "nothing consumed");
+        let mut huge = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
+        assert!(matches!(
+            decode::<FromScheduler>(&mut huge, DEFAULT_MAX_FRAME),
+            Err(FrameError::TooLong { .. })
+        ));
+        let mut bad = BytesMut::from(&encode(&"not a message")[..]);
+        assert!(matches!(
+            decode::<FromScheduler>(&mut bad, DEFAULT_MAX_FRAME),
+            Err(FrameError::Malformed(_))
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let mut buf = BytesMut::from(&bytes[..]);
+            let _ = decode::<ToScheduler>(&mut buf, 128);
+            let mut buf = BytesMut::from(&bytes[..]);
+            let _ = decode::<FromScheduler>(&mut buf, 128);
+        }
+    }
+}
