@@ -53,6 +53,11 @@ impl CompilerPolicy {
         self.names.len() + self.paths.len()
     }
 
+    /// The allowed names (not paths), for announcing them to a scheduler.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(String::as_str)
+    }
+
     /// The program to execute for the client's `argv[0]`, or why not.
     ///
     /// A leading `/usr/bin/` or `/bin/` is dropped before the name check, as distccd

@@ -72,6 +72,12 @@ pub struct Cli {
     /// Unsupported (distccd's inetd mode); refused with an explanation.
     #[arg(long, hide = true)]
     pub inetd: bool,
+    /// Register with the ccfarm scheduler at HOST:PORT and send it heartbeats.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub scheduler: Option<String>,
+    /// This server's name in the farm [default: HOSTNAME:PORT].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
     /// Run as USER (started as root: drop privileges after binding the ports).
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
@@ -128,6 +134,8 @@ pub struct FileConfig {
     log_level: Option<String>,
     pid_file: Option<PathBuf>,
     user: Option<String>,
+    scheduler: Option<String>,
+    name: Option<String>,
     limits: Option<FileLimits>,
 }
 
@@ -180,6 +188,10 @@ pub struct Config {
     pub pid_file: Option<PathBuf>,
     /// User to run as.
     pub user: Option<String>,
+    /// The scheduler to register with.
+    pub scheduler: Option<String>,
+    /// This server's name in the farm.
+    pub name: String,
     /// Detach.
     pub detach: bool,
     /// Exit after this long.
@@ -305,12 +317,13 @@ impl Cli {
             .or(file.tmp_dir)
             .or_else(|| std::env::var_os("TMPDIR").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("/tmp"));
+        let port = self.port.or(file.port).unwrap_or(DEFAULT_PORT);
         Ok(Config {
             listen: self
                 .listen
                 .or(file.listen)
                 .unwrap_or(IpAddr::from([0, 0, 0, 0])),
-            port: self.port.or(file.port).unwrap_or(DEFAULT_PORT),
+            port,
             allow: AllowList::new(allow),
             jobs,
             max_queue,
@@ -334,6 +347,13 @@ impl Cli {
             log_level,
             pid_file: self.pid_file.or(file.pid_file),
             user: self.user.or(file.user),
+            scheduler: self.scheduler.or(file.scheduler),
+            name: self.name.or(file.name).unwrap_or_else(|| {
+                let host = nix::unistd::gethostname()
+                    .ok()
+                    .and_then(|h| h.into_string().ok());
+                format!("{}:{}", host.unwrap_or_else(|| "localhost".into()), port)
+            }),
             detach: !self.no_detach,
             lifetime: self.lifetime.filter(|&s| s > 0).map(Duration::from_secs),
             limits,

@@ -15,6 +15,7 @@ pub mod http;
 pub mod job;
 pub mod jobdirs;
 pub mod prepare;
+pub mod register;
 pub mod server;
 pub mod session;
 pub mod stats;

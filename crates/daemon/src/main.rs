@@ -9,7 +9,7 @@ use anyhow::Context;
 use ccfarm_daemon::compilers::{CompilerPolicy, MASQUERADE_DIRS};
 use ccfarm_daemon::config::{Cli, Config};
 use ccfarm_daemon::daemon::{Daemon, Settings};
-use ccfarm_daemon::{http, jobdirs, server};
+use ccfarm_daemon::{http, jobdirs, register, server};
 use clap::Parser;
 use tracing::{error, info, warn};
 
@@ -214,6 +214,26 @@ async fn run(
         }
         None => None,
     };
+    let register_task = config.scheduler.clone().map(|scheduler| {
+        let daemon = daemon.clone();
+        let names: Vec<String> = daemon.compilers.names().map(str::to_owned).collect();
+        let (name, distcc_port) = (config.name.clone(), config.port);
+        tokio::spawn(async move {
+            let compilers = tokio::task::spawn_blocking(move || register::identify(&names))
+                .await
+                .unwrap_or_default();
+            register::run(
+                daemon,
+                register::Membership {
+                    scheduler,
+                    name,
+                    distcc_port,
+                    compilers,
+                },
+            )
+            .await;
+        })
+    });
     let lifetime = config.lifetime;
     let shutdown = async move {
         let lifetime = async {
@@ -231,7 +251,7 @@ async fn run(
         }
     };
     server::run(daemon, listener, config.max_connections, shutdown).await;
-    if let Some(task) = stats_task {
+    for task in [stats_task, register_task].into_iter().flatten() {
         task.abort();
     }
     Ok(())

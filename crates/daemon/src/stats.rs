@@ -178,6 +178,11 @@ impl Stats {
         }
     }
 
+    /// Concurrent compile slots.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
     /// A connection was accepted.
     pub fn accepted(&self) {
         self.accepted.inc();

@@ -26,6 +26,13 @@ pub struct SystemInfo {
 impl SystemInfo {
     /// Read the current state; `tmp` is where jobs are written.
     pub fn read(tmp: &Path) -> SystemInfo {
+        let mut info = SystemInfo::read_light(tmp);
+        info.scan_processes();
+        info
+    }
+
+    /// Load, memory and disk only: cheap enough for a heartbeat every second.
+    pub fn read_light(tmp: &Path) -> SystemInfo {
         let mut info = SystemInfo::default();
         if let Ok(loadavg) = std::fs::read_to_string("/proc/loadavg") {
             let fields: Vec<&str> = loadavg.split_whitespace().collect();
@@ -48,7 +55,6 @@ impl SystemInfo {
         if let Ok(vfs) = nix::sys::statvfs::statvfs(tmp) {
             info.free_space_mb = vfs.blocks_available() * vfs.fragment_size() / (1024 * 1024);
         }
-        info.scan_processes();
         info
     }
 

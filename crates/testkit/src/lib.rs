@@ -501,3 +501,29 @@ pub fn demo_dir(name: &str) -> PathBuf {
         .canonicalize()
         .unwrap()
 }
+
+/// Spawn a foreground daemon built by `make(port)` on a free loopback port and wait
+/// until it listens, trying another port when it exits with 102 (another test took
+/// the port between our check and its bind).
+pub fn spawn_listening(make: impl Fn(u16) -> Command) -> (u16, Child) {
+    for _attempt in 0..5 {
+        let port = free_port();
+        let mut child = make(port).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert_eq!(status.code(), Some(102), "the daemon exited with {status}");
+                break;
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return (port, child);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon never listened on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    panic!("no free port in five tries");
+}

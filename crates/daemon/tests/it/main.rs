@@ -6,6 +6,7 @@ mod cli;
 mod compile;
 mod hostile;
 mod lifecycle;
+mod membership;
 mod protocol3;
 mod refusals;
 mod stats;

@@ -1,0 +1,168 @@
+//! Membership in a farm: with `--scheduler HOST:PORT`, ccfarmd registers with the
+//! scheduler and sends a heartbeat every second (slots, running compiles, load,
+//! free memory), so that the scheduler places jobs on it and notices within seconds
+//! when it stops. A lost connection is retried with a backoff capped at 10 s.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use ccfarm_proto::farm::{
+    self, CompilerIdentity, DEFAULT_MAX_FRAME, FromScheduler, PROTOCOL_VERSION, Role, ToScheduler,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tracing::{info, warn};
+
+use crate::daemon::Daemon;
+use crate::system::SystemInfo;
+
+/// How often the scheduler hears from us.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_RETRY: Duration = Duration::from_secs(10);
+
+/// Who this server is in the farm.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    /// `HOST:PORT` of the scheduler.
+    pub scheduler: String,
+    /// This server's name in the farm.
+    pub name: String,
+    /// The distcc port clients are sent to.
+    pub distcc_port: u16,
+    /// The compilers it runs, with their identities.
+    pub compilers: Vec<CompilerIdentity>,
+}
+
+/// Stay registered until the task is dropped.
+pub async fn run(daemon: Arc<Daemon>, membership: Membership) {
+    let mut retry = Duration::from_millis(500);
+    loop {
+        match session(&daemon, &membership).await {
+            Ok(()) => {
+                warn!(scheduler = %membership.scheduler, "the scheduler closed the connection; reconnecting");
+                retry = Duration::from_millis(500);
+            }
+            Err(err) => {
+                warn!(scheduler = %membership.scheduler, "scheduler: {err}; retrying in {retry:?}")
+            }
+        }
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(MAX_RETRY);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("cannot connect: {0}")]
+    Connect(std::io::Error),
+    #[error("connection failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("timed out")]
+    Timeout,
+    #[error("{0}")]
+    Frame(#[from] farm::FrameError),
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("unexpected message: {0:?}")]
+    Unexpected(FromScheduler),
+}
+
+async fn session(daemon: &Daemon, membership: &Membership) -> Result<(), SessionError> {
+    let mut stream = timeout(CONNECT_TIMEOUT, TcpStream::connect(&membership.scheduler))
+        .await
+        .map_err(|_| SessionError::Timeout)?
+        .map_err(SessionError::Connect)?;
+    let _ = stream.set_nodelay(true);
+    let hello = ToScheduler::Hello {
+        version: PROTOCOL_VERSION,
+        role: Role::Server {
+            name: membership.name.clone(),
+        },
+    };
+    stream.write_all(&farm::encode(&hello)).await?;
+    let mut buf = BytesMut::new();
+    match timeout(CONNECT_TIMEOUT, read_message(&mut stream, &mut buf))
+        .await
+        .map_err(|_| SessionError::Timeout)??
+    {
+        Some(FromScheduler::Welcome { .. }) => {}
+        Some(FromScheduler::Refused { reason }) => return Err(SessionError::Refused(reason)),
+        Some(other) => return Err(SessionError::Unexpected(other)),
+        None => return Ok(()),
+    }
+    let register = ToScheduler::Register {
+        distcc_port: membership.distcc_port,
+        slots: daemon.stats.slots() as u32,
+        lzo: true,
+        compilers: membership.compilers.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    stream.write_all(&farm::encode(&register)).await?;
+    info!(scheduler = %membership.scheduler, name = %membership.name, "registered with the scheduler");
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let tmp = daemon.config.tmp_dir.clone();
+                let sys = tokio::task::spawn_blocking(move || SystemInfo::read_light(&tmp)).await.unwrap_or_default();
+                let heartbeat = ToScheduler::Heartbeat {
+                    slots: daemon.stats.slots() as u32,
+                    running: daemon.stats.running_now().max(0) as u32,
+                    load_average: sys.load,
+                    free_memory_mb: sys.free_mem_mb,
+                };
+                timeout(CONNECT_TIMEOUT, stream.write_all(&farm::encode(&heartbeat))).await.map_err(|_| SessionError::Timeout)??;
+            }
+            message = read_message(&mut stream, &mut buf) => match message? {
+                None => return Ok(()),
+                Some(FromScheduler::Refused { reason }) => return Err(SessionError::Refused(reason)),
+                // Servers are not sent anything else today; ignore what a newer
+                // scheduler might add.
+                Some(_) => {}
+            },
+        }
+    }
+}
+
+/// The next message, or `None` when the scheduler closed the connection.
+async fn read_message(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+) -> Result<Option<FromScheduler>, SessionError> {
+    loop {
+        if let Some(message) = farm::decode(buf, DEFAULT_MAX_FRAME)? {
+            return Ok(Some(message));
+        }
+        if stream.read_buf(buf).await? == 0 {
+            return Ok(None);
+        }
+    }
+}
+
+/// The identities of the compilers a server offers: for each allowed name that runs,
+/// its version and target. Names that do not run here are left out.
+pub fn identify(names: &[String]) -> Vec<CompilerIdentity> {
+    let ask = |name: &str, flag: &str| -> Option<String> {
+        let out = std::process::Command::new(name)
+            .arg(flag)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    names
+        .iter()
+        .filter_map(|name| {
+            Some(CompilerIdentity {
+                name: name.clone(),
+                version: ask(name, "-dumpfullversion").or_else(|| ask(name, "-dumpversion"))?,
+                target: ask(name, "-dumpmachine")?,
+            })
+        })
+        .collect()
+}

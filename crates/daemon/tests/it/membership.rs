@@ -1,0 +1,108 @@
+//! `ccfarmd --scheduler`: the server side of farm membership. Until the scheduler
+//! service exists, the test plays the scheduler's end of the protocol itself (with
+//! ccfarm-proto's codec) and checks what ccfarmd says: hello, registration,
+//! heartbeats every second, and reconnection after the scheduler goes away.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use ccfarm_proto::farm::{self, DEFAULT_MAX_FRAME, FromScheduler, Role, ToScheduler};
+use ccfarm_testkit::*;
+
+fn next(stream: &mut TcpStream, buf: &mut BytesMut) -> ToScheduler {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(message) = farm::decode(buf, DEFAULT_MAX_FRAME).unwrap() {
+            return message;
+        }
+        assert!(Instant::now() < deadline, "no message from ccfarmd");
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "ccfarmd closed the connection");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn accept(listener: &TcpListener) -> TcpStream {
+    listener.set_nonblocking(false).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+#[test]
+fn registers_sends_heartbeats_and_reconnects() {
+    let scheduler = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = scheduler.local_addr().unwrap().to_string();
+    let server = Server::start(&["--jobs", "3", "--scheduler", &address, "--name", "box-a"]);
+
+    let mut stream = accept(&scheduler);
+    let mut buf = BytesMut::new();
+    let hello = next(&mut stream, &mut buf);
+    assert!(
+        matches!(hello, ToScheduler::Hello { version: 1, role: Role::Server { ref name } } if name == "box-a"),
+        "{hello:?}"
+    );
+    stream
+        .write_all(&farm::encode(&FromScheduler::Welcome { version: 1 }))
+        .unwrap();
+    match next(&mut stream, &mut buf) {
+        ToScheduler::Register {
+            distcc_port,
+            slots,
+            lzo,
+            compilers,
+            ..
+        } => {
+            assert_eq!(distcc_port, server.port);
+            assert_eq!(slots, 3);
+            assert!(lzo);
+            let gcc = compilers
+                .iter()
+                .find(|c| c.name == "gcc")
+                .expect("gcc is announced");
+            assert!(
+                !gcc.version.is_empty() && gcc.target.contains("linux"),
+                "{gcc:?}"
+            );
+        }
+        other => panic!("expected registration, got {other:?}"),
+    }
+    let started = Instant::now();
+    for _ in 0..2 {
+        match next(&mut stream, &mut buf) {
+            ToScheduler::Heartbeat {
+                slots,
+                running,
+                free_memory_mb,
+                ..
+            } => {
+                assert_eq!((slots, running), (3, 0));
+                assert!(free_memory_mb > 0);
+            }
+            other => panic!("expected a heartbeat, got {other:?}"),
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "heartbeats are about a second apart"
+    );
+
+    // The scheduler goes away; ccfarmd comes back.
+    drop(stream);
+    let mut again = accept(&scheduler);
+    let mut buf = BytesMut::new();
+    assert!(matches!(
+        next(&mut again, &mut buf),
+        ToScheduler::Hello { .. }
+    ));
+    assert!(
+        server.log().contains("registered with the scheduler"),
+        "{}",
+        server.log()
+    );
+}
