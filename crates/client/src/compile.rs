@@ -14,11 +14,13 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use ccfarm_compiler::{Classification, CompileJob, LocalReason};
 use ccfarm_proto::distcc::{Reply, Version, encode_command, encode_source};
+use ccfarm_proto::farm::JobResult;
 
 use crate::backoff::{BackoffPolicy, BackoffStore};
 use crate::env::Settings;
 use crate::exit;
 use crate::hosts::{HostKind, HostList, HostSpec};
+use crate::lease;
 use crate::local;
 use crate::log::Logger;
 use crate::remote::{Connection, RemoteError, Timeouts};
@@ -113,6 +115,94 @@ struct Grant {
 
 impl Distribution<'_> {
     fn run(&self) -> i32 {
+        let mut source = None;
+        if let Some(scheduler) = &self.ctx.settings.scheduler {
+            match self.via_scheduler(scheduler) {
+                ViaScheduler::Done(code) => return code,
+                ViaScheduler::Fallback(preprocessed) => source = preprocessed,
+            }
+        }
+        self.run_hosts(source)
+    }
+
+    /// Ask the scheduler for a slot and run the job there. Anything that goes wrong
+    /// with the scheduler or the granted host falls back to the static host list
+    /// (keeping the preprocessed source), so the scheduler is never a single point of
+    /// failure for a build.
+    fn via_scheduler(&self, scheduler: &str) -> ViaScheduler {
+        let cpp = match self.start_preprocessor() {
+            Ok(cpp) => cpp,
+            Err(code) => return ViaScheduler::Done(code),
+        };
+        let settings = self.ctx.settings;
+        let job = ccfarm_proto::farm::JobDescription {
+            compiler: self.argv[0].clone(),
+            source: self.job.input.clone(),
+            preprocessed_bytes: None,
+            previous_ms: None,
+        };
+        // Asked while the preprocessor runs.
+        let answer = lease::request(
+            scheduler,
+            &settings.user,
+            &settings.machine,
+            job,
+            settings.connect_timeout,
+            settings.scheduler_wait,
+        );
+        let source = match self.finish_preprocessor(cpp) {
+            Ok(bytes) => bytes,
+            Err(code) => return ViaScheduler::Done(code),
+        };
+        let lease = match answer {
+            Ok(lease::Answer::Granted(lease)) => lease,
+            Ok(lease::Answer::CompileLocally(reason)) => {
+                self.ctx.log.info(&format!(
+                    "scheduler: compile {} locally: {reason}",
+                    self.job.input
+                ));
+                return ViaScheduler::Done(run_local_with(
+                    self.ctx,
+                    self.program,
+                    self.argv,
+                    self.slots,
+                    LOCAL_KEY,
+                ));
+            }
+            Err(e) => {
+                self.ctx.log.warn(&format!("{e}; using the host list"));
+                return ViaScheduler::Fallback(Some(source));
+            }
+        };
+        let mut host = HostSpec::new(HostKind::Tcp {
+            host: lease.host.clone(),
+            port: lease.port,
+        });
+        host.lzo = lease.lzo;
+        let started = std::time::Instant::now();
+        let connection = self.connect(&lease.host, lease.port, &host);
+        match self.try_host(&host, connection, &source) {
+            Attempt::Done(code) => {
+                lease.release(JobResult::Ok, started.elapsed());
+                ViaScheduler::Done(code)
+            }
+            Attempt::CompileError(reply) => {
+                lease.release(JobResult::CompileError, started.elapsed());
+                ViaScheduler::Done(self.compile_error(&host, reply, None))
+            }
+            Attempt::HostFailed { why, .. } => {
+                lease.release(JobResult::TransportFailure, started.elapsed());
+                self.ctx.log.warn(&format!(
+                    "failed to distribute {} to {} (granted by the scheduler): {why}",
+                    self.job.input,
+                    host.display()
+                ));
+                ViaScheduler::Fallback(Some(source))
+            }
+        }
+    }
+
+    fn run_hosts(&self, mut source: Option<Bytes>) -> i32 {
         let settings = self.ctx.settings;
         let policy = BackoffPolicy {
             base: settings.backoff_period,
@@ -120,7 +210,6 @@ impl Distribution<'_> {
         };
         let backoff = BackoffStore::open(&settings.state_dir).ok();
         let mut tried: HashSet<String> = HashSet::new();
-        let mut source: Option<Bytes> = None;
         let mut early: Option<Grant> = None;
         let mut last_failure = exit::NO_HOSTS;
 
@@ -447,6 +536,14 @@ impl Distribution<'_> {
         drop(guard);
         report_local(self.ctx, self.program, status)
     }
+}
+
+/// How a job through the scheduler ended.
+enum ViaScheduler {
+    /// With this exit code.
+    Done(i32),
+    /// Not at all: use the host list (with the source, if already preprocessed).
+    Fallback(Option<Bytes>),
 }
 
 enum Attempt {

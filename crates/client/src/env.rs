@@ -101,6 +101,14 @@ pub struct Settings {
     pub tmp_dir: PathBuf,
     /// How deep ccfarm is nested in itself (a compiler that calls ccfarm again).
     pub safeguard: u32,
+    /// The scheduler to ask for slots (`CCFARM_SCHEDULER=HOST:PORT`).
+    pub scheduler: Option<String>,
+    /// Longest wait for the scheduler's answer before using the host list.
+    pub scheduler_wait: Duration,
+    /// Who is building (for per-user fairness).
+    pub user: String,
+    /// This machine's name (for the dashboard).
+    pub machine: String,
 }
 
 impl Settings {
@@ -152,6 +160,16 @@ impl Settings {
             tmp_dir: env
                 .get("TMPDIR")
                 .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from),
+            scheduler: env
+                .get("CCFARM_SCHEDULER")
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned),
+            scheduler_wait: env.seconds(&["CCFARM_SCHEDULER_WAIT"], 600),
+            user: env
+                .first(&["USER", "LOGNAME"])
+                .unwrap_or("unknown")
+                .to_owned(),
+            machine: env.get("HOSTNAME").unwrap_or("unknown").to_owned(),
             safeguard: env
                 .first(&["_CCFARM_SAFEGUARD", "_DISTCC_SAFEGUARD"])
                 .and_then(|v| v.parse().ok())

@@ -11,6 +11,7 @@ pub mod compile;
 pub mod env;
 pub mod exit;
 pub mod hosts;
+pub mod lease;
 pub mod local;
 pub mod log;
 pub mod remote;

@@ -33,7 +33,12 @@ fn run(mut args: Vec<String>) -> i32 {
         "ccfarm"
     };
     let env = Env::capture();
-    let settings = Settings::load(&env, |p| std::fs::read_to_string(p).ok());
+    let mut settings = Settings::load(&env, |p| std::fs::read_to_string(p).ok());
+    if settings.scheduler.is_some() {
+        if let Ok(host) = nix::unistd::gethostname() {
+            settings.machine = host.to_string_lossy().into_owned();
+        }
+    }
     let log = Logger::new(name, settings.verbose, settings.log_file.clone());
 
     let argv: Vec<String> = if invoked == "ccfarm" || invoked == "distcc" {

@@ -65,3 +65,30 @@ pub fn ccfarm_ok(scratch: &Scratch, hosts: &str, args: &[&str]) -> Output {
     );
     out
 }
+
+/// [`ccfarm_ok`] with extra environment variables.
+pub fn ccfarm_ok_with(
+    scratch: &Scratch,
+    hosts: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Output {
+    let before = client_log(scratch).matches("completed ok").count();
+    let mut command = ccfarm(scratch, hosts);
+    command.envs(env.iter().copied());
+    let out = command.args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ccfarm {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        client_log(scratch)
+    );
+    let after = client_log(scratch).matches("completed ok").count();
+    assert_eq!(
+        after,
+        before + 1,
+        "ccfarm {args:?} did not compile remotely:\n{}",
+        client_log(scratch)
+    );
+    out
+}

@@ -8,3 +8,4 @@ mod diagnostics;
 mod failures;
 mod pairings;
 mod project;
+mod scheduler;
