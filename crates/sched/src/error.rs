@@ -1,0 +1,57 @@
+//! Typed errors.
+//!
+//! Operations that name something the scheduler does not know (a host that was removed, a lease
+//! that was already released or cancelled) fail with [`SchedError`] and change nothing, so a
+//! shell can log and carry on: such races are normal on a network (a client releasing a lease
+//! that lost a speculation race, an admin removing a host twice).
+
+use thiserror::Error;
+
+use crate::ids::{HostId, LeaseId, RequestId};
+
+/// An operation the scheduler refused; the state is unchanged.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum SchedError {
+    /// No host with this id (never existed, or removed).
+    #[error("unknown host {0}")]
+    UnknownHost(HostId),
+    /// `add` of a name that is already known.
+    #[error("a host named {0:?} already exists")]
+    DuplicateHost(String),
+    /// The lease was released, cancelled or revoked already, or never existed.
+    #[error("unknown lease {0}")]
+    UnknownLease(LeaseId),
+    /// The request is neither queued nor holding a lease.
+    #[error("unknown request {0}")]
+    UnknownRequest(RequestId),
+    /// The request id is already queued or holding a lease.
+    #[error("request {0} is already active")]
+    DuplicateRequest(RequestId),
+    /// A host weight or user weight that is not a positive finite number.
+    #[error("weight must be positive and finite, got {0}")]
+    InvalidWeight(f64),
+    /// A host name that is empty.
+    #[error("host name must not be empty")]
+    EmptyHostName,
+}
+
+/// A [`crate::Config`] value out of range.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ConfigError {
+    /// A duration that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    ZeroDuration(&'static str),
+    /// A number outside its allowed range.
+    #[error("{name} = {value} is out of range ({range})")]
+    OutOfRange {
+        /// The field.
+        name: &'static str,
+        /// The offending value.
+        value: f64,
+        /// The allowed range, for the message.
+        range: &'static str,
+    },
+    /// A count that must be at least one is zero.
+    #[error("{0} must be at least 1")]
+    ZeroCount(&'static str),
+}

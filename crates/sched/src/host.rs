@@ -1,0 +1,246 @@
+//! One compile host: its slots, what it reported, its learned speed and its health.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::health::{Health, HealthState};
+use crate::ids::{HostId, LeaseId};
+use crate::lease::LeaseTiming;
+use crate::time::Micros;
+
+/// A host as configured or as it registers itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSpec {
+    /// Unique name (usually `host:port`).
+    pub name: String,
+    /// Concurrent jobs it accepts.
+    pub slots: u32,
+    /// Relative speed guess (1.0 a fast reference machine, 0.25 one four times slower). It
+    /// seeds the learned speed and is what the fastest-free policy ranks by.
+    pub weight: f64,
+}
+
+/// What a registered host reports periodically.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Heartbeat {
+    /// Concurrent jobs it accepts now (an operator may have changed it).
+    pub slots: u32,
+    /// Jobs it is running, ours and others' (stock distcc clients may use it directly).
+    pub running: u32,
+    /// One-minute load average, if known.
+    pub load_avg: Option<f64>,
+    /// Free memory in bytes, if known.
+    pub free_memory: Option<u64>,
+}
+
+/// How the scheduler knows a host is alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum HostKind {
+    /// A ccfarmd that registered and heartbeats; silence takes it down.
+    Registered,
+    /// Listed by an operator (e.g. a stock distccd); the scheduler asks for periodic probes.
+    Static,
+}
+
+/// A host's learned speed: work per second, an exponentially weighted moving average of
+/// completed jobs, seeded by the configured weight (which counts as one sample, so the first
+/// real job already moves it halfway).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Speed {
+    pub(crate) value: f64,
+    pub(crate) samples: u32,
+}
+
+impl Speed {
+    pub(crate) fn seeded(weight: f64) -> Speed {
+        Speed {
+            value: weight,
+            samples: 0,
+        }
+    }
+
+    /// Folds in one measured speed. One job moves the estimate by at most a factor of 4, so
+    /// a job stalled by a disk hiccup cannot wreck a well-learned host.
+    pub(crate) fn learn(&mut self, sample: f64, alpha: f64) {
+        if !(sample.is_finite() && sample > 0.0) {
+            return;
+        }
+        let sample = sample.clamp(self.value / 4.0, self.value * 4.0);
+        let alpha = alpha.max(1.0 / (f64::from(self.samples) + 2.0));
+        self.value = (self.value + alpha * (sample - self.value)).clamp(1e-6, 1e6);
+        self.samples = self.samples.saturating_add(1);
+    }
+}
+
+/// Scheduler-side record of a host.
+#[derive(Debug, Clone)]
+pub(crate) struct Host {
+    pub(crate) id: HostId,
+    pub(crate) name: String,
+    pub(crate) kind: HostKind,
+    pub(crate) slots: u32,
+    pub(crate) weight: f64,
+    pub(crate) speed: Speed,
+    pub(crate) health: HealthState,
+    pub(crate) leases: BTreeMap<LeaseId, LeaseTiming>,
+    /// Jobs the host runs that are not our leases (reported running minus our leases at the
+    /// time of the heartbeat). Underestimates rather than over: a lease granted but not yet
+    /// started on the host counts as ours, so we never leave a slot idle for a phantom.
+    pub(crate) external: u32,
+    pub(crate) load_avg: Option<f64>,
+    pub(crate) free_memory: Option<u64>,
+    pub(crate) last_heartbeat: Micros,
+    /// When to ask for the next probe (static hosts periodically; any host down for
+    /// failures after its backoff).
+    pub(crate) next_probe_at: Option<Micros>,
+    /// A probe was asked for at this time and has not been answered.
+    pub(crate) probe_sent: Option<Micros>,
+}
+
+impl Host {
+    pub(crate) fn new(id: HostId, spec: HostSpec, kind: HostKind, now: Micros) -> Host {
+        let health = match kind {
+            HostKind::Registered => HealthState::up(),
+            HostKind::Static => HealthState::probation(),
+        };
+        Host {
+            id,
+            name: spec.name,
+            kind,
+            slots: spec.slots,
+            weight: spec.weight,
+            speed: Speed::seeded(spec.weight),
+            health,
+            leases: BTreeMap::new(),
+            external: 0,
+            load_avg: None,
+            free_memory: None,
+            last_heartbeat: now,
+            next_probe_at: None,
+            probe_sent: None,
+        }
+    }
+
+    /// Sets the configured weight; it reseeds the speed only while nothing was learned.
+    pub(crate) fn set_weight(&mut self, weight: f64) {
+        self.weight = weight;
+        if self.speed.samples == 0 {
+            self.speed = Speed::seeded(weight);
+        }
+    }
+
+    /// Leases this host may hold right now: zero unless up or on probation; its slots minus
+    /// foreign jobs; capped on probation; zero when short of memory.
+    pub(crate) fn capacity(&self, cfg: &Config) -> u32 {
+        if !self.health.accepts_new() {
+            return 0;
+        }
+        if cfg.min_free_memory > 0 && self.free_memory.is_some_and(|m| m < cfg.min_free_memory) {
+            return 0;
+        }
+        let cap = self.slots.saturating_sub(self.external);
+        if self.health.effective() == Health::Probation {
+            cap.min(cfg.probation_slots)
+        } else {
+            cap
+        }
+    }
+
+    pub(crate) fn running(&self) -> u32 {
+        u32::try_from(self.leases.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Free usable slots right now.
+    pub(crate) fn free(&self, cfg: &Config) -> u32 {
+        self.capacity(cfg).saturating_sub(self.running())
+    }
+
+    /// How much of a CPU each job gets when the machine is oversubscribed by work that is
+    /// not ours: `slots / load_avg`, capped to [0.25, 1]. With slots = cores and only our
+    /// jobs running, the load average is about the number of running jobs and this is 1.
+    pub(crate) fn load_factor(&self) -> f64 {
+        match self.load_avg {
+            Some(load) if load.is_finite() && load > f64::from(self.slots.max(1)) => {
+                (f64::from(self.slots.max(1)) / load).clamp(0.25, 1.0)
+            }
+            _ => 1.0,
+        }
+    }
+
+    /// Learned speed adjusted for current load: what a job granted now would get.
+    pub(crate) fn effective_speed(&self) -> f64 {
+        self.speed.value * self.load_factor()
+    }
+
+    /// Load average per slot (0 when unknown), for the icecream-like policy.
+    pub(crate) fn load_per_slot(&self) -> f64 {
+        match self.load_avg {
+            Some(load) if load.is_finite() && load > 0.0 => load / f64::from(self.slots.max(1)),
+            _ => 0.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> Host {
+        Host::new(
+            HostId(0),
+            HostSpec {
+                name: "a".into(),
+                slots: 4,
+                weight: 1.0,
+            },
+            HostKind::Registered,
+            Micros::ZERO,
+        )
+    }
+
+    #[test]
+    fn speed_learning_is_bounded_per_sample() {
+        let mut s = Speed::seeded(1.0);
+        s.learn(100.0, 0.2);
+        assert_eq!(s.value, 2.5, "clamped to 4x, then averaged with the seed");
+        s.learn(f64::NAN, 0.2);
+        s.learn(-1.0, 0.2);
+        assert_eq!(s.samples, 1);
+    }
+
+    #[test]
+    fn capacity_accounts_for_foreign_jobs_probation_and_memory() {
+        let cfg = Config {
+            min_free_memory: 1000,
+            ..Config::default()
+        };
+        let mut h = host();
+        assert_eq!(h.capacity(&cfg), 4);
+        h.external = 3;
+        assert_eq!(h.capacity(&cfg), 1);
+        h.external = 0;
+        h.free_memory = Some(10);
+        assert_eq!(h.capacity(&cfg), 0);
+        h.free_memory = Some(10_000);
+        h.health.silent();
+        assert_eq!(h.capacity(&cfg), 0);
+        h.health.heartbeat();
+        assert_eq!(h.capacity(&cfg), cfg.probation_slots);
+    }
+
+    #[test]
+    fn load_factor_only_penalises_oversubscription() {
+        let mut h = host();
+        assert_eq!(h.load_factor(), 1.0);
+        h.load_avg = Some(3.0);
+        assert_eq!(h.load_factor(), 1.0);
+        h.load_avg = Some(8.0);
+        assert_eq!(h.load_factor(), 0.5);
+        h.load_avg = Some(1000.0);
+        assert_eq!(h.load_factor(), 0.25);
+        h.set_weight(0.5);
+        assert_eq!(h.speed.value, 0.5);
+    }
+}

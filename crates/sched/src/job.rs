@@ -1,0 +1,169 @@
+//! Jobs: what a client says about its compile, what it reports back, and the cost model that
+//! turns the former into "seconds of work at speed 1".
+//!
+//! Costs are measured in *work*: the seconds a job would take on a reference host of speed
+//! 1.0. A host of speed `s` finishes work `w` in `w / s` seconds. The scale is anchored by the
+//! configured host weights (which seed the learned speeds) and by previous durations the
+//! clients report; any drift of the scale cancels out of every prediction, which are all of
+//! the form `work / speed`.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::ids::HostId;
+
+/// What a client tells the scheduler about a job when asking for a slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobInfo {
+    /// Who is asking; fairness is between users.
+    pub user: String,
+    /// Size of the preprocessed input, in bytes (0 when unknown).
+    pub size_bytes: u64,
+    /// The same file's last compile, when the client remembers it.
+    pub previous: Option<PreviousRun>,
+}
+
+/// A previous compile of the same file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PreviousRun {
+    /// How long it took.
+    pub duration: Duration,
+    /// Where it ran, if that host is known to the scheduler; the duration is then converted to
+    /// work with that host's learned speed. `None` means the duration is already at speed 1
+    /// (or the host is unknown, which is treated the same).
+    pub host: Option<HostId>,
+}
+
+/// What a client reports when it releases a lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// Wall-clock time the job held the slot (sending, compiling, receiving).
+    pub duration: Duration,
+    /// How it ended.
+    pub result: JobResult,
+}
+
+/// How a job ended, as far as the host's health is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum JobResult {
+    /// Compiled. Teaches the host's speed.
+    Ok,
+    /// The compiler rejected the source. The host worked, so this never counts against it
+    /// (and the duration says little about speed, so nothing is learned).
+    CompileError,
+    /// Refused, reset, timed out, server error: counts toward taking the host down.
+    Transport,
+}
+
+/// The learned seconds-of-work-per-byte ratio used when a job has no previous duration.
+#[derive(Debug, Clone)]
+pub(crate) struct CostModel {
+    secs_per_byte: f64,
+    samples: u64,
+}
+
+impl CostModel {
+    pub(crate) fn new(cfg: &Config) -> CostModel {
+        CostModel {
+            secs_per_byte: cfg.initial_secs_per_byte,
+            samples: 0,
+        }
+    }
+
+    pub(crate) fn secs_per_byte(&self) -> f64 {
+        self.secs_per_byte
+    }
+
+    /// Expected work of `job`: its previous duration converted to speed 1 when known, else
+    /// its size times the learned ratio, else the configured default; never below the floor.
+    /// `speed_of` gives a known host's learned speed.
+    pub(crate) fn estimate(
+        &self,
+        job: &JobInfo,
+        cfg: &Config,
+        speed_of: impl Fn(HostId) -> Option<f64>,
+    ) -> f64 {
+        let work = if let Some(prev) = job.previous {
+            let speed = prev.host.and_then(speed_of).unwrap_or(1.0);
+            prev.duration.as_secs_f64() * speed
+        } else if job.size_bytes > 0 {
+            job.size_bytes as f64 * self.secs_per_byte
+        } else {
+            cfg.default_cost.as_secs_f64()
+        };
+        if work.is_finite() {
+            work.max(cfg.min_cost.as_secs_f64())
+        } else {
+            cfg.default_cost.as_secs_f64()
+        }
+    }
+
+    /// Learns from a completed job of `size` bytes that did `work` seconds of work. One odd
+    /// job (a template-heavy header, a tiny file) moves the ratio by at most a factor 8.
+    pub(crate) fn learn(&mut self, size: u64, work: f64, alpha: f64) {
+        if size == 0 || !(work.is_finite() && work > 0.0) {
+            return;
+        }
+        let sample = (work / size as f64).clamp(self.secs_per_byte / 8.0, self.secs_per_byte * 8.0);
+        let alpha = alpha.max(1.0 / (self.samples as f64 + 2.0));
+        self.secs_per_byte += alpha * (sample - self.secs_per_byte);
+        self.samples += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(size: u64, previous: Option<PreviousRun>) -> JobInfo {
+        JobInfo {
+            user: "u".into(),
+            size_bytes: size,
+            previous,
+        }
+    }
+
+    #[test]
+    fn estimate_prefers_previous_then_size_then_default() {
+        let cfg = Config::default();
+        let m = CostModel::new(&cfg);
+        let prev = PreviousRun {
+            duration: Duration::from_secs(4),
+            host: Some(HostId(1)),
+        };
+        let speeds = |h: HostId| (h == HostId(1)).then_some(0.5);
+        assert_eq!(m.estimate(&job(10, Some(prev)), &cfg, speeds), 2.0);
+        let unknown = PreviousRun {
+            host: Some(HostId(9)),
+            ..prev
+        };
+        assert_eq!(m.estimate(&job(10, Some(unknown)), &cfg, speeds), 4.0);
+        assert!((m.estimate(&job(2_000_000, None), &cfg, speeds) - 2.0).abs() < 1e-9);
+        assert_eq!(m.estimate(&job(0, None), &cfg, speeds), 1.0);
+        let zero = PreviousRun {
+            duration: Duration::ZERO,
+            host: None,
+        };
+        assert_eq!(m.estimate(&job(0, Some(zero)), &cfg, speeds), 0.001);
+    }
+
+    #[test]
+    fn ratio_learning_converges_and_ignores_garbage() {
+        let cfg = Config::default();
+        let mut m = CostModel::new(&cfg);
+        for _ in 0..300 {
+            m.learn(1_000_000, 3.0, cfg.size_alpha);
+        }
+        assert!(
+            (m.secs_per_byte() - 3e-6).abs() < 1e-7,
+            "{}",
+            m.secs_per_byte()
+        );
+        let before = m.secs_per_byte();
+        m.learn(0, 3.0, 0.5);
+        m.learn(10, f64::NAN, 0.5);
+        assert_eq!(m.secs_per_byte(), before);
+    }
+}

@@ -1,0 +1,76 @@
+//! Leases: a granted slot, with what the scheduler expected when it granted it.
+
+use crate::ids::{HostId, LeaseId, RequestId};
+use crate::queue::UserIdx;
+use crate::time::Micros;
+
+/// One granted slot.
+#[derive(Debug, Clone)]
+pub(crate) struct Lease {
+    pub(crate) id: LeaseId,
+    pub(crate) request: RequestId,
+    pub(crate) host: HostId,
+    pub(crate) user: UserIdx,
+    pub(crate) timing: LeaseTiming,
+    /// Expected work (seconds at speed 1).
+    pub(crate) cost: f64,
+    /// The host's load factor at grant time; divides it back out of the measured speed.
+    pub(crate) load_factor: f64,
+    pub(crate) size: u64,
+    /// The speculative twin running the same job elsewhere, if any.
+    pub(crate) twin: Option<LeaseId>,
+}
+
+/// When a lease started and how long it was expected to take; also kept in its host's lease
+/// map, so that a placement pass can estimate a host's free times without looking leases up.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct LeaseTiming {
+    pub(crate) granted_at: Micros,
+    /// Expected seconds on its host, at grant time.
+    pub(crate) expected_secs: f64,
+}
+
+impl LeaseTiming {
+    /// When the job was expected to finish, at grant time.
+    pub(crate) fn expected_end(&self) -> Micros {
+        self.granted_at.plus_secs_f64(self.expected_secs)
+    }
+
+    /// When the job is now expected to finish. On schedule: the expected end. Overdue: the
+    /// job is assumed to need as long again as it is late, plus a tenth of its estimate
+    /// (`remaining = max(E - e, e - 0.9 E)` for expected `E` and elapsed `e`). This is
+    /// continuous, never zero, and grows while a straggler keeps running, so waiting for a
+    /// hung job eventually loses to any free slot, and a straggler becomes a candidate for
+    /// speculation.
+    pub(crate) fn estimated_end(&self, now: Micros) -> Micros {
+        let expected = self.expected_secs;
+        let elapsed = now.saturating_since(self.granted_at).as_secs_f64();
+        let remaining = (expected - elapsed).max(elapsed - 0.9 * expected);
+        now.plus_secs_f64(remaining)
+    }
+
+    /// Seconds until [`Lease::estimated_end`].
+    pub(crate) fn remaining_secs(&self, now: Micros) -> f64 {
+        self.estimated_end(now).saturating_since(now).as_secs_f64()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overdue_estimate_is_continuous_and_grows() {
+        let l = LeaseTiming {
+            granted_at: Micros::ZERO,
+            expected_secs: 10.0,
+        };
+        assert_eq!(l.expected_end(), Micros::from_secs(10));
+        let r = |s: f64| l.remaining_secs(Micros::ZERO.plus_secs_f64(s));
+        assert!((r(0.0) - 10.0).abs() < 1e-6);
+        assert!((r(9.0) - 1.0).abs() < 1e-6);
+        assert!((r(9.5) - 0.5).abs() < 1e-6, "minimum at 0.95 E");
+        assert!((r(10.0) - 1.0).abs() < 1e-6);
+        assert!((r(20.0) - 11.0).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,380 @@
+//! Per-user fair queues.
+//!
+//! Waiting requests sit in one FIFO per user; users are served by weighted fair queueing
+//! (start-time fair queueing with finish tags). Each user has a virtual time `vt`; granting one
+//! of its requests advances it by `1 / weight`. The service order is the merge of all users'
+//! queues by tag, where the `k`-th waiting request of user `u` has tag `vt(u) + (k + 1) /
+//! weight(u)`. With equal weights that is plain round-robin: one user's 200 waiting jobs and
+//! another's 8 alternate, so the 8 are all served within the first 16 grants.
+//!
+//! A user who starts waiting has its `vt` lifted to the system's virtual clock (the start tag
+//! of the last grant), so being idle earns no credit to burst with later, and a user who was
+//! granted many slots while the farm was empty is not punished once it fills up.
+//!
+//! The order is computed without changing anything ([`FairQueue::order`]), because a policy
+//! may decline a free slot for a request (it expects a faster host to free up soon) and the
+//! next request in order may take it instead — including a later request of the same user,
+//! which is the one deliberate exception to FIFO within a user.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+
+use crate::ids::RequestId;
+use crate::time::Micros;
+
+/// Index of an interned user name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct UserIdx(pub(crate) u32);
+
+/// A waiting request.
+#[derive(Debug, Clone)]
+pub(crate) struct Queued {
+    pub(crate) id: RequestId,
+    pub(crate) user: UserIdx,
+    /// Expected work (seconds at speed 1).
+    pub(crate) cost: f64,
+    pub(crate) size: u64,
+    pub(crate) enqueued: Micros,
+    /// Set when the policy declined a free slot expecting a better one by this time; never
+    /// moved later, and once passed the request takes any free slot.
+    pub(crate) wait_until: Option<Micros>,
+}
+
+#[derive(Debug, Clone)]
+struct User {
+    name: String,
+    weight: f64,
+    vt: f64,
+    activation: u64,
+    granted: u64,
+    entries: VecDeque<Queued>,
+}
+
+/// All users' queues.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FairQueue {
+    users: Vec<User>,
+    by_name: BTreeMap<String, UserIdx>,
+    index: BTreeMap<RequestId, UserIdx>,
+    waits: BTreeSet<(Micros, RequestId)>,
+    vclock: f64,
+    activations: u64,
+}
+
+/// Per-user figures for the status page.
+#[derive(Debug, Clone)]
+pub(crate) struct UserFigures<'a> {
+    pub(crate) idx: UserIdx,
+    pub(crate) name: &'a str,
+    pub(crate) weight: f64,
+    pub(crate) queued: usize,
+    pub(crate) granted: u64,
+}
+
+impl FairQueue {
+    /// The index of user `name`, registering it with `weight` if new.
+    pub(crate) fn intern(&mut self, name: &str, weight: f64) -> UserIdx {
+        if let Some(&idx) = self.by_name.get(name) {
+            return idx;
+        }
+        let idx = UserIdx(u32::try_from(self.users.len()).expect("fewer than 2^32 users"));
+        self.users.push(User {
+            name: name.to_owned(),
+            weight,
+            vt: self.vclock,
+            activation: 0,
+            granted: 0,
+            entries: VecDeque::new(),
+        });
+        self.by_name.insert(name.to_owned(), idx);
+        idx
+    }
+
+    pub(crate) fn set_weight(&mut self, user: UserIdx, weight: f64) {
+        self.users[user.0 as usize].weight = weight;
+    }
+
+    pub(crate) fn user_name(&self, user: UserIdx) -> &str {
+        &self.users[user.0 as usize].name
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    pub(crate) fn contains(&self, id: RequestId) -> bool {
+        self.index.contains_key(&id)
+    }
+
+    /// Appends `q` to its user's FIFO.
+    pub(crate) fn push(&mut self, q: Queued) {
+        let u = &mut self.users[q.user.0 as usize];
+        if u.entries.is_empty() {
+            u.vt = u.vt.max(self.vclock);
+            self.activations += 1;
+            u.activation = self.activations;
+        }
+        self.index.insert(q.id, q.user);
+        if let Some(t) = q.wait_until {
+            self.waits.insert((t, q.id));
+        }
+        u.entries.push_back(q);
+    }
+
+    /// Removes a request without charging its user (it was not served: gone, expired).
+    pub(crate) fn remove(&mut self, id: RequestId) -> Option<Queued> {
+        let user = self.index.remove(&id)?;
+        let entries = &mut self.users[user.0 as usize].entries;
+        let pos = entries.iter().position(|q| q.id == id)?;
+        let q = entries.remove(pos)?;
+        if let Some(t) = q.wait_until {
+            self.waits.remove(&(t, id));
+        }
+        Some(q)
+    }
+
+    /// Removes a request that is being granted, charging its user one turn.
+    pub(crate) fn take(&mut self, id: RequestId) -> Option<Queued> {
+        let q = self.remove(id)?;
+        let u = &mut self.users[q.user.0 as usize];
+        let start = u.vt;
+        u.vt += 1.0 / u.weight;
+        u.granted += 1;
+        self.vclock = self.vclock.max(start);
+        Some(q)
+    }
+
+    /// Records that `id` waits for a better slot until `until` (never later than an earlier
+    /// promise).
+    pub(crate) fn set_wait_until(&mut self, id: RequestId, until: Micros) {
+        let Some(&user) = self.index.get(&id) else {
+            return;
+        };
+        let Some(q) = self.users[user.0 as usize]
+            .entries
+            .iter_mut()
+            .find(|q| q.id == id)
+        else {
+            return;
+        };
+        let new = q.wait_until.map_or(until, |old| old.min(until));
+        if let Some(old) = q.wait_until.replace(new) {
+            self.waits.remove(&(old, id));
+        }
+        self.waits.insert((new, id));
+    }
+
+    /// Requests enqueued at or before `cutoff` (each user's FIFO is in arrival order, so only
+    /// the fronts are looked at).
+    pub(crate) fn enqueued_by(&self, cutoff: Micros) -> Vec<RequestId> {
+        self.users
+            .iter()
+            .flat_map(|u| u.entries.iter().take_while(|q| q.enqueued <= cutoff))
+            .map(|q| q.id)
+            .collect()
+    }
+
+    /// The oldest waiting request's arrival.
+    pub(crate) fn earliest_enqueued(&self) -> Option<Micros> {
+        self.users
+            .iter()
+            .filter_map(|u| u.entries.front())
+            .map(|q| q.enqueued)
+            .min()
+    }
+
+    /// The earliest wait promise that is still in the future.
+    pub(crate) fn next_wait_after(&self, now: Micros) -> Option<Micros> {
+        self.waits
+            .range((Micros(now.0.saturating_add(1)), RequestId(0))..)
+            .next()
+            .map(|&(t, _)| t)
+    }
+
+    /// Every waiting request, in the order fairness would serve them.
+    pub(crate) fn order(&self) -> FairOrder<'_> {
+        let mut heap = BinaryHeap::with_capacity(self.users.len());
+        for (i, u) in self.users.iter().enumerate() {
+            if !u.entries.is_empty() {
+                heap.push(Reverse(Slot {
+                    tag: u.vt + 1.0 / u.weight,
+                    activation: u.activation,
+                    user: i,
+                    pos: 0,
+                }));
+            }
+        }
+        FairOrder { queue: self, heap }
+    }
+
+    /// Every waiting request, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Queued> {
+        self.users.iter().flat_map(|u| u.entries.iter())
+    }
+
+    pub(crate) fn users(&self) -> impl Iterator<Item = UserFigures<'_>> {
+        self.users.iter().enumerate().map(|(i, u)| UserFigures {
+            idx: UserIdx(i as u32),
+            name: &u.name,
+            weight: u.weight,
+            queued: u.entries.len(),
+            granted: u.granted,
+        })
+    }
+}
+
+/// A user's next waiting request in the merge, ordered by tag, then by who started waiting
+/// first.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    tag: f64,
+    activation: u64,
+    user: usize,
+    pos: usize,
+}
+
+impl PartialEq for Slot {
+    fn eq(&self, other: &Slot) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Slot {}
+
+impl PartialOrd for Slot {
+    fn partial_cmp(&self, other: &Slot) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Slot {
+    fn cmp(&self, other: &Slot) -> Ordering {
+        self.tag
+            .total_cmp(&other.tag)
+            .then(self.activation.cmp(&other.activation))
+            .then(self.pos.cmp(&other.pos))
+    }
+}
+
+/// Iterator over waiting requests in fair service order.
+pub(crate) struct FairOrder<'a> {
+    queue: &'a FairQueue,
+    heap: BinaryHeap<Reverse<Slot>>,
+}
+
+impl<'a> Iterator for FairOrder<'a> {
+    type Item = &'a Queued;
+
+    fn next(&mut self) -> Option<&'a Queued> {
+        let Reverse(slot) = self.heap.pop()?;
+        let user = &self.queue.users[slot.user];
+        if slot.pos + 1 < user.entries.len() {
+            self.heap.push(Reverse(Slot {
+                tag: slot.tag + 1.0 / user.weight,
+                pos: slot.pos + 1,
+                ..slot
+            }));
+        }
+        user.entries.get(slot.pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(id: u64, user: UserIdx, at: u64) -> Queued {
+        Queued {
+            id: RequestId(id),
+            user,
+            cost: 1.0,
+            size: 0,
+            enqueued: Micros(at),
+            wait_until: None,
+        }
+    }
+
+    /// Grants `n` requests in fair order and returns their users.
+    fn serve(fq: &mut FairQueue, n: usize) -> Vec<u32> {
+        (0..n)
+            .map(|_| {
+                let head = fq.order().next().unwrap().id;
+                fq.take(head).unwrap().user.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn equal_weights_alternate() {
+        let mut fq = FairQueue::default();
+        let a = fq.intern("a", 1.0);
+        let b = fq.intern("b", 1.0);
+        for i in 0..200 {
+            fq.push(q(i, a, i));
+        }
+        for i in 0..8 {
+            fq.push(q(1000 + i, b, 300));
+        }
+        let order = serve(&mut fq, 16);
+        assert_eq!(order, [0, 1].repeat(8));
+        assert_eq!(fq.len(), 192);
+    }
+
+    #[test]
+    fn weights_share_proportionally() {
+        let mut fq = FairQueue::default();
+        let a = fq.intern("a", 2.0);
+        let b = fq.intern("b", 1.0);
+        for i in 0..30 {
+            fq.push(q(i, a, 0));
+            fq.push(q(100 + i, b, 0));
+        }
+        let order = serve(&mut fq, 30);
+        let a_count = order.iter().filter(|&&u| u == 0).count();
+        assert_eq!(a_count, 20);
+    }
+
+    #[test]
+    fn idle_users_bank_no_credit_and_busy_users_are_not_punished() {
+        let mut fq = FairQueue::default();
+        let a = fq.intern("a", 1.0);
+        // a is served 50 times while alone
+        for i in 0..50 {
+            fq.push(q(i, a, i));
+            serve(&mut fq, 1);
+        }
+        for i in 0..10 {
+            fq.push(q(100 + i, a, 100));
+        }
+        let b = fq.intern("b", 1.0);
+        for i in 0..10 {
+            fq.push(q(200 + i, b, 100));
+        }
+        let order = serve(&mut fq, 6);
+        assert_eq!(order.iter().filter(|&&u| u == 0).count(), 3, "{order:?}");
+    }
+
+    #[test]
+    fn removal_wait_promises_and_expiry() {
+        let mut fq = FairQueue::default();
+        let a = fq.intern("a", 1.0);
+        fq.push(q(1, a, 10));
+        fq.push(q(2, a, 20));
+        fq.push(q(3, a, 30));
+        fq.set_wait_until(RequestId(2), Micros(100));
+        fq.set_wait_until(RequestId(2), Micros(200));
+        assert_eq!(fq.next_wait_after(Micros(0)), Some(Micros(100)));
+        assert_eq!(fq.next_wait_after(Micros(100)), None);
+        assert_eq!(fq.enqueued_by(Micros(20)), vec![RequestId(1), RequestId(2)]);
+        assert_eq!(fq.earliest_enqueued(), Some(Micros(10)));
+        assert!(fq.remove(RequestId(2)).is_some());
+        assert!(fq.remove(RequestId(2)).is_none());
+        assert_eq!(fq.next_wait_after(Micros(0)), None);
+        let ids: Vec<_> = fq.order().map(|q| q.id.0).collect();
+        assert_eq!(ids, [1, 3]);
+    }
+}

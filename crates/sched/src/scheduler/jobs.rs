@@ -1,0 +1,240 @@
+//! Requests, releases and departed clients.
+
+use crate::action::{Action, LocalReason};
+use crate::error::SchedError;
+use crate::ids::{Held, LeaseId, RequestId};
+use crate::job::{JobInfo, JobResult, Outcome};
+use crate::lease::Lease;
+use crate::queue::Queued;
+use crate::time::Micros;
+
+use super::Scheduler;
+
+impl Scheduler {
+    /// A client asks for a slot. The answer is in the returned actions: a
+    /// [`Action::Grant`] for it, [`Action::CompileLocally`] (no usable host, queue full), or
+    /// nothing, meaning it waits (a later operation or tick grants it or sends it home).
+    /// Other requests may be granted by the same pass.
+    pub fn request(
+        &mut self,
+        now: Micros,
+        id: RequestId,
+        job: JobInfo,
+    ) -> Result<Vec<Action>, SchedError> {
+        if self.queue.contains(id) || self.granted.contains_key(&id) {
+            return Err(SchedError::DuplicateRequest(id));
+        }
+        let now = self.advance(now);
+        self.counters.requests += 1;
+        let usable = self
+            .hosts
+            .values()
+            .any(|h| h.slots > 0 && h.health.accepts_new());
+        if !usable {
+            return Ok(self.send_home(id, LocalReason::NoUsableHost));
+        }
+        let weight = self.cfg.user_weights.get(&job.user).copied().unwrap_or(1.0);
+        let user = self.queue.intern(&job.user, weight);
+        let hosts = &self.hosts;
+        let cost = self
+            .cost
+            .estimate(&job, &self.cfg, |h| hosts.get(&h).map(|h| h.speed.value));
+        self.queue.push(Queued {
+            id,
+            user,
+            cost,
+            size: job.size_bytes,
+            enqueued: now,
+            wait_until: None,
+        });
+        self.settle(now);
+        if self.queue.contains(id) {
+            self.counters.waits += 1;
+            if self.queue.len() > self.cfg.max_queued {
+                self.queue.remove(id);
+                return Ok(self.send_home(id, LocalReason::QueueFull));
+            }
+        }
+        Ok(std::mem::take(&mut self.out))
+    }
+
+    fn send_home(&mut self, request: RequestId, reason: LocalReason) -> Vec<Action> {
+        self.counters.local += 1;
+        self.out.push(Action::CompileLocally { request, reason });
+        self.finish()
+    }
+
+    /// A client is done with a lease and reports how it went. The slot returns; an `Ok`
+    /// teaches the host's speed and the size model; a transport failure counts against the
+    /// host; a compile error counts for nothing. If the lease had a speculative twin, a
+    /// result (ok or compile error) wins the race and the twin is cancelled; a transport
+    /// failure leaves the twin running alone.
+    pub fn release(
+        &mut self,
+        now: Micros,
+        lease: LeaseId,
+        outcome: Outcome,
+    ) -> Result<Vec<Action>, SchedError> {
+        if !self.leases.contains_key(&lease) {
+            return Err(SchedError::UnknownLease(lease));
+        }
+        let now = self.advance(now);
+        let l = self.unlink_lease(lease).expect("checked above");
+        match outcome.result {
+            JobResult::Ok => {
+                self.counters.released_ok += 1;
+                self.learn(&l, outcome);
+                self.host_success(&l);
+            }
+            JobResult::CompileError => {
+                self.counters.released_compile_error += 1;
+                self.host_success(&l);
+            }
+            JobResult::Transport => {
+                self.counters.released_transport += 1;
+                self.count_failure(l.host, now);
+            }
+        }
+        if let Some(twin) = l.twin {
+            if outcome.result != JobResult::Transport {
+                self.cancel_lease(twin);
+            }
+        }
+        Ok(self.finish())
+    }
+
+    fn host_success(&mut self, l: &Lease) {
+        let cfg = &self.cfg;
+        if let Some(h) = self.hosts.get_mut(&l.host) {
+            h.health.success(cfg);
+        }
+    }
+
+    /// Learns the host's speed (work / seconds, with the load at grant time divided back out)
+    /// and the size model (work done per byte) from a successful job.
+    fn learn(&mut self, l: &Lease, outcome: Outcome) {
+        let secs = outcome
+            .duration
+            .as_secs_f64()
+            .max(self.cfg.min_cost.as_secs_f64());
+        let Some(h) = self.hosts.get_mut(&l.host) else {
+            return;
+        };
+        let work = secs * h.speed.value * l.load_factor;
+        h.speed
+            .learn(l.cost / secs / l.load_factor, self.cfg.speed_alpha);
+        self.cost.learn(l.size, work, self.cfg.size_alpha);
+    }
+
+    /// A client went away (its connection closed). Everything the request held is freed: its
+    /// place in the queue, or its leases. Nothing counts against any host.
+    pub fn client_gone(
+        &mut self,
+        now: Micros,
+        held: impl Into<Held>,
+    ) -> Result<Vec<Action>, SchedError> {
+        let request = match held.into() {
+            Held::Request(r) => r,
+            Held::Lease(l) => {
+                self.leases
+                    .get(&l)
+                    .ok_or(SchedError::UnknownLease(l))?
+                    .request
+            }
+        };
+        if !self.queue.contains(request) && !self.granted.contains_key(&request) {
+            return Err(SchedError::UnknownRequest(request));
+        }
+        self.advance(now);
+        self.counters.clients_gone += 1;
+        if self.queue.remove(request).is_none() {
+            for lease in self.granted.get(&request).cloned().unwrap_or_default() {
+                self.unlink_lease(lease);
+            }
+        }
+        Ok(self.finish())
+    }
+
+    /// Operator: set a user's fair-share weight (default 1).
+    pub fn set_user_weight(&mut self, user: &str, weight: f64) -> Result<(), SchedError> {
+        if !(weight.is_finite() && weight > 0.0) {
+            return Err(SchedError::InvalidWeight(weight));
+        }
+        let idx = self.queue.intern(user, weight);
+        self.queue.set_weight(idx, weight);
+        self.cfg.user_weights.insert(user.to_owned(), weight);
+        Ok(())
+    }
+
+    /// Removes a lease from every index (its host, its request, its twin) and returns it.
+    pub(super) fn unlink_lease(&mut self, id: LeaseId) -> Option<Lease> {
+        let l = self.leases.remove(&id)?;
+        if let Some(h) = self.hosts.get_mut(&l.host) {
+            h.leases.remove(&id);
+        }
+        if let Some(t) = l.twin.and_then(|t| self.leases.get_mut(&t)) {
+            t.twin = None;
+        }
+        if let Some(held) = self.granted.get_mut(&l.request) {
+            held.retain(|&x| x != id);
+            if held.is_empty() {
+                self.granted.remove(&l.request);
+            }
+        }
+        Some(l)
+    }
+
+    /// Cancels a lease whose request is served elsewhere.
+    fn cancel_lease(&mut self, id: LeaseId) {
+        if let Some(l) = self.unlink_lease(id) {
+            self.counters.cancels += 1;
+            self.out.push(Action::Cancel {
+                request: l.request,
+                lease: id,
+                host: l.host,
+            });
+        }
+    }
+
+    /// Revokes a lease whose host went away: if a twin carries on, the lease is just
+    /// cancelled; otherwise the client is told to retry elsewhere.
+    pub(super) fn revoke_lease(&mut self, id: LeaseId) {
+        let Some(l) = self.unlink_lease(id) else {
+            return;
+        };
+        if l.twin.is_some() {
+            self.counters.cancels += 1;
+            self.out.push(Action::Cancel {
+                request: l.request,
+                lease: id,
+                host: l.host,
+            });
+        } else {
+            self.counters.revocations += 1;
+            self.out.push(Action::RetryElsewhere {
+                request: l.request,
+                lease: id,
+                host: l.host,
+            });
+        }
+    }
+
+    /// Sends requests that waited too long home.
+    pub(super) fn expire_waiting(&mut self, now: Micros) {
+        let Some(cutoff) = now.0.checked_sub(duration_micros(self.cfg.max_wait)) else {
+            return;
+        };
+        for request in self.queue.enqueued_by(Micros(cutoff)) {
+            self.queue.remove(request);
+            self.counters.local += 1;
+            self.out.push(Action::CompileLocally {
+                request,
+                reason: LocalReason::WaitedTooLong,
+            });
+        }
+    }
+}
+
+pub(super) fn duration_micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}

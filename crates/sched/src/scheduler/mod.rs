@@ -1,0 +1,129 @@
+//! The scheduler state machine.
+//!
+//! Operations are grouped by what they are about: [`hosts`] (membership, heartbeats, probes,
+//! admin), [`jobs`] (requests, releases, departed clients), [`dispatch`] (placement passes and
+//! speculation), [`clock`] (ticks and deadlines) and [`views`] (snapshots, checks).
+
+use std::collections::BTreeMap;
+
+use crate::action::Action;
+use crate::config::Config;
+use crate::error::ConfigError;
+use crate::host::Host;
+use crate::ids::{HostId, LeaseId, RequestId};
+use crate::job::CostModel;
+use crate::lease::Lease;
+use crate::policy::Placement;
+use crate::queue::FairQueue;
+use crate::snapshot::Counters;
+use crate::time::Micros;
+
+mod clock;
+mod dispatch;
+mod hosts;
+mod jobs;
+mod views;
+
+pub use views::{LeaseInfo, QueuedRequest};
+
+/// The farm's brain: hosts, health, leases, fair queues and placement, driven entirely by the
+/// calls its shell makes.
+///
+/// Every mutating operation takes `now`, applies the event, runs a placement pass if anything
+/// could have changed, and returns the resulting [`Action`]s. Time never runs backwards inside
+/// the scheduler: a `now` older than one already seen is treated as that latest time.
+pub struct Scheduler {
+    cfg: Config,
+    placement: Box<dyn Placement>,
+    now: Micros,
+    hosts: BTreeMap<HostId, Host>,
+    names: BTreeMap<String, HostId>,
+    next_host: u32,
+    leases: BTreeMap<LeaseId, Lease>,
+    next_lease: u64,
+    /// Requests holding leases (one, or two while speculating).
+    granted: BTreeMap<RequestId, Vec<LeaseId>>,
+    queue: FairQueue,
+    cost: CostModel,
+    counters: Counters,
+    out: Vec<Action>,
+}
+
+impl Scheduler {
+    /// A scheduler with no hosts, using the built-in policy named in `config`.
+    pub fn new(config: Config) -> Result<Scheduler, ConfigError> {
+        let placement = config.policy.build();
+        Scheduler::with_placement(config, placement)
+    }
+
+    /// A scheduler with a custom placement policy (`config.policy` is then ignored).
+    pub fn with_placement(
+        config: Config,
+        placement: Box<dyn Placement>,
+    ) -> Result<Scheduler, ConfigError> {
+        config.validate()?;
+        Ok(Scheduler {
+            cost: CostModel::new(&config),
+            cfg: config,
+            placement,
+            now: Micros::ZERO,
+            hosts: BTreeMap::new(),
+            names: BTreeMap::new(),
+            next_host: 0,
+            leases: BTreeMap::new(),
+            next_lease: 0,
+            granted: BTreeMap::new(),
+            queue: FairQueue::default(),
+            counters: Counters::default(),
+            out: Vec::new(),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The latest time the scheduler has seen.
+    pub fn now(&self) -> Micros {
+        self.now
+    }
+
+    /// The placement policy's name.
+    pub fn policy_name(&self) -> &str {
+        self.placement.name()
+    }
+
+    /// Moves the scheduler's clock forward (never back) and returns the effective `now`.
+    fn advance(&mut self, now: Micros) -> Micros {
+        self.now = self.now.max(now);
+        self.now
+    }
+
+    /// Ends an operation: places what can be placed and hands over the actions.
+    fn finish(&mut self) -> Vec<Action> {
+        self.settle(self.now);
+        std::mem::take(&mut self.out)
+    }
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("policy", &self.placement.name())
+            .field("now", &self.now)
+            .field("hosts", &self.hosts.len())
+            .field("leases", &self.leases.len())
+            .field("queued", &self.queue.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scheduler_can_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<super::Scheduler>();
+    }
+}

@@ -1,0 +1,753 @@
+//! Scenario tests: one behaviour each, driven through the public API with explicit times.
+
+mod common;
+
+use std::time::Duration;
+
+use ccfarm_sched::*;
+use common::*;
+
+/// A config where hosts never time out, for tests about placement.
+fn quiet(policy: Policy) -> Scheduler {
+    Scheduler::new(Config {
+        policy,
+        heartbeat_timeout: Duration::from_secs(3600),
+        max_wait: Duration::from_secs(3600),
+        ..Config::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn grants_at_once_when_a_slot_is_free() {
+    let mut s = sched(Policy::EarliestFinish);
+    let (a, _) = s.join(at(0.0), spec("a", 2, 1.0)).unwrap();
+    let (lease, host) = granted(&s.request(at(0.0), RequestId(1), job("u", 1.0)).unwrap());
+    assert_eq!(host, a);
+    let info = s.lease(lease).unwrap();
+    assert_eq!(info.request, RequestId(1));
+    assert_eq!(info.expected_end, at(1.0));
+    assert_eq!(s.snapshot().counters.grants, 1);
+}
+
+#[test]
+fn queues_when_full_and_a_release_grants_the_next() {
+    let mut s = sched(Policy::ListOrder);
+    s.join(at(0.0), spec("a", 1, 1.0)).unwrap();
+    let (l1, _) = granted(&s.request(at(0.0), RequestId(1), job("u", 1.0)).unwrap());
+    assert!(
+        s.request(at(0.0), RequestId(2), job("u", 1.0))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.snapshot().queued, 1);
+    assert_eq!(s.snapshot().counters.waits, 1);
+    let actions = s.release(at(1.0), l1, ok(1.0)).unwrap();
+    assert_eq!(grants(&actions)[0].0, RequestId(2));
+    assert_eq!(s.snapshot().queued, 0);
+}
+
+#[test]
+fn client_gone_frees_its_slot_or_its_place() {
+    let mut s = sched(Policy::ListOrder);
+    s.join(at(0.0), spec("a", 1, 1.0)).unwrap();
+    let (l1, _) = granted(&s.request(at(0.0), RequestId(1), job("u", 1.0)).unwrap());
+    s.request(at(0.0), RequestId(2), job("u", 1.0)).unwrap();
+    s.request(at(0.0), RequestId(3), job("u", 1.0)).unwrap();
+    // a queued client leaves: nothing is granted, its place is gone
+    assert!(s.client_gone(at(0.5), RequestId(2)).unwrap().is_empty());
+    // the lease holder dies: its slot goes to the next in line
+    let actions = s.client_gone(at(0.6), l1).unwrap();
+    assert_eq!(grants(&actions)[0].0, RequestId(3));
+    assert_eq!(s.snapshot().counters.clients_gone, 2);
+    assert_eq!(s.snapshot().hosts[0].consecutive_failures, 0);
+    assert_eq!(
+        s.client_gone(at(1.0), RequestId(2)),
+        Err(SchedError::UnknownRequest(RequestId(2)))
+    );
+}
+
+#[test]
+fn draining_host_finishes_its_leases_and_gets_nothing_new() {
+    let mut s = quiet(Policy::ListOrder);
+    let (a, _) = s.join(at(0.0), spec("a", 2, 1.0)).unwrap();
+    let (b, _) = s.join(at(0.0), spec("b", 2, 1.0)).unwrap();
+    let (l1, h1) = granted(&s.request(at(0.0), RequestId(1), job("u", 1.0)).unwrap());
+    assert_eq!(h1, a);
+    s.drain(at(0.1), a).unwrap();
+    assert_eq!(s.health(a), Some(Health::Draining));
+    assert_eq!(
+        granted(&s.request(at(0.2), RequestId(2), job("u", 1.0)).unwrap()).1,
+        b
+    );
+    // the running lease is still valid and its release frees nothing usable
+    assert!(s.release(at(1.0), l1, ok(1.0)).unwrap().is_empty());
+    assert_eq!(
+        granted(&s.request(at(1.1), RequestId(3), job("u", 1.0)).unwrap()).1,
+        b
+    );
+    assert!(
+        s.request(at(1.2), RequestId(4), job("u", 1.0))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(host(&s.snapshot(), a).leases, 0);
+    // back up: the waiting request gets the drained host's slot
+    let actions = s.up(at(2.0), a).unwrap();
+    assert_eq!(grants(&actions), [(RequestId(4), grants(&actions)[0].1, a)]);
+}
+
+#[test]
+fn nothing_usable_means_compile_locally_at_once() {
+    let mut s = sched(Policy::EarliestFinish);
+    let local = |actions: Vec<Action>| {
+        assert_eq!(
+            actions,
+            [Action::CompileLocally {
+                request: RequestId(1),
+                reason: LocalReason::NoUsableHost
+            }]
+        );
+    };
+    local(s.request(at(0.0), RequestId(1), job("u", 1.0)).unwrap());
+    let (a, _) = s.join(at(0.0), spec("a", 2, 1.0)).unwrap();
+    s.drain(at(0.0), a).unwrap();
+    local(s.request(at(0.0), RequestId(1), job("u", 1.0)).unwrap());
+}
+
+#[test]
+fn missed_heartbeats_take_a_host_down_and_revoke_its_leases() {
+    let mut s = sched(Policy::ListOrder); // heartbeat timeout 5 s
+    let (a, _) = s.join(at(0.0), spec("a", 2, 1.0)).unwrap();
+    let (b, _) = s.join(at(0.0), spec("b", 2, 1.0)).unwrap();
+    let hb = Heartbeat {
+        slots: 2,
+        running: 0,
+        load_avg: None,
+        free_memory: None,
+    };
+    let (l1, _) = granted(&s.request(at(0.0), RequestId(1), job("u", 60.0)).unwrap());
+    let (l2, _) = granted(&s.request(at(0.0), RequestId(2), job("u", 60.0)).unwrap());
+    s.heartbeat(at(3.0), b, hb).unwrap();
+    assert_eq!(s.next_deadline(), Some(at(5.0)));
+    assert!(s.tick(at(4.9)).is_empty());
+    let actions = s.tick(at(5.0));
+    assert_eq!(
+        actions,
+        [
+            Action::RetryElsewhere {
+                request: RequestId(1),
+                lease: l1,
+                host: a
+            },
+            Action::RetryElsewhere {
+                request: RequestId(2),
+                lease: l2,
+                host: a
+            },
+        ]
+    );
+    let snap = s.snapshot();
+    assert_eq!(host(&snap, a).health, Health::Down);
+    assert_eq!(
+        host(&snap, a).down_reason,
+        Some(DownReason::MissedHeartbeats)
+    );
+    assert_eq!(host(&snap, b).health, Health::Up);
+    assert_eq!(s.next_deadline(), Some(at(8.0)));
+    assert_eq!(
+        s.release(at(5.0), l1, ok(5.0)),
+        Err(SchedError::UnknownLease(l1))
+    );
+    // new work goes to b; a heartbeat brings a back on probation (one lease at a time)
+    assert_eq!(
+        granted(&s.request(at(5.1), RequestId(3), job("u", 1.0)).unwrap()).1,
+        b
+    );
+    s.heartbeat(at(6.0), a, hb).unwrap();
+    let snap = s.snapshot();
+    assert_eq!(host(&snap, a).health, Health::Probation);
+    assert_eq!(host(&snap, a).capacity, 1);
+}
+
+#[test]
+fn compile_errors_never_count_transport_failures_do() {
+    let mut s = quiet(Policy::ListOrder);
+    let (a, _) = s.join(at(0.0), spec("a", 8, 1.0)).unwrap();
+    let mut next = 0;
+    let mut lease = |s: &mut Scheduler| {
+        next += 1;
+        granted(&s.request(at(0.0), RequestId(next), job("u", 1.0)).unwrap()).0
+    };
+    for _ in 0..10 {
+        let l = lease(&mut s);
+        s.release(at(0.0), l, outcome(0.1, JobResult::CompileError))
+            .unwrap();
+    }
+    assert_eq!(s.health(a), Some(Health::Up));
+    // two transport failures, a success, two more: never three in a row
+    for result in [
+        JobResult::Transport,
+        JobResult::Transport,
+        JobResult::Ok,
+        JobResult::Transport,
+        JobResult::Transport,
+    ] {
+        let l = lease(&mut s);
+        s.release(at(0.0), l, outcome(1.0, result)).unwrap();
+    }
+    assert_eq!(s.health(a), Some(Health::Up));
+    assert_eq!(host(&s.snapshot(), a).consecutive_failures, 2);
+    let bystander = lease(&mut s);
+    let l = lease(&mut s);
+    let actions = s
+        .release(at(0.0), l, outcome(1.0, JobResult::Transport))
+        .unwrap();
+    assert_eq!(s.health(a), Some(Health::Down));
+    assert_eq!(
+        actions,
+        [Action::RetryElsewhere {
+            request: RequestId(next - 1),
+            lease: bystander,
+            host: a
+        }]
+    );
+    let c = &s.snapshot().counters;
+    assert_eq!((c.released_compile_error, c.released_transport), (10, 5));
+}
+
+#[test]
+fn a_host_down_for_failures_recovers_through_probe_and_probation() {
+    let mut s = quiet(Policy::ListOrder); // backoff 2 s doubling, 2 successes on probation
+    let (a, _) = s.join(at(0.0), spec("a", 4, 1.0)).unwrap();
+    for i in 0..3 {
+        let (l, _) = granted(&s.request(at(0.0), RequestId(i), job("u", 1.0)).unwrap());
+        s.release(at(1.0), l, outcome(1.0, JobResult::Transport))
+            .unwrap();
+    }
+    assert_eq!(s.health(a), Some(Health::Down));
+    assert_eq!(s.next_deadline(), Some(at(3.0)));
+    assert!(s.tick(at(2.9)).is_empty());
+    assert_eq!(s.tick(at(3.0)), [Action::Probe { host: a }]);
+    // the probe fails: back off twice as long
+    s.probe_result(at(3.5), a, false).unwrap();
+    assert_eq!(s.next_deadline(), Some(at(7.5)));
+    assert_eq!(s.tick(at(7.5)), [Action::Probe { host: a }]);
+    // unanswered: counts as failed after the probe timeout (10 s), then 8 s backoff
+    assert!(s.tick(at(17.5)).is_empty());
+    assert_eq!(s.next_deadline(), Some(at(25.5)));
+    assert_eq!(s.tick(at(25.5)), [Action::Probe { host: a }]);
+    s.probe_result(at(26.0), a, true).unwrap();
+    assert_eq!(s.health(a), Some(Health::Probation));
+    // on probation: one lease at a time, two successes to be trusted again
+    let (l1, _) = granted(&s.request(at(26.0), RequestId(10), job("u", 1.0)).unwrap());
+    assert!(
+        s.request(at(26.0), RequestId(11), job("u", 1.0))
+            .unwrap()
+            .is_empty()
+    );
+    let (l2, _) = granted(&s.release(at(27.0), l1, ok(1.0)).unwrap());
+    assert_eq!(s.health(a), Some(Health::Probation));
+    s.release(at(28.0), l2, outcome(1.0, JobResult::CompileError))
+        .unwrap();
+    assert_eq!(s.health(a), Some(Health::Up));
+    assert_eq!(host(&s.snapshot(), a).capacity, 4);
+}
+
+#[test]
+fn waiting_too_long_means_compile_locally() {
+    let mut s = Scheduler::new(Config {
+        policy: Policy::ListOrder,
+        heartbeat_timeout: Duration::from_secs(3600),
+        max_wait: Duration::from_secs(60),
+        ..Config::default()
+    })
+    .unwrap();
+    s.join(at(0.0), spec("a", 1, 1.0)).unwrap();
+    s.request(at(0.0), RequestId(1), job("u", 100.0)).unwrap();
+    s.request(at(1.0), RequestId(2), job("u", 1.0)).unwrap();
+    s.request(at(2.0), RequestId(3), job("u", 1.0)).unwrap();
+    assert_eq!(s.next_deadline(), Some(at(61.0)));
+    assert!(s.tick(at(60.9)).is_empty());
+    assert_eq!(
+        s.tick(at(61.0)),
+        [Action::CompileLocally {
+            request: RequestId(2),
+            reason: LocalReason::WaitedTooLong
+        }]
+    );
+    assert_eq!(s.next_deadline(), Some(at(62.0)));
+    assert_eq!(s.snapshot().counters.local, 1);
+}
+
+#[test]
+fn a_full_queue_sends_new_requests_home() {
+    let mut s = Scheduler::new(Config {
+        policy: Policy::ListOrder,
+        max_queued: 2,
+        ..Config::default()
+    })
+    .unwrap();
+    s.join(at(0.0), spec("a", 1, 1.0)).unwrap();
+    for i in 0..3 {
+        s.request(at(0.0), RequestId(i), job("u", 1.0)).unwrap();
+    }
+    assert_eq!(
+        s.request(at(0.0), RequestId(3), job("u", 1.0)).unwrap(),
+        [Action::CompileLocally {
+            request: RequestId(3),
+            reason: LocalReason::QueueFull
+        }]
+    );
+    assert_eq!(s.snapshot().queued, 2);
+}
+
+#[test]
+fn speed_learning_converges_to_the_measured_speed() {
+    let mut s = quiet(Policy::EarliestFinish);
+    let (a, _) = s.join(at(0.0), spec("a", 1, 1.0)).unwrap();
+    let mut t = 0.0;
+    for i in 0..30 {
+        // 2 s of work that really takes 4 s: the host is half as fast as configured
+        let (l, _) = granted(&s.request(at(t), RequestId(i), job("u", 2.0)).unwrap());
+        t += 4.0;
+        s.release(at(t), l, ok(4.0)).unwrap();
+    }
+    let snap = s.snapshot();
+    let speed = host(&snap, a).speed;
+    assert!((speed - 0.5).abs() < 0.01, "learned {speed}");
+    assert_eq!(host(&snap, a).samples, 30);
+    // and predictions use it
+    let (l, _) = granted(&s.request(at(t), RequestId(99), job("u", 2.0)).unwrap());
+    let info = s.lease(l).unwrap();
+    let predicted = (info.expected_end.0 - info.granted_at.0) as f64 / 1e6;
+    assert!((predicted - 4.0).abs() < 0.1, "{predicted}");
+}
+
+#[test]
+fn size_based_predictions_converge_without_previous_durations() {
+    let mut s = quiet(Policy::EarliestFinish);
+    s.join(at(0.0), spec("a", 1, 1.0)).unwrap();
+    let sized = || JobInfo {
+        user: "u".into(),
+        size_bytes: 1_000_000,
+        previous: None,
+    };
+    let mut t = 0.0;
+    let mut predicted = 0.0;
+    for i in 0..60 {
+        let (l, _) = granted(&s.request(at(t), RequestId(i), sized()).unwrap());
+        let info = s.lease(l).unwrap();
+        predicted = (info.expected_end.0 - info.granted_at.0) as f64 / 1e6;
+        t += 3.0;
+        s.release(at(t), l, ok(3.0)).unwrap();
+    }
+    assert!((predicted - 3.0).abs() < 0.15, "{predicted}");
+}
+
+#[test]
+fn a_slow_host_gets_a_job_only_when_that_beats_waiting() {
+    let mut s = quiet(Policy::EarliestFinish);
+    let (fast, _) = s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
+    let (slow, _) = s.join(at(0.0), spec("slow", 1, 0.25)).unwrap();
+    let (l1, h1) = granted(&s.request(at(0.0), RequestId(1), job("u", 10.0)).unwrap());
+    assert_eq!(h1, fast);
+    // 10 s of work: 40 s on the slow host now, 20 s by waiting for the fast one
+    assert!(
+        s.request(at(0.0), RequestId(2), job("u", 10.0))
+            .unwrap()
+            .is_empty()
+    );
+    let waiting = s.queued();
+    assert_eq!(waiting[0].wait_until, Some(at(10.0)));
+    assert_eq!(s.next_deadline(), Some(at(10.0)));
+    // 1 s of work: 4 s on the slow host beats 21 s behind the waiting job
+    let (l3, h3) = granted(&s.request(at(0.0), RequestId(3), job("u", 1.0)).unwrap());
+    assert_eq!(h3, slow);
+    // the slow host frees up: still not worth it for the big job
+    assert!(s.release(at(4.0), l3, ok(4.0)).unwrap().is_empty());
+    // the fast host frees as expected: the big job goes there
+    let actions = s.release(at(10.0), l1, ok(10.0)).unwrap();
+    assert_eq!(grants(&actions)[0].0, RequestId(2));
+    assert_eq!(grants(&actions)[0].2, fast);
+}
+
+#[test]
+fn a_request_never_waits_past_its_expected_time() {
+    let mut s = quiet(Policy::EarliestFinish);
+    let (fast, _) = s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
+    let (slow, _) = s.join(at(0.0), spec("slow", 1, 0.25)).unwrap();
+    granted(&s.request(at(0.0), RequestId(1), job("u", 10.0)).unwrap());
+    assert!(
+        s.request(at(0.0), RequestId(2), job("u", 10.0))
+            .unwrap()
+            .is_empty()
+    );
+    // the fast host's job overruns; at the promised time the waiting job takes the slow host
+    assert!(s.tick(at(9.99)).is_empty());
+    let (_, h) = granted(&s.tick(at(10.0)));
+    assert_eq!(h, slow);
+    assert_ne!(h, fast);
+}
+
+#[test]
+fn stragglers_are_speculated_and_the_first_result_wins() {
+    for winner_is_new in [true, false] {
+        let mut s = quiet(Policy::EarliestFinish);
+        let (fast, _) = s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
+        let (slow, _) = s.join(at(0.0), spec("slow", 1, 0.4)).unwrap();
+        granted(&s.request(at(0.0), RequestId(1), job("u", 20.0)).unwrap());
+        // 6 s of work: 15 s on the slow host beats 26 s behind the fast one
+        let (orig, h) = granted(&s.request(at(0.0), RequestId(2), job("u", 6.0)).unwrap());
+        assert_eq!(h, slow);
+        // the fast host frees early (its client died), nothing waits: 13 s left on the slow
+        // host > 1.5 × 6 s on the fast one
+        let actions = s.client_gone(at(2.0), RequestId(1)).unwrap();
+        let [
+            Action::Speculate {
+                request,
+                original_lease,
+                new_lease,
+                host,
+            },
+        ] = actions[..]
+        else {
+            panic!("{actions:?}")
+        };
+        assert_eq!((request, original_lease, host), (RequestId(2), orig, fast));
+        assert_eq!(s.lease(orig).unwrap().twin, Some(new_lease));
+        let (win, lose, lose_host) = if winner_is_new {
+            (new_lease, orig, slow)
+        } else {
+            (orig, new_lease, fast)
+        };
+        let actions = s.release(at(8.0), win, ok(6.0)).unwrap();
+        assert_eq!(
+            actions,
+            [Action::Cancel {
+                request: RequestId(2),
+                lease: lose,
+                host: lose_host
+            }]
+        );
+        assert_eq!(s.snapshot().leases, 0);
+        assert_eq!(
+            s.release(at(9.0), lose, ok(1.0)),
+            Err(SchedError::UnknownLease(lose))
+        );
+        assert_eq!(s.snapshot().counters.speculations, 1);
+        assert_eq!(s.snapshot().counters.cancels, 1);
+    }
+}
+
+#[test]
+fn a_failed_twin_leaves_the_original_running() {
+    let mut s = quiet(Policy::EarliestFinish);
+    s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
+    s.join(at(0.0), spec("slow", 1, 0.4)).unwrap();
+    granted(&s.request(at(0.0), RequestId(1), job("u", 20.0)).unwrap());
+    let (orig, _) = granted(&s.request(at(0.0), RequestId(2), job("u", 6.0)).unwrap());
+    let actions = s.client_gone(at(2.0), RequestId(1)).unwrap();
+    let Action::Speculate { new_lease, .. } = actions[0] else {
+        panic!("{actions:?}")
+    };
+    let actions = s
+        .release(at(3.0), new_lease, outcome(1.0, JobResult::Transport))
+        .unwrap();
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Cancel { .. })),
+        "{actions:?}"
+    );
+    assert!(s.lease(orig).is_some());
+    s.check_invariants().unwrap();
+}
+
+#[test]
+fn no_speculation_while_requests_wait_or_with_other_policies() {
+    // ListOrder never speculates
+    let mut s = quiet(Policy::ListOrder);
+    s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
+    s.join(at(0.0), spec("slow", 1, 0.1)).unwrap();
+    granted(&s.request(at(0.0), RequestId(1), job("u", 20.0)).unwrap());
+    granted(&s.request(at(0.0), RequestId(2), job("u", 20.0)).unwrap());
+    assert!(s.client_gone(at(1.0), RequestId(1)).unwrap().is_empty());
+    assert_eq!(s.snapshot().counters.speculations, 0);
+}
+
+#[test]
+fn fairness_a_small_build_is_not_starved_by_a_big_one() {
+    for policy in Policy::ALL {
+        let mut s = quiet(policy);
+        s.join(at(0.0), spec("a", 8, 1.0)).unwrap();
+        s.join(at(0.0), spec("b", 8, 1.0)).unwrap();
+        // the farm is full
+        let mut busy = Vec::new();
+        for i in 0..16 {
+            busy.push(granted(&s.request(at(0.0), RequestId(i), job("carol", 5.0)).unwrap()).0);
+        }
+        // ann queues 200 jobs, then bob 8
+        for i in 0..200 {
+            assert!(
+                s.request(at(0.1), RequestId(100 + i), job("ann", 5.0))
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        for i in 0..8 {
+            assert!(
+                s.request(at(0.2), RequestId(1000 + i), job("bob", 5.0))
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        // the farm frees up
+        let mut order = Vec::new();
+        for (k, lease) in busy.into_iter().enumerate() {
+            let actions = s
+                .release(at(5.0 + k as f64 * 0.01), lease, ok(5.0))
+                .unwrap();
+            order.extend(grants(&actions).into_iter().map(|g| g.0.0));
+        }
+        assert_eq!(order.len(), 16, "{policy}");
+        let bob = order.iter().filter(|&&r| r >= 1000).count();
+        assert_eq!(bob, 8, "{policy}: {order:?}");
+        let snap = s.snapshot();
+        let queued: Vec<_> = snap
+            .users
+            .iter()
+            .map(|u| (u.name.as_str(), u.queued))
+            .collect();
+        assert_eq!(queued, [("carol", 0), ("ann", 192), ("bob", 0)], "{policy}");
+    }
+}
+
+#[test]
+fn user_weights_share_the_farm_proportionally() {
+    let mut s = quiet(Policy::ListOrder);
+    s.set_user_weight("ann", 2.0).unwrap();
+    assert_eq!(
+        s.set_user_weight("x", 0.0),
+        Err(SchedError::InvalidWeight(0.0))
+    );
+    s.join(at(0.0), spec("a", 1, 1.0)).unwrap();
+    let (mut lease, _) = granted(&s.request(at(0.0), RequestId(0), job("carol", 1.0)).unwrap());
+    for i in 0..30 {
+        s.request(at(0.1), RequestId(100 + i), job("ann", 1.0))
+            .unwrap();
+        s.request(at(0.1), RequestId(200 + i), job("bob", 1.0))
+            .unwrap();
+    }
+    let mut ann = 0;
+    for k in 0..30 {
+        let (r, l, _) = grants(&s.release(at(1.0 + f64::from(k)), lease, ok(1.0)).unwrap())[0];
+        ann += usize::from(r.0 < 200);
+        lease = l;
+    }
+    assert_eq!(ann, 20);
+}
+
+#[test]
+fn leaving_revokes_and_rejoining_keeps_the_learned_speed() {
+    let mut s = quiet(Policy::ListOrder);
+    let (a, _) = s.join(at(0.0), spec("a", 2, 1.0)).unwrap();
+    let (l, _) = granted(&s.request(at(0.0), RequestId(1), job("u", 1.0)).unwrap());
+    s.release(at(4.0), l, ok(4.0)).unwrap();
+    let learned = host(&s.snapshot(), a).speed;
+    assert!(learned < 1.0);
+    let (l, _) = granted(&s.request(at(4.0), RequestId(2), job("u", 1.0)).unwrap());
+    assert_eq!(
+        s.leave(at(5.0), a).unwrap(),
+        [Action::RetryElsewhere {
+            request: RequestId(2),
+            lease: l,
+            host: a
+        }]
+    );
+    assert_eq!(host(&s.snapshot(), a).down_reason, Some(DownReason::Left));
+    let (again, _) = s.join(at(6.0), spec("a", 2, 1.0)).unwrap();
+    assert_eq!(again, a);
+    let snap = s.snapshot();
+    assert_eq!(host(&snap, a).health, Health::Probation);
+    assert_eq!(host(&snap, a).speed, learned);
+}
+
+#[test]
+fn admin_down_revokes_and_only_admin_up_restores() {
+    let mut s = quiet(Policy::ListOrder);
+    let (a, _) = s.join(at(0.0), spec("a", 2, 1.0)).unwrap();
+    let (l, _) = granted(&s.request(at(0.0), RequestId(1), job("u", 1.0)).unwrap());
+    let actions = s.down(at(1.0), a).unwrap();
+    assert_eq!(
+        actions,
+        [Action::RetryElsewhere {
+            request: RequestId(1),
+            lease: l,
+            host: a
+        }]
+    );
+    let hb = Heartbeat {
+        slots: 2,
+        running: 0,
+        load_avg: None,
+        free_memory: None,
+    };
+    s.heartbeat(at(2.0), a, hb).unwrap();
+    s.probe_result(at(2.0), a, true).unwrap();
+    assert_eq!(host(&s.snapshot(), a).down_reason, Some(DownReason::Admin));
+    s.up(at(3.0), a).unwrap();
+    assert_eq!(s.health(a), Some(Health::Up));
+}
+
+#[test]
+fn static_hosts_are_probed_periodically() {
+    let mut s = quiet(Policy::ListOrder); // probe every 30 s, 10 s timeout
+    let (d, actions) = s.add(at(0.0), spec("distccd", 2, 0.5)).unwrap();
+    assert_eq!(actions, [Action::Probe { host: d }]);
+    assert_eq!(s.health(d), Some(Health::Probation));
+    s.probe_result(at(0.1), d, true).unwrap();
+    assert_eq!(s.next_deadline(), Some(at(30.1)));
+    assert_eq!(s.tick(at(30.1)), [Action::Probe { host: d }]);
+    s.probe_result(at(30.2), d, true).unwrap();
+    assert_eq!(s.health(d), Some(Health::Up));
+    assert_eq!(s.snapshot().hosts[0].kind, HostKind::Static);
+    // silence is no reason to take a static host down; unanswered probes are
+    assert!(s.tick(at(60.2)).contains(&Action::Probe { host: d }));
+    assert!(s.tick(at(70.2)).is_empty());
+    assert_eq!(host(&s.snapshot(), d).consecutive_failures, 1);
+    assert_eq!(
+        s.add(at(71.0), spec("distccd", 1, 1.0)),
+        Err(SchedError::DuplicateHost("distccd".into()))
+    );
+}
+
+#[test]
+fn foreign_jobs_and_low_memory_reduce_capacity() {
+    let mut s = Scheduler::new(Config {
+        policy: Policy::ListOrder,
+        min_free_memory: 1 << 30,
+        ..Config::default()
+    })
+    .unwrap();
+    let (a, _) = s.join(at(0.0), spec("a", 4, 1.0)).unwrap();
+    let mut hb = Heartbeat {
+        slots: 4,
+        running: 3,
+        load_avg: Some(3.0),
+        free_memory: Some(8 << 30),
+    };
+    s.heartbeat(at(0.0), a, hb).unwrap();
+    assert_eq!(host(&s.snapshot(), a).capacity, 1);
+    hb.running = 0;
+    hb.free_memory = Some(1 << 20);
+    s.heartbeat(at(0.0), a, hb).unwrap();
+    assert_eq!(host(&s.snapshot(), a).capacity, 0);
+    assert!(
+        s.request(at(0.0), RequestId(1), job("u", 1.0))
+            .unwrap()
+            .is_empty()
+    );
+    hb.free_memory = Some(2 << 30);
+    assert_eq!(grants(&s.heartbeat(at(1.0), a, hb).unwrap()).len(), 1);
+}
+
+#[test]
+fn invalid_operations_are_typed_errors_and_change_nothing() {
+    let mut s = sched(Policy::EarliestFinish);
+    let ghost = HostId(42);
+    assert_eq!(s.drain(at(0.0), ghost), Err(SchedError::UnknownHost(ghost)));
+    assert_eq!(
+        s.remove(at(0.0), ghost),
+        Err(SchedError::UnknownHost(ghost))
+    );
+    assert_eq!(s.up(at(0.0), ghost), Err(SchedError::UnknownHost(ghost)));
+    assert_eq!(s.down(at(0.0), ghost), Err(SchedError::UnknownHost(ghost)));
+    assert_eq!(s.leave(at(0.0), ghost), Err(SchedError::UnknownHost(ghost)));
+    assert_eq!(
+        s.probe_result(at(0.0), ghost, true),
+        Err(SchedError::UnknownHost(ghost))
+    );
+    assert_eq!(
+        s.join(at(0.0), spec("", 1, 1.0)),
+        Err(SchedError::EmptyHostName)
+    );
+    assert_eq!(
+        s.join(at(0.0), spec("a", 1, -1.0)),
+        Err(SchedError::InvalidWeight(-1.0))
+    );
+    assert_eq!(
+        s.release(at(0.0), LeaseId(7), ok(1.0)),
+        Err(SchedError::UnknownLease(LeaseId(7)))
+    );
+    assert_eq!(
+        s.client_gone(at(0.0), LeaseId(7)),
+        Err(SchedError::UnknownLease(LeaseId(7)))
+    );
+    let (a, _) = s.join(at(0.0), spec("a", 1, 1.0)).unwrap();
+    s.request(at(0.0), RequestId(1), job("u", 1.0)).unwrap();
+    assert_eq!(
+        s.request(at(0.0), RequestId(1), job("u", 1.0)),
+        Err(SchedError::DuplicateRequest(RequestId(1)))
+    );
+    assert_eq!(s.snapshot().counters.requests, 1);
+    // removing a host revokes its leases and forgets its name
+    assert_eq!(s.remove(at(1.0), a).unwrap().len(), 1);
+    assert_eq!(s.host_id("a"), None);
+    assert!(
+        Scheduler::new(Config {
+            probe_timeout: Duration::ZERO,
+            ..Config::default()
+        })
+        .is_err()
+    );
+}
+
+#[test]
+fn time_never_runs_backwards() {
+    let mut s = sched(Policy::ListOrder);
+    s.join(at(10.0), spec("a", 1, 1.0)).unwrap();
+    s.tick(at(3.0));
+    assert_eq!(s.now(), at(10.0));
+    assert_eq!(s.snapshot().now, at(10.0));
+}
+
+#[test]
+fn deadlines_after_a_tick_are_in_the_future() {
+    let mut s = sched(Policy::EarliestFinish);
+    let (a, _) = s.join(at(0.0), spec("a", 1, 1.0)).unwrap();
+    s.join(at(0.0), spec("b", 1, 0.25)).unwrap();
+    s.add(at(0.0), spec("c", 1, 0.5)).unwrap();
+    s.request(at(0.0), RequestId(1), job("u", 10.0)).unwrap();
+    s.request(at(0.0), RequestId(2), job("u", 10.0)).unwrap();
+    let mut now = at(0.0);
+    for _ in 0..50 {
+        let Some(next) = s.next_deadline() else { break };
+        assert!(next > now || now == at(0.0), "{next} <= {now}");
+        now = next;
+        s.tick(now);
+        assert!(s.next_deadline().is_none_or(|d| d > now));
+    }
+    assert_eq!(s.health(a), Some(Health::Down));
+}
+
+#[test]
+fn a_deep_queue_stops_declining_free_slots() {
+    let mut s = Scheduler::new(Config {
+        policy: Policy::EarliestFinish,
+        heartbeat_timeout: Duration::from_secs(3600),
+        max_lookahead: 1,
+        ..Config::default()
+    })
+    .unwrap();
+    s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
+    let (slow, _) = s.join(at(0.0), spec("slow", 1, 0.25)).unwrap();
+    granted(&s.request(at(0.0), RequestId(1), job("u", 10.0)).unwrap());
+    // the first big job waits for the fast host; the second would too, but the lookahead is
+    // spent, so it takes the slow host
+    assert!(
+        s.request(at(0.0), RequestId(2), job("u", 10.0))
+            .unwrap()
+            .is_empty()
+    );
+    let (_, h) = granted(&s.request(at(0.0), RequestId(3), job("u", 10.0)).unwrap());
+    assert_eq!(h, slow);
+}
