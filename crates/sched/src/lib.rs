@@ -66,6 +66,7 @@ mod lease;
 mod policy;
 mod queue;
 mod scheduler;
+pub mod sim;
 mod snapshot;
 mod time;
 
