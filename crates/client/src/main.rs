@@ -55,6 +55,7 @@ fn run(mut args: Vec<String>) -> i32 {
                 );
                 return 0;
             }
+            Some("simulate") if invoked == "ccfarm" => return simulate(&args[1..]),
             Some("--show-hosts") | Some("-j") => {
                 return show_hosts(&settings, args[0] == "-j", &log);
             }
@@ -199,6 +200,7 @@ Distributes C and C++ compiles to compile servers (ccfarmd or distccd) over the 
 protocol, and compiles locally whatever cannot or should not be distributed.
 
 Options:
+  simulate      compare scheduling policies in a simulated farm (ccfarm simulate --help)
   --help        this text
   --version     version and protocols
   --show-hosts  the host list in use
@@ -218,4 +220,65 @@ Environment:
 Host list syntax (distcc's): HOST[:PORT][/SLOTS][,lzo]  localhost/N  --randomize
   --localslots=N  --localslots_cpp=N"
     );
+}
+
+/// `ccfarm simulate`: compare placement policies on synthetic workloads in virtual
+/// time, with the scheduler's own state machine.
+fn simulate(args: &[String]) -> i32 {
+    use ccfarm_sched::Policy;
+    use ccfarm_sched::sim::{self, Farm, Workload};
+    let usage = "usage: ccfarm simulate [--workloads W1,W2] [--policies all|NAME,...] [--farm NAME:SLOWNESS:SLOTS,...] [--seed N]";
+    let mut workloads = vec!["W1".to_owned(), "W2".to_owned()];
+    let mut policies = Policy::ALL.to_vec();
+    let mut farm = Farm::default();
+    let mut seed = sim::DEFAULT_SEED;
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        if flag == "--help" {
+            println!("{usage}");
+            return 0;
+        }
+        let Some(value) = it.next() else {
+            eprintln!("{usage}");
+            return exit::BAD_ARGUMENTS.into();
+        };
+        let parsed: Result<(), String> = match flag.as_str() {
+            "--workloads" => {
+                workloads = value.split(',').map(|w| w.trim().to_uppercase()).collect();
+                Ok(())
+            }
+            "--policies" if value == "all" => Ok(()),
+            "--policies" => value
+                .split(',')
+                .map(|p| p.trim().parse::<Policy>().map_err(|e| e.to_string()))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|p| policies = p),
+            "--farm" => Farm::parse(value).map(|f| farm = f),
+            "--seed" => value
+                .parse()
+                .map(|s| seed = s)
+                .map_err(|e| format!("--seed: {e}")),
+            _ => Err(usage.to_owned()),
+        };
+        if let Err(e) = parsed {
+            eprintln!("ccfarm simulate: {e}");
+            return exit::BAD_ARGUMENTS.into();
+        }
+    }
+    let mut reports = Vec::new();
+    for name in &workloads {
+        let workload = match name.as_str() {
+            "W1" => Workload::w1_seeded(seed),
+            "W2" => Workload::w2_seeded(seed),
+            other => {
+                eprintln!("ccfarm simulate: unknown workload {other:?} (W1 or W2)");
+                return exit::BAD_ARGUMENTS.into();
+            }
+        };
+        for &policy in &policies {
+            reports.push(sim::simulate(&farm, &workload, policy));
+        }
+    }
+    print!("{}", sim::table(&reports));
+    0
 }

@@ -9,3 +9,4 @@ mod failures;
 mod pairings;
 mod project;
 mod scheduler;
+mod simulate;

@@ -1,0 +1,71 @@
+//! `ccfarm simulate`: the policy comparison from the command line.
+
+use std::process::Command;
+
+use crate::common::CCFARM;
+
+#[test]
+fn compares_every_policy_on_both_workloads() {
+    let out = Command::new(CCFARM).arg("simulate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    for policy in [
+        "list-order",
+        "random",
+        "least-connections",
+        "fastest-free",
+        "icecream",
+        "earliest-finish",
+    ] {
+        for workload in ["W1", "W2"] {
+            assert!(
+                table.contains(&format!("| {workload} | {policy} |")),
+                "missing {workload}/{policy}:\n{table}"
+            );
+        }
+    }
+    // Deterministic: the same table twice.
+    let again = Command::new(CCFARM).arg("simulate").output().unwrap();
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), table);
+}
+
+#[test]
+fn options_and_mistakes() {
+    let out = Command::new(CCFARM)
+        .args([
+            "simulate",
+            "--workloads",
+            "W1",
+            "--policies",
+            "earliest-finish",
+            "--farm",
+            "a:1:4,b:3:4",
+            "--seed",
+            "7",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("| W1 |"))
+            .count(),
+        1
+    );
+    let out = Command::new(CCFARM)
+        .args(["simulate", "--policies", "bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(101));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown policy \"bogus\""));
+    let out = Command::new(CCFARM)
+        .args(["simulate", "--farm", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(101));
+}
