@@ -230,7 +230,8 @@ fn step(s: &mut Scheduler, m: &mut Model, now: Micros, op: &Op) {
             running,
         } => {
             // A heartbeat round: every known host reports; `host` reports odd figures.
-            let mut all = Vec::new();
+            // Each heartbeat is its own transition (it may grant, and a later one may
+            // then shrink a host below what it was granted), so each is checked alone.
             for (h, &usual) in SLOTS.iter().enumerate() {
                 let Some(hid) = s.host_id(&name(h)) else {
                     continue;
@@ -246,9 +247,12 @@ fn step(s: &mut Scheduler, m: &mut Model, now: Micros, op: &Op) {
                     load_avg: Some(f64::from(running)),
                     free_memory: None,
                 };
-                all.extend(s.heartbeat(now, hid, hb).expect("known host"));
+                let before = s.snapshot();
+                let actions = s.heartbeat(now, hid, hb).expect("known host");
+                m.apply(&actions);
+                check(s, m, &before, &actions, now, false);
             }
-            Ok(all)
+            return;
         }
         Op::Join(h) => s
             .join(now, spec(&name(h), SLOTS[h], WEIGHTS[h]))
