@@ -527,3 +527,17 @@ pub fn spawn_listening(make: impl Fn(u16) -> Command) -> (u16, Child) {
     }
     panic!("no free port in five tries");
 }
+
+/// The `ccfarm` client binary, built once per test process (see [`ccfarmd`]).
+pub fn ccfarm_client() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "ccfarm-client", "--bin", "ccfarm"])
+            .env("CARGO_TARGET_DIR", bin_dir().parent().unwrap())
+            .status()
+            .expect("run cargo");
+        assert!(status.success(), "building ccfarm failed");
+    });
+    bin_dir().join("ccfarm")
+}
