@@ -42,6 +42,9 @@ pub struct Context<'a> {
     pub local_slots_cpp: u32,
 }
 
+/// How many granted servers may fail one job before the host list is tried.
+const SCHEDULER_ATTEMPTS: u32 = 3;
+
 /// Slot keys for work done on this machine.
 const LOCAL_KEY: &str = "localhost";
 const CPP_KEY: &str = "localcpp";
@@ -141,65 +144,73 @@ impl Distribution<'_> {
             preprocessed_bytes: None,
             previous_ms: None,
         };
+        let ask = |job: ccfarm_proto::farm::JobDescription| {
+            lease::request(
+                scheduler,
+                &settings.user,
+                &settings.machine,
+                job,
+                settings.connect_timeout,
+                settings.scheduler_wait,
+            )
+        };
         // Asked while the preprocessor runs.
-        let answer = lease::request(
-            scheduler,
-            &settings.user,
-            &settings.machine,
-            job,
-            settings.connect_timeout,
-            settings.scheduler_wait,
-        );
+        let mut answer = ask(job.clone());
         let source = match self.finish_preprocessor(cpp) {
             Ok(bytes) => bytes,
             Err(code) => return ViaScheduler::Done(code),
         };
-        let lease = match answer {
-            Ok(lease::Answer::Granted(lease)) => lease,
-            Ok(lease::Answer::CompileLocally(reason)) => {
-                self.ctx.log.info(&format!(
-                    "scheduler: compile {} locally: {reason}",
-                    self.job.input
-                ));
-                return ViaScheduler::Done(run_local_with(
-                    self.ctx,
-                    self.program,
-                    self.argv,
-                    self.slots,
-                    LOCAL_KEY,
-                ));
+        // A granted server that fails is reported to the scheduler (which learns from
+        // it) and the scheduler is asked again, a few times, before the host list.
+        for attempt in 1..=SCHEDULER_ATTEMPTS {
+            let lease = match answer {
+                Ok(lease::Answer::Granted(lease)) => lease,
+                Ok(lease::Answer::CompileLocally(reason)) => {
+                    self.ctx.log.info(&format!(
+                        "scheduler: compile {} locally: {reason}",
+                        self.job.input
+                    ));
+                    return ViaScheduler::Done(run_local_with(
+                        self.ctx,
+                        self.program,
+                        self.argv,
+                        self.slots,
+                        LOCAL_KEY,
+                    ));
+                }
+                Err(e) => {
+                    self.ctx.log.warn(&format!("{e}; using the host list"));
+                    return ViaScheduler::Fallback(Some(source));
+                }
+            };
+            let mut host = HostSpec::new(HostKind::Tcp {
+                host: lease.host.clone(),
+                port: lease.port,
+            });
+            host.lzo = lease.lzo;
+            let started = std::time::Instant::now();
+            let connection = self.connect(&lease.host, lease.port, &host);
+            match self.try_host(&host, connection, &source) {
+                Attempt::Done(code) => {
+                    lease.release(JobResult::Ok, started.elapsed());
+                    return ViaScheduler::Done(code);
+                }
+                Attempt::CompileError(reply) => {
+                    lease.release(JobResult::CompileError, started.elapsed());
+                    return ViaScheduler::Done(self.compile_error(&host, reply, None));
+                }
+                Attempt::HostFailed { why, .. } => {
+                    lease.release(JobResult::TransportFailure, started.elapsed());
+                    self.ctx.log.warn(&format!(
+                        "failed to distribute {} to {} (granted by the scheduler, attempt {attempt}): {why}",
+                        self.job.input,
+                        host.display()
+                    ));
+                }
             }
-            Err(e) => {
-                self.ctx.log.warn(&format!("{e}; using the host list"));
-                return ViaScheduler::Fallback(Some(source));
-            }
-        };
-        let mut host = HostSpec::new(HostKind::Tcp {
-            host: lease.host.clone(),
-            port: lease.port,
-        });
-        host.lzo = lease.lzo;
-        let started = std::time::Instant::now();
-        let connection = self.connect(&lease.host, lease.port, &host);
-        match self.try_host(&host, connection, &source) {
-            Attempt::Done(code) => {
-                lease.release(JobResult::Ok, started.elapsed());
-                ViaScheduler::Done(code)
-            }
-            Attempt::CompileError(reply) => {
-                lease.release(JobResult::CompileError, started.elapsed());
-                ViaScheduler::Done(self.compile_error(&host, reply, None))
-            }
-            Attempt::HostFailed { why, .. } => {
-                lease.release(JobResult::TransportFailure, started.elapsed());
-                self.ctx.log.warn(&format!(
-                    "failed to distribute {} to {} (granted by the scheduler): {why}",
-                    self.job.input,
-                    host.display()
-                ));
-                ViaScheduler::Fallback(Some(source))
-            }
+            answer = ask(job.clone());
         }
+        ViaScheduler::Fallback(Some(source))
     }
 
     fn run_hosts(&self, mut source: Option<Bytes>) -> i32 {
