@@ -456,6 +456,18 @@ impl Distccd {
 
 impl Drop for Distccd {
     fn drop(&mut self) {
+        // distccd preforks workers into its own process group (even with --no-detach);
+        // SIGTERM to the group stops them all, SIGKILL of the parent alone would not.
+        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
