@@ -553,3 +553,18 @@ pub fn ccfarm_client() -> PathBuf {
     });
     bin_dir().join("ccfarm")
 }
+
+/// Assert that the `*.o` files under `farm` are exactly those under `local`, byte for
+/// byte; returns how many there are.
+pub fn assert_same_objects(local: &Path, farm: &Path) -> usize {
+    let local = objects_under(local);
+    let farm = objects_under(farm);
+    assert_eq!(
+        local.keys().collect::<Vec<_>>(),
+        farm.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &local {
+        assert!(farm[name] == *bytes, "{name} differs from the local build");
+    }
+    local.len()
+}

@@ -61,24 +61,11 @@ fn make_j16_through_two_servers_matches_a_local_build() {
 
     let sources = count_sources();
     assert!(sources >= 50, "strkit has only {sources} translation units");
-    let local = objects_under(&local_out);
-    let farm = objects_under(&farm_out);
-    assert_eq!(
-        local.keys().collect::<Vec<_>>(),
-        farm.keys().collect::<Vec<_>>()
-    );
-    for (name, bytes) in &local {
-        assert!(farm[name] == *bytes, "{name} differs from the local build");
-    }
+    let objects = assert_same_objects(&local_out, &farm_out);
     // Every translation unit was compiled remotely, spread over both servers.
     let done_a = a.status()["results"]["compile_ok"].as_u64().unwrap();
     let done_b = b.status()["results"]["compile_ok"].as_u64().unwrap();
-    assert_eq!(
-        done_a + done_b,
-        local.len() as u64,
-        "{}",
-        client_log(&scratch)
-    );
+    assert_eq!(done_a + done_b, objects as u64, "{}", client_log(&scratch));
     assert!(
         done_a > 0 && done_b > 0,
         "one server did everything: {done_a} / {done_b}"
@@ -128,19 +115,11 @@ fn cmake_compiler_launcher() {
     };
     build("local");
     build("farm");
-    let local = objects_under(&scratch.path().join("local"));
-    let farm = objects_under(&scratch.path().join("farm"));
-    assert!(local.len() >= 50, "{} objects", local.len());
-    assert_eq!(
-        local.keys().collect::<Vec<_>>(),
-        farm.keys().collect::<Vec<_>>()
-    );
-    for (name, bytes) in &local {
-        assert!(farm[name] == *bytes, "{name} differs from the local build");
-    }
+    let objects = assert_same_objects(&scratch.path().join("local"), &scratch.path().join("farm"));
+    assert!(objects >= 50, "{objects} objects");
     assert_eq!(
         server.status()["results"]["compile_ok"].as_u64().unwrap(),
-        local.len() as u64,
+        objects as u64,
         "{}",
         client_log(&scratch)
     );
