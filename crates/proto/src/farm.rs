@@ -158,10 +158,26 @@ pub enum FromScheduler {
         /// Why, for the client's log.
         reason: String,
     },
-    /// Stop the job on this lease (another copy of it finished first).
+    /// Stop the job on this lease: another copy of it finished first, or its server
+    /// went down (then ask again). Sent on the connection that holds the lease.
     Cancel {
         /// The lease.
         lease: u64,
+    },
+    /// The job running under `lease` is a straggler on a slow server: also start it on this
+    /// faster one under `new_lease`. The first copy to finish wins; release both leases
+    /// (the loser gets a `Cancel` if the scheduler sees the winner first).
+    Speculate {
+        /// The lease of the copy already running.
+        lease: u64,
+        /// The lease of the second copy.
+        new_lease: u64,
+        /// The faster server's address.
+        host: String,
+        /// Its distcc port.
+        port: u16,
+        /// Whether to use protocol 2.
+        lzo: bool,
     },
     /// The connection is refused (version, authentication, malformed message).
     Refused {
@@ -292,6 +308,13 @@ mod tests {
             reason: "waited 30 s".into(),
         });
         round_trip(FromScheduler::Cancel { lease: 9 });
+        round_trip(FromScheduler::Speculate {
+            lease: 9,
+            new_lease: 10,
+            host: "10.0.0.2".into(),
+            port: 3632,
+            lzo: false,
+        });
         round_trip(FromScheduler::Welcome { version: 1 });
         round_trip(FromScheduler::Refused {
             reason: "protocol version 2 is not supported".into(),
