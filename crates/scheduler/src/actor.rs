@@ -1,24 +1,30 @@
 //! The one task that owns the scheduler state machine. Connections send it events;
 //! it applies them with the current time, turns the resulting actions into messages
-//! for the connections concerned, and ticks at the state machine's next deadline.
+//! for the connections concerned (grants, revocations, speculative copies), runs the
+//! probes the state machine asks for, and ticks at the state machine's next deadline.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ccfarm_proto::farm::{self, FromScheduler, JobDescription};
 use ccfarm_sched::{
     Action, Heartbeat, Held, HostId, HostSpec, JobInfo, JobResult, LeaseId, Micros, Outcome,
-    RequestId, Scheduler, Snapshot,
+    PreviousRun, RequestId, Scheduler, Snapshot,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
+
+use crate::config::{FileConfig, StaticHost};
+use crate::metrics::Metrics;
+use crate::probe;
 
 /// Messages to one connection.
 pub type Tx = mpsc::UnboundedSender<FromScheduler>;
 
-/// What connections tell the actor.
+/// What connections (and the actor's own probes) tell the actor.
 #[derive(Debug)]
 pub enum Event {
     /// A client asks for a slot.
@@ -31,6 +37,7 @@ pub enum Event {
     },
     /// A client is done with a lease.
     Release {
+        conn: u64,
         lease: u64,
         result: farm::JobResult,
         duration_ms: u64,
@@ -54,21 +61,57 @@ pub enum Event {
     },
     /// A connection closed: its requests and leases (client) or its host (server) go.
     Gone { conn: u64 },
+    /// A probe finished.
+    ProbeDone {
+        host: HostId,
+        result: Result<(), String>,
+    },
     /// The status page wants the state.
     Snapshot(oneshot::Sender<Snapshot>),
 }
 
+/// Where a host's distcc server listens.
+#[derive(Debug, Clone, Copy)]
 struct Address {
-    ip: IpAddr,
-    port: u16,
+    addr: SocketAddr,
     lzo: bool,
 }
 
-/// Run the actor until every sender is gone.
-pub async fn run(mut sched: Scheduler, mut events: mpsc::UnboundedReceiver<Event>) {
+/// What the actor needs besides the state machine.
+pub struct Settings {
+    /// The configuration file's contents (server weights, static hosts).
+    pub file: FileConfig,
+    /// Compiler name used by probes.
+    pub probe_compiler: String,
+    /// Probe deadline.
+    pub probe_timeout: Duration,
+    /// Shared with the HTTP endpoint.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Run the actor forever. `events` is a sender to its own queue, for probe results.
+pub async fn run(
+    mut sched: Scheduler,
+    settings: Settings,
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    events: mpsc::UnboundedSender<Event>,
+) {
     let start = Instant::now();
     let now = move || Micros(start.elapsed().as_micros() as u64);
-    let mut state = State::default();
+    let mut state = State {
+        settings,
+        events,
+        next_request: 0,
+        requests: HashMap::new(),
+        leases: HashMap::new(),
+        hosts: HashMap::new(),
+        conn_host: HashMap::new(),
+        host_conn: HashMap::new(),
+        history: HashMap::new(),
+    };
+    for host in state.settings.file.hosts.clone() {
+        state.add_static(&mut sched, now(), &host);
+    }
     loop {
         let deadline = sched
             .next_deadline()
@@ -80,7 +123,7 @@ pub async fn run(mut sched: Scheduler, mut events: mpsc::UnboundedReceiver<Event
             }
         };
         tokio::select! {
-            event = events.recv() => match event {
+            event = rx.recv() => match event {
                 Some(event) => state.handle(&mut sched, now(), event),
                 None => return,
             },
@@ -92,16 +135,70 @@ pub async fn run(mut sched: Scheduler, mut events: mpsc::UnboundedReceiver<Event
     }
 }
 
-#[derive(Default)]
+/// A request waiting for an answer.
+struct Waiting {
+    conn: u64,
+    number: u64,
+    tx: Tx,
+    since: Instant,
+    key: Option<(String, String)>,
+}
+
+/// A lease held by a client connection.
+struct Holder {
+    conn: u64,
+    tx: Tx,
+    host: HostId,
+    key: Option<(String, String)>,
+}
+
+/// How many (user, source) durations are remembered for cost estimates.
+const HISTORY_CAP: usize = 200_000;
+
 struct State {
+    settings: Settings,
+    events: mpsc::UnboundedSender<Event>,
     next_request: u64,
-    requests: HashMap<RequestId, (u64, u64, Tx)>,
-    leases: HashMap<LeaseId, u64>,
+    requests: HashMap<RequestId, Waiting>,
+    leases: HashMap<LeaseId, Holder>,
     hosts: HashMap<HostId, Address>,
     conn_host: HashMap<u64, HostId>,
+    host_conn: HashMap<HostId, u64>,
+    /// The last compile of each (user, source): its duration and host, so that the next
+    /// compile of the same file is placed knowing its cost.
+    history: HashMap<(String, String), PreviousRun>,
 }
 
 impl State {
+    fn add_static(&mut self, sched: &mut Scheduler, now: Micros, host: &StaticHost) {
+        let addr = match host.socket_addr() {
+            Ok(addr) => addr,
+            Err(e) => {
+                warn!("static host {}: {e:#}; skipped", host.address);
+                return;
+            }
+        };
+        let spec = HostSpec {
+            name: host.name(),
+            slots: host.slots,
+            weight: host.weight,
+        };
+        match sched.add(now, spec) {
+            Ok((id, actions)) => {
+                info!(name = %host.name(), %addr, slots = host.slots, "static distcc host added");
+                self.hosts.insert(
+                    id,
+                    Address {
+                        addr,
+                        lzo: host.lzo,
+                    },
+                );
+                self.apply(sched, now, actions);
+            }
+            Err(e) => warn!("static host {}: {e}", host.address),
+        }
+    }
+
     fn handle(&mut self, sched: &mut Scheduler, now: Micros, event: Event) {
         let result = match event {
             Event::Request {
@@ -113,34 +210,72 @@ impl State {
             } => {
                 self.next_request += 1;
                 let id = RequestId(self.next_request);
-                self.requests.insert(id, (conn, number, tx));
+                let key = (!job.source.is_empty()).then(|| (user.clone(), job.source.clone()));
+                let previous = match (job.previous_ms, &key) {
+                    (Some(ms), _) => Some(PreviousRun {
+                        duration: Duration::from_millis(ms),
+                        host: None,
+                    }),
+                    (None, Some(key)) => self.history.get(key).copied(),
+                    (None, None) => None,
+                };
+                self.requests.insert(
+                    id,
+                    Waiting {
+                        conn,
+                        number,
+                        tx,
+                        since: Instant::now(),
+                        key,
+                    },
+                );
+                self.settings.metrics.requests.inc();
                 let info = JobInfo {
                     user,
                     size_bytes: job.preprocessed_bytes.unwrap_or(0),
-                    previous: None,
+                    previous,
                 };
                 sched.request(now, id, info)
             }
             Event::Release {
+                conn,
                 lease,
                 result,
                 duration_ms,
             } => {
                 let lease = LeaseId(lease);
-                self.leases.remove(&lease);
+                match self.leases.get(&lease) {
+                    Some(held) if held.conn == conn => {}
+                    // Already revoked or cancelled, or not this connection's: nothing to do.
+                    _ => {
+                        debug!(lease = lease.0, "release of a lease not held; ignored");
+                        return;
+                    }
+                }
+                let held = self.leases.remove(&lease).expect("checked above");
                 let result = match result {
                     farm::JobResult::Ok => JobResult::Ok,
                     farm::JobResult::CompileError => JobResult::CompileError,
                     farm::JobResult::TransportFailure => JobResult::Transport,
                 };
-                sched.release(
-                    now,
-                    lease,
-                    Outcome {
-                        duration: Duration::from_millis(duration_ms),
-                        result,
-                    },
-                )
+                let duration = Duration::from_millis(duration_ms);
+                self.settings.metrics.released(result, duration);
+                if result != JobResult::Transport
+                    && let Some(key) = held.key
+                {
+                    if self.history.len() >= HISTORY_CAP {
+                        // Crude but bounded: forget everything rather than grow forever.
+                        self.history.clear();
+                    }
+                    self.history.insert(
+                        key,
+                        PreviousRun {
+                            duration,
+                            host: Some(held.host),
+                        },
+                    );
+                }
+                sched.release(now, lease, Outcome { duration, result })
             }
             Event::Register {
                 conn,
@@ -150,18 +285,26 @@ impl State {
                 slots,
                 lzo,
             } => {
+                let weight = self.settings.file.server_weight(&name);
                 match sched.join(
                     now,
                     HostSpec {
                         name: name.clone(),
                         slots,
-                        weight: 1.0,
+                        weight,
                     },
                 ) {
                     Ok((host, actions)) => {
-                        info!(%name, %ip, port, slots, "server registered");
-                        self.hosts.insert(host, Address { ip, port, lzo });
+                        info!(%name, %ip, port, slots, weight, "server registered");
+                        self.hosts.insert(
+                            host,
+                            Address {
+                                addr: SocketAddr::new(ip, port),
+                                lzo,
+                            },
+                        );
                         self.conn_host.insert(conn, host);
+                        self.host_conn.insert(host, conn);
                         Ok(actions)
                     }
                     Err(e) => Err(e),
@@ -186,6 +329,15 @@ impl State {
                 None => Ok(Vec::new()),
             },
             Event::Gone { conn } => self.gone(sched, now, conn),
+            Event::ProbeDone { host, result } => {
+                let name = sched.host_name(host).unwrap_or("?").to_owned();
+                match &result {
+                    Ok(()) => debug!(host = %name, "probe ok"),
+                    Err(why) => warn!(host = %name, "probe failed: {why}"),
+                }
+                self.settings.metrics.probe(result.is_ok());
+                sched.probe_result(now, host, result.is_ok())
+            }
             Event::Snapshot(reply) => {
                 let _ = reply.send(sched.snapshot());
                 Ok(Vec::new())
@@ -205,13 +357,21 @@ impl State {
     ) -> Result<Vec<Action>, ccfarm_sched::SchedError> {
         let mut actions = Vec::new();
         if let Some(host) = self.conn_host.remove(&conn) {
-            self.hosts.remove(&host);
-            actions.extend(sched.leave(now, host)?);
+            // A server that reconnected already has a newer connection: the old one closing
+            // must not take it down.
+            if self.host_conn.get(&host) == Some(&conn) {
+                self.host_conn.remove(&host);
+                info!(
+                    host = sched.host_name(host).unwrap_or("?"),
+                    "server disconnected"
+                );
+                actions.extend(sched.leave(now, host)?);
+            }
         }
         let leases: Vec<LeaseId> = self
             .leases
             .iter()
-            .filter(|(_, c)| **c == conn)
+            .filter(|(_, held)| held.conn == conn)
             .map(|(l, _)| *l)
             .collect();
         for lease in leases {
@@ -225,7 +385,7 @@ impl State {
         let requests: Vec<RequestId> = self
             .requests
             .iter()
-            .filter(|(_, (c, _, _))| *c == conn)
+            .filter(|(_, w)| w.conn == conn)
             .map(|(r, _)| *r)
             .collect();
         for request in requests {
@@ -247,9 +407,10 @@ impl State {
                     lease,
                     host,
                 } => {
-                    let (Some((conn, number, tx)), Some(addr)) =
-                        (self.requests.remove(&request), self.hosts.get(&host))
-                    else {
+                    let (Some(waiting), Some(addr)) = (
+                        self.requests.remove(&request),
+                        self.hosts.get(&host).copied(),
+                    ) else {
                         // The client or the host vanished in between: give the slot back.
                         let more = sched
                             .client_gone(now, Held::Lease(lease))
@@ -257,35 +418,106 @@ impl State {
                         self.apply(sched, now, more);
                         continue;
                     };
-                    self.leases.insert(lease, conn);
-                    let _ = tx.send(FromScheduler::Grant {
-                        request: number,
+                    self.settings.metrics.granted(waiting.since.elapsed());
+                    let _ = waiting.tx.send(FromScheduler::Grant {
+                        request: waiting.number,
                         lease: lease.0,
-                        host: addr.ip.to_string(),
-                        port: addr.port,
+                        host: addr.addr.ip().to_string(),
+                        port: addr.addr.port(),
                         lzo: addr.lzo,
                     });
+                    self.leases.insert(
+                        lease,
+                        Holder {
+                            conn: waiting.conn,
+                            tx: waiting.tx,
+                            host,
+                            key: waiting.key,
+                        },
+                    );
                 }
                 Action::CompileLocally { request, reason } => {
-                    if let Some((_, number, tx)) = self.requests.remove(&request) {
-                        let _ = tx.send(FromScheduler::CompileLocally {
-                            request: number,
-                            reason: format!("{reason:?}"),
+                    if let Some(waiting) = self.requests.remove(&request) {
+                        self.settings.metrics.sent_local();
+                        let _ = waiting.tx.send(FromScheduler::CompileLocally {
+                            request: waiting.number,
+                            reason: local_reason(reason),
                         });
                     }
                 }
-                // A client runs one copy of a job; a second copy is not started (yet).
-                Action::Speculate { new_lease, .. } => {
-                    let more = sched
-                        .client_gone(now, Held::Lease(new_lease))
-                        .unwrap_or_default();
-                    self.apply(sched, now, more);
+                Action::Speculate {
+                    original_lease,
+                    new_lease,
+                    host,
+                    ..
+                } => {
+                    let target = self.hosts.get(&host).copied();
+                    let holder = self
+                        .leases
+                        .get(&original_lease)
+                        .map(|h| (h.conn, h.tx.clone(), h.key.clone()));
+                    let (Some(addr), Some((conn, tx, key))) = (target, holder) else {
+                        let more = sched
+                            .client_gone(now, Held::Lease(new_lease))
+                            .unwrap_or_default();
+                        self.apply(sched, now, more);
+                        continue;
+                    };
+                    debug!(
+                        lease = original_lease.0,
+                        new_lease = new_lease.0,
+                        host = sched.host_name(host).unwrap_or("?"),
+                        "speculative copy"
+                    );
+                    let _ = tx.send(FromScheduler::Speculate {
+                        lease: original_lease.0,
+                        new_lease: new_lease.0,
+                        host: addr.addr.ip().to_string(),
+                        port: addr.addr.port(),
+                        lzo: addr.lzo,
+                    });
+                    self.leases.insert(
+                        new_lease,
+                        Holder {
+                            conn,
+                            tx,
+                            host,
+                            key,
+                        },
+                    );
                 }
                 Action::Cancel { lease, .. } | Action::RetryElsewhere { lease, .. } => {
-                    self.leases.remove(&lease);
+                    // The slot is already free in the state machine; tell the holder to stop
+                    // (it then asks again, or keeps the other copy's result).
+                    if let Some(held) = self.leases.remove(&lease) {
+                        let _ = held.tx.send(FromScheduler::Cancel { lease: lease.0 });
+                    }
                 }
-                Action::Probe { .. } => {}
+                Action::Probe { host } => match self.hosts.get(&host).copied() {
+                    Some(addr) => {
+                        let events = self.events.clone();
+                        let compiler = self.settings.probe_compiler.clone();
+                        let deadline = self.settings.probe_timeout;
+                        tokio::spawn(async move {
+                            let result = probe::probe(addr.addr, &compiler, deadline).await;
+                            let _ = events.send(Event::ProbeDone { host, result });
+                        });
+                    }
+                    None => {
+                        let more = sched.probe_result(now, host, false).unwrap_or_default();
+                        self.apply(sched, now, more);
+                    }
+                },
             }
         }
+    }
+}
+
+fn local_reason(reason: ccfarm_sched::LocalReason) -> String {
+    use ccfarm_sched::LocalReason::*;
+    match reason {
+        WaitedTooLong => "waited too long for a slot".into(),
+        NoUsableHost => "no compile server is up".into(),
+        QueueFull => "the farm's queue is full".into(),
     }
 }

@@ -97,6 +97,7 @@ pub async fn serve(
                     duration_ms,
                 },
             ) => Event::Release {
+                conn,
                 lease,
                 result,
                 duration_ms,

@@ -1,22 +1,31 @@
 //! `ccfarm-scheduler`: the farm's scheduler service. It owns the `ccfarm-sched` state
-//! machine in one task, accepts clients and servers on `--listen`, and serves its
-//! state as JSON on `--http` (`/status`).
+//! machine in one task, accepts clients and servers on `--listen`, probes the stock
+//! distccd hosts of its configuration, and serves a dashboard, `/status` JSON and
+//! Prometheus `/metrics` on `--http`.
 
 mod actor;
+mod config;
 mod conn;
+mod http;
+mod metrics;
+mod probe;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ccfarm_sched::{Config, Policy, Scheduler};
+use ccfarm_sched::{Policy, Scheduler};
 use clap::Parser;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
-use tracing::info;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
 
-/// Command-line flags.
+use crate::config::FileConfig;
+use crate::metrics::Metrics;
+
+/// Command-line flags; each overrides the configuration file's setting.
 #[derive(Debug, Parser)]
 #[command(
     name = "ccfarm-scheduler",
@@ -24,18 +33,22 @@ use tracing::info;
     version
 )]
 struct Cli {
-    /// Address for clients and servers.
-    #[arg(long, default_value = "0.0.0.0:7700")]
-    listen: SocketAddr,
-    /// Address of the HTTP status endpoint (`/status`).
+    /// Configuration file (TOML; see docs/scheduler.md).
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Address for clients and servers [default: 0.0.0.0:7700].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Address of the dashboard, `/status` and `/metrics`.
     #[arg(long)]
     http: Option<SocketAddr>,
-    /// Placement policy: earliest-finish, fastest-free, least-connections, list-order, random, icecream.
-    #[arg(long, default_value = "earliest-finish")]
-    policy: Policy,
-    /// A server that sends no heartbeat for this long is down (seconds).
-    #[arg(long, default_value_t = 3)]
-    heartbeat_timeout: u64,
+    /// Placement policy: earliest-finish, fastest-free, least-connections, list-order, random, icecream
+    /// [default: earliest-finish].
+    #[arg(long)]
+    policy: Option<Policy>,
+    /// A server that sends no heartbeat for this long is down (seconds) [default: 3].
+    #[arg(long)]
+    heartbeat_timeout: Option<f64>,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -48,74 +61,68 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let config = Config {
-        heartbeat_timeout: Duration::from_secs(cli.heartbeat_timeout),
-        ..Config::default()
+    let mut file = match &cli.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
     };
-    let sched =
-        Scheduler::with_placement(config, cli.policy.build()).context("scheduler configuration")?;
-    let listener = TcpListener::bind(cli.listen)
+    if let Some(t) = cli.heartbeat_timeout {
+        file.heartbeat_timeout_s = Some(t);
+    }
+    let policy = match (cli.policy, &file.policy) {
+        (Some(p), _) => p,
+        (None, Some(name)) => name
+            .parse()
+            .with_context(|| format!("policy {name:?} in the configuration"))?,
+        (None, None) => Policy::EarliestFinish,
+    };
+    let config = file.sched_config(policy)?;
+    let probe_timeout = config.probe_timeout;
+    let sched = Scheduler::with_placement(config, policy.build()).context("scheduler settings")?;
+    let listen = cli
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 7700)));
+    let listener = TcpListener::bind(listen)
         .await
-        .with_context(|| format!("listen on {}", cli.listen))?;
-    info!(addr = %listener.local_addr()?, policy = %cli.policy, "ccfarm-scheduler listening");
+        .with_context(|| format!("listen on {listen}"))?;
+    info!(addr = %listener.local_addr()?, %policy, "ccfarm-scheduler listening");
+    let metrics = Arc::new(Metrics::default());
     let (events, rx) = mpsc::unbounded_channel();
-    tokio::spawn(actor::run(sched, rx));
-    if let Some(http) = cli.http {
+    let http = cli.http.or(file.http);
+    let settings = actor::Settings {
+        probe_compiler: file.probe_compiler.clone().unwrap_or_else(|| "gcc".into()),
+        probe_timeout,
+        file,
+        metrics: metrics.clone(),
+    };
+    tokio::spawn(actor::run(sched, settings, rx, events.clone()));
+    if let Some(http) = http {
         let http = TcpListener::bind(http)
             .await
             .with_context(|| format!("listen on {http}"))?;
-        info!(addr = %http.local_addr()?, "status on HTTP");
-        tokio::spawn(serve_http(http, events.clone()));
+        info!(addr = %http.local_addr()?, "dashboard, /status and /metrics on HTTP");
+        let shared = http::Shared {
+            events: events.clone(),
+            metrics,
+        };
+        tokio::spawn(async move {
+            if let Err(e) = http::serve(http, shared).await {
+                warn!("HTTP endpoint failed: {e}");
+            }
+        });
     }
     let mut next_conn = 0u64;
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
-                tracing::warn!("accept failed: {e}");
+                // Out of file descriptors, most likely: wait rather than spin.
+                warn!("accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
         next_conn += 1;
         tokio::spawn(conn::serve(stream, peer, next_conn, events.clone()));
-    }
-}
-
-/// A minimal HTTP/1.0 responder: `/status` is the scheduler's snapshot as JSON.
-async fn serve_http(listener: TcpListener, events: mpsc::UnboundedSender<actor::Event>) {
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let events = events.clone();
-        tokio::spawn(async move {
-            let mut head = vec![0u8; 4096];
-            let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut head))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or(0);
-            let line = String::from_utf8_lossy(&head[..n]);
-            let path = line.split_whitespace().nth(1).unwrap_or("/");
-            let (status, body) = if path == "/status" || path == "/" {
-                let (tx, rx) = oneshot::channel();
-                let _ = events.send(actor::Event::Snapshot(tx));
-                match rx.await {
-                    Ok(snapshot) => (
-                        "200 OK",
-                        serde_json::to_string_pretty(&snapshot).unwrap_or_default() + "\n",
-                    ),
-                    Err(_) => ("503 Service Unavailable", "{}\n".to_owned()),
-                }
-            } else {
-                ("404 Not Found", "{\"error\":\"try /status\"}\n".to_owned())
-            };
-            let response = format!(
-                "HTTP/1.0 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-        });
     }
 }

@@ -1,0 +1,244 @@
+//! The scheduler's configuration: a TOML file (`--config`), overridden by flags.
+//!
+//! ```toml
+//! listen = "0.0.0.0:7700"
+//! http = "0.0.0.0:7701"
+//! policy = "earliest-finish"
+//! heartbeat_timeout_s = 3
+//!
+//! [users]                 # fair-share weights (default 1)
+//! release-bot = 0.5
+//!
+//! [servers.build7]        # a ccfarmd registering as `--name build7`
+//! weight = 0.5            # half as fast as the reference machine (seeds its learned speed)
+//!
+//! [[hosts]]               # a stock distccd, probed by the scheduler
+//! address = "10.0.0.5:3632"
+//! slots = 4
+//! lzo = true
+//! ```
+//!
+//! Every field is optional; unknown fields are an error, so a typo is not silently ignored.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use ccfarm_sched::{Config, Policy, Speculation};
+use serde::Deserialize;
+
+/// The file's contents.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Address for clients and servers.
+    pub listen: Option<SocketAddr>,
+    /// Address of the HTTP status, metrics and dashboard endpoint.
+    pub http: Option<SocketAddr>,
+    /// Placement policy name.
+    pub policy: Option<String>,
+    /// A registered server silent this long is down.
+    pub heartbeat_timeout_s: Option<f64>,
+    /// A request waiting this long is told to compile locally.
+    pub max_wait_s: Option<f64>,
+    /// How often static hosts are probed.
+    pub probe_interval_s: Option<f64>,
+    /// A probe not answered within this is a failure.
+    pub probe_timeout_s: Option<f64>,
+    /// The compiler name a probe asks a distccd to run (it must be on its allow-list).
+    pub probe_compiler: Option<String>,
+    /// Start a second copy of a straggler on a faster idle server.
+    pub speculation: Option<bool>,
+    /// Hosts reporting less free memory than this (MiB) get no new work.
+    pub min_free_memory_mb: Option<u64>,
+    /// Fair-share weight per user.
+    #[serde(default)]
+    pub users: BTreeMap<String, f64>,
+    /// Settings for registered ccfarmd servers, by the name they register with.
+    #[serde(default)]
+    pub servers: BTreeMap<String, ServerConfig>,
+    /// Stock distccd hosts (no registration, probed).
+    #[serde(default)]
+    pub hosts: Vec<StaticHost>,
+}
+
+/// Settings for a registered server.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Relative speed (1 = reference machine); seeds the learned speed.
+    pub weight: Option<f64>,
+}
+
+/// A stock distccd the scheduler hands out and probes.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StaticHost {
+    /// `host:port` of its distccd (port 3632 if omitted).
+    pub address: String,
+    /// Name shown on the dashboard and used by admin commands (default: the address).
+    pub name: Option<String>,
+    /// Concurrent jobs.
+    pub slots: u32,
+    /// Relative speed (default 1).
+    #[serde(default = "one")]
+    pub weight: f64,
+    /// Whether it takes protocol 2 (LZO).
+    #[serde(default)]
+    pub lzo: bool,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl StaticHost {
+    /// The name the scheduler knows it by.
+    pub fn name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.address.clone())
+    }
+
+    /// Its socket address (default port 3632).
+    pub fn socket_addr(&self) -> anyhow::Result<SocketAddr> {
+        use std::net::ToSocketAddrs;
+        let with_port =
+            if self.address.rsplit_once(':').is_some_and(|(h, p)| {
+                !h.is_empty() && !h.ends_with(':') && p.parse::<u16>().is_ok()
+            }) {
+                self.address.clone()
+            } else {
+                format!("{}:3632", self.address)
+            };
+        with_port
+            .to_socket_addrs()
+            .with_context(|| format!("host {}", self.address))?
+            .next()
+            .with_context(|| format!("host {}: no address", self.address))
+    }
+}
+
+impl FileConfig {
+    /// Read and parse a configuration file.
+    pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        FileConfig::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Parse a configuration's text.
+    pub fn parse(text: &str) -> anyhow::Result<FileConfig> {
+        let config: FileConfig = toml::from_str(text)?;
+        for host in &config.hosts {
+            if host.slots == 0 {
+                bail!("host {}: slots must be at least 1", host.address);
+            }
+        }
+        Ok(config)
+    }
+
+    /// The state machine's tunables, from the defaults and this file.
+    pub fn sched_config(&self, policy: Policy) -> anyhow::Result<Config> {
+        let mut config = Config {
+            policy,
+            heartbeat_timeout: Duration::from_secs(3),
+            ..Config::default()
+        };
+        let secs = |name: &str, v: f64| -> anyhow::Result<Duration> {
+            Duration::try_from_secs_f64(v)
+                .map_err(|_| anyhow::anyhow!("{name}: {v} is not a duration in seconds"))
+        };
+        if let Some(v) = self.heartbeat_timeout_s {
+            config.heartbeat_timeout = secs("heartbeat_timeout_s", v)?;
+        }
+        if let Some(v) = self.max_wait_s {
+            config.max_wait = secs("max_wait_s", v)?;
+        }
+        if let Some(v) = self.probe_interval_s {
+            config.probe_interval = secs("probe_interval_s", v)?;
+        }
+        if let Some(v) = self.probe_timeout_s {
+            config.probe_timeout = secs("probe_timeout_s", v)?;
+        }
+        if let Some(false) = self.speculation {
+            config.speculation = None;
+        } else if config.speculation.is_none() {
+            config.speculation = Some(Speculation::default());
+        }
+        if let Some(mb) = self.min_free_memory_mb {
+            config.min_free_memory = mb * 1024 * 1024;
+        }
+        config.user_weights = self.users.clone();
+        config.validate().context("scheduler settings")?;
+        Ok(config)
+    }
+
+    /// The configured weight of a registered server (1 when not configured).
+    pub fn server_weight(&self, name: &str) -> f64 {
+        self.servers.get(name).and_then(|s| s.weight).unwrap_or(1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_parses() {
+        let c = FileConfig::parse(
+            r#"
+            listen = "127.0.0.1:7700"
+            http = "127.0.0.1:7701"
+            policy = "fastest-free"
+            heartbeat_timeout_s = 2.5
+            max_wait_s = 60
+            speculation = false
+            [users]
+            bot = 0.5
+            [servers.fast1]
+            weight = 2.0
+            [[hosts]]
+            address = "10.0.0.5:3632"
+            slots = 4
+            lzo = true
+            [[hosts]]
+            address = "10.0.0.6"
+            name = "old-box"
+            slots = 2
+            weight = 0.25
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.policy.as_deref(), Some("fastest-free"));
+        assert_eq!(c.server_weight("fast1"), 2.0);
+        assert_eq!(c.server_weight("other"), 1.0);
+        assert_eq!(c.hosts[0].name(), "10.0.0.5:3632");
+        assert_eq!(c.hosts[1].name(), "old-box");
+        assert_eq!(c.hosts[1].socket_addr().unwrap().port(), 3632);
+        assert_eq!(c.hosts[1].weight, 0.25);
+        assert!(!c.hosts[1].lzo);
+        let s = c.sched_config(Policy::FastestFree).unwrap();
+        assert_eq!(s.heartbeat_timeout, Duration::from_millis(2500));
+        assert_eq!(s.max_wait, Duration::from_secs(60));
+        assert_eq!(s.speculation, None);
+        assert_eq!(s.user_weights.get("bot"), Some(&0.5));
+    }
+
+    #[test]
+    fn mistakes_are_errors() {
+        assert!(FileConfig::parse("lisen = \"1.2.3.4:5\"").is_err());
+        assert!(FileConfig::parse("[[hosts]]\naddress = \"a\"\nslots = 0").is_err());
+        assert!(FileConfig::parse("[[hosts]]\naddress = \"a\"").is_err());
+        let negative = FileConfig::parse("max_wait_s = -1").unwrap();
+        assert!(negative.sched_config(Policy::EarliestFinish).is_err());
+    }
+
+    #[test]
+    fn an_empty_file_is_the_defaults() {
+        let c = FileConfig::parse("").unwrap();
+        let s = c.sched_config(Policy::EarliestFinish).unwrap();
+        assert_eq!(s.heartbeat_timeout, Duration::from_secs(3));
+        assert!(s.speculation.is_some());
+    }
+}

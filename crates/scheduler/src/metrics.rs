@@ -1,0 +1,341 @@
+//! Prometheus metrics. Events the snapshot cannot tell (how long grants waited, how long
+//! jobs ran, probe outcomes) are counted as they happen; the farm's state (hosts, slots,
+//! speeds, queues per user, totals) is copied from the state machine's snapshot at each
+//! scrape, so the two can never disagree.
+
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use ccfarm_sched::{Health, JobResult, Snapshot};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct HostLabels {
+    host: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct HostHealthLabels {
+    host: String,
+    health: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct UserLabels {
+    user: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EventLabels {
+    event: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Everything `/metrics` shows.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests received.
+    pub requests: Counter,
+    grant_wait: Histogram,
+    job_duration: Family<ResultLabels, Histogram>,
+    probes: Family<ResultLabels, Counter>,
+    local: Counter,
+    // Copied from the snapshot at each scrape (behind a lock so a scrape is consistent).
+    state: Mutex<()>,
+    host_slots: Family<HostLabels, Gauge>,
+    host_capacity: Family<HostLabels, Gauge>,
+    host_leases: Family<HostLabels, Gauge>,
+    host_speed: Family<HostLabels, FloatGauge>,
+    host_load: Family<HostLabels, FloatGauge>,
+    host_health: Family<HostHealthLabels, Gauge>,
+    user_queued: Family<UserLabels, Gauge>,
+    user_running: Family<UserLabels, Gauge>,
+    user_granted: Family<UserLabels, Gauge>,
+    queued: Gauge,
+    leases: Gauge,
+    free_slots: Gauge,
+    totals: Family<EventLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut registry = Registry::with_prefix("ccfarm_scheduler");
+        let requests = Counter::default();
+        registry.register("requests", "Slot requests received", requests.clone());
+        let grant_wait = Histogram::new(exponential_buckets(0.000_05, 2.0, 22));
+        registry.register(
+            "grant_wait_seconds",
+            "Time from a request to its grant",
+            grant_wait.clone(),
+        );
+        let job_duration = Family::<ResultLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.01, 2.0, 14))
+        });
+        registry.register(
+            "job_duration_seconds",
+            "Lease hold time reported by clients, by result",
+            job_duration.clone(),
+        );
+        let probes = Family::<ResultLabels, Counter>::default();
+        registry.register("probes", "Health probes of distcc servers", probes.clone());
+        let local = Counter::default();
+        registry.register(
+            "compile_locally",
+            "Requests answered 'compile locally'",
+            local.clone(),
+        );
+        let m = Metrics {
+            registry,
+            requests,
+            grant_wait,
+            job_duration,
+            probes,
+            local,
+            state: Mutex::new(()),
+            host_slots: Family::default(),
+            host_capacity: Family::default(),
+            host_leases: Family::default(),
+            host_speed: Family::default(),
+            host_load: Family::default(),
+            host_health: Family::default(),
+            user_queued: Family::default(),
+            user_running: Family::default(),
+            user_granted: Family::default(),
+            queued: Gauge::default(),
+            leases: Gauge::default(),
+            free_slots: Gauge::default(),
+            totals: Family::default(),
+        };
+        m.register_state()
+    }
+}
+
+impl Metrics {
+    fn register_state(mut self) -> Metrics {
+        let r = &mut self.registry;
+        r.register(
+            "host_slots",
+            "Slots a host declares",
+            self.host_slots.clone(),
+        );
+        r.register(
+            "host_capacity",
+            "Leases a host may hold now (health, foreign jobs, memory)",
+            self.host_capacity.clone(),
+        );
+        r.register(
+            "host_leases",
+            "Leases a host holds",
+            self.host_leases.clone(),
+        );
+        r.register(
+            "host_speed",
+            "Learned host speed (work per second, 1 = reference)",
+            self.host_speed.clone(),
+        );
+        r.register(
+            "host_load_average",
+            "Last reported one-minute load average",
+            self.host_load.clone(),
+        );
+        r.register(
+            "host_health",
+            "1 for the host's current health state",
+            self.host_health.clone(),
+        );
+        r.register(
+            "user_queued",
+            "Requests waiting, per user",
+            self.user_queued.clone(),
+        );
+        r.register(
+            "user_running",
+            "Leases held, per user",
+            self.user_running.clone(),
+        );
+        r.register(
+            "user_granted",
+            "Requests granted since start, per user",
+            self.user_granted.clone(),
+        );
+        r.register("queued", "Requests waiting", self.queued.clone());
+        r.register("leases", "Leases held", self.leases.clone());
+        r.register("free_slots", "Free usable slots", self.free_slots.clone());
+        r.register(
+            "events",
+            "State machine event totals since start (grants, waits, speculations, cancels, revocations, local, host_downs, ...)",
+            self.totals.clone(),
+        );
+        self
+    }
+
+    /// A request was granted after waiting `waited`.
+    pub fn granted(&self, waited: Duration) {
+        self.grant_wait.observe(waited.as_secs_f64());
+    }
+
+    /// A lease came back.
+    pub fn released(&self, result: JobResult, held: Duration) {
+        let result = match result {
+            JobResult::Ok => "ok",
+            JobResult::CompileError => "compile_error",
+            JobResult::Transport => "transport_failure",
+        };
+        self.job_duration
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .observe(held.as_secs_f64());
+    }
+
+    /// A probe finished.
+    pub fn probe(&self, ok: bool) {
+        let result = if ok { "ok" } else { "failed" };
+        self.probes
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    /// A request was told to compile locally.
+    pub fn sent_local(&self) {
+        self.local.inc();
+    }
+
+    /// The text exposition, with the farm's state taken from `snapshot`.
+    pub fn render(&self, snapshot: &Snapshot) -> String {
+        let _consistent = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        for family in [&self.host_slots, &self.host_capacity, &self.host_leases] {
+            family.clear();
+        }
+        self.host_speed.clear();
+        self.host_load.clear();
+        self.host_health.clear();
+        for family in [&self.user_queued, &self.user_running, &self.user_granted] {
+            family.clear();
+        }
+        for h in &snapshot.hosts {
+            let host = HostLabels {
+                host: h.name.clone(),
+            };
+            self.host_slots.get_or_create(&host).set(h.slots.into());
+            self.host_capacity
+                .get_or_create(&host)
+                .set(h.capacity.into());
+            self.host_leases.get_or_create(&host).set(h.leases.into());
+            self.host_speed.get_or_create(&host).set(h.speed);
+            if let Some(load) = h.load_avg {
+                self.host_load.get_or_create(&host).set(load);
+            }
+            for health in [
+                Health::Up,
+                Health::Probation,
+                Health::Down,
+                Health::Draining,
+            ] {
+                self.host_health
+                    .get_or_create(&HostHealthLabels {
+                        host: h.name.clone(),
+                        health: health_name(health).into(),
+                    })
+                    .set(i64::from(h.health == health));
+            }
+        }
+        for u in &snapshot.users {
+            let user = UserLabels {
+                user: u.name.clone(),
+            };
+            self.user_queued.get_or_create(&user).set(u.queued as i64);
+            self.user_running.get_or_create(&user).set(u.running.into());
+            self.user_granted.get_or_create(&user).set(u.granted as i64);
+        }
+        self.queued.set(snapshot.queued as i64);
+        self.leases.set(snapshot.leases as i64);
+        self.free_slots.set(snapshot.free_slots.into());
+        let c = &snapshot.counters;
+        for (event, n) in [
+            ("requests", c.requests),
+            ("grants", c.grants),
+            ("waits", c.waits),
+            ("speculations", c.speculations),
+            ("cancels", c.cancels),
+            ("revocations", c.revocations),
+            ("local", c.local),
+            ("released_ok", c.released_ok),
+            ("released_compile_error", c.released_compile_error),
+            ("released_transport", c.released_transport),
+            ("clients_gone", c.clients_gone),
+            ("host_downs", c.host_downs),
+        ] {
+            self.totals
+                .get_or_create(&EventLabels {
+                    event: event.into(),
+                })
+                .set(n as i64);
+        }
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// The name of a health state in metrics and on the dashboard.
+pub fn health_name(health: Health) -> &'static str {
+    match health {
+        Health::Up => "up",
+        Health::Probation => "probation",
+        Health::Down => "down",
+        Health::Draining => "draining",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ccfarm_sched::{Config, HostSpec, Micros, Scheduler};
+
+    use super::*;
+
+    #[test]
+    fn the_farm_state_appears_and_stale_hosts_disappear() {
+        let m = Metrics::default();
+        let mut s = Scheduler::new(Config::default()).unwrap();
+        let spec = HostSpec {
+            name: "fast1".into(),
+            slots: 4,
+            weight: 1.0,
+        };
+        let (id, _) = s.join(Micros::ZERO, spec).unwrap();
+        m.granted(Duration::from_micros(300));
+        let text = m.render(&s.snapshot());
+        assert!(
+            text.contains("ccfarm_scheduler_host_slots{host=\"fast1\"} 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ccfarm_scheduler_host_health{host=\"fast1\",health=\"up\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ccfarm_scheduler_grant_wait_seconds_count 1"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"));
+        s.remove(Micros::from_millis(1), id).unwrap();
+        let text = m.render(&s.snapshot());
+        assert!(!text.contains("host=\"fast1\""), "{text}");
+    }
+}
