@@ -2,56 +2,212 @@
 # ccfarm adapter for the shared benchmark harness (shared/bench, see its README,
 # "Plugging in another system"). Pass this file's path to `bench.py run --systems`.
 #
-# Farm: one ccfarmd per farm host, each on its own loopback address and port
-# (127.0.0.$((CCFARM_ADDR_BASE+i)):$((CCFARM_PORT_BASE+i))), --jobs = the host's
-# slots, with the host's FAKECC_* environment, allowing the compiler `fakegcc`
-# (found on its PATH). Clients: `ccfarm fakegcc ...` with CCFARM_HOSTS listing the
-# hosts in farm order and a state directory of their own (separate machines).
+# Two modes (CCFARM_MODE):
+#
+# scheduler (default): the farm as ccfarm is meant to run.
+#   * one `ccfarm-scheduler --listen 127.0.0.1:$CCFARM_SCHED_PORT
+#     --http 127.0.0.1:$((CCFARM_SCHED_PORT+1)) --policy $CCFARM_POLICY`
+#     (log: $RUN_DIR/ccfarm-scheduler.out);
+#   * one `ccfarmd --scheduler 127.0.0.1:PORT --name NAME` per farm host, on
+#     127.0.0.1:$((CCFARM_PORT_BASE+i)), --jobs = the host's slots, with the host's
+#     FAKECC_* environment, allowing the compiler `fakegcc` (found on its PATH).
+#     The daemons listen on 127.0.0.1 (not 127.0.0.11x as in static mode) because the
+#     scheduler advertises the address a server *connected from* (the peer address of
+#     its registration), not the address it listens on;
+#   * `start` returns once the scheduler's /status lists every farm host as Up with
+#     its full capacity (bounded wait);
+#   * clients: `ccfarm fakegcc ...` with CCFARM_SCHEDULER=127.0.0.1:PORT, their own
+#     CCFARM_DIR, and an explicitly EMPTY CCFARM_HOSTS (so neither a host list nor
+#     /etc/distcc/hosts is used): every job goes through the scheduler, and anything
+#     that goes wrong with it shows up as a local compile (`jobs_local`, host
+#     local-c<k>) instead of silently bypassing the scheduler. The client never
+#     hangs: the scheduler answers "compile locally" after its max wait (120 s),
+#     and the client gives up on it after CCFARM_SCHEDULER_WAIT (600 s).
+#     CCFARM_SCHED_FALLBACK=hosts also gives clients the static host list (the
+#     client's own fallback when the scheduler cannot be reached or a granted host
+#     fails 3 times); jobs that take it are then indistinguishable in jobs.log.
+#   * each client is its own developer: USER=ccb-dev<k> (the scheduler's fair
+#     queueing is per user) and HOSTNAME=ccb-client<k>. CCFARM_ONE_USER=1 keeps
+#     the harness's USER for every client (one user: FIFO between clients).
+#   * diagnostics kept in $RUN_DIR: ccfarm-scheduler.out (its log; CCFARM_SCHED_LOG
+#     sets its filter, default info), status-ready.json (at start),
+#     status-final.json (at stop), status.jsonl (one /status snapshot every
+#     CCFARM_STATUS_EVERY seconds, default 1; 0 disables: learned speeds, queue
+#     length, counters over time), ccfarmd-NAME.log.
+#
+# static: no scheduler. ccfarmd per host on 127.0.0.$((CCFARM_ADDR_BASE+i)):
+#   $((CCFARM_PORT_BASE+i)); clients get CCFARM_HOSTS listing the hosts in farm
+#   order (the client's own slot sharing, as distcc). bench/ccfarm-static.sh.
+#
+# Variants for one harness run: bench/ccfarm-static.sh, bench/ccfarm-<policy>.sh
+# set CCFARM_MODE / CCFARM_POLICY and run this script (the harness names a system
+# by its script path).
 #
 # Binaries: $CCFARM_BIN (default: ../target/release beside this file; build them
-# with `cargo build --release`).
+# with `cargo build --release`). Ports: CCFARM_PORT_BASE (37200, daemons),
+# CCFARM_SCHED_PORT (37290; the HTTP status port is the next one).
 . "$BENCH_ROOT/adapters/common.sh"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BIN=${CCFARM_BIN:-$here/../target/release}
+MODE=${CCFARM_MODE:-scheduler}
+POLICY=${CCFARM_POLICY:-earliest-finish}
 ADDR_BASE=${CCFARM_ADDR_BASE:-110}
 PORT_BASE=${CCFARM_PORT_BASE:-37200}
+SCHED_PORT=${CCFARM_SCHED_PORT:-37290}
+HTTP_PORT=$((SCHED_PORT + 1))
+SCHED=127.0.0.1:$SCHED_PORT
+STATUS_EVERY=${CCFARM_STATUS_EVERY:-1}
+
+case $MODE in
+scheduler | static) ;;
+*) echo "CCFARM_MODE must be scheduler or static, not '$MODE'" >&2; exit 2 ;;
+esac
 
 hosts_list() {   # "name slow slots addr port" in FARM_HOSTS order
-    local i=0 spec name slow slots
+    local i=0 spec name slow slots addr
     for spec in $FARM_HOSTS; do
         i=$((i + 1))
         IFS=: read -r name slow slots <<<"$spec"
-        echo "$name $slow $slots 127.0.0.$((ADDR_BASE + i)) $((PORT_BASE + i))"
+        if [ "$MODE" = scheduler ]; then addr=127.0.0.1; else addr=127.0.0.$((ADDR_BASE + i)); fi
+        echo "$name $slow $slots $addr $((PORT_BASE + i))"
+    done
+}
+
+port_free() {
+    if ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; then
+        echo "port $1 already in use (another farm running?); set CCFARM_PORT_BASE / CCFARM_SCHED_PORT" >&2
+        return 1
+    fi
+}
+
+status() {   # the scheduler's /status JSON on stdout (bounded)
+    curl -sf --max-time 2 "http://127.0.0.1:$HTTP_PORT/status"
+}
+
+# [SPECS]: exit 0 when /status lists every farm host (or every host in SPECS,
+# "name:slow:slots ...") Up with its full capacity.
+all_registered() {
+    status | python3 -c '
+import json, sys
+want = {s.split(":")[0]: int(s.split(":")[2]) for s in sys.argv[1].split()}
+try:
+    snap = json.load(sys.stdin)
+except ValueError:
+    sys.exit(1)
+have = {h["name"]: h for h in snap.get("hosts", [])}
+ok = all(n in have and str(have[n]["health"]).lower() == "up" and have[n]["capacity"] == k
+         for n, k in want.items())
+sys.exit(0 if ok else 1)' "${1:-$FARM_HOSTS}"
+}
+
+start_daemons() {   # [NAME]: all farm hosts, or only NAME
+    local name slow slots addr port extra
+    while read -r name slow slots addr port; do
+        [ -n "${1:-}" ] && [ "$1" != "$name" ] && continue
+        port_free "$port" || exit 1
+        mkdir -p "$RUN_DIR/jobs-$name"
+        extra=()
+        [ "$MODE" = scheduler ] && extra=(--scheduler "$SCHED" --name "$name")
+        # shellcheck disable=SC2046
+        bg "ccfarmd-$name" env $(host_env "$name" "$slow" "$slots") PATH="$BENCH_BIN:$PATH" \
+            "$BIN/ccfarmd" --no-detach --listen "$addr" --port "$port" --allow 127.0.0.0/8 \
+            --jobs "$slots" --allow-compiler fakegcc --tmp-dir "$RUN_DIR/jobs-$name" \
+            --log-file "$RUN_DIR/ccfarmd-$name.log" --log-level "${CCFARM_DAEMON_LOG:-warning}" \
+            "${extra[@]}"
+    done < <(hosts_list)
+    while read -r name slow slots addr port; do
+        [ -n "${1:-}" ] && [ "$1" != "$name" ] && continue
+        wait_tcp "$addr" "$port" 20 || exit 1
+    done < <(hosts_list)
+}
+
+# Scheduler mode: start the daemons one at a time, each after the previous one has
+# registered, so the scheduler's join order (its "configured order": list-order's
+# order, and every policy's tie-break) is the farm order, fastest first, as in
+# distcc's DISTCC_HOSTS. Bounded: 20 s per host.
+start_daemons_in_order() {
+    local spec so_far="" t
+    for spec in $FARM_HOSTS; do
+        so_far="$so_far $spec"
+        start_daemons "${spec%%:*}"
+        for ((t = 0; t < 400; t++)); do
+            all_registered "$so_far" && break
+            sleep 0.05
+        done
     done
 }
 
 case "${1:-}" in
 start)
     [ -x "$BIN/ccfarmd" ] && [ -x "$BIN/ccfarm" ] || { echo "no ccfarm binaries in $BIN" >&2; exit 1; }
-    while read -r name slow slots addr port; do
-        mkdir -p "$RUN_DIR/jobs-$name"
-        # shellcheck disable=SC2046
-        bg "ccfarmd-$name" env $(host_env "$name" "$slow" "$slots") PATH="$BENCH_BIN:$PATH" \
-            "$BIN/ccfarmd" --no-detach --listen "$addr" --port "$port" --allow 127.0.0.0/8 \
-            --jobs "$slots" --allow-compiler fakegcc --tmp-dir "$RUN_DIR/jobs-$name" \
-            --log-file "$RUN_DIR/ccfarmd-$name.log" --log-level warning
-    done < <(hosts_list)
-    while read -r name slow slots addr port; do
-        wait_tcp "$addr" "$port" 20 || exit 1
-    done < <(hosts_list)
+    if [ "$MODE" = scheduler ]; then
+        [ -x "$BIN/ccfarm-scheduler" ] || { echo "no ccfarm-scheduler in $BIN" >&2; exit 1; }
+        port_free "$SCHED_PORT" && port_free "$HTTP_PORT" || exit 1
+        bg ccfarm-scheduler env CCFARM_LOG="${CCFARM_SCHED_LOG:-info}" \
+            "$BIN/ccfarm-scheduler" --listen "$SCHED" --http "127.0.0.1:$HTTP_PORT" --policy "$POLICY"
+        wait_listen "$SCHED_PORT" 20 && wait_listen "$HTTP_PORT" 20 || exit 1
+    fi
+    if [ "$MODE" = scheduler ]; then start_daemons_in_order; else start_daemons; fi
+    if [ "$MODE" = scheduler ]; then
+        ok=0
+        for ((t = 0; t < 200; t++)); do   # <= 20 s
+            if all_registered; then ok=1; break; fi
+            sleep 0.1
+        done
+        status >"$RUN_DIR/status-ready.json" || true
+        if [ $ok = 0 ]; then
+            echo "not every farm host registered with the scheduler within 20 s (see $RUN_DIR/status-ready.json)" >&2
+            exit 1
+        fi
+        if [ "$STATUS_EVERY" != 0 ]; then
+            bg status-sampler bash -c '
+                while sleep "$1"; do
+                    s=$(curl -sf --max-time 2 "http://127.0.0.1:$2/status") || continue
+                    printf "%s %s\n" "$(date +%s.%N)" "$(printf "%s" "$s" | tr -d "\n ")" >>"$3"
+                done' _ "$STATUS_EVERY" "$HTTP_PORT" "$RUN_DIR/status.jsonl"
+        fi
+    fi
     ;;
-stop) kill_recorded ;;
+stop)
+    if [ "$MODE" = scheduler ]; then status >"$RUN_DIR/status-final.json" || true; fi
+    kill_recorded
+    ;;
 client-env)
-    h=""
-    while read -r name slow slots addr port; do h="$h $addr:$port/$slots"; done < <(hosts_list)
-    echo "CCFARM_HOSTS=${h# }"
     mkdir -p "$RUN_DIR/ccfarm-dir-c$2"
     echo "CCFARM_DIR=$RUN_DIR/ccfarm-dir-c$2"
+    h=""
+    while read -r name slow slots addr port; do h="$h $addr:$port/$slots"; done < <(hosts_list)
+    if [ "$MODE" = scheduler ]; then
+        echo "CCFARM_SCHEDULER=$SCHED"
+        if [ "${CCFARM_SCHED_FALLBACK:-none}" = hosts ]; then
+            echo "CCFARM_HOSTS=${h# }"
+        else
+            echo "CCFARM_HOSTS="
+        fi
+        if [ "${CCFARM_ONE_USER:-0}" = 0 ]; then
+            echo "USER=ccb-dev$2"
+            echo "HOSTNAME=ccb-client$2"
+        fi
+    else
+        echo "CCFARM_HOSTS=${h# }"
+    fi
     ;;
 wrapper) echo "$BIN/ccfarm" ;;
 exec-prefix) ;;
 jobs) echo "$2" ;;
 capacity-model) echo farm ;;
-describe) echo "ccfarm $("$BIN/ccfarm" --version | head -1 | awk '{print $2}') (static host list, no scheduler)" ;;
-*) echo "usage: $0 start|stop|client-env K|wrapper|exec-prefix|jobs J|describe" >&2; exit 2 ;;
+describe)
+    v=$("$BIN/ccfarm" --version 2>/dev/null | head -1 | awk '{print $2}')
+    c=$(git -C "$BIN" rev-parse --short HEAD 2>/dev/null || true)
+    [ -n "$c" ] && v="$v@$c"
+    if [ "$MODE" = scheduler ]; then
+        fb=${CCFARM_SCHED_FALLBACK:-none}
+        users=per-client
+        [ "${CCFARM_ONE_USER:-0}" = 0 ] || users=one
+        echo "ccfarm $v (scheduler, policy $POLICY, host-list fallback: $fb, users: $users)"
+    else
+        echo "ccfarm $v (static host list, no scheduler)"
+    fi
+    ;;
+*) echo "usage: $0 start|stop|client-env K|wrapper|exec-prefix|jobs J|capacity-model|describe" >&2; exit 2 ;;
 esac
