@@ -188,19 +188,66 @@ impl Distribution<'_> {
                 port: lease.port,
             });
             host.lzo = lease.lzo;
+            let id = lease.id;
             let started = std::time::Instant::now();
             let connection = self.connect(&lease.host, lease.port, &host);
-            match self.try_host(&host, connection, &source) {
+            // When the scheduler revokes the lease (it saw the server stop heartbeating,
+            // or the server was removed), the server may be hung: break the connection
+            // off so the job moves on now rather than after the I/O timeout.
+            let abort = connection.as_ref().ok().and_then(|c| c.abort_handle().ok());
+            let watched = lease.watch(move || {
+                if let Some(abort) = abort {
+                    abort.abort();
+                }
+            });
+            let outcome = self.try_host(&host, connection, &source);
+            let elapsed = started.elapsed();
+            let result = match &outcome {
+                Attempt::Done(_) => JobResult::Ok,
+                Attempt::CompileError(_) => JobResult::CompileError,
+                Attempt::HostFailed { .. } => JobResult::TransportFailure,
+            };
+            let revoked = match watched.end() {
+                lease::Ending::Held(lease) => {
+                    lease.release(result, elapsed);
+                    false
+                }
+                lease::Ending::Revoked => true,
+                lease::Ending::Lost(why) => {
+                    // Not a reason to stop the job: the scheduler may just be
+                    // restarting, and closing the connection released the lease.
+                    self.ctx.log.info(&format!(
+                        "lost the scheduler connection while {} ran on {}: {why}",
+                        self.job.input,
+                        host.display()
+                    ));
+                    false
+                }
+            };
+            match outcome {
                 Attempt::Done(code) => {
-                    lease.release(JobResult::Ok, started.elapsed());
+                    if revoked {
+                        // The reply was complete before the abort took effect: the
+                        // outputs are good, whatever became of the lease.
+                        self.ctx.log.info(&format!(
+                            "the scheduler revoked lease {id} on {} after {} was compiled there; result kept",
+                            host.display(),
+                            self.job.input
+                        ));
+                    }
                     return ViaScheduler::Done(code);
                 }
                 Attempt::CompileError(reply) => {
-                    lease.release(JobResult::CompileError, started.elapsed());
                     return ViaScheduler::Done(self.compile_error(&host, reply, None));
                 }
                 Attempt::HostFailed { why, .. } => {
-                    lease.release(JobResult::TransportFailure, started.elapsed());
+                    // After a revocation the connection error is our own abort; the
+                    // revocation is the real cause.
+                    let why = if revoked {
+                        format!("the scheduler revoked lease {id}")
+                    } else {
+                        why
+                    };
                     self.ctx.log.warn(&format!(
                         "failed to distribute {} to {} (granted by the scheduler, attempt {attempt}): {why}",
                         self.job.input,

@@ -5,9 +5,17 @@
 //! dies, the connection closes and the scheduler takes the slot back. Every failure to
 //! talk to the scheduler is reported as an error, so the caller falls back to its
 //! static host list or a local compile: a build never hangs on the scheduler.
+//!
+//! While the job runs, [`Lease::watch`] listens on the lease connection for the
+//! scheduler revoking the lease (`Cancel`: the server stopped heartbeating, was
+//! removed, or another copy of the job won), so the caller can abandon a hung server
+//! within seconds instead of its I/O timeout.
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -29,6 +37,8 @@ pub enum Answer {
 #[derive(Debug)]
 pub struct Lease {
     stream: TcpStream,
+    /// Bytes read after the grant (a `Cancel` may follow it in the same segment).
+    pending: BytesMut,
     /// The lease number.
     pub id: u64,
     /// The server's address.
@@ -107,6 +117,7 @@ pub fn request(
             ..
         } => Ok(Answer::Granted(Lease {
             stream,
+            pending: buf,
             id: lease,
             host,
             port,
@@ -131,6 +142,151 @@ impl Lease {
             duration_ms: duration.as_millis() as u64,
         };
         let _ = self.stream.write_all(&farm::encode(&release));
+    }
+
+    /// Watch the lease connection while the job runs: if the scheduler revokes this
+    /// lease, `on_cancel` is called at once (on the watcher thread) so the caller can
+    /// break off the job. [`Watched::end`] stops the watcher and says what happened.
+    ///
+    /// If the connection cannot be duplicated for the watcher, the lease is held
+    /// unwatched: the job then runs as it did before revocation existed (bounded by the
+    /// I/O timeout), which is better than failing a job over a missing descriptor.
+    pub fn watch(mut self, on_cancel: impl FnOnce() + Send + 'static) -> Watched {
+        let stop = Arc::new(AtomicBool::new(false));
+        let watcher = self
+            .stream
+            .try_clone()
+            .and_then(|stream| {
+                // A backstop only: `end` wakes the read at once with a shutdown; the
+                // tick bounds `end` should a platform not wake a blocked read that way.
+                stream.set_read_timeout(Some(WATCH_TICK))?;
+                Ok(stream)
+            })
+            .ok()
+            .and_then(|stream| {
+                let pending = std::mem::take(&mut self.pending);
+                let (id, stop) = (self.id, stop.clone());
+                std::thread::Builder::new()
+                    .name("lease-watch".into())
+                    .spawn(move || watch(stream, pending, id, &stop, on_cancel))
+                    .ok()
+            });
+        Watched {
+            lease: self,
+            stop,
+            watcher,
+        }
+    }
+}
+
+/// How long one watcher read may block before the stop flag is checked again.
+const WATCH_TICK: Duration = Duration::from_secs(5);
+
+/// A lease whose connection is being watched while its job runs.
+#[derive(Debug)]
+pub struct Watched {
+    lease: Lease,
+    stop: Arc<AtomicBool>,
+    watcher: Option<JoinHandle<Seen>>,
+}
+
+/// What happened on the lease connection while the job ran.
+#[derive(Debug)]
+pub enum Ending {
+    /// Nothing: the lease is still held; release it with the job's result.
+    Held(Lease),
+    /// The scheduler revoked the lease (and `on_cancel` was called). It is gone on
+    /// the scheduler's side, so there is nothing to release.
+    Revoked,
+    /// The scheduler connection closed or broke, for this reason. The job was left to
+    /// finish: a scheduler restart must not kill running compiles. Nothing to release
+    /// either: the closed connection already released the lease.
+    Lost(String),
+}
+
+impl Watched {
+    /// Whether the watcher thread has already ended on its own.
+    #[cfg(test)]
+    fn finished(&self) -> bool {
+        self.watcher.as_ref().is_some_and(|w| w.is_finished())
+    }
+
+    /// Stop watching (the thread is joined, so nothing outlives the job) and say how
+    /// the lease stands.
+    pub fn end(self) -> Ending {
+        let Watched {
+            lease,
+            stop,
+            watcher,
+        } = self;
+        let Some(watcher) = watcher else {
+            return Ending::Held(lease);
+        };
+        // Shutting the read half wakes the watcher's blocked read with an EOF, which
+        // the flag tells apart from the scheduler closing. The write half stays open
+        // for the release.
+        stop.store(true, Ordering::SeqCst);
+        let _ = lease.stream.shutdown(Shutdown::Read);
+        match watcher.join() {
+            // A watcher that panicked saw nothing that stops the release.
+            Ok(Seen::Nothing) | Err(_) => Ending::Held(lease),
+            Ok(Seen::Cancel) => Ending::Revoked,
+            Ok(Seen::Lost(why)) => Ending::Lost(why),
+        }
+    }
+}
+
+/// What the watcher thread saw before it ended.
+#[derive(Debug)]
+enum Seen {
+    /// Nothing: it was stopped by [`Watched::end`].
+    Nothing,
+    /// Our lease's `Cancel` (and it called `on_cancel`).
+    Cancel,
+    /// The end of the connection, or garbage on it.
+    Lost(String),
+}
+
+/// The watcher thread: read scheduler messages until our `Cancel`, the connection
+/// ends, or `stop` is set.
+fn watch(
+    mut stream: TcpStream,
+    mut buf: BytesMut,
+    id: u64,
+    stop: &AtomicBool,
+    on_cancel: impl FnOnce(),
+) -> Seen {
+    let mut chunk = [0u8; 4096];
+    loop {
+        loop {
+            match farm::decode::<FromScheduler>(&mut buf, DEFAULT_MAX_FRAME) {
+                Ok(Some(FromScheduler::Cancel { lease })) if lease == id => {
+                    on_cancel();
+                    return Seen::Cancel;
+                }
+                // Nothing else is expected on a lease connection; later protocol
+                // versions may add messages, which must not disturb the job.
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => return Seen::Lost(e.to_string()),
+            }
+        }
+        let read = stream.read(&mut chunk);
+        if stop.load(Ordering::SeqCst) {
+            return Seen::Nothing;
+        }
+        match read {
+            Ok(0) => return Seen::Lost("the scheduler closed the connection".into()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Seen::Lost(e.to_string()),
+        }
     }
 }
 
@@ -282,5 +438,153 @@ mod tests {
             Err(LeaseError::Io(..))
         ));
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    /// Plays the scheduler for one connection: welcome and grant lease 42 (plus
+    /// `after_grant` frames in the same write), then runs `script`, then returns what
+    /// the client sent until it closed (or until `script` closed the stream).
+    fn granting(
+        after_grant: Vec<FromScheduler>,
+        script: impl FnOnce(&mut TcpStream) + Send + 'static,
+    ) -> (String, std::thread::JoinHandle<Vec<ToScheduler>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let handle = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut out = farm::encode(&FromScheduler::Welcome { version: 1 });
+            out.extend(farm::encode(&FromScheduler::Grant {
+                request: 1,
+                lease: 42,
+                host: "10.1.2.3".into(),
+                port: 3632,
+                lzo: false,
+            }));
+            for m in &after_grant {
+                out.extend(farm::encode(m));
+            }
+            s.write_all(&out).unwrap();
+            script(&mut s);
+            let mut got = Vec::new();
+            let mut buf = BytesMut::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                while let Ok(Some(m)) = farm::decode::<ToScheduler>(&mut buf, DEFAULT_MAX_FRAME) {
+                    got.push(m);
+                }
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => return got,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+        });
+        (addr, handle)
+    }
+
+    fn granted(addr: &str) -> Lease {
+        let t = Duration::from_secs(5);
+        match request(addr, "u", "m", job(), t, t).unwrap() {
+            Answer::Granted(lease) => lease,
+            other => panic!("no grant: {other:?}"),
+        }
+    }
+
+    /// A watch whose cancel callback reports on the returned channel.
+    fn watched(lease: Lease) -> (Watched, std::sync::mpsc::Receiver<()>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let watched = lease.watch(move || tx.send(()).unwrap());
+        (watched, rx)
+    }
+
+    fn is_release(m: &ToScheduler) -> bool {
+        matches!(m, ToScheduler::Release { .. })
+    }
+
+    #[test]
+    fn a_cancel_for_the_lease_calls_back_at_once_and_leaves_nothing_to_release() {
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let (sent_tx, sent_rx) = std::sync::mpsc::channel::<()>();
+        let (addr, sched) = granting(vec![], move |s| {
+            // Another lease's cancel must not stop this job.
+            s.write_all(&farm::encode(&FromScheduler::Cancel { lease: 7 }))
+                .unwrap();
+            sent_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            s.write_all(&farm::encode(&FromScheduler::Cancel { lease: 42 }))
+                .unwrap();
+        });
+        let (watch, cancelled) = watched(granted(&addr));
+        sent_rx.recv().unwrap();
+        assert!(
+            cancelled.recv_timeout(Duration::from_millis(300)).is_err(),
+            "called back for another lease's cancel"
+        );
+        let sent = std::time::Instant::now();
+        go_tx.send(()).unwrap();
+        cancelled.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(
+            sent.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            sent.elapsed()
+        );
+        assert!(matches!(watch.end(), Ending::Revoked));
+        let got = sched.join().unwrap();
+        assert!(!got.iter().any(is_release), "{got:?}");
+    }
+
+    #[test]
+    fn a_cancel_in_the_same_segment_as_the_grant_is_not_lost() {
+        // `request` reads the cancel into its buffer together with the grant; the
+        // watcher must start from those bytes, as nothing more will arrive.
+        let (addr, sched) = granting(vec![FromScheduler::Cancel { lease: 42 }], |_| {});
+        let (watch, cancelled) = watched(granted(&addr));
+        cancelled.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(matches!(watch.end(), Ending::Revoked));
+        drop(sched);
+    }
+
+    #[test]
+    fn ending_a_quiet_watch_is_prompt_and_the_lease_is_still_released() {
+        let (addr, sched) = granting(vec![], |_| {});
+        let (watch, cancelled) = watched(granted(&addr));
+        // Let the watcher block in its read, so `end` has to wake it.
+        std::thread::sleep(Duration::from_millis(200));
+        let ending = std::time::Instant::now();
+        let Ending::Held(lease) = watch.end() else {
+            panic!("a quiet lease is still held")
+        };
+        // Well under WATCH_TICK: the shutdown woke the read, not the backstop.
+        assert!(
+            ending.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            ending.elapsed()
+        );
+        assert!(cancelled.try_recv().is_err());
+        lease.release(JobResult::Ok, Duration::from_millis(5));
+        let got = sched.join().unwrap();
+        assert_eq!(
+            got.last(),
+            Some(&ToScheduler::Release {
+                lease: 42,
+                result: JobResult::Ok,
+                duration_ms: 5
+            })
+        );
+    }
+
+    #[test]
+    fn a_closed_scheduler_connection_is_lost_not_a_cancel() {
+        let (addr, sched) = granting(vec![], |s| s.shutdown(Shutdown::Both).unwrap());
+        let (watch, cancelled) = watched(granted(&addr));
+        sched.join().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !watch.finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            matches!(watch.end(), Ending::Lost(ref why) if why.contains("closed")),
+            "the watcher did not see the close"
+        );
+        assert!(cancelled.try_recv().is_err(), "a close is not a revocation");
     }
 }

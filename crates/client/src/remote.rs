@@ -5,7 +5,7 @@
 //! is read (a distcc server takes that as the client going away).
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -77,6 +77,21 @@ pub struct Timeouts {
     pub io: Duration,
 }
 
+/// Breaks a [`Connection`] off from another thread: the job's blocked read or write
+/// returns at once (as a closed connection or an I/O error) instead of waiting for the
+/// I/O timeout, and the server sees the client go away.
+#[derive(Debug)]
+pub struct Abort(TcpStream);
+
+impl Abort {
+    /// Shut the connection down in both directions.
+    pub fn abort(&self) {
+        // A socket the server already closed may refuse the shutdown; the job's own
+        // read or write reports that failure anyway.
+        let _ = self.0.shutdown(Shutdown::Both);
+    }
+}
+
 /// An open connection to a host, for one job.
 pub struct Connection {
     stream: TcpStream,
@@ -109,6 +124,11 @@ impl Connection {
         }
         let source = last.unwrap_or_else(|| std::io::Error::other("no address"));
         Err(RemoteError::Connect { addr, source })
+    }
+
+    /// A handle that breaks this connection off from another thread.
+    pub fn abort_handle(&self) -> std::io::Result<Abort> {
+        self.stream.try_clone().map(Abort)
     }
 
     /// Send request bytes.
@@ -149,5 +169,42 @@ impl Connection {
             }
             buf.extend_from_slice(&chunk[..n]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    use super::*;
+
+    #[test]
+    fn abort_ends_a_wait_for_a_reply_that_never_comes() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(5),
+            io: Duration::from_secs(120),
+        };
+        let mut connection = Connection::open("127.0.0.1", port, timeouts).unwrap();
+        // The "server" accepts and never answers.
+        let (mut held, _) = listener.accept().unwrap();
+        let abort = connection.abort_handle().unwrap();
+        let aborter = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            abort.abort();
+        });
+        let started = Instant::now();
+        let result = connection.read_reply(Version::V1);
+        assert!(
+            matches!(result, Err(RemoteError::Closed(_) | RemoteError::Io { .. })),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        aborter.join().unwrap();
+        // And the server sees the client go away.
+        held.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(held.read(&mut [0u8; 16]).unwrap(), 0);
     }
 }

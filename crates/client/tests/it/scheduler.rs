@@ -129,3 +129,235 @@ fn compile_locally_is_obeyed() {
     );
     drop(sched);
 }
+
+/// What the scripted scheduler does on one client connection, after the client's
+/// request: answer `grant`, then, if set, send `Cancel` for that lease after the
+/// delay, or close the connection after the delay and say so on the channel.
+struct Step {
+    grant: FromScheduler,
+    cancel_after: Option<Duration>,
+    close_after: Option<(Duration, std::sync::mpsc::Sender<()>)>,
+}
+
+/// Play the scheduler for one client connection per step, in order, and return what
+/// the client sent on each until it closed that connection.
+fn scripted_steps(steps: Vec<Step>) -> (String, std::thread::JoinHandle<Vec<Vec<ToScheduler>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handle = std::thread::spawn(move || {
+        let mut sessions = Vec::new();
+        for step in steps {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            s.write_all(&farm::encode(&FromScheduler::Welcome { version: 1 }))
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = BytesMut::new();
+            let mut chunk = [0u8; 4096];
+            let mut answered = false;
+            loop {
+                while let Ok(Some(m)) = farm::decode::<ToScheduler>(&mut buf, DEFAULT_MAX_FRAME) {
+                    got.push(m);
+                }
+                if !answered && got.iter().any(|m| matches!(m, ToScheduler::Request { .. })) {
+                    answered = true;
+                    s.write_all(&farm::encode(&step.grant)).unwrap();
+                    if let Some(delay) = step.cancel_after {
+                        std::thread::sleep(delay);
+                        let FromScheduler::Grant { lease, .. } = step.grant else {
+                            unreachable!("only grants are cancelled")
+                        };
+                        s.write_all(&farm::encode(&FromScheduler::Cancel { lease }))
+                            .unwrap();
+                    }
+                    if let Some((delay, closed)) = &step.close_after {
+                        std::thread::sleep(*delay);
+                        s.shutdown(std::net::Shutdown::Both).unwrap();
+                        closed.send(()).unwrap();
+                        break;
+                    }
+                }
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            sessions.push(got);
+        }
+        sessions
+    });
+    (addr, handle)
+}
+
+fn grant(lease: u64, port: u16) -> FromScheduler {
+    FromScheduler::Grant {
+        request: 1,
+        lease,
+        host: "127.0.0.1".into(),
+        port,
+        lzo: false,
+    }
+}
+
+#[test]
+fn a_revoked_lease_on_a_hung_server_moves_the_job_at_once() {
+    // The hung server: accepts the job, reads it, never answers. It reports whether
+    // the client broke the connection off (end of stream) and after what.
+    let hung = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung_port = hung.local_addr().unwrap().port();
+    let hung_side = std::thread::spawn(move || {
+        let (mut s, _) = hung.accept().unwrap();
+        // Past the test's bound: should the client not break off, the test fails in
+        // 25 s instead of waiting out the client's I/O timeout.
+        s.set_read_timeout(Some(Duration::from_secs(25))).unwrap();
+        let mut received = 0;
+        let mut chunk = [0u8; 4096];
+        loop {
+            match s.read(&mut chunk) {
+                Ok(0) => return (received, true),
+                Ok(n) => received += n,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    return (received, true);
+                }
+                Err(_) => return (received, false),
+            }
+        }
+    });
+    let server = Server::start(&[]);
+    let (addr, sched) = scripted_steps(vec![
+        Step {
+            grant: grant(1, hung_port),
+            cancel_after: Some(Duration::from_secs(1)),
+            close_after: None,
+        },
+        Step {
+            grant: grant(2, server.port),
+            cancel_after: None,
+            close_after: None,
+        },
+    ]);
+    let scratch = Scratch::new();
+    scratch.write("h.c", "int h(int x) { return x * 7; }\n");
+    let started = std::time::Instant::now();
+    // An I/O timeout far beyond the bound below: only the revocation can move the job
+    // in time. No static hosts and no fallback: only the scheduler's second grant can
+    // compile it.
+    ccfarm_ok_with(
+        &scratch,
+        "",
+        &[
+            ("CCFARM_SCHEDULER", addr.as_str()),
+            ("CCFARM_IO_TIMEOUT", "600"),
+        ],
+        &["gcc", "-c", "h.c", "-o", "h.o"],
+    );
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+
+    let (received, broken_off) = hung_side.join().unwrap();
+    assert!(received > 0, "the job never reached the hung server");
+    assert!(broken_off, "the client left the hung connection open");
+
+    let sessions = sched.join().unwrap();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert!(
+        matches!(
+            sessions[0][..],
+            [ToScheduler::Hello { .. }, ToScheduler::Request { .. }]
+        ),
+        "a revoked lease is not released: {:?}",
+        sessions[0]
+    );
+    assert!(
+        matches!(
+            sessions[1][..],
+            [
+                ToScheduler::Hello { .. },
+                ToScheduler::Request { .. },
+                ToScheduler::Release {
+                    lease: 2,
+                    result: JobResult::Ok,
+                    ..
+                }
+            ]
+        ),
+        "{:?}",
+        sessions[1]
+    );
+    let log = client_log(&scratch);
+    let revocation = format!(
+        "to 127.0.0.1:{hung_port}/4 (granted by the scheduler, attempt 1): \
+         the scheduler revoked lease 1\n"
+    );
+    assert!(log.contains(&revocation), "{log}");
+    assert_eq!(server.status()["results"]["compile_ok"], 1);
+    assert!(
+        run(&scratch, "gcc", &["-c", "h.c", "-o", "ref.o"])
+            .status
+            .success()
+    );
+    assert_eq!(scratch.read("h.o"), scratch.read("ref.o"));
+}
+
+#[test]
+fn losing_the_scheduler_mid_job_does_not_stop_the_job() {
+    // A proxy in front of a real ccfarmd that holds the reply until the scheduler has
+    // dropped the lease connection, so the drop happens while the job runs.
+    let server = Server::start(&[]);
+    let (closed_tx, closed_rx) = std::sync::mpsc::channel();
+    let proxy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = proxy.local_addr().unwrap().port();
+    let server_port = server.port;
+    let proxy_side = std::thread::spawn(move || {
+        let (client, _) = proxy.accept().unwrap();
+        let upstream = std::net::TcpStream::connect(("127.0.0.1", server_port)).unwrap();
+        let (mut from_client, mut to_server) =
+            (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+        let forward = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from_client, &mut to_server);
+        });
+        closed_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the scheduler never dropped the connection");
+        // Time for a client that wrongly gave up on the drop to do so, before the
+        // finished reply races ahead of it.
+        std::thread::sleep(Duration::from_millis(500));
+        let (mut from_server, mut to_client) = (upstream, client);
+        // A client that broke off resets these: the test then fails on its exit status.
+        let _ = std::io::copy(&mut from_server, &mut to_client);
+        let _ = to_client.shutdown(std::net::Shutdown::Write);
+        forward.join().unwrap();
+    });
+    let (addr, sched) = scripted_steps(vec![Step {
+        grant: grant(1, proxy_port),
+        cancel_after: None,
+        close_after: Some((Duration::from_millis(500), closed_tx)),
+    }]);
+    let scratch = Scratch::new();
+    scratch.write("d.c", "int d(void) { return 11; }\n");
+    // No static hosts and no fallback: only the granted server can compile it, so
+    // success means the job carried on there after the scheduler went away.
+    ccfarm_ok_with(
+        &scratch,
+        "",
+        &[("CCFARM_SCHEDULER", addr.as_str())],
+        &["gcc", "-c", "d.c", "-o", "d.o"],
+    );
+    proxy_side.join().unwrap();
+    let sessions = sched.join().unwrap();
+    assert!(
+        !sessions[0]
+            .iter()
+            .any(|m| matches!(m, ToScheduler::Release { .. })),
+        "{sessions:?}"
+    );
+    let log = client_log(&scratch);
+    assert!(log.contains("lost the scheduler connection"), "{log}");
+    assert_eq!(server.status()["results"]["compile_ok"], 1);
+    assert!(
+        run(&scratch, "gcc", &["-c", "d.c", "-o", "ref.o"])
+            .status
+            .success()
+    );
+    assert_eq!(scratch.read("d.o"), scratch.read("ref.o"));
+}
