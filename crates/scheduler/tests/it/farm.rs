@@ -1,87 +1,221 @@
-//! The farm end to end: ccfarm-scheduler, ccfarmd servers registering with it, and the
-//! ccfarm client asking it for every slot while building demo/strkit with make -j16.
+//! The test farm: one scheduler on loopback, ccfarmd servers registered with it by name,
+//! and builds of demo/strkit whose every compile asks the scheduler (no host list,
+//! fallback off unless a test says otherwise).
 
+use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ccfarm_testkit::*;
+pub use ccfarm_testkit::*;
 
-const SCHEDULER: &str = env!("CARGO_BIN_EXE_ccfarm-scheduler");
+pub const SCHEDULER: &str = env!("CARGO_BIN_EXE_ccfarm-scheduler");
 
-/// A running scheduler with servers registered under `names`.
-struct Farm {
-    scheduler: Child,
-    address: String,
-    http: u16,
-    servers: Vec<Server>,
+/// A running scheduler with servers registered under their names.
+pub struct Farm {
+    pub scheduler: Child,
+    pub port: u16,
+    pub address: String,
+    pub http: u16,
+    pub servers: Vec<(String, Server)>,
+    config: Option<PathBuf>,
+    _dir: tempfile::TempDir,
 }
 
 impl Farm {
-    fn start(names: &[&str]) -> Farm {
-        let http = free_port();
-        let (port, scheduler) = spawn_listening(|port| {
-            let mut c = Command::new(SCHEDULER);
-            c.args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--http",
-                &format!("127.0.0.1:{http}"),
-            ])
-            .stderr(Stdio::null());
-            c
+    /// A scheduler with default settings and servers called `names`.
+    pub fn start(names: &[&str]) -> Farm {
+        Farm::start_with(names, "")
+    }
+
+    /// A scheduler with this configuration file's text and servers called `names`.
+    pub fn start_with(names: &[&str], config: &str) -> Farm {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = (!config.is_empty()).then(|| {
+            let path = dir.path().join("scheduler.toml");
+            std::fs::write(&path, config).unwrap();
+            path
         });
+        let http = free_port();
+        let (port, scheduler) = spawn_listening(|port| scheduler_command(port, http, &config_path));
         let address = format!("127.0.0.1:{port}");
-        let servers = names
-            .iter()
-            .map(|name| Server::start(&["--scheduler", &address, "--name", name]))
-            .collect();
-        let farm = Farm {
+        let mut farm = Farm {
             scheduler,
+            port,
             address,
             http,
-            servers,
+            servers: Vec::new(),
+            config: config_path,
+            _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while farm.status()["hosts"].as_array().map_or(0, Vec::len) < names.len() {
-            assert!(
-                Instant::now() < deadline,
-                "the servers never registered: {}",
-                farm.status()
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        for name in names {
+            farm.add_server(name);
         }
+        farm.wait_for(|s| registered(s) >= names.len(), "the servers to register");
         farm
     }
 
-    fn status(&self) -> serde_json::Value {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http)).unwrap();
-        s.write_all(b"GET /status HTTP/1.0\r\n\r\n").unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        serde_json::from_str(out.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+    /// Start another ccfarmd registering as `name`.
+    pub fn add_server(&mut self, name: &str) {
+        let server = Server::start(&["--scheduler", &self.address, "--name", name]);
+        self.servers.push((name.to_owned(), server));
     }
 
-    /// Start `make -j16 check` of demo/strkit into `scratch/farm` with every compile
-    /// asking this scheduler: no host list, fallback off.
-    fn spawn_build(&self, scratch: &Scratch) -> Child {
+    /// The server registered as `name`.
+    pub fn server(&self, name: &str) -> &Server {
+        &self.servers.iter().find(|(n, _)| n == name).unwrap().1
+    }
+
+    /// Kill the scheduler (SIGKILL) and start a new one on the same ports.
+    pub fn restart_scheduler(&mut self) {
+        let _ = self.scheduler.kill();
+        let _ = self.scheduler.wait();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut child = scheduler_command(self.port, self.http, &self.config)
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            match child.try_wait().unwrap() {
+                None => {
+                    self.scheduler = child;
+                    return;
+                }
+                // The port may linger for a moment; try again.
+                Some(_) => assert!(Instant::now() < deadline, "could not restart the scheduler"),
+            }
+        }
+    }
+
+    /// The scheduler's `/status` document.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.http_get("/status")).unwrap()
+    }
+
+    /// GET `path` on the scheduler's HTTP endpoint.
+    pub fn http_get(&self, path: &str) -> String {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http)).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out.split_once("\r\n\r\n").unwrap().1.to_owned()
+    }
+
+    /// The status entry of the host called `name`.
+    pub fn host(&self, name: &str) -> serde_json::Value {
+        let s = self.status();
+        s["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no host {name}: {s}"))
+    }
+
+    /// Wait (up to 30 s) until `ready` holds for the status document.
+    pub fn wait_for(&self, ready: impl Fn(&serde_json::Value) -> bool, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.status();
+            if ready(&s) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "waited 30 s for {what}: {s}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The environment that sends every compile through this scheduler.
+    pub fn client_env(&self, scratch: &Scratch, dir: &str) -> Vec<(String, String)> {
+        let at = |name: &str| scratch.path().join(dir).join(name).display().to_string();
+        vec![
+            ("CCFARM_HOSTS".into(), String::new()),
+            ("CCFARM_SCHEDULER".into(), self.address.clone()),
+            ("CCFARM_DIR".into(), at(".ccfarm")),
+            ("CCFARM_FALLBACK".into(), "0".into()),
+            ("CCFARM_VERBOSE".into(), "1".into()),
+            ("CCFARM_LOG_FILE".into(), at("ccfarm.log")),
+        ]
+    }
+
+    /// Start `make -j16 check` of demo/strkit into `scratch/<dir>` as `user`, every
+    /// compile asking this scheduler.
+    pub fn spawn_build(&self, scratch: &Scratch, dir: &str, user: &str) -> Child {
+        self.spawn_make(scratch, dir, user, &["check"], &[])
+    }
+
+    /// Start `make -j16 TARGETS...` of demo/strkit into `scratch/<dir>` as `user`, with
+    /// `env` added to the client's environment.
+    pub fn spawn_make(
+        &self,
+        scratch: &Scratch,
+        dir: &str,
+        user: &str,
+        targets: &[&str],
+        env: &[(&str, &str)],
+    ) -> Child {
+        std::fs::create_dir_all(scratch.path().join(dir)).unwrap();
         Command::new("make")
             .arg("-C")
             .arg(demo_dir("strkit"))
-            .arg(format!("OUT={}", scratch.path().join("farm").display()))
+            .arg(format!(
+                "OUT={}",
+                scratch.path().join(dir).join("out").display()
+            ))
             .arg(format!("CC={} gcc", ccfarm_client().display()))
-            .args(["-j16", "check"])
-            .env("CCFARM_HOSTS", "")
-            .env("CCFARM_SCHEDULER", &self.address)
-            .env("CCFARM_DIR", scratch.path().join(".ccfarm"))
-            .env("CCFARM_FALLBACK", "0")
-            .env("CCFARM_VERBOSE", "1")
-            .env("CCFARM_LOG_FILE", scratch.path().join("ccfarm.log"))
+            .arg("-j16")
+            .args(targets)
+            .envs(self.client_env(scratch, dir))
+            .env("USER", user)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap()
     }
+
+    /// Build the first `n` objects of demo/strkit into `scratch/<dir>` (fallback off) and
+    /// check each against the local build; returns the client's log.
+    pub fn build_some(&self, scratch: &Scratch, dir: &str, n: usize) -> String {
+        let targets: Vec<String> = strkit_sources()
+            .iter()
+            .take(n)
+            .map(|stem| format!("{}/out/obj/{stem}.o", scratch.path().join(dir).display()))
+            .collect();
+        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+        let out = self
+            .spawn_make(scratch, dir, "tester", &targets, &[])
+            .wait_with_output()
+            .unwrap();
+        let log = std::fs::read_to_string(scratch.path().join(dir).join("ccfarm.log"))
+            .unwrap_or_default();
+        assert!(
+            out.status.success(),
+            "build: {}\n{log}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let local = objects_under(&scratch.path().join("local"));
+        let farm = objects_under(&scratch.path().join(dir).join("out"));
+        assert_eq!(farm.len(), n);
+        for (name, bytes) in &farm {
+            assert!(local[name] == *bytes, "{name} differs from the local build");
+        }
+        log
+    }
+}
+
+/// The stems of demo/strkit's library sources, sorted.
+pub fn strkit_sources() -> Vec<String> {
+    let mut stems: Vec<String> = std::fs::read_dir(demo_dir("strkit").join("src"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".c").map(str::to_owned)
+        })
+        .collect();
+    stems.sort();
+    stems
 }
 
 impl Drop for Farm {
@@ -91,8 +225,35 @@ impl Drop for Farm {
     }
 }
 
+fn scheduler_command(port: u16, http: u16, config: &Option<PathBuf>) -> Command {
+    let mut c = Command::new(SCHEDULER);
+    c.args([
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--http",
+        &format!("127.0.0.1:{http}"),
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    if let Some(config) = config {
+        c.arg("--config").arg(config);
+    }
+    c
+}
+
+/// Hosts registered and up (or on probation).
+pub fn registered(status: &serde_json::Value) -> usize {
+    status["hosts"].as_array().map_or(0, |hosts| {
+        hosts
+            .iter()
+            .filter(|h| h["health"] == "Up" || h["health"] == "Probation")
+            .count()
+    })
+}
+
 /// Build demo/strkit locally into `scratch/local`, the reference.
-fn local_build(scratch: &Scratch) {
+pub fn local_build(scratch: &Scratch) {
     let out = Command::new("make")
         .arg("-C")
         .arg(demo_dir("strkit"))
@@ -107,72 +268,36 @@ fn local_build(scratch: &Scratch) {
     );
 }
 
-/// Wait for the farm build and check it against the local one; returns the number of
-/// objects and the client's log.
-fn finish_build(scratch: &Scratch, build: Child) -> (usize, String) {
+/// Wait for the farm build into `scratch/<dir>` and check it against the local one;
+/// returns the number of objects and the client's log.
+pub fn finish_build(scratch: &Scratch, dir: &str, build: Child) -> (usize, String) {
     let out = build.wait_with_output().unwrap();
-    let client_log = std::fs::read_to_string(scratch.path().join("ccfarm.log")).unwrap_or_default();
+    let client_log =
+        std::fs::read_to_string(scratch.path().join(dir).join("ccfarm.log")).unwrap_or_default();
     assert!(
         out.status.success(),
         "farm build: {}\n{client_log}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let objects = assert_same_objects(&scratch.path().join("local"), &scratch.path().join("farm"));
+    let objects = assert_same_objects(
+        &scratch.path().join("local"),
+        &scratch.path().join(dir).join("out"),
+    );
     (objects, client_log)
 }
 
-fn compiled(server: &Server) -> u64 {
+/// Compiles a server finished successfully.
+pub fn compiled(server: &Server) -> u64 {
     server.status()["results"]["compile_ok"]
         .as_u64()
         .unwrap_or(0)
 }
 
-#[test]
-fn a_farm_builds_a_project_with_every_job_granted_by_the_scheduler() {
-    let farm = Farm::start(&["a", "b"]);
-    let scratch = Scratch::new();
-    local_build(&scratch);
-    let (objects, client_log) = finish_build(&scratch, farm.spawn_build(&scratch));
-    let (done_a, done_b) = (compiled(&farm.servers[0]), compiled(&farm.servers[1]));
-    assert_eq!(done_a + done_b, objects as u64, "{client_log}");
-    assert!(
-        done_a > 0 && done_b > 0,
-        "one server did everything: {done_a} / {done_b}"
-    );
-    assert!(!client_log.contains("using the host list"), "{client_log}");
-    let s = farm.status();
-    assert_eq!(s["leases"], 0, "every lease was released: {s}");
-}
-
-#[test]
-fn a_server_killed_mid_build_costs_no_job() {
-    let mut farm = Farm::start(&["victim", "b", "c"]);
-    let scratch = Scratch::new();
-    local_build(&scratch);
-    let build = farm.spawn_build(&scratch);
-    // Kill the victim once it has done some of the work.
+/// Wait until `server` has compiled at least `n` jobs.
+pub fn wait_compiled(server: &Server, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while compiled(&farm.servers[0]) < 3 {
-        assert!(Instant::now() < deadline, "the victim never got work");
+    while compiled(server) < n {
+        assert!(Instant::now() < deadline, "the server never got {n} jobs");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let victim = &mut farm.servers[0];
-    victim.child.kill().unwrap();
-    let _ = victim.child.wait();
-    finish_build(&scratch, build);
-    assert!(compiled(&farm.servers[1]) > 0);
-    assert!(compiled(&farm.servers[2]) > 0);
-    let s = farm.status();
-    let victim_status = s["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["name"] == "victim")
-        .cloned()
-        .unwrap();
-    assert_ne!(
-        victim_status["health"], "Up",
-        "the scheduler still thinks the killed server is up: {s}"
-    );
-    assert_eq!(s["leases"], 0, "{s}");
 }

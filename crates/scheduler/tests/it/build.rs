@@ -1,0 +1,66 @@
+//! The happy path: a farm of three servers builds a 78-file project for two users at
+//! once, every compile granted by the scheduler.
+
+use crate::farm::*;
+
+#[test]
+fn three_servers_build_for_two_concurrent_clients_with_every_job_granted() {
+    let farm = Farm::start(&["a", "b", "c"]);
+    let scratch = Scratch::new();
+    local_build(&scratch);
+    let ann = farm.spawn_build(&scratch, "ann", "ann");
+    let bob = farm.spawn_build(&scratch, "bob", "bob");
+    let (objects_ann, log_ann) = finish_build(&scratch, "ann", ann);
+    let (objects_bob, log_bob) = finish_build(&scratch, "bob", bob);
+    assert!(objects_ann >= 50, "only {objects_ann} objects");
+    for log in [&log_ann, &log_bob] {
+        assert!(!log.contains("using the host list"), "{log}");
+        assert!(!log.contains("locally"), "{log}");
+    }
+    // Every compile ran on a server, and each was granted by the scheduler.
+    let total = (objects_ann + objects_bob) as u64;
+    let per_server: Vec<u64> = ["a", "b", "c"]
+        .iter()
+        .map(|n| compiled(farm.server(n)))
+        .collect();
+    assert_eq!(per_server.iter().sum::<u64>(), total, "{per_server:?}");
+    assert!(
+        per_server.iter().all(|&n| n > 0),
+        "a server got nothing: {per_server:?}"
+    );
+    let s = farm.status();
+    assert_eq!(s["counters"]["grants"], total, "{s}");
+    assert_eq!(s["counters"]["released_ok"], total, "{s}");
+    assert_eq!(s["leases"], 0, "every lease was released: {s}");
+    assert_eq!(s["queued"], 0, "{s}");
+    let users = s["users"].as_array().unwrap();
+    for user in ["ann", "bob"] {
+        let u = users.iter().find(|u| u["name"] == user).unwrap();
+        assert_eq!(u["granted"], objects_ann as u64, "{s}");
+    }
+
+    // The same figures in Prometheus form.
+    let metrics = farm.http_get("/metrics");
+    assert!(
+        metrics.contains(&format!(
+            "ccfarm_scheduler_events{{event=\"grants\"}} {total}"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ccfarm_scheduler_host_slots{host=\"a\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ccfarm_scheduler_user_granted{user=\"bob\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "ccfarm_scheduler_grant_wait_seconds_count {total}"
+        )),
+        "{metrics}"
+    );
+    // The dashboard is served.
+    assert!(farm.http_get("/").contains("ccfarm scheduler"));
+}

@@ -1,0 +1,117 @@
+//! Servers that die, hang or come back, and a scheduler restarted mid-build.
+
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::farm::*;
+
+fn signal(server: &Server, sig: Signal) {
+    kill(Pid::from_raw(server.child.id() as i32), sig).unwrap();
+}
+
+#[test]
+fn a_server_killed_mid_build_costs_no_job_and_is_used_again_after_a_restart() {
+    let mut farm = Farm::start(&["victim", "b", "c"]);
+    let scratch = Scratch::new();
+    local_build(&scratch);
+    let build = farm.spawn_build(&scratch, "first", "ann");
+    wait_compiled(farm.server("victim"), 3);
+    {
+        let victim = &mut farm.servers[0].1;
+        victim.child.kill().unwrap();
+        let _ = victim.child.wait();
+    }
+    finish_build(&scratch, "first", build);
+    assert!(compiled(farm.server("b")) > 0);
+    assert!(compiled(farm.server("c")) > 0);
+    farm.wait_for(
+        |_| farm.host("victim")["health"] == "Down",
+        "the victim to be down",
+    );
+    assert_eq!(farm.status()["leases"], 0);
+
+    // The same server restarted (new process, new port) registers again and gets work.
+    farm.servers.remove(0);
+    farm.add_server("victim");
+    farm.wait_for(
+        |_| farm.host("victim")["health"] != "Down",
+        "the restarted victim to rejoin",
+    );
+    let before = farm.host("victim")["samples"].as_u64().unwrap();
+    farm.build_some(&scratch, "second", 24);
+    assert!(
+        compiled(farm.server("victim")) > 0,
+        "the restarted server got no work: {}",
+        farm.status()
+    );
+    assert!(farm.host("victim")["samples"].as_u64().unwrap() > before);
+}
+
+#[test]
+fn a_stopped_server_costs_no_job_is_marked_down_and_comes_back() {
+    let farm = Farm::start(&["sleepy", "b", "c"]);
+    let scratch = Scratch::new();
+    local_build(&scratch);
+    let started = std::time::Instant::now();
+    let build = farm.spawn_build(&scratch, "first", "ann");
+    wait_compiled(farm.server("sleepy"), 3);
+    signal(farm.server("sleepy"), Signal::SIGSTOP);
+    // The build finishes well within the client's 300 s I/O timeout: the jobs stuck on
+    // the stopped server were revoked by the scheduler and retried elsewhere.
+    let (_, log) = finish_build(&scratch, "first", build);
+    let took = started.elapsed();
+    let down = farm.host("sleepy");
+    signal(farm.server("sleepy"), Signal::SIGCONT);
+    assert!(took < Duration::from_secs(120), "took {took:?}\n{log}");
+    assert_eq!(down["health"], "Down", "{down}");
+    assert!(!log.contains("using the host list"), "{log}");
+
+    // Resumed, it heartbeats again and is used again.
+    farm.wait_for(
+        |_| farm.host("sleepy")["health"] != "Down",
+        "the resumed server to come back",
+    );
+    let before = compiled(farm.server("sleepy"));
+    farm.build_some(&scratch, "second", 24);
+    assert!(
+        compiled(farm.server("sleepy")) > before,
+        "the resumed server got no work: {}",
+        farm.status()
+    );
+    assert_eq!(farm.status()["leases"], 0);
+}
+
+#[test]
+fn a_scheduler_restarted_mid_build_loses_no_compile_and_the_farm_recovers() {
+    let mut farm = Farm::start(&["a", "b", "c"]);
+    let scratch = Scratch::new();
+    local_build(&scratch);
+    // Fallback on: while the scheduler is away, clients compile locally.
+    let build = farm.spawn_make(
+        &scratch,
+        "first",
+        "ann",
+        &["check"],
+        &[("CCFARM_FALLBACK", "1")],
+    );
+    wait_compiled(farm.server("a"), 2);
+    farm.restart_scheduler();
+    finish_build(&scratch, "first", build);
+
+    // The servers register again with the new scheduler, which then grants every job.
+    farm.wait_for(|s| registered(s) == 3, "the servers to re-register");
+    let log = farm.build_some(&scratch, "second", 16);
+    assert!(!log.contains("using the host list"), "{log}");
+    let s = farm.status();
+    let tester = s["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "tester")
+        .cloned()
+        .unwrap_or_else(|| panic!("no grants for the second build: {s}"));
+    assert_eq!(tester["granted"], 16, "{s}");
+    assert_eq!(s["leases"], 0, "{s}");
+}

@@ -1,0 +1,9 @@
+//! The scheduler service end to end: real `ccfarm-scheduler`, real `ccfarmd` servers
+//! registering with it, the real `ccfarm` client asking it for every slot, and stock
+//! `distccd` hosts it probes.
+
+mod build;
+mod clients;
+mod failures;
+mod farm;
+mod probes;
