@@ -9,7 +9,8 @@
 #     --http 127.0.0.1:$((CCFARM_SCHED_PORT+1)) --policy $CCFARM_POLICY`
 #     (log: $RUN_DIR/ccfarm-scheduler.out);
 #   * one `ccfarmd --scheduler 127.0.0.1:PORT --name NAME` per farm host, on
-#     127.0.0.1:$((CCFARM_PORT_BASE+i)), --jobs = the host's slots, with the host's
+#     127.0.0.1:$((CCFARM_PORT_BASE+i)) (ports below the ephemeral range, see
+#     below), --jobs = the host's slots, with the host's
 #     FAKECC_* environment, allowing the compiler `fakegcc` (found on its PATH).
 #     The daemons listen on 127.0.0.1 (not 127.0.0.11x as in static mode) because the
 #     scheduler advertises the address a server *connected from* (the peer address of
@@ -44,16 +45,26 @@
 # by its script path).
 #
 # Binaries: $CCFARM_BIN (default: ../target/release beside this file; build them
-# with `cargo build --release`). Ports: CCFARM_PORT_BASE (37200, daemons),
-# CCFARM_SCHED_PORT (37290; the HTTP status port is the next one).
+# with `cargo build --release`). Ports: CCFARM_PORT_BASE (daemons: 27200 in scheduler
+# mode, 37200 in static mode), CCFARM_SCHED_PORT (27290; the HTTP status port is the
+# next one).
 . "$BENCH_ROOT/adapters/common.sh"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BIN=${CCFARM_BIN:-$here/../target/release}
 MODE=${CCFARM_MODE:-scheduler}
 POLICY=${CCFARM_POLICY:-earliest-finish}
 ADDR_BASE=${CCFARM_ADDR_BASE:-110}
-PORT_BASE=${CCFARM_PORT_BASE:-37200}
-SCHED_PORT=${CCFARM_SCHED_PORT:-37290}
+# Scheduler mode puts every daemon on 127.0.0.1, the source address of every loopback
+# connection, so its ports must lie outside the kernel's ephemeral range (32768-60999
+# here): a port in it can be held by some client's outgoing connection at start-up
+# (seen: "cannot listen on 127.0.0.1:37202: Address already in use"). Static mode
+# keeps 37200+i on 127.0.0.11x, addresses no connection uses as its source.
+if [ "$MODE" = scheduler ]; then
+    PORT_BASE=${CCFARM_PORT_BASE:-27200}
+else
+    PORT_BASE=${CCFARM_PORT_BASE:-37200}
+fi
+SCHED_PORT=${CCFARM_SCHED_PORT:-27290}
 HTTP_PORT=$((SCHED_PORT + 1))
 SCHED=127.0.0.1:$SCHED_PORT
 STATUS_EVERY=${CCFARM_STATUS_EVERY:-1}
