@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::config::{FileConfig, StaticHost};
+use crate::handle::{AdminError, AdminOp, Handle};
 use crate::metrics::Metrics;
 use crate::probe;
 
@@ -68,6 +69,16 @@ pub enum Event {
     },
     /// The status page wants the state.
     Snapshot(oneshot::Sender<Snapshot>),
+    /// An operator's change.
+    Admin {
+        op: AdminOp,
+        reply: oneshot::Sender<Result<String, AdminError>>,
+    },
+    /// A new configuration (SIGHUP).
+    Reload {
+        file: FileConfig,
+        reply: oneshot::Sender<Result<String, AdminError>>,
+    },
 }
 
 /// Where a host's distcc server listens.
@@ -89,8 +100,15 @@ pub struct Settings {
     pub metrics: Arc<Metrics>,
 }
 
+/// Start the actor on the current runtime.
+pub fn spawn(sched: Scheduler, settings: Settings) -> Handle {
+    let (events, rx) = mpsc::unbounded_channel();
+    tokio::spawn(run(sched, settings, rx, events.clone()));
+    Handle::new(events)
+}
+
 /// Run the actor forever. `events` is a sender to its own queue, for probe results.
-pub async fn run(
+async fn run(
     mut sched: Scheduler,
     settings: Settings,
     mut rx: mpsc::UnboundedReceiver<Event>,
@@ -110,7 +128,9 @@ pub async fn run(
         history: HashMap::new(),
     };
     for host in state.settings.file.hosts.clone() {
-        state.add_static(&mut sched, now(), &host);
+        if let Err(e) = state.add_static(&mut sched, now(), &host) {
+            warn!("{e}; skipped");
+        }
     }
     loop {
         let deadline = sched
@@ -170,33 +190,37 @@ struct State {
 }
 
 impl State {
-    fn add_static(&mut self, sched: &mut Scheduler, now: Micros, host: &StaticHost) {
-        let addr = match host.socket_addr() {
-            Ok(addr) => addr,
-            Err(e) => {
-                warn!("static host {}: {e:#}; skipped", host.address);
-                return;
-            }
-        };
+    fn add_static(
+        &mut self,
+        sched: &mut Scheduler,
+        now: Micros,
+        host: &StaticHost,
+    ) -> Result<String, String> {
+        let addr = host
+            .socket_addr()
+            .map_err(|e| format!("host {}: {e:#}", host.address))?;
         let spec = HostSpec {
             name: host.name(),
             slots: host.slots,
             weight: host.weight,
         };
-        match sched.add(now, spec) {
-            Ok((id, actions)) => {
-                info!(name = %host.name(), %addr, slots = host.slots, "static distcc host added");
-                self.hosts.insert(
-                    id,
-                    Address {
-                        addr,
-                        lzo: host.lzo,
-                    },
-                );
-                self.apply(sched, now, actions);
-            }
-            Err(e) => warn!("static host {}: {e}", host.address),
-        }
+        let (id, actions) = sched
+            .add(now, spec)
+            .map_err(|e| format!("host {}: {e}", host.address))?;
+        info!(name = %host.name(), %addr, slots = host.slots, "static distcc host added");
+        self.hosts.insert(
+            id,
+            Address {
+                addr,
+                lzo: host.lzo,
+            },
+        );
+        self.apply(sched, now, actions);
+        Ok(format!(
+            "{}: added ({addr}, {} slots)",
+            host.name(),
+            host.slots
+        ))
     }
 
     fn handle(&mut self, sched: &mut Scheduler, now: Micros, event: Event) {
@@ -342,11 +366,134 @@ impl State {
                 let _ = reply.send(sched.snapshot());
                 Ok(Vec::new())
             }
+            Event::Admin { op, reply } => {
+                let answer = self.admin(sched, now, op);
+                let _ = reply.send(answer);
+                Ok(Vec::new())
+            }
+            Event::Reload { file, reply } => {
+                let answer = self.reload(sched, now, file);
+                let _ = reply.send(answer);
+                Ok(Vec::new())
+            }
         };
         match result {
             Ok(actions) => self.apply(sched, now, actions),
             Err(e) => warn!("scheduler: {e}"),
         }
+    }
+
+    /// Drop a removed host's address and connection: a registered server that is still
+    /// connected is ignored until it registers again.
+    fn forget(&mut self, id: HostId) {
+        self.hosts.remove(&id);
+        if let Some(conn) = self.host_conn.remove(&id) {
+            self.conn_host.remove(&conn);
+        }
+    }
+
+    /// The host called `name`, or whose distcc address is `name` (`ip:port`).
+    fn find_host(&self, sched: &Scheduler, name: &str) -> Result<HostId, AdminError> {
+        if let Some(id) = sched.host_id(name) {
+            return Ok(id);
+        }
+        let by_address: Vec<HostId> = self
+            .hosts
+            .iter()
+            .filter(|(id, a)| a.addr.to_string() == name && sched.health(**id).is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        match by_address[..] {
+            [id] => Ok(id),
+            _ => Err(AdminError::UnknownHost(name.to_owned())),
+        }
+    }
+
+    fn admin(
+        &mut self,
+        sched: &mut Scheduler,
+        now: Micros,
+        op: AdminOp,
+    ) -> Result<String, AdminError> {
+        let refused = |e: ccfarm_sched::SchedError| AdminError::Refused(e.to_string());
+        let (actions, done) = match &op {
+            AdminOp::Drain(name) => {
+                let id = self.find_host(sched, name)?;
+                (
+                    sched.drain(now, id).map_err(refused)?,
+                    format!("{name}: draining"),
+                )
+            }
+            AdminOp::Up(name) => {
+                let id = self.find_host(sched, name)?;
+                (sched.up(now, id).map_err(refused)?, format!("{name}: up"))
+            }
+            AdminOp::Down(name) => {
+                let id = self.find_host(sched, name)?;
+                (
+                    sched.down(now, id).map_err(refused)?,
+                    format!("{name}: down"),
+                )
+            }
+            AdminOp::Remove(name) => {
+                let id = self.find_host(sched, name)?;
+                let actions = sched.remove(now, id).map_err(refused)?;
+                self.forget(id);
+                (actions, format!("{name}: removed"))
+            }
+            AdminOp::Add(host) => {
+                let added = self
+                    .add_static(sched, now, host)
+                    .map_err(AdminError::Refused)?;
+                (Vec::new(), added)
+            }
+        };
+        info!("admin: {done}");
+        self.apply(sched, now, actions);
+        Ok(done)
+    }
+
+    /// Apply a new configuration: user and server weights, and the static host list
+    /// (hosts added and removed by name; leases and connections are untouched).
+    fn reload(
+        &mut self,
+        sched: &mut Scheduler,
+        now: Micros,
+        file: FileConfig,
+    ) -> Result<String, AdminError> {
+        for (user, weight) in &file.users {
+            sched
+                .set_user_weight(user, *weight)
+                .map_err(|e| AdminError::Refused(format!("user {user}: {e}")))?;
+        }
+        let old: Vec<String> = self
+            .settings
+            .file
+            .hosts
+            .iter()
+            .map(StaticHost::name)
+            .collect();
+        let new: Vec<String> = file.hosts.iter().map(StaticHost::name).collect();
+        let mut changes = Vec::new();
+        for name in old.iter().filter(|n| !new.contains(n)) {
+            if let Ok(id) = self.find_host(sched, name) {
+                let actions = sched.remove(now, id).unwrap_or_default();
+                self.forget(id);
+                self.apply(sched, now, actions);
+                changes.push(format!("removed {name}"));
+            }
+        }
+        for host in file.hosts.iter().filter(|h| !old.contains(&h.name())) {
+            match self.add_static(sched, now, host) {
+                Ok(_) => changes.push(format!("added {}", host.name())),
+                Err(e) => warn!("reload: {e}"),
+            }
+        }
+        self.settings.file = file;
+        if changes.is_empty() {
+            changes.push("weights updated; hosts unchanged".into());
+        }
+        Ok(changes.join(", "))
     }
 
     fn gone(

@@ -53,6 +53,11 @@ pub struct FileConfig {
     pub speculation: Option<bool>,
     /// Hosts reporting less free memory than this (MiB) get no new work.
     pub min_free_memory_mb: Option<u64>,
+    /// Bearer token required by the admin API (`/admin/...`); without one the admin API
+    /// is disabled. Prefer `admin_token_file` so the token is not in a world-readable file.
+    pub admin_token: Option<String>,
+    /// A file holding the admin token (first line).
+    pub admin_token_file: Option<std::path::PathBuf>,
     /// Fair-share weight per user.
     #[serde(default)]
     pub users: BTreeMap<String, f64>,
@@ -172,6 +177,23 @@ impl FileConfig {
         config.user_weights = self.users.clone();
         config.validate().context("scheduler settings")?;
         Ok(config)
+    }
+
+    /// The admin token, from `admin_token` or `admin_token_file`.
+    pub fn admin_token(&self) -> anyhow::Result<Option<String>> {
+        if let Some(token) = &self.admin_token {
+            return Ok(Some(token.clone()));
+        }
+        let Some(path) = &self.admin_token_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("admin token file {}", path.display()))?;
+        let token = text.lines().next().unwrap_or("").trim().to_owned();
+        if token.is_empty() {
+            bail!("admin token file {} is empty", path.display());
+        }
+        Ok(Some(token))
     }
 
     /// The configured weight of a registered server (1 when not configured).

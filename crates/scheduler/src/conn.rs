@@ -16,14 +16,12 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::actor::Event;
+use crate::handle::Handle;
 
 /// Serve one connection until it closes.
-pub async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    conn: u64,
-    events: mpsc::UnboundedSender<Event>,
-) {
+pub async fn serve(stream: TcpStream, peer: SocketAddr, handle: Handle) {
+    let conn = handle.new_conn();
+    let events = handle.events();
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<FromScheduler>();

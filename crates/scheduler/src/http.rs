@@ -1,27 +1,41 @@
 //! The HTTP endpoint (`--http`): the dashboard (`/`), the state as JSON (`/status`),
-//! Prometheus metrics (`/metrics`) and a liveness check (`/healthz`).
+//! Prometheus metrics (`/metrics`), a liveness check (`/healthz`), and the admin API
+//! under `/admin`, which requires `Authorization: Bearer <token>`:
+//!
+//! | request | effect |
+//! |---|---|
+//! | `POST /admin/hosts/{host}/drain` | running jobs finish, nothing new |
+//! | `POST /admin/hosts/{host}/up` | back in service |
+//! | `POST /admin/hosts/{host}/down` | out of service now, leases revoked |
+//! | `DELETE /admin/hosts/{host}` | forgotten, leases revoked |
+//! | `POST /admin/hosts` with `{"address": "h:3632", "slots": 4, "lzo": true}` | a stock distccd added |
+//!
+//! `{host}` is a host's name or its `ip:port`. Answers are JSON: `{"ok": "..."}` or
+//! `{"error": "..."}` with a 4xx status that says which mistake it was.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use ccfarm_sched::Snapshot;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
 
-use crate::actor::Event;
+use crate::config::StaticHost;
+use crate::handle::{AdminError, AdminOp, Handle};
 use crate::metrics::Metrics;
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct Shared {
-    /// The actor's queue.
-    pub events: mpsc::UnboundedSender<Event>,
+    /// The way in to the actor.
+    pub handle: Handle,
     /// The metrics registry.
     pub metrics: Arc<Metrics>,
+    /// The admin token; `None` disables the admin API.
+    pub admin_token: Arc<RwLock<Option<String>>>,
 }
 
 /// The routes.
@@ -31,6 +45,9 @@ pub fn router(shared: Shared) -> Router {
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/admin/hosts", post(add_host))
+        .route("/admin/hosts/{host}", delete(remove_host))
+        .route("/admin/hosts/{host}/{action}", post(host_action))
         .with_state(shared)
 }
 
@@ -39,32 +56,27 @@ pub async fn serve(listener: TcpListener, shared: Shared) -> std::io::Result<()>
     axum::serve(listener, router(shared)).await
 }
 
-async fn snapshot(shared: &Shared) -> Result<Snapshot, Response> {
-    let (tx, rx) = oneshot::channel();
-    let unavailable = || {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the scheduler is shutting down\n",
-        )
-            .into_response()
-    };
-    shared
-        .events
-        .send(Event::Snapshot(tx))
-        .map_err(|_| unavailable())?;
-    rx.await.map_err(|_| unavailable())
+fn unavailable() -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the scheduler is shutting down",
+    )
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
 async fn status(State(shared): State<Shared>) -> Response {
-    match snapshot(&shared).await {
-        Ok(s) => axum::Json(s).into_response(),
-        Err(e) => e,
+    match shared.handle.snapshot().await {
+        Some(s) => Json(s).into_response(),
+        None => unavailable(),
     }
 }
 
 async fn metrics(State(shared): State<Shared>) -> Response {
-    match snapshot(&shared).await {
-        Ok(s) => (
+    match shared.handle.snapshot().await {
+        Some(s) => (
             [(
                 header::CONTENT_TYPE,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
@@ -72,10 +84,102 @@ async fn metrics(State(shared): State<Shared>) -> Response {
             shared.metrics.render(&s),
         )
             .into_response(),
-        Err(e) => e,
+        None => unavailable(),
     }
 }
 
 async fn dashboard() -> Html<&'static str> {
     Html(include_str!("dashboard.html"))
+}
+
+/// Checks the bearer token; `Some` is the refusal to send.
+fn refusal(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let expected = shared
+        .admin_token
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let Some(expected) = expected else {
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "the admin API is disabled: set admin_token or admin_token_file in the scheduler's configuration",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        None => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "missing admin token (Authorization: Bearer <token>)",
+        )),
+        Some(token) if same(token.as_bytes(), expected.as_bytes()) => None,
+        Some(_) => Some(error(StatusCode::FORBIDDEN, "wrong admin token")),
+    }
+}
+
+/// Compares without an early exit, so the time taken does not reveal how much of a
+/// guessed token was right.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn run(shared: &Shared, headers: &HeaderMap, op: AdminOp) -> Response {
+    if let Some(refusal) = refusal(shared, headers) {
+        return refusal;
+    }
+    match shared.handle.admin(op).await {
+        Ok(done) => Json(json!({ "ok": done })).into_response(),
+        Err(e @ AdminError::UnknownHost(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ AdminError::Refused(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(AdminError::Gone) => unavailable(),
+    }
+}
+
+async fn host_action(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path((host, action)): Path<(String, String)>,
+) -> Response {
+    let op = match action.as_str() {
+        "drain" => AdminOp::Drain(host),
+        "up" => AdminOp::Up(host),
+        "down" => AdminOp::Down(host),
+        other => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("unknown action {other:?}: drain, up or down"),
+            );
+        }
+    };
+    run(&shared, &headers, op).await
+}
+
+async fn remove_host(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(host): Path<String>,
+) -> Response {
+    run(&shared, &headers, AdminOp::Remove(host)).await
+}
+
+async fn add_host(State(shared): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    // Authorise before parsing, so an unauthorised caller learns nothing from errors.
+    if let Some(refusal) = refusal(&shared, &headers) {
+        return refusal;
+    }
+    let host: StaticHost = match serde_json::from_str(&body) {
+        Ok(host) => host,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{\"address\": \"host:port\", \"slots\": N}}: {e}"),
+            );
+        }
+    };
+    if host.slots == 0 {
+        return error(StatusCode::BAD_REQUEST, "slots must be at least 1");
+    }
+    run(&shared, &headers, AdminOp::Add(host)).await
 }

@@ -1,117 +1,158 @@
-//! `ccfarm-scheduler`: the farm's scheduler service. It owns the `ccfarm-sched` state
-//! machine in one task, accepts clients and servers on `--listen`, probes the stock
-//! distccd hosts of its configuration, and serves a dashboard, `/status` JSON and
-//! Prometheus `/metrics` on `--http`.
-
-mod actor;
-mod config;
-mod conn;
-mod http;
-mod metrics;
-mod probe;
+//! Starting the service: bind the listeners, spawn the actor, the control port's accept
+//! loop and the HTTP endpoint, and return the addresses actually bound (port 0 picks a
+//! free one, which `ccfarm farm` and tests use).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use anyhow::Context;
 use ccfarm_sched::{Policy, Scheduler};
-use clap::Parser;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::actor;
 use crate::config::FileConfig;
+use crate::conn;
+use crate::handle::Handle;
+use crate::http;
 use crate::metrics::Metrics;
 
-/// Command-line flags; each overrides the configuration file's setting.
-#[derive(Debug, Parser)]
-#[command(
-    name = "ccfarm-scheduler",
-    about = "ccfarm's scheduler: grants compile slots across the farm",
-    version
-)]
-struct Cli {
-    /// Configuration file (TOML; see docs/scheduler.md).
-    #[arg(long, short = 'c')]
-    config: Option<PathBuf>,
-    /// Address for clients and servers [default: 0.0.0.0:7700].
-    #[arg(long)]
-    listen: Option<SocketAddr>,
-    /// Address of the dashboard, `/status` and `/metrics`.
-    #[arg(long)]
-    http: Option<SocketAddr>,
-    /// Placement policy: earliest-finish, fastest-free, least-connections, list-order, random, icecream
-    /// [default: earliest-finish].
-    #[arg(long)]
-    policy: Option<Policy>,
-    /// A server that sends no heartbeat for this long is down (seconds) [default: 3].
-    #[arg(long)]
-    heartbeat_timeout: Option<f64>,
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A listener could not be bound.
+    #[error("listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CCFARM_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
-    let mut file = match &cli.config {
-        Some(path) => FileConfig::load(path)?,
-        None => FileConfig::default(),
-    };
-    if let Some(t) = cli.heartbeat_timeout {
-        file.heartbeat_timeout_s = Some(t);
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The control port (clients and servers).
+    pub listen: SocketAddr,
+    /// The HTTP endpoint, if any.
+    pub http: Option<SocketAddr>,
+    /// The placement policy.
+    pub policy: Policy,
+    /// The configuration file's contents.
+    pub file: FileConfig,
+}
+
+impl Options {
+    /// Options from a configuration file's contents, with its defaults.
+    pub fn from_file(file: FileConfig) -> Result<Options, StartError> {
+        let policy = match &file.policy {
+            Some(name) => name
+                .parse()
+                .map_err(|e| StartError::Config(format!("policy {name:?}: {e}")))?,
+            None => Policy::EarliestFinish,
+        };
+        Ok(Options {
+            listen: file
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 7700))),
+            http: file.http,
+            policy,
+            file,
+        })
     }
-    let policy = match (cli.policy, &file.policy) {
-        (Some(p), _) => p,
-        (None, Some(name)) => name
-            .parse()
-            .with_context(|| format!("policy {name:?} in the configuration"))?,
-        (None, None) => Policy::EarliestFinish,
-    };
-    let config = file.sched_config(policy)?;
+}
+
+/// A started service.
+#[derive(Clone)]
+pub struct Running {
+    /// The control port's address.
+    pub listen: SocketAddr,
+    /// The HTTP endpoint's address.
+    pub http: Option<SocketAddr>,
+    /// The way in to the actor.
+    pub handle: Handle,
+    /// The admin API's token (replaced on reload).
+    pub admin_token: Arc<RwLock<Option<String>>>,
+}
+
+impl Running {
+    /// Replace the admin token (`None` disables the admin API).
+    pub fn set_admin_token(&self, token: Option<String>) {
+        *self.admin_token.write().unwrap_or_else(|e| e.into_inner()) = token;
+    }
+}
+
+/// Bind and spawn everything on the current tokio runtime.
+pub async fn start(options: Options) -> Result<Running, StartError> {
+    let config = options
+        .file
+        .sched_config(options.policy)
+        .map_err(|e| StartError::Config(format!("{e:#}")))?;
     let probe_timeout = config.probe_timeout;
-    let sched = Scheduler::with_placement(config, policy.build()).context("scheduler settings")?;
-    let listen = cli
-        .listen
-        .or(file.listen)
-        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 7700)));
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listen on {listen}"))?;
-    info!(addr = %listener.local_addr()?, %policy, "ccfarm-scheduler listening");
+    let sched = Scheduler::with_placement(config, options.policy.build())
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })
+    };
+    let listener = bind(options.listen).await?;
+    let listen = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: options.listen,
+        source,
+    })?;
+    let http_listener = match options.http {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let admin_token = Arc::new(RwLock::new(
+        options
+            .file
+            .admin_token()
+            .map_err(|e| StartError::Config(format!("{e:#}")))?,
+    ));
     let metrics = Arc::new(Metrics::default());
-    let (events, rx) = mpsc::unbounded_channel();
-    let http = cli.http.or(file.http);
     let settings = actor::Settings {
-        probe_compiler: file.probe_compiler.clone().unwrap_or_else(|| "gcc".into()),
+        probe_compiler: options
+            .file
+            .probe_compiler
+            .clone()
+            .unwrap_or_else(|| "gcc".into()),
         probe_timeout,
-        file,
+        file: options.file,
         metrics: metrics.clone(),
     };
-    tokio::spawn(actor::run(sched, settings, rx, events.clone()));
-    if let Some(http) = http {
-        let http = TcpListener::bind(http)
-            .await
-            .with_context(|| format!("listen on {http}"))?;
-        info!(addr = %http.local_addr()?, "dashboard, /status and /metrics on HTTP");
+    let handle = actor::spawn(sched, settings);
+    info!(addr = %listen, policy = %options.policy, "ccfarm-scheduler listening");
+    let mut http = None;
+    if let Some(listener) = http_listener {
+        http = listener.local_addr().ok();
+        info!(addr = ?http, "dashboard, /status, /metrics and /admin on HTTP");
         let shared = http::Shared {
-            events: events.clone(),
+            handle: handle.clone(),
             metrics,
+            admin_token: admin_token.clone(),
         };
         tokio::spawn(async move {
-            if let Err(e) = http::serve(http, shared).await {
+            if let Err(e) = http::serve(listener, shared).await {
                 warn!("HTTP endpoint failed: {e}");
             }
         });
     }
-    let mut next_conn = 0u64;
+    tokio::spawn(accept(listener, handle.clone()));
+    Ok(Running {
+        listen,
+        http,
+        handle,
+        admin_token,
+    })
+}
+
+async fn accept(listener: TcpListener, handle: Handle) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -122,7 +163,6 @@ async fn main() -> anyhow::Result<()> {
                 continue;
             }
         };
-        next_conn += 1;
-        tokio::spawn(conn::serve(stream, peer, next_conn, events.clone()));
+        tokio::spawn(conn::serve(stream, peer, handle.clone()));
     }
 }

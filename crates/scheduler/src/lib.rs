@@ -1,0 +1,17 @@
+//! ccfarm-scheduler, the farm's scheduler service, as a library: the binary
+//! (`src/main.rs`) and `ccfarm farm` (one process with a scheduler and local servers)
+//! both start it with [`service::start`].
+//!
+//! One task (the actor) owns the pure `ccfarm-sched` state machine. Connections on the
+//! control port (clients asking for slots, ccfarmd servers registering), the HTTP
+//! endpoint (dashboard, `/status`, `/metrics`, `/admin`) and the probes of stock distccd
+//! hosts all talk to it through a [`actor::Handle`].
+
+mod actor;
+pub mod config;
+mod conn;
+pub mod handle;
+mod http;
+mod metrics;
+mod probe;
+pub mod service;

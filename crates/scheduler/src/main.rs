@@ -1,0 +1,94 @@
+//! `ccfarm-scheduler`: the farm's scheduler service (see the library's documentation).
+//! This binary parses flags over the configuration file, starts the service, and
+//! reloads the configuration on SIGHUP.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use ccfarm_sched::Policy;
+use ccfarm_scheduler::config::FileConfig;
+use ccfarm_scheduler::service::{self, Options};
+use clap::Parser;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+/// Command-line flags; each overrides the configuration file's setting.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ccfarm-scheduler",
+    about = "ccfarm's scheduler: grants compile slots across the farm",
+    version
+)]
+struct Cli {
+    /// Configuration file (TOML; see docs/scheduler.md). Reloaded on SIGHUP.
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Address for clients and servers [default: 0.0.0.0:7700].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Address of the dashboard, `/status`, `/metrics` and `/admin`.
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// Placement policy: earliest-finish, fastest-free, least-connections, list-order, random,
+    /// icecream [default: earliest-finish].
+    #[arg(long)]
+    policy: Option<Policy>,
+    /// A server that sends no heartbeat for this long is down (seconds) [default: 3].
+    #[arg(long)]
+    heartbeat_timeout: Option<f64>,
+}
+
+impl Cli {
+    fn load(&self) -> anyhow::Result<FileConfig> {
+        let mut file = match &self.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        if let Some(t) = self.heartbeat_timeout {
+            file.heartbeat_timeout_s = Some(t);
+        }
+        Ok(file)
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CCFARM_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let mut options = Options::from_file(cli.load()?)?;
+    if let Some(listen) = cli.listen {
+        options.listen = listen;
+    }
+    if let Some(http) = cli.http {
+        options.http = Some(http);
+    }
+    if let Some(policy) = cli.policy {
+        options.policy = policy;
+    }
+    let mut hangup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    let running = service::start(options).await?;
+    loop {
+        hangup.recv().await;
+        match cli.load() {
+            Ok(file) => {
+                info!("SIGHUP: reloading the configuration");
+                match file.admin_token() {
+                    Ok(token) => running.set_admin_token(token),
+                    Err(e) => warn!("admin token not reloaded: {e:#}"),
+                }
+                match running.handle.reload(file).await {
+                    Ok(summary) => info!("configuration reloaded: {summary}"),
+                    Err(e) => warn!("configuration not reloaded: {e}"),
+                }
+            }
+            Err(e) => warn!("SIGHUP: configuration not reloaded: {e:#}"),
+        }
+    }
+}
