@@ -76,7 +76,7 @@ pub enum Event {
     },
     /// A new configuration (SIGHUP).
     Reload {
-        file: FileConfig,
+        file: Box<FileConfig>,
         reply: oneshot::Sender<Result<String, AdminError>>,
     },
 }
@@ -372,7 +372,7 @@ impl State {
                 Ok(Vec::new())
             }
             Event::Reload { file, reply } => {
-                let answer = self.reload(sched, now, file);
+                let answer = self.reload(sched, now, *file);
                 let _ = reply.send(answer);
                 Ok(Vec::new())
             }

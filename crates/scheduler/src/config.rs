@@ -37,6 +37,10 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     /// Address of the HTTP status, metrics and dashboard endpoint.
     pub http: Option<SocketAddr>,
+    /// The distcc proxy port (`--distcc-proxy`).
+    pub distcc_proxy: Option<SocketAddr>,
+    /// The balance-daemon ports, `LEASE,STATUS,UPDATE` (`--balance-ports`).
+    pub balance_ports: Option<String>,
     /// Placement policy name.
     pub policy: Option<String>,
     /// A registered server silent this long is down.

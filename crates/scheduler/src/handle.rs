@@ -98,7 +98,10 @@ impl Handle {
     pub async fn reload(&self, file: FileConfig) -> Result<String, AdminError> {
         let (tx, rx) = oneshot::channel();
         self.events
-            .send(Event::Reload { file, reply: tx })
+            .send(Event::Reload {
+                file: Box::new(file),
+                reply: tx,
+            })
             .map_err(|_| AdminError::Gone)?;
         rx.await.map_err(|_| AdminError::Gone)?
     }

@@ -5,13 +5,15 @@
 //! One task (the actor) owns the pure `ccfarm-sched` state machine. Connections on the
 //! control port (clients asking for slots, ccfarmd servers registering), the HTTP
 //! endpoint (dashboard, `/status`, `/metrics`, `/admin`) and the probes of stock distccd
-//! hosts all talk to it through a [`actor::Handle`].
+//! hosts all talk to it through a [`handle::Handle`].
 
 mod actor;
+mod balance;
 pub mod config;
 mod conn;
 pub mod handle;
 mod http;
 mod metrics;
 mod probe;
+mod proxy;
 pub mod service;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use ccfarm_sched::Policy;
 use ccfarm_scheduler::config::FileConfig;
-use ccfarm_scheduler::service::{self, Options};
+use ccfarm_scheduler::service::{self, BalancePorts, Options};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
@@ -34,6 +34,14 @@ struct Cli {
     /// icecream [default: earliest-finish].
     #[arg(long)]
     policy: Option<Policy>,
+    /// A distcc proxy port: stock distcc clients use the whole farm with
+    /// DISTCC_HOSTS="scheduler:PORT/N,lzo".
+    #[arg(long, value_name = "ADDR:PORT")]
+    distcc_proxy: Option<SocketAddr>,
+    /// The seed's balance-daemon ports: LEASE,STATUS,UPDATE (ports on 127.0.0.1, or ADDR:PORT),
+    /// e.g. 5656,5657,5658.
+    #[arg(long, value_name = "LEASE,STATUS,UPDATE")]
+    balance_ports: Option<BalancePorts>,
     /// A server that sends no heartbeat for this long is down (seconds) [default: 3].
     #[arg(long)]
     heartbeat_timeout: Option<f64>,
@@ -71,6 +79,12 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(policy) = cli.policy {
         options.policy = policy;
+    }
+    if let Some(proxy) = cli.distcc_proxy {
+        options.distcc_proxy = Some(proxy);
+    }
+    if let Some(ports) = cli.balance_ports {
+        options.balance_ports = Some(ports);
     }
     let mut hangup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     let running = service::start(options).await?;

@@ -11,11 +11,13 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::actor;
+use crate::balance;
 use crate::config::FileConfig;
 use crate::conn;
 use crate::handle::Handle;
 use crate::http;
 use crate::metrics::Metrics;
+use crate::proxy;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +46,46 @@ pub struct Options {
     pub policy: Policy,
     /// The configuration file's contents.
     pub file: FileConfig,
+    /// The distcc proxy port: stock distcc clients send jobs here, the scheduler
+    /// forwards each to the server it grants.
+    pub distcc_proxy: Option<SocketAddr>,
+    /// The seed's balance-daemon ports: lease, status and status-update.
+    pub balance_ports: Option<BalancePorts>,
+}
+
+/// The three ports of the balance daemon from the seed thread (003).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BalancePorts {
+    /// A client connects, reads one `host:port` line, and holds the connection for the job.
+    pub lease: SocketAddr,
+    /// Dumps the farm's state as text.
+    pub status: SocketAddr,
+    /// Takes `host:port up` / `host:port down` lines.
+    pub update: SocketAddr,
+}
+
+impl std::str::FromStr for BalancePorts {
+    type Err = String;
+
+    /// `LEASE,STATUS,UPDATE`, each a port (on 127.0.0.1) or an `ADDR:PORT`.
+    fn from_str(s: &str) -> Result<BalancePorts, String> {
+        let parse = |part: &str| -> Result<SocketAddr, String> {
+            let part = part.trim();
+            if let Ok(port) = part.parse::<u16>() {
+                return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+            }
+            part.parse()
+                .map_err(|_| format!("{part:?} is neither a port nor ADDR:PORT"))
+        };
+        match s.split(',').collect::<Vec<_>>()[..] {
+            [lease, status, update] => Ok(BalancePorts {
+                lease: parse(lease)?,
+                status: parse(status)?,
+                update: parse(update)?,
+            }),
+            _ => Err("expected LEASE,STATUS,UPDATE (e.g. 5656,5657,5658)".into()),
+        }
+    }
 }
 
 impl Options {
@@ -61,6 +103,13 @@ impl Options {
                 .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 7700))),
             http: file.http,
             policy,
+            distcc_proxy: file.distcc_proxy,
+            balance_ports: file
+                .balance_ports
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(StartError::Config)?,
             file,
         })
     }
@@ -73,6 +122,8 @@ pub struct Running {
     pub listen: SocketAddr,
     /// The HTTP endpoint's address.
     pub http: Option<SocketAddr>,
+    /// The distcc proxy's address.
+    pub distcc_proxy: Option<SocketAddr>,
     /// The way in to the actor.
     pub handle: Handle,
     /// The admin API's token (replaced on reload).
@@ -109,6 +160,18 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
+    let proxy_listener = match options.distcc_proxy {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let balance_listeners = match options.balance_ports {
+        Some(ports) => Some((
+            bind(ports.lease).await?,
+            bind(ports.status).await?,
+            bind(ports.update).await?,
+        )),
+        None => None,
+    };
     let admin_token = Arc::new(RwLock::new(
         options
             .file
@@ -143,10 +206,28 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
             }
         });
     }
+    let mut distcc_proxy = None;
+    if let Some(listener) = proxy_listener {
+        distcc_proxy = listener.local_addr().ok();
+        info!(addr = ?distcc_proxy, "distcc proxy listening");
+        tokio::spawn(proxy::serve(listener, handle.clone()));
+    }
+    if let Some((lease, status, update)) = balance_listeners {
+        info!(
+            lease = ?lease.local_addr().ok(),
+            status = ?status.local_addr().ok(),
+            update = ?update.local_addr().ok(),
+            "balance-daemon ports listening"
+        );
+        tokio::spawn(balance::serve_lease(lease, handle.clone()));
+        tokio::spawn(balance::serve_status(status, handle.clone()));
+        tokio::spawn(balance::serve_update(update, handle.clone()));
+    }
     tokio::spawn(accept(listener, handle.clone()));
     Ok(Running {
         listen,
         http,
+        distcc_proxy,
         handle,
         admin_token,
     })

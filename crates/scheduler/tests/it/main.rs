@@ -2,8 +2,11 @@
 //! registering with it, the real `ccfarm` client asking it for every slot, and stock
 //! `distccd` hosts it probes.
 
+mod admin;
+mod balance;
 mod build;
 mod clients;
 mod failures;
 mod farm;
 mod probes;
+mod proxy;

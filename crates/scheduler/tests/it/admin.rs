@@ -1,0 +1,1 @@
+//! The admin API and `ccfarm hosts/drain/up/down/add/remove`.

@@ -1,0 +1,1 @@
+//! The distcc proxy port: stock distcc clients through the scheduler.
