@@ -6,6 +6,7 @@
 //! outputs exactly as a local compile would; on any infrastructure failure try the
 //! next host, then compile locally.
 
+pub mod admin;
 pub mod backoff;
 pub mod compile;
 pub mod env;

@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use ccfarm_client::admin;
 use ccfarm_client::compile::{self, Context};
 use ccfarm_client::env::{Env, HostSource, Settings};
 use ccfarm_client::exit;
@@ -56,6 +57,12 @@ fn run(mut args: Vec<String>) -> i32 {
                 return 0;
             }
             Some("simulate") if invoked == "ccfarm" => return simulate(&args[1..]),
+            Some(command @ ("hosts" | "drain" | "up" | "down" | "add" | "remove"))
+                if invoked == "ccfarm" =>
+            {
+                let command = command.to_owned();
+                return admin_command(&command, args.split_off(1), &env);
+            }
             Some("--show-hosts") | Some("-j") => {
                 return show_hosts(&settings, args[0] == "-j", &log);
             }
@@ -115,6 +122,34 @@ fn run(mut args: Vec<String>) -> i32 {
         local_slots_cpp: hosts.local_slots_cpp.unwrap_or((2 * cpus).max(4)),
     };
     compile::run(&ctx, argv)
+}
+
+/// `ccfarm hosts|drain|up|down|add|remove ...`: the operator's commands.
+fn admin_command(command: &str, mut args: Vec<String>, env: &Env) -> i32 {
+    let target = match admin::Target::from_args(&mut args, |k| env.get(k).map(str::to_owned)) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ccfarm {command}: {e}");
+            return exit::BAD_ARGUMENTS.into();
+        }
+    };
+    match admin::run(command, &args, &target) {
+        Ok(out) => {
+            print!("{out}");
+            if !out.ends_with('\n') {
+                println!();
+            }
+            0
+        }
+        Err(e @ admin::AdminError::Usage(_)) => {
+            eprintln!("ccfarm {command}: {e}");
+            exit::BAD_ARGUMENTS.into()
+        }
+        Err(e) => {
+            eprintln!("ccfarm {command}: {e}");
+            exit::GENERAL.into()
+        }
+    }
 }
 
 fn is_source(arg: &str) -> bool {
@@ -194,6 +229,7 @@ fn print_help(name: &str) {
     println!(
         "Usage: {name} [COMPILER] [compile options] -o OUTPUT -c INPUT
        {name} [--help | --version | --show-hosts | -j]
+       ccfarm hosts | drain HOST | up HOST | down HOST | add HOST[:PORT]/N[,lzo] | remove HOST
        COMPILER [compile options]   (when a symlink named after the compiler points at {name})
 
 Distributes C and C++ compiles to compile servers (ccfarmd or distccd) over the distcc
@@ -201,6 +237,15 @@ protocol, and compiles locally whatever cannot or should not be distributed.
 
 Options:
   simulate      compare scheduling policies in a simulated farm (ccfarm simulate --help)
+  hosts         the scheduler's hosts: health, slots, running jobs, learned speed
+  drain HOST    let HOST's running jobs finish, give it nothing new    (admin token)
+  up HOST       put HOST back in service                               (admin token)
+  down HOST     take HOST out of service now; its jobs go elsewhere    (admin token)
+  add HOST[:PORT]/N[,lzo]   add a stock distccd with N slots           (admin token)
+  remove HOST   forget HOST                                            (admin token)
+                (--http HOST:PORT or CCFARM_SCHEDULER_HTTP, else CCFARM_SCHEDULER's host
+                 on port 7701; token from CCFARM_ADMIN_TOKEN, --token-file FILE or
+                 ~/.ccfarm/admin-token)
   --help        this text
   --version     version and protocols
   --show-hosts  the host list in use

@@ -87,6 +87,17 @@ impl Farm {
         }
     }
 
+    /// Replace the configuration file with `config` and send the scheduler SIGHUP.
+    pub fn reload(&self, config: &str) {
+        let path = self.config.as_ref().expect("started with a configuration");
+        std::fs::write(path, config).unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.scheduler.id() as i32),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .unwrap();
+    }
+
     /// The scheduler's `/status` document.
     pub fn status(&self) -> serde_json::Value {
         serde_json::from_str(&self.http_get("/status")).unwrap()
