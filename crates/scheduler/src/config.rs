@@ -268,3 +268,19 @@ mod tests {
         assert!(s.speculation.is_some());
     }
 }
+
+#[cfg(test)]
+mod example {
+    use super::*;
+
+    /// The example shipped for operators must stay valid.
+    #[test]
+    fn the_deployment_example_parses() {
+        let text = include_str!("../../../deploy/scheduler.toml");
+        let c = FileConfig::parse(text).unwrap();
+        assert_eq!(c.server_weight("old-xeon"), 0.5);
+        assert_eq!(c.hosts.len(), 1);
+        assert!(c.admin_token_file.is_some());
+        c.sched_config(Policy::EarliestFinish).unwrap();
+    }
+}
