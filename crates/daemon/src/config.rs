@@ -54,6 +54,10 @@ pub struct Cli {
     /// Timeout in seconds of every socket read and write [default: 120].
     #[arg(long, value_name = "S")]
     pub io_timeout: Option<u64>,
+    /// Offer the scheduler no slots while the load average not caused by our own
+    /// compiles is above L (a donated desktop whose owner is busy).
+    #[arg(long, value_name = "L")]
+    pub max_load: Option<f64>,
     /// Exit after S seconds (for tests).
     #[arg(long, value_name = "S")]
     pub lifetime: Option<u64>,
@@ -125,6 +129,7 @@ pub struct FileConfig {
     max_connections: Option<u32>,
     job_lifetime_secs: Option<u64>,
     io_timeout_secs: Option<u64>,
+    max_load: Option<f64>,
     kill_grace_ms: Option<u64>,
     allowed_compilers: Option<Vec<String>>,
     tmp_dir: Option<PathBuf>,
@@ -170,6 +175,8 @@ pub struct Config {
     pub job_lifetime: Option<Duration>,
     /// Socket read/write timeout.
     pub io_timeout: Duration,
+    /// Foreign load above which the scheduler is offered no slots.
+    pub max_load: Option<f64>,
     /// Between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
     /// Extra allowed compilers.
@@ -334,6 +341,14 @@ impl Cli {
                 .filter(|&s| s > 0)
                 .map(Duration::from_secs),
             io_timeout: Duration::from_secs(io_timeout),
+            max_load: match self.max_load.or(file.max_load) {
+                Some(l) if !(l.is_finite() && l >= 0.0) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "max_load must be a non-negative number, not {l}"
+                    )));
+                }
+                other => other,
+            },
             kill_grace: Duration::from_millis(file.kill_grace_ms.unwrap_or(1000)),
             allowed_compilers,
             tmp_dir,
@@ -472,5 +487,25 @@ mod tests {
                 .is_err()
         );
         assert!(cli(&["--inetd"]).merge(FileConfig::default()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod deployment_examples {
+    use super::*;
+
+    /// The examples shipped for operators must stay valid.
+    #[test]
+    fn the_deployment_examples_parse() {
+        for text in [
+            include_str!("../../../deploy/ccfarmd.toml"),
+            include_str!("../../../deploy/ccfarmd-desktop.toml"),
+        ] {
+            let file: FileConfig = toml::from_str(text).unwrap();
+            assert!(file.scheduler.is_some());
+        }
+        let desktop: FileConfig =
+            toml::from_str(include_str!("../../../deploy/ccfarmd-desktop.toml")).unwrap();
+        assert_eq!(desktop.max_load, Some(1.5));
     }
 }

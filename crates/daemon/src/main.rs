@@ -229,6 +229,7 @@ async fn run(
                     name,
                     distcc_port,
                     compilers,
+                    max_load: config.max_load,
                 },
             )
             .await;

@@ -34,6 +34,8 @@ pub struct Membership {
     pub distcc_port: u16,
     /// The compilers it runs, with their identities.
     pub compilers: Vec<CompilerIdentity>,
+    /// Offer no slots while the load not caused by our compiles is above this.
+    pub max_load: Option<f64>,
 }
 
 /// Stay registered until the task is dropped.
@@ -108,9 +110,11 @@ async fn session(daemon: &Daemon, membership: &Membership) -> Result<(), Session
             _ = tick.tick() => {
                 let tmp = daemon.config.tmp_dir.clone();
                 let sys = tokio::task::spawn_blocking(move || SystemInfo::read_light(&tmp)).await.unwrap_or_default();
+                let running = daemon.stats.running_now().max(0) as u32;
+                let slots = offered_slots(daemon.stats.slots() as u32, running, sys.load[0], membership.max_load);
                 let heartbeat = ToScheduler::Heartbeat {
-                    slots: daemon.stats.slots() as u32,
-                    running: daemon.stats.running_now().max(0) as u32,
+                    slots,
+                    running,
                     load_average: sys.load,
                     free_memory_mb: sys.free_mem_mb,
                 };
@@ -124,6 +128,17 @@ async fn session(daemon: &Daemon, membership: &Membership) -> Result<(), Session
                 Some(_) => {}
             },
         }
+    }
+}
+
+/// The slots offered to the scheduler: all of them, or none while the load that our own
+/// compiles do not explain is above `max_load` (a desktop whose owner is busy). Each
+/// running compile accounts for about one unit of load average; the average lags by
+/// about a minute, which is the hysteresis we want for an owner coming and going.
+pub fn offered_slots(slots: u32, running: u32, load1: f64, max_load: Option<f64>) -> u32 {
+    match max_load {
+        Some(max) if load1 - f64::from(running) > max => 0,
+        _ => slots,
     }
 }
 
@@ -165,4 +180,19 @@ pub fn identify(names: &[String]) -> Vec<CompilerIdentity> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offered_slots;
+
+    #[test]
+    fn a_busy_owner_takes_the_slots_away() {
+        assert_eq!(offered_slots(4, 0, 3.0, None), 4);
+        assert_eq!(offered_slots(4, 0, 0.4, Some(1.5)), 4);
+        assert_eq!(offered_slots(4, 0, 2.0, Some(1.5)), 0);
+        // Our own four compiles explain a load of four.
+        assert_eq!(offered_slots(4, 4, 4.5, Some(1.5)), 4);
+        assert_eq!(offered_slots(4, 2, 4.5, Some(1.5)), 0);
+    }
 }
