@@ -71,6 +71,14 @@ struct Cli {
     /// Heartbeat timeout (seconds) for a started scheduler.
     #[arg(long, default_value_t = 3)]
     heartbeat_timeout: u64,
+    /// One more argument for a started scheduler (repeat it: `--scheduler-arg=--config
+    /// --scheduler-arg=sched.toml`).
+    #[arg(
+        long = "scheduler-arg",
+        allow_hyphen_values = true,
+        requires = "scheduler_bin"
+    )]
+    scheduler_args: Vec<String>,
     /// Fake compile servers to register.
     #[arg(long, default_value_t = 20)]
     servers: usize,
@@ -181,6 +189,7 @@ impl Target {
             .arg(&cli.policy)
             .arg("--heartbeat-timeout")
             .arg(cli.heartbeat_timeout.to_string())
+            .args(&cli.scheduler_args)
             // Per-connection logging would be part of what is measured; warnings (refusals,
             // unknown leases) still matter and are counted.
             .env("CCFARM_LOG", "warn")
