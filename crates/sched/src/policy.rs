@@ -198,6 +198,30 @@ impl FromStr for Policy {
     }
 }
 
+impl Policy {
+    /// How the policy ranks a host with a free slot (larger is better; ties go to the earlier
+    /// configured host), for the policies that pick the best free host by a per-host key. The
+    /// scheduler's incremental index and the policies' [`Placement::place`] share it, so both
+    /// decide alike. `None` for `random`, which ranks nothing.
+    pub(crate) fn free_key(self, c: &Candidate) -> Option<f64> {
+        match self {
+            Policy::ListOrder => Some(-f64::from(c.order)),
+            Policy::Random { .. } => None,
+            Policy::LeastConnections => Some(-(f64::from(c.running) / f64::from(c.slots.max(1)))),
+            Policy::FastestFree => Some(c.weight),
+            Policy::IcecreamLike => Some(IcecreamLike::score(c)),
+            // The earliest finish on a free slot, `now + cost / speed`, is the fastest free
+            // slot whatever the cost.
+            Policy::EarliestFinish => Some(c.effective_speed.max(1e-9)),
+        }
+    }
+
+    /// icecream measures an idle host that never compiled anything before ranking.
+    pub(crate) fn is_newcomer(c: &Candidate) -> bool {
+        c.free > 0 && c.samples == 0 && c.running == 0
+    }
+}
+
 /// The best candidate with a free slot by `key` (larger is better); ties go to the earlier
 /// configured host, so every policy is deterministic.
 fn best_free(cands: &[Candidate], key: impl Fn(&Candidate) -> f64) -> Option<usize> {
@@ -231,13 +255,14 @@ impl Placement for ListOrder {
     }
 
     fn place(&mut self, ctx: &PlaceContext<'_>) -> Decision {
-        grant_or_skip(best_free(ctx.candidates, |c| -f64::from(c.order)))
+        let key = |c: &Candidate| Policy::ListOrder.free_key(c).unwrap_or_default();
+        grant_or_skip(best_free(ctx.candidates, key))
     }
 }
 
 /// SplitMix64: a tiny, good-enough, seeded generator (no dependency, no OS entropy).
 #[derive(Debug, Clone)]
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {
     fn next_u64(&mut self) -> u64 {
@@ -249,7 +274,7 @@ impl SplitMix64 {
     }
 
     /// Uniform in `0..n` (n > 0), by rejection so small `n` are unbiased.
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         let zone = u64::MAX - u64::MAX % n;
         loop {
             let x = self.next_u64();
@@ -296,9 +321,8 @@ impl Placement for LeastConnections {
     }
 
     fn place(&mut self, ctx: &PlaceContext<'_>) -> Decision {
-        grant_or_skip(best_free(ctx.candidates, |c| {
-            -(f64::from(c.running) / f64::from(c.slots.max(1)))
-        }))
+        let key = |c: &Candidate| Policy::LeastConnections.free_key(c).unwrap_or_default();
+        grant_or_skip(best_free(ctx.candidates, key))
     }
 }
 
@@ -311,7 +335,8 @@ impl Placement for FastestFree {
     }
 
     fn place(&mut self, ctx: &PlaceContext<'_>) -> Decision {
-        grant_or_skip(best_free(ctx.candidates, |c| c.weight))
+        let key = |c: &Candidate| Policy::FastestFree.free_key(c).unwrap_or_default();
+        grant_or_skip(best_free(ctx.candidates, key))
     }
 }
 
@@ -323,7 +348,7 @@ impl IcecreamLike {
     /// (1 − 0.5 · jobs/max_jobs), times a bonus of (4.5 − 0.5 n) for hosts with n < 7
     /// samples. icecream's load is a 0..1000 CPU/memory grade; the load average per slot
     /// stands in for it.
-    fn score(c: &Candidate) -> f64 {
+    pub(crate) fn score(c: &Candidate) -> f64 {
         let load = c.load.clamp(0.0, 1.0);
         let busy = f64::from(c.running) / f64::from(c.slots.max(1));
         let young = if c.samples < 7 {
@@ -342,11 +367,7 @@ impl Placement for IcecreamLike {
 
     fn place(&mut self, ctx: &PlaceContext<'_>) -> Decision {
         // pick_server_new: an idle host that never compiled anything is measured first.
-        if let Some(i) = ctx
-            .candidates
-            .iter()
-            .position(|c| c.free > 0 && c.samples == 0 && c.running == 0)
-        {
+        if let Some(i) = ctx.candidates.iter().position(Policy::is_newcomer) {
             return Decision::Grant(i);
         }
         grant_or_skip(best_free(ctx.candidates, Self::score))
@@ -368,28 +389,34 @@ struct Choice {
 
 impl EarliestFinish {
     /// The best free candidate and the best full one, by expected finish: `cost / speed` from
-    /// now on a free host; `available_at + cost / speed` on a full one. Ties go to the
-    /// earlier configured host.
+    /// now on a free host (so the fastest free host, whatever the cost); `available_at + cost
+    /// / speed` on a full one. Ties go to the earlier configured host.
     fn finish_times(ctx: &PlaceContext<'_>) -> (Option<Choice>, Option<Choice>) {
         let cost = ctx.job.cost;
-        let mut free: Option<Choice> = None;
+        let key = |c: &Candidate| Policy::EarliestFinish.free_key(c).unwrap_or_default();
+        let free = best_free(ctx.candidates, key).map(|idx| Choice {
+            idx,
+            finish: cost / key(&ctx.candidates[idx]),
+            start: ctx.now,
+        });
         let mut full: Option<Choice> = None;
         for (idx, c) in ctx.candidates.iter().enumerate() {
-            let run = cost / c.effective_speed.max(1e-9);
-            let (slot, start) = if c.free > 0 {
-                (&mut free, ctx.now)
-            } else if let Some(at) = c.available_at {
-                (&mut full, at)
-            } else {
+            let Some(start) = c.available_at.filter(|_| c.free == 0) else {
                 continue;
             };
-            let finish = start.saturating_since(ctx.now).as_secs_f64() + run;
-            if slot.is_none_or(|o| finish < o.finish) {
-                *slot = Some(Choice { idx, finish, start });
+            let finish = full_finish(ctx.now, start, cost, c.effective_speed);
+            if full.is_none_or(|o| finish < o.finish) {
+                full = Some(Choice { idx, finish, start });
             }
         }
         (free, full)
     }
+}
+
+/// Seconds from `now` until a job of `cost` finishes on a full host of `speed` whose next slot
+/// frees at `start`. The scheduler's index computes exactly this, so both paths agree.
+pub(crate) fn full_finish(now: Micros, start: Micros, cost: f64, speed: f64) -> f64 {
+    start.saturating_since(now).as_secs_f64() + cost / speed.max(1e-9)
 }
 
 impl Placement for EarliestFinish {

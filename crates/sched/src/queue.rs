@@ -197,6 +197,16 @@ impl FairQueue {
 
     /// Every waiting request, in the order fairness would serve them.
     pub(crate) fn order(&self) -> FairOrder<'_> {
+        FairOrder {
+            queue: self,
+            cursor: self.cursor(),
+        }
+    }
+
+    /// The same order as [`FairQueue::order`], as a cursor that does not borrow the queue,
+    /// so that the caller may change other state between steps. The queue itself must not
+    /// change while the cursor is in use.
+    pub(crate) fn cursor(&self) -> FairCursor {
         let mut heap = BinaryHeap::with_capacity(self.users.len());
         for (i, u) in self.users.iter().enumerate() {
             if !u.entries.is_empty() {
@@ -208,7 +218,7 @@ impl FairQueue {
                 }));
             }
         }
-        FairOrder { queue: self, heap }
+        FairCursor { heap }
     }
 
     /// Every waiting request, in no particular order.
@@ -263,15 +273,27 @@ impl Ord for Slot {
 /// Iterator over waiting requests in fair service order.
 pub(crate) struct FairOrder<'a> {
     queue: &'a FairQueue,
-    heap: BinaryHeap<Reverse<Slot>>,
+    cursor: FairCursor,
 }
 
 impl<'a> Iterator for FairOrder<'a> {
     type Item = &'a Queued;
 
     fn next(&mut self) -> Option<&'a Queued> {
+        self.cursor.next(self.queue)
+    }
+}
+
+/// A position in the fair service order of an unchanged [`FairQueue`].
+pub(crate) struct FairCursor {
+    heap: BinaryHeap<Reverse<Slot>>,
+}
+
+impl FairCursor {
+    /// The next waiting request of `queue` (the queue the cursor was made from).
+    pub(crate) fn next<'a>(&mut self, queue: &'a FairQueue) -> Option<&'a Queued> {
         let Reverse(slot) = self.heap.pop()?;
-        let user = &self.queue.users[slot.user];
+        let user = &queue.users[slot.user];
         if slot.pos + 1 < user.entries.len() {
             self.heap.push(Reverse(Slot {
                 tag: slot.tag + 1.0 / user.weight,

@@ -405,6 +405,34 @@ proptest! {
         prop_assert!(s.snapshot().hosts.iter().all(|h| h.leases == 0));
     }
 
+    /// `Scheduler::new` serves a built-in policy from its incremental host index;
+    /// `with_placement` shows the same policy every host, as a custom policy is shown. Both
+    /// must make the same decisions, event after event.
+    #[test]
+    fn the_host_index_decides_as_the_policies_do(
+        policy in policy(),
+        steps in proptest::collection::vec((0..2_000u32, op()), 1..200),
+    ) {
+        let mut indexed = Scheduler::new(config(policy)).unwrap();
+        let mut shown = Scheduler::with_placement(config(policy), policy.build()).unwrap();
+        let (mut mi, mut ms) = (Model::default(), Model::default());
+        let mut now = Micros::ZERO;
+        for h in 0..3 {
+            indexed.join(now, spec(&name(h), SLOTS[h], WEIGHTS[h])).unwrap();
+            shown.join(now, spec(&name(h), SLOTS[h], WEIGHTS[h])).unwrap();
+        }
+        for (dt, op) in &steps {
+            now = now + Duration::from_millis(u64::from(*dt));
+            step(&mut indexed, &mut mi, now, op);
+            step(&mut shown, &mut ms, now, op);
+            record_promises(&indexed, &mut mi);
+            record_promises(&shown, &mut ms);
+            prop_assert_eq!(indexed.leases(), shown.leases(), "{:?}", op);
+            prop_assert_eq!(indexed.queued(), shown.queued(), "{:?}", op);
+            prop_assert_eq!(indexed.snapshot(), shown.snapshot(), "{:?}", op);
+        }
+    }
+
     #[test]
     fn fair_queueing_alternates_between_users(
         policy in policy(),

@@ -9,19 +9,26 @@
 //! [`crate::Config::max_lookahead`]: once that many requests have declined free slots in one
 //! pass, the queue is deeper than waiting can pay for (the farm is saturated, every slot
 //! should work) and the following requests take free slots as they come.
+//!
+//! Two implementations of the same pass: a built-in policy ([`Scheduler::new`]) reads the
+//! host index ([`super::index`]), a few ordered-set look-ups per request; a custom
+//! [`crate::Placement`] is shown every host that can take work. A property test checks that
+//! both make the same decisions for every built-in policy.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::ops::Bound;
 
 use crate::action::Action;
 use crate::health::Health;
 use crate::ids::{HostId, LeaseId, RequestId};
 use crate::lease::{Lease, LeaseTiming};
-use crate::policy::{Candidate, Decision, JobView, PlaceContext};
+use crate::policy::{Candidate, Decision, JobView, PlaceContext, Policy};
 use crate::queue::UserIdx;
 use crate::time::Micros;
 
 use super::Scheduler;
+use super::index::{self, Rank};
 
 /// What a new lease is for.
 struct JobRef {
@@ -37,8 +44,15 @@ type Ends = BinaryHeap<Reverse<Micros>>;
 impl Scheduler {
     /// Places what can be placed, then considers speculation.
     pub(super) fn settle(&mut self, now: Micros) {
-        self.dispatch(now);
+        self.refresh_index();
+        if self.builtin.is_some() {
+            self.dispatch_indexed(now);
+        } else {
+            self.dispatch(now);
+        }
+        self.refresh_index();
         self.speculate(now);
+        self.refresh_index();
     }
 
     /// Hosts that can take work, in configured order, with (optionally) the expected free
@@ -47,46 +61,28 @@ impl Scheduler {
         let mut cands = Vec::with_capacity(self.hosts.len());
         let mut all_ends = Vec::new();
         for h in self.hosts.values() {
-            let cap = h.capacity(&self.cfg);
-            if cap == 0 {
+            let Some(mut c) = index::candidate(h, &self.cfg) else {
                 continue;
-            }
-            let running = h.running();
-            let free = cap.saturating_sub(running);
-            let mut available_at = None;
+            };
             if with_ends {
-                let mut ends: Vec<Micros> =
-                    h.leases.values().map(|t| t.estimated_end(now)).collect();
-                ends.sort_unstable();
-                // Leases beyond the usable capacity must end before a usable slot frees.
-                let skip = running.saturating_sub(cap) as usize;
-                let heap: Ends = ends[skip..].iter().copied().map(Reverse).collect();
-                if free == 0 {
-                    available_at = heap.peek().map(|r| r.0);
+                let heap: Ends = index::usable_ends(h, c.slots, now)
+                    .into_iter()
+                    .map(Reverse)
+                    .collect();
+                if c.free == 0 {
+                    c.available_at = heap.peek().map(|r| r.0);
                 }
                 all_ends.push(heap);
             }
-            cands.push(Candidate {
-                host: h.id,
-                order: h.id.0,
-                weight: h.weight,
-                speed: h.speed.value,
-                effective_speed: h.effective_speed(),
-                samples: h.speed.samples,
-                slots: cap,
-                running,
-                free,
-                load: h.load_per_slot(),
-                available_at,
-            });
+            cands.push(c);
         }
         (cands, all_ends)
     }
 
-    /// One placement pass over the queue.
+    /// One placement pass over the queue, showing a custom policy every candidate.
     fn dispatch(&mut self, now: Micros) {
         // Cheap test first: most events in a busy farm free nothing.
-        if self.queue.is_empty() || !self.hosts.values().any(|h| h.free(&self.cfg) > 0) {
+        if self.queue.is_empty() || !self.index.any_free() {
             return;
         }
         let with_ends = self.placement.needs_availability();
@@ -161,6 +157,107 @@ impl Scheduler {
         }
     }
 
+    /// One placement pass over the queue for a built-in policy, reading the host index.
+    /// Grants are made as the pass goes (the index must see them), but the queue is only
+    /// changed at the end, so the fair order stays that of the pass's start.
+    fn dispatch_indexed(&mut self, now: Micros) {
+        if self.queue.is_empty() || !self.index.any_free() {
+            return;
+        }
+        let Some(policy) = self.builtin.as_ref().map(|b| b.policy) else {
+            return;
+        };
+        let declines = policy == Policy::EarliestFinish;
+        let mut granted: Vec<RequestId> = Vec::new();
+        let mut waits: Vec<(RequestId, Micros)> = Vec::new();
+        let mut reserved: Vec<HostId> = Vec::new();
+        let mut stale = Vec::new();
+        let mut order = self.queue.cursor();
+        while self.index.any_free() {
+            let Some(q) = order.next(&self.queue).cloned() else {
+                break;
+            };
+            let rng = &mut self.builtin.as_mut().expect("checked above").rng;
+            let Some(free) = self.index.pick_free(rng) else {
+                break;
+            };
+            let may_wait = declines
+                && waits.len() < self.cfg.max_lookahead
+                && q.wait_until.is_none_or(|t| t > now);
+            if may_wait {
+                // As `EarliestFinish::place`: the fastest free slot's finish, against the
+                // best full host's.
+                let speed = self.hosts[&free].effective_speed().max(1e-9);
+                let wait = self.index.best_full(
+                    &self.hosts,
+                    &self.cfg,
+                    now,
+                    q.cost,
+                    q.cost / speed,
+                    &mut stale,
+                );
+                for (id, at) in stale.drain(..) {
+                    let h = self.hosts.get_mut(&id).expect("indexed hosts exist");
+                    self.index.rekey_full(h, at);
+                }
+                if let Some(w) = wait.filter(|w| w.start > now) {
+                    self.reserve(now, w.host, q.cost);
+                    reserved.push(w.host);
+                    waits.push((q.id, w.start));
+                    continue;
+                }
+            }
+            let job = JobRef {
+                request: q.id,
+                user: q.user,
+                cost: q.cost,
+                size: q.size,
+            };
+            let lease = self.new_lease(now, free, job, None);
+            let h = self.hosts.get_mut(&free).expect("picked from the index");
+            self.index.update(h, &self.cfg, now);
+            self.counters.grants += 1;
+            self.out.push(Action::Grant {
+                request: q.id,
+                lease,
+                host: free,
+            });
+            granted.push(q.id);
+        }
+        for (id, until) in waits {
+            self.queue.set_wait_until(id, until);
+        }
+        for id in granted {
+            self.queue.take(id).expect("granted from the queue");
+        }
+        for id in reserved {
+            if let Some(h) = self.hosts.get_mut(&id) {
+                h.pass_ends = None;
+            }
+            self.touch(id);
+        }
+    }
+
+    /// A request waits for full host `host` during a pass: it takes the slot expected to
+    /// free first, which then frees again once the job would have run there.
+    fn reserve(&mut self, now: Micros, host: HostId, cost: f64) {
+        let h = self.hosts.get_mut(&host).expect("indexed hosts exist");
+        if h.pass_ends.is_none() {
+            let cap = h.capacity(&self.cfg);
+            h.pass_ends = Some(index::usable_ends(h, cap, now));
+        }
+        let speed = h.effective_speed();
+        let ends = h.pass_ends.as_mut().expect("just set");
+        if !ends.is_empty() {
+            let t = ends.remove(0);
+            let next = t.max(now).plus_secs_f64(cost / speed);
+            let at = ends.partition_point(|&e| e <= next);
+            ends.insert(at, next);
+        }
+        let first = ends.first().copied();
+        self.index.rekey_full(h, first);
+    }
+
     fn grant(&mut self, now: Micros, request: RequestId, host: HostId) {
         let q = self.queue.take(request).expect("granted from the queue");
         let job = JobRef {
@@ -187,6 +284,7 @@ impl Scheduler {
     ) -> LeaseId {
         let id = LeaseId(self.next_lease);
         self.next_lease += 1;
+        self.touch(host);
         let h = self
             .hosts
             .get_mut(&host)
@@ -218,38 +316,45 @@ impl Scheduler {
     /// `min_speedup` times slower, whose expected remaining time exceeds `margin` times its
     /// cost on the free host, is started again there. The free hosts are served fastest
     /// first, each taking the straggler it would save the most time on.
+    ///
+    /// The free hosts come from the index, fastest first, and stragglers are looked for only
+    /// on hosts slow enough (the loaded hosts, slowest first). Once a free host finds no
+    /// straggler, no slower one can (its margin is larger and fewer hosts are slow enough
+    /// for it), so the search stops.
     fn speculate(&mut self, now: Micros) {
-        let Some(spec) = self.cfg.speculation else {
-            return;
-        };
-        if !self.placement.speculates() || !self.queue.is_empty() || self.leases.is_empty() {
+        if self.cfg.speculation.is_none()
+            || !self.placement.speculates()
+            || !self.queue.is_empty()
+            || self.leases.is_empty()
+        {
             return;
         }
-        let mut free: Vec<(HostId, f64, u32)> = self
-            .hosts
-            .values()
-            .filter(|h| h.health.effective() == Health::Up)
-            .map(|h| (h.id, h.effective_speed(), h.free(&self.cfg)))
-            .filter(|&(_, _, f)| f > 0)
-            .collect();
-        free.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        for (fast, fast_speed, slots) in free {
-            for _ in 0..slots {
-                let best = self
-                    .leases
-                    .values()
-                    .filter(|l| l.twin.is_none() && l.host != fast)
-                    .filter_map(|l| {
-                        let speed = self.hosts[&l.host].effective_speed();
-                        if speed * spec.min_speedup > fast_speed {
-                            return None;
-                        }
-                        let there = l.cost / fast_speed;
-                        let remaining = l.timing.remaining_secs(now);
-                        (remaining > there * spec.margin).then_some((l.id, remaining - there))
-                    })
-                    .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
-                let Some((original, _)) = best else {
+        let mut after: Option<(Rank, HostId)> = None;
+        let mut barren: Option<f64> = None;
+        loop {
+            let next = match after {
+                None => self.index.fast.first(),
+                Some(k) => self
+                    .index
+                    .fast
+                    .range((Bound::Excluded(k), Bound::Unbounded))
+                    .next(),
+            };
+            let Some(&(rank, fast)) = next else {
+                break;
+            };
+            after = Some((rank, fast));
+            let h = &self.hosts[&fast];
+            if h.health.effective() != Health::Up {
+                continue;
+            }
+            let fast_speed = h.effective_speed();
+            if barren.is_some_and(|s| fast_speed < s) {
+                break;
+            }
+            for _ in 0..h.free(&self.cfg) {
+                let Some(original) = self.straggler(now, fast, fast_speed) else {
+                    barren = Some(fast_speed);
                     break;
                 };
                 let orig = &self.leases[&original];
@@ -271,5 +376,39 @@ impl Scheduler {
                 });
             }
         }
+    }
+
+    /// The lease worth starting again on free host `fast` (speed `fast_speed`): the one that
+    /// would save the most time, ties to the lower lease id.
+    fn straggler(&self, now: Micros, fast: HostId, fast_speed: f64) -> Option<LeaseId> {
+        let spec = self.cfg.speculation?;
+        let mut best: Option<(LeaseId, f64)> = None;
+        for &(Rank(speed), host) in &self.index.loaded {
+            if speed * spec.min_speedup > fast_speed {
+                break;
+            }
+            if host == fast {
+                continue;
+            }
+            for (&id, timing) in &self.hosts[&host].leases {
+                let l = &self.leases[&id];
+                if l.twin.is_some() {
+                    continue;
+                }
+                let there = l.cost / fast_speed;
+                let remaining = timing.remaining_secs(now);
+                if remaining <= there * spec.margin {
+                    continue;
+                }
+                let gain = remaining - there;
+                let better = best.is_none_or(|(bid, bg)| {
+                    gain.total_cmp(&bg).then(bid.cmp(&id)) == std::cmp::Ordering::Greater
+                });
+                if better {
+                    best = Some((id, gain));
+                }
+            }
+        }
+        best.map(|(id, _)| id)
     }
 }

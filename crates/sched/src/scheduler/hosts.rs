@@ -32,7 +32,7 @@ impl Scheduler {
         let now = self.advance(now);
         let id = match self.names.get(&spec.name) {
             Some(&id) => {
-                let h = self.hosts.get_mut(&id).expect("names and hosts agree");
+                let h = self.host_mut(id);
                 h.kind = HostKind::Registered;
                 h.slots = spec.slots;
                 h.set_weight(spec.weight);
@@ -70,6 +70,7 @@ impl Scheduler {
         self.next_host += 1;
         self.names.insert(spec.name.clone(), id);
         self.hosts.insert(id, Host::new(id, spec, kind, now));
+        self.touch(id);
         id
     }
 
@@ -120,6 +121,7 @@ impl Scheduler {
     }
 
     pub(super) fn probe_done(&mut self, host: HostId, ok: bool, now: Micros) {
+        self.touch(host);
         let (interval, cfg) = (self.cfg.probe_interval, &self.cfg);
         let h = self.hosts.get_mut(&host).expect("caller checked");
         h.probe_sent = None;
@@ -134,6 +136,7 @@ impl Scheduler {
     /// Counts a transport failure (or failed probe) against `host`: after too many, the host
     /// goes down (its leases are revoked) and is probed again after the backoff.
     pub(super) fn count_failure(&mut self, host: HostId, now: Micros) {
+        self.touch(host);
         let cfg = &self.cfg;
         let h = self.hosts.get_mut(&host).expect("caller checked");
         match h.health.failure(cfg) {
@@ -195,7 +198,8 @@ impl Scheduler {
         self.known(host)?;
         self.advance(now);
         self.revoke_host_leases(host);
-        if let Some(h) = self.hosts.remove(&host) {
+        if let Some(mut h) = self.hosts.remove(&host) {
+            self.index.remove(&mut h);
             self.names.remove(&h.name);
         }
         Ok(self.finish())
@@ -256,7 +260,9 @@ impl Scheduler {
         }
     }
 
+    /// The host, to change: it is marked for re-indexing.
     fn host_mut(&mut self, host: HostId) -> &mut Host {
+        self.touch(host);
         self.hosts
             .get_mut(&host)
             .expect("caller checked the host exists")

@@ -104,6 +104,7 @@ impl Scheduler {
     }
 
     fn host_success(&mut self, l: &Lease) {
+        self.touch(l.host);
         let cfg = &self.cfg;
         if let Some(h) = self.hosts.get_mut(&l.host) {
             h.health.success(cfg);
@@ -117,6 +118,7 @@ impl Scheduler {
             .duration
             .as_secs_f64()
             .max(self.cfg.min_cost.as_secs_f64());
+        self.touch(l.host);
         let Some(h) = self.hosts.get_mut(&l.host) else {
             return;
         };
@@ -169,6 +171,7 @@ impl Scheduler {
     /// Removes a lease from every index (its host, its request, its twin) and returns it.
     pub(super) fn unlink_lease(&mut self, id: LeaseId) -> Option<Lease> {
         let l = self.leases.remove(&id)?;
+        self.touch(l.host);
         if let Some(h) = self.hosts.get_mut(&l.host) {
             h.leases.remove(&id);
         }

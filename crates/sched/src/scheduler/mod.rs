@@ -2,7 +2,8 @@
 //!
 //! Operations are grouped by what they are about: [`hosts`] (membership, heartbeats, probes,
 //! admin), [`jobs`] (requests, releases, departed clients), [`dispatch`] (placement passes and
-//! speculation), [`clock`] (ticks and deadlines) and [`views`] (snapshots, checks).
+//! speculation), [`clock`] (ticks and deadlines), [`views`] (snapshots, checks) and [`index`]
+//! (the incremental host indexes placement reads instead of scanning the farm).
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,7 @@ use crate::host::Host;
 use crate::ids::{HostId, LeaseId, RequestId};
 use crate::job::CostModel;
 use crate::lease::Lease;
-use crate::policy::Placement;
+use crate::policy::{Placement, Policy, SplitMix64};
 use crate::queue::FairQueue;
 use crate::snapshot::Counters;
 use crate::time::Micros;
@@ -21,6 +22,7 @@ use crate::time::Micros;
 mod clock;
 mod dispatch;
 mod hosts;
+pub(crate) mod index;
 mod jobs;
 mod views;
 
@@ -35,6 +37,13 @@ pub use views::{LeaseInfo, QueuedRequest};
 pub struct Scheduler {
     cfg: Config,
     placement: Box<dyn Placement>,
+    /// The built-in policy when the scheduler was made with [`Scheduler::new`]: placement
+    /// then reads the host index ([`index`]) instead of showing the policy every host. A
+    /// custom [`Placement`] always gets the full candidate list.
+    builtin: Option<Builtin>,
+    index: index::HostIndex,
+    /// Hosts changed since the index was last brought up to date.
+    dirty: Vec<HostId>,
     now: Micros,
     hosts: BTreeMap<HostId, Host>,
     names: BTreeMap<String, HostId>,
@@ -53,7 +62,17 @@ impl Scheduler {
     /// A scheduler with no hosts, using the built-in policy named in `config`.
     pub fn new(config: Config) -> Result<Scheduler, ConfigError> {
         let placement = config.policy.build();
-        Scheduler::with_placement(config, placement)
+        let mut s = Scheduler::with_placement(config, placement)?;
+        let policy = s.cfg.policy;
+        s.builtin = Some(Builtin {
+            policy,
+            rng: SplitMix64(match policy {
+                Policy::Random { seed } => seed,
+                _ => 0,
+            }),
+        });
+        s.index = index::HostIndex::new(Some(policy));
+        Ok(s)
     }
 
     /// A scheduler with a custom placement policy (`config.policy` is then ignored).
@@ -66,6 +85,9 @@ impl Scheduler {
             cost: CostModel::new(&config),
             cfg: config,
             placement,
+            builtin: None,
+            index: index::HostIndex::new(None),
+            dirty: Vec::new(),
             now: Micros::ZERO,
             hosts: BTreeMap::new(),
             names: BTreeMap::new(),
@@ -100,11 +122,41 @@ impl Scheduler {
         self.now
     }
 
+    /// Notes that `host` changed in a way the index may care about.
+    fn touch(&mut self, host: HostId) {
+        self.dirty.push(host);
+    }
+
+    /// Re-keys every host changed since the last time.
+    fn refresh_index(&mut self) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        for id in &dirty {
+            if let Some(h) = self.hosts.get_mut(id) {
+                self.index.update(h, &self.cfg, self.now);
+            }
+        }
+        dirty.clear();
+        self.dirty = dirty;
+    }
+
     /// Ends an operation: places what can be placed and hands over the actions.
     fn finish(&mut self) -> Vec<Action> {
         self.settle(self.now);
         std::mem::take(&mut self.out)
     }
+}
+
+/// A built-in policy served from the host index.
+#[derive(Debug, Clone)]
+struct Builtin {
+    policy: Policy,
+    /// `random`'s generator, seeded as [`Policy::build`] seeds it, so both draw alike.
+    rng: SplitMix64,
 }
 
 impl std::fmt::Debug for Scheduler {

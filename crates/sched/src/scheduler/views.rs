@@ -195,6 +195,10 @@ impl Scheduler {
         if self.queue.iter().count() != self.queue.len() {
             return Err("queue index out of step".into());
         }
+        if !self.dirty.is_empty() {
+            return Err(format!("hosts {:?} changed but not re-indexed", self.dirty));
+        }
+        self.index.check(&self.hosts, &self.cfg, self.now)?;
         Ok(())
     }
 }

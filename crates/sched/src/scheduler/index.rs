@@ -1,0 +1,441 @@
+//! Incremental indexes over hosts, so that a placement decision costs a few ordered-set
+//! look-ups instead of a scan of the farm.
+//!
+//! Why: a farm of a thousand hosts makes thousands of decisions a second, and the policies'
+//! [`Placement::place`](crate::Placement::place) sees every host on every decision. The
+//! built-in policies rank a free host by a key that depends only on that host's state, so
+//! the scheduler keeps every host with a free slot in an ordered set under its policy's key
+//! and takes the first. Every change to a host (a grant, a release, a heartbeat, a health
+//! change, a learned speed) marks it dirty, and the dirty hosts are re-keyed before the next
+//! placement pass; [`Scheduler::check_invariants`](crate::Scheduler::check_invariants)
+//! rebuilds the index from scratch and compares.
+//!
+//! Earliest-finish also needs, for a full host, when its next slot is expected to free
+//! ([`availability`]). That moves with time for an overdue lease (its expected end grows),
+//! but never backwards, so the index keeps the value computed when the host last changed as a
+//! lower bound and refreshes it when a search finds it stale.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::Config;
+use crate::host::Host;
+use crate::ids::HostId;
+use crate::policy::{Candidate, Policy, full_finish};
+use crate::time::Micros;
+
+/// An `f64` ordered by [`f64::total_cmp`]; smaller is better in every set here.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rank(pub(crate) f64);
+
+impl Rank {
+    /// Larger `x` ranks first. Zero is normalised so that `-0.0` and `0.0` tie, as they do
+    /// for the policies' `>` comparisons.
+    fn desc(x: f64) -> Rank {
+        Rank(if x == 0.0 { 0.0 } else { -x })
+    }
+}
+
+impl PartialEq for Rank {
+    fn eq(&self, other: &Rank) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Rank {}
+
+impl PartialOrd for Rank {
+    fn partial_cmp(&self, other: &Rank) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Rank {
+    fn cmp(&self, other: &Rank) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// Where one host sits in the indexes; `None` (or `false`) means absent.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Entry {
+    /// Has a free slot: the built-in policy's rank.
+    free: Option<Rank>,
+    /// Has a free slot: by effective speed, fastest first.
+    fast: Option<Rank>,
+    /// Full (earliest-finish only): a lower bound of when a usable slot frees.
+    full: Option<Micros>,
+    /// Can take work (earliest-finish only): by effective speed, fastest first.
+    usable: Option<Rank>,
+    /// Holds leases: by effective speed, slowest first (speculation's stragglers).
+    loaded: Option<Rank>,
+    /// Idle, free and never measured (icecream serves these first).
+    newcomer: bool,
+}
+
+/// The indexes. Which are kept depends on the built-in policy served (none for a custom
+/// placement, which is shown every host anyway); the free-by-speed and loaded sets are
+/// always kept, for the cheap "any free slot?" test and for speculation.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HostIndex {
+    policy: Option<Policy>,
+    free: BTreeSet<(Rank, HostId)>,
+    pub(crate) fast: BTreeSet<(Rank, HostId)>,
+    full: BTreeSet<(Micros, HostId)>,
+    usable: BTreeSet<(Rank, HostId)>,
+    pub(crate) loaded: BTreeSet<(Rank, HostId)>,
+    newcomers: BTreeSet<HostId>,
+    /// Free hosts by id, for `random`'s "n-th free host in configured order".
+    by_id: Fenwick,
+}
+
+/// A host as a policy sees it, or `None` when it can take no work (down, draining, no
+/// usable slot). `available_at` is left for the caller.
+pub(crate) fn candidate(h: &Host, cfg: &Config) -> Option<Candidate> {
+    let cap = h.capacity(cfg);
+    if cap == 0 {
+        return None;
+    }
+    let running = h.running();
+    Some(Candidate {
+        host: h.id,
+        order: h.id.0,
+        weight: h.weight,
+        speed: h.speed.value,
+        effective_speed: h.effective_speed(),
+        samples: h.speed.samples,
+        slots: cap,
+        running,
+        free: cap.saturating_sub(running),
+        load: h.load_per_slot(),
+        available_at: None,
+    })
+}
+
+/// When a usable slot of a full host is expected to free: the leases' estimated ends in
+/// order, less those beyond the usable capacity (they must end before a usable slot frees).
+pub(crate) fn usable_ends(h: &Host, cap: u32, now: Micros) -> Vec<Micros> {
+    let mut ends: Vec<Micros> = h.leases.values().map(|t| t.estimated_end(now)).collect();
+    ends.sort_unstable();
+    let skip = (h.running().saturating_sub(cap) as usize).min(ends.len());
+    ends.drain(..skip);
+    ends
+}
+
+/// The earliest of [`usable_ends`] (a placement pass's reservations included), without
+/// sorting when nothing is beyond capacity.
+pub(crate) fn availability(h: &Host, cap: u32, now: Micros) -> Option<Micros> {
+    if let Some(ends) = &h.pass_ends {
+        return ends.first().copied();
+    }
+    if h.running() <= cap {
+        h.leases.values().map(|t| t.estimated_end(now)).min()
+    } else {
+        usable_ends(h, cap, now).first().copied()
+    }
+}
+
+/// A full host worth waiting for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wait {
+    pub(crate) host: HostId,
+    pub(crate) start: Micros,
+    pub(crate) finish: f64,
+}
+
+impl HostIndex {
+    pub(crate) fn new(policy: Option<Policy>) -> HostIndex {
+        HostIndex {
+            policy,
+            ..HostIndex::default()
+        }
+    }
+
+    fn earliest_finish(&self) -> bool {
+        self.policy == Some(Policy::EarliestFinish)
+    }
+
+    /// Where `h` belongs now.
+    pub(crate) fn entry(&self, h: &Host, cfg: &Config, now: Micros) -> Entry {
+        let mut e = Entry::default();
+        if !h.leases.is_empty() {
+            e.loaded = Some(Rank(h.effective_speed()));
+        }
+        let Some(c) = candidate(h, cfg) else {
+            return e;
+        };
+        if self.earliest_finish() {
+            e.usable = Some(Rank::desc(c.effective_speed));
+        }
+        if c.free == 0 {
+            if self.earliest_finish() {
+                e.full = availability(h, c.slots, now);
+            }
+            return e;
+        }
+        e.fast = Some(Rank::desc(c.effective_speed));
+        if let Some(p) = self.policy.filter(|p| *p != Policy::EarliestFinish) {
+            e.free = Some(Rank::desc(p.free_key(&c).unwrap_or_default()));
+            e.newcomer = p == Policy::IcecreamLike && Policy::is_newcomer(&c);
+        }
+        e
+    }
+
+    /// Re-keys `h`.
+    pub(crate) fn update(&mut self, h: &mut Host, cfg: &Config, now: Micros) {
+        let new = self.entry(h, cfg, now);
+        self.set(h, new);
+    }
+
+    /// Takes `h` out of every index (it is being forgotten).
+    pub(crate) fn remove(&mut self, h: &mut Host) {
+        self.set(h, Entry::default());
+    }
+
+    fn set(&mut self, h: &mut Host, new: Entry) {
+        let old = std::mem::replace(&mut h.indexed, new);
+        if old == new {
+            return;
+        }
+        let id = h.id;
+        swap(&mut self.free, old.free, new.free, id);
+        swap(&mut self.fast, old.fast, new.fast, id);
+        swap(&mut self.full, old.full, new.full, id);
+        swap(&mut self.usable, old.usable, new.usable, id);
+        swap(&mut self.loaded, old.loaded, new.loaded, id);
+        if old.newcomer != new.newcomer {
+            if new.newcomer {
+                self.newcomers.insert(id);
+            } else {
+                self.newcomers.remove(&id);
+            }
+        }
+        if old.free.is_some() != new.free.is_some() {
+            self.by_id.set(id.0 as usize, new.free.is_some());
+        }
+    }
+
+    /// Moves a full host to a later lower bound (a reservation, or a stale bound refreshed).
+    pub(crate) fn rekey_full(&mut self, h: &mut Host, at: Option<Micros>) {
+        let new = Entry {
+            full: at,
+            ..h.indexed
+        };
+        self.set(h, new);
+    }
+
+    /// Whether any usable slot is free.
+    pub(crate) fn any_free(&self) -> bool {
+        !self.fast.is_empty()
+    }
+
+    /// The free host the built-in policy picks (`random` draws from `rng` first).
+    pub(crate) fn pick_free(&self, rng: &mut crate::policy::SplitMix64) -> Option<HostId> {
+        match self.policy? {
+            Policy::EarliestFinish => self.fast.first().map(|&(_, id)| id),
+            Policy::Random { .. } => {
+                let n = self.by_id.count();
+                if n == 0 {
+                    return None;
+                }
+                let k = rng.below(u64::from(n)) as u32;
+                Some(HostId(self.by_id.nth(k) as u32))
+            }
+            Policy::IcecreamLike => self
+                .newcomers
+                .first()
+                .copied()
+                .or_else(|| self.free.first().map(|&(_, id)| id)),
+            _ => self.free.first().map(|&(_, id)| id),
+        }
+    }
+
+    /// Earliest-finish's other option: the full host on which a job of `cost` would finish
+    /// soonest, if that is sooner than `limit` seconds from `now` (the free slot's finish).
+    /// Ties go to the lower host id, as in [`Placement::place`](crate::Placement::place).
+    ///
+    /// Branch and bound over full hosts in order of (a lower bound of) availability: no host
+    /// further on can finish before its availability plus the job's run time on the fastest
+    /// usable host, so the search stops there. Bounds found stale are pushed to `stale`.
+    pub(crate) fn best_full(
+        &self,
+        hosts: &BTreeMap<HostId, Host>,
+        cfg: &Config,
+        now: Micros,
+        cost: f64,
+        limit: f64,
+        stale: &mut Vec<(HostId, Option<Micros>)>,
+    ) -> Option<Wait> {
+        let fastest = self.usable.first().map(|r| -r.0.0)?;
+        let mut best: Option<Wait> = None;
+        for &(bound, id) in &self.full {
+            let lower = full_finish(now, bound, cost, fastest);
+            match best {
+                Some(b) if lower > b.finish => break,
+                None if lower >= limit => break,
+                _ => {}
+            }
+            let h = &hosts[&id];
+            let Some(start) = availability(h, h.capacity(cfg), now) else {
+                continue;
+            };
+            if start != bound {
+                stale.push((id, Some(start)));
+            }
+            let finish = full_finish(now, start, cost, h.effective_speed());
+            let better = match best {
+                None => finish < limit,
+                Some(b) => finish < b.finish || (finish == b.finish && id < b.host),
+            };
+            if better {
+                best = Some(Wait {
+                    host: id,
+                    start,
+                    finish,
+                });
+            }
+        }
+        best
+    }
+
+    /// Every difference between the index and one rebuilt from `hosts`, for
+    /// [`Scheduler::check_invariants`](crate::Scheduler::check_invariants). A full host's
+    /// availability may lag behind (it only grows), never lead.
+    pub(crate) fn check(
+        &self,
+        hosts: &BTreeMap<HostId, Host>,
+        cfg: &Config,
+        now: Micros,
+    ) -> Result<(), String> {
+        let mut rebuilt = HostIndex::new(self.policy);
+        for h in hosts.values() {
+            let mut want = self.entry(h, cfg, now);
+            if h.pass_ends.is_some() {
+                return Err(format!("{} keeps a placement pass's reservations", h.id));
+            }
+            if let (Some(have), Some(exact)) = (h.indexed.full, want.full) {
+                if have > exact {
+                    return Err(format!("{} indexed as free at {have}, not {exact}", h.id));
+                }
+                want.full = Some(have);
+            }
+            if h.indexed != want {
+                return Err(format!("{} indexed as {:?}, not {want:?}", h.id, h.indexed));
+            }
+            let mut copy = h.clone();
+            copy.indexed = Entry::default();
+            rebuilt.set(&mut copy, want);
+        }
+        let same = rebuilt.free == self.free
+            && rebuilt.fast == self.fast
+            && rebuilt.full == self.full
+            && rebuilt.usable == self.usable
+            && rebuilt.loaded == self.loaded
+            && rebuilt.newcomers == self.newcomers
+            && rebuilt.by_id.count() == self.by_id.count();
+        if same {
+            Ok(())
+        } else {
+            Err("host index holds hosts that are gone or misplaced".into())
+        }
+    }
+}
+
+fn swap<K: Ord + Copy>(
+    set: &mut BTreeSet<(K, HostId)>,
+    old: Option<K>,
+    new: Option<K>,
+    id: HostId,
+) {
+    if old.map(|k| (k, id)) == new.map(|k| (k, id)) {
+        return;
+    }
+    if let Some(k) = old {
+        set.remove(&(k, id));
+    }
+    if let Some(k) = new {
+        set.insert((k, id));
+    }
+}
+
+/// A Fenwick tree of 0/1 flags by host id: count and n-th set flag in O(log n).
+#[derive(Debug, Clone, Default)]
+struct Fenwick {
+    /// 1-based partial sums; the length is a power of two (or zero).
+    tree: Vec<u32>,
+    flags: Vec<bool>,
+}
+
+impl Fenwick {
+    fn set(&mut self, i: usize, on: bool) {
+        if i >= self.flags.len() {
+            self.grow(i + 1);
+        }
+        if self.flags[i] == on {
+            return;
+        }
+        self.flags[i] = on;
+        let mut k = i + 1;
+        while k <= self.tree.len() {
+            if on {
+                self.tree[k - 1] += 1;
+            } else {
+                self.tree[k - 1] -= 1;
+            }
+            k += k & k.wrapping_neg();
+        }
+    }
+
+    fn grow(&mut self, need: usize) {
+        let size = need.next_power_of_two().max(64);
+        let flags = std::mem::replace(&mut self.flags, vec![false; size]);
+        self.tree = vec![0; size];
+        for (i, on) in flags.into_iter().enumerate() {
+            if on {
+                self.set(i, true);
+            }
+        }
+    }
+
+    fn count(&self) -> u32 {
+        self.tree.last().copied().unwrap_or(0)
+    }
+
+    /// The index of the `k`-th set flag (0-based); `k < count()`.
+    fn nth(&self, mut k: u32) -> usize {
+        let mut pos = 0;
+        let mut step = self.tree.len();
+        while step > 0 {
+            let next = pos + step;
+            if next <= self.tree.len() && self.tree[next - 1] <= k {
+                k -= self.tree[next - 1];
+                pos = next;
+            }
+            step /= 2;
+        }
+        pos
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fenwick_counts_and_finds_the_nth_flag() {
+        let mut f = Fenwick::default();
+        for i in [3, 70, 5, 200] {
+            f.set(i, true);
+        }
+        f.set(5, false);
+        f.set(5, false);
+        assert_eq!(f.count(), 3);
+        assert_eq!([f.nth(0), f.nth(1), f.nth(2)], [3, 70, 200]);
+    }
+
+    #[test]
+    fn ranks_put_larger_keys_first_and_tie_signed_zeros() {
+        assert!(Rank::desc(2.0) < Rank::desc(1.0));
+        assert_eq!(Rank::desc(0.0), Rank::desc(-0.0));
+    }
+}
