@@ -18,6 +18,13 @@
 //! 2. **idle**: `--idle` connections say `Hello` and wait; the scheduler's VmRSS growth
 //!    divided by their number is the memory an idle client connection costs.
 //!
+//! Unpaced, every client asks again as soon as it has released, so the scheduler runs
+//! flat out and grant latency is mostly queueing (about clients / throughput); `--rate R`
+//! paces the clients to R cycles per second in total, which is how to read latency at a
+//! given load. The CPU time the scheduler spends per cycle does not depend on what else
+//! runs on the machine; throughput and latency do, so the report shows how much CPU other
+//! processes took during the window.
+//!
 //! Total slots should be at least `--clients`, so that grant latency is measured while
 //! slots are free. The exit status is 1 when any request failed or a lease was not
 //! returned; missing the performance targets is reported, not an error.
