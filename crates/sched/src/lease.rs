@@ -42,11 +42,15 @@ impl LeaseTiming {
     /// continuous, never zero, and grows while a straggler keeps running, so waiting for a
     /// hung job eventually loses to any free slot, and a straggler becomes a candidate for
     /// speculation.
+    ///
+    /// Written as the later of the expected end and the overdue estimate (the same thing),
+    /// so that on schedule it is exactly the expected end whatever `now` is, rather than
+    /// `now` plus a rounded remainder that can wobble by a microsecond. The host index
+    /// relies on a host's expected free time not moving while no lease is overdue.
     pub(crate) fn estimated_end(&self, now: Micros) -> Micros {
-        let expected = self.expected_secs;
         let elapsed = now.saturating_since(self.granted_at).as_secs_f64();
-        let remaining = (expected - elapsed).max(elapsed - 0.9 * expected);
-        now.plus_secs_f64(remaining)
+        let overdue = now.plus_secs_f64(elapsed - 0.9 * self.expected_secs);
+        self.expected_end().max(overdue)
     }
 
     /// Seconds until [`Lease::estimated_end`].

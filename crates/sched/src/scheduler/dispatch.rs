@@ -198,7 +198,7 @@ impl Scheduler {
                 );
                 for (id, at) in stale.drain(..) {
                     let h = self.hosts.get_mut(&id).expect("indexed hosts exist");
-                    self.index.rekey_full(h, at);
+                    self.index.rekey_full(h, at, Micros::ZERO);
                 }
                 if let Some(w) = wait.filter(|w| w.start > now) {
                     self.reserve(now, w.host, q.cost);
@@ -255,7 +255,7 @@ impl Scheduler {
             ends.insert(at, next);
         }
         let first = ends.first().copied();
-        self.index.rekey_full(h, first);
+        self.index.rekey_full(h, first, now);
     }
 
     fn grant(&mut self, now: Micros, request: RequestId, host: HostId) {

@@ -65,12 +65,22 @@ pub(crate) struct Entry {
     fast: Option<Rank>,
     /// Full (earliest-finish only): a lower bound of when a usable slot frees.
     full: Option<Micros>,
+    /// With `full`: the host's effective speed, and until when `full` is exact (no lease is
+    /// overdue before then), so a search needs neither the host nor its leases.
+    full_info: Option<FullInfo>,
     /// Can take work (earliest-finish only): by effective speed, fastest first.
     usable: Option<Rank>,
     /// Holds leases: by effective speed, slowest first (speculation's stragglers).
     loaded: Option<Rank>,
     /// Idle, free and never measured (icecream serves these first).
     newcomer: bool,
+}
+
+/// What a search over full hosts needs besides the availability.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct FullInfo {
+    speed: f64,
+    exact_until: Micros,
 }
 
 /// The indexes. Which are kept depends on the built-in policy served (none for a custom
@@ -81,7 +91,7 @@ pub(crate) struct HostIndex {
     policy: Option<Policy>,
     free: BTreeSet<(Rank, HostId)>,
     pub(crate) fast: BTreeSet<(Rank, HostId)>,
-    full: BTreeSet<(Micros, HostId)>,
+    full: BTreeMap<(Micros, HostId), FullInfo>,
     usable: BTreeSet<(Rank, HostId)>,
     pub(crate) loaded: BTreeSet<(Rank, HostId)>,
     newcomers: BTreeSet<HostId>,
@@ -135,6 +145,28 @@ pub(crate) fn availability(h: &Host, cap: u32, now: Micros) -> Option<Micros> {
     }
 }
 
+/// Until when [`availability`] stays what it is now: leases' estimated ends are their
+/// expected ends until they become overdue (at 95 % of the estimate; see
+/// [`crate::lease::LeaseTiming::estimated_end`]), and only then start to grow.
+fn exact_until(h: &Host, now: Micros) -> Micros {
+    if h.pass_ends.is_some() {
+        return now;
+    }
+    // A few microseconds early, for the rounding of the overdue estimate near the switch.
+    h.leases
+        .values()
+        .map(|t| {
+            Micros(
+                t.granted_at
+                    .plus_secs_f64(0.95 * t.expected_secs)
+                    .0
+                    .saturating_sub(3),
+            )
+        })
+        .min()
+        .unwrap_or(Micros::MAX)
+}
+
 /// A full host worth waiting for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Wait {
@@ -170,6 +202,10 @@ impl HostIndex {
         if c.free == 0 {
             if self.earliest_finish() {
                 e.full = availability(h, c.slots, now);
+                e.full_info = e.full.map(|_| FullInfo {
+                    speed: c.effective_speed,
+                    exact_until: exact_until(h, now),
+                });
             }
             return e;
         }
@@ -200,7 +236,14 @@ impl HostIndex {
         let id = h.id;
         swap(&mut self.free, old.free, new.free, id);
         swap(&mut self.fast, old.fast, new.fast, id);
-        swap(&mut self.full, old.full, new.full, id);
+        if (old.full, old.full_info) != (new.full, new.full_info) {
+            if let Some(k) = old.full {
+                self.full.remove(&(k, id));
+            }
+            if let (Some(k), Some(info)) = (new.full, new.full_info) {
+                self.full.insert((k, id), info);
+            }
+        }
         swap(&mut self.usable, old.usable, new.usable, id);
         swap(&mut self.loaded, old.loaded, new.loaded, id);
         if old.newcomer != new.newcomer {
@@ -215,10 +258,13 @@ impl HostIndex {
         }
     }
 
-    /// Moves a full host to a later lower bound (a reservation, or a stale bound refreshed).
-    pub(crate) fn rekey_full(&mut self, h: &mut Host, at: Option<Micros>) {
+    /// Moves a full host to a later lower bound: a stale bound refreshed, or a placement
+    /// pass's reservation (exact only at `now`, the pass's time).
+    pub(crate) fn rekey_full(&mut self, h: &mut Host, at: Option<Micros>, exact_until: Micros) {
+        let full_info = h.indexed.full_info.map(|i| FullInfo { exact_until, ..i });
         let new = Entry {
             full: at,
+            full_info,
             ..h.indexed
         };
         self.set(h, new);
@@ -268,21 +314,31 @@ impl HostIndex {
     ) -> Option<Wait> {
         let fastest = self.usable.first().map(|r| -r.0.0)?;
         let mut best: Option<Wait> = None;
-        for &(bound, id) in &self.full {
+        for (&(bound, id), info) in &self.full {
             let lower = full_finish(now, bound, cost, fastest);
             match best {
                 Some(b) if lower > b.finish => break,
                 None if lower >= limit => break,
                 _ => {}
             }
-            let h = &hosts[&id];
-            let Some(start) = availability(h, h.capacity(cfg), now) else {
+            // A host no faster than the best so far cannot win, however soon it frees.
+            let run = full_finish(now, now, cost, info.speed);
+            if best.map_or(run >= limit, |b| run > b.finish) {
                 continue;
-            };
-            if start != bound {
-                stale.push((id, Some(start)));
             }
-            let finish = full_finish(now, start, cost, h.effective_speed());
+            let start = if now <= info.exact_until {
+                bound
+            } else {
+                let h = &hosts[&id];
+                let Some(start) = availability(h, h.capacity(cfg), now) else {
+                    continue;
+                };
+                if start != bound {
+                    stale.push((id, Some(start)));
+                }
+                start
+            };
+            let finish = full_finish(now, start, cost, info.speed);
             let better = match best {
                 None => finish < limit,
                 Some(b) => finish < b.finish || (finish == b.finish && id < b.host),
@@ -317,7 +373,12 @@ impl HostIndex {
                 if have > exact {
                     return Err(format!("{} indexed as free at {have}, not {exact}", h.id));
                 }
+                let claimed = h.indexed.full_info.map_or(Micros::ZERO, |i| i.exact_until);
+                if have != exact && claimed >= now {
+                    return Err(format!("{} claims {have} exact until {claimed}", h.id));
+                }
                 want.full = Some(have);
+                want.full_info = h.indexed.full_info;
             }
             if h.indexed != want {
                 return Err(format!("{} indexed as {:?}, not {want:?}", h.id, h.indexed));
