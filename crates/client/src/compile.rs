@@ -14,7 +14,6 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use ccfarm_compiler::{Classification, CompileJob, LocalReason};
 use ccfarm_proto::distcc::{Reply, Version, encode_command, encode_source};
-use ccfarm_proto::farm::JobResult;
 
 use crate::backoff::{BackoffPolicy, BackoffStore};
 use crate::env::Settings;
@@ -23,7 +22,8 @@ use crate::hosts::{HostKind, HostList, HostSpec};
 use crate::lease;
 use crate::local;
 use crate::log::Logger;
-use crate::remote::{Connection, RemoteError, Timeouts};
+use crate::race;
+use crate::remote::{self, Breaker, Connection, RemoteError, Timeouts, Verdict};
 use crate::slots::{Candidate, SlotDir, SlotGuard};
 
 /// Everything a compile needs besides its command line.
@@ -183,77 +183,30 @@ impl Distribution<'_> {
                     return ViaScheduler::Fallback(Some(source));
                 }
             };
-            let mut host = HostSpec::new(HostKind::Tcp {
-                host: lease.host.clone(),
-                port: lease.port,
-            });
-            host.lzo = lease.lzo;
-            let id = lease.id;
-            let started = std::time::Instant::now();
-            let connection = self.connect(&lease.host, lease.port, &host);
-            // When the scheduler revokes the lease (it saw the server stop heartbeating,
-            // or the server was removed), the server may be hung: break the connection
-            // off so the job moves on now rather than after the I/O timeout.
-            let abort = connection.as_ref().ok().and_then(|c| c.abort_handle().ok());
-            let watched = lease.watch(move || {
-                if let Some(abort) = abort {
-                    abort.abort();
-                }
-            });
-            let outcome = self.try_host(&host, connection, &source);
-            let elapsed = started.elapsed();
-            let result = match &outcome {
-                Attempt::Done(_) => JobResult::Ok,
-                Attempt::CompileError(_) => JobResult::CompileError,
-                Attempt::HostFailed { .. } => JobResult::TransportFailure,
+            let race = race::Job {
+                log: self.ctx.log,
+                input: &self.job.input,
+                attempt,
             };
-            let revoked = match watched.end() {
-                lease::Ending::Held(lease) => {
-                    lease.release(result, elapsed);
-                    false
-                }
-                lease::Ending::Revoked => true,
-                lease::Ending::Lost(why) => {
-                    // Not a reason to stop the job: the scheduler may just be
-                    // restarting, and closing the connection released the lease.
-                    self.ctx.log.info(&format!(
-                        "lost the scheduler connection while {} ran on {}: {why}",
-                        self.job.input,
-                        host.display()
-                    ));
-                    false
-                }
-            };
-            match outcome {
-                Attempt::Done(code) => {
-                    if revoked {
-                        // The reply was complete before the abort took effect: the
-                        // outputs are good, whatever became of the lease.
-                        self.ctx.log.info(&format!(
-                            "the scheduler revoked lease {id} on {} after {} was compiled there; result kept",
-                            host.display(),
-                            self.job.input
-                        ));
-                    }
-                    return ViaScheduler::Done(code);
-                }
-                Attempt::CompileError(reply) => {
-                    return ViaScheduler::Done(self.compile_error(&host, reply, None));
-                }
-                Attempt::HostFailed { why, .. } => {
-                    // After a revocation the connection error is our own abort; the
-                    // revocation is the real cause.
-                    let why = if revoked {
-                        format!("the scheduler revoked lease {id}")
-                    } else {
-                        why
-                    };
-                    self.ctx.log.warn(&format!(
-                        "failed to distribute {} to {} (granted by the scheduler, attempt {attempt}): {why}",
-                        self.job.input,
-                        host.display()
-                    ));
-                }
+            // The scheduler may add a faster server while the job runs; the first copy
+            // to finish decides, and only its outputs are written, once the race is over.
+            match race::run(&race, lease, |host, breaker| {
+                self.copy(host, breaker, &source)
+            }) {
+                Some(race::Decided {
+                    host,
+                    verdict: Verdict::Success(reply),
+                }) => return ViaScheduler::Done(self.deliver(&host, &reply)),
+                Some(race::Decided {
+                    host,
+                    verdict: Verdict::CompileError(reply),
+                }) => return ViaScheduler::Done(self.compile_error(&host, reply, None)),
+                // Every copy failed (a race is never decided by a failure).
+                Some(race::Decided {
+                    verdict: Verdict::HostFailed { .. },
+                    ..
+                })
+                | None => {}
             }
             answer = ask(job.clone());
         }
@@ -489,71 +442,74 @@ impl Distribution<'_> {
         connection: Result<Connection, RemoteError>,
         source: &Bytes,
     ) -> Attempt {
+        self.log_exec(host);
         let version = Self::version(host);
+        let reply = connection.and_then(|mut c| {
+            c.send(&encode_source(version, source))?;
+            c.read_reply(version)
+        });
+        self.conclude(host, remote::judge(reply))
+    }
+
+    /// One copy of a job granted by the scheduler, on its own thread: connect, send,
+    /// and read the reply, giving up as soon as `breaker` trips. Writes nothing.
+    fn copy(&self, host: &HostSpec, breaker: &Breaker, source: &Bytes) -> Verdict {
+        let HostKind::Tcp { host: name, port } = &host.kind else {
+            unreachable!("the scheduler grants TCP servers")
+        };
+        self.log_exec(host);
+        let version = Self::version(host);
+        let reply = self.connect(name, *port, host).and_then(|mut c| {
+            breaker.guard(&c)?;
+            c.send(&encode_source(version, source))?;
+            c.read_reply(version)
+        });
+        remote::judge(reply)
+    }
+
+    fn log_exec(&self, host: &HostSpec) {
         self.ctx.log.info(&format!(
             "exec on {}: {}",
             host.display(),
             ccfarm_compiler::strip_local_args(self.argv).join(" ")
         ));
-        let reply = connection.and_then(|mut c| {
-            c.send(&encode_source(version, source))?;
-            c.read_reply(version)
-        });
-        let reply = match reply {
-            Ok(reply) => reply,
-            Err(e) => {
-                return Attempt::HostFailed {
-                    code: e.exit_code(),
-                    why: e.to_string(),
-                    back_off: true,
-                };
-            }
-        };
-        let status = reply.status;
-        let (code, signal) = ((status >> 8) & 0xff, status & 0x7f);
-        if status == 0 {
-            return match write_outputs(&reply, Path::new(&self.job.output)) {
-                Ok(()) => {
-                    self.ctx.log.info(&format!(
-                        "compile {} on {} completed ok",
-                        self.job.input,
-                        host.display()
-                    ));
-                    Attempt::Done(0)
-                }
-                Err(e) => {
-                    self.ctx
-                        .log
-                        .error(&format!("cannot write {}: {e}", self.job.output));
-                    Attempt::Done(exit::IO_ERROR.into())
-                }
-            };
-        }
-        if signal != 0 {
-            let why = format!("the remote compiler died of signal {signal}");
-            return Attempt::HostFailed {
-                code: exit::GENERAL,
-                why,
-                back_off: true,
-            };
-        }
-        // Statuses a distcc server uses for its own failures (distcc's 100..=120):
-        // the job never ran properly there.
-        if (100..=120).contains(&code) {
-            let detail = String::from_utf8_lossy(&reply.stderr).trim().to_owned();
-            let why = format!(
-                "server failed the job with code {code}{}{detail}",
-                if detail.is_empty() { "" } else { ": " }
-            );
-            // A refusal is about this job, not the host's health.
-            let back_off = code != u32::from(exit::ACCESS_DENIED);
-            return Attempt::HostFailed {
-                code: code as u8,
+    }
+
+    /// Act on a host's verdict: write the outputs of a success.
+    fn conclude(&self, host: &HostSpec, verdict: Verdict) -> Attempt {
+        match verdict {
+            Verdict::Success(reply) => Attempt::Done(self.deliver(host, &reply)),
+            Verdict::CompileError(reply) => Attempt::CompileError(reply),
+            Verdict::HostFailed {
+                code,
                 why,
                 back_off,
-            };
+            } => Attempt::HostFailed {
+                code,
+                why,
+                back_off,
+            },
         }
-        Attempt::CompileError(reply)
+    }
+
+    /// Write a successful reply's outputs, as a local compile would; the exit code.
+    fn deliver(&self, host: &HostSpec, reply: &Reply) -> i32 {
+        match write_outputs(reply, Path::new(&self.job.output)) {
+            Ok(()) => {
+                self.ctx.log.info(&format!(
+                    "compile {} on {} completed ok",
+                    self.job.input,
+                    host.display()
+                ));
+                0
+            }
+            Err(e) => {
+                self.ctx
+                    .log
+                    .error(&format!("cannot write {}: {e}", self.job.output));
+                exit::IO_ERROR.into()
+            }
+        }
     }
 
     /// The compiler failed on the host: the user's error, not the host's. Re-run it

@@ -9,12 +9,14 @@
 //! While the job runs, [`Lease::watch`] listens on the lease connection for the
 //! scheduler revoking the lease (`Cancel`: the server stopped heartbeating, was
 //! removed, or another copy of the job won), so the caller can abandon a hung server
-//! within seconds instead of its I/O timeout.
+//! within seconds instead of its I/O timeout, and for the scheduler offering a second,
+//! faster server for a straggling job (`Speculate`).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -144,14 +146,19 @@ impl Lease {
         let _ = self.stream.write_all(&farm::encode(&release));
     }
 
-    /// Watch the lease connection while the job runs: if the scheduler revokes this
-    /// lease, `on_cancel` is called at once (on the watcher thread) so the caller can
-    /// break off the job. [`Watched::end`] stops the watcher and says what happened.
+    /// Watch the lease connection while the job runs: what the scheduler says about
+    /// this job (a revocation, a speculative copy, or the connection ending) is sent to
+    /// `tx`, wrapped by `wrap`, as it arrives, so the caller can wait on it together
+    /// with its own events. [`Watched::end`] stops the watcher.
     ///
     /// If the connection cannot be duplicated for the watcher, the lease is held
     /// unwatched: the job then runs as it did before revocation existed (bounded by the
     /// I/O timeout), which is better than failing a job over a missing descriptor.
-    pub fn watch(mut self, on_cancel: impl FnOnce() + Send + 'static) -> Watched {
+    pub fn watch<T: Send + 'static>(
+        mut self,
+        tx: Sender<T>,
+        wrap: impl Fn(Notice) -> T + Send + 'static,
+    ) -> Watched {
         let stop = Arc::new(AtomicBool::new(false));
         let watcher = self
             .stream
@@ -165,10 +172,10 @@ impl Lease {
             .ok()
             .and_then(|stream| {
                 let pending = std::mem::take(&mut self.pending);
-                let (id, stop) = (self.id, stop.clone());
+                let stop = stop.clone();
                 std::thread::Builder::new()
                     .name("lease-watch".into())
-                    .spawn(move || watch(stream, pending, id, &stop, on_cancel))
+                    .spawn(move || watch(stream, pending, &stop, |n| tx.send(wrap(n)).is_ok()))
                     .ok()
             });
         Watched {
@@ -182,26 +189,41 @@ impl Lease {
 /// How long one watcher read may block before the stop flag is checked again.
 const WATCH_TICK: Duration = Duration::from_secs(5);
 
+/// What the scheduler said on a lease connection while its job ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// This lease (the first one or a speculative one) is revoked: the server stopped
+    /// heartbeating, was removed, or another copy of the job won. It is gone on the
+    /// scheduler's side, so there is nothing to release.
+    Cancel(u64),
+    /// The job running under `lease` is a straggler: also run it on this faster server.
+    Speculate(Offer),
+    /// The connection closed or broke, for this reason; nothing more will come, and the
+    /// close released every lease it held.
+    Lost(String),
+}
+
+/// A speculative copy offered by the scheduler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    /// The lease of the copy already running.
+    pub lease: u64,
+    /// The lease of the new copy.
+    pub new_lease: u64,
+    /// The faster server's address.
+    pub host: String,
+    /// Its distcc port.
+    pub port: u16,
+    /// Whether it takes protocol 2.
+    pub lzo: bool,
+}
+
 /// A lease whose connection is being watched while its job runs.
 #[derive(Debug)]
 pub struct Watched {
     lease: Lease,
     stop: Arc<AtomicBool>,
-    watcher: Option<JoinHandle<Seen>>,
-}
-
-/// What happened on the lease connection while the job ran.
-#[derive(Debug)]
-pub enum Ending {
-    /// Nothing: the lease is still held; release it with the job's result.
-    Held(Lease),
-    /// The scheduler revoked the lease (and `on_cancel` was called). It is gone on
-    /// the scheduler's side, so there is nothing to release.
-    Revoked,
-    /// The scheduler connection closed or broke, for this reason. The job was left to
-    /// finish: a scheduler restart must not kill running compiles. Nothing to release
-    /// either: the closed connection already released the lease.
-    Lost(String),
+    watcher: Option<JoinHandle<()>>,
 }
 
 impl Watched {
@@ -211,72 +233,89 @@ impl Watched {
         self.watcher.as_ref().is_some_and(|w| w.is_finished())
     }
 
-    /// Stop watching (the thread is joined, so nothing outlives the job) and say how
-    /// the lease stands.
-    pub fn end(self) -> Ending {
+    /// Release `lease` (the watched one, or a speculative one granted on the same
+    /// connection) with the job's figures. Errors are ignored: closing the connection
+    /// releases every lease on it anyway.
+    pub fn release(&self, lease: u64, result: JobResult, duration: Duration) {
+        let release = ToScheduler::Release {
+            lease,
+            result,
+            duration_ms: duration.as_millis() as u64,
+        };
+        // The watcher only reads its duplicate, so writing here does not race it.
+        let _ = (&self.lease.stream).write_all(&farm::encode(&release));
+    }
+
+    /// Stop watching; the thread is joined, so nothing outlives the job. Whatever the
+    /// scheduler sends from now on (a speculation that came too late, the cancel of a
+    /// losing copy) is not read. The connection is closed on return, which gives back
+    /// any lease not released.
+    pub fn end(self) {
         let Watched {
             lease,
             stop,
             watcher,
         } = self;
         let Some(watcher) = watcher else {
-            return Ending::Held(lease);
+            return;
         };
         // Shutting the read half wakes the watcher's blocked read with an EOF, which
-        // the flag tells apart from the scheduler closing. The write half stays open
-        // for the release.
+        // the flag tells apart from the scheduler closing.
         stop.store(true, Ordering::SeqCst);
         let _ = lease.stream.shutdown(Shutdown::Read);
-        match watcher.join() {
-            // A watcher that panicked saw nothing that stops the release.
-            Ok(Seen::Nothing) | Err(_) => Ending::Held(lease),
-            Ok(Seen::Cancel) => Ending::Revoked,
-            Ok(Seen::Lost(why)) => Ending::Lost(why),
-        }
+        // A watcher that panicked has nothing more to say.
+        let _ = watcher.join();
     }
 }
 
-/// What the watcher thread saw before it ended.
-#[derive(Debug)]
-enum Seen {
-    /// Nothing: it was stopped by [`Watched::end`].
-    Nothing,
-    /// Our lease's `Cancel` (and it called `on_cancel`).
-    Cancel,
-    /// The end of the connection, or garbage on it.
-    Lost(String),
-}
-
-/// The watcher thread: read scheduler messages until our `Cancel`, the connection
-/// ends, or `stop` is set.
+/// The watcher thread: read scheduler messages and pass on what concerns the job until
+/// `stop` is set, the connection ends, or `notify` says nobody listens any more.
 fn watch(
     mut stream: TcpStream,
     mut buf: BytesMut,
-    id: u64,
     stop: &AtomicBool,
-    on_cancel: impl FnOnce(),
-) -> Seen {
+    notify: impl Fn(Notice) -> bool,
+) {
     let mut chunk = [0u8; 4096];
     loop {
         loop {
-            match farm::decode::<FromScheduler>(&mut buf, DEFAULT_MAX_FRAME) {
-                Ok(Some(FromScheduler::Cancel { lease })) if lease == id => {
-                    on_cancel();
-                    return Seen::Cancel;
-                }
+            let notice = match farm::decode::<FromScheduler>(&mut buf, DEFAULT_MAX_FRAME) {
+                Ok(Some(FromScheduler::Cancel { lease })) => Notice::Cancel(lease),
+                Ok(Some(FromScheduler::Speculate {
+                    lease,
+                    new_lease,
+                    host,
+                    port,
+                    lzo,
+                })) => Notice::Speculate(Offer {
+                    lease,
+                    new_lease,
+                    host,
+                    port,
+                    lzo,
+                }),
                 // Nothing else is expected on a lease connection; later protocol
                 // versions may add messages, which must not disturb the job.
-                Ok(Some(_)) => {}
+                Ok(Some(_)) => continue,
                 Ok(None) => break,
-                Err(e) => return Seen::Lost(e.to_string()),
+                Err(e) => {
+                    notify(Notice::Lost(e.to_string()));
+                    return;
+                }
+            };
+            if !notify(notice) {
+                return;
             }
         }
         let read = stream.read(&mut chunk);
         if stop.load(Ordering::SeqCst) {
-            return Seen::Nothing;
+            return;
         }
         match read {
-            Ok(0) => return Seen::Lost("the scheduler closed the connection".into()),
+            Ok(0) => {
+                notify(Notice::Lost("the scheduler closed the connection".into()));
+                return;
+            }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e)
                 if matches!(
@@ -285,7 +324,10 @@ fn watch(
                         | std::io::ErrorKind::TimedOut
                         | std::io::ErrorKind::Interrupted
                 ) => {}
-            Err(e) => return Seen::Lost(e.to_string()),
+            Err(e) => {
+                notify(Notice::Lost(e.to_string()));
+                return;
+            }
         }
     }
 }
@@ -316,8 +358,9 @@ fn read(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::net::TcpListener;
+    use std::sync::mpsc::Receiver;
 
     use super::*;
 
@@ -443,7 +486,7 @@ mod tests {
     /// Plays the scheduler for one connection: welcome and grant lease 42 (plus
     /// `after_grant` frames in the same write), then runs `script`, then returns what
     /// the client sent until it closed (or until `script` closed the stream).
-    fn granting(
+    pub(crate) fn granting(
         after_grant: Vec<FromScheduler>,
         script: impl FnOnce(&mut TcpStream) + Send + 'static,
     ) -> (String, std::thread::JoinHandle<Vec<ToScheduler>>) {
@@ -481,7 +524,7 @@ mod tests {
         (addr, handle)
     }
 
-    fn granted(addr: &str) -> Lease {
+    pub(crate) fn granted(addr: &str) -> Lease {
         let t = Duration::from_secs(5);
         match request(addr, "u", "m", job(), t, t).unwrap() {
             Answer::Granted(lease) => lease,
@@ -489,102 +532,135 @@ mod tests {
         }
     }
 
-    /// A watch whose cancel callback reports on the returned channel.
-    fn watched(lease: Lease) -> (Watched, std::sync::mpsc::Receiver<()>) {
+    /// A watch whose notices arrive on the returned channel.
+    fn watched(lease: Lease) -> (Watched, Receiver<Notice>) {
         let (tx, rx) = std::sync::mpsc::channel();
-        let watched = lease.watch(move || tx.send(()).unwrap());
-        (watched, rx)
+        (lease.watch(tx, |n| n), rx)
     }
 
     fn is_release(m: &ToScheduler) -> bool {
         matches!(m, ToScheduler::Release { .. })
     }
 
+    fn offer() -> FromScheduler {
+        FromScheduler::Speculate {
+            lease: 42,
+            new_lease: 43,
+            host: "10.9.9.9".into(),
+            port: 3633,
+            lzo: true,
+        }
+    }
+
     #[test]
-    fn a_cancel_for_the_lease_calls_back_at_once_and_leaves_nothing_to_release() {
+    fn notices_are_passed_on_as_they_arrive_and_a_cancel_does_not_end_the_watch() {
         let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-        let (sent_tx, sent_rx) = std::sync::mpsc::channel::<()>();
         let (addr, sched) = granting(vec![], move |s| {
-            // Another lease's cancel must not stop this job.
             s.write_all(&farm::encode(&FromScheduler::Cancel { lease: 7 }))
                 .unwrap();
-            sent_tx.send(()).unwrap();
             go_rx.recv().unwrap();
             s.write_all(&farm::encode(&FromScheduler::Cancel { lease: 42 }))
                 .unwrap();
+            // After our own lease's cancel: a speculative copy may still be running
+            // under another lease, so the watch goes on.
+            s.write_all(&farm::encode(&offer())).unwrap();
         });
-        let (watch, cancelled) = watched(granted(&addr));
-        sent_rx.recv().unwrap();
-        assert!(
-            cancelled.recv_timeout(Duration::from_millis(300)).is_err(),
-            "called back for another lease's cancel"
-        );
+        let (watch, notices) = watched(granted(&addr));
+        let t = Duration::from_secs(5);
+        assert_eq!(notices.recv_timeout(t).unwrap(), Notice::Cancel(7));
         let sent = std::time::Instant::now();
         go_tx.send(()).unwrap();
-        cancelled.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(notices.recv_timeout(t).unwrap(), Notice::Cancel(42));
         assert!(
             sent.elapsed() < Duration::from_secs(1),
             "{:?}",
             sent.elapsed()
         );
-        assert!(matches!(watch.end(), Ending::Revoked));
+        assert_eq!(
+            notices.recv_timeout(t).unwrap(),
+            Notice::Speculate(Offer {
+                lease: 42,
+                new_lease: 43,
+                host: "10.9.9.9".into(),
+                port: 3633,
+                lzo: true,
+            })
+        );
+        watch.end();
         let got = sched.join().unwrap();
         assert!(!got.iter().any(is_release), "{got:?}");
     }
 
     #[test]
-    fn a_cancel_in_the_same_segment_as_the_grant_is_not_lost() {
-        // `request` reads the cancel into its buffer together with the grant; the
-        // watcher must start from those bytes, as nothing more will arrive.
-        let (addr, sched) = granting(vec![FromScheduler::Cancel { lease: 42 }], |_| {});
-        let (watch, cancelled) = watched(granted(&addr));
-        cancelled.recv_timeout(Duration::from_secs(5)).unwrap();
-        assert!(matches!(watch.end(), Ending::Revoked));
+    fn notices_in_the_same_segment_as_the_grant_are_not_lost() {
+        // `request` reads these into its buffer together with the grant; the watcher
+        // must start from those bytes, as nothing more will arrive.
+        let (addr, sched) = granting(vec![FromScheduler::Cancel { lease: 42 }, offer()], |_| {});
+        let (watch, notices) = watched(granted(&addr));
+        let t = Duration::from_secs(5);
+        assert_eq!(notices.recv_timeout(t).unwrap(), Notice::Cancel(42));
+        assert!(matches!(
+            notices.recv_timeout(t).unwrap(),
+            Notice::Speculate(Offer { new_lease: 43, .. })
+        ));
+        watch.end();
         drop(sched);
     }
 
     #[test]
-    fn ending_a_quiet_watch_is_prompt_and_the_lease_is_still_released() {
+    fn ending_a_quiet_watch_is_prompt_and_leases_are_released_on_its_connection() {
         let (addr, sched) = granting(vec![], |_| {});
-        let (watch, cancelled) = watched(granted(&addr));
+        let (watch, notices) = watched(granted(&addr));
         // Let the watcher block in its read, so `end` has to wake it.
         std::thread::sleep(Duration::from_millis(200));
+        // The lease itself and a speculative one granted on the same connection.
+        watch.release(43, JobResult::TransportFailure, Duration::from_millis(7));
+        watch.release(42, JobResult::Ok, Duration::from_millis(5));
         let ending = std::time::Instant::now();
-        let Ending::Held(lease) = watch.end() else {
-            panic!("a quiet lease is still held")
-        };
+        watch.end();
         // Well under WATCH_TICK: the shutdown woke the read, not the backstop.
         assert!(
             ending.elapsed() < Duration::from_secs(1),
             "{:?}",
             ending.elapsed()
         );
-        assert!(cancelled.try_recv().is_err());
-        lease.release(JobResult::Ok, Duration::from_millis(5));
+        // Stopping is not the scheduler closing the connection.
+        assert!(notices.try_recv().is_err());
         let got = sched.join().unwrap();
         assert_eq!(
-            got.last(),
-            Some(&ToScheduler::Release {
-                lease: 42,
-                result: JobResult::Ok,
-                duration_ms: 5
-            })
+            got[2..],
+            [
+                ToScheduler::Release {
+                    lease: 43,
+                    result: JobResult::TransportFailure,
+                    duration_ms: 7
+                },
+                ToScheduler::Release {
+                    lease: 42,
+                    result: JobResult::Ok,
+                    duration_ms: 5
+                }
+            ]
         );
     }
 
     #[test]
     fn a_closed_scheduler_connection_is_lost_not_a_cancel() {
         let (addr, sched) = granting(vec![], |s| s.shutdown(Shutdown::Both).unwrap());
-        let (watch, cancelled) = watched(granted(&addr));
+        let (watch, notices) = watched(granted(&addr));
         sched.join().unwrap();
+        let notice = notices.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(
+            matches!(notice, Notice::Lost(ref why) if why.contains("closed")),
+            "{notice:?}"
+        );
+        // And the watcher ends by itself: nothing more can come.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while !watch.finished() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(
-            matches!(watch.end(), Ending::Lost(ref why) if why.contains("closed")),
-            "the watcher did not see the close"
-        );
-        assert!(cancelled.try_recv().is_err(), "a close is not a revocation");
+        assert!(watch.finished());
+        assert!(notices.try_recv().is_err());
+        watch.end();
     }
 }

@@ -15,5 +15,6 @@ pub mod hosts;
 pub mod lease;
 pub mod local;
 pub mod log;
+pub mod race;
 pub mod remote;
 pub mod slots;

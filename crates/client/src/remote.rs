@@ -6,6 +6,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -47,6 +48,9 @@ pub enum RemoteError {
         /// Why.
         source: ProtoError,
     },
+    /// The job was broken off (by a [`Breaker`]) before its connection was open.
+    #[error("the job on {0} was broken off")]
+    BrokenOff(String),
 }
 
 impl RemoteError {
@@ -55,7 +59,9 @@ impl RemoteError {
         match self {
             RemoteError::Resolve(_) | RemoteError::Connect { .. } => exit::CONNECT_FAILED,
             RemoteError::Io { source, .. } if is_timeout(source) => exit::TIMEOUT,
-            RemoteError::Io { .. } | RemoteError::Closed(_) => exit::IO_ERROR,
+            RemoteError::Io { .. } | RemoteError::Closed(_) | RemoteError::BrokenOff(_) => {
+                exit::IO_ERROR
+            }
             RemoteError::Protocol { .. } => exit::PROTOCOL_ERROR,
         }
     }
@@ -90,6 +96,117 @@ impl Abort {
         // read or write reports that failure anyway.
         let _ = self.0.shutdown(Shutdown::Both);
     }
+}
+
+/// Breaks a job's connection off from another thread, whether or not the connection
+/// is open yet: a job running in its own thread may still be connecting when another
+/// thread decides it is no longer wanted, and an [`Abort`] only exists once it is open.
+#[derive(Debug, Default)]
+pub struct Breaker {
+    state: Mutex<Switch>,
+}
+
+#[derive(Debug, Default)]
+struct Switch {
+    tripped: bool,
+    abort: Option<Abort>,
+}
+
+impl Breaker {
+    /// Break the job off: its open connection at once, a connection still being made
+    /// as soon as [`Breaker::guard`] sees it.
+    pub fn trip(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.tripped = true;
+        if let Some(abort) = &state.abort {
+            abort.abort();
+        }
+    }
+
+    /// Whether [`Breaker::trip`] was called.
+    pub fn tripped(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tripped
+    }
+
+    /// Put `connection` under this breaker; an error if it was already tripped (the
+    /// job is no longer wanted, so it must not be sent). A connection that cannot be
+    /// duplicated for the abort runs unguarded, bounded by its I/O timeout, as jobs
+    /// did before breakers: better than failing a job over a missing descriptor.
+    pub fn guard(&self, connection: &Connection) -> Result<(), RemoteError> {
+        // Under the lock, so that a trip either sees the handle or is seen here.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.tripped {
+            return Err(RemoteError::BrokenOff(connection.addr.clone()));
+        }
+        state.abort = connection.abort_handle().ok();
+        Ok(())
+    }
+}
+
+/// What a host's answer to a job means.
+#[derive(Debug)]
+pub enum Verdict {
+    /// The compile succeeded; the outputs are in the reply, not yet written.
+    Success(Reply),
+    /// The compiler reported an error: the user's, not the host's.
+    CompileError(Reply),
+    /// The host could not run the job.
+    HostFailed {
+        /// distcc's exit code for the failure.
+        code: u8,
+        /// Why, for the log.
+        why: String,
+        /// Whether the failure is the host's health (a refusal is about the job).
+        back_off: bool,
+    },
+}
+
+/// Classify a job's exchange with a host: infrastructure failures (the connection, the
+/// server's own 100..=120 statuses, a compiler killed by a signal) apart from the
+/// compiler's verdict on the user's code.
+pub fn judge(reply: Result<Reply, RemoteError>) -> Verdict {
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(e) => {
+            return Verdict::HostFailed {
+                code: e.exit_code(),
+                why: e.to_string(),
+                back_off: true,
+            };
+        }
+    };
+    let status = reply.status;
+    let (code, signal) = ((status >> 8) & 0xff, status & 0x7f);
+    if status == 0 {
+        return Verdict::Success(reply);
+    }
+    if signal != 0 {
+        return Verdict::HostFailed {
+            code: exit::GENERAL,
+            why: format!("the remote compiler died of signal {signal}"),
+            back_off: true,
+        };
+    }
+    // Statuses a distcc server uses for its own failures (distcc's 100..=120): the
+    // job never ran properly there.
+    if (100..=120).contains(&code) {
+        let detail = String::from_utf8_lossy(&reply.stderr).trim().to_owned();
+        let why = format!(
+            "server failed the job with code {code}{}{detail}",
+            if detail.is_empty() { "" } else { ": " }
+        );
+        // A refusal is about this job, not the host's health.
+        let back_off = code != u32::from(exit::ACCESS_DENIED);
+        return Verdict::HostFailed {
+            code: code as u8,
+            why,
+            back_off,
+        };
+    }
+    Verdict::CompileError(reply)
 }
 
 /// An open connection to a host, for one job.
@@ -206,5 +323,80 @@ mod tests {
         // And the server sees the client go away.
         held.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         assert_eq!(held.read(&mut [0u8; 16]).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_breaker_tripped_before_the_connection_is_open_stops_the_job() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(5),
+            io: Duration::from_secs(120),
+        };
+        let breaker = Breaker::default();
+        breaker.trip();
+        let connection = Connection::open("127.0.0.1", port, timeouts).unwrap();
+        assert!(matches!(
+            breaker.guard(&connection),
+            Err(RemoteError::BrokenOff(_))
+        ));
+    }
+
+    #[test]
+    fn a_breaker_tripped_later_ends_a_wait_for_a_reply() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(5),
+            io: Duration::from_secs(120),
+        };
+        let mut connection = Connection::open("127.0.0.1", port, timeouts).unwrap();
+        let (_held, _) = listener.accept().unwrap();
+        let breaker = Breaker::default();
+        breaker.guard(&connection).unwrap();
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(200));
+                breaker.trip();
+            });
+            let result = connection.read_reply(Version::V1);
+            assert!(
+                matches!(result, Err(RemoteError::Closed(_) | RemoteError::Io { .. })),
+                "{result:?}"
+            );
+        });
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn judging_replies() {
+        let reply = |status: u32, stderr: &str| {
+            Ok(Reply {
+                version: Version::V1,
+                status,
+                stderr: bytes::Bytes::copy_from_slice(stderr.as_bytes()),
+                stdout: bytes::Bytes::new(),
+                object: bytes::Bytes::new(),
+                dotd: None,
+            })
+        };
+        assert!(matches!(judge(reply(0, "")), Verdict::Success(_)));
+        assert!(matches!(judge(reply(1 << 8, "")), Verdict::CompileError(_)));
+        assert!(matches!(
+            judge(reply(9, "")),
+            Verdict::HostFailed { back_off: true, .. }
+        ));
+        assert!(matches!(
+            judge(reply(113 << 8, "not allowed")),
+            Verdict::HostFailed { code: 113, back_off: false, ref why } if why.ends_with(": not allowed")
+        ));
+        assert!(matches!(
+            judge(Err(RemoteError::BrokenOff("h:1".into()))),
+            Verdict::HostFailed {
+                code: exit::IO_ERROR,
+                ..
+            }
+        ));
     }
 }

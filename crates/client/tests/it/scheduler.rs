@@ -131,12 +131,28 @@ fn compile_locally_is_obeyed() {
 }
 
 /// What the scripted scheduler does on one client connection, after the client's
-/// request: answer `grant`, then, if set, send `Cancel` for that lease after the
-/// delay, or close the connection after the delay and say so on the channel.
+/// request: answer `grant`, then send each of `after_grant` after its delay, then, if
+/// set, send `Cancel` for that lease after the delay, or close the connection after
+/// the delay and say so on the channel. `on_release` is sent when the client releases
+/// that lease (as the scheduler cancels the twin of a speculation's winner).
 struct Step {
     grant: FromScheduler,
+    after_grant: Vec<(Duration, FromScheduler)>,
     cancel_after: Option<Duration>,
     close_after: Option<(Duration, std::sync::mpsc::Sender<()>)>,
+    on_release: Option<(u64, FromScheduler)>,
+}
+
+impl Step {
+    fn grant(grant: FromScheduler) -> Step {
+        Step {
+            grant,
+            after_grant: Vec::new(),
+            cancel_after: None,
+            close_after: None,
+            on_release: None,
+        }
+    }
 }
 
 /// Play the scheduler for one client connection per step, in order, and return what
@@ -157,11 +173,23 @@ fn scripted_steps(steps: Vec<Step>) -> (String, std::thread::JoinHandle<Vec<Vec<
             let mut answered = false;
             loop {
                 while let Ok(Some(m)) = farm::decode::<ToScheduler>(&mut buf, DEFAULT_MAX_FRAME) {
+                    if let (ToScheduler::Release { lease, .. }, Some((released, then))) =
+                        (&m, &step.on_release)
+                    {
+                        if lease == released {
+                            // The client may be gone already.
+                            let _ = s.write_all(&farm::encode(then));
+                        }
+                    }
                     got.push(m);
                 }
                 if !answered && got.iter().any(|m| matches!(m, ToScheduler::Request { .. })) {
                     answered = true;
                     s.write_all(&farm::encode(&step.grant)).unwrap();
+                    for (delay, message) in &step.after_grant {
+                        std::thread::sleep(*delay);
+                        s.write_all(&farm::encode(message)).unwrap();
+                    }
                     if let Some(delay) = step.cancel_after {
                         std::thread::sleep(delay);
                         let FromScheduler::Grant { lease, .. } = step.grant else {
@@ -226,15 +254,10 @@ fn a_revoked_lease_on_a_hung_server_moves_the_job_at_once() {
     let server = Server::start(&[]);
     let (addr, sched) = scripted_steps(vec![
         Step {
-            grant: grant(1, hung_port),
             cancel_after: Some(Duration::from_secs(1)),
-            close_after: None,
+            ..Step::grant(grant(1, hung_port))
         },
-        Step {
-            grant: grant(2, server.port),
-            cancel_after: None,
-            close_after: None,
-        },
+        Step::grant(grant(2, server.port)),
     ]);
     let scratch = Scratch::new();
     scratch.write("h.c", "int h(int x) { return x * 7; }\n");
@@ -329,9 +352,8 @@ fn losing_the_scheduler_mid_job_does_not_stop_the_job() {
         forward.join().unwrap();
     });
     let (addr, sched) = scripted_steps(vec![Step {
-        grant: grant(1, proxy_port),
-        cancel_after: None,
         close_after: Some((Duration::from_millis(500), closed_tx)),
+        ..Step::grant(grant(1, proxy_port))
     }]);
     let scratch = Scratch::new();
     scratch.write("d.c", "int d(void) { return 11; }\n");
@@ -360,4 +382,178 @@ fn losing_the_scheduler_mid_job_does_not_stop_the_job() {
             .success()
     );
     assert_eq!(scratch.read("d.o"), scratch.read("ref.o"));
+}
+
+/// What became of a job sent through a [`slow_proxy`].
+#[derive(Debug)]
+struct Proxied {
+    /// The client broke the connection off this long after connecting, before the
+    /// reply was passed on.
+    broken_off_after: Option<Duration>,
+    /// The server's reply was passed on to the client.
+    replied: bool,
+}
+
+/// A straggling server: a proxy in front of a real ccfarmd that passes the job on at
+/// once but holds the reply back for `hold` (the client breaking off ends the hold).
+fn slow_proxy(server_port: u16, hold: Duration) -> (u16, std::thread::JoinHandle<Proxied>) {
+    let proxy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = proxy.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (client, _) = proxy.accept().unwrap();
+        let accepted = std::time::Instant::now();
+        let upstream = std::net::TcpStream::connect(("127.0.0.1", server_port)).unwrap();
+        let (mut from_client, mut to_server) =
+            (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+        let (gone_tx, gone_rx) = std::sync::mpsc::channel();
+        // A ccfarm client never half-closes before it has the reply, so the end of its
+        // stream means it has gone.
+        let forward = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from_client, &mut to_server);
+            let _ = gone_tx.send(accepted.elapsed());
+        });
+        if let Ok(after) = gone_rx.recv_timeout(hold) {
+            forward.join().unwrap();
+            return Proxied {
+                broken_off_after: Some(after),
+                replied: false,
+            };
+        }
+        let (mut from_server, mut to_client) = (upstream, client);
+        let replied = std::io::copy(&mut from_server, &mut to_client).is_ok_and(|n| n > 0);
+        let _ = to_client.shutdown(std::net::Shutdown::Write);
+        forward.join().unwrap();
+        Proxied {
+            broken_off_after: None,
+            replied,
+        }
+    });
+    (port, handle)
+}
+
+fn speculate(lease: u64, new_lease: u64, port: u16) -> FromScheduler {
+    FromScheduler::Speculate {
+        lease,
+        new_lease,
+        host: "127.0.0.1".into(),
+        port,
+        lzo: false,
+    }
+}
+
+fn releases(sent: &[ToScheduler]) -> Vec<(u64, JobResult)> {
+    sent.iter()
+        .filter_map(|m| match m {
+            ToScheduler::Release { lease, result, .. } => Some((*lease, *result)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_speculative_copy_on_a_fast_server_beats_a_straggler() {
+    let slow = Server::start(&[]);
+    let fast = Server::start(&[]);
+    // Far beyond the bound below: the job must not wait for the straggler's reply.
+    let hold = Duration::from_secs(40);
+    let (slow_port, slow_side) = slow_proxy(slow.port, hold);
+    let (addr, sched) = scripted_steps(vec![Step {
+        after_grant: vec![(Duration::from_millis(500), speculate(1, 2, fast.port))],
+        // As the scheduler does: the winner's release cancels the other copy.
+        on_release: Some((2, FromScheduler::Cancel { lease: 1 })),
+        ..Step::grant(grant(1, slow_port))
+    }]);
+    let scratch = Scratch::new();
+    scratch.write("f.c", "int f(int x) { return x * 13 + 1; }\n");
+    let started = std::time::Instant::now();
+    // No static hosts and no fallback: the job runs on the scheduler's servers or
+    // fails. `ccfarm_ok_with` also checks that exactly one copy's outputs were
+    // written ("completed ok" logged once).
+    ccfarm_ok_with(
+        &scratch,
+        "",
+        &[
+            ("CCFARM_SCHEDULER", addr.as_str()),
+            ("CCFARM_IO_TIMEOUT", "600"),
+        ],
+        &["gcc", "-c", "f.c", "-o", "f.o"],
+    );
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
+
+    // The client broke the straggler off rather than leave it hanging.
+    let proxied = slow_side.join().unwrap();
+    assert!(!proxied.replied, "{proxied:?}");
+    assert!(
+        proxied
+            .broken_off_after
+            .is_some_and(|t| t < Duration::from_secs(15)),
+        "{proxied:?}"
+    );
+
+    let sessions = sched.join().unwrap();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(
+        releases(&sessions[0]),
+        [(2, JobResult::Ok)],
+        "{:?}",
+        sessions[0]
+    );
+    assert_eq!(fast.status()["results"]["compile_ok"], 1);
+    let log = client_log(&scratch);
+    assert!(
+        log.contains(&format!(
+            "f.c: the copy on 127.0.0.1:{}/4 (lease 2) finished first",
+            fast.port
+        )),
+        "{log}"
+    );
+    assert!(
+        run(&scratch, "gcc", &["-c", "f.c", "-o", "ref.o"])
+            .status
+            .success()
+    );
+    assert_eq!(scratch.read("f.o"), scratch.read("ref.o"));
+}
+
+#[test]
+fn a_speculative_copy_on_a_dead_server_leaves_the_first_copy_to_finish() {
+    let slow = Server::start(&[]);
+    let (slow_port, slow_side) = slow_proxy(slow.port, Duration::from_secs(2));
+    let dead = free_port();
+    let (addr, sched) = scripted_steps(vec![Step {
+        after_grant: vec![(Duration::from_millis(300), speculate(1, 2, dead))],
+        ..Step::grant(grant(1, slow_port))
+    }]);
+    let scratch = Scratch::new();
+    scratch.write("g.c", "int g(int x) { return x - 5; }\n");
+    ccfarm_ok_with(
+        &scratch,
+        "",
+        &[("CCFARM_SCHEDULER", addr.as_str())],
+        &["gcc", "-c", "g.c", "-o", "g.o"],
+    );
+    let proxied = slow_side.join().unwrap();
+    assert!(proxied.replied, "{proxied:?}");
+    let sessions = sched.join().unwrap();
+    assert_eq!(
+        releases(&sessions[0]),
+        [(2, JobResult::TransportFailure), (1, JobResult::Ok)],
+        "{:?}",
+        sessions[0]
+    );
+    assert_eq!(slow.status()["results"]["compile_ok"], 1);
+    let log = client_log(&scratch);
+    assert!(
+        log.contains(&format!(
+            "failed to distribute g.c to 127.0.0.1:{dead}/4 (a speculative copy, attempt 1)"
+        )),
+        "{log}"
+    );
+    assert!(
+        run(&scratch, "gcc", &["-c", "g.c", "-o", "ref.o"])
+            .status
+            .success()
+    );
+    assert_eq!(scratch.read("g.o"), scratch.read("ref.o"));
 }
