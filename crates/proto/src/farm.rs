@@ -165,8 +165,8 @@ pub enum FromScheduler {
         lease: u64,
     },
     /// The job running under `lease` is a straggler on a slow server: also start it on this
-    /// faster one under `new_lease`. The first copy to finish wins; release both leases
-    /// (the loser gets a `Cancel` if the scheduler sees the winner first).
+    /// faster one under `new_lease`. The first copy to finish wins: release its lease;
+    /// the scheduler then cancels the other (closing the connection frees it anyway).
     Speculate {
         /// The lease of the copy already running.
         lease: u64,
