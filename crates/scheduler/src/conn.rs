@@ -2,8 +2,14 @@
 //! registering. Frames in are turned into actor events; the actor's messages for this
 //! connection are written back. Every frame length is capped; a malformed or
 //! unexpected message closes the connection with a `Refused` explaining why.
+//!
+//! One task per connection does both directions (a `select!` over the socket and the
+//! actor's queue): with thousands of mostly idle clients, a second task per connection
+//! would double the wake-ups and the memory. Messages queued together are written
+//! with one system call.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use ccfarm_proto::farm::{
@@ -11,7 +17,6 @@ use ccfarm_proto::farm::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -19,76 +24,66 @@ use crate::actor::Event;
 use crate::handle::Handle;
 
 /// Serve one connection until it closes.
-pub async fn serve(stream: TcpStream, peer: SocketAddr, handle: Handle) {
+pub async fn serve(mut stream: TcpStream, peer: SocketAddr, handle: Handle) {
     let conn = handle.new_conn();
     let events = handle.events();
     let _ = stream.set_nodelay(true);
-    let (mut reader, mut writer) = stream.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<FromScheduler>();
-    let writer_task = tokio::spawn(async move {
-        while let Some(message) = rx.recv().await {
-            if writer.write_all(&farm::encode(&message)).await.is_err() {
-                break;
-            }
-            if matches!(message, FromScheduler::Refused { .. }) {
-                break;
-            }
-        }
-    });
     let mut buf = BytesMut::new();
-    let refuse = |tx: &mpsc::UnboundedSender<FromScheduler>, reason: String| {
-        warn!(%peer, "refusing: {reason}");
-        let _ = tx.send(FromScheduler::Refused { reason });
-    };
-    let role = match next(&mut reader, &mut buf).await {
-        Ok(Some(ToScheduler::Hello { version, role })) if version == PROTOCOL_VERSION => role,
-        Ok(Some(ToScheduler::Hello { version, .. })) => {
-            refuse(
-                &tx,
-                format!(
-                    "protocol version {version} is not supported (this scheduler speaks {PROTOCOL_VERSION})"
-                ),
-            );
-            drop(tx);
-            let _ = writer_task.await;
-            return;
-        }
-        Ok(Some(other)) => {
-            refuse(&tx, format!("expected hello, got {other:?}"));
-            drop(tx);
-            let _ = writer_task.await;
-            return;
-        }
-        Ok(None) => return,
-        Err(e) => {
-            refuse(&tx, e);
-            drop(tx);
-            let _ = writer_task.await;
-            return;
-        }
-    };
-    let _ = tx.send(FromScheduler::Welcome {
-        version: PROTOCOL_VERSION,
-    });
-    loop {
-        let message = match next(&mut reader, &mut buf).await {
+    let mut out = Vec::new();
+    let mut role: Option<Role> = None;
+    let mut user: Arc<str> = Arc::from("");
+    let refusal = loop {
+        // Whole frames already buffered are handled before reading more.
+        let message = match farm::decode::<ToScheduler>(&mut buf, DEFAULT_MAX_FRAME) {
             Ok(Some(message)) => message,
-            Ok(None) => break,
-            Err(e) => {
-                refuse(&tx, e);
-                break;
+            Ok(None) => {
+                tokio::select! {
+                    read = stream.read_buf(&mut buf) => match read {
+                        Ok(0) | Err(_) => break None,
+                        Ok(_) => continue,
+                    },
+                    Some(message) = rx.recv() => {
+                        out.clear();
+                        out.extend_from_slice(&farm::encode(&message));
+                        while let Ok(more) = rx.try_recv() {
+                            out.extend_from_slice(&farm::encode(&more));
+                        }
+                        if stream.write_all(&out).await.is_err() {
+                            break None;
+                        }
+                        continue;
+                    }
+                }
             }
+            Err(e) => break Some(e.to_string()),
         };
         let event = match (&role, message) {
-            (Role::Client { user, .. }, ToScheduler::Request { request, job }) => Event::Request {
+            (None, ToScheduler::Hello { version, role: r }) => {
+                if version != PROTOCOL_VERSION {
+                    break Some(format!(
+                        "protocol version {version} is not supported (this scheduler speaks {PROTOCOL_VERSION})"
+                    ));
+                }
+                if let Role::Client { user: name, .. } = &r {
+                    user = Arc::from(name.as_str());
+                }
+                role = Some(r);
+                let _ = tx.send(FromScheduler::Welcome {
+                    version: PROTOCOL_VERSION,
+                });
+                continue;
+            }
+            (None, other) => break Some(format!("expected hello, got {other:?}")),
+            (Some(Role::Client { .. }), ToScheduler::Request { request, job }) => Event::Request {
                 conn,
                 number: request,
-                user: user.clone(),
+                user: user.to_string(),
                 job,
                 tx: tx.clone(),
             },
             (
-                Role::Client { .. },
+                Some(Role::Client { .. }),
                 ToScheduler::Release {
                     lease,
                     result,
@@ -101,7 +96,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, handle: Handle) {
                 duration_ms,
             },
             (
-                Role::Server { name },
+                Some(Role::Server { name }),
                 ToScheduler::Register {
                     distcc_port,
                     slots,
@@ -117,7 +112,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, handle: Handle) {
                 lzo,
             },
             (
-                Role::Server { .. },
+                Some(Role::Server { .. }),
                 ToScheduler::Heartbeat {
                     slots,
                     running,
@@ -131,34 +126,25 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, handle: Handle) {
                 load: load_average[0],
                 free_memory_mb,
             },
-            (_, other) => {
-                refuse(&tx, format!("unexpected message {other:?}"));
-                break;
-            }
+            (Some(_), other) => break Some(format!("unexpected message {other:?}")),
         };
         if events.send(event).is_err() {
-            break;
+            break None;
         }
+    };
+    if role.is_some() {
+        let _ = events.send(Event::Gone { conn });
+    }
+    if let Some(reason) = refusal {
+        warn!(%peer, "refusing: {reason}");
+        // Whatever was queued first (e.g. the welcome), then the refusal.
+        out.clear();
+        while let Ok(more) = rx.try_recv() {
+            out.extend_from_slice(&farm::encode(&more));
+        }
+        out.extend_from_slice(&farm::encode(&FromScheduler::Refused { reason }));
+        let _ = stream.write_all(&out).await;
+        let _ = stream.shutdown().await;
     }
     debug!(%peer, "connection closed");
-    let _ = events.send(Event::Gone { conn });
-    drop(tx);
-    let _ = writer_task.await;
-}
-
-async fn next(
-    reader: &mut OwnedReadHalf,
-    buf: &mut BytesMut,
-) -> Result<Option<ToScheduler>, String> {
-    loop {
-        match farm::decode(buf, DEFAULT_MAX_FRAME) {
-            Ok(Some(message)) => return Ok(Some(message)),
-            Ok(None) => {}
-            Err(e) => return Err(e.to_string()),
-        }
-        match reader.read_buf(buf).await {
-            Ok(0) | Err(_) => return Ok(None),
-            Ok(_) => {}
-        }
-    }
 }

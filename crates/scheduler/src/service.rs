@@ -144,8 +144,9 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         .sched_config(options.policy)
         .map_err(|e| StartError::Config(format!("{e:#}")))?;
     let probe_timeout = config.probe_timeout;
-    let sched = Scheduler::with_placement(config, options.policy.build())
-        .map_err(|e| StartError::Config(e.to_string()))?;
+    // `new`, not `with_placement`: the built-in policies use the state machine's
+    // incremental host index (config.policy is the chosen one).
+    let sched = Scheduler::new(config).map_err(|e| StartError::Config(e.to_string()))?;
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr)
             .await

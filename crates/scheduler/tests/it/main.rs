@@ -9,4 +9,5 @@ mod clients;
 mod failures;
 mod farm;
 mod probes;
+mod protocol;
 mod proxy;

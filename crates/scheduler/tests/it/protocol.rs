@@ -1,0 +1,93 @@
+//! The control port's handling of bad input: every refusal explained, then closed.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use ccfarm_proto::farm::{self, FromScheduler, PROTOCOL_VERSION, Role, ToScheduler};
+
+use crate::farm::*;
+
+/// Send `bytes`, then read everything the scheduler answers until it closes.
+fn exchange(farm: &Farm, bytes: &[u8]) -> Vec<FromScheduler> {
+    let mut s = TcpStream::connect(&farm.address).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let mut buf = BytesMut::from(&raw[..]);
+    let mut out = Vec::new();
+    while let Ok(Some(m)) = farm::decode::<FromScheduler>(&mut buf, 1 << 20) {
+        out.push(m);
+    }
+    out
+}
+
+fn refusal(answers: &[FromScheduler]) -> String {
+    match answers.last() {
+        Some(FromScheduler::Refused { reason }) => reason.clone(),
+        other => panic!("expected a refusal, got {other:?} in {answers:?}"),
+    }
+}
+
+#[test]
+fn bad_input_is_refused_with_a_reason_and_the_farm_carries_on() {
+    let farm = Farm::start(&["a"]);
+    let hello = farm::encode(&ToScheduler::Hello {
+        version: PROTOCOL_VERSION,
+        role: Role::Client {
+            user: "u".into(),
+            machine: "m".into(),
+        },
+    });
+
+    let old = farm::encode(&ToScheduler::Hello {
+        version: PROTOCOL_VERSION + 7,
+        role: Role::Client {
+            user: "u".into(),
+            machine: "m".into(),
+        },
+    });
+    assert!(refusal(&exchange(&farm, &old)).contains("not supported"));
+
+    let release_first = farm::encode(&ToScheduler::Release {
+        lease: 1,
+        result: farm::JobResult::Ok,
+        duration_ms: 1,
+    });
+    assert!(refusal(&exchange(&farm, &release_first)).contains("expected hello"));
+
+    // A 4 GiB frame is refused from its length alone.
+    let mut huge = hello.clone();
+    huge.extend_from_slice(&u32::MAX.to_be_bytes());
+    let answers = exchange(&farm, &huge);
+    assert!(
+        matches!(answers[0], FromScheduler::Welcome { .. }),
+        "{answers:?}"
+    );
+    assert!(
+        refusal(&answers).contains("exceeds the limit"),
+        "{answers:?}"
+    );
+
+    let mut garbage = hello.clone();
+    garbage.extend_from_slice(&5u32.to_be_bytes());
+    garbage.extend_from_slice(b"{nope");
+    assert!(refusal(&exchange(&farm, &garbage)).contains("malformed"));
+
+    // A client may not register as a server.
+    let mut register = hello;
+    register.extend_from_slice(&farm::encode(&ToScheduler::Heartbeat {
+        slots: 1,
+        running: 0,
+        load_average: [0.0; 3],
+        free_memory_mb: 1,
+    }));
+    assert!(refusal(&exchange(&farm, &register)).contains("unexpected message"));
+
+    // None of it disturbed the farm.
+    let s = farm.status();
+    assert_eq!(registered(&s), 1, "{s}");
+    assert_eq!(s["leases"], 0, "{s}");
+}
