@@ -69,6 +69,8 @@ pub enum Event {
     },
     /// The status page wants the state.
     Snapshot(oneshot::Sender<Snapshot>),
+    /// The balance-daemon status port wants each host's name and distcc address.
+    Addresses(oneshot::Sender<Vec<(String, SocketAddr)>>),
     /// An operator's change.
     Admin {
         op: AdminOp,
@@ -364,6 +366,15 @@ impl State {
             }
             Event::Snapshot(reply) => {
                 let _ = reply.send(sched.snapshot());
+                Ok(Vec::new())
+            }
+            Event::Addresses(reply) => {
+                let named = self
+                    .hosts
+                    .iter()
+                    .filter_map(|(id, a)| Some((sched.host_name(*id)?.to_owned(), a.addr)))
+                    .collect();
+                let _ = reply.send(named);
                 Ok(Vec::new())
             }
             Event::Admin { op, reply } => {

@@ -85,6 +85,14 @@ impl Handle {
         rx.await.ok()
     }
 
+    /// Each known host's name and distcc address (which the snapshot does not carry), for
+    /// the balance-daemon status port: its parser needs `ip:port` to probe servers.
+    pub async fn addresses(&self) -> Option<Vec<(String, SocketAddr)>> {
+        let (tx, rx) = oneshot::channel();
+        self.events.send(Event::Addresses(tx)).ok()?;
+        rx.await.ok()
+    }
+
     /// Apply an operator's change; returns what was done, for the operator.
     pub async fn admin(&self, op: AdminOp) -> Result<String, AdminError> {
         let (tx, rx) = oneshot::channel();
