@@ -264,6 +264,16 @@ fn the_update_port_explains_every_refusal_and_the_status_port_lists_the_servers(
     assert_eq!(health(&farm, "a").0, "Up");
 }
 
+/// A child process killed (and reaped) when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Run `bal-wrap.tcl distcc gcc -c x.c -o x.o` in `dir` (fallback off).
 fn bal_wrap(dir: &Path) -> Output {
     let _ = std::fs::remove_file(dir.join("x.o"));
@@ -375,7 +385,7 @@ fn the_seed_scripts_work_unchanged_against_the_scheduler() {
     farm.servers.retain(|(name, _)| name != "b");
     drop(distccd);
     let stderr = scratch.path().join("status-daemon.err");
-    let mut daemon = Command::new("tclsh")
+    let daemon = Command::new("tclsh")
         .arg(seed_script("balance-status-daemon.tcl"))
         .args([
             "localhost",
@@ -387,6 +397,8 @@ fn the_seed_scripts_work_unchanged_against_the_scheduler() {
         .stderr(std::fs::File::create(&stderr).unwrap())
         .spawn()
         .unwrap();
+    // It loops forever: killed on the way out, also when an assertion fails.
+    let daemon = KillOnDrop(daemon);
     let started = Instant::now();
     farm.wait_for(
         |_| {
@@ -410,8 +422,7 @@ fn the_seed_scripts_work_unchanged_against_the_scheduler() {
         "b came back before the second round"
     );
     assert_eq!(health(&farm, "stock"), ("Down".into(), "Admin".into()));
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    drop(daemon);
     let errors = std::fs::read_to_string(&stderr).unwrap();
     assert_eq!(errors, "", "the status daemon caught errors");
     drop(lock);
