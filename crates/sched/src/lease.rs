@@ -19,6 +19,8 @@ pub(crate) struct Lease {
     pub(crate) size: u64,
     /// The speculative twin running the same job elsewhere, if any.
     pub(crate) twin: Option<LeaseId>,
+    /// Its holder declined a speculative copy: it is not offered another.
+    pub(crate) no_twin: bool,
 }
 
 /// When a lease started and how long it was expected to take; also kept in its host's lease

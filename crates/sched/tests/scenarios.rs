@@ -463,6 +463,36 @@ fn a_failed_twin_leaves_the_original_running() {
 }
 
 #[test]
+fn a_declined_speculative_copy_frees_its_slot_and_is_not_offered_again() {
+    let mut s = quiet(Policy::EarliestFinish);
+    let (fast, _) = s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
+    let (slow, _) = s.join(at(0.0), spec("slow", 1, 0.4)).unwrap();
+    granted(&s.request(at(0.0), RequestId(1), job("u", 20.0)).unwrap());
+    let (orig, h) = granted(&s.request(at(0.0), RequestId(2), job("u", 6.0)).unwrap());
+    assert_eq!(h, slow);
+    let actions = s.client_gone(at(2.0), RequestId(1)).unwrap();
+    let [Action::Speculate { new_lease, .. }] = actions[..] else {
+        panic!("{actions:?}")
+    };
+    // The holder runs one copy only: it declines. No new offer, and the original keeps
+    // running where it is.
+    assert_eq!(s.decline(at(2.1), new_lease).unwrap(), []);
+    assert_eq!(s.lease(orig).unwrap().twin, None);
+    assert_eq!(s.snapshot().leases, 1);
+    assert!(s.tick(at(3.0)).is_empty());
+    // The fast host's slot is free for the next request.
+    let (_, h) = granted(&s.request(at(3.0), RequestId(3), job("u", 1.0)).unwrap());
+    assert_eq!(h, fast);
+    // The original finishes normally.
+    s.release(at(15.0), orig, ok(15.0)).unwrap();
+    assert_eq!(
+        s.decline(at(15.0), new_lease),
+        Err(SchedError::UnknownLease(new_lease))
+    );
+    s.check_invariants().unwrap();
+}
+
+#[test]
 fn no_speculation_while_requests_wait_or_with_other_policies() {
     // ListOrder never speculates
     let mut s = quiet(Policy::ListOrder);

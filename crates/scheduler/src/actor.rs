@@ -3,7 +3,7 @@
 //! for the connections concerned (grants, revocations, speculative copies), runs the
 //! probes the state machine asks for, and ticks at the state machine's next deadline.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +62,9 @@ pub enum Event {
     },
     /// A connection closed: its requests and leases (client) or its host (server) go.
     Gone { conn: u64 },
+    /// This connection runs one copy of a job at a time: speculative copies offered to it
+    /// are declined on its behalf (the service's own ports: distcc proxy, balance lease).
+    OneCopy { conn: u64 },
     /// A probe finished.
     ProbeDone {
         host: HostId,
@@ -127,6 +130,7 @@ async fn run(
         hosts: HashMap::new(),
         conn_host: HashMap::new(),
         host_conn: HashMap::new(),
+        one_copy: HashSet::new(),
         history: HashMap::new(),
     };
     for host in state.settings.file.hosts.clone() {
@@ -186,6 +190,8 @@ struct State {
     hosts: HashMap<HostId, Address>,
     conn_host: HashMap<u64, HostId>,
     host_conn: HashMap<HostId, u64>,
+    /// Connections that cannot run a second copy of a job.
+    one_copy: HashSet<u64>,
     /// The last compile of each (user, source): its duration and host, so that the next
     /// compile of the same file is placed knowing its cost.
     history: HashMap<(String, String), PreviousRun>,
@@ -354,7 +360,14 @@ impl State {
                 }
                 None => Ok(Vec::new()),
             },
-            Event::Gone { conn } => self.gone(sched, now, conn),
+            Event::Gone { conn } => {
+                self.one_copy.remove(&conn);
+                self.gone(sched, now, conn)
+            }
+            Event::OneCopy { conn } => {
+                self.one_copy.insert(conn);
+                Ok(Vec::new())
+            }
             Event::ProbeDone { host, result } => {
                 let name = sched.host_name(host).unwrap_or("?").to_owned();
                 match &result {
@@ -615,12 +628,16 @@ impl State {
                         .get(&original_lease)
                         .map(|h| (h.conn, h.tx.clone(), h.key.clone()));
                     let (Some(addr), Some((conn, tx, key))) = (target, holder) else {
-                        let more = sched
-                            .client_gone(now, Held::Lease(new_lease))
-                            .unwrap_or_default();
+                        let more = sched.decline(now, new_lease).unwrap_or_default();
                         self.apply(sched, now, more);
                         continue;
                     };
+                    if self.one_copy.contains(&conn) {
+                        // Declined, not dropped: the original copy keeps its lease.
+                        let more = sched.decline(now, new_lease).unwrap_or_default();
+                        self.apply(sched, now, more);
+                        continue;
+                    }
                     debug!(
                         lease = original_lease.0,
                         new_lease = new_lease.0,

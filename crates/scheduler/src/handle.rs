@@ -124,6 +124,9 @@ impl Handle {
             events: self.events.clone(),
         };
         self.events
+            .send(Event::OneCopy { conn })
+            .map_err(|_| NoLease::Gone)?;
+        self.events
             .send(Event::Request {
                 conn,
                 number: 1,
@@ -188,7 +191,8 @@ pub struct InternalLease {
 
 impl InternalLease {
     /// Resolves when the scheduler revokes this lease (its server went down); never
-    /// resolves otherwise. Speculative copies are not taken (the holder runs one copy).
+    /// resolves otherwise. Speculative copies are declined by the actor on the holder's
+    /// behalf (it runs one copy), so the original keeps its lease.
     pub async fn revoked(&mut self) {
         loop {
             match self.messages.recv().await {

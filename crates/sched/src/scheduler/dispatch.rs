@@ -306,6 +306,7 @@ impl Scheduler {
                 load_factor: h.load_factor(),
                 size: job.size,
                 twin,
+                no_twin: false,
             },
         );
         self.granted.entry(job.request).or_default().push(id);
@@ -392,7 +393,7 @@ impl Scheduler {
             }
             for (&id, timing) in &self.hosts[&host].leases {
                 let l = &self.leases[&id];
-                if l.twin.is_some() {
+                if l.twin.is_some() || l.no_twin {
                     continue;
                 }
                 let there = l.cost / fast_speed;

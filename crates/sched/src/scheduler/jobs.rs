@@ -157,6 +157,24 @@ impl Scheduler {
         Ok(self.finish())
     }
 
+    /// The holder will not run `lease`, a speculative copy offered by
+    /// [`Action::Speculate`] (a client that runs one copy at a time): its slot returns at
+    /// once, its twin carries on alone and is not offered another copy. Nothing counts
+    /// against the host. Unlike [`Scheduler::client_gone`], the request keeps its lease.
+    pub fn decline(&mut self, now: Micros, lease: LeaseId) -> Result<Vec<Action>, SchedError> {
+        let twin = self
+            .leases
+            .get(&lease)
+            .ok_or(SchedError::UnknownLease(lease))?
+            .twin;
+        self.advance(now);
+        self.unlink_lease(lease);
+        if let Some(t) = twin.and_then(|t| self.leases.get_mut(&t)) {
+            t.no_twin = true;
+        }
+        Ok(self.finish())
+    }
+
     /// Operator: set a user's fair-share weight (default 1).
     pub fn set_user_weight(&mut self, user: &str, weight: f64) -> Result<(), SchedError> {
         if !(weight.is_finite() && weight > 0.0) {
