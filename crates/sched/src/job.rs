@@ -62,6 +62,12 @@ pub enum JobResult {
 pub(crate) struct CostModel {
     secs_per_byte: f64,
     samples: u64,
+    /// Mean work of a job with neither a size nor a previous duration. Learned from such
+    /// jobs, so that the speeds learned from them keep the scale of the configured weights
+    /// instead of measuring `default_cost / duration` (which made a host that ran a few
+    /// trivial jobs look 50 times faster than one that ran none).
+    unknown_work: f64,
+    unknown_samples: u64,
 }
 
 impl CostModel {
@@ -69,11 +75,34 @@ impl CostModel {
         CostModel {
             secs_per_byte: cfg.initial_secs_per_byte,
             samples: 0,
+            unknown_work: cfg.default_cost.as_secs_f64(),
+            unknown_samples: 0,
         }
     }
 
     pub(crate) fn secs_per_byte(&self) -> f64 {
         self.secs_per_byte
+    }
+
+    /// Whether `job` says anything about its own cost.
+    pub(crate) fn knows(job: &JobInfo) -> bool {
+        job.previous.is_some() || job.size_bytes > 0
+    }
+
+    /// The learned work of a job nothing is known about.
+    pub(crate) fn unknown_work(&self) -> f64 {
+        self.unknown_work
+    }
+
+    /// Learns from a completed job nothing was known about that did `work` seconds of work
+    /// (measured with its host's speed); a plain average at first, then a moving one.
+    pub(crate) fn learn_unknown(&mut self, work: f64, alpha: f64) {
+        if !(work.is_finite() && work > 0.0) {
+            return;
+        }
+        let alpha = alpha.max(1.0 / (self.unknown_samples as f64 + 1.0));
+        self.unknown_work += alpha * (work - self.unknown_work);
+        self.unknown_samples += 1;
     }
 
     /// Expected work of `job`: its previous duration converted to speed 1 when known, else
@@ -91,7 +120,7 @@ impl CostModel {
         } else if job.size_bytes > 0 {
             job.size_bytes as f64 * self.secs_per_byte
         } else {
-            cfg.default_cost.as_secs_f64()
+            self.unknown_work
         };
         if work.is_finite() {
             work.max(cfg.min_cost.as_secs_f64())

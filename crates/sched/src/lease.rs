@@ -21,6 +21,8 @@ pub(crate) struct Lease {
     pub(crate) twin: Option<LeaseId>,
     /// Its holder declined a speculative copy: it is not offered another.
     pub(crate) no_twin: bool,
+    /// Whether its cost came from the job (size or previous run) rather than the default.
+    pub(crate) known_cost: bool,
 }
 
 /// When a lease started and how long it was expected to take; also kept in its host's lease

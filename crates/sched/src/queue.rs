@@ -34,6 +34,8 @@ pub(crate) struct Queued {
     /// Expected work (seconds at speed 1).
     pub(crate) cost: f64,
     pub(crate) size: u64,
+    /// Whether the cost came from the job (size or previous run), not the default.
+    pub(crate) known: bool,
     pub(crate) enqueued: Micros,
     /// Set when the policy declined a free slot expecting a better one by this time; never
     /// moved later, and once passed the request takes any free slot.
@@ -315,6 +317,7 @@ mod tests {
             user,
             cost: 1.0,
             size: 0,
+            known: true,
             enqueued: Micros(at),
             wait_until: None,
         }

@@ -781,3 +781,57 @@ fn a_deep_queue_stops_declining_free_slots() {
     let (_, h) = granted(&s.request(at(0.0), RequestId(3), job("u", 10.0)).unwrap());
     assert_eq!(h, slow);
 }
+
+/// A job the client says nothing about: no size, no previous duration.
+fn unknown(user: &str) -> JobInfo {
+    JobInfo {
+        user: user.into(),
+        size_bytes: 0,
+        previous: None,
+    }
+}
+
+#[test]
+fn jobs_of_unknown_cost_teach_relative_speeds_not_absolute_ones() {
+    let mut s = quiet(Policy::ListOrder);
+    let (a, _) = s.join(at(0.0), spec("a", 1, 1.0)).unwrap();
+    let (b, _) = s.join(at(0.0), spec("b", 1, 1.0)).unwrap();
+    // A dozen trivial warm-up jobs, all on `a`: they say nothing about its speed.
+    let mut t = 0.0;
+    for i in 0..12 {
+        let (lease, h) = granted(&s.request(at(t), RequestId(i), unknown("u")).unwrap());
+        assert_eq!(h, a);
+        t += 0.005;
+        s.release(at(t), lease, ok(0.005)).unwrap();
+    }
+    let speed = |s: &Scheduler, h| host(&s.snapshot(), h).speed;
+    assert!(
+        (0.5..2.0).contains(&speed(&s, a)),
+        "trivial jobs made `a` look {}× as fast as an untried host",
+        speed(&s, a) / speed(&s, b)
+    );
+    // Then real jobs: `b` takes four times as long for the same (unknown) work.
+    for round in 0..40u64 {
+        let (la, ha) = granted(
+            &s.request(at(t), RequestId(100 + 2 * round), unknown("u"))
+                .unwrap(),
+        );
+        let (lb, hb) = granted(
+            &s.request(at(t), RequestId(101 + 2 * round), unknown("u"))
+                .unwrap(),
+        );
+        assert_eq!((ha, hb), (a, b));
+        let cost = 0.1 + 0.05 * (round % 7) as f64;
+        s.release(at(t + cost), la, ok(cost)).unwrap();
+        s.release(at(t + 4.0 * cost), lb, ok(4.0 * cost)).unwrap();
+        t += 4.0 * cost;
+    }
+    let ratio = speed(&s, a) / speed(&s, b);
+    assert!(
+        (2.5..6.0).contains(&ratio),
+        "learned a/b speed ratio {ratio}"
+    );
+    // The scale stays that of the weights (1 = reference), not 1 / seconds.
+    assert!(speed(&s, a) < 4.0 && speed(&s, b) > 0.1, "{}", speed(&s, a));
+    s.check_invariants().unwrap();
+}

@@ -36,6 +36,7 @@ struct JobRef {
     user: UserIdx,
     cost: f64,
     size: u64,
+    known: bool,
 }
 
 /// Expected free times of a candidate's busy usable slots (a min-heap).
@@ -212,6 +213,7 @@ impl Scheduler {
                 user: q.user,
                 cost: q.cost,
                 size: q.size,
+                known: q.known,
             };
             let lease = self.new_lease(now, free, job, None);
             let h = self.hosts.get_mut(&free).expect("picked from the index");
@@ -265,6 +267,7 @@ impl Scheduler {
             user: q.user,
             cost: q.cost,
             size: q.size,
+            known: q.known,
         };
         let id = self.new_lease(now, host, job, None);
         self.counters.grants += 1;
@@ -307,6 +310,7 @@ impl Scheduler {
                 size: job.size,
                 twin,
                 no_twin: false,
+                known_cost: job.known,
             },
         );
         self.granted.entry(job.request).or_default().push(id);
@@ -364,6 +368,7 @@ impl Scheduler {
                     user: orig.user,
                     cost: orig.cost,
                     size: orig.size,
+                    known: orig.known_cost,
                 };
                 let request = job.request;
                 let new = self.new_lease(now, fast, job, Some(original));

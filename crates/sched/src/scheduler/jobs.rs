@@ -3,7 +3,7 @@
 use crate::action::{Action, LocalReason};
 use crate::error::SchedError;
 use crate::ids::{Held, LeaseId, RequestId};
-use crate::job::{JobInfo, JobResult, Outcome};
+use crate::job::{CostModel, JobInfo, JobResult, Outcome};
 use crate::lease::Lease;
 use crate::queue::Queued;
 use crate::time::Micros;
@@ -44,6 +44,7 @@ impl Scheduler {
             user,
             cost,
             size: job.size_bytes,
+            known: CostModel::knows(&job),
             enqueued: now,
             wait_until: None,
         });
@@ -123,9 +124,19 @@ impl Scheduler {
             return;
         };
         let work = secs * h.speed.value * l.load_factor;
-        h.speed
-            .learn(l.cost / secs / l.load_factor, self.cfg.speed_alpha);
-        self.cost.learn(l.size, work, self.cfg.size_alpha);
+        if l.known_cost {
+            h.speed
+                .learn(l.cost / secs / l.load_factor, self.cfg.speed_alpha);
+            self.cost.learn(l.size, work, self.cfg.size_alpha);
+        } else {
+            // Nothing was known about this job: measure the host against the mean such
+            // job rather than against a made-up cost.
+            self.cost.learn_unknown(work, self.cfg.speed_alpha);
+            h.speed.learn(
+                self.cost.unknown_work() / secs / l.load_factor,
+                self.cfg.speed_alpha,
+            );
+        }
     }
 
     /// A client went away (its connection closed). Everything the request held is freed: its
