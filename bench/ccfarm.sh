@@ -30,6 +30,8 @@
 #   * each client is its own developer: USER=ccb-dev<k> (the scheduler's fair
 #     queueing is per user) and HOSTNAME=ccb-client<k>. CCFARM_ONE_USER=1 keeps
 #     the harness's USER for every client (one user: FIFO between clients).
+#   * CCFARM_WEIGHTS=1 / CCFARM_SPECULATION=0|1: a scheduler.toml (--config) with
+#     [servers.hN] weight = 1/slowness / speculation on or off (newer schedulers only).
 #   * diagnostics kept in $RUN_DIR: ccfarm-scheduler.out (its log; CCFARM_SCHED_LOG
 #     sets its filter, default info), status-ready.json (at start),
 #     status-final.json (at stop), status.jsonl (one /status snapshot every
@@ -111,6 +113,24 @@ ok = all(n in have and str(have[n]["health"]).lower() == "up" and have[n]["capac
 sys.exit(0 if ok else 1)' "${1:-$FARM_HOSTS}"
 }
 
+# The scheduler's TOML file (needs a ccfarm-scheduler with --config): CCFARM_WEIGHTS=1
+# gives each registered server the weight 1/slowness ([servers.NAME] weight, "relative
+# speed guess", which seeds its learned speed), as an operator who knows the machines
+# would; CCFARM_SPECULATION=0|1 sets `speculation`.
+write_sched_config() {
+    local spec name slow slots
+    case ${CCFARM_SPECULATION:-} in
+    0) echo "speculation = false" ;;
+    1) echo "speculation = true" ;;
+    esac
+    if [ "${CCFARM_WEIGHTS:-0}" = 1 ]; then
+        for spec in $FARM_HOSTS; do
+            IFS=: read -r name slow slots <<<"$spec"
+            printf '[servers.%s]\nweight = %s\n' "$name" "$(python3 -c "print(1/$slow)")"
+        done
+    fi
+}
+
 start_daemons() {   # [NAME]: all farm hosts, or only NAME
     local name slow slots addr port extra
     while read -r name slow slots addr port; do
@@ -154,8 +174,14 @@ start)
     if [ "$MODE" = scheduler ]; then
         [ -x "$BIN/ccfarm-scheduler" ] || { echo "no ccfarm-scheduler in $BIN" >&2; exit 1; }
         port_free "$SCHED_PORT" && port_free "$HTTP_PORT" || exit 1
+        conf=()
+        if [ -n "${CCFARM_WEIGHTS:-}${CCFARM_SPECULATION:-}" ]; then
+            write_sched_config >"$RUN_DIR/scheduler.toml"
+            conf=(--config "$RUN_DIR/scheduler.toml")
+        fi
         bg ccfarm-scheduler env CCFARM_LOG="${CCFARM_SCHED_LOG:-info}" \
-            "$BIN/ccfarm-scheduler" --listen "$SCHED" --http "127.0.0.1:$HTTP_PORT" --policy "$POLICY"
+            "$BIN/ccfarm-scheduler" --listen "$SCHED" --http "127.0.0.1:$HTTP_PORT" --policy "$POLICY" \
+            "${conf[@]}"
         wait_listen "$SCHED_PORT" 20 && wait_listen "$HTTP_PORT" 20 || exit 1
     fi
     if [ "$MODE" = scheduler ]; then start_daemons_in_order; else start_daemons; fi
@@ -215,7 +241,10 @@ describe)
         fb=${CCFARM_SCHED_FALLBACK:-none}
         users=per-client
         [ "${CCFARM_ONE_USER:-0}" = 0 ] || users=one
-        echo "ccfarm $v (scheduler, policy $POLICY, host-list fallback: $fb, users: $users)"
+        extra=""
+        [ "${CCFARM_WEIGHTS:-0}" = 1 ] && extra="$extra, weights 1/slowness"
+        [ -n "${CCFARM_SPECULATION:-}" ] && extra="$extra, speculation=${CCFARM_SPECULATION}"
+        echo "ccfarm $v (scheduler, policy $POLICY, host-list fallback: $fb, users: $users$extra)"
     else
         echo "ccfarm $v (static host list, no scheduler)"
     fi
