@@ -145,7 +145,7 @@ impl Distribution<'_> {
             previous_ms: None,
         };
         let ask = |job: ccfarm_proto::farm::JobDescription| {
-            lease::request(
+            lease::ask(
                 scheduler,
                 &settings.user,
                 &settings.machine,
@@ -154,11 +154,20 @@ impl Distribution<'_> {
                 settings.scheduler_wait,
             )
         };
-        // Asked while the preprocessor runs.
-        let mut answer = ask(job.clone());
+        // Asked while the preprocessor runs; the scheduler places the request (or queues
+        // it) meanwhile, and hears the job's size as soon as it is known.
+        let mut pending = ask(job.clone());
         let source = match self.finish_preprocessor(cpp) {
             Ok(bytes) => bytes,
             Err(code) => return ViaScheduler::Done(code),
+        };
+        if let Ok(pending) = &mut pending {
+            pending.size(source.len() as u64);
+        }
+        let mut answer = pending.and_then(lease::Pending::wait);
+        let job = ccfarm_proto::farm::JobDescription {
+            preprocessed_bytes: Some(source.len() as u64),
+            ..job
         };
         // A granted server that fails is reported to the scheduler (which learns from
         // it) and the scheduler is asked again, a few times, before the host list.
@@ -208,7 +217,7 @@ impl Distribution<'_> {
                 })
                 | None => {}
             }
-            answer = ask(job.clone());
+            answer = ask(job.clone()).and_then(lease::Pending::wait);
         }
         ViaScheduler::Fallback(Some(source))
     }

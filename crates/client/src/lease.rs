@@ -76,6 +76,30 @@ pub fn request(
     connect: Duration,
     wait: Duration,
 ) -> Result<Answer, LeaseError> {
+    ask(scheduler, user, machine, job, connect, wait)?.wait()
+}
+
+/// A request the scheduler has received; its answer is read with [`Pending::wait`].
+/// Until then the client can do other work (preprocess) and tell the scheduler what it
+/// learns ([`Pending::size`]).
+#[derive(Debug)]
+pub struct Pending {
+    stream: TcpStream,
+    buf: BytesMut,
+    scheduler: String,
+    wait: Duration,
+}
+
+/// Send a request for `job` to `scheduler` and return once it is welcomed (bounded by
+/// `connect`); the grant is read later, within `wait`.
+pub fn ask(
+    scheduler: &str,
+    user: &str,
+    machine: &str,
+    job: JobDescription,
+    connect: Duration,
+    wait: Duration,
+) -> Result<Pending, LeaseError> {
     let io = |e| LeaseError::Io(scheduler.to_owned(), e);
     let addr = scheduler
         .to_socket_addrs()
@@ -109,28 +133,61 @@ pub fn request(
             ));
         }
     }
-    stream.set_read_timeout(Some(wait)).map_err(io)?;
-    match read(&mut stream, &mut buf, scheduler)? {
-        FromScheduler::Grant {
-            lease,
-            host,
-            port,
-            lzo,
-            ..
-        } => Ok(Answer::Granted(Lease {
-            stream,
-            pending: buf,
-            id: lease,
-            host,
-            port,
-            lzo,
-        })),
-        FromScheduler::CompileLocally { reason, .. } => Ok(Answer::CompileLocally(reason)),
-        FromScheduler::Refused { reason } => Err(LeaseError::Refused(scheduler.to_owned(), reason)),
-        other => Err(LeaseError::Protocol(
-            scheduler.to_owned(),
-            format!("expected a grant, got {other:?}"),
-        )),
+    Ok(Pending {
+        stream,
+        buf,
+        scheduler: scheduler.to_owned(),
+        wait,
+    })
+}
+
+impl Pending {
+    /// Tell the scheduler the job's preprocessed size. Best effort: a scheduler that
+    /// cannot be told still answers the request, or the wait reports the failure.
+    pub fn size(&mut self, bytes: u64) {
+        let size = ToScheduler::Size {
+            request: 1,
+            preprocessed_bytes: bytes,
+        };
+        let _ = self.stream.write_all(&farm::encode(&size));
+    }
+
+    /// Wait for the answer.
+    pub fn wait(self) -> Result<Answer, LeaseError> {
+        let Pending {
+            mut stream,
+            mut buf,
+            scheduler,
+            wait,
+        } = self;
+        let scheduler = scheduler.as_str();
+        stream
+            .set_read_timeout(Some(wait))
+            .map_err(|e| LeaseError::Io(scheduler.to_owned(), e))?;
+        match read(&mut stream, &mut buf, scheduler)? {
+            FromScheduler::Grant {
+                lease,
+                host,
+                port,
+                lzo,
+                ..
+            } => Ok(Answer::Granted(Lease {
+                stream,
+                pending: buf,
+                id: lease,
+                host,
+                port,
+                lzo,
+            })),
+            FromScheduler::CompileLocally { reason, .. } => Ok(Answer::CompileLocally(reason)),
+            FromScheduler::Refused { reason } => {
+                Err(LeaseError::Refused(scheduler.to_owned(), reason))
+            }
+            other => Err(LeaseError::Protocol(
+                scheduler.to_owned(),
+                format!("expected a grant, got {other:?}"),
+            )),
+        }
     }
 }
 

@@ -103,6 +103,15 @@ pub enum ToScheduler {
         /// Time from sending the job to the reply, as the client measured it.
         duration_ms: u64,
     },
+    /// The job's preprocessed size, learned after the request (clients ask while their
+    /// preprocessor runs): re-estimates a waiting request, and teaches the scheduler's
+    /// size model when the lease is released.
+    Size {
+        /// The client's request number.
+        request: u64,
+        /// Bytes of preprocessed source.
+        preprocessed_bytes: u64,
+    },
     /// A server announces itself (after `Hello`) and what it offers.
     Register {
         /// Its distcc port, on the address the scheduler sees it connect from.
@@ -278,6 +287,10 @@ mod tests {
             lease: 9,
             result: JobResult::CompileError,
             duration_ms: 250,
+        });
+        round_trip(ToScheduler::Size {
+            request: 1,
+            preprocessed_bytes: 123_456,
         });
         round_trip(ToScheduler::Register {
             distcc_port: 3632,

@@ -84,6 +84,11 @@ impl CostModel {
         self.secs_per_byte
     }
 
+    /// Expected work of a job of `size` bytes, from the size model alone.
+    pub(crate) fn of_size(&self, size: u64, cfg: &Config) -> f64 {
+        (size as f64 * self.secs_per_byte).max(cfg.min_cost.as_secs_f64())
+    }
+
     /// Whether `job` says anything about its own cost.
     pub(crate) fn knows(job: &JobInfo) -> bool {
         job.previous.is_some() || job.size_bytes > 0

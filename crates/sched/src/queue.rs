@@ -150,6 +150,15 @@ impl FairQueue {
         Some(q)
     }
 
+    /// The waiting request `id`, to correct what is known about it.
+    pub(crate) fn get_mut(&mut self, id: RequestId) -> Option<&mut Queued> {
+        let user = *self.index.get(&id)?;
+        self.users[user.0 as usize]
+            .entries
+            .iter_mut()
+            .find(|q| q.id == id)
+    }
+
     /// Records that `id` waits for a better slot until `until` (never later than an earlier
     /// promise).
     pub(crate) fn set_wait_until(&mut self, id: RequestId, until: Micros) {

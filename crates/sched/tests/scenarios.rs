@@ -835,3 +835,39 @@ fn jobs_of_unknown_cost_teach_relative_speeds_not_absolute_ones() {
     assert!(speed(&s, a) < 4.0 && speed(&s, b) > 0.1, "{}", speed(&s, a));
     s.check_invariants().unwrap();
 }
+
+#[test]
+fn a_size_sent_after_the_request_re_estimates_it_and_teaches_the_size_model() {
+    let mut s = quiet(Policy::EarliestFinish);
+    let (a, _) = s.join(at(0.0), spec("a", 1, 1.0)).unwrap();
+    let (busy, _) = granted(&s.request(at(0.0), RequestId(1), unknown("u")).unwrap());
+    // Queued without a cost signal, then its size arrives: 3 MB at the initial 1 µs/byte.
+    assert!(
+        s.request(at(0.1), RequestId(2), unknown("u"))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.set_size(at(0.2), RequestId(2), 3_000_000)
+            .unwrap()
+            .is_empty()
+    );
+    let queued = s.queued();
+    assert!((queued[0].cost - 3.0).abs() < 1e-9, "{queued:?}");
+    // The running one learns its size too; released, it teaches the size model
+    // (2 MB in 4 s on a speed-1 host: 2 µs/byte, up from 1).
+    assert!(
+        s.set_size(at(0.3), RequestId(1), 2_000_000)
+            .unwrap()
+            .is_empty()
+    );
+    let next = s.release(at(4.0), busy, ok(4.0)).unwrap();
+    assert_eq!(grants(&next)[0].2, a);
+    let learned = s.snapshot().secs_per_byte;
+    assert!(learned > 1.2e-6, "moved towards 2 µs/byte: {learned}");
+    assert_eq!(
+        s.set_size(at(5.0), RequestId(9), 1),
+        Err(SchedError::UnknownRequest(RequestId(9)))
+    );
+    s.check_invariants().unwrap();
+}

@@ -36,6 +36,8 @@ pub enum Event {
         job: JobDescription,
         tx: Tx,
     },
+    /// A client learned its job's preprocessed size.
+    Size { conn: u64, number: u64, bytes: u64 },
     /// A client is done with a lease.
     Release {
         conn: u64,
@@ -131,6 +133,7 @@ async fn run(
         conn_host: HashMap::new(),
         host_conn: HashMap::new(),
         one_copy: HashSet::new(),
+        conn_requests: HashMap::new(),
         history: HashMap::new(),
     };
     for host in state.settings.file.hosts.clone() {
@@ -192,6 +195,8 @@ struct State {
     host_conn: HashMap<HostId, u64>,
     /// Connections that cannot run a second copy of a job.
     one_copy: HashSet<u64>,
+    /// Each client connection's requests by its own numbers (for `Size`).
+    conn_requests: HashMap<u64, Vec<(u64, RequestId)>>,
     /// The last compile of each (user, source): its duration and host, so that the next
     /// compile of the same file is placed knowing its cost.
     history: HashMap<(String, String), PreviousRun>,
@@ -242,6 +247,10 @@ impl State {
             } => {
                 self.next_request += 1;
                 let id = RequestId(self.next_request);
+                self.conn_requests
+                    .entry(conn)
+                    .or_default()
+                    .push((number, id));
                 let key = (!job.source.is_empty()).then(|| (user.clone(), job.source.clone()));
                 let previous = match (job.previous_ms, &key) {
                     (Some(ms), _) => Some(PreviousRun {
@@ -360,8 +369,28 @@ impl State {
                 }
                 None => Ok(Vec::new()),
             },
+            Event::Size {
+                conn,
+                number,
+                bytes,
+            } => {
+                let id = self
+                    .conn_requests
+                    .get(&conn)
+                    .and_then(|r| r.iter().rev().find(|(n, _)| *n == number))
+                    .map(|(_, id)| *id);
+                match id {
+                    Some(id) => match sched.set_size(now, id, bytes) {
+                        Ok(actions) => Ok(actions),
+                        // Already finished: nothing to learn.
+                        Err(_) => Ok(Vec::new()),
+                    },
+                    None => Ok(Vec::new()),
+                }
+            }
             Event::Gone { conn } => {
                 self.one_copy.remove(&conn);
+                self.conn_requests.remove(&conn);
                 self.gone(sched, now, conn)
             }
             Event::OneCopy { conn } => {

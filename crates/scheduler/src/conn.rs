@@ -84,6 +84,17 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, handle: Handle) {
             },
             (
                 Some(Role::Client { .. }),
+                ToScheduler::Size {
+                    request,
+                    preprocessed_bytes,
+                },
+            ) => Event::Size {
+                conn,
+                number: request,
+                bytes: preprocessed_bytes,
+            },
+            (
+                Some(Role::Client { .. }),
                 ToScheduler::Release {
                     lease,
                     result,

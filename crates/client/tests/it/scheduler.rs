@@ -7,7 +7,9 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use ccfarm_proto::farm::{self, DEFAULT_MAX_FRAME, FromScheduler, JobResult, ToScheduler};
+use ccfarm_proto::farm::{
+    self, DEFAULT_MAX_FRAME, FromScheduler, JobDescription, JobResult, ToScheduler,
+};
 use ccfarm_testkit::*;
 
 use crate::common::*;
@@ -286,7 +288,14 @@ fn a_revoked_lease_on_a_hung_server_moves_the_job_at_once() {
     assert!(
         matches!(
             sessions[0][..],
-            [ToScheduler::Hello { .. }, ToScheduler::Request { .. }]
+            [
+                ToScheduler::Hello { .. },
+                ToScheduler::Request { .. },
+                ToScheduler::Size {
+                    preprocessed_bytes: 1..,
+                    ..
+                }
+            ]
         ),
         "a revoked lease is not released: {:?}",
         sessions[0]
@@ -296,7 +305,14 @@ fn a_revoked_lease_on_a_hung_server_moves_the_job_at_once() {
             sessions[1][..],
             [
                 ToScheduler::Hello { .. },
-                ToScheduler::Request { .. },
+                // The retry already knows the job's size.
+                ToScheduler::Request {
+                    job: JobDescription {
+                        preprocessed_bytes: Some(1..),
+                        ..
+                    },
+                    ..
+                },
                 ToScheduler::Release {
                     lease: 2,
                     result: JobResult::Ok,

@@ -129,9 +129,11 @@ impl Scheduler {
                 .learn(l.cost / secs / l.load_factor, self.cfg.speed_alpha);
             self.cost.learn(l.size, work, self.cfg.size_alpha);
         } else {
-            // Nothing was known about this job: measure the host against the mean such
-            // job rather than against a made-up cost.
+            // Nothing was known about this job when it was placed: measure the host
+            // against the mean such job rather than against a made-up cost. A size that
+            // arrived later still teaches the size model.
             self.cost.learn_unknown(work, self.cfg.speed_alpha);
+            self.cost.learn(l.size, work, self.cfg.size_alpha);
             h.speed.learn(
                 self.cost.unknown_work() / secs / l.load_factor,
                 self.cfg.speed_alpha,
@@ -163,6 +165,41 @@ impl Scheduler {
         if self.queue.remove(request).is_none() {
             for lease in self.granted.get(&request).cloned().unwrap_or_default() {
                 self.unlink_lease(lease);
+            }
+        }
+        Ok(self.finish())
+    }
+
+    /// The client learned its job's preprocessed size after asking (it asks while its
+    /// preprocessor runs, to overlap the two). A waiting request that had no cost signal
+    /// is re-estimated from the size, and may now be placed differently; a granted one
+    /// keeps its timing, and its size teaches the size model when it is released.
+    pub fn set_size(
+        &mut self,
+        now: Micros,
+        request: RequestId,
+        size_bytes: u64,
+    ) -> Result<Vec<Action>, SchedError> {
+        if size_bytes == 0 {
+            return Ok(Vec::new());
+        }
+        self.advance(now);
+        if let Some(q) = self.queue.get_mut(request) {
+            q.size = size_bytes;
+            if !q.known {
+                q.cost = self.cost.of_size(size_bytes, &self.cfg);
+                q.known = true;
+            }
+            return Ok(self.finish());
+        }
+        let leases = self
+            .granted
+            .get(&request)
+            .ok_or(SchedError::UnknownRequest(request))?
+            .clone();
+        for lease in leases {
+            if let Some(l) = self.leases.get_mut(&lease) {
+                l.size = size_bytes;
             }
         }
         Ok(self.finish())
