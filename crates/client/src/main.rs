@@ -14,6 +14,8 @@ use ccfarm_client::exit;
 use ccfarm_client::hosts::parse_hosts;
 use ccfarm_client::log::Logger;
 
+mod farm;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
@@ -57,6 +59,7 @@ fn run(mut args: Vec<String>) -> i32 {
                 return 0;
             }
             Some("simulate") if invoked == "ccfarm" => return simulate(&args[1..]),
+            Some("farm") if invoked == "ccfarm" => return farm::main(&args[1..]),
             Some(command @ ("hosts" | "drain" | "up" | "down" | "add" | "remove"))
                 if invoked == "ccfarm" =>
             {
@@ -96,7 +99,7 @@ fn run(mut args: Vec<String>) -> i32 {
             return exit::BAD_HOSTSPEC.into();
         }
     };
-    if hosts.hosts.is_empty() {
+    if hosts.hosts.is_empty() && settings.scheduler.is_none() {
         log.warn(&format!(
             "no hosts: set $CCFARM_HOSTS or $DISTCC_HOSTS (or write {} or /etc/distcc/hosts); can't distribute work",
             settings.state_dir.join("hosts").display()
@@ -237,6 +240,8 @@ protocol, and compiles locally whatever cannot or should not be distributed.
 
 Options:
   simulate      compare scheduling policies in a simulated farm (ccfarm simulate --help)
+  farm [-- CMD] a scheduler and compile servers on loopback in this process; with CMD,
+                run it through them and print the farm's status (ccfarm farm --help)
   hosts         the scheduler's hosts: health, slots, running jobs, learned speed
   drain HOST    let HOST's running jobs finish, give it nothing new    (admin token)
   up HOST       put HOST back in service                               (admin token)

@@ -6,6 +6,7 @@ mod common;
 mod compat;
 mod diagnostics;
 mod failures;
+mod farm;
 mod pairings;
 mod project;
 mod scheduler;

@@ -1,0 +1,215 @@
+//! `ccfarm farm`: the scheduler and compile servers in one process. A bundled project
+//! built through it with fallback off equals a local build and was compiled by its
+//! servers; SIGTERM in the middle of a compile stops it, its compiler, and its job
+//! directories.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ccfarm_testkit::*;
+
+use crate::common::*;
+
+/// The `compiled` column of each server row in the status table `ccfarm farm` prints.
+fn compiled_per_server(stdout: &str) -> Vec<u64> {
+    stdout
+        .lines()
+        .map(str::split_whitespace)
+        .filter_map(|mut words| {
+            let name = words.next()?;
+            let rest: Vec<&str> = words.collect();
+            // server, address, slots, health, compiled, failed, other
+            (name.starts_with("server") && name != "server" && rest.len() == 6)
+                .then(|| rest[3].parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn a_command_builds_wordstat_through_the_farm() {
+    let scratch = Scratch::new();
+    let project = demo_dir("wordstat");
+    let local_out = scratch.path().join("local");
+    let farm_out = scratch.path().join("farm");
+    let jobs_tmp = scratch.path().join("tmp");
+    std::fs::create_dir(&jobs_tmp).unwrap();
+
+    let out = Command::new("make")
+        .arg("-C")
+        .arg(&project)
+        .arg(format!("OUT={}", local_out.display()))
+        .args(["CC=gcc", "-j4", "check"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "local build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Fallback off and no host list: a compile the scheduler did not grant fails.
+    // One slot per server, so that make -j8 needs both of them.
+    let mut farm = Command::new(CCFARM);
+    let out = farm_env(&mut farm, &scratch, "")
+        .env("TMPDIR", &jobs_tmp)
+        .args(["farm", "--servers", "2", "--jobs", "1", "--", "make", "-C"])
+        .arg(&project)
+        .arg(format!("OUT={}", farm_out.display()))
+        .arg(format!("CC={CCFARM} gcc"))
+        .args(["-j8", "check"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ccfarm farm -- make: {}\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        client_log(&scratch)
+    );
+    assert!(
+        stdout.contains("1. it"),
+        "the program did not run: {stdout}"
+    );
+
+    let objects = assert_same_objects(&local_out, &farm_out) as u64;
+    assert!(objects >= 8, "wordstat has only {objects} objects");
+    let compiled = compiled_per_server(&stdout);
+    assert_eq!(
+        compiled.len(),
+        2,
+        "no status table for two servers:\n{stdout}"
+    );
+    assert_eq!(compiled.iter().sum::<u64>(), objects, "{stdout}");
+    assert!(
+        compiled.iter().all(|&n| n > 0),
+        "one server did everything: {stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{objects} granted"))
+            && stdout.contains("0 told to compile locally"),
+        "{stdout}"
+    );
+    let log = client_log(&scratch);
+    assert_eq!(log.matches("completed ok").count() as u64, objects, "{log}");
+    assert!(!log.contains("running locally"), "{log}");
+    assert_eq!(
+        std::fs::read_dir(&jobs_tmp).unwrap().count(),
+        0,
+        "job directories left behind"
+    );
+}
+
+/// Start a standing farm and return it with its scheduler's address, read from the
+/// instructions it prints.
+fn standing_farm(scratch: &Scratch, jobs_tmp: &std::path::Path) -> (Child, String) {
+    let mut command = Command::new(CCFARM);
+    clean_env(&mut command);
+    let mut farm = command
+        .env("TMPDIR", jobs_tmp)
+        .args(["farm", "--servers", "1", "--jobs", "1"])
+        .args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .current_dir(scratch.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(farm.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("ccfarm farm exited before printing its address")
+            .unwrap();
+        if let Some(addr) = line.trim().strip_prefix("export CCFARM_SCHEDULER=") {
+            break addr.to_owned();
+        }
+    };
+    // Keep reading, so that the farm never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (farm, addr)
+}
+
+#[test]
+fn sigterm_stops_the_farm_and_its_compiles() {
+    let scratch = Scratch::new();
+    let jobs_tmp = scratch.path().join("jobs");
+    let client_tmp = scratch.path().join("client-tmp");
+    std::fs::create_dir(&jobs_tmp).unwrap();
+    std::fs::create_dir(&client_tmp).unwrap();
+    // Several seconds of -O3 work: long enough to be caught in the middle.
+    let mut source = String::new();
+    for i in 0..600 {
+        source.push_str(&format!(
+            "double f{i}(double *a, int n) {{ double s = 0; for (int i = 0; i < n; i++) \
+             for (int j = 0; j < n; j++) s += a[i] * a[j] / (a[(i + j) % n] + {i}.5); return s; }}\n"
+        ));
+    }
+    scratch.write("slow.c", source);
+
+    let (mut farm, addr) = standing_farm(&scratch, &jobs_tmp);
+    let mut client = ccfarm(&scratch, "")
+        .env("CCFARM_SCHEDULER", &addr)
+        .env("TMPDIR", &client_tmp)
+        .args(["gcc", "-O3", "-c", "slow.c", "-o", "slow.o"])
+        .spawn()
+        .unwrap();
+
+    // The server's compiler runs in a job directory under the farm's TMPDIR.
+    let marker = jobs_tmp.to_string_lossy().into_owned();
+    let start = Instant::now();
+    while processes_with(&marker).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the compile never started on the farm's server:\n{}",
+            client_log(&scratch)
+        );
+        assert!(
+            client.try_wait().unwrap().is_none(),
+            "the client finished before it could be interrupted:\n{}",
+            client_log(&scratch)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_ne!(
+        std::fs::read_dir(&jobs_tmp).unwrap().count(),
+        0,
+        "a running compile has a job directory"
+    );
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(farm.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = farm.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = farm.kill();
+            panic!("ccfarm farm did not stop within 10 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "ccfarm farm exited with {status}");
+    assert!(
+        wait_gone(&marker, Duration::from_secs(2)).is_some(),
+        "compilers outlived the farm: {:?}",
+        processes_with(&marker)
+    );
+    // Job directories only: gcc's own temporary (ccXXXXXX.s in TMPDIR) of the killed
+    // compile stays behind, because ccfarmd SIGKILLs compilers when it shuts down and
+    // does not point their TMPDIR into the job directory.
+    let left: Vec<_> = std::fs::read_dir(&jobs_tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert!(left.is_empty(), "job directories left behind: {left:?}");
+    // The client lost its server and, with fallback off, fails rather than hangs.
+    let client_status = client.wait().unwrap();
+    assert!(!client_status.success(), "{}", client_log(&scratch));
+}
