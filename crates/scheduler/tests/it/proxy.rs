@@ -1,1 +1,176 @@
 //! The distcc proxy port: stock distcc clients through the scheduler.
+//!
+//! Debian's `distcc` builds demo/strkit with `DISTCC_HOSTS=127.0.0.1:PROXY/50,lzo` and
+//! nothing local to fall back on: `DISTCC_FALLBACK=0`, and `DISTCC_SKIP_LOCAL_RETRY=1` so
+//! that a job that failed remotely is an error rather than quietly compiled again here.
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use crate::farm::*;
+
+/// A farm whose scheduler also serves a distcc proxy port; the port is returned.
+fn proxy_farm(names: &[&str], more_config: &str) -> (Farm, u16) {
+    let port = free_port();
+    // Top-level keys come before any [[hosts]] table in `more_config`.
+    let config = format!("distcc_proxy = \"127.0.0.1:{port}\"\n{more_config}");
+    (Farm::start_with(names, &config), port)
+}
+
+/// Start `make -jJOBS` of demo/strkit into `scratch/<dir>/out` with `CC="distcc gcc"`,
+/// every compile sent to `hosts`. distcc's state (locks, backoff) is per build.
+fn spawn_distcc_make(scratch: &Scratch, dir: &str, hosts: &str, jobs: u32) -> Child {
+    let root = scratch.path().join(dir);
+    std::fs::create_dir_all(root.join(".distcc")).unwrap();
+    let mut command = Command::new("make");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("DISTCC_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .arg("-C")
+        .arg(demo_dir("strkit"))
+        .arg(format!("OUT={}", root.join("out").display()))
+        .arg("CC=distcc gcc")
+        .arg(format!("-j{jobs}"))
+        .env("DISTCC_HOSTS", hosts)
+        .env("DISTCC_FALLBACK", "0")
+        .env("DISTCC_SKIP_LOCAL_RETRY", "1")
+        .env("DISTCC_BACKOFF_PERIOD", "0")
+        .env("DISTCC_IO_TIMEOUT", "60")
+        .env("DISTCC_DIR", root.join(".distcc"))
+        .env("DISTCC_LOG", distcc_log(scratch, dir))
+        .env("DISTCC_VERBOSE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so that a build that hangs can be stopped whole.
+        .process_group(0)
+        .spawn()
+        .unwrap()
+}
+
+fn distcc_log(scratch: &Scratch, dir: &str) -> PathBuf {
+    scratch.path().join(dir).join("distcc.log")
+}
+
+/// The end of the client's (verbose) log, for a failure message.
+fn log_tail(scratch: &Scratch, dir: &str) -> String {
+    let log = std::fs::read_to_string(distcc_log(scratch, dir)).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+/// Wait (up to 3 minutes: a distcc client retries a job whose reply never comes, so a
+/// lost job hangs rather than fails) for the build, and check its objects against the
+/// local ones; returns how many.
+fn finish_distcc_make(scratch: &Scratch, dir: &str, build: Child) -> usize {
+    let group = Pid::from_raw(build.id() as i32);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(build.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(180)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = killpg(group, Signal::SIGKILL);
+            panic!(
+                "the build through the proxy hung\n{}",
+                log_tail(scratch, dir)
+            );
+        }
+    };
+    assert!(
+        out.status.success(),
+        "distcc build through the proxy: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        log_tail(scratch, dir)
+    );
+    assert_same_objects(
+        &scratch.path().join("local"),
+        &scratch.path().join(dir).join("out"),
+    )
+}
+
+fn counter(farm: &Farm, name: &str) -> u64 {
+    farm.status()["counters"][name].as_u64().unwrap()
+}
+
+/// Every lease handed out for the proxy's jobs has come back.
+fn wait_no_leases(farm: &Farm) {
+    farm.wait_for(|s| s["leases"] == 0, "the proxy's leases to come back");
+}
+
+#[test]
+fn stock_distcc_builds_through_the_proxy_on_two_servers_with_fifty_jobs() {
+    let (farm, proxy) = proxy_farm(&["a", "b"], "");
+    let scratch = Scratch::new();
+    local_build(&scratch);
+    let build = spawn_distcc_make(&scratch, "farm", &format!("127.0.0.1:{proxy}/50,lzo"), 50);
+    let objects = finish_distcc_make(&scratch, "farm", build);
+    // Every object was compiled by a server of the farm, and both took a share.
+    let (a, b) = (compiled(farm.server("a")), compiled(farm.server("b")));
+    assert_eq!(a + b, objects as u64, "a {a}, b {b}");
+    assert!(a > 0 && b > 0, "a {a}, b {b}");
+    wait_no_leases(&farm);
+    assert_eq!(counter(&farm, "released_ok"), objects as u64);
+    assert_eq!(counter(&farm, "released_transport"), 0);
+}
+
+#[test]
+fn a_server_killed_mid_build_costs_no_job() {
+    let (mut farm, proxy) = proxy_farm(&["victim", "b"], "");
+    let scratch = Scratch::new();
+    local_build(&scratch);
+    let build = spawn_distcc_make(&scratch, "farm", &format!("127.0.0.1:{proxy}/50,lzo"), 50);
+    wait_compiled(farm.server("victim"), 3);
+    {
+        let victim = &mut farm.servers[0].1;
+        victim.child.kill().unwrap();
+        let _ = victim.child.wait();
+    }
+    finish_distcc_make(&scratch, "farm", build);
+    // Jobs were under way on the victim (the build ran 50 wide on two servers): each was
+    // either revoked by the scheduler or failed on the proxy's side, and then replayed.
+    let replayed = counter(&farm, "revocations") + counter(&farm, "released_transport");
+    assert!(replayed > 0, "no job was retried: {}", farm.status());
+    wait_no_leases(&farm);
+}
+
+#[test]
+fn a_stock_distccd_behind_the_proxy_serves_protocols_one_and_two() {
+    let distccd = Distccd::start(&[]);
+    let config = format!(
+        "probe_interval_s = 1\n[[hosts]]\naddress = \"127.0.0.1:{}\"\nname = \"stock\"\nslots = 4\nlzo = true\n",
+        distccd.port
+    );
+    let (farm, proxy) = proxy_farm(&[], &config);
+    farm.wait_for(
+        |_| farm.host("stock")["health"] == "Up",
+        "the probes to pass",
+    );
+    let scratch = Scratch::new();
+    local_build(&scratch);
+    let build = spawn_distcc_make(&scratch, "farm", &format!("127.0.0.1:{proxy}/16,lzo"), 16);
+    let objects = finish_distcc_make(&scratch, "farm", build);
+    wait_no_leases(&farm);
+    assert_eq!(counter(&farm, "released_ok"), objects as u64);
+
+    // Protocol 1 (no ",lzo") passes through unchanged too.
+    scratch.write("one.c", "int one(void) { return 1; }\n");
+    // A version changed on the way would fail the client ("protocol derailment").
+    distcc_ok(
+        &scratch,
+        &format!("127.0.0.1:{proxy}/4"),
+        &["gcc", "-c", "one.c", "-o", "one.o"],
+    );
+    wait_no_leases(&farm);
+    assert_eq!(counter(&farm, "released_ok"), objects as u64 + 1);
+    assert!(distccd.log().contains("one.c"), "{}", distccd.log());
+}
