@@ -76,9 +76,14 @@ pub fn start(spec: &JobSpec, stdin_piped: bool) -> std::io::Result<Running> {
     let stdout = std::fs::File::create(&spec.stdout)?;
     let stderr = std::fs::File::create(&spec.stderr)?;
     let mut command = Command::new(&spec.program);
+    command.args(&spec.args).current_dir(&spec.cwd);
+    // gcc's own temporaries (ccXXXXXX.s, .res, ...) go into the job directory, so that
+    // a compiler killed mid-job (client gone, lifetime, shutdown) leaves nothing behind
+    // when the directory is removed.
+    if let Some(job_dir) = spec.stdout.parent() {
+        command.env("TMPDIR", job_dir);
+    }
     command
-        .args(&spec.args)
-        .current_dir(&spec.cwd)
         .stdin(if stdin_piped {
             Stdio::piped()
         } else {

@@ -17,6 +17,7 @@ fn slow_compiler(scratch: &Scratch, marker: &str) -> String {
     let script = format!(
         "#!/bin/sh\n\
          for a in \"$@\"; do [ \"$a\" = -E ] && exec gcc \"$@\"; done\n\
+         mktemp \"${{TMPDIR:-/tmp}}/cc-{marker}.XXXXXX\" >/dev/null\n\
          {} 30 &\n\
          wait\n",
         sleeper.display()
@@ -64,6 +65,17 @@ fn killing_the_client_kills_the_compiler() {
         server.log()
     );
     server.assert_no_leftovers();
+    // The compiler's own temporary file (as gcc's ccXXXXXX.s) was in the job directory.
+    let stray: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(&marker))
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "the compiler's temporaries leaked: {stray:?}"
+    );
 }
 
 #[test]
