@@ -70,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    raise_fd_limit();
     let mut options = Options::from_file(cli.load()?)?;
     if let Some(listen) = cli.listen {
         options.listen = listen;
@@ -104,5 +105,21 @@ async fn main() -> anyhow::Result<()> {
             }
             Err(e) => warn!("SIGHUP: configuration not reloaded: {e:#}"),
         }
+    }
+}
+
+/// Every client holds a connection while it compiles, and each proxied distcc job holds
+/// five descriptors: raise the soft limit on open files to the hard limit (systemd's
+/// LimitNOFILE sets the latter).
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => warn!("cannot read the open-file limit: {e}"),
     }
 }
