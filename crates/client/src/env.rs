@@ -101,7 +101,8 @@ pub struct Settings {
     pub tmp_dir: PathBuf,
     /// How deep ccfarm is nested in itself (a compiler that calls ccfarm again).
     pub safeguard: u32,
-    /// The scheduler to ask for slots (`CCFARM_SCHEDULER=HOST:PORT`).
+    /// The scheduler to ask for slots (`CCFARM_SCHEDULER=HOST:PORT`, else the file
+    /// `$CCFARM_DIR/scheduler` or `/etc/ccfarm/scheduler`).
     pub scheduler: Option<String>,
     /// Longest wait for the scheduler's answer before using the host list.
     pub scheduler_wait: Duration,
@@ -140,6 +141,24 @@ impl Settings {
                 .find_map(|f| read_file(&f).map(|text| (text, HostSource::File(f))))
                 .unwrap_or((String::new(), HostSource::None))
         };
+        // The variable wins, even empty (which turns the scheduler off); else the
+        // first line that is not a comment of ~/.ccfarm/scheduler or
+        // /etc/ccfarm/scheduler, as distcc's host files.
+        let scheduler = match env.get("CCFARM_SCHEDULER") {
+            Some(v) => Some(v.trim().to_owned()),
+            None => [
+                state_dir.join("scheduler"),
+                PathBuf::from("/etc/ccfarm/scheduler"),
+            ]
+            .iter()
+            .find_map(|f| read_file(f))
+            .and_then(|text| {
+                text.lines()
+                    .map(|l| l.split('#').next().unwrap_or("").trim().to_owned())
+                    .find(|l| !l.is_empty())
+            }),
+        }
+        .filter(|v| !v.is_empty());
         Settings {
             hosts_text,
             hosts_source,
@@ -160,10 +179,7 @@ impl Settings {
             tmp_dir: env
                 .get("TMPDIR")
                 .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from),
-            scheduler: env
-                .get("CCFARM_SCHEDULER")
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned),
+            scheduler,
             scheduler_wait: env.seconds(&["CCFARM_SCHEDULER_WAIT"], 600),
             user: env
                 .first(&["USER", "LOGNAME"])
@@ -212,6 +228,30 @@ mod tests {
         assert_eq!(s.hosts_text, "/state/hosts");
         let s = Settings::load(&env, |_| None);
         assert_eq!(s.hosts_source, HostSource::None);
+    }
+
+    #[test]
+    fn the_scheduler_from_the_variable_or_a_file() {
+        let files = |p: &std::path::Path| {
+            (p == std::path::Path::new("/etc/ccfarm/scheduler"))
+                .then(|| "# the site's scheduler\n\n  sched.example:7700  # main\n".to_owned())
+        };
+        let s = Settings::load(&Env::from_pairs([("HOME", "/h")]), files);
+        assert_eq!(s.scheduler.as_deref(), Some("sched.example:7700"));
+        let s = Settings::load(&Env::from_pairs([("CCFARM_SCHEDULER", "x:1")]), files);
+        assert_eq!(s.scheduler.as_deref(), Some("x:1"));
+        // Set but empty: no scheduler, whatever the files say.
+        let s = Settings::load(&Env::from_pairs([("CCFARM_SCHEDULER", "")]), files);
+        assert_eq!(s.scheduler, None);
+        let user = |p: &std::path::Path| {
+            (p == std::path::Path::new("/h/.ccfarm/scheduler")).then(|| "mine:7700".to_owned())
+        };
+        let s = Settings::load(&Env::from_pairs([("HOME", "/h")]), user);
+        assert_eq!(s.scheduler.as_deref(), Some("mine:7700"));
+        assert_eq!(
+            Settings::load(&Env::from_pairs([]), |_| None).scheduler,
+            None
+        );
     }
 
     #[test]
