@@ -56,6 +56,24 @@ impl Ord for Rank {
     }
 }
 
+/// A speed class of full hosts: speeds within a thirty-second of an octave, fastest class
+/// first. [`HostIndex::best_full`] bounds a whole class by its top speed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Class(i32);
+
+impl Class {
+    /// The class of `speed`. Speeds that are round powers of two sit mid-class, so a learned
+    /// speed wobbling around one stays in one class.
+    fn of(speed: f64) -> Class {
+        let x = (speed.max(1e-9).log2() * 32.0).round();
+        Class(-(x as i32))
+    }
+
+    fn next(self) -> Class {
+        Class(self.0 + 1)
+    }
+}
+
 /// Where one host sits in the indexes; `None` (or `false`) means absent.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Entry {
@@ -91,7 +109,10 @@ pub(crate) struct HostIndex {
     policy: Option<Policy>,
     free: BTreeSet<(Rank, HostId)>,
     pub(crate) fast: BTreeSet<(Rank, HostId)>,
-    full: BTreeMap<(Micros, HostId), FullInfo>,
+    /// Full hosts by speed class (fastest first), then by availability.
+    full: BTreeMap<(Class, Micros, HostId), FullInfo>,
+    /// The same hosts by speed class, then speed (fastest first): each class's top speed.
+    full_speeds: BTreeSet<(Class, Rank, HostId)>,
     usable: BTreeSet<(Rank, HostId)>,
     pub(crate) loaded: BTreeSet<(Rank, HostId)>,
     newcomers: BTreeSet<HostId>,
@@ -237,11 +258,16 @@ impl HostIndex {
         swap(&mut self.free, old.free, new.free, id);
         swap(&mut self.fast, old.fast, new.fast, id);
         if (old.full, old.full_info) != (new.full, new.full_info) {
-            if let Some(k) = old.full {
-                self.full.remove(&(k, id));
+            if let (Some(k), Some(info)) = (old.full, old.full_info) {
+                let class = Class::of(info.speed);
+                self.full.remove(&(class, k, id));
+                self.full_speeds
+                    .remove(&(class, Rank::desc(info.speed), id));
             }
             if let (Some(k), Some(info)) = (new.full, new.full_info) {
-                self.full.insert((k, id), info);
+                let class = Class::of(info.speed);
+                self.full.insert((class, k, id), info);
+                self.full_speeds.insert((class, Rank::desc(info.speed), id));
             }
         }
         swap(&mut self.usable, old.usable, new.usable, id);
@@ -300,9 +326,12 @@ impl HostIndex {
     /// soonest, if that is sooner than `limit` seconds from `now` (the free slot's finish).
     /// Ties go to the lower host id, as in [`Placement::place`](crate::Placement::place).
     ///
-    /// Branch and bound over full hosts in order of (a lower bound of) availability: no host
-    /// further on can finish before its availability plus the job's run time on the fastest
-    /// usable host, so the search stops there. Bounds found stale are pushed to `stale`.
+    /// Branch and bound over full hosts, one speed class at a time (fastest first), each in
+    /// order of (a lower bound of) availability: no host further on in a class can finish
+    /// before its availability plus the job's run time at the class's top speed, so the class
+    /// is left there. Without the classes, a slow host freeing soon could not be told apart
+    /// from a fast one, and the search would walk every host freeing before the best one.
+    /// Bounds found stale are pushed to `stale`.
     pub(crate) fn best_full(
         &self,
         hosts: &BTreeMap<HostId, Host>,
@@ -312,43 +341,70 @@ impl HostIndex {
         limit: f64,
         stale: &mut Vec<(HostId, Option<Micros>)>,
     ) -> Option<Wait> {
-        let fastest = self.usable.first().map(|r| -r.0.0)?;
+        self.usable.first()?;
         let mut best: Option<Wait> = None;
-        for (&(bound, id), info) in &self.full {
-            let lower = full_finish(now, bound, cost, fastest);
-            match best {
-                Some(b) if lower > b.finish => break,
-                None if lower >= limit => break,
-                _ => {}
-            }
-            // A host no faster than the best so far cannot win, however soon it frees.
-            let run = full_finish(now, now, cost, info.speed);
+        let mut next = self.full.first_key_value().map(|(k, _)| k.0);
+        while let Some(class) = next {
+            next = None;
+            let top = self
+                .full_speeds
+                .range((class, Rank(f64::NEG_INFINITY), HostId(0))..)
+                .next()
+                .map_or(0.0, |&(_, Rank(s), _)| -s);
+            // Classes come fastest first: once even the top speed cannot win, nothing can.
+            let run = full_finish(now, now, cost, top);
             if best.map_or(run >= limit, |b| run > b.finish) {
-                continue;
+                break;
             }
-            let start = if now <= info.exact_until {
-                bound
-            } else {
-                let h = &hosts[&id];
-                let Some(start) = availability(h, h.capacity(cfg), now) else {
-                    continue;
-                };
-                if start != bound {
-                    stale.push((id, Some(start)));
+            let from = (class, Micros::ZERO, HostId(0));
+            for (&(c, bound, id), info) in self.full.range(from..) {
+                if c != class {
+                    next = Some(c);
+                    break;
                 }
-                start
-            };
-            let finish = full_finish(now, start, cost, info.speed);
-            let better = match best {
-                None => finish < limit,
-                Some(b) => finish < b.finish || (finish == b.finish && id < b.host),
-            };
-            if better {
-                best = Some(Wait {
-                    host: id,
-                    start,
-                    finish,
-                });
+                let lower = full_finish(now, bound, cost, top);
+                let done = match best {
+                    Some(b) => lower > b.finish,
+                    None => lower >= limit,
+                };
+                if done {
+                    // The rest of this class cannot win: on to the next class.
+                    next = self
+                        .full
+                        .range((class.next(), Micros::ZERO, HostId(0))..)
+                        .next()
+                        .map(|(k, _)| k.0);
+                    break;
+                }
+                // A host no faster than the best so far cannot win, however soon it frees.
+                let run = full_finish(now, now, cost, info.speed);
+                if best.map_or(run >= limit, |b| run > b.finish) {
+                    continue;
+                }
+                let start = if now <= info.exact_until {
+                    bound
+                } else {
+                    let h = &hosts[&id];
+                    let Some(start) = availability(h, h.capacity(cfg), now) else {
+                        continue;
+                    };
+                    if start != bound {
+                        stale.push((id, Some(start)));
+                    }
+                    start
+                };
+                let finish = full_finish(now, start, cost, info.speed);
+                let better = match best {
+                    None => finish < limit,
+                    Some(b) => finish < b.finish || (finish == b.finish && id < b.host),
+                };
+                if better {
+                    best = Some(Wait {
+                        host: id,
+                        start,
+                        finish,
+                    });
+                }
             }
         }
         best
@@ -390,6 +446,7 @@ impl HostIndex {
         let same = rebuilt.free == self.free
             && rebuilt.fast == self.fast
             && rebuilt.full == self.full
+            && rebuilt.full_speeds == self.full_speeds
             && rebuilt.usable == self.usable
             && rebuilt.loaded == self.loaded
             && rebuilt.newcomers == self.newcomers
@@ -492,6 +549,14 @@ mod tests {
         f.set(5, false);
         assert_eq!(f.count(), 3);
         assert_eq!([f.nth(0), f.nth(1), f.nth(2)], [3, 70, 200]);
+    }
+
+    #[test]
+    fn speed_classes_order_fastest_first() {
+        assert!(Class::of(2.0) < Class::of(1.0));
+        assert!(Class::of(1e6) < Class::of(1e-9));
+        assert_eq!(Class::of(1.0 - 1e-12), Class::of(1.0 + 1e-12));
+        assert_eq!(Class::of(1.0).next(), Class::of(0.98));
     }
 
     #[test]
