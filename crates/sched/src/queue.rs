@@ -18,6 +18,7 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::ops::Bound;
 
 use crate::ids::RequestId;
 use crate::time::Micros;
@@ -50,6 +51,8 @@ struct User {
     activation: u64,
     granted: u64,
     entries: VecDeque<Queued>,
+    /// This user's entry in [`FairQueue::heads`], while it has requests waiting.
+    head: Option<Slot>,
 }
 
 /// All users' queues.
@@ -59,6 +62,9 @@ pub(crate) struct FairQueue {
     by_name: BTreeMap<String, UserIdx>,
     index: BTreeMap<RequestId, UserIdx>,
     waits: BTreeSet<(Micros, RequestId)>,
+    /// Every waiting user's first request in the merge, kept up to date so that starting
+    /// the fair order costs nothing (a placement pass usually takes one or two requests).
+    heads: BTreeSet<Slot>,
     vclock: f64,
     activations: u64,
 }
@@ -87,6 +93,7 @@ impl FairQueue {
             activation: 0,
             granted: 0,
             entries: VecDeque::new(),
+            head: None,
         });
         self.by_name.insert(name.to_owned(), idx);
         idx
@@ -94,6 +101,27 @@ impl FairQueue {
 
     pub(crate) fn set_weight(&mut self, user: UserIdx, weight: f64) {
         self.users[user.0 as usize].weight = weight;
+        self.sync_head(user.0 as usize);
+    }
+
+    /// Re-keys user `i` in [`FairQueue::heads`] after its queue, tag or weight changed.
+    fn sync_head(&mut self, i: usize) {
+        let u = &mut self.users[i];
+        let new = (!u.entries.is_empty()).then(|| Slot {
+            tag: u.vt + 1.0 / u.weight,
+            activation: u.activation,
+            user: i,
+            pos: 0,
+        });
+        if u.head == new {
+            return;
+        }
+        if let Some(old) = std::mem::replace(&mut u.head, new) {
+            self.heads.remove(&old);
+        }
+        if let Some(new) = new {
+            self.heads.insert(new);
+        }
     }
 
     pub(crate) fn user_name(&self, user: UserIdx) -> &str {
@@ -124,7 +152,9 @@ impl FairQueue {
         if let Some(t) = q.wait_until {
             self.waits.insert((t, q.id));
         }
+        let i = q.user.0 as usize;
         u.entries.push_back(q);
+        self.sync_head(i);
     }
 
     /// Removes a request without charging its user (it was not served: gone, expired).
@@ -136,6 +166,7 @@ impl FairQueue {
         if let Some(t) = q.wait_until {
             self.waits.remove(&(t, id));
         }
+        self.sync_head(user.0 as usize);
         Some(q)
     }
 
@@ -147,6 +178,7 @@ impl FairQueue {
         u.vt += 1.0 / u.weight;
         u.granted += 1;
         self.vclock = self.vclock.max(start);
+        self.sync_head(q.user.0 as usize);
         Some(q)
     }
 
@@ -218,18 +250,30 @@ impl FairQueue {
     /// so that the caller may change other state between steps. The queue itself must not
     /// change while the cursor is in use.
     pub(crate) fn cursor(&self) -> FairCursor {
-        let mut heap = BinaryHeap::with_capacity(self.users.len());
+        FairCursor {
+            heap: BinaryHeap::new(),
+            after: None,
+        }
+    }
+
+    /// Whether the standing heads are those the users' queues imply.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        let mut want = BTreeSet::new();
         for (i, u) in self.users.iter().enumerate() {
             if !u.entries.is_empty() {
-                heap.push(Reverse(Slot {
+                want.insert(Slot {
                     tag: u.vt + 1.0 / u.weight,
                     activation: u.activation,
                     user: i,
                     pos: 0,
-                }));
+                });
             }
         }
-        FairCursor { heap }
+        if want == self.heads {
+            Ok(())
+        } else {
+            Err("the fair queue's heads are stale".into())
+        }
     }
 
     /// Every waiting request, in no particular order.
@@ -278,6 +322,7 @@ impl Ord for Slot {
             .total_cmp(&other.tag)
             .then(self.activation.cmp(&other.activation))
             .then(self.pos.cmp(&other.pos))
+            .then(self.user.cmp(&other.user))
     }
 }
 
@@ -295,15 +340,32 @@ impl<'a> Iterator for FairOrder<'a> {
     }
 }
 
-/// A position in the fair service order of an unchanged [`FairQueue`].
+/// A position in the fair service order of an unchanged [`FairQueue`]: users whose first
+/// request was not served yet are read from the queue's standing heads (in order, after
+/// `after`); the others wait in `heap` with their next request.
 pub(crate) struct FairCursor {
     heap: BinaryHeap<Reverse<Slot>>,
+    after: Option<Slot>,
 }
 
 impl FairCursor {
     /// The next waiting request of `queue` (the queue the cursor was made from).
     pub(crate) fn next<'a>(&mut self, queue: &'a FairQueue) -> Option<&'a Queued> {
-        let Reverse(slot) = self.heap.pop()?;
+        let standing = match self.after {
+            None => queue.heads.first(),
+            Some(a) => queue
+                .heads
+                .range((Bound::Excluded(a), Bound::Unbounded))
+                .next(),
+        };
+        let slot = match (standing, self.heap.peek()) {
+            (Some(&s), Some(Reverse(h))) if *h < s => self.heap.pop()?.0,
+            (Some(&s), _) => {
+                self.after = Some(s);
+                s
+            }
+            (None, _) => self.heap.pop()?.0,
+        };
         let user = &queue.users[slot.user];
         if slot.pos + 1 < user.entries.len() {
             self.heap.push(Reverse(Slot {
@@ -390,6 +452,66 @@ mod tests {
         }
         let order = serve(&mut fq, 6);
         assert_eq!(order.iter().filter(|&&u| u == 0).count(), 3, "{order:?}");
+    }
+
+    /// The merge of every user's queue by tag, computed from scratch.
+    fn merged(fq: &FairQueue) -> Vec<u64> {
+        let mut all: Vec<(Slot, u64)> = Vec::new();
+        for (i, u) in fq.users.iter().enumerate() {
+            for (pos, q) in u.entries.iter().enumerate() {
+                let mut tag = u.vt;
+                for _ in 0..=pos {
+                    tag += 1.0 / u.weight;
+                }
+                let slot = Slot {
+                    tag,
+                    activation: u.activation,
+                    user: i,
+                    pos,
+                };
+                all.push((slot, q.id.0));
+            }
+        }
+        all.sort_by_key(|a| a.0);
+        all.into_iter().map(|(_, id)| id).collect()
+    }
+
+    #[test]
+    fn the_standing_heads_give_the_full_merge() {
+        let mut fq = FairQueue::default();
+        let users: Vec<UserIdx> = (0..5)
+            .map(|i| fq.intern(&format!("u{i}"), 1.0 + f64::from(i % 3)))
+            .collect();
+        let mut x: u64 = 1;
+        let mut next = 0;
+        for step in 0..2_000u64 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let r = (x >> 33) as usize;
+            match r % 7 {
+                0..=2 => {
+                    next += 1;
+                    fq.push(q(next, users[r / 7 % users.len()], step));
+                }
+                3 | 4 => {
+                    let id = fq.order().nth(r / 7 % 3).map(|q| q.id);
+                    if let Some(id) = id {
+                        fq.take(id);
+                    }
+                }
+                5 => {
+                    let id = fq.iter().nth(r / 7 % 4).map(|q| q.id);
+                    if let Some(id) = id {
+                        fq.remove(id);
+                    }
+                }
+                _ => fq.set_weight(users[r / 7 % users.len()], 0.5 + (r % 4) as f64),
+            }
+            fq.check().unwrap();
+            let got: Vec<u64> = fq.order().map(|q| q.id.0).collect();
+            assert_eq!(got, merged(&fq), "step {step}");
+        }
     }
 
     #[test]

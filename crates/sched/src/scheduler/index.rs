@@ -259,15 +259,20 @@ impl HostIndex {
         swap(&mut self.fast, old.fast, new.fast, id);
         if (old.full, old.full_info) != (new.full, new.full_info) {
             if let (Some(k), Some(info)) = (old.full, old.full_info) {
-                let class = Class::of(info.speed);
-                self.full.remove(&(class, k, id));
-                self.full_speeds
-                    .remove(&(class, Rank::desc(info.speed), id));
+                self.full.remove(&(Class::of(info.speed), k, id));
             }
             if let (Some(k), Some(info)) = (new.full, new.full_info) {
-                let class = Class::of(info.speed);
-                self.full.insert((class, k, id), info);
-                self.full_speeds.insert((class, Rank::desc(info.speed), id));
+                self.full.insert((Class::of(info.speed), k, id), info);
+            }
+            // A new availability (the common change) leaves the speed where it was.
+            let speed = |e: &Entry| e.full.and(e.full_info).map(|i| i.speed.to_bits());
+            if speed(&old) != speed(&new) {
+                if let Some(s) = speed(&old).map(f64::from_bits) {
+                    self.full_speeds.remove(&(Class::of(s), Rank::desc(s), id));
+                }
+                if let Some(s) = speed(&new).map(f64::from_bits) {
+                    self.full_speeds.insert((Class::of(s), Rank::desc(s), id));
+                }
             }
         }
         swap(&mut self.usable, old.usable, new.usable, id);

@@ -192,6 +192,7 @@ impl Scheduler {
                 return Err(format!("{r} holds {ls:?}"));
             }
         }
+        self.queue.check()?;
         if self.queue.iter().count() != self.queue.len() {
             return Err("queue index out of step".into());
         }
