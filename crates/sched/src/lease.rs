@@ -32,12 +32,28 @@ pub(crate) struct LeaseTiming {
     pub(crate) granted_at: Micros,
     /// Expected seconds on its host, at grant time.
     pub(crate) expected_secs: f64,
+    /// `granted_at + expected_secs`, rounded once (placement reads it often).
+    end: Micros,
+    /// A little before the job becomes overdue (see [`LeaseTiming::estimated_end`]): until
+    /// then its estimated end is its expected end.
+    pub(crate) on_time_until: Micros,
 }
 
 impl LeaseTiming {
+    pub(crate) fn new(granted_at: Micros, expected_secs: f64) -> LeaseTiming {
+        // A few microseconds early, for the rounding of the overdue estimate near the switch.
+        let overdue_at = granted_at.plus_secs_f64(0.95 * expected_secs);
+        LeaseTiming {
+            granted_at,
+            expected_secs,
+            end: granted_at.plus_secs_f64(expected_secs),
+            on_time_until: Micros(overdue_at.0.saturating_sub(3)),
+        }
+    }
+
     /// When the job was expected to finish, at grant time.
     pub(crate) fn expected_end(&self) -> Micros {
-        self.granted_at.plus_secs_f64(self.expected_secs)
+        self.end
     }
 
     /// When the job is now expected to finish. On schedule: the expected end. Overdue: the
@@ -53,8 +69,12 @@ impl LeaseTiming {
     /// relies on a host's expected free time not moving while no lease is overdue.
     pub(crate) fn estimated_end(&self, now: Micros) -> Micros {
         let elapsed = now.saturating_since(self.granted_at).as_secs_f64();
-        let overdue = now.plus_secs_f64(elapsed - 0.9 * self.expected_secs);
-        self.expected_end().max(overdue)
+        let late = elapsed - 0.9 * self.expected_secs;
+        if late * 1e6 < 0.5 {
+            // `now.plus_secs_f64(late)` would round `late` to no time at all.
+            return self.end.max(now);
+        }
+        self.end.max(now.plus_secs_f64(late))
     }
 
     /// Seconds until [`Lease::estimated_end`].
@@ -69,10 +89,7 @@ mod tests {
 
     #[test]
     fn overdue_estimate_is_continuous_and_grows() {
-        let l = LeaseTiming {
-            granted_at: Micros::ZERO,
-            expected_secs: 10.0,
-        };
+        let l = LeaseTiming::new(Micros::ZERO, 10.0);
         assert_eq!(l.expected_end(), Micros::from_secs(10));
         let r = |s: f64| l.remaining_secs(Micros::ZERO.plus_secs_f64(s));
         assert!((r(0.0) - 10.0).abs() < 1e-6);

@@ -171,7 +171,8 @@ impl Scheduler {
         let declines = policy == Policy::EarliestFinish;
         let mut granted: Vec<RequestId> = Vec::new();
         let mut waits: Vec<(RequestId, Micros)> = Vec::new();
-        let mut reserved: Vec<HostId> = Vec::new();
+        // Hosts reserved in this pass, with their index entries from before.
+        let mut reserved: Vec<(HostId, index::Entry)> = Vec::new();
         let mut stale = Vec::new();
         let mut order = self.queue.cursor();
         while self.index.any_free() {
@@ -202,8 +203,9 @@ impl Scheduler {
                     self.index.rekey_full(h, at, Micros::ZERO);
                 }
                 if let Some(w) = wait.filter(|w| w.start > now) {
-                    self.reserve(now, w.host, q.cost);
-                    reserved.push(w.host);
+                    if let Some(before) = self.reserve(now, w.host, q.cost) {
+                        reserved.push((w.host, before));
+                    }
                     waits.push((q.id, w.start));
                     continue;
                 }
@@ -232,21 +234,25 @@ impl Scheduler {
         for id in granted {
             self.queue.take(id).expect("granted from the queue");
         }
-        for id in reserved {
-            if let Some(h) = self.hosts.get_mut(&id) {
-                h.pass_ends = None;
-            }
-            self.touch(id);
+        // A reserved host is full, so nothing but reservations changed it in the pass: its
+        // entry from before the first one is still right.
+        for (id, before) in reserved {
+            let h = self.hosts.get_mut(&id).expect("indexed hosts exist");
+            h.pass_ends = None;
+            self.index.restore(h, before);
         }
     }
 
     /// A request waits for full host `host` during a pass: it takes the slot expected to
-    /// free first, which then frees again once the job would have run there.
-    fn reserve(&mut self, now: Micros, host: HostId, cost: f64) {
+    /// free first, which then frees again once the job would have run there. Returns the
+    /// host's index entry from before, on its first reservation in the pass.
+    fn reserve(&mut self, now: Micros, host: HostId, cost: f64) -> Option<index::Entry> {
         let h = self.hosts.get_mut(&host).expect("indexed hosts exist");
+        let mut before = None;
         if h.pass_ends.is_none() {
             let cap = h.capacity(&self.cfg);
             h.pass_ends = Some(index::usable_ends(h, cap, now));
+            before = Some(h.indexed);
         }
         let speed = h.effective_speed();
         let ends = h.pass_ends.as_mut().expect("just set");
@@ -258,6 +264,7 @@ impl Scheduler {
         }
         let first = ends.first().copied();
         self.index.rekey_full(h, first, now);
+        before
     }
 
     fn grant(&mut self, now: Micros, request: RequestId, host: HostId) {
@@ -292,10 +299,7 @@ impl Scheduler {
             .hosts
             .get_mut(&host)
             .expect("candidates are known hosts");
-        let timing = LeaseTiming {
-            granted_at: now,
-            expected_secs: job.cost / h.effective_speed(),
-        };
+        let timing = LeaseTiming::new(now, job.cost / h.effective_speed());
         h.leases.insert(id, timing);
         self.leases.insert(
             id,

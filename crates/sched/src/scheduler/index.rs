@@ -173,17 +173,9 @@ fn exact_until(h: &Host, now: Micros) -> Micros {
     if h.pass_ends.is_some() {
         return now;
     }
-    // A few microseconds early, for the rounding of the overdue estimate near the switch.
     h.leases
         .values()
-        .map(|t| {
-            Micros(
-                t.granted_at
-                    .plus_secs_f64(0.95 * t.expected_secs)
-                    .0
-                    .saturating_sub(3),
-            )
-        })
+        .map(|t| t.on_time_until)
         .min()
         .unwrap_or(Micros::MAX)
 }
@@ -299,6 +291,11 @@ impl HostIndex {
             ..h.indexed
         };
         self.set(h, new);
+    }
+
+    /// Puts `h` back where it was (`entry`, taken from it earlier in a placement pass).
+    pub(crate) fn restore(&mut self, h: &mut Host, entry: Entry) {
+        self.set(h, entry);
     }
 
     /// Whether any usable slot is free.
