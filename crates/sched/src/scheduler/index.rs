@@ -68,10 +68,6 @@ impl Class {
         let x = (speed.max(1e-9).log2() * 32.0).round();
         Class(-(x as i32))
     }
-
-    fn next(self) -> Class {
-        Class(self.0 + 1)
-    }
 }
 
 /// Where one host sits in the indexes; `None` (or `false`) means absent.
@@ -94,6 +90,15 @@ pub(crate) struct Entry {
     newcomer: bool,
 }
 
+/// The full hosts of one speed class.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct FullClass {
+    /// By (a lower bound of) availability.
+    by_time: BTreeMap<(Micros, HostId), FullInfo>,
+    /// By speed, fastest first: the first is the class's top speed.
+    by_speed: BTreeSet<(Rank, HostId)>,
+}
+
 /// What a search over full hosts needs besides the availability.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct FullInfo {
@@ -109,10 +114,8 @@ pub(crate) struct HostIndex {
     policy: Option<Policy>,
     free: BTreeSet<(Rank, HostId)>,
     pub(crate) fast: BTreeSet<(Rank, HostId)>,
-    /// Full hosts by speed class (fastest first), then by availability.
-    full: BTreeMap<(Class, Micros, HostId), FullInfo>,
-    /// The same hosts by speed class, then speed (fastest first): each class's top speed.
-    full_speeds: BTreeSet<(Class, Rank, HostId)>,
+    /// Full hosts by speed class, fastest first (no class is empty).
+    full: BTreeMap<Class, FullClass>,
     usable: BTreeSet<(Rank, HostId)>,
     pub(crate) loaded: BTreeSet<(Rank, HostId)>,
     newcomers: BTreeSet<HostId>,
@@ -250,20 +253,25 @@ impl HostIndex {
         swap(&mut self.free, old.free, new.free, id);
         swap(&mut self.fast, old.fast, new.fast, id);
         if (old.full, old.full_info) != (new.full, new.full_info) {
-            if let (Some(k), Some(info)) = (old.full, old.full_info) {
-                self.full.remove(&(Class::of(info.speed), k, id));
-            }
-            if let (Some(k), Some(info)) = (new.full, new.full_info) {
-                self.full.insert((Class::of(info.speed), k, id), info);
-            }
             // A new availability (the common change) leaves the speed where it was.
             let speed = |e: &Entry| e.full.and(e.full_info).map(|i| i.speed.to_bits());
-            if speed(&old) != speed(&new) {
-                if let Some(s) = speed(&old).map(f64::from_bits) {
-                    self.full_speeds.remove(&(Class::of(s), Rank::desc(s), id));
+            let moved = speed(&old) != speed(&new);
+            if let (Some(k), Some(info)) = (old.full, old.full_info) {
+                let class = Class::of(info.speed);
+                let c = self.full.get_mut(&class).expect("indexed in its class");
+                c.by_time.remove(&(k, id));
+                if moved {
+                    c.by_speed.remove(&(Rank::desc(info.speed), id));
+                    if c.by_speed.is_empty() {
+                        self.full.remove(&class);
+                    }
                 }
-                if let Some(s) = speed(&new).map(f64::from_bits) {
-                    self.full_speeds.insert((Class::of(s), Rank::desc(s), id));
+            }
+            if let (Some(k), Some(info)) = (new.full, new.full_info) {
+                let c = self.full.entry(Class::of(info.speed)).or_default();
+                c.by_time.insert((k, id), info);
+                if moved {
+                    c.by_speed.insert((Rank::desc(info.speed), id));
                 }
             }
         }
@@ -345,37 +353,21 @@ impl HostIndex {
     ) -> Option<Wait> {
         self.usable.first()?;
         let mut best: Option<Wait> = None;
-        let mut next = self.full.first_key_value().map(|(k, _)| k.0);
-        while let Some(class) = next {
-            next = None;
-            let top = self
-                .full_speeds
-                .range((class, Rank(f64::NEG_INFINITY), HostId(0))..)
-                .next()
-                .map_or(0.0, |&(_, Rank(s), _)| -s);
+        for class in self.full.values() {
+            let top = class.by_speed.first().map_or(0.0, |&(Rank(s), _)| -s);
             // Classes come fastest first: once even the top speed cannot win, nothing can.
             let run = full_finish(now, now, cost, top);
             if best.map_or(run >= limit, |b| run > b.finish) {
                 break;
             }
-            let from = (class, Micros::ZERO, HostId(0));
-            for (&(c, bound, id), info) in self.full.range(from..) {
-                if c != class {
-                    next = Some(c);
-                    break;
-                }
+            for (&(bound, id), info) in &class.by_time {
+                // No host further on in this class can do better.
                 let lower = full_finish(now, bound, cost, top);
                 let done = match best {
                     Some(b) => lower > b.finish,
                     None => lower >= limit,
                 };
                 if done {
-                    // The rest of this class cannot win: on to the next class.
-                    next = self
-                        .full
-                        .range((class.next(), Micros::ZERO, HostId(0))..)
-                        .next()
-                        .map(|(k, _)| k.0);
                     break;
                 }
                 // A host no faster than the best so far cannot win, however soon it frees.
@@ -448,7 +440,6 @@ impl HostIndex {
         let same = rebuilt.free == self.free
             && rebuilt.fast == self.fast
             && rebuilt.full == self.full
-            && rebuilt.full_speeds == self.full_speeds
             && rebuilt.usable == self.usable
             && rebuilt.loaded == self.loaded
             && rebuilt.newcomers == self.newcomers
@@ -558,7 +549,7 @@ mod tests {
         assert!(Class::of(2.0) < Class::of(1.0));
         assert!(Class::of(1e6) < Class::of(1e-9));
         assert_eq!(Class::of(1.0 - 1e-12), Class::of(1.0 + 1e-12));
-        assert_eq!(Class::of(1.0).next(), Class::of(0.98));
+        assert_eq!(Class(Class::of(1.0).0 + 1), Class::of(0.98));
     }
 
     #[test]
