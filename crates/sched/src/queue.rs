@@ -205,6 +205,9 @@ impl FairQueue {
             return;
         };
         let new = q.wait_until.map_or(until, |old| old.min(until));
+        if q.wait_until == Some(new) {
+            return;
+        }
         if let Some(old) = q.wait_until.replace(new) {
             self.waits.remove(&(old, id));
         }

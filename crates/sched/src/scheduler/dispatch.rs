@@ -238,7 +238,9 @@ impl Scheduler {
         // entry from before the first one is still right.
         for (id, before) in reserved {
             let h = self.hosts.get_mut(&id).expect("indexed hosts exist");
-            h.pass_ends = None;
+            if let Some(ends) = h.pass_ends.take() {
+                self.spare_ends.push(ends);
+            }
             self.index.restore(h, before);
         }
     }
@@ -251,7 +253,9 @@ impl Scheduler {
         let mut before = None;
         if h.pass_ends.is_none() {
             let cap = h.capacity(&self.cfg);
-            h.pass_ends = Some(index::usable_ends(h, cap, now));
+            let mut ends = self.spare_ends.pop().unwrap_or_default();
+            index::usable_ends_into(h, cap, now, &mut ends);
+            h.pass_ends = Some(ends);
             before = Some(h.indexed);
         }
         let speed = h.effective_speed();

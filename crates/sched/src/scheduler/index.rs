@@ -149,11 +149,18 @@ pub(crate) fn candidate(h: &Host, cfg: &Config) -> Option<Candidate> {
 /// When a usable slot of a full host is expected to free: the leases' estimated ends in
 /// order, less those beyond the usable capacity (they must end before a usable slot frees).
 pub(crate) fn usable_ends(h: &Host, cap: u32, now: Micros) -> Vec<Micros> {
-    let mut ends: Vec<Micros> = h.leases.values().map(|t| t.estimated_end(now)).collect();
+    let mut ends = Vec::with_capacity(h.leases.len());
+    usable_ends_into(h, cap, now, &mut ends);
+    ends
+}
+
+/// [`usable_ends`] into a buffer (cleared first).
+pub(crate) fn usable_ends_into(h: &Host, cap: u32, now: Micros, ends: &mut Vec<Micros>) {
+    ends.clear();
+    ends.extend(h.leases.values().map(|t| t.estimated_end(now)));
     ends.sort_unstable();
     let skip = (h.running().saturating_sub(cap) as usize).min(ends.len());
     ends.drain(..skip);
-    ends
 }
 
 /// The earliest of [`usable_ends`] (a placement pass's reservations included), without

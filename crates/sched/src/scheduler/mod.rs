@@ -56,6 +56,9 @@ pub struct Scheduler {
     cost: CostModel,
     counters: Counters,
     out: Vec<Action>,
+    /// Buffers for placement passes' reservations ([`crate::host::Host::pass_ends`]), kept
+    /// between passes so that a pass does not allocate one per reserved host.
+    spare_ends: Vec<Vec<Micros>>,
 }
 
 impl Scheduler {
@@ -98,6 +101,7 @@ impl Scheduler {
             queue: FairQueue::default(),
             counters: Counters::default(),
             out: Vec::new(),
+            spare_ends: Vec::new(),
         })
     }
 
