@@ -103,6 +103,8 @@ pub(crate) struct Host {
     /// During a placement pass that reserved slots here: the usable slots' expected free
     /// times, reservations included, earliest first. `None` outside a pass.
     pub(crate) pass_ends: Option<Vec<Micros>>,
+    /// Where the host sits in the scheduler's deadline set.
+    pub(crate) deadline: Option<Micros>,
 }
 
 impl Host {
@@ -128,6 +130,7 @@ impl Host {
             probe_sent: None,
             indexed: Entry::default(),
             pass_ends: None,
+            deadline: None,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Time-driven work: the tick and the next deadline.
 
 use crate::action::Action;
-use crate::host::HostKind;
+use crate::config::Config;
+use crate::host::{Host, HostKind};
 use crate::time::Micros;
 
 use super::Scheduler;
@@ -26,15 +27,16 @@ impl Scheduler {
     pub fn next_deadline(&self) -> Option<Micros> {
         let mut next: Option<Micros> = None;
         let mut consider = |t: Micros| next = Some(next.map_or(t, |n| n.min(t)));
-        for h in self.hosts.values() {
-            if h.kind == HostKind::Registered && h.health.watching_heartbeats() {
-                consider(h.last_heartbeat + self.cfg.heartbeat_timeout);
+        if self.dirty.is_empty() {
+            // Every host's deadline is in the set (hosts are re-keyed as operations end).
+            if let Some(&(t, _)) = self.deadlines.first() {
+                consider(t);
             }
-            match (h.probe_sent, h.next_probe_at) {
-                (Some(sent), _) => consider(sent + self.cfg.probe_timeout),
-                (None, Some(at)) => consider(at),
-                (None, None) => {}
-            }
+        } else {
+            self.hosts
+                .values()
+                .filter_map(|h| host_deadline(h, &self.cfg))
+                .for_each(&mut consider);
         }
         if let Some(t) = self.queue.earliest_enqueued() {
             consider(t + self.cfg.max_wait);
@@ -43,5 +45,20 @@ impl Scheduler {
             consider(t);
         }
         next
+    }
+}
+
+/// When `host` next needs the clock: its heartbeat timeout (registered hosts not down), its
+/// probe's timeout (one is out) or its next probe (one is due).
+pub(super) fn host_deadline(h: &Host, cfg: &Config) -> Option<Micros> {
+    let heartbeat = (h.kind == HostKind::Registered && h.health.watching_heartbeats())
+        .then(|| h.last_heartbeat + cfg.heartbeat_timeout);
+    let probe = match (h.probe_sent, h.next_probe_at) {
+        (Some(sent), _) => Some(sent + cfg.probe_timeout),
+        (None, at) => at,
+    };
+    match (heartbeat, probe) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }

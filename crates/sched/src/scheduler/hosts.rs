@@ -151,10 +151,14 @@ impl Scheduler {
 
     /// Emits [`Action::Probe`] for every host whose probe is due.
     pub(super) fn ask_probes(&mut self, now: Micros) {
-        for h in self.hosts.values_mut() {
+        for id in self.due_hosts(now) {
+            let Some(h) = self.hosts.get_mut(&id) else {
+                continue;
+            };
             if h.probe_sent.is_none() && h.next_probe_at.is_some_and(|at| at <= now) {
                 h.next_probe_at = None;
                 h.probe_sent = Some(now);
+                self.dirty.push(h.id);
                 self.out.push(Action::Probe { host: h.id });
             }
         }
@@ -200,6 +204,9 @@ impl Scheduler {
         self.revoke_host_leases(host);
         if let Some(mut h) = self.hosts.remove(&host) {
             self.index.remove(&mut h);
+            if let Some(t) = h.deadline {
+                self.deadlines.remove(&(t, host));
+            }
             self.names.remove(&h.name);
         }
         Ok(self.finish())
@@ -209,8 +216,9 @@ impl Scheduler {
     pub(super) fn check_heartbeats(&mut self, now: Micros) {
         let timeout = self.cfg.heartbeat_timeout;
         let silent: Vec<HostId> = self
-            .hosts
-            .values()
+            .due_hosts(now)
+            .into_iter()
+            .filter_map(|id| self.hosts.get(&id))
             .filter(|h| {
                 h.kind == HostKind::Registered
                     && h.health.watching_heartbeats()
@@ -229,14 +237,28 @@ impl Scheduler {
     pub(super) fn check_probe_timeouts(&mut self, now: Micros) {
         let timeout = self.cfg.probe_timeout;
         let late: Vec<HostId> = self
-            .hosts
-            .values()
+            .due_hosts(now)
+            .into_iter()
+            .filter_map(|id| self.hosts.get(&id))
             .filter(|h| h.probe_sent.is_some_and(|s| s + timeout <= now))
             .map(|h| h.id)
             .collect();
         for id in late {
             self.probe_done(id, false, now);
         }
+    }
+
+    /// Hosts whose deadline ([`super::clock::host_deadline`]) has come, in id order: the
+    /// only ones a heartbeat or probe check at `now` can concern.
+    fn due_hosts(&mut self, now: Micros) -> Vec<HostId> {
+        self.refresh_index();
+        let mut due: Vec<HostId> = self
+            .deadlines
+            .range(..=(now, HostId(u32::MAX)))
+            .map(|&(_, id)| id)
+            .collect();
+        due.sort_unstable();
+        due
     }
 
     /// A host just became down: count it and revoke its leases.

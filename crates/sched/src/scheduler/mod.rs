@@ -5,7 +5,7 @@
 //! speculation), [`clock`] (ticks and deadlines), [`views`] (snapshots, checks) and [`index`]
 //! (the incremental host indexes placement reads instead of scanning the farm).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::action::Action;
 use crate::config::Config;
@@ -44,6 +44,9 @@ pub struct Scheduler {
     index: index::HostIndex,
     /// Hosts changed since the index was last brought up to date.
     dirty: Vec<HostId>,
+    /// Every host's next heartbeat or probe deadline ([`clock::host_deadline`]), so that
+    /// [`Scheduler::next_deadline`] need not visit every host.
+    deadlines: BTreeSet<(Micros, HostId)>,
     now: Micros,
     hosts: BTreeMap<HostId, Host>,
     names: BTreeMap<String, HostId>,
@@ -91,6 +94,7 @@ impl Scheduler {
             builtin: None,
             index: index::HostIndex::new(None),
             dirty: Vec::new(),
+            deadlines: BTreeSet::new(),
             now: Micros::ZERO,
             hosts: BTreeMap::new(),
             names: BTreeMap::new(),
@@ -142,6 +146,15 @@ impl Scheduler {
         for id in &dirty {
             if let Some(h) = self.hosts.get_mut(id) {
                 self.index.update(h, &self.cfg, self.now);
+                let due = clock::host_deadline(h, &self.cfg);
+                if due != h.deadline {
+                    if let Some(t) = std::mem::replace(&mut h.deadline, due) {
+                        self.deadlines.remove(&(t, *id));
+                    }
+                    if let Some(t) = due {
+                        self.deadlines.insert((t, *id));
+                    }
+                }
             }
         }
         dirty.clear();

@@ -193,6 +193,14 @@ impl Scheduler {
             }
         }
         self.queue.check()?;
+        let deadlines: std::collections::BTreeSet<_> = self
+            .hosts
+            .values()
+            .filter_map(|h| super::clock::host_deadline(h, &self.cfg).map(|t| (t, h.id)))
+            .collect();
+        if deadlines != self.deadlines {
+            return Err("host deadlines out of step".into());
+        }
         if self.queue.iter().count() != self.queue.len() {
             return Err("queue index out of step".into());
         }
