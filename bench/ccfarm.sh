@@ -36,7 +36,8 @@
 #     sets its filter, default info), status-ready.json (at start),
 #     status-final.json (at stop), status.jsonl (one /status snapshot every
 #     CCFARM_STATUS_EVERY seconds, default 1; 0 disables: learned speeds, queue
-#     length, counters over time), ccfarmd-NAME.log.
+#     length, counters over time), ccfarmd-NAME.log. CCFARM_CLIENT_LOG=1: each client's
+#     verbose log in ccfarm-client-cK.log (which jobs got a speculative copy).
 #
 # static: no scheduler. ccfarmd per host on 127.0.0.$((CCFARM_ADDR_BASE+i)):
 #   $((CCFARM_PORT_BASE+i)); clients get CCFARM_HOSTS listing the hosts in farm
@@ -227,6 +228,12 @@ client-env)
         fi
     else
         echo "CCFARM_HOSTS=${h# }"
+    fi
+    if [ "${CCFARM_CLIENT_LOG:-0}" = 1 ]; then
+        # The client's own informational lines (speculative copies taken or not, granted
+        # hosts, retries), one file per client: the only record of which jobs got a copy.
+        echo "CCFARM_VERBOSE=1"
+        echo "CCFARM_LOG_FILE=$RUN_DIR/ccfarm-client-c$2.log"
     fi
     ;;
 wrapper) echo "$BIN/ccfarm" ;;
