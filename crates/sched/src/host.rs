@@ -45,13 +45,20 @@ pub enum HostKind {
     Static,
 }
 
-/// A host's learned speed: work per second, an exponentially weighted moving average of
-/// completed jobs, seeded by the configured weight (which counts as one sample, so the first
-/// real job already moves it halfway).
+/// A host's learned speed: work per second, the ratio of exponentially weighted moving
+/// averages of completed jobs' work and durations, seeded by the configured weight (which
+/// counts as one job of one second, so the first real job already moves it halfway).
+///
+/// A ratio of averages, not an average of ratios: job durations vary, and the mean of
+/// `work / secs` overestimates a host's throughput (E[1/secs] > 1/E[secs]). Fed back
+/// through the size model (work = secs × speed), that bias compounded into a drift of
+/// every estimate by orders of magnitude within one build when sizes say little.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Speed {
     pub(crate) value: f64,
     pub(crate) samples: u32,
+    work: f64,
+    secs: f64,
 }
 
 impl Speed {
@@ -59,18 +66,24 @@ impl Speed {
         Speed {
             value: weight,
             samples: 0,
+            work: weight,
+            secs: 1.0,
         }
     }
 
-    /// Folds in one measured speed. One job moves the estimate by at most a factor of 4, so
-    /// a job stalled by a disk hiccup cannot wreck a well-learned host.
-    pub(crate) fn learn(&mut self, sample: f64, alpha: f64) {
-        if !(sample.is_finite() && sample > 0.0) {
+    /// Folds in one job that did `work` (seconds at speed 1) in `secs`. One job moves the
+    /// estimate by at most a factor of 4, so a job stalled by a disk hiccup cannot wreck a
+    /// well-learned host.
+    pub(crate) fn learn(&mut self, work: f64, secs: f64, alpha: f64) {
+        if !(work.is_finite() && work > 0.0 && secs.is_finite() && secs > 0.0) {
             return;
         }
-        let sample = sample.clamp(self.value / 4.0, self.value * 4.0);
         let alpha = alpha.max(1.0 / (f64::from(self.samples) + 2.0));
-        self.value = (self.value + alpha * (sample - self.value)).clamp(1e-6, 1e6);
+        // Bound this job's own speed to 4x either way of the current estimate.
+        let work = work.clamp(secs * self.value / 4.0, secs * self.value * 4.0);
+        self.work += alpha * (work - self.work);
+        self.secs += alpha * (secs - self.secs);
+        self.value = (self.work / self.secs).clamp(1e-6, 1e6);
         self.samples = self.samples.saturating_add(1);
     }
 }
@@ -214,11 +227,24 @@ mod tests {
     #[test]
     fn speed_learning_is_bounded_per_sample() {
         let mut s = Speed::seeded(1.0);
-        s.learn(100.0, 0.2);
+        s.learn(100.0, 1.0, 0.2);
         assert_eq!(s.value, 2.5, "clamped to 4x, then averaged with the seed");
-        s.learn(f64::NAN, 0.2);
-        s.learn(-1.0, 0.2);
+        s.learn(f64::NAN, 1.0, 0.2);
+        s.learn(-1.0, 1.0, 0.2);
+        s.learn(1.0, 0.0, 0.2);
         assert_eq!(s.samples, 1);
+    }
+
+    #[test]
+    fn speed_is_a_ratio_of_averages() {
+        // Jobs of the same work alternately fast and slow on one host: the host does 2 units
+        // in 1 + 3 = 4 s, speed 0.5 — not the mean of 1 and 1/3 (0.67).
+        let mut s = Speed::seeded(0.5);
+        for _ in 0..200 {
+            s.learn(1.0, 1.0, 0.1);
+            s.learn(1.0, 3.0, 0.1);
+        }
+        assert!((s.value - 0.5).abs() < 0.05, "{}", s.value);
     }
 
     #[test]

@@ -126,7 +126,7 @@ impl Scheduler {
         let work = secs * h.speed.value * l.load_factor;
         if l.known_cost {
             h.speed
-                .learn(l.cost / secs / l.load_factor, self.cfg.speed_alpha);
+                .learn(l.cost / l.load_factor, secs, self.cfg.speed_alpha);
             self.cost.learn(l.size, work, self.cfg.size_alpha);
         } else {
             // Nothing was known about this job when it was placed: measure the host
@@ -135,7 +135,8 @@ impl Scheduler {
             self.cost.learn_unknown(work, self.cfg.speed_alpha);
             self.cost.learn(l.size, work, self.cfg.size_alpha);
             h.speed.learn(
-                self.cost.unknown_work() / secs / l.load_factor,
+                self.cost.unknown_work() / l.load_factor,
+                secs,
                 self.cfg.speed_alpha,
             );
         }
