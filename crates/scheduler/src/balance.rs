@@ -108,6 +108,7 @@ fn host_line(addr: SocketAddr, lzo: bool) -> String {
 
 async fn lease_client(stream: TcpStream, peer: SocketAddr, handle: Handle) {
     let _ = stream.set_nodelay(true);
+    crate::keepalive::enable(&stream);
     let (mut reader, mut writer) = stream.into_split();
     // The seed's clients send nothing; whatever they send is read and dropped (as the seed
     // does), a chunk at a time, so nothing accumulates and no length needs capping.

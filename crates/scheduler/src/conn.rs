@@ -28,6 +28,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, handle: Handle) {
     let conn = handle.new_conn();
     let events = handle.events();
     let _ = stream.set_nodelay(true);
+    crate::keepalive::enable(&stream);
     let (tx, mut rx) = mpsc::unbounded_channel::<FromScheduler>();
     let mut buf = BytesMut::new();
     let mut out = Vec::new();

@@ -13,6 +13,7 @@ pub mod config;
 mod conn;
 pub mod handle;
 mod http;
+mod keepalive;
 mod metrics;
 mod probe;
 mod proxy;

@@ -229,6 +229,7 @@ async fn proxy_connection(
 ) {
     // Small headers go out as soon as they are written, as distcc's own sockets do.
     let _ = client.set_nodelay(true);
+    crate::keepalive::enable(&client);
     let spool = match tempfile::tempfile() {
         Ok(file) => file,
         Err(e) => {
