@@ -65,6 +65,7 @@ mod job;
 mod lease;
 mod policy;
 mod queue;
+mod rng;
 mod scheduler;
 pub mod sim;
 mod snapshot;

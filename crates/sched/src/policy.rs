@@ -20,6 +20,7 @@ use core::fmt;
 use core::str::FromStr;
 
 use crate::ids::HostId;
+use crate::rng::SplitMix64;
 use crate::time::Micros;
 
 /// A host that can take work, as a policy sees it.
@@ -257,31 +258,6 @@ impl Placement for ListOrder {
     fn place(&mut self, ctx: &PlaceContext<'_>) -> Decision {
         let key = |c: &Candidate| Policy::ListOrder.free_key(c).unwrap_or_default();
         grant_or_skip(best_free(ctx.candidates, key))
-    }
-}
-
-/// SplitMix64: a tiny, good-enough, seeded generator (no dependency, no OS entropy).
-#[derive(Debug, Clone)]
-pub(crate) struct SplitMix64(pub(crate) u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0), by rejection so small `n` are unbiased.
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        let zone = u64::MAX - u64::MAX % n;
-        loop {
-            let x = self.next_u64();
-            if x < zone {
-                return x % n;
-            }
-        }
     }
 }
 

@@ -49,6 +49,7 @@ use crate::host::HostSpec;
 use crate::ids::{HostId, LeaseId, RequestId};
 use crate::job::{JobInfo, JobResult, Outcome};
 use crate::policy::Policy;
+use crate::rng::SplitMix64;
 use crate::scheduler::Scheduler;
 use crate::time::Micros;
 
@@ -227,41 +228,6 @@ fn bench_costs(rng: &mut SplitMix64, n: usize) -> Vec<f64> {
         ms.swap(i, j);
     }
     ms.into_iter().map(|m| m as f64 / 1000.0).collect()
-}
-
-/// SplitMix64: tiny, seedable and good enough for workload generation.
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn new(seed: u64) -> SplitMix64 {
-        SplitMix64(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in [0, n) (the modulo bias is negligible for small n).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    /// Standard normal (Box–Muller; one draw per call keeps the stream simple).
-    fn gauss(&mut self) -> f64 {
-        let u1 = 1.0 - self.unit(); // (0, 1]: ln is finite
-        let u2 = self.unit();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
 }
 
 /// What one (policy, workload) run measured. Times are seconds unless named `_ms`.

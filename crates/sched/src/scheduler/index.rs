@@ -319,7 +319,7 @@ impl HostIndex {
     }
 
     /// The free host the built-in policy picks (`random` draws from `rng` first).
-    pub(crate) fn pick_free(&self, rng: &mut crate::policy::SplitMix64) -> Option<HostId> {
+    pub(crate) fn pick_free(&self, rng: &mut crate::rng::SplitMix64) -> Option<HostId> {
         match self.policy? {
             Policy::EarliestFinish => self.fast.first().map(|&(_, id)| id),
             Policy::Random { .. } => {

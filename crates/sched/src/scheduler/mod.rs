@@ -14,8 +14,9 @@ use crate::host::Host;
 use crate::ids::{HostId, LeaseId, RequestId};
 use crate::job::CostModel;
 use crate::lease::Lease;
-use crate::policy::{Placement, Policy, SplitMix64};
+use crate::policy::{Placement, Policy};
 use crate::queue::FairQueue;
+use crate::rng::SplitMix64;
 use crate::snapshot::Counters;
 use crate::time::Micros;
 
