@@ -652,21 +652,18 @@ impl State {
                     ..
                 } => {
                     let target = self.hosts.get(&host).copied();
+                    // A holder that runs one copy only is no taker.
                     let holder = self
                         .leases
                         .get(&original_lease)
+                        .filter(|h| !self.one_copy.contains(&h.conn))
                         .map(|h| (h.conn, h.tx.clone(), h.key.clone()));
+                    // Declined, not dropped: the original copy keeps its lease.
                     let (Some(addr), Some((conn, tx, key))) = (target, holder) else {
                         let more = sched.decline(now, new_lease).unwrap_or_default();
                         self.apply(sched, now, more);
                         continue;
                     };
-                    if self.one_copy.contains(&conn) {
-                        // Declined, not dropped: the original copy keeps its lease.
-                        let more = sched.decline(now, new_lease).unwrap_or_default();
-                        self.apply(sched, now, more);
-                        continue;
-                    }
                     debug!(
                         lease = original_lease.0,
                         new_lease = new_lease.0,
