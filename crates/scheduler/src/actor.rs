@@ -181,6 +181,9 @@ struct Holder {
     key: Option<(String, String)>,
 }
 
+/// Requests per connection whose `Size` is still listened for.
+const RECENT_REQUESTS: usize = 16;
+
 /// How many (user, source) durations are remembered for cost estimates.
 const HISTORY_CAP: usize = 200_000;
 
@@ -195,7 +198,7 @@ struct State {
     host_conn: HashMap<HostId, u64>,
     /// Connections that cannot run a second copy of a job.
     one_copy: HashSet<u64>,
-    /// Each client connection's requests by its own numbers (for `Size`).
+    /// Each client connection's latest requests by its own numbers (for `Size`).
     conn_requests: HashMap<u64, Vec<(u64, RequestId)>>,
     /// The last compile of each (user, source): its duration and host, so that the next
     /// compile of the same file is placed knowing its cost.
@@ -247,10 +250,13 @@ impl State {
             } => {
                 self.next_request += 1;
                 let id = RequestId(self.next_request);
-                self.conn_requests
-                    .entry(conn)
-                    .or_default()
-                    .push((number, id));
+                let recent = self.conn_requests.entry(conn).or_default();
+                // A client sends a request's size right after it; only the latest few are
+                // kept, so a connection that asks many times does not grow this forever.
+                if recent.len() == RECENT_REQUESTS {
+                    recent.remove(0);
+                }
+                recent.push((number, id));
                 let key = (!job.source.is_empty()).then(|| (user.clone(), job.source.clone()));
                 let previous = match (job.previous_ms, &key) {
                     (Some(ms), _) => Some(PreviousRun {
