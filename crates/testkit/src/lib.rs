@@ -514,6 +514,23 @@ pub fn demo_dir(name: &str) -> PathBuf {
         .unwrap()
 }
 
+/// Build `project` locally with make into `out` (the reference a farm build is compared
+/// with), passing `args`; panics with make's stderr when it fails.
+pub fn make_locally(project: &Path, out: &Path, args: &[&str]) {
+    let result = Command::new("make")
+        .arg("-C")
+        .arg(project)
+        .arg(format!("OUT={}", out.display()))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "local build: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
 /// Spawn a foreground daemon built by `make(port)` on a free loopback port and wait
 /// until it listens, trying another port when it exits with 102 (another test took
 /// the port between our check and its bind).

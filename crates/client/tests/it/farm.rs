@@ -35,18 +35,7 @@ fn a_command_builds_wordstat_through_the_farm() {
     let jobs_tmp = scratch.path().join("tmp");
     std::fs::create_dir(&jobs_tmp).unwrap();
 
-    let out = Command::new("make")
-        .arg("-C")
-        .arg(&project)
-        .arg(format!("OUT={}", local_out.display()))
-        .args(["CC=gcc", "-j4", "check"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "local build: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    make_locally(&project, &local_out, &["CC=gcc", "-j4", "check"]);
 
     // Fallback off and no host list: a compile the scheduler did not grant fails.
     // One slot per server, so that make -j8 needs both of them.

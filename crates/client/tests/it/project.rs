@@ -24,18 +24,7 @@ fn make_j16_through_two_servers_matches_a_local_build() {
     let project = demo_dir("strkit");
     let local_out = scratch.path().join("local");
     let farm_out = scratch.path().join("farm");
-    let out = Command::new("make")
-        .arg("-C")
-        .arg(&project)
-        .arg(format!("OUT={}", local_out.display()))
-        .args(["-j4", "check"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "local build: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    make_locally(&project, &local_out, &["-j4", "check"]);
 
     let hosts = format!("{} {}", a.host(",lzo"), b.host(""));
     let mut make = Command::new("make");

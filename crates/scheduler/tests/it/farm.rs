@@ -265,18 +265,7 @@ pub fn registered(status: &serde_json::Value) -> usize {
 
 /// Build demo/strkit locally into `scratch/local`, the reference.
 pub fn local_build(scratch: &Scratch) {
-    let out = Command::new("make")
-        .arg("-C")
-        .arg(demo_dir("strkit"))
-        .arg(format!("OUT={}", scratch.path().join("local").display()))
-        .arg("-j4")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "local build: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    make_locally(&demo_dir("strkit"), &scratch.path().join("local"), &["-j4"]);
 }
 
 /// Wait for the farm build into `scratch/<dir>` and check it against the local one;
