@@ -1,0 +1,42 @@
+//! Means over ten seeds of the simulator's figures, per policy and workload: the comparison
+//! behind a policy change, less at the mercy of one draw than `ccfarm simulate`.
+//!
+//! `cargo run --release -p ccfarm-sched --example sweep [SEEDS]`
+
+use ccfarm_sched::Policy;
+use ccfarm_sched::sim::{Farm, Workload, simulate};
+
+fn main() {
+    let seeds: u64 = std::env::args()
+        .nth(1)
+        .map_or(10, |s| s.parse().expect("SEEDS is a number"));
+    let farm = Farm::default();
+    let policies = [
+        Policy::EarliestFinish,
+        Policy::FastestFree,
+        Policy::IcecreamLike,
+        Policy::ListOrder,
+    ];
+    println!("| workload | policy | ratio | worst ratio | Jain | latency mean ms | speculated |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, make) in [
+        ("W1", Workload::w1_seeded as fn(u64) -> Workload),
+        ("W2", Workload::w2_seeded),
+    ] {
+        for p in policies {
+            let reports: Vec<_> = (0..seeds).map(|s| simulate(&farm, &make(s), p)).collect();
+            let n = reports.len() as f64;
+            let mean = |f: &dyn Fn(&ccfarm_sched::sim::Report) -> f64| {
+                reports.iter().map(f).sum::<f64>() / n
+            };
+            let worst = reports.iter().map(|r| r.ratio).fold(0.0, f64::max);
+            println!(
+                "| {name} | {p} | {:.3} | {worst:.3} | {:.4} | {:.0} | {:.1} |",
+                mean(&|r| r.ratio),
+                mean(&|r| r.jain),
+                mean(&|r| r.latency_mean_ms),
+                mean(&|r| r.speculations as f64),
+            );
+        }
+    }
+}
