@@ -761,8 +761,10 @@ impl Walker<'_> {
                 job.source = arg.into_owned();
             }
         }
-        self.tx.send_modify(|p| p.job = Some(job));
         if version == Version::V3 {
+            // A pump job's size is spread over its files; the scheduler goes by the job's
+            // history and its own estimate, as for a client that sends no size.
+            self.tx.send_modify(|p| p.job = Some(job));
             let (_, files) = self.header(&[Token::Nfil]).await?;
             if files > limits.max_files {
                 return Err(PumpEnd::Invalid(format!(
@@ -781,7 +783,16 @@ impl Walker<'_> {
                 }
             }
         } else {
+            // The lease is asked for once the preprocessed source's length is known, not
+            // with the arguments: distcc sends those and then runs the preprocessor, which
+            // would hold a slot idle meanwhile. The scheduler then places the job by its
+            // size, as it does a ccfarm client's. An LZO body's length says little about the
+            // source's and would mislead the size model, so it is not passed on.
             let (_, len) = self.header(&[Token::Doti]).await?;
+            if !version.compressed() {
+                job.preprocessed_bytes = Some(u64::from(len));
+            }
+            self.tx.send_modify(|p| p.job = Some(job));
             self.bulk(Token::Doti, len).await?;
         }
         Ok(())
@@ -1257,6 +1268,11 @@ mod tests {
             };
             assert_eq!(user, "127.0.0.1");
             assert_eq!((&*job.compiler, &*job.source), ("gcc", "src/ascii.c"));
+            let size = (version == Version::V1).then_some(3 << 20);
+            assert_eq!(
+                job.preprocessed_bytes, size,
+                "the size the scheduler is told"
+            );
             assert_eq!(releases(&log), [JobResult::Ok]);
         }
     }
@@ -1422,7 +1438,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_client_stalled_mid_request_is_cut_off_and_its_lease_dropped() {
+    async fn a_client_stalled_mid_request_is_cut_off_and_its_lease_dropped_or_never_taken() {
         let req = request(Version::V2, 100_000);
         let command = ccfarm_proto::distcc::encode_command(Version::V2, &req.argv).len();
         // Stalled in a body, and between the command line and the source (where distcc
@@ -1452,7 +1468,13 @@ mod tests {
             );
             assert!(started.elapsed() >= Duration::from_millis(250));
             assert!(answer.is_empty());
-            gone(&log, 1).await;
+            if cut == command {
+                // Still preprocessing, as far as the proxy knows: no slot was taken.
+                let seen = log.lock().unwrap().clone();
+                assert!(seen.is_empty(), "a lease before the source: {seen:?}");
+            } else {
+                gone(&log, 1).await;
+            }
             assert_eq!(releases(&log), []);
         }
     }
