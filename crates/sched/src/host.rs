@@ -120,6 +120,66 @@ pub(crate) struct Host {
     pub(crate) deadline: Option<Micros>,
 }
 
+/// Every known host by id, in id order (the configured order that list-order follows and
+/// that breaks ties everywhere).
+///
+/// Why not a `BTreeMap`: ids are handed out one after another and never reused, so a host's
+/// id is its position in a vector, and every look-up (several per operation) is an index
+/// instead of a tree walk. A forgotten host leaves an empty place behind.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hosts {
+    by_id: Vec<Option<Host>>,
+    len: usize,
+}
+
+impl Hosts {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn get(&self, id: &HostId) -> Option<&Host> {
+        self.by_id.get(id.0 as usize)?.as_ref()
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &HostId) -> Option<&mut Host> {
+        self.by_id.get_mut(id.0 as usize)?.as_mut()
+    }
+
+    pub(crate) fn contains_key(&self, id: &HostId) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Adds a host under a new id.
+    pub(crate) fn insert(&mut self, id: HostId, host: Host) {
+        let i = id.0 as usize;
+        if i >= self.by_id.len() {
+            self.by_id.resize_with(i + 1, || None);
+        }
+        if self.by_id[i].replace(host).is_none() {
+            self.len += 1;
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: &HostId) -> Option<Host> {
+        let h = self.by_id.get_mut(id.0 as usize)?.take()?;
+        self.len -= 1;
+        Some(h)
+    }
+
+    /// Every host, in id order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Host> {
+        self.by_id.iter().flatten()
+    }
+}
+
+impl std::ops::Index<&HostId> for Hosts {
+    type Output = Host;
+
+    fn index(&self, id: &HostId) -> &Host {
+        self.get(id).expect("a known host")
+    }
+}
+
 impl Host {
     pub(crate) fn new(id: HostId, spec: HostSpec, kind: HostKind, now: Micros) -> Host {
         let health = match kind {

@@ -19,7 +19,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::Config;
-use crate::host::Host;
+use crate::host::{Host, Hosts};
 use crate::ids::HostId;
 use crate::policy::{Candidate, Policy, full_finish};
 use crate::time::Micros;
@@ -351,7 +351,7 @@ impl HostIndex {
     /// Bounds found stale are pushed to `stale`.
     pub(crate) fn best_full(
         &self,
-        hosts: &BTreeMap<HostId, Host>,
+        hosts: &Hosts,
         cfg: &Config,
         now: Micros,
         cost: f64,
@@ -414,12 +414,7 @@ impl HostIndex {
     /// Every difference between the index and one rebuilt from `hosts`, for
     /// [`Scheduler::check_invariants`](crate::Scheduler::check_invariants). A full host's
     /// availability may lag behind (it only grows), never lead.
-    pub(crate) fn check(
-        &self,
-        hosts: &BTreeMap<HostId, Host>,
-        cfg: &Config,
-        now: Micros,
-    ) -> Result<(), String> {
+    pub(crate) fn check(&self, hosts: &Hosts, cfg: &Config, now: Micros) -> Result<(), String> {
         let mut rebuilt = HostIndex::new(self.policy);
         for h in hosts.values() {
             let mut want = self.entry(h, cfg, now);

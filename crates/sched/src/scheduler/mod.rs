@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::action::Action;
 use crate::config::Config;
 use crate::error::ConfigError;
-use crate::host::Host;
+use crate::host::Hosts;
 use crate::ids::{HostId, LeaseId, RequestId};
 use crate::job::CostModel;
 use crate::lease::Lease;
@@ -49,7 +49,7 @@ pub struct Scheduler {
     /// [`Scheduler::next_deadline`] need not visit every host.
     deadlines: BTreeSet<(Micros, HostId)>,
     now: Micros,
-    hosts: BTreeMap<HostId, Host>,
+    hosts: Hosts,
     names: BTreeMap<String, HostId>,
     next_host: u32,
     leases: BTreeMap<LeaseId, Lease>,
@@ -97,7 +97,7 @@ impl Scheduler {
             dirty: Vec::new(),
             deadlines: BTreeSet::new(),
             now: Micros::ZERO,
-            hosts: BTreeMap::new(),
+            hosts: Hosts::default(),
             names: BTreeMap::new(),
             next_host: 0,
             leases: BTreeMap::new(),
