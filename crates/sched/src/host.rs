@@ -1,13 +1,11 @@
 //! One compile host: its slots, what it reported, its learned speed and its health.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use crate::config::Config;
 use crate::health::{Health, HealthState};
-use crate::ids::{HostId, LeaseId};
-use crate::lease::LeaseTiming;
+use crate::ids::HostId;
+use crate::lease::HostLeases;
 use crate::scheduler::index::Entry;
 use crate::time::Micros;
 
@@ -98,7 +96,7 @@ pub(crate) struct Host {
     pub(crate) weight: f64,
     pub(crate) speed: Speed,
     pub(crate) health: HealthState,
-    pub(crate) leases: BTreeMap<LeaseId, LeaseTiming>,
+    pub(crate) leases: HostLeases,
     /// Jobs the host runs that are not our leases (reported running minus our leases at the
     /// time of the heartbeat). Underestimates rather than over: a lease granted but not yet
     /// started on the host counts as ours, so we never leave a slot idle for a phantom.
@@ -194,7 +192,7 @@ impl Host {
             weight: spec.weight,
             speed: Speed::seeded(spec.weight),
             health,
-            leases: BTreeMap::new(),
+            leases: HostLeases::default(),
             external: 0,
             load_avg: None,
             free_memory: None,

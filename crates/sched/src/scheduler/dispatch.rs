@@ -404,7 +404,7 @@ impl Scheduler {
             if host == fast {
                 continue;
             }
-            for (&id, timing) in &self.hosts[&host].leases {
+            for (id, timing) in self.hosts[&host].leases.iter() {
                 let l = &self.leases[&id];
                 if l.twin.is_some() || l.no_twin {
                     continue;

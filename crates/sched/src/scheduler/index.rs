@@ -157,7 +157,7 @@ pub(crate) fn usable_ends(h: &Host, cap: u32, now: Micros) -> Vec<Micros> {
 /// [`usable_ends`] into a buffer (cleared first).
 pub(crate) fn usable_ends_into(h: &Host, cap: u32, now: Micros, ends: &mut Vec<Micros>) {
     ends.clear();
-    ends.extend(h.leases.values().map(|t| t.estimated_end(now)));
+    ends.extend(h.leases.timings().map(|t| t.estimated_end(now)));
     ends.sort_unstable();
     let skip = (h.running().saturating_sub(cap) as usize).min(ends.len());
     ends.drain(..skip);
@@ -170,7 +170,7 @@ pub(crate) fn availability(h: &Host, cap: u32, now: Micros) -> Option<Micros> {
         return ends.first().copied();
     }
     if h.running() <= cap {
-        h.leases.values().map(|t| t.estimated_end(now)).min()
+        h.leases.timings().map(|t| t.estimated_end(now)).min()
     } else {
         usable_ends(h, cap, now).first().copied()
     }
@@ -184,7 +184,7 @@ fn exact_until(h: &Host, now: Micros) -> Micros {
         return now;
     }
     h.leases
-        .values()
+        .timings()
         .map(|t| t.on_time_until)
         .min()
         .unwrap_or(Micros::MAX)

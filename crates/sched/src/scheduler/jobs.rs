@@ -240,7 +240,7 @@ impl Scheduler {
         let l = self.leases.remove(&id)?;
         self.touch(l.host);
         if let Some(h) = self.hosts.get_mut(&l.host) {
-            h.leases.remove(&id);
+            h.leases.remove(id);
         }
         if let Some(t) = l.twin.and_then(|t| self.leases.get_mut(&t)) {
             t.twin = None;

@@ -160,7 +160,7 @@ impl Scheduler {
                 .hosts
                 .get(&l.host)
                 .ok_or_else(|| format!("{id} on unknown {}", l.host))?;
-            if !h.leases.contains_key(id) {
+            if !h.leases.contains(*id) {
                 return Err(format!("{id} missing from {}", l.host));
             }
             if h.health.is_down() {
@@ -183,7 +183,7 @@ impl Scheduler {
             }
         }
         for h in self.hosts.values() {
-            if let Some(l) = h.leases.keys().find(|l| !self.leases.contains_key(l)) {
+            if let Some(l) = h.leases.ids().find(|l| !self.leases.contains_key(l)) {
                 return Err(format!("{} lists released {l}", h.id));
             }
         }
