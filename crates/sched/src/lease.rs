@@ -83,6 +83,43 @@ impl LeaseTiming {
     }
 }
 
+/// The leases a granted request holds, in the order they were granted: one, or two while a
+/// speculative copy runs (a request is never copied twice at once).
+///
+/// Why not a `Vec`: every grant made one, a heap allocation per grant for at most two ids.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Holding([Option<LeaseId>; 2]);
+
+impl Holding {
+    /// Adds a lease after those held.
+    pub(crate) fn push(&mut self, id: LeaseId) {
+        let free = self.0.iter_mut().find(|l| l.is_none());
+        *free.expect("a request holds at most a lease and its twin") = Some(id);
+    }
+
+    /// Drops a lease, keeping the other in first place.
+    pub(crate) fn remove(&mut self, id: LeaseId) {
+        if self.0[0] == Some(id) {
+            self.0 = [self.0[1], None];
+        } else if self.0[1] == Some(id) {
+            self.0[1] = None;
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0[0].is_none()
+    }
+
+    pub(crate) fn contains(&self, id: LeaseId) -> bool {
+        self.0.contains(&Some(id))
+    }
+
+    /// The leases, in grant order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = LeaseId> {
+        self.0.into_iter().flatten()
+    }
+}
+
 /// One host's leases by id, ascending, with their timings.
 ///
 /// Why not a `BTreeMap`: a host holds at most its slots' worth (a handful, rarely more than

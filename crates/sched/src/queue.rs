@@ -20,6 +20,8 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::ops::Bound;
 
+use rustc_hash::FxHashMap;
+
 use crate::ids::RequestId;
 use crate::time::Micros;
 
@@ -60,7 +62,9 @@ struct User {
 pub(crate) struct FairQueue {
     users: Vec<User>,
     by_name: BTreeMap<String, UserIdx>,
-    index: BTreeMap<RequestId, UserIdx>,
+    /// Whose queue each waiting request is in; hashed (with a fixed hasher), as it is only
+    /// looked up, never walked.
+    index: FxHashMap<RequestId, UserIdx>,
     waits: BTreeSet<(Micros, RequestId)>,
     /// Every waiting user's first request in the merge, kept up to date so that starting
     /// the fair order costs nothing (a placement pass usually takes one or two requests).

@@ -7,13 +7,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rustc_hash::FxHashMap;
+
 use crate::action::Action;
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::host::Hosts;
 use crate::ids::{HostId, LeaseId, RequestId};
 use crate::job::CostModel;
-use crate::lease::Lease;
+use crate::lease::{Holding, Lease};
 use crate::policy::{Placement, Policy};
 use crate::queue::FairQueue;
 use crate::rng::SplitMix64;
@@ -52,10 +54,13 @@ pub struct Scheduler {
     hosts: Hosts,
     names: BTreeMap<String, HostId>,
     next_host: u32,
-    leases: BTreeMap<LeaseId, Lease>,
+    /// Live leases. A hash map (with a fixed hasher, so runs are reproducible): leases are
+    /// looked up several times per operation and never walked in order, except by views that
+    /// sort.
+    leases: FxHashMap<LeaseId, Lease>,
     next_lease: u64,
-    /// Requests holding leases (one, or two while speculating).
-    granted: BTreeMap<RequestId, Vec<LeaseId>>,
+    /// Requests holding leases (one, or two while speculating); hashed as `leases` is.
+    granted: FxHashMap<RequestId, Holding>,
     queue: FairQueue,
     cost: CostModel,
     counters: Counters,
@@ -100,9 +105,9 @@ impl Scheduler {
             hosts: Hosts::default(),
             names: BTreeMap::new(),
             next_host: 0,
-            leases: BTreeMap::new(),
+            leases: FxHashMap::default(),
             next_lease: 0,
-            granted: BTreeMap::new(),
+            granted: FxHashMap::default(),
             queue: FairQueue::default(),
             counters: Counters::default(),
             out: Vec::new(),
