@@ -350,12 +350,20 @@ impl<'a> Iterator for FairOrder<'a> {
 /// A position in the fair service order of an unchanged [`FairQueue`]: users whose first
 /// request was not served yet are read from the queue's standing heads (in order, after
 /// `after`); the others wait in `heap` with their next request.
+#[derive(Default)]
 pub(crate) struct FairCursor {
     heap: BinaryHeap<Reverse<Slot>>,
     after: Option<Slot>,
 }
 
 impl FairCursor {
+    /// Back to the start of the order, keeping the heap's buffer (a placement pass reuses
+    /// one cursor rather than allocate a heap per pass).
+    pub(crate) fn restart(&mut self) {
+        self.heap.clear();
+        self.after = None;
+    }
+
     /// The next waiting request of `queue` (the queue the cursor was made from).
     pub(crate) fn next<'a>(&mut self, queue: &'a FairQueue) -> Option<&'a Queued> {
         let standing = match self.after {

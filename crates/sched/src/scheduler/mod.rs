@@ -68,6 +68,8 @@ pub struct Scheduler {
     /// Buffers for placement passes' reservations ([`crate::host::Host::pass_ends`]), kept
     /// between passes so that a pass does not allocate one per reserved host.
     spare_ends: Vec<Vec<Micros>>,
+    /// A placement pass's working lists ([`dispatch::Pass`]), kept between passes.
+    pass: dispatch::Pass,
 }
 
 impl Scheduler {
@@ -112,6 +114,7 @@ impl Scheduler {
             counters: Counters::default(),
             out: Vec::new(),
             spare_ends: Vec::new(),
+            pass: dispatch::Pass::default(),
         })
     }
 
