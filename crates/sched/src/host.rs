@@ -1,13 +1,11 @@
 //! One compile host: its slots, what it reported, its learned speed and its health.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use crate::config::Config;
 use crate::health::{Health, HealthState};
-use crate::ids::{HostId, LeaseId};
-use crate::lease::LeaseTiming;
+use crate::ids::HostId;
+use crate::lease::HostLeases;
 use crate::scheduler::index::Entry;
 use crate::time::Micros;
 
@@ -98,7 +96,7 @@ pub(crate) struct Host {
     pub(crate) weight: f64,
     pub(crate) speed: Speed,
     pub(crate) health: HealthState,
-    pub(crate) leases: BTreeMap<LeaseId, LeaseTiming>,
+    pub(crate) leases: HostLeases,
     /// Jobs the host runs that are not our leases (reported running minus our leases at the
     /// time of the heartbeat). Underestimates rather than over: a lease granted but not yet
     /// started on the host counts as ours, so we never leave a slot idle for a phantom.
@@ -120,6 +118,66 @@ pub(crate) struct Host {
     pub(crate) deadline: Option<Micros>,
 }
 
+/// Every known host by id, in id order (the configured order that list-order follows and
+/// that breaks ties everywhere).
+///
+/// Why not a `BTreeMap`: ids are handed out one after another and never reused, so a host's
+/// id is its position in a vector, and every look-up (several per operation) is an index
+/// instead of a tree walk. A forgotten host leaves an empty place behind.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hosts {
+    by_id: Vec<Option<Host>>,
+    len: usize,
+}
+
+impl Hosts {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn get(&self, id: &HostId) -> Option<&Host> {
+        self.by_id.get(id.0 as usize)?.as_ref()
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &HostId) -> Option<&mut Host> {
+        self.by_id.get_mut(id.0 as usize)?.as_mut()
+    }
+
+    pub(crate) fn contains_key(&self, id: &HostId) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Adds a host under a new id.
+    pub(crate) fn insert(&mut self, id: HostId, host: Host) {
+        let i = id.0 as usize;
+        if i >= self.by_id.len() {
+            self.by_id.resize_with(i + 1, || None);
+        }
+        if self.by_id[i].replace(host).is_none() {
+            self.len += 1;
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: &HostId) -> Option<Host> {
+        let h = self.by_id.get_mut(id.0 as usize)?.take()?;
+        self.len -= 1;
+        Some(h)
+    }
+
+    /// Every host, in id order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Host> {
+        self.by_id.iter().flatten()
+    }
+}
+
+impl std::ops::Index<&HostId> for Hosts {
+    type Output = Host;
+
+    fn index(&self, id: &HostId) -> &Host {
+        self.get(id).expect("a known host")
+    }
+}
+
 impl Host {
     pub(crate) fn new(id: HostId, spec: HostSpec, kind: HostKind, now: Micros) -> Host {
         let health = match kind {
@@ -134,7 +192,7 @@ impl Host {
             weight: spec.weight,
             speed: Speed::seeded(spec.weight),
             health,
-            leases: BTreeMap::new(),
+            leases: HostLeases::default(),
             external: 0,
             load_avg: None,
             free_memory: None,

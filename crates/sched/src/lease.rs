@@ -83,6 +83,96 @@ impl LeaseTiming {
     }
 }
 
+/// The leases a granted request holds, in the order they were granted: one, or two while a
+/// speculative copy runs (a request is never copied twice at once).
+///
+/// Why not a `Vec`: every grant made one, a heap allocation per grant for at most two ids.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Holding([Option<LeaseId>; 2]);
+
+impl Holding {
+    /// Adds a lease after those held.
+    pub(crate) fn push(&mut self, id: LeaseId) {
+        let free = self.0.iter_mut().find(|l| l.is_none());
+        *free.expect("a request holds at most a lease and its twin") = Some(id);
+    }
+
+    /// Drops a lease, keeping the other in first place.
+    pub(crate) fn remove(&mut self, id: LeaseId) {
+        if self.0[0] == Some(id) {
+            self.0 = [self.0[1], None];
+        } else if self.0[1] == Some(id) {
+            self.0[1] = None;
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0[0].is_none()
+    }
+
+    pub(crate) fn contains(&self, id: LeaseId) -> bool {
+        self.0.contains(&Some(id))
+    }
+
+    /// The leases, in grant order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = LeaseId> {
+        self.0.into_iter().flatten()
+    }
+}
+
+/// One host's leases by id, ascending, with their timings.
+///
+/// Why not a `BTreeMap`: a host holds at most its slots' worth (a handful, rarely more than
+/// 16), new lease ids are always the largest so far (an insertion is a push), and placement
+/// passes read the timings far more often than leases come and go. A sorted vector keeps the
+/// map's id order, which the straggler search's ties rely on.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HostLeases(Vec<(LeaseId, LeaseTiming)>);
+
+impl HostLeases {
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn find(&self, id: LeaseId) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&id, |&(l, _)| l)
+    }
+
+    pub(crate) fn contains(&self, id: LeaseId) -> bool {
+        self.find(id).is_ok()
+    }
+
+    /// Adds (or replaces) a lease; a new one, the largest id yet, goes to the end.
+    pub(crate) fn insert(&mut self, id: LeaseId, timing: LeaseTiming) {
+        match self.find(id) {
+            Ok(i) => self.0[i].1 = timing,
+            Err(i) => self.0.insert(i, (id, timing)),
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: LeaseId) -> Option<LeaseTiming> {
+        let i = self.find(id).ok()?;
+        Some(self.0.remove(i).1)
+    }
+
+    /// The leases in id order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (LeaseId, &LeaseTiming)> {
+        self.0.iter().map(|(id, t)| (*id, t))
+    }
+
+    pub(crate) fn ids(&self) -> impl Iterator<Item = LeaseId> {
+        self.0.iter().map(|&(id, _)| id)
+    }
+
+    pub(crate) fn timings(&self) -> impl Iterator<Item = &LeaseTiming> {
+        self.0.iter().map(|(_, t)| t)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

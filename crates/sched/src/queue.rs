@@ -20,6 +20,8 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::ops::Bound;
 
+use rustc_hash::FxHashMap;
+
 use crate::ids::RequestId;
 use crate::time::Micros;
 
@@ -60,7 +62,9 @@ struct User {
 pub(crate) struct FairQueue {
     users: Vec<User>,
     by_name: BTreeMap<String, UserIdx>,
-    index: BTreeMap<RequestId, UserIdx>,
+    /// Whose queue each waiting request is in; hashed (with a fixed hasher), as it is only
+    /// looked up, never walked.
+    index: FxHashMap<RequestId, UserIdx>,
     waits: BTreeSet<(Micros, RequestId)>,
     /// Every waiting user's first request in the merge, kept up to date so that starting
     /// the fair order costs nothing (a placement pass usually takes one or two requests).
@@ -346,12 +350,20 @@ impl<'a> Iterator for FairOrder<'a> {
 /// A position in the fair service order of an unchanged [`FairQueue`]: users whose first
 /// request was not served yet are read from the queue's standing heads (in order, after
 /// `after`); the others wait in `heap` with their next request.
+#[derive(Default)]
 pub(crate) struct FairCursor {
     heap: BinaryHeap<Reverse<Slot>>,
     after: Option<Slot>,
 }
 
 impl FairCursor {
+    /// Back to the start of the order, keeping the heap's buffer (a placement pass reuses
+    /// one cursor rather than allocate a heap per pass).
+    pub(crate) fn restart(&mut self) {
+        self.heap.clear();
+        self.after = None;
+    }
+
     /// The next waiting request of `queue` (the queue the cursor was made from).
     pub(crate) fn next<'a>(&mut self, queue: &'a FairQueue) -> Option<&'a Queued> {
         let standing = match self.after {

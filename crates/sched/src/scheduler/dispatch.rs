@@ -24,7 +24,7 @@ use crate::health::Health;
 use crate::ids::{HostId, LeaseId, RequestId};
 use crate::lease::{Lease, LeaseTiming};
 use crate::policy::{Candidate, Decision, JobView, PlaceContext, Policy};
-use crate::queue::UserIdx;
+use crate::queue::{FairCursor, UserIdx};
 use crate::time::Micros;
 
 use super::Scheduler;
@@ -37,6 +37,22 @@ struct JobRef {
     cost: f64,
     size: u64,
     known: bool,
+}
+
+/// What a placement pass over the host index collects as it goes, kept in the scheduler
+/// between passes so that a pass allocates nothing; empty outside a pass.
+#[derive(Default)]
+pub(super) struct Pass {
+    /// Requests granted, to take from the queue at the end.
+    granted: Vec<RequestId>,
+    /// Requests waiting for a full host, and until when.
+    waits: Vec<(RequestId, Micros)>,
+    /// Hosts reserved in this pass, with their index entries from before.
+    reserved: Vec<(HostId, index::Entry)>,
+    /// Full hosts' availabilities found stale by a search.
+    stale: Vec<(HostId, Option<Micros>)>,
+    /// Where the pass is in the fair order.
+    order: FairCursor,
 }
 
 /// Expected free times of a candidate's busy usable slots (a min-heap).
@@ -169,12 +185,15 @@ impl Scheduler {
             return;
         };
         let declines = policy == Policy::EarliestFinish;
-        let mut granted: Vec<RequestId> = Vec::new();
-        let mut waits: Vec<(RequestId, Micros)> = Vec::new();
-        // Hosts reserved in this pass, with their index entries from before.
-        let mut reserved: Vec<(HostId, index::Entry)> = Vec::new();
-        let mut stale = Vec::new();
-        let mut order = self.queue.cursor();
+        let mut pass = std::mem::take(&mut self.pass);
+        let Pass {
+            granted,
+            waits,
+            reserved,
+            stale,
+            order,
+        } = &mut pass;
+        order.restart();
         while self.index.any_free() {
             let Some(q) = order.next(&self.queue).cloned() else {
                 break;
@@ -196,7 +215,7 @@ impl Scheduler {
                     now,
                     q.cost,
                     q.cost / speed,
-                    &mut stale,
+                    stale,
                 );
                 for (id, at) in stale.drain(..) {
                     let h = self.hosts.get_mut(&id).expect("indexed hosts exist");
@@ -228,21 +247,22 @@ impl Scheduler {
             });
             granted.push(q.id);
         }
-        for (id, until) in waits {
+        for (id, until) in waits.drain(..) {
             self.queue.set_wait_until(id, until);
         }
-        for id in granted {
+        for id in granted.drain(..) {
             self.queue.take(id).expect("granted from the queue");
         }
         // A reserved host is full, so nothing but reservations changed it in the pass: its
         // entry from before the first one is still right.
-        for (id, before) in reserved {
+        for (id, before) in reserved.drain(..) {
             let h = self.hosts.get_mut(&id).expect("indexed hosts exist");
             if let Some(ends) = h.pass_ends.take() {
                 self.spare_ends.push(ends);
             }
             self.index.restore(h, before);
         }
+        self.pass = pass;
     }
 
     /// A request waits for full host `host` during a pass: it takes the slot expected to
@@ -404,7 +424,7 @@ impl Scheduler {
             if host == fast {
                 continue;
             }
-            for (&id, timing) in &self.hosts[&host].leases {
+            for (id, timing) in self.hosts[&host].leases.iter() {
                 let l = &self.leases[&id];
                 if l.twin.is_some() || l.no_twin {
                     continue;

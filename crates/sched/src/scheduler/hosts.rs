@@ -268,7 +268,7 @@ impl Scheduler {
     }
 
     fn revoke_host_leases(&mut self, host: HostId) {
-        let leases: Vec<_> = self.host_mut(host).leases.keys().copied().collect();
+        let leases: Vec<_> = self.host_mut(host).leases.ids().collect();
         for lease in leases {
             self.revoke_lease(lease);
         }

@@ -19,7 +19,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::Config;
-use crate::host::Host;
+use crate::host::{Host, Hosts};
 use crate::ids::HostId;
 use crate::policy::{Candidate, Policy, full_finish};
 use crate::time::Micros;
@@ -157,7 +157,7 @@ pub(crate) fn usable_ends(h: &Host, cap: u32, now: Micros) -> Vec<Micros> {
 /// [`usable_ends`] into a buffer (cleared first).
 pub(crate) fn usable_ends_into(h: &Host, cap: u32, now: Micros, ends: &mut Vec<Micros>) {
     ends.clear();
-    ends.extend(h.leases.values().map(|t| t.estimated_end(now)));
+    ends.extend(h.leases.timings().map(|t| t.estimated_end(now)));
     ends.sort_unstable();
     let skip = (h.running().saturating_sub(cap) as usize).min(ends.len());
     ends.drain(..skip);
@@ -170,7 +170,7 @@ pub(crate) fn availability(h: &Host, cap: u32, now: Micros) -> Option<Micros> {
         return ends.first().copied();
     }
     if h.running() <= cap {
-        h.leases.values().map(|t| t.estimated_end(now)).min()
+        h.leases.timings().map(|t| t.estimated_end(now)).min()
     } else {
         usable_ends(h, cap, now).first().copied()
     }
@@ -184,7 +184,7 @@ fn exact_until(h: &Host, now: Micros) -> Micros {
         return now;
     }
     h.leases
-        .values()
+        .timings()
         .map(|t| t.on_time_until)
         .min()
         .unwrap_or(Micros::MAX)
@@ -351,7 +351,7 @@ impl HostIndex {
     /// Bounds found stale are pushed to `stale`.
     pub(crate) fn best_full(
         &self,
-        hosts: &BTreeMap<HostId, Host>,
+        hosts: &Hosts,
         cfg: &Config,
         now: Micros,
         cost: f64,
@@ -414,12 +414,7 @@ impl HostIndex {
     /// Every difference between the index and one rebuilt from `hosts`, for
     /// [`Scheduler::check_invariants`](crate::Scheduler::check_invariants). A full host's
     /// availability may lag behind (it only grows), never lead.
-    pub(crate) fn check(
-        &self,
-        hosts: &BTreeMap<HostId, Host>,
-        cfg: &Config,
-        now: Micros,
-    ) -> Result<(), String> {
+    pub(crate) fn check(&self, hosts: &Hosts, cfg: &Config, now: Micros) -> Result<(), String> {
         let mut rebuilt = HostIndex::new(self.policy);
         for h in hosts.values() {
             let mut want = self.entry(h, cfg, now);

@@ -164,7 +164,13 @@ impl Scheduler {
         self.advance(now);
         self.counters.clients_gone += 1;
         if self.queue.remove(request).is_none() {
-            for lease in self.granted.get(&request).cloned().unwrap_or_default() {
+            for lease in self
+                .granted
+                .get(&request)
+                .copied()
+                .unwrap_or_default()
+                .iter()
+            {
                 self.unlink_lease(lease);
             }
         }
@@ -196,9 +202,9 @@ impl Scheduler {
         let leases = self
             .granted
             .get(&request)
-            .ok_or(SchedError::UnknownRequest(request))?
-            .clone();
-        for lease in leases {
+            .copied()
+            .ok_or(SchedError::UnknownRequest(request))?;
+        for lease in leases.iter() {
             if let Some(l) = self.leases.get_mut(&lease) {
                 l.size = size_bytes;
             }
@@ -240,13 +246,13 @@ impl Scheduler {
         let l = self.leases.remove(&id)?;
         self.touch(l.host);
         if let Some(h) = self.hosts.get_mut(&l.host) {
-            h.leases.remove(&id);
+            h.leases.remove(id);
         }
         if let Some(t) = l.twin.and_then(|t| self.leases.get_mut(&t)) {
             t.twin = None;
         }
         if let Some(held) = self.granted.get_mut(&l.request) {
-            held.retain(|&x| x != id);
+            held.remove(id);
             if held.is_empty() {
                 self.granted.remove(&l.request);
             }

@@ -7,13 +7,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rustc_hash::FxHashMap;
+
 use crate::action::Action;
 use crate::config::Config;
 use crate::error::ConfigError;
-use crate::host::Host;
+use crate::host::Hosts;
 use crate::ids::{HostId, LeaseId, RequestId};
 use crate::job::CostModel;
-use crate::lease::Lease;
+use crate::lease::{Holding, Lease};
 use crate::policy::{Placement, Policy};
 use crate::queue::FairQueue;
 use crate::rng::SplitMix64;
@@ -49,13 +51,16 @@ pub struct Scheduler {
     /// [`Scheduler::next_deadline`] need not visit every host.
     deadlines: BTreeSet<(Micros, HostId)>,
     now: Micros,
-    hosts: BTreeMap<HostId, Host>,
+    hosts: Hosts,
     names: BTreeMap<String, HostId>,
     next_host: u32,
-    leases: BTreeMap<LeaseId, Lease>,
+    /// Live leases. A hash map (with a fixed hasher, so runs are reproducible): leases are
+    /// looked up several times per operation and never walked in order, except by views that
+    /// sort.
+    leases: FxHashMap<LeaseId, Lease>,
     next_lease: u64,
-    /// Requests holding leases (one, or two while speculating).
-    granted: BTreeMap<RequestId, Vec<LeaseId>>,
+    /// Requests holding leases (one, or two while speculating); hashed as `leases` is.
+    granted: FxHashMap<RequestId, Holding>,
     queue: FairQueue,
     cost: CostModel,
     counters: Counters,
@@ -63,6 +68,8 @@ pub struct Scheduler {
     /// Buffers for placement passes' reservations ([`crate::host::Host::pass_ends`]), kept
     /// between passes so that a pass does not allocate one per reserved host.
     spare_ends: Vec<Vec<Micros>>,
+    /// A placement pass's working lists ([`dispatch::Pass`]), kept between passes.
+    pass: dispatch::Pass,
 }
 
 impl Scheduler {
@@ -97,16 +104,17 @@ impl Scheduler {
             dirty: Vec::new(),
             deadlines: BTreeSet::new(),
             now: Micros::ZERO,
-            hosts: BTreeMap::new(),
+            hosts: Hosts::default(),
             names: BTreeMap::new(),
             next_host: 0,
-            leases: BTreeMap::new(),
+            leases: FxHashMap::default(),
             next_lease: 0,
-            granted: BTreeMap::new(),
+            granted: FxHashMap::default(),
             queue: FairQueue::default(),
             counters: Counters::default(),
             out: Vec::new(),
             spare_ends: Vec::new(),
+            pass: dispatch::Pass::default(),
         })
     }
 

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::health::Health;
 use crate::ids::{HostId, LeaseId, RequestId};
+use crate::lease::{Holding, Lease};
 use crate::snapshot::{Counters, HostStatus, Snapshot, UserStatus};
 use crate::time::Micros;
 
@@ -94,7 +95,9 @@ impl Scheduler {
 
     /// Every lease, in id order.
     pub fn leases(&self) -> Vec<LeaseInfo> {
-        self.leases.keys().filter_map(|&l| self.lease(l)).collect()
+        let mut ids: Vec<LeaseId> = self.leases.keys().copied().collect();
+        ids.sort_unstable();
+        ids.into_iter().filter_map(|l| self.lease(l)).collect()
     }
 
     /// Event counts since start.
@@ -155,18 +158,25 @@ impl Scheduler {
     /// Checks the internal bookkeeping; `Err` describes the first inconsistency. Meant for
     /// tests and simulators (it walks everything).
     pub fn check_invariants(&self) -> Result<(), String> {
-        for (id, l) in &self.leases {
+        // In id order, so that the first inconsistency reported is the same on every run.
+        let mut leases: Vec<(&LeaseId, &Lease)> = self.leases.iter().collect();
+        leases.sort_unstable_by_key(|&(id, _)| *id);
+        for (id, l) in leases {
             let h = self
                 .hosts
                 .get(&l.host)
                 .ok_or_else(|| format!("{id} on unknown {}", l.host))?;
-            if !h.leases.contains_key(id) {
+            if !h.leases.contains(*id) {
                 return Err(format!("{id} missing from {}", l.host));
             }
             if h.health.is_down() {
                 return Err(format!("{id} lives on down {}", l.host));
             }
-            if !self.granted.get(&l.request).is_some_and(|v| v.contains(id)) {
+            if !self
+                .granted
+                .get(&l.request)
+                .is_some_and(|v| v.contains(*id))
+            {
                 return Err(format!("{id} missing from {}", l.request));
             }
             if self.queue.contains(l.request) {
@@ -183,12 +193,14 @@ impl Scheduler {
             }
         }
         for h in self.hosts.values() {
-            if let Some(l) = h.leases.keys().find(|l| !self.leases.contains_key(l)) {
+            if let Some(l) = h.leases.ids().find(|l| !self.leases.contains_key(l)) {
                 return Err(format!("{} lists released {l}", h.id));
             }
         }
-        for (r, ls) in &self.granted {
-            if ls.is_empty() || ls.len() > 2 || ls.iter().any(|l| !self.leases.contains_key(l)) {
+        let mut granted: Vec<(&RequestId, &Holding)> = self.granted.iter().collect();
+        granted.sort_unstable_by_key(|&(r, _)| *r);
+        for (r, ls) in granted {
+            if ls.is_empty() || ls.iter().any(|l| !self.leases.contains_key(&l)) {
                 return Err(format!("{r} holds {ls:?}"));
             }
         }
