@@ -276,12 +276,13 @@ Host list syntax (distcc's): HOST[:PORT][/SLOTS][,lzo]  localhost/N  --randomize
 /// time, with the scheduler's own state machine.
 fn simulate(args: &[String]) -> i32 {
     use ccfarm_sched::Policy;
-    use ccfarm_sched::sim::{self, Farm, Workload};
-    let usage = "usage: ccfarm simulate [--workloads W1,W2] [--policies all|NAME,...] [--farm NAME:SLOWNESS:SLOTS,...] [--seed N]";
+    use ccfarm_sched::sim::{self, Farm, Sizes, Workload};
+    let usage = "usage: ccfarm simulate [--workloads W1,W2] [--policies all|NAME,...] [--farm NAME:SLOWNESS:SLOTS,...] [--seed N] [--sizes proportional|constant]";
     let mut workloads = vec!["W1".to_owned(), "W2".to_owned()];
     let mut policies = Policy::ALL.to_vec();
     let mut farm = Farm::default();
     let mut seed = sim::DEFAULT_SEED;
+    let mut sizes = Sizes::Proportional;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         if flag == "--help" {
@@ -308,6 +309,14 @@ fn simulate(args: &[String]) -> i32 {
                 .parse()
                 .map(|s| seed = s)
                 .map_err(|e| format!("--seed: {e}")),
+            "--sizes" => match value.as_str() {
+                "proportional" => Ok(Sizes::Proportional),
+                "constant" => Ok(Sizes::Constant),
+                other => Err(format!(
+                    "--sizes: {other:?} is not proportional or constant"
+                )),
+            }
+            .map(|s| sizes = s),
             _ => Err(usage.to_owned()),
         };
         if let Err(e) = parsed {
@@ -325,6 +334,7 @@ fn simulate(args: &[String]) -> i32 {
                 return exit::BAD_ARGUMENTS.into();
             }
         };
+        let workload = Workload { sizes, ..workload };
         for &policy in &policies {
             reports.push(sim::simulate(&farm, &workload, policy));
         }

@@ -1,15 +1,21 @@
 //! Means over ten seeds of the simulator's figures, per policy and workload: the comparison
 //! behind a policy change, less at the mercy of one draw than `ccfarm simulate`.
 //!
-//! `cargo run --release -p ccfarm-sched --example sweep [SEEDS]`
+//! `cargo run --release -p ccfarm-sched --example sweep [SEEDS] [constant]` (`constant`:
+//! every job reports the same size, as in the shared harness without padding).
 
 use ccfarm_sched::Policy;
-use ccfarm_sched::sim::{Farm, Workload, simulate};
+use ccfarm_sched::sim::{Farm, Sizes, Workload, simulate};
 
 fn main() {
     let seeds: u64 = std::env::args()
         .nth(1)
         .map_or(10, |s| s.parse().expect("SEEDS is a number"));
+    let sizes = match std::env::args().nth(2).as_deref() {
+        None => Sizes::Proportional,
+        Some("constant") => Sizes::Constant,
+        Some(other) => panic!("{other:?}: the second argument is `constant` or nothing"),
+    };
     let farm = Farm::default();
     let policies = [
         Policy::EarliestFinish,
@@ -24,7 +30,12 @@ fn main() {
         ("W2", Workload::w2_seeded),
     ] {
         for p in policies {
-            let reports: Vec<_> = (0..seeds).map(|s| simulate(&farm, &make(s), p)).collect();
+            let reports: Vec<_> = (0..seeds)
+                .map(|s| {
+                    let w = Workload { sizes, ..make(s) };
+                    simulate(&farm, &w, p)
+                })
+                .collect();
             let n = reports.len() as f64;
             let mean = |f: &dyn Fn(&ccfarm_sched::sim::Report) -> f64| {
                 reports.iter().map(f).sum::<f64>() / n

@@ -153,7 +153,26 @@ pub struct Workload {
     pub name: String,
     /// The clients.
     pub clients: Vec<SimClient>,
+    /// What the sizes the clients report say about their jobs' costs.
+    pub sizes: Sizes,
 }
+
+/// The preprocessed sizes a simulated client reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sizes {
+    /// `cost × `[`BYTES_PER_SEC`]: a perfect signal, so the simulator shows what a policy
+    /// does with good estimates.
+    #[default]
+    Proportional,
+    /// The same size for every job, so the scheduler knows nothing of a job's cost before
+    /// it has run: the shared harness without padding (`BENCH_PAD_BYTES_PER_MS=0`), whose
+    /// generated sources differ only in a comment.
+    Constant,
+}
+
+/// The size reported for every job under [`Sizes::Constant`]: 300 KB, the size of a typical
+/// translation unit (what it is does not matter, only that it says nothing).
+const CONSTANT_SIZE: u64 = 300_000;
 
 impl Workload {
     /// W1 "one developer": 1 client, `-j16`, 200 jobs of the benchmark's cost distribution.
@@ -172,6 +191,7 @@ impl Workload {
                 jobs_limit: 16,
                 costs: bench_costs(&mut rng, 200),
             }],
+            sizes: Sizes::Proportional,
         }
     }
 
@@ -196,6 +216,15 @@ impl Workload {
         Workload {
             name: "W2".into(),
             clients,
+            sizes: Sizes::Proportional,
+        }
+    }
+
+    /// The same workload with [`Sizes::Constant`].
+    pub fn with_constant_sizes(self) -> Workload {
+        Workload {
+            sizes: Sizes::Constant,
+            ..self
         }
     }
 
@@ -442,6 +471,14 @@ impl Run<'_> {
         self.workload.clients[k].costs[i]
     }
 
+    /// The preprocessed size the client reports for `job`.
+    fn size(&self, job: usize) -> u64 {
+        match self.workload.sizes {
+            Sizes::Proportional => (self.cost(job) * BYTES_PER_SEC).round() as u64,
+            Sizes::Constant => CONSTANT_SIZE,
+        }
+    }
+
     /// The event loop: the earlier of the next event and the scheduler's deadline, until
     /// every job is done or nothing more can happen.
     fn run(&mut self, jobs: usize) {
@@ -517,7 +554,7 @@ impl Run<'_> {
             self.submit_at[job] = now;
             let info = JobInfo {
                 user: client.user.clone(),
-                size_bytes: (self.cost(job) * BYTES_PER_SEC).round() as u64,
+                size_bytes: self.size(job),
                 previous: None,
             };
             let actions = self
@@ -576,7 +613,7 @@ impl Run<'_> {
                         let (k, _) = self.job_of[job];
                         let info = JobInfo {
                             user: self.workload.clients[k].user.clone(),
-                            size_bytes: (self.cost(job) * BYTES_PER_SEC).round() as u64,
+                            size_bytes: self.size(job),
                             previous: None,
                         };
                         let more = self.sched.request(now, request, info).expect("retry");
@@ -773,6 +810,7 @@ mod tests {
                 jobs_limit: 1,
                 costs: vec![1.0, 3.0],
             }],
+            sizes: Sizes::Proportional,
         };
         let r = simulate(&farm, &w, Policy::ListOrder);
         assert_eq!(r.makespan, 8.0);
@@ -801,11 +839,28 @@ mod tests {
                 jobs_limit: 2,
                 costs,
             }],
+            sizes: Sizes::Proportional,
         };
         let list = simulate(&farm, &w, Policy::ListOrder);
         let eft = simulate(&farm, &w, Policy::EarliestFinish);
         assert_eq!(list.long_jobs_by_slowness.get("4"), Some(&1), "{list:?}");
         assert_eq!(eft.long_jobs_by_slowness.get("4"), None, "{eft:?}");
+        assert!(eft.makespan < list.makespan, "{eft:?} vs {list:?}");
+    }
+
+    /// The same jobs with sizes that say nothing: the big job is placed like any other and
+    /// lands on the slow host, where it overruns its estimate; a copy on the fast host
+    /// finishes it, so the build still beats list order.
+    #[test]
+    fn without_a_size_signal_a_copy_rescues_the_big_job() {
+        let farm = Farm::parse("fast:1:1,slow:4:1").unwrap();
+        let mut costs = vec![0.2; 10];
+        costs.insert(1, 4.0);
+        let w = workload(vec![client("u", 0.0, 2, costs)]).with_constant_sizes();
+        let list = simulate(&farm, &w, Policy::ListOrder);
+        let eft = simulate(&farm, &w, Policy::EarliestFinish);
+        assert_eq!(eft.speculations, 1, "{eft:?}");
+        assert_eq!(eft.long_jobs_by_slowness.get("1"), Some(&1), "{eft:?}");
         assert!(eft.makespan < list.makespan, "{eft:?} vs {list:?}");
     }
 
@@ -832,6 +887,7 @@ mod tests {
         Workload {
             name: "t".into(),
             clients,
+            sizes: Sizes::Proportional,
         }
     }
 
