@@ -137,11 +137,19 @@ impl Distribution<'_> {
             Ok(cpp) => cpp,
             Err(code) => return ViaScheduler::Done(code),
         };
+        let source = match self.finish_preprocessor(cpp) {
+            Ok(bytes) => bytes,
+            Err(code) => return ViaScheduler::Done(code),
+        };
         let settings = self.ctx.settings;
+        // Asked once the preprocessed source is ready, not while the preprocessor runs: a
+        // slot granted meanwhile would sit idle, and a request placed before its size is
+        // known is placed blind (a long job granted a slow host's free slot, seen on the
+        // shared harness with sources padded to their cost).
         let job = ccfarm_proto::farm::JobDescription {
             compiler: self.argv[0].clone(),
             source: self.job.input.clone(),
-            preprocessed_bytes: None,
+            preprocessed_bytes: Some(source.len() as u64),
             previous_ms: None,
         };
         let ask = |job: ccfarm_proto::farm::JobDescription| {
@@ -154,21 +162,7 @@ impl Distribution<'_> {
                 settings.scheduler_wait,
             )
         };
-        // Asked while the preprocessor runs; the scheduler places the request (or queues
-        // it) meanwhile, and hears the job's size as soon as it is known.
-        let mut pending = ask(job.clone());
-        let source = match self.finish_preprocessor(cpp) {
-            Ok(bytes) => bytes,
-            Err(code) => return ViaScheduler::Done(code),
-        };
-        if let Ok(pending) = &mut pending {
-            pending.size(source.len() as u64);
-        }
-        let mut answer = pending.and_then(lease::Pending::wait);
-        let job = ccfarm_proto::farm::JobDescription {
-            preprocessed_bytes: Some(source.len() as u64),
-            ..job
-        };
+        let mut answer = ask(job.clone()).and_then(lease::Pending::wait);
         // A granted server that fails is reported to the scheduler (which learns from
         // it) and the scheduler is asked again, a few times, before the host list.
         for attempt in 1..=SCHEDULER_ATTEMPTS {

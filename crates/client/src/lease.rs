@@ -142,16 +142,6 @@ pub fn ask(
 }
 
 impl Pending {
-    /// Tell the scheduler the job's preprocessed size. Best effort: a scheduler that
-    /// cannot be told still answers the request, or the wait reports the failure.
-    pub fn size(&mut self, bytes: u64) {
-        let size = ToScheduler::Size {
-            request: 1,
-            preprocessed_bytes: bytes,
-        };
-        let _ = self.stream.write_all(&farm::encode(&size));
-    }
-
     /// Wait for the answer.
     pub fn wait(self) -> Result<Answer, LeaseError> {
         let Pending {

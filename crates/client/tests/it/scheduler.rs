@@ -290,11 +290,14 @@ fn a_revoked_lease_on_a_hung_server_moves_the_job_at_once() {
             sessions[0][..],
             [
                 ToScheduler::Hello { .. },
-                ToScheduler::Request { .. },
-                ToScheduler::Size {
-                    preprocessed_bytes: 1..,
+                // Asked once the source is preprocessed, so with its size.
+                ToScheduler::Request {
+                    job: JobDescription {
+                        preprocessed_bytes: Some(1..),
+                        ..
+                    },
                     ..
-                }
+                },
             ]
         ),
         "a revoked lease is not released: {:?}",
@@ -305,7 +308,6 @@ fn a_revoked_lease_on_a_hung_server_moves_the_job_at_once() {
             sessions[1][..],
             [
                 ToScheduler::Hello { .. },
-                // The retry already knows the job's size.
                 ToScheduler::Request {
                     job: JobDescription {
                         preprocessed_bytes: Some(1..),
