@@ -103,9 +103,10 @@ pub enum ToScheduler {
         /// Time from sending the job to the reply, as the client measured it.
         duration_ms: u64,
     },
-    /// The job's preprocessed size, learned after the request (clients ask while their
-    /// preprocessor runs): re-estimates a waiting request, and teaches the scheduler's
-    /// size model when the lease is released.
+    /// The job's preprocessed size, learned after the request (for a client that asks
+    /// while its preprocessor runs; `ccfarm` asks afterwards, with the size in the
+    /// request): re-estimates a waiting request, and teaches the scheduler's size model
+    /// when the lease is released.
     Size {
         /// The client's request number.
         request: u64,

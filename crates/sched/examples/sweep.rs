@@ -17,19 +17,13 @@ fn main() {
         Some(other) => panic!("{other:?}: the second argument is `constant` or nothing"),
     };
     let farm = Farm::default();
-    let policies = [
-        Policy::EarliestFinish,
-        Policy::FastestFree,
-        Policy::IcecreamLike,
-        Policy::ListOrder,
-    ];
     println!("| workload | policy | ratio | worst ratio | Jain | latency mean ms | speculated |");
     println!("|---|---|---|---|---|---|---|");
     for (name, make) in [
         ("W1", Workload::w1_seeded as fn(u64) -> Workload),
         ("W2", Workload::w2_seeded),
     ] {
-        for p in policies {
+        for p in Policy::ALL {
             let reports: Vec<_> = (0..seeds)
                 .map(|s| {
                     let w = Workload { sizes, ..make(s) };
