@@ -186,6 +186,15 @@ impl FairQueue {
         Some(q)
     }
 
+    /// The waiting request `id`.
+    pub(crate) fn get(&self, id: RequestId) -> Option<&Queued> {
+        let user = *self.index.get(&id)?;
+        self.users[user.0 as usize]
+            .entries
+            .iter()
+            .find(|q| q.id == id)
+    }
+
     /// The waiting request `id`, to correct what is known about it.
     pub(crate) fn get_mut(&mut self, id: RequestId) -> Option<&mut Queued> {
         let user = *self.index.get(&id)?;

@@ -372,6 +372,53 @@ fn a_slow_host_gets_a_job_only_when_that_beats_waiting() {
     assert_eq!(grants(&actions)[0].2, fast);
 }
 
+/// A fast host busy for 1 s and a free host four times slower. A 0.4 s job waits for the
+/// fast host (1.4 s against 1.6 s on the slow one), a 10 s job waits behind it; then a 1 s
+/// job finds the fast host taken until 11.4 s and would take the slow host (4 s). Trading
+/// places with the 0.4 s job finishes both sooner (slow host 1.6 s, fast host 2 s): the
+/// short job runs on the slow host at once and the 1 s job waits for the fast one. Through
+/// the host index and through a placement shown every host alike.
+#[test]
+fn a_long_job_trades_the_slow_slot_for_a_shorter_job_s_wait() {
+    let config = Config {
+        heartbeat_timeout: Duration::from_secs(3600),
+        max_wait: Duration::from_secs(3600),
+        ..Config::default()
+    };
+    let indexed = quiet(Policy::EarliestFinish);
+    let shown =
+        Scheduler::with_placement(config, Policy::EarliestFinish.build()).expect("valid config");
+    for mut s in [indexed, shown] {
+        let (fast, _) = s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
+        let (slow, _) = s.join(at(0.0), spec("slow", 1, 0.25)).unwrap();
+        let (_, h) = granted(&s.request(at(0.0), RequestId(1), job("u", 1.0)).unwrap());
+        assert_eq!(h, fast);
+        assert!(
+            s.request(at(0.0), RequestId(2), job("u", 0.4))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            s.request(at(0.0), RequestId(3), job("u", 10.0))
+                .unwrap()
+                .is_empty()
+        );
+        let actions = s.request(at(0.0), RequestId(4), job("u", 1.0)).unwrap();
+        assert_eq!(grants(&actions).len(), 1, "{actions:?}");
+        assert_eq!(grants(&actions)[0].0, RequestId(2), "{actions:?}");
+        assert_eq!(grants(&actions)[0].2, slow);
+        let waiting = s.queued();
+        let promise = |id| waiting.iter().find(|q| q.id == id).unwrap().wait_until;
+        assert_eq!(
+            promise(RequestId(4)),
+            Some(at(1.0)),
+            "it waits for the fast host"
+        );
+        assert_eq!(promise(RequestId(3)), Some(at(1.4)));
+        s.check_invariants().unwrap();
+    }
+}
+
 #[test]
 fn a_request_never_waits_past_its_expected_time() {
     let mut s = quiet(Policy::EarliestFinish);

@@ -10,6 +10,11 @@
 //! pass, the queue is deeper than waiting can pay for (the farm is saturated, every slot
 //! should work) and the following requests take free slots as they come.
 //!
+//! In fair order, shorter jobs ahead of a long one can take every reservation on the fast
+//! hosts, leaving the long job the slow free slot. So a request about to take a free slot
+//! may trade places with one that chose to wait earlier in the pass ([`exchange`]): the
+//! shorter job runs at once on the free slot, the longer one waits for the faster host.
+//!
 //! Two implementations of the same pass: a built-in policy ([`Scheduler::new`]) reads the
 //! host index ([`super::index`]), a few ordered-set look-ups per request; a custom
 //! [`crate::Placement`] is shown every host that can take work. A property test checks that
@@ -47,6 +52,8 @@ pub(super) struct Pass {
     granted: Vec<RequestId>,
     /// Requests waiting for a full host, and until when.
     waits: Vec<(RequestId, Micros)>,
+    /// Beside each of `waits`: the job's cost and the speed of the host it waits for.
+    waiting: Vec<(f64, f64)>,
     /// Hosts reserved in this pass, with their index entries from before.
     reserved: Vec<(HostId, index::Entry)>,
     /// Full hosts' availabilities found stale by a search.
@@ -57,6 +64,37 @@ pub(super) struct Pass {
 
 /// Expected free times of a candidate's busy usable slots (a min-heap).
 type Ends = BinaryHeap<Reverse<Micros>>;
+
+/// Which of the requests that chose to wait earlier in a pass (`waiting`: each one's cost,
+/// the speed of the host it waits for, and when that host's slot frees) should take a free
+/// slot of speed `free_speed` instead of the request of cost `cost` now considering it, the
+/// latter waiting in its place: the one whose trade finishes the pair soonest, if any
+/// trade finishes it sooner at all. Only a job at most half as long is traded, so that
+/// estimates which differ only by noise (every job the same size, say) never trade.
+/// This is the pairwise exchange that improves a list schedule, applied where list
+/// scheduling in fair order goes wrong: a long job behind shorter ones that have taken the
+/// fast hosts' reservations.
+fn exchange(
+    now: Micros,
+    cost: f64,
+    free_speed: f64,
+    waiting: impl Iterator<Item = (f64, f64, Micros)>,
+) -> Option<usize> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, (other, speed, start)) in waiting.enumerate() {
+        if other * 2.0 > cost {
+            continue;
+        }
+        let wait = start.saturating_since(now).as_secs_f64();
+        let before = (wait + other / speed).max(cost / free_speed);
+        let after = (other / free_speed).max(wait + cost / speed);
+        let gain = before - after;
+        if gain > 1e-6 && best.is_none_or(|(_, g)| gain > g) {
+            best = Some((i, gain));
+        }
+    }
+    best.map(|(i, _)| i)
+}
 
 impl Scheduler {
     /// Places what can be placed, then considers speculation.
@@ -110,6 +148,7 @@ impl Scheduler {
         }
         let mut grants: Vec<(RequestId, HostId)> = Vec::new();
         let mut waits: Vec<(RequestId, Micros)> = Vec::new();
+        let mut waiting: Vec<(f64, f64)> = Vec::new();
         for q in self.queue.order() {
             if free_total == 0 {
                 break;
@@ -134,20 +173,31 @@ impl Scheduler {
                     decision = self.placement.place(&ctx);
                 }
             }
+            // Only a request that may still wait can trade its slot for a wait.
+            let tradable = ctx.may_wait;
             match decision {
                 Decision::Grant(i) if cands.get(i).is_some_and(|c| c.free > 0) => {
                     let c = &mut cands[i];
+                    let (mut id, mut cost) = (q.id, q.cost);
+                    if tradable {
+                        let earlier = waits.iter().zip(&waiting).map(|(w, k)| (k.0, k.1, w.1));
+                        if let Some(j) = exchange(now, q.cost, c.effective_speed, earlier) {
+                            (id, cost) = (waits[j].0, waiting[j].0);
+                            waits[j].0 = q.id;
+                            waiting[j].0 = q.cost;
+                        }
+                    }
                     c.free -= 1;
                     c.running += 1;
                     free_total -= 1;
                     if with_ends {
                         let heap = &mut ends[i];
-                        heap.push(Reverse(now.plus_secs_f64(q.cost / c.effective_speed)));
+                        heap.push(Reverse(now.plus_secs_f64(cost / c.effective_speed)));
                         if c.free == 0 {
                             c.available_at = heap.peek().map(|r| r.0);
                         }
                     }
-                    grants.push((q.id, c.host));
+                    grants.push((id, c.host));
                 }
                 Decision::Wait(i, until)
                     if may_wait && until > now && cands.get(i).is_some_and(|c| c.free == 0) =>
@@ -162,6 +212,7 @@ impl Scheduler {
                         c.available_at = heap.peek().map(|r| r.0);
                     }
                     waits.push((q.id, until));
+                    waiting.push((q.cost, cands[i].effective_speed));
                 }
                 _ => {}
             }
@@ -189,13 +240,14 @@ impl Scheduler {
         let Pass {
             granted,
             waits,
+            waiting,
             reserved,
             stale,
             order,
         } = &mut pass;
         order.restart();
         while self.index.any_free() {
-            let Some(q) = order.next(&self.queue).cloned() else {
+            let Some(mut q) = order.next(&self.queue).cloned() else {
                 break;
             };
             let rng = &mut self.builtin.as_mut().expect("checked above").rng;
@@ -226,7 +278,15 @@ impl Scheduler {
                         reserved.push((w.host, before));
                     }
                     waits.push((q.id, w.start));
+                    waiting.push((q.cost, self.hosts[&w.host].effective_speed()));
                     continue;
+                }
+                let earlier = waits.iter().zip(&*waiting).map(|(w, k)| (k.0, k.1, w.1));
+                if let Some(j) = exchange(now, q.cost, speed, earlier) {
+                    let other = waits[j].0;
+                    waits[j].0 = q.id;
+                    waiting[j].0 = q.cost;
+                    q = self.queue.get(other).expect("waiting in the queue").clone();
                 }
             }
             let job = JobRef {
@@ -250,6 +310,7 @@ impl Scheduler {
         for (id, until) in waits.drain(..) {
             self.queue.set_wait_until(id, until);
         }
+        waiting.clear();
         for id in granted.drain(..) {
             self.queue.take(id).expect("granted from the queue");
         }
