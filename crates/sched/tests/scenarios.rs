@@ -8,14 +8,18 @@ use ccfarm_sched::*;
 use common::*;
 
 /// A config where hosts never time out, for tests about placement.
-fn quiet(policy: Policy) -> Scheduler {
-    Scheduler::new(Config {
+fn quiet_config(policy: Policy) -> Config {
+    Config {
         policy,
         heartbeat_timeout: Duration::from_secs(3600),
         max_wait: Duration::from_secs(3600),
         ..Config::default()
-    })
-    .unwrap()
+    }
+}
+
+/// A scheduler with [`quiet_config`].
+fn quiet(policy: Policy) -> Scheduler {
+    Scheduler::new(quiet_config(policy)).unwrap()
 }
 
 #[test]
@@ -380,14 +384,9 @@ fn a_slow_host_gets_a_job_only_when_that_beats_waiting() {
 /// the host index and through a placement shown every host alike.
 #[test]
 fn a_long_job_trades_the_slow_slot_for_a_shorter_job_s_wait() {
-    let config = Config {
-        heartbeat_timeout: Duration::from_secs(3600),
-        max_wait: Duration::from_secs(3600),
-        ..Config::default()
-    };
-    let indexed = quiet(Policy::EarliestFinish);
-    let shown =
-        Scheduler::with_placement(config, Policy::EarliestFinish.build()).expect("valid config");
+    let policy = Policy::EarliestFinish;
+    let indexed = quiet(policy);
+    let shown = Scheduler::with_placement(quiet_config(policy), policy.build()).unwrap();
     for mut s in [indexed, shown] {
         let (fast, _) = s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
         let (slow, _) = s.join(at(0.0), spec("slow", 1, 0.25)).unwrap();

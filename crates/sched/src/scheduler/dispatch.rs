@@ -12,7 +12,7 @@
 //!
 //! In fair order, shorter jobs ahead of a long one can take every reservation on the fast
 //! hosts, leaving the long job the slow free slot. So a request about to take a free slot
-//! may trade places with one that chose to wait earlier in the pass ([`exchange`]): the
+//! may trade places with one that chose to wait earlier in the pass ([`Waits::trade`]): the
 //! shorter job runs at once on the free slot, the longer one waits for the faster host.
 //!
 //! Two implementations of the same pass: a built-in policy ([`Scheduler::new`]) reads the
@@ -50,10 +50,8 @@ struct JobRef {
 pub(super) struct Pass {
     /// Requests granted, to take from the queue at the end.
     granted: Vec<RequestId>,
-    /// Requests waiting for a full host, and until when.
-    waits: Vec<(RequestId, Micros)>,
-    /// Beside each of `waits`: the job's cost and the speed of the host it waits for.
-    waiting: Vec<(f64, f64)>,
+    /// Requests waiting for a full host.
+    waits: Waits,
     /// Hosts reserved in this pass, with their index entries from before.
     reserved: Vec<(HostId, index::Entry)>,
     /// Full hosts' availabilities found stale by a search.
@@ -65,35 +63,74 @@ pub(super) struct Pass {
 /// Expected free times of a candidate's busy usable slots (a min-heap).
 type Ends = BinaryHeap<Reverse<Micros>>;
 
-/// Which of the requests that chose to wait earlier in a pass (`waiting`: each one's cost,
-/// the speed of the host it waits for, and when that host's slot frees) should take a free
-/// slot of speed `free_speed` instead of the request of cost `cost` now considering it, the
-/// latter waiting in its place: the one whose trade finishes the pair soonest, if any
-/// trade finishes it sooner at all. Only a job at most half as long is traded, so that
-/// estimates which differ only by noise (every job the same size, say) never trade.
-/// This is the pairwise exchange that improves a list schedule, applied where list
-/// scheduling in fair order goes wrong: a long job behind shorter ones that have taken the
-/// fast hosts' reservations.
-fn exchange(
-    now: Micros,
+/// A request that chose, in a placement pass, to wait for a full host.
+struct Waiting {
+    request: RequestId,
+    /// When the host's slot is expected to free: the request's promise.
+    until: Micros,
+    /// The job's cost, and the speed of the host it waits for.
     cost: f64,
-    free_speed: f64,
-    waiting: impl Iterator<Item = (f64, f64, Micros)>,
-) -> Option<usize> {
-    let mut best: Option<(usize, f64)> = None;
-    for (i, (other, speed, start)) in waiting.enumerate() {
-        if other * 2.0 > cost {
-            continue;
-        }
-        let wait = start.saturating_since(now).as_secs_f64();
-        let before = (wait + other / speed).max(cost / free_speed);
-        let after = (other / free_speed).max(wait + cost / speed);
-        let gain = before - after;
-        if gain > 1e-6 && best.is_none_or(|(_, g)| gain > g) {
-            best = Some((i, gain));
-        }
+    speed: f64,
+}
+
+/// The requests that chose to wait in one placement pass, in the order they chose.
+#[derive(Default)]
+pub(super) struct Waits(Vec<Waiting>);
+
+impl Waits {
+    fn len(&self) -> usize {
+        self.0.len()
     }
-    best.map(|(i, _)| i)
+
+    fn push(&mut self, request: RequestId, until: Micros, cost: f64, speed: f64) {
+        self.0.push(Waiting {
+            request,
+            until,
+            cost,
+            speed,
+        });
+    }
+
+    /// Request `request` (cost `cost`) is about to take a free slot of speed `free_speed`:
+    /// returns the request that should take it instead, if any, and puts `request` in that
+    /// one's place, waiting for its host until its time.
+    ///
+    /// The one traded is the waiting job whose trade finishes the pair soonest, if any
+    /// trade finishes it sooner at all. Only a job at most half as long is traded, so that
+    /// estimates which differ only by noise (every job the same size, say) never trade.
+    /// This is the pairwise exchange that improves a list schedule, applied where list
+    /// scheduling in fair order goes wrong: a long job behind shorter ones that have taken
+    /// the fast hosts' reservations.
+    fn trade(
+        &mut self,
+        now: Micros,
+        request: RequestId,
+        cost: f64,
+        free_speed: f64,
+    ) -> Option<(RequestId, f64)> {
+        let mut best: Option<(usize, f64)> = None;
+        for (i, w) in self.0.iter().enumerate() {
+            if w.cost * 2.0 > cost {
+                continue;
+            }
+            let wait = w.until.saturating_since(now).as_secs_f64();
+            let before = (wait + w.cost / w.speed).max(cost / free_speed);
+            let after = (w.cost / free_speed).max(wait + cost / w.speed);
+            let gain = before - after;
+            if gain > 1e-6 && best.is_none_or(|(_, g)| gain > g) {
+                best = Some((i, gain));
+            }
+        }
+        let w = &mut self.0[best?.0];
+        let other = (w.request, w.cost);
+        (w.request, w.cost) = (request, cost);
+        Some(other)
+    }
+
+    /// Every waiting request with its promise, emptying the list.
+    fn drain(&mut self) -> impl Iterator<Item = (RequestId, Micros)> + '_ {
+        self.0.drain(..).map(|w| (w.request, w.until))
+    }
 }
 
 impl Scheduler {
@@ -147,8 +184,7 @@ impl Scheduler {
             return;
         }
         let mut grants: Vec<(RequestId, HostId)> = Vec::new();
-        let mut waits: Vec<(RequestId, Micros)> = Vec::new();
-        let mut waiting: Vec<(f64, f64)> = Vec::new();
+        let mut waits = Waits::default();
         for q in self.queue.order() {
             if free_total == 0 {
                 break;
@@ -180,11 +216,8 @@ impl Scheduler {
                     let c = &mut cands[i];
                     let (mut id, mut cost) = (q.id, q.cost);
                     if tradable {
-                        let earlier = waits.iter().zip(&waiting).map(|(w, k)| (k.0, k.1, w.1));
-                        if let Some(j) = exchange(now, q.cost, c.effective_speed, earlier) {
-                            (id, cost) = (waits[j].0, waiting[j].0);
-                            waits[j].0 = q.id;
-                            waiting[j].0 = q.cost;
+                        if let Some(other) = waits.trade(now, q.id, q.cost, c.effective_speed) {
+                            (id, cost) = other;
                         }
                     }
                     c.free -= 1;
@@ -211,13 +244,12 @@ impl Scheduler {
                         }
                         c.available_at = heap.peek().map(|r| r.0);
                     }
-                    waits.push((q.id, until));
-                    waiting.push((q.cost, cands[i].effective_speed));
+                    waits.push(q.id, until, q.cost, cands[i].effective_speed);
                 }
                 _ => {}
             }
         }
-        for (id, until) in waits {
+        for (id, until) in waits.drain() {
             self.queue.set_wait_until(id, until);
         }
         for (id, host) in grants {
@@ -240,7 +272,6 @@ impl Scheduler {
         let Pass {
             granted,
             waits,
-            waiting,
             reserved,
             stale,
             order,
@@ -277,15 +308,11 @@ impl Scheduler {
                     if let Some(before) = self.reserve(now, w.host, q.cost) {
                         reserved.push((w.host, before));
                     }
-                    waits.push((q.id, w.start));
-                    waiting.push((q.cost, self.hosts[&w.host].effective_speed()));
+                    let host_speed = self.hosts[&w.host].effective_speed();
+                    waits.push(q.id, w.start, q.cost, host_speed);
                     continue;
                 }
-                let earlier = waits.iter().zip(&*waiting).map(|(w, k)| (k.0, k.1, w.1));
-                if let Some(j) = exchange(now, q.cost, speed, earlier) {
-                    let other = waits[j].0;
-                    waits[j].0 = q.id;
-                    waiting[j].0 = q.cost;
+                if let Some((other, _)) = waits.trade(now, q.id, q.cost, speed) {
                     q = self.queue.get(other).expect("waiting in the queue").clone();
                 }
             }
@@ -307,10 +334,9 @@ impl Scheduler {
             });
             granted.push(q.id);
         }
-        for (id, until) in waits.drain(..) {
+        for (id, until) in waits.drain() {
             self.queue.set_wait_until(id, until);
         }
-        waiting.clear();
         for id in granted.drain(..) {
             self.queue.take(id).expect("granted from the queue");
         }
