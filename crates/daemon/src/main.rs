@@ -98,7 +98,7 @@ fn main() -> ExitCode {
         warn!("--nice is accepted for compatibility and ignored");
     }
     if let Some(pid_file) = &config.pid_file {
-        if let Err(err) = std::fs::write(pid_file, format!("{}\n", std::process::id())) {
+        if let Err(err) = write_pid_file(pid_file) {
             error!("cannot write pid file {}: {err}", pid_file.display());
             return ExitCode::from(1);
         }
@@ -279,6 +279,25 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
         }
         None => builder.with_writer(std::io::stderr).init(),
     }
+    Ok(())
+}
+
+/// Writes this process's id to `path` atomically (a temporary file in the same directory,
+/// renamed over it), so that a reader — a test, an init script — never sees the file
+/// created but still empty.
+fn write_pid_file(path: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new().prefix(".pid").tempfile_in(dir)?;
+    tmp.write_all(format!("{}\n", std::process::id()).as_bytes())?;
+    // Readable by all, as a pid file written with the usual umask is.
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
 
