@@ -23,7 +23,8 @@ pub struct Config {
     /// At most this many waiting requests may decline free slots (to wait for faster hosts)
     /// in one placement pass; the next requests take the free slots. Waiting pays near the
     /// end of a build, when the queue is short; with a deeper queue the farm is saturated
-    /// and every slot should work. Also bounds the cost of a pass.
+    /// and every slot should work. Also bounds the cost of a pass. Once a pass has run out
+    /// of lookahead, later passes let nobody wait until the queue is no deeper than this.
     pub max_lookahead: usize,
     /// Consecutive transport failures that take an up host down. One failure is often a
     /// client's own network hiccup; several in a row is the host.

@@ -117,6 +117,20 @@ impl Farm {
             .sum()
     }
 
+    /// A large farm drawn from `seed`: `hosts` hosts of 2–16 slots, a third each at
+    /// slowness 1, 2 and 4 (the state machine's criterion benchmark farm, at any size).
+    pub fn large_seeded(seed: u64, hosts: u32) -> Farm {
+        let mut rng = SplitMix64::new(seed);
+        let hosts = (0..hosts)
+            .map(|i| SimHost {
+                name: format!("h{i}"),
+                slots: 2 + rng.below(15) as u32,
+                slowness: [1.0, 2.0, 4.0][rng.below(3) as usize],
+            })
+            .collect();
+        Farm { hosts }
+    }
+
     fn min_slowness(&self) -> f64 {
         self.hosts
             .iter()
@@ -215,6 +229,35 @@ impl Workload {
             .collect();
         Workload {
             name: "W2".into(),
+            clients,
+            sizes: Sizes::Proportional,
+        }
+    }
+
+    /// A crowd on a large farm: `clients` developers with `-j jobs_limit` and `jobs` jobs
+    /// each of the benchmark's cost distribution, starting `stagger` seconds apart. With
+    /// more jobs outstanding than the farm has slots plus [`Config::max_lookahead`], the
+    /// queue gets deep enough for saturated placement passes.
+    pub fn crowd_seeded(
+        seed: u64,
+        clients: u32,
+        jobs_limit: u32,
+        jobs: usize,
+        stagger: f64,
+    ) -> Workload {
+        let clients = (0..clients)
+            .map(|k| {
+                let mut rng = SplitMix64::new(seed ^ (0x5733 << 8 | u64::from(k)));
+                SimClient {
+                    user: format!("c{k}"),
+                    start: stagger * f64::from(k),
+                    jobs_limit,
+                    costs: bench_costs(&mut rng, jobs),
+                }
+            })
+            .collect();
+        Workload {
+            name: "crowd".into(),
             clients,
             sizes: Sizes::Proportional,
         }

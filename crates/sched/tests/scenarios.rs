@@ -418,6 +418,60 @@ fn a_long_job_trades_the_slow_slot_for_a_shorter_job_s_wait() {
     }
 }
 
+/// With a queue deeper than the lookahead, a pass that ran out of lookahead is followed by
+/// passes in which nobody declines a free slot, until the queue is no deeper than the
+/// lookahead; then requests wait for faster hosts again.
+#[test]
+fn a_saturated_farm_skips_waiting_until_the_queue_is_short() {
+    let policy = Policy::EarliestFinish;
+    let config = Config {
+        max_lookahead: 1,
+        ..quiet_config(policy)
+    };
+    let indexed = Scheduler::new(config.clone()).unwrap();
+    let shown = Scheduler::with_placement(config, policy.build()).unwrap();
+    for mut s in [indexed, shown] {
+        let (fast, _) = s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
+        let (slow, _) = s.join(at(0.0), spec("slow", 1, 0.25)).unwrap();
+        let (l1, h1) = granted(&s.request(at(0.0), RequestId(1), job("u", 1.0)).unwrap());
+        assert_eq!(h1, fast);
+        // 4 s on the slow host against 2 s behind the fast one: request 2 waits...
+        assert!(
+            s.request(at(0.0), RequestId(2), job("u", 1.0))
+                .unwrap()
+                .is_empty()
+        );
+        // ... and, the lookahead spent on it, request 3 takes the slow slot.
+        let (l3, h3) = granted(&s.request(at(0.0), RequestId(3), job("u", 1.0)).unwrap());
+        assert_eq!(h3, slow);
+        for id in [4, 5] {
+            assert!(
+                s.request(at(0.0), RequestId(id), job("u", 1.0))
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        // Three wait. The slow slot frees: the first in line takes it, where a pass with
+        // waiting would have had it wait again and given the slot to request 4.
+        let actions = s.client_gone(at(0.5), l3).unwrap();
+        assert_eq!(grants(&actions).len(), 1, "{actions:?}");
+        let (r2, l2, h2) = grants(&actions)[0];
+        assert_eq!((r2, h2), (RequestId(2), slow));
+        // The fast slot frees; request 4 takes it and only request 5 is left.
+        let actions = s.release(at(1.0), l1, ok(1.0)).unwrap();
+        assert_eq!(grants(&actions).len(), 1, "{actions:?}");
+        assert_eq!(grants(&actions)[0].0, RequestId(4), "{actions:?}");
+        // A queue no deeper than the lookahead: request 5 waits for the fast host (free at
+        // 2 s, done at 3 s) rather than take the slow one (done at 5.2 s).
+        let actions = s.client_gone(at(1.2), l2).unwrap();
+        assert!(grants(&actions).is_empty(), "{actions:?}");
+        let waiting = s.queued();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(waiting[0].wait_until, Some(at(2.0)));
+        s.check_invariants().unwrap();
+    }
+}
+
 #[test]
 fn a_request_never_waits_past_its_expected_time() {
     let mut s = quiet(Policy::EarliestFinish);

@@ -82,8 +82,8 @@ pub(crate) struct Entry {
     /// With `full`: the host's effective speed, and until when `full` is exact (no lease is
     /// overdue before then), so a search needs neither the host nor its leases.
     full_info: Option<FullInfo>,
-    /// Can take work (earliest-finish only): by effective speed, fastest first.
-    usable: Option<Rank>,
+    /// Can take work (earliest-finish only).
+    usable: bool,
     /// Holds leases: by effective speed, slowest first (speculation's stragglers).
     loaded: Option<Rank>,
     /// Idle, free and never measured (icecream serves these first).
@@ -95,10 +95,12 @@ pub(crate) struct Entry {
 struct FullClass {
     /// By (a lower bound of) availability.
     by_time: BTreeMap<(Micros, HostId), FullInfo>,
-    /// By speed, fastest first: the first is the class's top speed.
-    by_speed: BTreeSet<(Rank, HostId)>,
+    /// No host in the class is faster: the fastest speed it has held since it was last
+    /// empty. An upper bound rather than the fastest host it holds now, which would need a
+    /// second ordered set, changed on every grant and release (a host filling up or freeing
+    /// a slot); speeds within a class differ by under 2 %, so the bound stays tight.
+    top: f64,
 }
-
 /// What a search over full hosts needs besides the availability.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct FullInfo {
@@ -116,7 +118,8 @@ pub(crate) struct HostIndex {
     pub(crate) fast: BTreeSet<(Rank, HostId)>,
     /// Full hosts by speed class, fastest first (no class is empty).
     full: BTreeMap<Class, FullClass>,
-    usable: BTreeSet<(Rank, HostId)>,
+    /// How many hosts can take work (earliest-finish only).
+    usable: usize,
     pub(crate) loaded: BTreeSet<(Rank, HostId)>,
     newcomers: BTreeSet<HostId>,
     /// Free hosts by id, for `random`'s "n-th free host in configured order".
@@ -219,9 +222,7 @@ impl HostIndex {
         let Some(c) = candidate(h, cfg) else {
             return e;
         };
-        if self.earliest_finish() {
-            e.usable = Some(Rank::desc(c.effective_speed));
-        }
+        e.usable = self.earliest_finish();
         if c.free == 0 {
             if self.earliest_finish() {
                 e.full = availability(h, c.slots, now);
@@ -260,29 +261,21 @@ impl HostIndex {
         swap(&mut self.free, old.free, new.free, id);
         swap(&mut self.fast, old.fast, new.fast, id);
         if (old.full, old.full_info) != (new.full, new.full_info) {
-            // A new availability (the common change) leaves the speed where it was.
-            let speed = |e: &Entry| e.full.and(e.full_info).map(|i| i.speed.to_bits());
-            let moved = speed(&old) != speed(&new);
             if let (Some(k), Some(info)) = (old.full, old.full_info) {
                 let class = Class::of(info.speed);
                 let c = self.full.get_mut(&class).expect("indexed in its class");
                 c.by_time.remove(&(k, id));
-                if moved {
-                    c.by_speed.remove(&(Rank::desc(info.speed), id));
-                    if c.by_speed.is_empty() {
-                        self.full.remove(&class);
-                    }
+                if c.by_time.is_empty() {
+                    self.full.remove(&class);
                 }
             }
             if let (Some(k), Some(info)) = (new.full, new.full_info) {
                 let c = self.full.entry(Class::of(info.speed)).or_default();
                 c.by_time.insert((k, id), info);
-                if moved {
-                    c.by_speed.insert((Rank::desc(info.speed), id));
-                }
+                c.top = c.top.max(info.speed);
             }
         }
-        swap(&mut self.usable, old.usable, new.usable, id);
+        self.usable = self.usable + usize::from(new.usable) - usize::from(old.usable);
         swap(&mut self.loaded, old.loaded, new.loaded, id);
         if old.newcomer != new.newcomer {
             if new.newcomer {
@@ -358,10 +351,12 @@ impl HostIndex {
         limit: f64,
         stale: &mut Vec<(HostId, Option<Micros>)>,
     ) -> Option<Wait> {
-        self.usable.first()?;
+        if self.usable == 0 {
+            return None;
+        }
         let mut best: Option<Wait> = None;
         for class in self.full.values() {
-            let top = class.by_speed.first().map_or(0.0, |&(Rank(s), _)| -s);
+            let top = class.top;
             // Classes come fastest first: once even the top speed cannot win, nothing can.
             let run = full_finish(now, now, cost, top);
             if best.map_or(run >= limit, |b| run > b.finish) {
@@ -439,9 +434,17 @@ impl HostIndex {
             copy.indexed = Entry::default();
             rebuilt.set(&mut copy, want);
         }
+        // A class's top may be above its hosts' speeds now (it is an upper bound), never
+        // below.
+        let full_same = rebuilt.full.len() == self.full.len()
+            && rebuilt
+                .full
+                .iter()
+                .zip(&self.full)
+                .all(|((rk, r), (k, c))| rk == k && r.by_time == c.by_time && c.top >= r.top);
         let same = rebuilt.free == self.free
             && rebuilt.fast == self.fast
-            && rebuilt.full == self.full
+            && full_same
             && rebuilt.usable == self.usable
             && rebuilt.loaded == self.loaded
             && rebuilt.newcomers == self.newcomers

@@ -70,6 +70,10 @@ pub struct Scheduler {
     spare_ends: Vec<Vec<Micros>>,
     /// A placement pass's working lists ([`dispatch::Pass`]), kept between passes.
     pass: dispatch::Pass,
+    /// A placement pass ran out of lookahead (every request it could consider declined the
+    /// free slot) and the queue has stayed deeper than the lookahead since: the passes skip
+    /// waiting until it is not ([`dispatch`], "Saturation").
+    saturated: bool,
 }
 
 impl Scheduler {
@@ -115,6 +119,7 @@ impl Scheduler {
             out: Vec::new(),
             spare_ends: Vec::new(),
             pass: dispatch::Pass::default(),
+            saturated: false,
         })
     }
 
