@@ -17,7 +17,8 @@ pub struct HostSpec {
     /// Concurrent jobs it accepts.
     pub slots: u32,
     /// Relative speed guess (1.0 a fast reference machine, 0.25 one four times slower). It
-    /// seeds the learned speed and is what the fastest-free policy ranks by.
+    /// seeds the learned speed (times the farm's scale, see `FarmScale`) and is what the
+    /// fastest-free policy ranks by.
     pub weight: f64,
 }
 
@@ -44,8 +45,15 @@ pub enum HostKind {
 }
 
 /// A host's learned speed: work per second, the ratio of exponentially weighted moving
-/// averages of completed jobs' work and durations, seeded by the configured weight (which
-/// counts as one job of one second, so the first real job already moves it halfway).
+/// averages of completed jobs' work and durations, seeded by the configured weight times the
+/// farm's scale (the seed counts as one job of one second, so the first real job already
+/// moves it halfway).
+///
+/// Why the first job is blended with the seed rather than replacing it: one job is a noisy
+/// measurement (a cold cache, a short job dominated by start-up), and the seed is the best
+/// guess before it: the speed the measured hosts have for this host's weight. That is only
+/// true of a scaled seed; a raw weight is in other units than the learned speeds
+/// (`scheduler::scale`).
 ///
 /// A ratio of averages, not an average of ratios: job durations vary, and the mean of
 /// `work / secs` overestimates a host's throughput (E[1/secs] > 1/E[secs]). Fed back
@@ -205,11 +213,10 @@ impl Host {
         }
     }
 
-    /// Sets the configured weight; it reseeds the speed only while nothing was learned.
-    pub(crate) fn set_weight(&mut self, weight: f64) {
-        self.weight = weight;
+    /// Seeds the speed at `weight × scale`, only while nothing was learned.
+    pub(crate) fn seed_speed(&mut self, scale: f64) {
         if self.speed.samples == 0 {
-            self.speed = Speed::seeded(weight);
+            self.speed = Speed::seeded(self.weight * scale);
         }
     }
 
@@ -335,7 +342,17 @@ mod tests {
         assert_eq!(h.load_factor(), 0.5);
         h.load_avg = Some(1000.0);
         assert_eq!(h.load_factor(), 0.25);
-        h.set_weight(0.5);
-        assert_eq!(h.speed.value, 0.5);
+    }
+
+    #[test]
+    fn only_an_untried_host_is_reseeded() {
+        let mut h = host();
+        h.weight = 0.5;
+        h.seed_speed(0.4);
+        assert_eq!(h.speed.value, 0.2);
+        h.speed.learn(0.3, 1.0, 0.2);
+        let learned = h.speed;
+        h.seed_speed(2.0);
+        assert_eq!(h.speed, learned);
     }
 }

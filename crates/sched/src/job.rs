@@ -5,7 +5,8 @@
 //! 1.0. A host of speed `s` finishes work `w` in `w / s` seconds. The scale is anchored by the
 //! configured host weights (which seed the learned speeds) and by previous durations the
 //! clients report; any drift of the scale cancels out of every prediction, which are all of
-//! the form `work / speed`.
+//! the form `work / speed` — provided hosts no job has measured yet drift with it, which is
+//! why they are seeded at their weight times the farm's learned scale, not at the weight.
 
 use std::time::Duration;
 

@@ -18,7 +18,8 @@
 //!
 //! *Hosts* join (registered ccfarmd, heartbeats) or are added by an operator (static distccd,
 //! probed). Each has slots, a configured weight and a learned speed (work per second,
-//! an EWMA of completed jobs' expected work over measured duration, seeded by the weight), and
+//! an EWMA of completed jobs' expected work over measured duration, seeded by the weight
+//! times the farm's scale: learned speed over weight across the hosts already measured), and
 //! a [`Health`]: up, probation, down or draining. Transport failures count against a host
 //! (after [`Config::failures_to_down`] in a row it goes down, and is probed again with
 //! exponential backoff, then recovers through probation); compile errors never do. A host that

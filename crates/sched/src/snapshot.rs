@@ -26,6 +26,10 @@ pub struct Snapshot {
     pub free_slots: u32,
     /// Learned seconds of work per preprocessed byte.
     pub secs_per_byte: f64,
+    /// Learned speed over configured weight across the hosts with samples (1 before any;
+    /// brought up to date when it moves by more than 1 %): a host with no samples is shown,
+    /// and placed, at its weight times this.
+    pub speed_scale: f64,
     /// Totals since start.
     pub counters: Counters,
 }
@@ -53,7 +57,8 @@ pub struct HostStatus {
     pub foreign_jobs: u32,
     /// Configured weight.
     pub weight: f64,
-    /// Learned speed (work per second).
+    /// Learned speed (work per second); with no samples, its weight times
+    /// [`Snapshot::speed_scale`].
     pub speed: f64,
     /// Jobs the speed was learned from.
     pub samples: u32,

@@ -376,6 +376,63 @@ fn a_slow_host_gets_a_job_only_when_that_beats_waiting() {
     assert_eq!(grants(&actions)[0].2, fast);
 }
 
+/// Learned speeds come out in the cost model's units, here half and a quarter of the
+/// weights (both 1, as in a farm configured without weights). A host that joins then, of the
+/// same weight, is valued at its weight times the farm's scale (0.375), not at its raw
+/// weight (1.0, which looked twice as fast as the fastest measured host): a big job goes to
+/// the measured fast host, and the newcomer's first job is blended with the scaled seed.
+/// Through the host index and through a placement shown every host alike.
+#[test]
+fn an_untried_host_is_valued_at_the_farm_s_scale_not_its_raw_weight() {
+    let policy = Policy::EarliestFinish;
+    let indexed = quiet(policy);
+    let shown = Scheduler::with_placement(quiet_config(policy), policy.build()).unwrap();
+    for mut s in [indexed, shown] {
+        let (a, _) = s.join(at(0.0), spec("a", 1, 1.0)).unwrap();
+        let (b, _) = s.join(at(0.0), spec("b", 1, 1.0)).unwrap();
+        let mut t = 0.0;
+        for round in 0..30 {
+            // `a` does 1 s of work in 2 s, `b` half as much in as long: a speed of 0.5 and of
+            // 0.25 (and `b` beats waiting for `a`, so each takes one).
+            let (la, ha) = granted(
+                &s.request(at(t), RequestId(2 * round), job("u", 1.0))
+                    .unwrap(),
+            );
+            let (lb, hb) = granted(
+                &s.request(at(t), RequestId(2 * round + 1), job("u", 0.5))
+                    .unwrap(),
+            );
+            assert_eq!((ha, hb), (a, b));
+            s.release(at(t + 2.0), la, ok(2.0)).unwrap();
+            s.release(at(t + 2.0), lb, ok(2.0)).unwrap();
+            t += 2.0;
+        }
+        let (c, _) = s.join(at(t), spec("c", 1, 1.0)).unwrap();
+        let snap = s.snapshot();
+        let speed = |id| host(&snap, id).speed;
+        assert!((speed(a) - 0.5).abs() < 0.01, "{}", speed(a));
+        assert!((speed(b) - 0.25).abs() < 0.01, "{}", speed(b));
+        assert!(
+            (snap.speed_scale - 0.375).abs() < 0.01,
+            "{}",
+            snap.speed_scale
+        );
+        assert_eq!(speed(c), snap.speed_scale, "shown as placed");
+
+        // 4 s of work: 8 s on `a`, and `c` is no faster as far as anyone knows.
+        let (_, h) = granted(&s.request(at(t), RequestId(100), job("u", 4.0)).unwrap());
+        assert_eq!(h, a, "the untried host looked faster than the measured one");
+        let (lc, h) = granted(&s.request(at(t), RequestId(101), job("u", 1.0)).unwrap());
+        assert_eq!(h, c);
+        // `c` is as slow as `b`: 1 s of work in 4 s. Blended with the scaled seed (0.375,
+        // as one job of 1 s) that is 1.375 / 5; with the raw weight it was 2 / 5.
+        s.release(at(t + 4.0), lc, ok(4.0)).unwrap();
+        let learned = host(&s.snapshot(), c).speed;
+        assert!((learned - 0.275).abs() < 0.005, "{learned}");
+        s.check_invariants().unwrap();
+    }
+}
+
 /// A fast host busy for 1 s and a free host four times slower. A 0.4 s job waits for the
 /// fast host (1.4 s against 1.6 s on the slow one), a 10 s job waits behind it; then a 1 s
 /// job finds the fast host taken until 11.4 s and would take the slow host (4 s). Trading

@@ -35,11 +35,11 @@ impl Scheduler {
                 let h = self.host_mut(id);
                 h.kind = HostKind::Registered;
                 h.slots = spec.slots;
-                h.set_weight(spec.weight);
                 h.last_heartbeat = now;
                 h.next_probe_at = None;
                 h.probe_sent = None;
                 h.health.rejoin();
+                self.set_host_weight(id, spec.weight);
                 id
             }
             None => self.insert_host(spec, HostKind::Registered, now),
@@ -69,7 +69,9 @@ impl Scheduler {
         let id = HostId(self.next_host);
         self.next_host += 1;
         self.names.insert(spec.name.clone(), id);
-        self.hosts.insert(id, Host::new(id, spec, kind, now));
+        let mut host = Host::new(id, spec, kind, now);
+        self.scale.admit(&mut host);
+        self.hosts.insert(id, host);
         self.touch(id);
         id
     }
@@ -204,6 +206,8 @@ impl Scheduler {
         self.revoke_host_leases(host);
         if let Some(mut h) = self.hosts.remove(&host) {
             self.index.remove(&mut h);
+            self.scale.forget(&h);
+            self.rescale();
             if let Some(t) = h.deadline {
                 self.deadlines.remove(&(t, host));
             }

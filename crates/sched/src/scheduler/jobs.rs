@@ -123,6 +123,7 @@ impl Scheduler {
         let Some(h) = self.hosts.get_mut(&l.host) else {
             return;
         };
+        let (was, samples) = (h.speed.value, h.speed.samples);
         let work = secs * h.speed.value * l.load_factor;
         if l.known_cost {
             h.speed
@@ -140,6 +141,8 @@ impl Scheduler {
                 self.cfg.speed_alpha,
             );
         }
+        self.scale.learned(h, was, samples);
+        self.rescale();
     }
 
     /// A client went away (its connection closed). Everything the request held is freed: its

@@ -2,8 +2,9 @@
 //!
 //! Operations are grouped by what they are about: [`hosts`] (membership, heartbeats, probes,
 //! admin), [`jobs`] (requests, releases, departed clients), [`dispatch`] (placement passes and
-//! speculation), [`clock`] (ticks and deadlines), [`views`] (snapshots, checks) and [`index`]
-//! (the incremental host indexes placement reads instead of scanning the farm).
+//! speculation), [`clock`] (ticks and deadlines), [`views`] (snapshots, checks), [`index`]
+//! (the incremental host indexes placement reads instead of scanning the farm) and [`scale`]
+//! (how fast a host no job has measured yet is taken to be).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,6 +28,7 @@ mod dispatch;
 mod hosts;
 pub(crate) mod index;
 mod jobs;
+mod scale;
 mod views;
 
 pub use views::{LeaseInfo, QueuedRequest};
@@ -52,6 +54,8 @@ pub struct Scheduler {
     deadlines: BTreeSet<(Micros, HostId)>,
     now: Micros,
     hosts: Hosts,
+    /// Learned speed over weight across measured hosts, which values the untried ones.
+    scale: scale::FarmScale,
     names: BTreeMap<String, HostId>,
     next_host: u32,
     /// Live leases. A hash map (with a fixed hasher, so runs are reproducible): leases are
@@ -109,6 +113,7 @@ impl Scheduler {
             deadlines: BTreeSet::new(),
             now: Micros::ZERO,
             hosts: Hosts::default(),
+            scale: scale::FarmScale::default(),
             names: BTreeMap::new(),
             next_host: 0,
             leases: FxHashMap::default(),

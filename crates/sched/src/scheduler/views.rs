@@ -151,6 +151,7 @@ impl Scheduler {
             leases: self.leases.len(),
             free_slots: self.free_slots(),
             secs_per_byte: self.cost.secs_per_byte(),
+            speed_scale: self.scale.applied(),
             counters: self.counters.clone(),
         }
     }
@@ -219,6 +220,7 @@ impl Scheduler {
         if !self.dirty.is_empty() {
             return Err(format!("hosts {:?} changed but not re-indexed", self.dirty));
         }
+        self.scale.check(&self.hosts)?;
         self.index.check(&self.hosts, &self.cfg, self.now)?;
         Ok(())
     }
