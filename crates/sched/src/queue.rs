@@ -17,7 +17,7 @@
 //! which is the one deliberate exception to FIFO within a user.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 use std::ops::Bound;
 
 use rustc_hash::FxHashMap;
@@ -61,7 +61,7 @@ struct User {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FairQueue {
     users: Vec<User>,
-    by_name: BTreeMap<String, UserIdx>,
+    by_name: FxHashMap<String, UserIdx>,
     /// Whose queue each waiting request is in; hashed (with a fixed hasher), as it is only
     /// looked up, never walked.
     index: FxHashMap<RequestId, UserIdx>,
@@ -163,6 +163,26 @@ impl FairQueue {
 
     /// Removes a request without charging its user (it was not served: gone, expired).
     pub(crate) fn remove(&mut self, id: RequestId) -> Option<Queued> {
+        let q = self.unlink(id)?;
+        self.sync_head(q.user.0 as usize);
+        Some(q)
+    }
+
+    /// Removes a request that is being granted, charging its user one turn.
+    pub(crate) fn take(&mut self, id: RequestId) -> Option<Queued> {
+        let q = self.unlink(id)?;
+        let u = &mut self.users[q.user.0 as usize];
+        let start = u.vt;
+        u.vt += 1.0 / u.weight;
+        u.granted += 1;
+        self.vclock = self.vclock.max(start);
+        self.sync_head(q.user.0 as usize);
+        Some(q)
+    }
+
+    /// Takes a request out of its user's FIFO and the indexes, leaving the user's head
+    /// entry for the caller to bring up to date (once, after any change to `vt`).
+    fn unlink(&mut self, id: RequestId) -> Option<Queued> {
         let user = self.index.remove(&id)?;
         let entries = &mut self.users[user.0 as usize].entries;
         let pos = entries.iter().position(|q| q.id == id)?;
@@ -170,19 +190,6 @@ impl FairQueue {
         if let Some(t) = q.wait_until {
             self.waits.remove(&(t, id));
         }
-        self.sync_head(user.0 as usize);
-        Some(q)
-    }
-
-    /// Removes a request that is being granted, charging its user one turn.
-    pub(crate) fn take(&mut self, id: RequestId) -> Option<Queued> {
-        let q = self.remove(id)?;
-        let u = &mut self.users[q.user.0 as usize];
-        let start = u.vt;
-        u.vt += 1.0 / u.weight;
-        u.granted += 1;
-        self.vclock = self.vclock.max(start);
-        self.sync_head(q.user.0 as usize);
         Some(q)
     }
 

@@ -351,8 +351,9 @@ impl Scheduler {
                 known: q.known,
             };
             let lease = self.new_lease(now, free, job, None);
-            let h = self.hosts.get_mut(&free).expect("picked from the index");
-            self.index.update(h, &self.cfg, now);
+            // The rest of the pass must see the grant; this also settles the host, so the
+            // refresh after the pass need not re-key it again.
+            self.refresh_index();
             self.counters.grants += 1;
             self.out.push(Action::Grant {
                 request: q.id,
