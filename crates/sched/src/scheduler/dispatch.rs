@@ -533,11 +533,14 @@ impl Scheduler {
     fn straggler(&self, now: Micros, fast: HostId, fast_speed: f64) -> Option<LeaseId> {
         let spec = self.cfg.speculation?;
         let mut best: Option<(LeaseId, f64)> = None;
-        for &(Rank(speed), host) in &self.index.loaded {
-            if speed * spec.min_speedup > fast_speed {
+        for &(Reverse(class), host) in &self.index.loaded {
+            // Classes come slowest first: once none of a class's speeds is slow enough, no
+            // later one is.
+            if class.bottom() * spec.min_speedup > fast_speed {
                 break;
             }
-            if host == fast {
+            let speed = self.hosts[&host].effective_speed();
+            if speed * spec.min_speedup > fast_speed || host == fast {
                 continue;
             }
             for (id, timing) in self.hosts[&host].leases.iter() {

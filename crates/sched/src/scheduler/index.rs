@@ -15,7 +15,7 @@
 //! but never backwards, so the index keeps the value computed when the host last changed as a
 //! lower bound and refreshes it when a search finds it stale.
 
-use std::cmp::Ordering;
+use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::Config;
@@ -71,10 +71,25 @@ impl Class {
     /// with the top five bits of the mantissa cut each octave into 32 equal steps; half a
     /// step is added first to centre the powers of two.
     fn of(speed: f64) -> Class {
-        let bits = speed.clamp(1e-9, 1e9).to_bits();
-        Class(-(((bits + (1 << 46)) >> 47) as i32))
+        let bits = speed.clamp(MIN_SPEED, 1e9).to_bits();
+        Class(-(((bits + HALF_STEP) >> 47) as i32))
+    }
+
+    /// No speed in the class is slower (the slowest class also holds every speed below
+    /// [`MIN_SPEED`], so its bound is zero).
+    pub(crate) fn bottom(self) -> f64 {
+        if self == Class::of(MIN_SPEED) {
+            return 0.0;
+        }
+        f64::from_bits((u64::from((-self.0).unsigned_abs()) << 47) - HALF_STEP)
     }
 }
+
+/// Speeds below this share one class.
+const MIN_SPEED: f64 = 1e-9;
+
+/// Half a class, in the bits of an `f64` ([`Class::of`]).
+const HALF_STEP: u64 = 1 << 46;
 
 /// Where one host sits in the indexes; `None` (or `false`) means absent.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -90,8 +105,10 @@ pub(crate) struct Entry {
     full_info: Option<FullInfo>,
     /// Can take work (earliest-finish only).
     usable: bool,
-    /// Holds leases: by effective speed, slowest first (speculation's stragglers).
-    loaded: Option<Rank>,
+    /// Holds leases: by class of effective speed, slowest first (speculation's stragglers).
+    /// A class rather than the speed itself, so that a learned speed's every small move
+    /// does not re-key the host; the search checks each host's own speed.
+    loaded: Option<Reverse<Class>>,
     /// Idle, free and never measured (icecream serves these first).
     newcomer: bool,
 }
@@ -126,7 +143,7 @@ pub(crate) struct HostIndex {
     full: BTreeMap<Class, FullClass>,
     /// How many hosts can take work (earliest-finish only).
     usable: usize,
-    pub(crate) loaded: BTreeSet<(Rank, HostId)>,
+    pub(crate) loaded: BTreeSet<(Reverse<Class>, HostId)>,
     newcomers: BTreeSet<HostId>,
     /// Free hosts by id, for `random`'s "n-th free host in configured order".
     by_id: Fenwick,
@@ -242,7 +259,7 @@ impl HostIndex {
     pub(crate) fn entry(&self, h: &Host, cfg: &Config, now: Micros) -> Entry {
         let mut e = Entry::default();
         if !h.leases.is_empty() {
-            e.loaded = Some(Rank(h.effective_speed()));
+            e.loaded = Some(Reverse(Class::of(h.effective_speed())));
         }
         let Some(c) = candidate(h, cfg) else {
             return e;
@@ -593,6 +610,15 @@ mod tests {
             assert!(c <= last);
             last = c;
         }
+        // A class's bottom bounds its speeds from below, and is the edge of the next.
+        for i in 0..=4_000 {
+            let speed = 2f64.powf(-2.0 + f64::from(i) / 1_000.0);
+            let c = Class::of(speed);
+            assert!(c.bottom() <= speed, "{speed} below {}", c.bottom());
+            assert_eq!(Class::of(c.bottom()), c);
+            assert!(Class::of(c.bottom() * (1.0 - 1e-12)) > c);
+        }
+        assert_eq!(Class::of(1e-12).bottom(), 0.0);
     }
 
     #[test]
