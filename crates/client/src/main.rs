@@ -277,7 +277,7 @@ Host list syntax (distcc's): HOST[:PORT][/SLOTS][,lzo]  localhost/N  --randomize
 fn simulate(args: &[String]) -> i32 {
     use ccfarm_sched::Policy;
     use ccfarm_sched::sim::{self, Farm, Sizes, Workload};
-    let usage = "usage: ccfarm simulate [--workloads W1,W2] [--policies all|NAME,...] [--farm NAME:SLOWNESS:SLOTS,...] [--seed N] [--sizes proportional|constant]";
+    let usage = "usage: ccfarm simulate [--workloads W1,W2] [--policies all|NAME,...] [--farm NAME:SLOWNESS:SLOTS,...] [--seed N] [--sizes proportional|constant|headers]";
     let mut workloads = vec!["W1".to_owned(), "W2".to_owned()];
     let mut policies = Policy::ALL.to_vec();
     let mut farm = Farm::default();
@@ -312,8 +312,9 @@ fn simulate(args: &[String]) -> i32 {
             "--sizes" => match value.as_str() {
                 "proportional" => Ok(Sizes::Proportional),
                 "constant" => Ok(Sizes::Constant),
+                "headers" => Ok(Sizes::Headers),
                 other => Err(format!(
-                    "--sizes: {other:?} is not proportional or constant"
+                    "--sizes: {other:?} is not proportional, constant or headers"
                 )),
             }
             .map(|s| sizes = s),

@@ -4,7 +4,7 @@
 //! queue is deep for most of the run and earliest-finish's placement passes saturate
 //! (see the `dispatch` module); the harness-sized workloads of `sweep` never do.
 //!
-//! `cargo run --release -p ccfarm-sched --example crowd [SEEDS] [constant]`
+//! `cargo run --release -p ccfarm-sched --example crowd [SEEDS] [constant|headers]`
 
 use ccfarm_sched::Policy;
 use ccfarm_sched::sim::{Farm, Sizes, Workload, simulate};
@@ -16,7 +16,10 @@ fn main() {
     let sizes = match std::env::args().nth(2).as_deref() {
         None => Sizes::Proportional,
         Some("constant") => Sizes::Constant,
-        Some(other) => panic!("{other:?}: the second argument is `constant` or nothing"),
+        Some("headers") => Sizes::Headers,
+        Some(other) => {
+            panic!("{other:?}: the second argument is `constant`, `headers` or nothing")
+        }
     };
     println!("| policy | ratio | worst ratio | Jain | latency mean ms | speculated |");
     println!("|---|---|---|---|---|---|");

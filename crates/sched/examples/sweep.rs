@@ -1,8 +1,9 @@
 //! Means over ten seeds of the simulator's figures, per policy and workload: the comparison
 //! behind a policy change, less at the mercy of one draw than `ccfarm simulate`.
 //!
-//! `cargo run --release -p ccfarm-sched --example sweep [SEEDS] [constant]` (`constant`:
-//! every job reports the same size, as in the shared harness without padding).
+//! `cargo run --release -p ccfarm-sched --example sweep [SEEDS] [constant|headers]`
+//! (`constant`: every job reports the same size, as in the shared harness without padding;
+//! `headers`: sizes include headers that cost nothing, as the harness's padded sources).
 
 use ccfarm_sched::Policy;
 use ccfarm_sched::sim::{Farm, Sizes, Workload, simulate};
@@ -14,7 +15,10 @@ fn main() {
     let sizes = match std::env::args().nth(2).as_deref() {
         None => Sizes::Proportional,
         Some("constant") => Sizes::Constant,
-        Some(other) => panic!("{other:?}: the second argument is `constant` or nothing"),
+        Some("headers") => Sizes::Headers,
+        Some(other) => {
+            panic!("{other:?}: the second argument is `constant`, `headers` or nothing")
+        }
     };
     let farm = Farm::default();
     println!("| workload | policy | ratio | worst ratio | Jain | latency mean ms | speculated |");

@@ -14,6 +14,11 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::ids::HostId;
+use crate::size_fit::SizeFit;
+
+/// How far the size line's estimate may stray from the plain ratio's, either way: enough
+/// for the 3.5× spread of work per byte seen on the shared harness's padded sources.
+const LINE_LEEWAY: f64 = 4.0;
 
 /// What a client tells the scheduler about a job when asking for a slot.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,11 +63,14 @@ pub enum JobResult {
     Transport,
 }
 
-/// The learned seconds-of-work-per-byte ratio used when a job has no previous duration.
+/// What a job's size says of its work, used when it has no previous duration: a line
+/// through recent jobs' sizes and works ([`SizeFit`]) once there is one, within a factor
+/// [`LINE_LEEWAY`] of the plain ratio of work to bytes, which is used alone until then.
 #[derive(Debug, Clone)]
 pub(crate) struct CostModel {
     secs_per_byte: f64,
     samples: u64,
+    fit: SizeFit,
     /// Mean work of a job with neither a size nor a previous duration. Learned from such
     /// jobs, so that the speeds learned from them keep the scale of the configured weights
     /// instead of measuring `default_cost / duration` (which made a host that ran a few
@@ -76,6 +84,7 @@ impl CostModel {
         CostModel {
             secs_per_byte: cfg.initial_secs_per_byte,
             samples: 0,
+            fit: SizeFit::default(),
             unknown_work: cfg.default_cost.as_secs_f64(),
             unknown_samples: 0,
         }
@@ -85,9 +94,27 @@ impl CostModel {
         self.secs_per_byte
     }
 
+    /// The fitted line, if any: `(base, per_byte)`.
+    pub(crate) fn line(&self) -> Option<(f64, f64)> {
+        self.fit.line().map(|l| (l.base, l.per_byte))
+    }
+
     /// Expected work of a job of `size` bytes, from the size model alone.
     pub(crate) fn of_size(&self, size: u64, cfg: &Config) -> f64 {
-        (size as f64 * self.secs_per_byte).max(cfg.min_cost.as_secs_f64())
+        self.by_size(size).max(cfg.min_cost.as_secs_f64())
+    }
+
+    /// The size model's work for `size` bytes: the line, kept within [`LINE_LEEWAY`] of the
+    /// ratio, so that a line fitted to one range of sizes cannot predict nonsense far
+    /// outside it (nothing at all for a file smaller than the headers, say).
+    fn by_size(&self, size: u64) -> f64 {
+        let ratio = size as f64 * self.secs_per_byte;
+        match self.fit.line() {
+            Some(l) => {
+                (l.base + l.per_byte * size as f64).clamp(ratio / LINE_LEEWAY, ratio * LINE_LEEWAY)
+            }
+            None => ratio,
+        }
     }
 
     /// Whether `job` says anything about its own cost.
@@ -124,7 +151,7 @@ impl CostModel {
             let speed = prev.host.and_then(speed_of).unwrap_or(1.0);
             prev.duration.as_secs_f64() * speed
         } else if job.size_bytes > 0 {
-            job.size_bytes as f64 * self.secs_per_byte
+            self.by_size(job.size_bytes)
         } else {
             self.unknown_work
         };
@@ -136,11 +163,18 @@ impl CostModel {
     }
 
     /// Learns from a completed job of `size` bytes that did `work` seconds of work. One odd
-    /// job (a template-heavy header, a tiny file) moves the ratio by at most a factor 8.
+    /// job (a template-heavy header, a tiny file) moves the ratio by at most a factor 8, and
+    /// counts in the line as at most 8 times what the model expected of it.
     pub(crate) fn learn(&mut self, size: u64, work: f64, alpha: f64) {
         if size == 0 || !(work.is_finite() && work > 0.0) {
             return;
         }
+        let expected = self.by_size(size);
+        self.fit.learn(
+            size as f64,
+            work.clamp(expected / 8.0, expected * 8.0),
+            alpha,
+        );
         let sample = (work / size as f64).clamp(self.secs_per_byte / 8.0, self.secs_per_byte * 8.0);
         let alpha = alpha.max(1.0 / (self.samples as f64 + 2.0));
         self.secs_per_byte += alpha * (sample - self.secs_per_byte);

@@ -69,6 +69,7 @@ mod queue;
 mod rng;
 mod scheduler;
 pub mod sim;
+mod size_fit;
 mod snapshot;
 mod time;
 

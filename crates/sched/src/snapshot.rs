@@ -24,8 +24,12 @@ pub struct Snapshot {
     pub leases: usize,
     /// Free usable slots across the farm.
     pub free_slots: u32,
-    /// Learned seconds of work per preprocessed byte.
+    /// Learned seconds of work per preprocessed byte (the plain ratio).
     pub secs_per_byte: f64,
+    /// The line fitted through recent jobs' sizes and works, once sizes differ enough to
+    /// tell one: seconds of work = `[0] + [1] × bytes` (`[0]` is negative when part of
+    /// every file, its headers, costs next to nothing). Used within a factor 4 of the ratio.
+    pub size_line: Option<(f64, f64)>,
     /// Learned speed over configured weight across the hosts with samples (1 before any;
     /// brought up to date when it moves by more than 1 %): a host with no samples is shown,
     /// and placed, at its weight times this.

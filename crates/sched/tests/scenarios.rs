@@ -349,6 +349,41 @@ fn size_based_predictions_converge_without_previous_durations() {
     assert!((predicted - 3.0).abs() < 0.15, "{predicted}");
 }
 
+/// Files that share 56 KB of headers costing nothing (the shared harness's padded
+/// sources): work per byte grows with size, and the size model fits a line, so a big file
+/// is predicted near its cost rather than at the typical file's work per byte.
+#[test]
+fn size_predictions_fit_a_base_shared_by_every_file() {
+    let mut s = quiet(Policy::EarliestFinish);
+    s.join(at(0.0), spec("a", 1, 1.0)).unwrap();
+    let size = |secs: f64| 56_000 + (secs * 104_000.0) as u64;
+    let sized = |secs: f64| JobInfo {
+        user: "u".into(),
+        size_bytes: size(secs),
+        previous: None,
+    };
+    let predicted = |s: &Scheduler, l: LeaseId| {
+        let info = s.lease(l).unwrap();
+        (info.expected_end.0 - info.granted_at.0) as f64 / 1e6
+    };
+    let mut t = 0.0;
+    for i in 0..80 {
+        let secs = [0.1, 0.2, 0.3, 0.5, 0.8][i % 5];
+        let (l, _) = granted(&s.request(at(t), RequestId(i as u64), sized(secs)).unwrap());
+        t += secs;
+        s.release(at(t), l, ok(secs)).unwrap();
+    }
+    // Work is learned in the speeds' units, whatever their scale; where the line meets
+    // zero work is the headers' size.
+    let (base, per_byte) = s.snapshot().size_line.expect("sizes differ: a line");
+    let free_bytes = -base / per_byte;
+    assert!((free_bytes - 56_000.0).abs() < 3_000.0, "{free_bytes}");
+    // Work per byte at the typical file (0.38 s) would put a 2.6 s file at 1.2 s.
+    let (l, _) = granted(&s.request(at(t), RequestId(100), sized(2.6)).unwrap());
+    let big = predicted(&s, l);
+    assert!((big - 2.6).abs() < 0.2, "{big}");
+}
+
 #[test]
 fn a_slow_host_gets_a_job_only_when_that_beats_waiting() {
     let mut s = quiet(Policy::EarliestFinish);

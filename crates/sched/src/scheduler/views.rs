@@ -151,6 +151,7 @@ impl Scheduler {
             leases: self.leases.len(),
             free_slots: self.free_slots(),
             secs_per_byte: self.cost.secs_per_byte(),
+            size_line: self.cost.line(),
             speed_scale: self.scale.applied(),
             counters: self.counters.clone(),
         }
