@@ -60,7 +60,7 @@ fn main() {
     println!("|---|---|---|---|---|---|");
     for path in std::env::args().skip(1) {
         let workload = parse(&path);
-        for sizes in [Sizes::Proportional, Sizes::Constant] {
+        for sizes in [Sizes::Proportional, Sizes::Constant, Sizes::Headers] {
             let w = Workload {
                 sizes,
                 ..workload.clone()

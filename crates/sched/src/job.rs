@@ -14,11 +14,14 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::ids::HostId;
-use crate::size_fit::SizeFit;
+use crate::size_fit::{Line, SizeFit};
 
 /// How far the size line's estimate may stray from the plain ratio's, either way: enough
 /// for the 3.5× spread of work per byte seen on the shared harness's padded sources.
 const LINE_LEEWAY: f64 = 4.0;
+
+/// The line is used only once it has been compared with the ratio on this many jobs.
+const MIN_COMPARED: u64 = 4;
 
 /// What a client tells the scheduler about a job when asking for a slot.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,14 +66,22 @@ pub enum JobResult {
     Transport,
 }
 
-/// What a job's size says of its work, used when it has no previous duration: a line
-/// through recent jobs' sizes and works ([`SizeFit`]) once there is one, within a factor
-/// [`LINE_LEEWAY`] of the plain ratio of work to bytes, which is used alone until then.
+/// What a job's size says of its work, used when it has no previous duration: the plain
+/// ratio of work to bytes, or a line through recent jobs' sizes and works ([`SizeFit`])
+/// while the line has predicted recent jobs better (kept within a factor [`LINE_LEEWAY`]
+/// of the ratio). Which one fits depends on the code: where work per byte is about
+/// constant the ratio is as good and steadier; where every file carries headers that cost
+/// little, only the line tells a big file from a small one.
 #[derive(Debug, Clone)]
 pub(crate) struct CostModel {
     secs_per_byte: f64,
     samples: u64,
     fit: SizeFit,
+    /// Moving means of the squared log errors of each model's predictions, over the jobs
+    /// that came while there was a line to compare, and how many those were.
+    ratio_error: f64,
+    line_error: f64,
+    compared: u64,
     /// Mean work of a job with neither a size nor a previous duration. Learned from such
     /// jobs, so that the speeds learned from them keep the scale of the configured weights
     /// instead of measuring `default_cost / duration` (which made a host that ran a few
@@ -85,6 +96,9 @@ impl CostModel {
             secs_per_byte: cfg.initial_secs_per_byte,
             samples: 0,
             fit: SizeFit::default(),
+            ratio_error: 0.0,
+            line_error: 0.0,
+            compared: 0,
             unknown_work: cfg.default_cost.as_secs_f64(),
             unknown_samples: 0,
         }
@@ -94,9 +108,16 @@ impl CostModel {
         self.secs_per_byte
     }
 
-    /// The fitted line, if any: `(base, per_byte)`.
+    /// The fitted line, if it is in use: `(base, per_byte)`.
     pub(crate) fn line(&self) -> Option<(f64, f64)> {
-        self.fit.line().map(|l| (l.base, l.per_byte))
+        self.line_in_use().map(|l| (l.base, l.per_byte))
+    }
+
+    /// The line, while it has predicted better than the ratio (over at least a few jobs).
+    fn line_in_use(&self) -> Option<Line> {
+        (self.compared >= MIN_COMPARED && self.line_error < self.ratio_error)
+            .then(|| self.fit.line())
+            .flatten()
     }
 
     /// Expected work of a job of `size` bytes, from the size model alone.
@@ -104,17 +125,20 @@ impl CostModel {
         self.by_size(size).max(cfg.min_cost.as_secs_f64())
     }
 
-    /// The size model's work for `size` bytes: the line, kept within [`LINE_LEEWAY`] of the
-    /// ratio, so that a line fitted to one range of sizes cannot predict nonsense far
-    /// outside it (nothing at all for a file smaller than the headers, say).
+    /// The size model's work for `size` bytes.
     fn by_size(&self, size: u64) -> f64 {
-        let ratio = size as f64 * self.secs_per_byte;
-        match self.fit.line() {
-            Some(l) => {
-                (l.base + l.per_byte * size as f64).clamp(ratio / LINE_LEEWAY, ratio * LINE_LEEWAY)
-            }
-            None => ratio,
+        match self.line_in_use() {
+            Some(l) => self.on_line(l, size),
+            None => size as f64 * self.secs_per_byte,
         }
+    }
+
+    /// `l`'s work for `size` bytes, kept within [`LINE_LEEWAY`] of the ratio's, so that a
+    /// line fitted to one range of sizes cannot predict nonsense far outside it (nothing at
+    /// all for a file smaller than the headers, say).
+    fn on_line(&self, l: Line, size: u64) -> f64 {
+        let ratio = size as f64 * self.secs_per_byte;
+        (l.base + l.per_byte * size as f64).clamp(ratio / LINE_LEEWAY, ratio * LINE_LEEWAY)
     }
 
     /// Whether `job` says anything about its own cost.
@@ -169,6 +193,15 @@ impl CostModel {
         if size == 0 || !(work.is_finite() && work > 0.0) {
             return;
         }
+        if let Some(l) = self.fit.line() {
+            let miss = |predicted: f64| (work / predicted).ln().powi(2);
+            let ratio_miss = miss(size as f64 * self.secs_per_byte);
+            let line_miss = miss(self.on_line(l, size));
+            let a = alpha.max(1.0 / (self.compared as f64 + 1.0));
+            self.ratio_error += a * (ratio_miss - self.ratio_error);
+            self.line_error += a * (line_miss - self.line_error);
+            self.compared += 1;
+        }
         let expected = self.by_size(size);
         self.fit.learn(
             size as f64,
@@ -216,6 +249,30 @@ mod tests {
             host: None,
         };
         assert_eq!(m.estimate(&job(0, Some(zero)), &cfg, speeds), 0.001);
+    }
+
+    #[test]
+    fn the_line_is_used_only_where_it_predicts_better_than_the_ratio() {
+        let cfg = Config::default();
+        let (mut headers, mut proportional) = (CostModel::new(&cfg), CostModel::new(&cfg));
+        for i in 0..100 {
+            let work = 0.05 + f64::from(i % 13) * 0.2;
+            headers.learn(56_000 + (work * 104_000.0) as u64, work, cfg.size_alpha);
+            proportional.learn((work * 1e6) as u64, work, cfg.size_alpha);
+        }
+        let (base, per_byte) = headers.line().expect("headers: the line predicts better");
+        assert!(
+            (-base / per_byte - 56_000.0).abs() < 1_000.0,
+            "{base} {per_byte}"
+        );
+        let big = headers.of_size(56_000 + 270_000, &cfg);
+        assert!((big - 2.6).abs() < 0.05, "{big}");
+        assert_eq!(
+            proportional.line(),
+            None,
+            "a ratio predicts as well: no line"
+        );
+        assert!((proportional.of_size(2_600_000, &cfg) - 2.6).abs() < 0.01);
     }
 
     #[test]
