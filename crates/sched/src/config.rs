@@ -26,6 +26,11 @@ pub struct Config {
     /// and every slot should work. Also bounds the cost of a pass. Once a pass has run out
     /// of lookahead, later passes let nobody wait until the queue is no deeper than this.
     pub max_lookahead: usize,
+    /// Turns (grants to a weight-1 user) a user that starts waiting is placed ahead of the
+    /// fair queue's virtual clock, so that a build starting while others run catches up with
+    /// them for a few grants instead of sharing equally from its first request; bounded, so
+    /// being idle earns no more than this. 0: plain start-time fair queueing.
+    pub fair_credit: f64,
     /// Consecutive transport failures that take an up host down. One failure is often a
     /// client's own network hiccup; several in a row is the host.
     pub failures_to_down: u32,
@@ -91,6 +96,7 @@ impl Default for Config {
             max_wait: Duration::from_secs(120),
             max_queued: 100_000,
             max_lookahead: 64,
+            fair_credit: 8.0,
             failures_to_down: 3,
             probation_successes: 2,
             probation_slots: 1,
@@ -142,6 +148,13 @@ impl Config {
         unit_interval("speed_alpha", self.speed_alpha)?;
         unit_interval("size_alpha", self.size_alpha)?;
         positive("initial_secs_per_byte", self.initial_secs_per_byte)?;
+        if !(self.fair_credit >= 0.0 && self.fair_credit.is_finite()) {
+            return Err(ConfigError::OutOfRange {
+                name: "fair_credit",
+                value: self.fair_credit,
+                range: "0 <= x, finite",
+            });
+        }
         if let Some(s) = self.speculation {
             at_least_one("speculation.margin", s.margin)?;
             at_least_one("speculation.min_speedup", s.min_speedup)?;

@@ -7,9 +7,17 @@
 //! weight(u)`. With equal weights that is plain round-robin: one user's 200 waiting jobs and
 //! another's 8 alternate, so the 8 are all served within the first 16 grants.
 //!
-//! A user who starts waiting has its `vt` lifted to the system's virtual clock (the start tag
-//! of the last grant), so being idle earns no credit to burst with later, and a user who was
-//! granted many slots while the farm was empty is not punished once it fills up.
+//! A user who starts waiting has its `vt` lifted to a few turns (`credit`,
+//! [`crate::Config::fair_credit`]) before the system's virtual clock (the start tag of the
+//! last grant), if it was further behind: a build that starts while others run goes first
+//! for those few turns, then shares equally. Without the credit, builds of equal size that
+//! start one after another share the farm at equal rates from the first moment, so the
+//! first to start, which had the farm to itself for a while, ends far sooner than the
+//! others: fair in rate, unequal in build time (Jain's index over the simulated W2's build
+//! times 0.972; 0.987 with 8 turns). The credit is bounded, so being idle for long earns no
+//! more than it, and a user who was granted many slots while the farm was empty is not
+//! punished once it fills up. (Linux's CFS gives a waking task the same kind of bounded
+//! head start.)
 //!
 //! The order is computed without changing anything ([`FairQueue::order`]), because a policy
 //! may decline a free slot for a request (it expects a faster host to free up soon) and the
@@ -71,6 +79,8 @@ pub(crate) struct FairQueue {
     heads: BTreeSet<Slot>,
     vclock: f64,
     activations: u64,
+    /// How many turns ahead of the virtual clock a user starts waiting.
+    credit: f64,
 }
 
 /// Per-user figures for the status page.
@@ -84,6 +94,15 @@ pub(crate) struct UserFigures<'a> {
 }
 
 impl FairQueue {
+    /// An empty queue in which a user that starts waiting is placed `credit` turns (of a
+    /// weight-1 user) ahead of the virtual clock.
+    pub(crate) fn with_credit(credit: f64) -> FairQueue {
+        FairQueue {
+            credit,
+            ..FairQueue::default()
+        }
+    }
+
     /// The index of user `name`, registering it with `weight` if new.
     pub(crate) fn intern(&mut self, name: &str, weight: f64) -> UserIdx {
         if let Some(&idx) = self.by_name.get(name) {
@@ -93,7 +112,7 @@ impl FairQueue {
         self.users.push(User {
             name: name.to_owned(),
             weight,
-            vt: self.vclock,
+            vt: self.vclock - self.credit,
             activation: 0,
             granted: 0,
             entries: VecDeque::new(),
@@ -148,7 +167,7 @@ impl FairQueue {
     pub(crate) fn push(&mut self, q: Queued) {
         let u = &mut self.users[q.user.0 as usize];
         if u.entries.is_empty() {
-            u.vt = u.vt.max(self.vclock);
+            u.vt = u.vt.max(self.vclock - self.credit);
             self.activations += 1;
             u.activation = self.activations;
         }
@@ -483,6 +502,39 @@ mod tests {
         }
         let order = serve(&mut fq, 6);
         assert_eq!(order.iter().filter(|&&u| u == 0).count(), 3, "{order:?}");
+    }
+
+    #[test]
+    fn a_user_that_starts_waiting_goes_first_for_its_credit_and_no_more() {
+        let mut fq = FairQueue::with_credit(3.0);
+        let a = fq.intern("a", 1.0);
+        for i in 0..50 {
+            fq.push(q(i, a, i));
+            serve(&mut fq, 1);
+        }
+        for i in 0..20 {
+            fq.push(q(100 + i, a, 100));
+        }
+        // b arrives (new here): three turns ahead of the clock, and a's next tag is one
+        // turn past it, so b goes first four times; then they alternate.
+        let b = fq.intern("b", 1.0);
+        for i in 0..20 {
+            fq.push(q(200 + i, b, 100));
+        }
+        let order = serve(&mut fq, 9);
+        assert_eq!(order, [1, 1, 1, 1, 0, 1, 0, 1, 0], "{order:?}");
+        // b empties its queue, idles while a is served on, and comes back: the same head
+        // start, however long it was idle.
+        while fq.order().any(|r| r.user == b) {
+            let id = fq.order().find(|r| r.user == b).unwrap().id;
+            fq.remove(id);
+        }
+        serve(&mut fq, 5);
+        for i in 0..5 {
+            fq.push(q(300 + i, b, 200));
+        }
+        let order = serve(&mut fq, 5);
+        assert_eq!(order, [1, 1, 1, 1, 0], "{order:?}");
     }
 
     /// The merge of every user's queue by tag, computed from scratch.

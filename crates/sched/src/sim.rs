@@ -984,6 +984,9 @@ mod tests {
         ] {
             let mut cfg = sim_config(p);
             cfg.user_weights.insert("heavy".into(), 2.0);
+            // Weights alone: the heavy user, starting to wait second, would otherwise go
+            // first for its credit (16 grants at weight 2) inside the counted window.
+            cfg.fair_credit = 0.0;
             let w = workload(vec![
                 client("light", 0.0, 64, vec![0.5; 150]),
                 client("heavy", 0.0, 64, vec![0.5; 150]),

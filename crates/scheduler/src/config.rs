@@ -55,6 +55,9 @@ pub struct FileConfig {
     pub probe_compiler: Option<String>,
     /// Start a second copy of a straggler on a faster idle server.
     pub speculation: Option<bool>,
+    /// Turns a user that starts waiting (a new build) goes ahead of the others before it
+    /// shares equally; 0 for plain round-robin from its first request.
+    pub fair_credit: Option<f64>,
     /// Hosts reporting less free memory than this (MiB) get no new work.
     pub min_free_memory_mb: Option<u64>,
     /// Bearer token required by the admin API (`/admin/...`); without one the admin API
@@ -175,6 +178,9 @@ impl FileConfig {
         } else if config.speculation.is_none() {
             config.speculation = Some(Speculation::default());
         }
+        if let Some(c) = self.fair_credit {
+            config.fair_credit = c;
+        }
         if let Some(mb) = self.min_free_memory_mb {
             config.min_free_memory = mb * 1024 * 1024;
         }
@@ -220,6 +226,7 @@ mod tests {
             heartbeat_timeout_s = 2.5
             max_wait_s = 60
             speculation = false
+            fair_credit = 2
             [users]
             bot = 0.5
             [servers.fast1]
@@ -248,6 +255,7 @@ mod tests {
         assert_eq!(s.heartbeat_timeout, Duration::from_millis(2500));
         assert_eq!(s.max_wait, Duration::from_secs(60));
         assert_eq!(s.speculation, None);
+        assert_eq!(s.fair_credit, 2.0);
         assert_eq!(s.user_weights.get("bot"), Some(&0.5));
     }
 
@@ -258,6 +266,8 @@ mod tests {
         assert!(FileConfig::parse("[[hosts]]\naddress = \"a\"").is_err());
         let negative = FileConfig::parse("max_wait_s = -1").unwrap();
         assert!(negative.sched_config(Policy::EarliestFinish).is_err());
+        let credit = FileConfig::parse("fair_credit = -1").unwrap();
+        assert!(credit.sched_config(Policy::EarliestFinish).is_err());
     }
 
     #[test]

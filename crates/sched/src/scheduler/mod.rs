@@ -103,6 +103,7 @@ impl Scheduler {
         placement: Box<dyn Placement>,
     ) -> Result<Scheduler, ConfigError> {
         config.validate()?;
+        let credit = config.fair_credit;
         Ok(Scheduler {
             cost: CostModel::new(&config),
             cfg: config,
@@ -119,7 +120,7 @@ impl Scheduler {
             leases: FxHashMap::default(),
             next_lease: 0,
             granted: FxHashMap::default(),
-            queue: FairQueue::default(),
+            queue: FairQueue::with_credit(credit),
             counters: Counters::default(),
             out: Vec::new(),
             spare_ends: Vec::new(),
