@@ -96,7 +96,7 @@ impl Default for Config {
             max_wait: Duration::from_secs(120),
             max_queued: 100_000,
             max_lookahead: 64,
-            fair_credit: 8.0,
+            fair_credit: 16.0,
             failures_to_down: 3,
             probation_successes: 2,
             probation_slots: 1,

@@ -14,7 +14,7 @@
 //! start one after another share the farm at equal rates from the first moment, so the
 //! first to start, which had the farm to itself for a while, ends far sooner than the
 //! others: fair in rate, unequal in build time (Jain's index over the simulated W2's build
-//! times 0.972; 0.987 with 8 turns). The credit is bounded, so being idle for long earns no
+//! times 0.971; 0.993 with 16 turns). The credit is bounded, so being idle for long earns no
 //! more than it, and a user who was granted many slots while the farm was empty is not
 //! punished once it fills up. (Linux's CFS gives a waking task the same kind of bounded
 //! head start.)
