@@ -82,6 +82,10 @@ pub(crate) struct CostModel {
     ratio_error: f64,
     line_error: f64,
     compared: u64,
+    /// The fitted line and whether it is in use, as of the last job learned from (both
+    /// change only then; estimates read them on every request).
+    fitted: Option<Line>,
+    in_use: Option<Line>,
     /// Mean work of a job with neither a size nor a previous duration. Learned from such
     /// jobs, so that the speeds learned from them keep the scale of the configured weights
     /// instead of measuring `default_cost / duration` (which made a host that ran a few
@@ -99,6 +103,8 @@ impl CostModel {
             ratio_error: 0.0,
             line_error: 0.0,
             compared: 0,
+            fitted: None,
+            in_use: None,
             unknown_work: cfg.default_cost.as_secs_f64(),
             unknown_samples: 0,
         }
@@ -115,9 +121,7 @@ impl CostModel {
 
     /// The line, while it has predicted better than the ratio (over at least a few jobs).
     fn line_in_use(&self) -> Option<Line> {
-        (self.compared >= MIN_COMPARED && self.line_error < self.ratio_error)
-            .then(|| self.fit.line())
-            .flatten()
+        self.in_use
     }
 
     /// Expected work of a job of `size` bytes, from the size model alone.
@@ -193,7 +197,7 @@ impl CostModel {
         if size == 0 || !(work.is_finite() && work > 0.0) {
             return;
         }
-        if let Some(l) = self.fit.line() {
+        if let Some(l) = self.fitted {
             let miss = |predicted: f64| (work / predicted).ln().powi(2);
             let ratio_miss = miss(size as f64 * self.secs_per_byte);
             let line_miss = miss(self.on_line(l, size));
@@ -212,6 +216,10 @@ impl CostModel {
         let alpha = alpha.max(1.0 / (self.samples as f64 + 2.0));
         self.secs_per_byte += alpha * (sample - self.secs_per_byte);
         self.samples += 1;
+        self.fitted = self.fit.line();
+        self.in_use = self
+            .fitted
+            .filter(|_| self.compared >= MIN_COMPARED && self.line_error < self.ratio_error);
     }
 }
 
