@@ -309,15 +309,10 @@ fn simulate(args: &[String]) -> i32 {
                 .parse()
                 .map(|s| seed = s)
                 .map_err(|e| format!("--seed: {e}")),
-            "--sizes" => match value.as_str() {
-                "proportional" => Ok(Sizes::Proportional),
-                "constant" => Ok(Sizes::Constant),
-                "headers" => Ok(Sizes::Headers),
-                other => Err(format!(
-                    "--sizes: {other:?} is not proportional, constant or headers"
-                )),
-            }
-            .map(|s| sizes = s),
+            "--sizes" => value
+                .parse()
+                .map(|s| sizes = s)
+                .map_err(|e| format!("--sizes: {e}")),
             _ => Err(usage.to_owned()),
         };
         if let Err(e) = parsed {

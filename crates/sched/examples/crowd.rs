@@ -7,20 +7,16 @@
 //! `cargo run --release -p ccfarm-sched --example crowd [SEEDS] [constant|headers]`
 
 use ccfarm_sched::Policy;
-use ccfarm_sched::sim::{Farm, Sizes, Workload, simulate};
+use ccfarm_sched::sim::{Farm, Means, Sizes, Workload, simulate};
 
 fn main() {
     let seeds: u64 = std::env::args()
         .nth(1)
         .map_or(10, |s| s.parse().expect("SEEDS is a number"));
-    let sizes = match std::env::args().nth(2).as_deref() {
-        None => Sizes::Proportional,
-        Some("constant") => Sizes::Constant,
-        Some("headers") => Sizes::Headers,
-        Some(other) => {
-            panic!("{other:?}: the second argument is `constant`, `headers` or nothing")
-        }
-    };
+    let sizes: Sizes = std::env::args()
+        .nth(2)
+        .map_or(Ok(Sizes::Proportional), |s| s.parse())
+        .unwrap_or_else(|e| panic!("the second argument: {e}"));
     println!("| policy | ratio | worst ratio | Jain | latency mean ms | speculated |");
     println!("|---|---|---|---|---|---|");
     for p in Policy::ALL {
@@ -34,16 +30,6 @@ fn main() {
                 simulate(&farm, &w, p)
             })
             .collect();
-        let n = reports.len() as f64;
-        let mean =
-            |f: &dyn Fn(&ccfarm_sched::sim::Report) -> f64| reports.iter().map(f).sum::<f64>() / n;
-        let worst = reports.iter().map(|r| r.ratio).fold(0.0, f64::max);
-        println!(
-            "| {p} | {:.3} | {worst:.3} | {:.4} | {:.0} | {:.1} |",
-            mean(&|r| r.ratio),
-            mean(&|r| r.jain),
-            mean(&|r| r.latency_mean_ms),
-            mean(&|r| r.speculations as f64),
-        );
+        println!("| {p} | {} |", Means::of(&reports).cells());
     }
 }

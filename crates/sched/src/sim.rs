@@ -189,6 +189,23 @@ pub enum Sizes {
     Headers,
 }
 
+impl std::str::FromStr for Sizes {
+    type Err = String;
+
+    /// `proportional`, `constant` or `headers`, as `ccfarm simulate --sizes` and the
+    /// examples take them.
+    fn from_str(s: &str) -> Result<Sizes, String> {
+        match s {
+            "proportional" => Ok(Sizes::Proportional),
+            "constant" => Ok(Sizes::Constant),
+            "headers" => Ok(Sizes::Headers),
+            other => Err(format!(
+                "{other:?} is not proportional, constant or headers"
+            )),
+        }
+    }
+}
+
 /// The headers' share of a [`Sizes::Headers`] file, in seconds of work at
 /// [`BYTES_PER_SEC`]: the harness's 56 KB at its 104 bytes per millisecond.
 pub const HEADERS_SECS: f64 = 56.0 / 104.0;
@@ -357,6 +374,45 @@ pub fn sim_config(policy: Policy) -> Config {
         policy,
         heartbeat_timeout: Duration::from_secs(365 * 24 * 3600),
         ..Config::default()
+    }
+}
+
+/// Means over several draws of one policy's runs: what the sweeps report.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Means {
+    /// Mean makespan over the lower bound.
+    pub ratio: f64,
+    /// The largest of those ratios.
+    pub worst_ratio: f64,
+    /// Mean Jain's index over the clients' build times.
+    pub jain: f64,
+    /// Mean of the runs' mean job latencies.
+    pub latency_mean_ms: f64,
+    /// Mean number of speculative copies.
+    pub speculations: f64,
+}
+
+impl Means {
+    /// The means of `reports` (at least one).
+    pub fn of(reports: &[Report]) -> Means {
+        let n = reports.len() as f64;
+        let mean = |f: &dyn Fn(&Report) -> f64| reports.iter().map(f).sum::<f64>() / n;
+        Means {
+            ratio: mean(&|r| r.ratio),
+            worst_ratio: reports.iter().map(|r| r.ratio).fold(0.0, f64::max),
+            jain: mean(&|r| r.jain),
+            latency_mean_ms: mean(&|r| r.latency_mean_ms),
+            speculations: mean(&|r| r.speculations as f64),
+        }
+    }
+
+    /// The figures as markdown table cells: ratio, worst ratio, Jain, latency mean ms,
+    /// speculated.
+    pub fn cells(&self) -> String {
+        format!(
+            "{:.3} | {:.3} | {:.4} | {:.0} | {:.1}",
+            self.ratio, self.worst_ratio, self.jain, self.latency_mean_ms, self.speculations
+        )
     }
 }
 
