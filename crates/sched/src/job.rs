@@ -116,12 +116,7 @@ impl CostModel {
 
     /// The fitted line, if it is in use: `(base, per_byte)`.
     pub(crate) fn line(&self) -> Option<(f64, f64)> {
-        self.line_in_use().map(|l| (l.base, l.per_byte))
-    }
-
-    /// The line, while it has predicted better than the ratio (over at least a few jobs).
-    fn line_in_use(&self) -> Option<Line> {
-        self.in_use
+        self.in_use.map(|l| (l.base, l.per_byte))
     }
 
     /// Expected work of a job of `size` bytes, from the size model alone.
@@ -131,7 +126,7 @@ impl CostModel {
 
     /// The size model's work for `size` bytes.
     fn by_size(&self, size: u64) -> f64 {
-        match self.line_in_use() {
+        match self.in_use {
             Some(l) => self.on_line(l, size),
             None => size as f64 * self.secs_per_byte,
         }

@@ -236,13 +236,6 @@ impl Scheduler {
                 cost: q.cost,
                 size: q.size,
             };
-            // The free slot a request that waits declines: the fastest (as earliest-finish
-            // compares against it).
-            let free_speed = cands
-                .iter()
-                .filter(|c| c.free > 0)
-                .map(|c| c.effective_speed)
-                .fold(0.0, f64::max);
             let may_wait = waiting_allowed
                 && waits.len() < self.cfg.max_lookahead
                 && q.wait_until.is_none_or(|t| t > now);
@@ -296,6 +289,13 @@ impl Scheduler {
                         }
                         c.available_at = heap.peek().map(|r| r.0);
                     }
+                    // The free slot it declines: the fastest (as earliest-finish compares
+                    // against it).
+                    let free_speed = cands
+                        .iter()
+                        .filter(|c| c.free > 0)
+                        .map(|c| c.effective_speed)
+                        .fold(0.0, f64::max);
                     waits.push(q.id, until, q.cost, cands[i].effective_speed, free_speed);
                 }
                 _ => {}
