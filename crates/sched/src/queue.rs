@@ -484,18 +484,24 @@ mod tests {
         assert_eq!(a_count, 20);
     }
 
-    #[test]
-    fn idle_users_bank_no_credit_and_busy_users_are_not_punished() {
-        let mut fq = FairQueue::default();
+    /// A queue with `credit` in which user `a` was served 50 times while alone and now has
+    /// `waiting` requests queued (ids from 100, enqueued at 100).
+    fn busy_alone(credit: f64, waiting: u64) -> (FairQueue, UserIdx) {
+        let mut fq = FairQueue::with_credit(credit);
         let a = fq.intern("a", 1.0);
-        // a is served 50 times while alone
         for i in 0..50 {
             fq.push(q(i, a, i));
             serve(&mut fq, 1);
         }
-        for i in 0..10 {
+        for i in 0..waiting {
             fq.push(q(100 + i, a, 100));
         }
+        (fq, a)
+    }
+
+    #[test]
+    fn idle_users_bank_no_credit_and_busy_users_are_not_punished() {
+        let (mut fq, _) = busy_alone(0.0, 10);
         let b = fq.intern("b", 1.0);
         for i in 0..10 {
             fq.push(q(200 + i, b, 100));
@@ -506,15 +512,7 @@ mod tests {
 
     #[test]
     fn a_user_that_starts_waiting_goes_first_for_its_credit_and_no_more() {
-        let mut fq = FairQueue::with_credit(3.0);
-        let a = fq.intern("a", 1.0);
-        for i in 0..50 {
-            fq.push(q(i, a, i));
-            serve(&mut fq, 1);
-        }
-        for i in 0..20 {
-            fq.push(q(100 + i, a, 100));
-        }
+        let (mut fq, _) = busy_alone(3.0, 20);
         // b arrives (new here): three turns ahead of the clock, and a's next tag is one
         // turn past it, so b goes first four times; then they alternate.
         let b = fq.intern("b", 1.0);
