@@ -22,6 +22,17 @@ fn quiet(policy: Policy) -> Scheduler {
     Scheduler::new(quiet_config(policy)).unwrap()
 }
 
+/// Two schedulers with `config`: one serving its built-in policy from the host index, one
+/// showing the same policy every host as a custom placement is shown. A behaviour checked
+/// on both holds on both placement paths.
+fn both_paths(config: Config) -> [Scheduler; 2] {
+    let policy = config.policy;
+    [
+        Scheduler::new(config.clone()).unwrap(),
+        Scheduler::with_placement(config, policy.build()).unwrap(),
+    ]
+}
+
 #[test]
 fn grants_at_once_when_a_slot_is_free() {
     let mut s = sched(Policy::EarliestFinish);
@@ -421,10 +432,7 @@ fn a_slow_host_gets_a_job_only_when_that_beats_waiting() {
 /// Through the host index and through a placement shown every host alike.
 #[test]
 fn an_untried_host_is_valued_at_the_farm_s_scale_not_its_raw_weight() {
-    let policy = Policy::EarliestFinish;
-    let indexed = quiet(policy);
-    let shown = Scheduler::with_placement(quiet_config(policy), policy.build()).unwrap();
-    for mut s in [indexed, shown] {
+    for mut s in both_paths(quiet_config(Policy::EarliestFinish)) {
         let (a, _) = s.join(at(0.0), spec("a", 1, 1.0)).unwrap();
         let (b, _) = s.join(at(0.0), spec("b", 1, 1.0)).unwrap();
         let mut t = 0.0;
@@ -478,10 +486,7 @@ fn an_untried_host_is_valued_at_the_farm_s_scale_not_its_raw_weight() {
 /// the host index and through a placement shown every host alike.
 #[test]
 fn a_long_job_trades_the_slow_slot_for_a_shorter_job_s_wait() {
-    let policy = Policy::EarliestFinish;
-    let indexed = quiet(policy);
-    let shown = Scheduler::with_placement(quiet_config(policy), policy.build()).unwrap();
-    for mut s in [indexed, shown] {
+    for mut s in both_paths(quiet_config(Policy::EarliestFinish)) {
         let (fast, _) = s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
         let (slow, _) = s.join(at(0.0), spec("slow", 1, 0.25)).unwrap();
         let (_, h) = granted(&s.request(at(0.0), RequestId(1), job("u", 1.0)).unwrap());
@@ -524,9 +529,7 @@ fn a_saturated_farm_skips_waiting_until_the_queue_is_short() {
         max_lookahead: 1,
         ..quiet_config(policy)
     };
-    let indexed = Scheduler::new(config.clone()).unwrap();
-    let shown = Scheduler::with_placement(config, policy.build()).unwrap();
-    for mut s in [indexed, shown] {
+    for mut s in both_paths(config) {
         let (fast, _) = s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
         let (slow, _) = s.join(at(0.0), spec("slow", 1, 0.25)).unwrap();
         let (l1, h1) = granted(&s.request(at(0.0), RequestId(1), job("u", 1.0)).unwrap());
