@@ -30,6 +30,12 @@
 #   * each client is its own developer: USER=ccb-dev<k> (the scheduler's fair
 #     queueing is per user) and HOSTNAME=ccb-client<k>. CCFARM_ONE_USER=1 keeps
 #     the harness's USER for every client (one user: FIFO between clients).
+#   * each client's CCFARM_DIR (where the client remembers each file's compile time)
+#     is fresh per run by default: every build is a first build, the job costs
+#     unknown but for their sizes. CCFARM_MEMORY=DIR keeps it in DIR/c<K> across runs
+#     instead, so every build after the first of a workload is a rebuild whose files'
+#     previous compile times the client sends (empty DIR before the first run for a
+#     clean start; `describe` says which).
 #   * CCFARM_WEIGHTS=1 / CCFARM_SPECULATION=0|1: a scheduler.toml (--config) with
 #     [servers.hN] weight = 1/slowness / speculation on or off (newer schedulers only).
 #   * diagnostics kept in $RUN_DIR: ccfarm-scheduler.out (its log; CCFARM_SCHED_LOG
@@ -211,8 +217,16 @@ stop)
     kill_recorded
     ;;
 client-env)
-    mkdir -p "$RUN_DIR/ccfarm-dir-c$2"
-    echo "CCFARM_DIR=$RUN_DIR/ccfarm-dir-c$2"
+    if [ -n "${CCFARM_MEMORY:-}" ]; then
+        dir=$CCFARM_MEMORY/c$2
+        # What the client remembered before this run, for the record.
+        n=$(cat "$dir"/times/[0-9][0-9] 2>/dev/null | wc -l)
+        echo "client $2: $n compile times remembered before the run" >> "$RUN_DIR/ccfarm-memory.txt"
+    else
+        dir=$RUN_DIR/ccfarm-dir-c$2
+    fi
+    mkdir -p "$dir"
+    echo "CCFARM_DIR=$dir"
     h=""
     while read -r name slow slots addr port; do h="$h $addr:$port/$slots"; done < <(hosts_list)
     if [ "$MODE" = scheduler ]; then
@@ -251,6 +265,7 @@ describe)
         extra=""
         [ "${CCFARM_WEIGHTS:-0}" = 1 ] && extra="$extra, weights 1/slowness"
         [ -n "${CCFARM_SPECULATION:-}" ] && extra="$extra, speculation=${CCFARM_SPECULATION}"
+        [ -n "${CCFARM_MEMORY:-}" ] && extra="$extra, client memory kept in $CCFARM_MEMORY"
         echo "ccfarm $v (scheduler, policy $POLICY, host-list fallback: $fb, users: $users$extra)"
     else
         echo "ccfarm $v (static host list, no scheduler)"

@@ -18,6 +18,7 @@ use ccfarm_proto::distcc::{Reply, Version, encode_command, encode_source};
 use crate::backoff::{BackoffPolicy, BackoffStore};
 use crate::env::Settings;
 use crate::exit;
+use crate::history::{self, History};
 use crate::hosts::{HostKind, HostList, HostSpec};
 use crate::lease;
 use crate::local;
@@ -146,11 +147,20 @@ impl Distribution<'_> {
         // slot granted meanwhile would sit idle, and a request placed before its size is
         // known is placed blind (a long job granted a slow host's free slot, seen on the
         // shared harness with sources padded to their cost).
+        let memory = self.memory();
+        let previous = memory.as_ref().and_then(|(h, key)| h.recall(key));
+        if let Some(p) = &previous {
+            self.ctx.log.info(&format!(
+                "{} took {} ms on {} last time",
+                self.job.input, p.ms, p.server
+            ));
+        }
         let job = ccfarm_proto::farm::JobDescription {
             compiler: self.argv[0].clone(),
             source: self.job.input.clone(),
             preprocessed_bytes: Some(source.len() as u64),
-            previous_ms: None,
+            previous_ms: previous.as_ref().map(|p| p.ms),
+            previous_server: previous.map(|p| p.server),
         };
         let ask = |job: ccfarm_proto::farm::JobDescription| {
             lease::ask(
@@ -199,10 +209,17 @@ impl Distribution<'_> {
                 Some(race::Decided {
                     host,
                     verdict: Verdict::Success(reply),
-                }) => return ViaScheduler::Done(self.deliver(&host, &reply)),
+                    elapsed,
+                }) => {
+                    if let Some((h, key)) = &memory {
+                        self.remember(h, key, &host, elapsed);
+                    }
+                    return ViaScheduler::Done(self.deliver(&host, &reply));
+                }
                 Some(race::Decided {
                     host,
                     verdict: Verdict::CompileError(reply),
+                    ..
                 }) => return ViaScheduler::Done(self.compile_error(&host, reply, None)),
                 // Every copy failed (a race is never decided by a failure).
                 Some(race::Decided {
@@ -214,6 +231,36 @@ impl Distribution<'_> {
             answer = ask(job.clone()).and_then(lease::Pending::wait);
         }
         ViaScheduler::Fallback(Some(source))
+    }
+
+    /// The compile-time memory and this job's key in it, unless turned off
+    /// (`CCFARM_HISTORY=0`) or the job cannot be named.
+    fn memory(&self) -> Option<(History, String)> {
+        if !self.ctx.settings.history {
+            return None;
+        }
+        let cwd = std::env::current_dir().ok()?;
+        let key = history::key(&cwd, &self.job.input, &self.job.output)?;
+        Some((History::new(&self.ctx.settings.state_dir), key))
+    }
+
+    /// Remember how long a job the scheduler placed took on `host`, for its next compile.
+    fn remember(&self, history: &History, key: &str, host: &HostSpec, took: std::time::Duration) {
+        let HostKind::Tcp { host, port } = &host.kind else {
+            return;
+        };
+        // As the scheduler writes a server's address, so that it recognises the server.
+        let server = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => std::net::SocketAddr::new(ip, *port).to_string(),
+            Err(_) => format!("{host}:{port}"),
+        };
+        let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        if let Err(e) = history.record(key, ms, &server) {
+            self.ctx.log.info(&format!(
+                "not remembering {}'s compile time: {e}",
+                self.job.input
+            ));
+        }
     }
 
     fn run_hosts(&self, mut source: Option<Bytes>) -> i32 {

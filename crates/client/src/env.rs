@@ -106,6 +106,9 @@ pub struct Settings {
     pub scheduler: Option<String>,
     /// Longest wait for the scheduler's answer before using the host list.
     pub scheduler_wait: Duration,
+    /// Remember each file's compile time under `state_dir/times` and tell the scheduler
+    /// (`CCFARM_HISTORY`, default on).
+    pub history: bool,
     /// Who is building (for per-user fairness).
     pub user: String,
     /// This machine's name (for the dashboard).
@@ -181,6 +184,7 @@ impl Settings {
                 .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from),
             scheduler,
             scheduler_wait: env.seconds(&["CCFARM_SCHEDULER_WAIT"], 600),
+            history: env.flag(&["CCFARM_HISTORY"], true),
             user: env
                 .first(&["USER", "LOGNAME"])
                 .unwrap_or("unknown")

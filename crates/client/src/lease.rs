@@ -417,6 +417,7 @@ pub(crate) mod tests {
             source: "a.c".into(),
             preprocessed_bytes: None,
             previous_ms: None,
+            previous_server: None,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod backoff;
 pub mod compile;
 pub mod env;
 pub mod exit;
+pub mod history;
 pub mod hosts;
 pub mod lease;
 pub mod local;

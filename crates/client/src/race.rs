@@ -42,6 +42,9 @@ pub struct Decided {
     pub host: HostSpec,
     /// What it answered.
     pub verdict: Verdict,
+    /// How long that copy took, from its start to the reply (what its lease was released
+    /// with).
+    pub elapsed: std::time::Duration,
 }
 
 /// What the deciding thread waits for.
@@ -182,6 +185,7 @@ where
                     let speculative = number > 0;
                     let c = &mut copies[number];
                     c.running = false;
+                    let elapsed = c.started.elapsed();
                     let result = match &verdict {
                         Verdict::Success(_) => JobResult::Ok,
                         Verdict::CompileError(_) => JobResult::CompileError,
@@ -190,7 +194,7 @@ where
                     // A revoked lease is already gone on the scheduler's side; after
                     // the connection was lost there is nobody to tell.
                     if !c.revoked && !lost {
-                        watched.release(c.lease, result, c.started.elapsed());
+                        watched.release(c.lease, result, elapsed);
                     }
                     let c = &copies[number];
                     match verdict {
@@ -246,6 +250,7 @@ where
                             break Some(Decided {
                                 host: c.host.clone(),
                                 verdict,
+                                elapsed,
                             });
                         }
                     }
@@ -428,6 +433,7 @@ mod tests {
             Some(Decided {
                 host,
                 verdict: Verdict::Success(r) | Verdict::CompileError(r),
+                ..
             }) => {
                 assert_eq!(
                     host.display(),

@@ -126,6 +126,7 @@ pub async fn cycle(
         source: format!("src/file{index}.c"),
         preprocessed_bytes: Some(200_000),
         previous_ms: None,
+        previous_server: None,
     };
     let mut number = 0u64;
     loop {

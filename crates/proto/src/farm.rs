@@ -60,6 +60,11 @@ pub struct JobDescription {
     pub preprocessed_bytes: Option<u64>,
     /// How long this file took to compile last time, when the client remembers.
     pub previous_ms: Option<u64>,
+    /// The server that compiled it that time (`address:port`, as it was granted), so that
+    /// the scheduler can turn `previous_ms` into work with that server's learned speed.
+    /// Absent from older clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_server: Option<String>,
 }
 
 /// How a leased job ended, as the client saw it.
@@ -282,6 +287,17 @@ mod tests {
                 source: "src/a.c".into(),
                 preprocessed_bytes: Some(123_456),
                 previous_ms: None,
+                previous_server: None,
+            },
+        });
+        round_trip(ToScheduler::Request {
+            request: 8,
+            job: JobDescription {
+                compiler: "gcc".into(),
+                source: "/src/b.c".into(),
+                preprocessed_bytes: Some(1_000),
+                previous_ms: Some(2_500),
+                previous_server: Some("10.0.0.7:3632".into()),
             },
         });
         round_trip(ToScheduler::Release {
@@ -350,6 +366,25 @@ mod tests {
             u32::from_be_bytes(wire[..4].try_into().unwrap()) as usize,
             wire.len() - 4
         );
+    }
+
+    /// A client from before `previous_server` existed is still understood, and a request
+    /// without it says nothing of it on the wire (so an older scheduler sees what it knows).
+    #[test]
+    fn previous_server_is_optional_on_the_wire() {
+        let old = br#"{"type":"request","request":1,"job":{"compiler":"cc","source":"a.c","preprocessed_bytes":null,"previous_ms":40}}"#;
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&(old.len() as u32).to_be_bytes());
+        buf.extend_from_slice(old);
+        let decoded: ToScheduler = decode(&mut buf, DEFAULT_MAX_FRAME).unwrap().unwrap();
+        let ToScheduler::Request { job, .. } = &decoded else {
+            panic!("{decoded:?}");
+        };
+        assert_eq!(
+            (job.previous_ms, job.previous_server.as_deref()),
+            (Some(40), None)
+        );
+        assert_eq!(&encode(&decoded)[4..], &old[..]);
     }
 
     #[test]

@@ -130,6 +130,7 @@ async fn run(
         requests: HashMap::new(),
         leases: HashMap::new(),
         hosts: HashMap::new(),
+        by_addr: HashMap::new(),
         conn_host: HashMap::new(),
         host_conn: HashMap::new(),
         one_copy: HashSet::new(),
@@ -194,6 +195,8 @@ struct State {
     requests: HashMap<RequestId, Waiting>,
     leases: HashMap<LeaseId, Holder>,
     hosts: HashMap<HostId, Address>,
+    /// The host at each address, to read a client's `previous_server`.
+    by_addr: HashMap<SocketAddr, HostId>,
     conn_host: HashMap<u64, HostId>,
     host_conn: HashMap<HostId, u64>,
     /// Connections that cannot run a second copy of a job.
@@ -224,7 +227,7 @@ impl State {
             .add(now, spec)
             .map_err(|e| format!("host {}: {e}", host.address))?;
         info!(name = %host.name(), %addr, slots = host.slots, "static distcc host added");
-        self.hosts.insert(
+        self.remember(
             id,
             Address {
                 addr,
@@ -259,11 +262,18 @@ impl State {
                 recent.push((number, id));
                 let key = (!job.source.is_empty()).then(|| (user.clone(), job.source.clone()));
                 let previous = match (job.previous_ms, &key) {
-                    (Some(ms), _) => Some(PreviousRun {
-                        duration: Duration::from_millis(ms),
-                        host: None,
+                    (Some(ms), _) => {
+                        let run = self.reported_run(ms, job.previous_server.as_deref());
+                        self.settings.metrics.remembered(if run.host.is_some() {
+                            "client"
+                        } else {
+                            "client_elsewhere"
+                        });
+                        Some(run)
+                    }
+                    (None, Some(key)) => self.history.get(key).copied().inspect(|_| {
+                        self.settings.metrics.remembered("scheduler");
                     }),
-                    (None, Some(key)) => self.history.get(key).copied(),
                     (None, None) => None,
                 };
                 self.requests.insert(
@@ -343,7 +353,7 @@ impl State {
                 ) {
                     Ok((host, actions)) => {
                         info!(%name, %ip, port, slots, weight, "server registered");
-                        self.hosts.insert(
+                        self.remember(
                             host,
                             Address {
                                 addr: SocketAddr::new(ip, port),
@@ -442,10 +452,33 @@ impl State {
         }
     }
 
+    /// Record where host `id` takes jobs (replacing any address it had).
+    fn remember(&mut self, id: HostId, address: Address) {
+        if let Some(old) = self.hosts.insert(id, address) {
+            self.by_addr.remove(&old.addr);
+        }
+        self.by_addr.insert(address.addr, id);
+    }
+
+    /// A previous compile a client reports: `ms` on `server`, which is converted to work
+    /// with that server's learned speed if it is a host of this farm (else the duration is
+    /// taken as work at speed 1, as for a server this scheduler never knew).
+    fn reported_run(&self, ms: u64, server: Option<&str>) -> PreviousRun {
+        let host = server
+            .and_then(|s| s.parse::<SocketAddr>().ok())
+            .and_then(|addr| self.by_addr.get(&addr).copied());
+        PreviousRun {
+            duration: Duration::from_millis(ms),
+            host,
+        }
+    }
+
     /// Drop a removed host's address and connection: a registered server that is still
     /// connected is ignored until it registers again.
     fn forget(&mut self, id: HostId) {
-        self.hosts.remove(&id);
+        if let Some(old) = self.hosts.remove(&id) {
+            self.by_addr.remove(&old.addr);
+        }
         if let Some(conn) = self.host_conn.remove(&id) {
             self.conn_host.remove(&conn);
         }

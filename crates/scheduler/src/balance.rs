@@ -119,6 +119,7 @@ async fn lease_client(stream: TcpStream, peer: SocketAddr, handle: Handle) {
         source: String::new(),
         preprocessed_bytes: None,
         previous_ms: None,
+        previous_server: None,
     };
     let asked = Instant::now();
     let answer = {

@@ -37,6 +37,11 @@ struct ResultLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RememberedLabels {
+    by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct EventLabels {
     event: String,
 }
@@ -48,6 +53,7 @@ pub struct Metrics {
     registry: Registry,
     /// Requests received.
     pub requests: Counter,
+    remembered: Family<RememberedLabels, Counter>,
     grant_wait: Histogram,
     job_duration: Family<ResultLabels, Histogram>,
     probes: Family<ResultLabels, Counter>,
@@ -74,6 +80,12 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("ccfarm_scheduler");
         let requests = Counter::default();
         registry.register("requests", "Slot requests received", requests.clone());
+        let remembered = Family::<RememberedLabels, Counter>::default();
+        registry.register(
+            "requests_remembered",
+            "Requests placed knowing the file's previous compile time, by who remembered it: client (on a server of this farm), client_elsewhere (a server this scheduler does not know; taken at speed 1), scheduler",
+            remembered.clone(),
+        );
         let grant_wait = Histogram::new(exponential_buckets(0.000_05, 2.0, 22));
         registry.register(
             "grant_wait_seconds",
@@ -99,6 +111,7 @@ impl Default for Metrics {
         let m = Metrics {
             registry,
             requests,
+            remembered,
             grant_wait,
             job_duration,
             probes,
@@ -179,6 +192,14 @@ impl Metrics {
             self.totals.clone(),
         );
         self
+    }
+
+    /// A request came with its file's previous compile time, remembered `by` the client
+    /// or by this scheduler (the label values are listed where the family is registered).
+    pub fn remembered(&self, by: &'static str) {
+        self.remembered
+            .get_or_create(&RememberedLabels { by: by.into() })
+            .inc();
     }
 
     /// A request was granted after waiting `waited`.
@@ -320,6 +341,7 @@ mod tests {
         };
         let (id, _) = s.join(Micros::ZERO, spec).unwrap();
         m.granted(Duration::from_micros(300));
+        m.remembered("client");
         let text = m.render(&s.snapshot());
         assert!(
             text.contains("ccfarm_scheduler_host_slots{host=\"fast1\"} 4"),
@@ -331,6 +353,10 @@ mod tests {
         );
         assert!(
             text.contains("ccfarm_scheduler_grant_wait_seconds_count 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ccfarm_scheduler_requests_remembered_total{by=\"client\"} 1"),
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"));

@@ -750,6 +750,7 @@ impl Walker<'_> {
             source: String::new(),
             preprocessed_bytes: None,
             previous_ms: None,
+            previous_server: None,
         };
         for i in 0..argc {
             let (_, len) = self.header(&[Token::Argv]).await?;

@@ -8,6 +8,7 @@ mod build;
 mod clients;
 mod failures;
 mod farm;
+mod history;
 mod probes;
 mod protocol;
 mod proxy;
