@@ -277,7 +277,7 @@ Host list syntax (distcc's): HOST[:PORT][/SLOTS][,lzo]  localhost/N  --randomize
 fn simulate(args: &[String]) -> i32 {
     use ccfarm_sched::Policy;
     use ccfarm_sched::sim::{self, Farm, Sizes, Workload};
-    let usage = "usage: ccfarm simulate [--workloads W1,W2] [--policies all|NAME,...] [--farm NAME:SLOWNESS:SLOTS,...] [--seed N] [--sizes proportional|constant|headers]";
+    let usage = "usage: ccfarm simulate [--workloads W1,W2] [--policies all|NAME,...] [--farm NAME:SLOWNESS:SLOTS,...] [--seed N] [--sizes proportional|constant|headers|rebuild]";
     let mut workloads = vec!["W1".to_owned(), "W2".to_owned()];
     let mut policies = Policy::ALL.to_vec();
     let mut farm = Farm::default();

@@ -4,7 +4,7 @@
 //! queue is deep for most of the run and earliest-finish's placement passes saturate
 //! (see the `dispatch` module); the harness-sized workloads of `sweep` never do.
 //!
-//! `cargo run --release -p ccfarm-sched --example crowd [SEEDS] [constant|headers]`
+//! `cargo run --release -p ccfarm-sched --example crowd [SEEDS] [constant|headers|rebuild]`
 
 use ccfarm_sched::Policy;
 use ccfarm_sched::sim::{Farm, Means, Sizes, Workload, simulate};

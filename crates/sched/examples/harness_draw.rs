@@ -60,7 +60,12 @@ fn main() {
     println!("|---|---|---|---|---|---|");
     for path in std::env::args().skip(1) {
         let workload = parse(&path);
-        for sizes in [Sizes::Proportional, Sizes::Constant, Sizes::Headers] {
+        for sizes in [
+            Sizes::Proportional,
+            Sizes::Constant,
+            Sizes::Headers,
+            Sizes::Rebuild,
+        ] {
             let w = Workload {
                 sizes,
                 ..workload.clone()

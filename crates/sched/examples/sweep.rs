@@ -1,9 +1,10 @@
 //! Means over ten seeds of the simulator's figures, per policy and workload: the comparison
 //! behind a policy change, less at the mercy of one draw than `ccfarm simulate`.
 //!
-//! `cargo run --release -p ccfarm-sched --example sweep [SEEDS] [constant|headers]`
+//! `cargo run --release -p ccfarm-sched --example sweep [SEEDS] [constant|headers|rebuild]`
 //! (`constant`: every job reports the same size, as in the shared harness without padding;
-//! `headers`: sizes include headers that cost nothing, as the harness's padded sources).
+//! `headers`: sizes include headers that cost nothing, as the harness's padded sources;
+//! `rebuild`: constant sizes, every job with its previous compile time).
 
 use ccfarm_sched::Policy;
 use ccfarm_sched::sim::{Farm, Means, Sizes, Workload, simulate};

@@ -47,7 +47,7 @@ use crate::action::Action;
 use crate::config::Config;
 use crate::host::HostSpec;
 use crate::ids::{HostId, LeaseId, RequestId};
-use crate::job::{JobInfo, JobResult, Outcome};
+use crate::job::{JobInfo, JobResult, Outcome, PreviousRun};
 use crate::policy::Policy;
 use crate::rng::SplitMix64;
 use crate::scheduler::Scheduler;
@@ -171,7 +171,8 @@ pub struct Workload {
     pub sizes: Sizes,
 }
 
-/// The preprocessed sizes a simulated client reports.
+/// What a simulated client reports of a job's cost: its preprocessed size and, in a
+/// rebuild, the file's previous compile time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Sizes {
     /// `cost × `[`BYTES_PER_SEC`]: a perfect signal, so the simulator shows what a policy
@@ -187,20 +188,27 @@ pub enum Sizes {
     /// (`BENCH_PAD_BYTES_PER_MS=100`: 56 KB of headers and about 104 bytes per millisecond
     /// of work). Size tells the cost, but only through a line with a base.
     Headers,
+    /// Sizes as [`Sizes::Constant`], but every job comes with its previous compile time and
+    /// server, as the client remembers them in a rebuild: the workload is first run once
+    /// with constant sizes (unmeasured), then again on a fresh scheduler with each job's
+    /// duration and host from that first run, as the shared harness's unpadded sources
+    /// built a second time with the client's memory kept.
+    Rebuild,
 }
 
 impl std::str::FromStr for Sizes {
     type Err = String;
 
-    /// `proportional`, `constant` or `headers`, as `ccfarm simulate --sizes` and the
-    /// examples take them.
+    /// `proportional`, `constant`, `headers` or `rebuild`, as `ccfarm simulate --sizes`
+    /// and the examples take them.
     fn from_str(s: &str) -> Result<Sizes, String> {
         match s {
             "proportional" => Ok(Sizes::Proportional),
             "constant" => Ok(Sizes::Constant),
             "headers" => Ok(Sizes::Headers),
+            "rebuild" => Ok(Sizes::Rebuild),
             other => Err(format!(
-                "{other:?} is not proportional, constant or headers"
+                "{other:?} is not proportional, constant, headers or rebuild"
             )),
         }
     }
@@ -507,6 +515,10 @@ struct Run<'a> {
     jobs_local: usize,
     speculations: usize,
     duplicates: usize,
+    /// What the client remembers of each job from an earlier build (empty: nothing).
+    remembered: Vec<Option<PreviousRun>>,
+    /// Each job's duration and host where it finished, as a client would remember them.
+    ran: Vec<Option<PreviousRun>>,
 }
 
 /// Runs `workload` on `farm` with an explicit scheduler configuration (its `policy` chooses
@@ -523,6 +535,25 @@ pub fn simulate_with(config: Config, farm: &Farm, workload: &Workload) -> Report
 
 /// Runs the simulation to its end and returns its state, per-job times included.
 fn execute<'a>(config: Config, farm: &Farm, workload: &'a Workload) -> Run<'a> {
+    let remembered = if workload.sizes == Sizes::Rebuild {
+        let first = Workload {
+            sizes: Sizes::Constant,
+            ..workload.clone()
+        };
+        execute_remembering(config.clone(), farm, &first, Vec::new()).ran
+    } else {
+        Vec::new()
+    };
+    execute_remembering(config, farm, workload, remembered)
+}
+
+/// [`execute`], the client remembering `remembered` of each job.
+fn execute_remembering<'a>(
+    config: Config,
+    farm: &Farm,
+    workload: &'a Workload,
+    remembered: Vec<Option<PreviousRun>>,
+) -> Run<'a> {
     let mut sched = Scheduler::new(config).expect("valid simulator config");
     let mut slowness = BTreeMap::new();
     for h in &farm.hosts {
@@ -560,6 +591,8 @@ fn execute<'a>(config: Config, farm: &Farm, workload: &'a Workload) -> Run<'a> {
         jobs_local: 0,
         speculations: 0,
         duplicates: 0,
+        remembered,
+        ran: vec![None; n],
     };
     for (k, c) in workload.clients.iter().enumerate() {
         run.push(Micros::ZERO.plus_secs_f64(c.start), Event::ClientStart(k));
@@ -583,9 +616,14 @@ impl Run<'_> {
     fn size(&self, job: usize) -> u64 {
         match self.workload.sizes {
             Sizes::Proportional => (self.cost(job) * BYTES_PER_SEC).round() as u64,
-            Sizes::Constant => CONSTANT_SIZE,
+            Sizes::Constant | Sizes::Rebuild => CONSTANT_SIZE,
             Sizes::Headers => ((HEADERS_SECS + self.cost(job)) * BYTES_PER_SEC).round() as u64,
         }
+    }
+
+    /// The previous compile the client reports for `job`, in a rebuild.
+    fn previous(&self, job: usize) -> Option<PreviousRun> {
+        self.remembered.get(job).copied().flatten()
     }
 
     /// The event loop: the earlier of the next event and the scheduler's deadline, until
@@ -634,6 +672,10 @@ impl Run<'_> {
                 };
                 let actions = self.sched.release(now, lease, outcome).expect("live lease");
                 self.done_on[copy.job] = self.slowness[&copy.host];
+                self.ran[copy.job] = Some(PreviousRun {
+                    duration: outcome.duration,
+                    host: Some(copy.host),
+                });
                 self.complete(now, copy.job);
                 self.apply(now, actions);
                 1
@@ -664,7 +706,7 @@ impl Run<'_> {
             let info = JobInfo {
                 user: client.user.clone(),
                 size_bytes: self.size(job),
-                previous: None,
+                previous: self.previous(job),
             };
             let actions = self
                 .sched
@@ -723,7 +765,7 @@ impl Run<'_> {
                         let info = JobInfo {
                             user: self.workload.clients[k].user.clone(),
                             size_bytes: self.size(job),
-                            previous: None,
+                            previous: self.previous(job),
                         };
                         let more = self.sched.request(now, request, info).expect("retry");
                         self.apply(now, more);
@@ -971,6 +1013,36 @@ mod tests {
         assert_eq!(eft.speculations, 1, "{eft:?}");
         assert_eq!(eft.long_jobs_by_slowness.get("1"), Some(&1), "{eft:?}");
         assert!(eft.makespan < list.makespan, "{eft:?} vs {list:?}");
+    }
+
+    /// The same jobs again, rebuilt: the client remembers the first build, where the big
+    /// job ran on the slow host until a copy on the fast one finished it. Its duration there
+    /// and the fast host's learned speed tell its cost, so it waits for the fast host from
+    /// the start: no copy (the doubled work of the first build is saved), and no longer a
+    /// build than the first.
+    #[test]
+    fn a_rebuild_places_the_big_job_knowing_its_previous_run() {
+        let farm = Farm::parse("fast:1:1,slow:4:1").unwrap();
+        let mut costs = vec![0.2; 10];
+        costs.insert(1, 4.0);
+        let first = workload(vec![client("u", 0.0, 2, costs)]).with_constant_sizes();
+        let again = Workload {
+            sizes: Sizes::Rebuild,
+            ..first.clone()
+        };
+        let before = simulate(&farm, &first, Policy::EarliestFinish);
+        let rebuilt = simulate(&farm, &again, Policy::EarliestFinish);
+        assert_eq!(before.speculations, 1, "{before:?}");
+        assert_eq!(rebuilt.speculations, 0, "{rebuilt:?}");
+        assert_eq!(
+            rebuilt.long_jobs_by_slowness.get("1"),
+            Some(&1),
+            "{rebuilt:?}"
+        );
+        assert!(
+            rebuilt.makespan <= before.makespan,
+            "{rebuilt:?} vs {before:?}"
+        );
     }
 
     #[test]
