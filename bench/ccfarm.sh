@@ -40,7 +40,7 @@
 #     [servers.hN] weight = 1/slowness / speculation on or off (newer schedulers only).
 #   * diagnostics kept in $RUN_DIR: ccfarm-scheduler.out (its log; CCFARM_SCHED_LOG
 #     sets its filter, default info), status-ready.json (at start),
-#     status-final.json (at stop), status.jsonl (one /status snapshot every
+#     status-final.json and metrics-final.txt (at stop), status.jsonl (one /status snapshot every
 #     CCFARM_STATUS_EVERY seconds, default 1; 0 disables: learned speeds, queue
 #     length, counters over time), ccfarmd-NAME.log. CCFARM_CLIENT_LOG=1: each client's
 #     verbose log in ccfarm-client-cK.log (which jobs got a speculative copy).
@@ -213,7 +213,10 @@ start)
     fi
     ;;
 stop)
-    if [ "$MODE" = scheduler ]; then status >"$RUN_DIR/status-final.json" || true; fi
+    if [ "$MODE" = scheduler ]; then
+        status >"$RUN_DIR/status-final.json" || true
+        curl -sf --max-time 2 "http://127.0.0.1:$HTTP_PORT/metrics" >"$RUN_DIR/metrics-final.txt" || true
+    fi
     kill_recorded
     ;;
 client-env)

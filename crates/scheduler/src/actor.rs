@@ -658,6 +658,20 @@ impl State {
                         continue;
                     };
                     self.settings.metrics.granted(waiting.since.elapsed());
+                    if tracing::enabled!(tracing::Level::DEBUG) {
+                        let info = sched.lease(lease);
+                        debug!(
+                            lease = lease.0,
+                            host = sched.host_name(host).unwrap_or("?"),
+                            source = waiting.key.as_ref().map_or("", |k| k.1.as_str()),
+                            cost = info.as_ref().map(|l| l.cost),
+                            expected_secs = info
+                                .as_ref()
+                                .map(|l| (l.expected_end - l.granted_at).as_secs_f64()),
+                            waited_ms = waiting.since.elapsed().as_millis() as u64,
+                            "granted"
+                        );
+                    }
                     let _ = waiting.tx.send(FromScheduler::Grant {
                         request: waiting.number,
                         lease: lease.0,
