@@ -277,12 +277,13 @@ Host list syntax (distcc's): HOST[:PORT][/SLOTS][,lzo]  localhost/N  --randomize
 fn simulate(args: &[String]) -> i32 {
     use ccfarm_sched::Policy;
     use ccfarm_sched::sim::{self, Farm, Sizes, Workload};
-    let usage = "usage: ccfarm simulate [--workloads W1,W2] [--policies all|NAME,...] [--farm NAME:SLOWNESS:SLOTS,...] [--seed N] [--sizes proportional|constant|headers|rebuild]";
+    let usage = "usage: ccfarm simulate [--workloads W1,W2] [--policies all|NAME,...] [--farm NAME:SLOWNESS:SLOTS,...] [--seed N] [--sizes proportional|constant|headers|rebuild] [--noise SPREAD]";
     let mut workloads = vec!["W1".to_owned(), "W2".to_owned()];
     let mut policies = Policy::ALL.to_vec();
     let mut farm = Farm::default();
     let mut seed = sim::DEFAULT_SEED;
     let mut sizes = Sizes::Proportional;
+    let mut noise = 0.0;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         if flag == "--help" {
@@ -313,6 +314,10 @@ fn simulate(args: &[String]) -> i32 {
                 .parse()
                 .map(|s| sizes = s)
                 .map_err(|e| format!("--sizes: {e}")),
+            "--noise" => value
+                .parse()
+                .map(|n| noise = n)
+                .map_err(|e| format!("--noise: {e}")),
             _ => Err(usage.to_owned()),
         };
         if let Err(e) = parsed {
@@ -320,6 +325,13 @@ fn simulate(args: &[String]) -> i32 {
             return exit::BAD_ARGUMENTS.into();
         }
     }
+    let farm = match farm.with_noise(noise) {
+        Ok(farm) => farm,
+        Err(e) => {
+            eprintln!("ccfarm simulate: --noise: {e}");
+            return exit::BAD_ARGUMENTS.into();
+        }
+    };
     let mut reports = Vec::new();
     for name in &workloads {
         let workload = match name.as_str() {

@@ -1,10 +1,11 @@
 //! Means over ten seeds of the simulator's figures, per policy and workload: the comparison
 //! behind a policy change, less at the mercy of one draw than `ccfarm simulate`.
 //!
-//! `cargo run --release -p ccfarm-sched --example sweep [SEEDS] [constant|headers|rebuild]`
+//! `cargo run --release -p ccfarm-sched --example sweep [SEEDS] [proportional|constant|headers|rebuild] [NOISE]`
 //! (`constant`: every job reports the same size, as in the shared harness without padding;
 //! `headers`: sizes include headers that cost nothing, as the harness's padded sources;
-//! `rebuild`: constant sizes, every job with its previous compile time).
+//! `rebuild`: constant sizes, every job with its previous compile time; `NOISE`: the
+//! spread of run times around the costs, [`Farm::noise`], default 0).
 
 use ccfarm_sched::Policy;
 use ccfarm_sched::sim::{Farm, Means, Sizes, Workload, simulate};
@@ -17,7 +18,12 @@ fn main() {
         .nth(2)
         .map_or(Ok(Sizes::Proportional), |s| s.parse())
         .unwrap_or_else(|e| panic!("the second argument: {e}"));
-    let farm = Farm::default();
+    let noise: f64 = std::env::args()
+        .nth(3)
+        .map_or(0.0, |s| s.parse().expect("NOISE is a number"));
+    let farm = Farm::default()
+        .with_noise(noise)
+        .unwrap_or_else(|e| panic!("the third argument: {e}"));
     println!("| workload | policy | ratio | worst ratio | Jain | latency mean ms | speculated |");
     println!("|---|---|---|---|---|---|---|");
     for (name, make) in [

@@ -77,6 +77,14 @@ pub struct SimHost {
 pub struct Farm {
     /// The hosts.
     pub hosts: Vec<SimHost>,
+    /// How far run times stray from the cost: each run of a job on a host takes
+    /// `cost × slowness × e^(noise·z)`, `z` standard normal and drawn afresh for every run
+    /// (a speculative copy draws its own). 0, the default, runs every job exactly as its
+    /// cost says, so a policy that knows the costs is never surprised; real hosts are
+    /// (caches, disks, the network, other work), and only with noise does the simulator
+    /// show what a policy does when its estimates are off: a fast host freeing late, a
+    /// waiting request's promise passing.
+    pub noise: f64,
 }
 
 impl Farm {
@@ -106,7 +114,7 @@ impl Farm {
         if hosts.is_empty() {
             return Err("empty farm".into());
         }
-        Ok(Farm { hosts })
+        Ok(Farm { hosts, noise: 0.0 })
     }
 
     /// Work per second the whole farm can do: Σ slots / slowness.
@@ -128,7 +136,15 @@ impl Farm {
                 slowness: [1.0, 2.0, 4.0][rng.below(3) as usize],
             })
             .collect();
-        Farm { hosts }
+        Farm { hosts, noise: 0.0 }
+    }
+
+    /// The same farm with run-time noise `noise` (see [`Farm::noise`]).
+    pub fn with_noise(self, noise: f64) -> Result<Farm, String> {
+        if !(noise.is_finite() && noise >= 0.0) {
+            return Err(format!("noise {noise} must be a finite number >= 0"));
+        }
+        Ok(Farm { noise, ..self })
     }
 
     fn min_slowness(&self) -> f64 {
@@ -495,6 +511,9 @@ struct Run<'a> {
     workload: &'a Workload,
     /// Slowness by scheduler host id.
     slowness: BTreeMap<HostId, f64>,
+    /// [`Farm::noise`], and the draws for it.
+    noise: f64,
+    rng: SplitMix64,
     /// Pending events by (time, sequence): the sequence keeps same-time events in FIFO order.
     events: BTreeMap<(Micros, u64), Event>,
     seq: u64,
@@ -577,6 +596,8 @@ fn execute_remembering<'a>(
         sched,
         workload,
         slowness,
+        noise: farm.noise,
+        rng: SplitMix64::new(DEFAULT_SEED),
         events: BTreeMap::new(),
         seq: 0,
         job_of,
@@ -717,7 +738,12 @@ impl Run<'_> {
     }
 
     fn start_copy(&mut self, now: Micros, job: usize, lease: LeaseId, host: HostId) {
-        let end = now.plus_secs_f64(self.cost(job) * self.slowness[&host]);
+        let spread = if self.noise > 0.0 {
+            (self.noise * self.rng.gauss()).exp()
+        } else {
+            1.0
+        };
+        let end = now.plus_secs_f64(self.cost(job) * self.slowness[&host] * spread);
         self.running.insert(
             lease,
             RunningCopy {
@@ -1043,6 +1069,27 @@ mod tests {
             rebuilt.makespan <= before.makespan,
             "{rebuilt:?} vs {before:?}"
         );
+    }
+
+    /// Noisy run times: still deterministic, every job done once, and the makespan no
+    /// longer what the costs alone give; a bad spread is refused.
+    #[test]
+    fn run_time_noise_is_deterministic_and_moves_run_times() {
+        let quiet = Farm::default();
+        let noisy = Farm::default().with_noise(0.2).unwrap();
+        let w = Workload::w1();
+        let a = simulate(&noisy, &w, Policy::EarliestFinish);
+        assert_eq!(a, simulate(&noisy, &w, Policy::EarliestFinish));
+        assert_eq!((a.completed, a.duplicate_results), (a.jobs, 0), "{a:?}");
+        // List order's placement does not depend on estimates, so only the durations
+        // differ between its quiet and noisy runs.
+        let list_quiet = simulate(&quiet, &w, Policy::ListOrder);
+        let list_noisy = simulate(&noisy, &w, Policy::ListOrder);
+        assert_ne!(list_quiet.makespan, list_noisy.makespan);
+        assert_eq!(list_quiet.lb_capacity, list_noisy.lb_capacity);
+        for bad in [-0.1, f64::NAN, f64::INFINITY] {
+            assert!(Farm::default().with_noise(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -68,4 +68,27 @@ fn options_and_mistakes() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(101));
+    for bad in ["-1", "lots"] {
+        let out = Command::new(CCFARM)
+            .args(["simulate", "--noise", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(101), "--noise {bad}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--noise"));
+    }
+    // Noise changes the run times, so list order (which ignores estimates) ends elsewhere.
+    let makespan = |noise: &str| {
+        let out = Command::new(CCFARM)
+            .args(["simulate", "--workloads", "W1", "--policies", "list-order"])
+            .args(["--noise", noise])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.starts_with("| W1 |"))
+            .and_then(|l| l.split('|').nth(3).map(|c| c.trim().to_owned()))
+            .unwrap()
+    };
+    assert_ne!(makespan("0"), makespan("0.2"));
 }
