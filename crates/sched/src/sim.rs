@@ -1000,24 +1000,21 @@ mod tests {
         assert_eq!(jain(&[1.0, 0.0]), 0.5);
     }
 
-    /// A fast and a 4× slower host, one slot each; one 4 s job submitted after small ones.
-    /// List order hands the big job to whichever slot is free (the slow one: 16 s), while
-    /// earliest finish waits for the fast host (or speculates there).
-    #[test]
-    fn earliest_finish_keeps_big_job_off_the_slow_host() {
+    /// A fast and a 4× slower host, one slot each, and one developer at `-j2` whose second
+    /// job takes 4 s among ten of 0.2 s (sizes proportional to cost).
+    fn big_job_among_small_ones() -> (Farm, Workload) {
         let farm = Farm::parse("fast:1:1,slow:4:1").unwrap();
         let mut costs = vec![0.2; 10];
         costs.insert(1, 4.0);
-        let w = Workload {
-            name: "big".into(),
-            clients: vec![SimClient {
-                user: "u".into(),
-                start: 0.0,
-                jobs_limit: 2,
-                costs,
-            }],
-            sizes: Sizes::Proportional,
-        };
+        (farm, workload(vec![client("u", 0.0, 2, costs)]))
+    }
+
+    /// [`big_job_among_small_ones`]: list order hands the big job to whichever slot is free
+    /// (the slow one: 16 s), while earliest finish waits for the fast host (or speculates
+    /// there).
+    #[test]
+    fn earliest_finish_keeps_big_job_off_the_slow_host() {
+        let (farm, w) = big_job_among_small_ones();
         let list = simulate(&farm, &w, Policy::ListOrder);
         let eft = simulate(&farm, &w, Policy::EarliestFinish);
         assert_eq!(list.long_jobs_by_slowness.get("4"), Some(&1), "{list:?}");
@@ -1030,10 +1027,8 @@ mod tests {
     /// finishes it, so the build still beats list order.
     #[test]
     fn without_a_size_signal_a_copy_rescues_the_big_job() {
-        let farm = Farm::parse("fast:1:1,slow:4:1").unwrap();
-        let mut costs = vec![0.2; 10];
-        costs.insert(1, 4.0);
-        let w = workload(vec![client("u", 0.0, 2, costs)]).with_constant_sizes();
+        let (farm, w) = big_job_among_small_ones();
+        let w = w.with_constant_sizes();
         let list = simulate(&farm, &w, Policy::ListOrder);
         let eft = simulate(&farm, &w, Policy::EarliestFinish);
         assert_eq!(eft.speculations, 1, "{eft:?}");
@@ -1048,10 +1043,8 @@ mod tests {
     /// build than the first.
     #[test]
     fn a_rebuild_places_the_big_job_knowing_its_previous_run() {
-        let farm = Farm::parse("fast:1:1,slow:4:1").unwrap();
-        let mut costs = vec![0.2; 10];
-        costs.insert(1, 4.0);
-        let first = workload(vec![client("u", 0.0, 2, costs)]).with_constant_sizes();
+        let (farm, w) = big_job_among_small_ones();
+        let first = w.with_constant_sizes();
         let again = Workload {
             sizes: Sizes::Rebuild,
             ..first.clone()

@@ -189,6 +189,17 @@ impl Farm {
     /// Build the first `n` objects of demo/strkit into `scratch/<dir>` (fallback off) and
     /// check each against the local build; returns the client's log.
     pub fn build_some(&self, scratch: &Scratch, dir: &str, n: usize) -> String {
+        self.build_some_with(scratch, dir, n, &[])
+    }
+
+    /// [`Farm::build_some`] with `env` added to the client's environment.
+    pub fn build_some_with(
+        &self,
+        scratch: &Scratch,
+        dir: &str,
+        n: usize,
+        env: &[(&str, &str)],
+    ) -> String {
         let targets: Vec<String> = strkit_sources()
             .iter()
             .take(n)
@@ -196,7 +207,7 @@ impl Farm {
             .collect();
         let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
         let out = self
-            .spawn_make(scratch, dir, "tester", &targets, &[])
+            .spawn_make(scratch, dir, "tester", &targets, env)
             .wait_with_output()
             .unwrap();
         let log = std::fs::read_to_string(scratch.path().join(dir).join("ccfarm.log"))

@@ -43,27 +43,7 @@ fn a_client_tells_a_restarted_scheduler_how_long_each_file_took() {
     farm.wait_for(|s| registered(s) == 1, "the server to re-register");
     std::fs::remove_dir_all(scratch.path().join("dev/out")).unwrap();
     std::fs::remove_dir_all(scratch.path().join("dev/.ccfarm/times")).unwrap();
-    let targets: Vec<String> = strkit_sources()
-        .iter()
-        .take(4)
-        .map(|stem| format!("{}/out/obj/{stem}.o", scratch.path().join("dev").display()))
-        .collect();
-    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
-    let out = farm
-        .spawn_make(
-            &scratch,
-            "dev",
-            "tester",
-            &targets,
-            &[("CCFARM_HISTORY", "0")],
-        )
-        .wait_with_output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    farm.build_some_with(&scratch, "dev", 4, &[("CCFARM_HISTORY", "0")]);
     assert_eq!(remembered(&farm, "client"), 0);
     assert!(!scratch.path().join("dev/.ccfarm/times").exists());
 }
