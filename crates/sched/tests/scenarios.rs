@@ -22,6 +22,16 @@ fn quiet(policy: Policy) -> Scheduler {
     Scheduler::new(quiet_config(policy)).unwrap()
 }
 
+/// Joins a fast host and a four times slower one, one slot each, and asks for a job of
+/// `cost` seconds, which the fast host gets: returns the two hosts and that job's lease.
+fn fast_busy_slow_free(s: &mut Scheduler, cost: f64) -> (HostId, HostId, LeaseId) {
+    let (fast, _) = s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
+    let (slow, _) = s.join(at(0.0), spec("slow", 1, 0.25)).unwrap();
+    let (lease, host) = granted(&s.request(at(0.0), RequestId(1), job("u", cost)).unwrap());
+    assert_eq!(host, fast);
+    (fast, slow, lease)
+}
+
 /// Two schedulers with `config`: one serving its built-in policy from the host index, one
 /// showing the same policy every host as a custom placement is shown. A behaviour checked
 /// on both holds on both placement paths.
@@ -398,10 +408,7 @@ fn size_predictions_fit_a_base_shared_by_every_file() {
 #[test]
 fn a_slow_host_gets_a_job_only_when_that_beats_waiting() {
     let mut s = quiet(Policy::EarliestFinish);
-    let (fast, _) = s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
-    let (slow, _) = s.join(at(0.0), spec("slow", 1, 0.25)).unwrap();
-    let (l1, h1) = granted(&s.request(at(0.0), RequestId(1), job("u", 10.0)).unwrap());
-    assert_eq!(h1, fast);
+    let (fast, slow, l1) = fast_busy_slow_free(&mut s, 10.0);
     // 10 s of work: 40 s on the slow host now, 20 s by waiting for the fast one
     assert!(
         s.request(at(0.0), RequestId(2), job("u", 10.0))
@@ -487,10 +494,7 @@ fn an_untried_host_is_valued_at_the_farm_s_scale_not_its_raw_weight() {
 #[test]
 fn a_long_job_trades_the_slow_slot_for_a_shorter_job_s_wait() {
     for mut s in both_paths(quiet_config(Policy::EarliestFinish)) {
-        let (fast, _) = s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
-        let (slow, _) = s.join(at(0.0), spec("slow", 1, 0.25)).unwrap();
-        let (_, h) = granted(&s.request(at(0.0), RequestId(1), job("u", 1.0)).unwrap());
-        assert_eq!(h, fast);
+        let (_, slow, _) = fast_busy_slow_free(&mut s, 1.0);
         assert!(
             s.request(at(0.0), RequestId(2), job("u", 0.4))
                 .unwrap()
@@ -530,10 +534,7 @@ fn a_saturated_farm_skips_waiting_until_the_queue_is_short() {
         ..quiet_config(policy)
     };
     for mut s in both_paths(config) {
-        let (fast, _) = s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
-        let (slow, _) = s.join(at(0.0), spec("slow", 1, 0.25)).unwrap();
-        let (l1, h1) = granted(&s.request(at(0.0), RequestId(1), job("u", 1.0)).unwrap());
-        assert_eq!(h1, fast);
+        let (_, slow, l1) = fast_busy_slow_free(&mut s, 1.0);
         // 4 s on the slow host against 2 s behind the fast one: request 2 waits...
         assert!(
             s.request(at(0.0), RequestId(2), job("u", 1.0))
@@ -575,9 +576,7 @@ fn a_saturated_farm_skips_waiting_until_the_queue_is_short() {
 #[test]
 fn a_request_waits_for_a_late_host_at_most_half_of_what_it_saves() {
     let mut s = quiet(Policy::EarliestFinish);
-    let (fast, _) = s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
-    let (slow, _) = s.join(at(0.0), spec("slow", 1, 0.25)).unwrap();
-    granted(&s.request(at(0.0), RequestId(1), job("u", 10.0)).unwrap());
+    let (fast, slow, _) = fast_busy_slow_free(&mut s, 10.0);
     assert!(
         s.request(at(0.0), RequestId(2), job("u", 10.0))
             .unwrap()
@@ -970,9 +969,7 @@ fn a_deep_queue_stops_declining_free_slots() {
         ..Config::default()
     })
     .unwrap();
-    s.join(at(0.0), spec("fast", 1, 1.0)).unwrap();
-    let (slow, _) = s.join(at(0.0), spec("slow", 1, 0.25)).unwrap();
-    granted(&s.request(at(0.0), RequestId(1), job("u", 10.0)).unwrap());
+    let (_, slow, _) = fast_busy_slow_free(&mut s, 10.0);
     // the first big job waits for the fast host; the second would too, but the lookahead is
     // spent, so it takes the slow host
     assert!(
