@@ -484,6 +484,13 @@ mod tests {
         assert_eq!(a_count, 20);
     }
 
+    /// Queues `n` requests of `user` at time 100, with ids from `first`.
+    fn queue_up(fq: &mut FairQueue, user: UserIdx, first: u64, n: u64) {
+        for i in 0..n {
+            fq.push(q(first + i, user, 100));
+        }
+    }
+
     /// A queue with `credit` in which user `a` was served 50 times while alone and now has
     /// `waiting` requests queued (ids from 100, enqueued at 100).
     fn busy_alone(credit: f64, waiting: u64) -> (FairQueue, UserIdx) {
@@ -493,9 +500,7 @@ mod tests {
             fq.push(q(i, a, i));
             serve(&mut fq, 1);
         }
-        for i in 0..waiting {
-            fq.push(q(100 + i, a, 100));
-        }
+        queue_up(&mut fq, a, 100, waiting);
         (fq, a)
     }
 
@@ -503,9 +508,7 @@ mod tests {
     fn idle_users_bank_no_credit_and_busy_users_are_not_punished() {
         let (mut fq, _) = busy_alone(0.0, 10);
         let b = fq.intern("b", 1.0);
-        for i in 0..10 {
-            fq.push(q(200 + i, b, 100));
-        }
+        queue_up(&mut fq, b, 200, 10);
         let order = serve(&mut fq, 6);
         assert_eq!(order.iter().filter(|&&u| u == 0).count(), 3, "{order:?}");
     }
@@ -516,9 +519,7 @@ mod tests {
         // b arrives (new here): three turns ahead of the clock, and a's next tag is one
         // turn past it, so b goes first four times; then they alternate.
         let b = fq.intern("b", 1.0);
-        for i in 0..20 {
-            fq.push(q(200 + i, b, 100));
-        }
+        queue_up(&mut fq, b, 200, 20);
         let order = serve(&mut fq, 9);
         assert_eq!(order, [1, 1, 1, 1, 0, 1, 0, 1, 0], "{order:?}");
         // b empties its queue, idles while a is served on, and comes back: the same head
