@@ -7,16 +7,12 @@
 //! `cargo run --release -p ccfarm-sched --example crowd [SEEDS] [constant|headers|rebuild]`
 
 use ccfarm_sched::Policy;
-use ccfarm_sched::sim::{Farm, Means, Sizes, Workload, simulate};
+use ccfarm_sched::sim::{Farm, Means, Workload, simulate};
+
+mod common;
 
 fn main() {
-    let seeds: u64 = std::env::args()
-        .nth(1)
-        .map_or(10, |s| s.parse().expect("SEEDS is a number"));
-    let sizes: Sizes = std::env::args()
-        .nth(2)
-        .map_or(Ok(Sizes::Proportional), |s| s.parse())
-        .unwrap_or_else(|e| panic!("the second argument: {e}"));
+    let (seeds, sizes) = common::seeds_and_sizes();
     println!("| policy | ratio | worst ratio | Jain | latency mean ms | speculated |");
     println!("|---|---|---|---|---|---|");
     for p in Policy::ALL {

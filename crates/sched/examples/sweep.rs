@@ -8,16 +8,12 @@
 //! spread of run times around the costs, [`Farm::noise`], default 0).
 
 use ccfarm_sched::Policy;
-use ccfarm_sched::sim::{Farm, Means, Sizes, Workload, simulate};
+use ccfarm_sched::sim::{Farm, Means, Workload, simulate};
+
+mod common;
 
 fn main() {
-    let seeds: u64 = std::env::args()
-        .nth(1)
-        .map_or(10, |s| s.parse().expect("SEEDS is a number"));
-    let sizes: Sizes = std::env::args()
-        .nth(2)
-        .map_or(Ok(Sizes::Proportional), |s| s.parse())
-        .unwrap_or_else(|e| panic!("the second argument: {e}"));
+    let (seeds, sizes) = common::seeds_and_sizes();
     let noise: f64 = std::env::args()
         .nth(3)
         .map_or(0.0, |s| s.parse().expect("NOISE is a number"));
