@@ -1,4 +1,4 @@
-//! Placement passes: matching waiting requests with free slots, and speculative re-dispatch.
+//! Placement passes: matching waiting requests with free slots.
 //!
 //! A pass looks at waiting requests in fair order and asks the policy about each, until no
 //! usable slot is free. The pass keeps its own picture of the farm: slots granted earlier in
@@ -33,10 +33,8 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::ops::Bound;
 
 use crate::action::Action;
-use crate::health::Health;
 use crate::ids::{HostId, LeaseId, RequestId};
 use crate::lease::{Lease, LeaseTiming};
 use crate::policy::{Candidate, Decision, JobView, PlaceContext, Policy};
@@ -44,15 +42,15 @@ use crate::queue::{FairCursor, UserIdx};
 use crate::time::Micros;
 
 use super::Scheduler;
-use super::index::{self, Rank};
+use super::index;
 
 /// What a new lease is for.
-struct JobRef {
-    request: RequestId,
-    user: UserIdx,
-    cost: f64,
-    size: u64,
-    known: bool,
+pub(super) struct JobRef {
+    pub(super) request: RequestId,
+    pub(super) user: UserIdx,
+    pub(super) cost: f64,
+    pub(super) size: u64,
+    pub(super) known: bool,
 }
 
 /// What a placement pass over the host index collects as it goes, kept in the scheduler
@@ -166,7 +164,7 @@ impl Waits {
 }
 
 impl Scheduler {
-    /// Places what can be placed, then considers speculation.
+    /// Places what can be placed, then considers speculation ([`super::stragglers`]).
     pub(super) fn settle(&mut self, now: Micros) {
         self.refresh_index();
         if self.builtin.is_some() {
@@ -453,7 +451,7 @@ impl Scheduler {
         });
     }
 
-    fn new_lease(
+    pub(super) fn new_lease(
         &mut self,
         now: Micros,
         host: HostId,
@@ -487,109 +485,5 @@ impl Scheduler {
         );
         self.granted.entry(job.request).or_default().push(id);
         id
-    }
-
-    /// When nothing waits and an up host has a free slot, a job running on a host at least
-    /// `min_speedup` times slower, whose expected remaining time exceeds `margin` times its
-    /// cost on the free host, is started again there. The free hosts are served fastest
-    /// first, each taking the straggler it would save the most time on.
-    ///
-    /// The free hosts come from the index, fastest first, and stragglers are looked for only
-    /// on hosts slow enough (the loaded hosts, slowest first). Once a free host finds no
-    /// straggler, no slower one can (its margin is larger and fewer hosts are slow enough
-    /// for it), so the search stops.
-    fn speculate(&mut self, now: Micros) {
-        if self.cfg.speculation.is_none()
-            || !self.placement.speculates()
-            || !self.queue.is_empty()
-            || self.leases.is_empty()
-        {
-            return;
-        }
-        let mut after: Option<(Rank, HostId)> = None;
-        let mut barren: Option<f64> = None;
-        loop {
-            let next = match after {
-                None => self.index.fast.first(),
-                Some(k) => self
-                    .index
-                    .fast
-                    .range((Bound::Excluded(k), Bound::Unbounded))
-                    .next(),
-            };
-            let Some(&(rank, fast)) = next else {
-                break;
-            };
-            after = Some((rank, fast));
-            let h = &self.hosts[&fast];
-            if h.health.effective() != Health::Up {
-                continue;
-            }
-            let fast_speed = h.effective_speed();
-            if barren.is_some_and(|s| fast_speed < s) {
-                break;
-            }
-            for _ in 0..h.free(&self.cfg) {
-                let Some(original) = self.straggler(now, fast, fast_speed) else {
-                    barren = Some(fast_speed);
-                    break;
-                };
-                let orig = &self.leases[&original];
-                let job = JobRef {
-                    request: orig.request,
-                    user: orig.user,
-                    cost: orig.cost,
-                    size: orig.size,
-                    known: orig.known_cost,
-                };
-                let request = job.request;
-                let new = self.new_lease(now, fast, job, Some(original));
-                self.leases.get_mut(&original).expect("just found").twin = Some(new);
-                self.counters.speculations += 1;
-                self.out.push(Action::Speculate {
-                    request,
-                    original_lease: original,
-                    new_lease: new,
-                    host: fast,
-                });
-            }
-        }
-    }
-
-    /// The lease worth starting again on free host `fast` (speed `fast_speed`): the one that
-    /// would save the most time, ties to the lower lease id.
-    fn straggler(&self, now: Micros, fast: HostId, fast_speed: f64) -> Option<LeaseId> {
-        let spec = self.cfg.speculation?;
-        let mut best: Option<(LeaseId, f64)> = None;
-        for &(Reverse(class), host) in &self.index.loaded {
-            // Classes come slowest first: once none of a class's speeds is slow enough, no
-            // later one is.
-            if class.bottom() * spec.min_speedup > fast_speed {
-                break;
-            }
-            let speed = self.hosts[&host].effective_speed();
-            if speed * spec.min_speedup > fast_speed || host == fast {
-                continue;
-            }
-            for (id, timing) in self.hosts[&host].leases.iter() {
-                let l = &self.leases[&id];
-                if l.twin.is_some() || l.no_twin {
-                    continue;
-                }
-                let there = l.cost / fast_speed;
-                let remaining = timing.remaining_secs(now);
-                if remaining <= there * spec.margin {
-                    continue;
-                }
-                let gain = remaining - there;
-                let better = best.is_none_or(|(bid, bg)| {
-                    gain.total_cmp(&bg).then(bid.cmp(&id)) == std::cmp::Ordering::Greater
-                });
-                if better {
-                    best = Some((id, gain));
-                }
-            }
-        }
-        best.map(|(id, _)| id)
     }
 }

@@ -1,10 +1,10 @@
 //! The scheduler state machine.
 //!
 //! Operations are grouped by what they are about: [`hosts`] (membership, heartbeats, probes,
-//! admin), [`jobs`] (requests, releases, departed clients), [`dispatch`] (placement passes and
-//! speculation), [`clock`] (ticks and deadlines), [`views`] (snapshots, checks), [`index`]
-//! (the incremental host indexes placement reads instead of scanning the farm) and [`scale`]
-//! (how fast a host no job has measured yet is taken to be).
+//! admin), [`jobs`] (requests, releases, departed clients), [`dispatch`] (placement passes),
+//! [`stragglers`] (speculation), [`clock`] (ticks and deadlines), [`views`] (snapshots,
+//! checks), [`index`] (the incremental host indexes placement reads instead of scanning the
+//! farm) and [`scale`] (how fast a host no job has measured yet is taken to be).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,6 +29,7 @@ mod hosts;
 pub(crate) mod index;
 mod jobs;
 mod scale;
+mod stragglers;
 mod views;
 
 pub use views::{LeaseInfo, QueuedRequest};
