@@ -284,10 +284,15 @@ impl Drop for Server {
 }
 
 /// A `distcc` (Debian's real client) command with a clean environment: fallback off,
-/// backoff off, its own state directory, and the compiler name not rewritten.
+/// backoff off, its own state directory, and the compiler name not rewritten. Its temporary
+/// files go to the scratch directory too: a client a test kills leaves its `distcc_*.i`
+/// and `distcc_server_stderr_*.txt` behind, and they must go with the scratch directory
+/// rather than pile up in the machine's `/tmp`.
 pub fn distcc(scratch: &Scratch, hosts: &str) -> Command {
     let state = scratch.path().join(".distcc");
     std::fs::create_dir_all(&state).unwrap();
+    let tmp = scratch.path().join(".tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
     let mut command = Command::new("distcc");
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("DISTCC_") {
@@ -302,6 +307,7 @@ pub fn distcc(scratch: &Scratch, hosts: &str) -> Command {
         .env("DISTCC_DIR", &state)
         .env("DISTCC_VERBOSE", "1")
         .env("DISTCC_IO_TIMEOUT", "60")
+        .env("TMPDIR", &tmp)
         .stdin(Stdio::null());
     command
 }

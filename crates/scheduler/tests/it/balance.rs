@@ -314,8 +314,14 @@ fn compiled_on(out: &Output) -> String {
 fn the_seed_scripts_work_unchanged_against_the_scheduler() {
     require("tclsh");
     let lock_path = std::env::temp_dir().join("ccfarm-balance-port-5656.lock");
-    let lock = std::fs::File::create(&lock_path).unwrap();
-    lock.lock().unwrap();
+    // Held to the end: test binaries running at once take turns on the fixed port.
+    // (`nix`'s flock rather than `File::lock`, which needs a newer Rust than the workspace's.)
+    let lock = nix::fcntl::Flock::lock(
+        std::fs::File::create(&lock_path).unwrap(),
+        nix::fcntl::FlockArg::LockExclusive,
+    )
+    .map_err(|(_, e)| e)
+    .unwrap();
     drop(
         std::net::TcpListener::bind(("127.0.0.1", SEED_LEASE_PORT)).unwrap_or_else(|e| {
             panic!("port {SEED_LEASE_PORT} (hard-coded in bal-wrap.tcl) is taken: {e}")
