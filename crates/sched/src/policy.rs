@@ -102,6 +102,13 @@ pub trait Placement: Send + fmt::Debug {
         false
     }
 
+    /// Whether a placement pass, while requests may wait, shows this policy the requests it
+    /// can consider biggest first rather than in fair order (see the scheduler's placement
+    /// passes, "Biggest first").
+    fn biggest_first(&self) -> bool {
+        false
+    }
+
     /// Chooses for one request.
     fn place(&mut self, ctx: &PlaceContext<'_>) -> Decision;
 }
@@ -405,6 +412,10 @@ impl Placement for EarliestFinish {
     }
 
     fn speculates(&self) -> bool {
+        true
+    }
+
+    fn biggest_first(&self) -> bool {
         true
     }
 

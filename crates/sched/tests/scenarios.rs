@@ -490,22 +490,23 @@ fn an_untried_host_is_valued_at_the_farm_s_scale_not_its_raw_weight() {
 /// job finds the fast host taken until 11.4 s and would take the slow host (4 s). Trading
 /// places with the 0.4 s job finishes both sooner (slow host 1.6 s, fast host 2 s): the
 /// short job runs on the slow host at once and the 1 s job waits for the fast one. Through
-/// the host index and through a placement shown every host alike.
+/// the host index and through a placement shown every host alike. Three users, so that
+/// fair order, not "biggest first" within a user, sets the order in which they choose.
 #[test]
 fn a_long_job_trades_the_slow_slot_for_a_shorter_job_s_wait() {
     for mut s in both_paths(quiet_config(Policy::EarliestFinish)) {
         let (_, slow, _) = fast_busy_slow_free(&mut s, 1.0);
         assert!(
-            s.request(at(0.0), RequestId(2), job("u", 0.4))
+            s.request(at(0.0), RequestId(2), job("a", 0.4))
                 .unwrap()
                 .is_empty()
         );
         assert!(
-            s.request(at(0.0), RequestId(3), job("u", 10.0))
+            s.request(at(0.0), RequestId(3), job("b", 10.0))
                 .unwrap()
                 .is_empty()
         );
-        let actions = s.request(at(0.0), RequestId(4), job("u", 1.0)).unwrap();
+        let actions = s.request(at(0.0), RequestId(4), job("c", 1.0)).unwrap();
         assert_eq!(grants(&actions).len(), 1, "{actions:?}");
         assert_eq!(grants(&actions)[0].0, RequestId(2), "{actions:?}");
         assert_eq!(grants(&actions)[0].2, slow);
@@ -519,6 +520,62 @@ fn a_long_job_trades_the_slow_slot_for_a_shorter_job_s_wait() {
             "it waits for the fast host"
         );
         assert_eq!(promise(RequestId(3)), Some(at(15.0)));
+        s.check_invariants().unwrap();
+    }
+}
+
+/// One user's small job asked before its big one, both waiting for a busy fast host while
+/// a four times slower host is busy too (with a job that overruns). When the fast host frees, the big job gets it
+/// (biggest first within a user): the small one is better off on the slow host than the
+/// big one would be. Through both placement paths.
+#[test]
+fn a_user_s_biggest_waiting_job_takes_the_fast_slot_first() {
+    for mut s in both_paths(quiet_config(Policy::EarliestFinish)) {
+        let (fast, slow, l1) = fast_busy_slow_free(&mut s, 1.0);
+        let (l2, h2) = granted(&s.request(at(0.0), RequestId(2), job("u", 0.2)).unwrap());
+        assert_eq!(h2, slow);
+        for (id, cost) in [(3, 0.3), (4, 2.0)] {
+            assert!(
+                s.request(at(0.0), RequestId(id), job("u", cost))
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        let actions = s.release(at(1.0), l1, ok(1.0)).unwrap();
+        assert_eq!(
+            grants(&actions)
+                .iter()
+                .map(|&(r, _, h)| (r, h))
+                .collect::<Vec<_>>(),
+            [(RequestId(4), fast)],
+            "{actions:?}"
+        );
+        // The slow host frees: the small job takes it rather than wait 2 s for the fast one.
+        let actions = s.release(at(2.0), l2, ok(0.8)).unwrap();
+        assert_eq!(grants(&actions)[0].0, RequestId(3), "{actions:?}");
+        assert_eq!(grants(&actions)[0].2, slow);
+        s.check_invariants().unwrap();
+    }
+}
+
+/// Biggest first never moves one user ahead of another: the same jobs from two users, the
+/// small one's user first in fair order, and the fast host goes to the small job.
+#[test]
+fn biggest_first_keeps_fair_order_between_users() {
+    for mut s in both_paths(quiet_config(Policy::EarliestFinish)) {
+        let (fast, slow, l1) = fast_busy_slow_free(&mut s, 1.0);
+        let (_, h2) = granted(&s.request(at(0.0), RequestId(2), job("u", 0.2)).unwrap());
+        assert_eq!(h2, slow);
+        for (id, user, cost) in [(3, "a", 0.3), (4, "b", 2.0)] {
+            assert!(
+                s.request(at(0.0), RequestId(id), job(user, cost))
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        let actions = s.release(at(1.0), l1, ok(1.0)).unwrap();
+        assert_eq!(grants(&actions)[0].0, RequestId(3), "{actions:?}");
+        assert_eq!(grants(&actions)[0].2, fast);
         s.check_invariants().unwrap();
     }
 }
