@@ -373,12 +373,16 @@ impl Scheduler {
         // Left over when the last pass ran out of free slots first.
         ahead.clear();
         if declines {
-            let free = self
-                .index
-                .fast
-                .iter()
-                .map(|&(_, h)| self.hosts[&h].free(&self.cfg) as usize)
-                .sum();
+            // Free slots counted only until they cover the queue: the window then holds
+            // every request whatever the exact count (a farm with most slots free would
+            // otherwise visit every free host per request).
+            let mut free = 0;
+            for &(_, h) in &self.index.fast {
+                free += self.hosts[&h].free(&self.cfg) as usize;
+                if free >= self.queue.len() {
+                    break;
+                }
+            }
             let window = self.ahead_window(free);
             biggest_first(ahead, window, || order.next(&self.queue).cloned());
         }
@@ -548,6 +552,9 @@ fn biggest_first(ahead: &mut Vec<Queued>, window: usize, mut next: impl FnMut() 
     while ahead.len() < window {
         let Some(q) = next() else { break };
         ahead.push(q);
+    }
+    if ahead.len() < 2 {
+        return;
     }
     // Each user keeps the places fair order gave it, and its own requests are dealt out
     // over them biggest first (fair order within an octave). Both lists are sorted by user
