@@ -524,23 +524,34 @@ fn a_long_job_trades_the_slow_slot_for_a_shorter_job_s_wait() {
     }
 }
 
-/// One user's small job asked before its big one, both waiting for a busy fast host while
-/// a four times slower host is busy too (with a job that overruns). When the fast host frees, the big job gets it
-/// (biggest first within a user): the small one is better off on the slow host than the
-/// big one would be. Through both placement paths.
+/// Both hosts busy, the slow one with a 0.2 s job (granted at once, it runs long in the
+/// tests), the fast one until 1 s; then two requests `(user, cost)`, ids 3 and 4, that wait
+/// for the fast host. Returns the hosts and the two busy leases.
+fn both_busy_two_waiting(
+    s: &mut Scheduler,
+    waiting: [(&str, f64); 2],
+) -> (HostId, HostId, LeaseId, LeaseId) {
+    let (fast, slow, l1) = fast_busy_slow_free(s, 1.0);
+    let (l2, h2) = granted(&s.request(at(0.0), RequestId(2), job("u", 0.2)).unwrap());
+    assert_eq!(h2, slow);
+    for (id, (user, cost)) in (3..).zip(waiting) {
+        assert!(
+            s.request(at(0.0), RequestId(id), job(user, cost))
+                .unwrap()
+                .is_empty()
+        );
+    }
+    (fast, slow, l1, l2)
+}
+
+/// One user's small job asked before its big one, both waiting for the busy fast host.
+/// When it frees, the big job gets it (biggest first within a user); the small one is
+/// better off on the slow host than the big one would be, and takes it when it frees.
+/// Through both placement paths.
 #[test]
 fn a_user_s_biggest_waiting_job_takes_the_fast_slot_first() {
     for mut s in both_paths(quiet_config(Policy::EarliestFinish)) {
-        let (fast, slow, l1) = fast_busy_slow_free(&mut s, 1.0);
-        let (l2, h2) = granted(&s.request(at(0.0), RequestId(2), job("u", 0.2)).unwrap());
-        assert_eq!(h2, slow);
-        for (id, cost) in [(3, 0.3), (4, 2.0)] {
-            assert!(
-                s.request(at(0.0), RequestId(id), job("u", cost))
-                    .unwrap()
-                    .is_empty()
-            );
-        }
+        let (fast, slow, l1, l2) = both_busy_two_waiting(&mut s, [("u", 0.3), ("u", 2.0)]);
         let actions = s.release(at(1.0), l1, ok(1.0)).unwrap();
         assert_eq!(
             grants(&actions)
@@ -563,16 +574,7 @@ fn a_user_s_biggest_waiting_job_takes_the_fast_slot_first() {
 #[test]
 fn biggest_first_keeps_fair_order_between_users() {
     for mut s in both_paths(quiet_config(Policy::EarliestFinish)) {
-        let (fast, slow, l1) = fast_busy_slow_free(&mut s, 1.0);
-        let (_, h2) = granted(&s.request(at(0.0), RequestId(2), job("u", 0.2)).unwrap());
-        assert_eq!(h2, slow);
-        for (id, user, cost) in [(3, "a", 0.3), (4, "b", 2.0)] {
-            assert!(
-                s.request(at(0.0), RequestId(id), job(user, cost))
-                    .unwrap()
-                    .is_empty()
-            );
-        }
+        let (fast, _, l1, _) = both_busy_two_waiting(&mut s, [("a", 0.3), ("b", 2.0)]);
         let actions = s.release(at(1.0), l1, ok(1.0)).unwrap();
         assert_eq!(grants(&actions)[0].0, RequestId(3), "{actions:?}");
         assert_eq!(grants(&actions)[0].2, fast);
