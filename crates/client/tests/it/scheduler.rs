@@ -37,6 +37,8 @@ fn scripted(
                 got.push(m);
             }
             match s.read(&mut chunk) {
+                // A signal for another test's child, not the client's doing.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Ok(0) | Err(_) => return got,
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
@@ -208,6 +210,7 @@ fn scripted_steps(steps: Vec<Step>) -> (String, std::thread::JoinHandle<Vec<Vec<
                     }
                 }
                 match s.read(&mut chunk) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Ok(0) | Err(_) => break,
                     Ok(n) => buf.extend_from_slice(&chunk[..n]),
                 }
@@ -244,6 +247,7 @@ fn a_revoked_lease_on_a_hung_server_moves_the_job_at_once() {
         let mut chunk = [0u8; 4096];
         loop {
             match s.read(&mut chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Ok(0) => return (received, true),
                 Ok(n) => received += n,
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
