@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::addresses::{Address, Addresses};
 use crate::config::{FileConfig, StaticHost};
 use crate::handle::{AdminError, AdminOp, Handle};
 use crate::metrics::Metrics;
@@ -88,13 +89,6 @@ pub enum Event {
     },
 }
 
-/// Where a host's distcc server listens.
-#[derive(Debug, Clone, Copy)]
-struct Address {
-    addr: SocketAddr,
-    lzo: bool,
-}
-
 /// What the actor needs besides the state machine.
 pub struct Settings {
     /// The configuration file's contents (server weights, static hosts).
@@ -129,8 +123,7 @@ async fn run(
         next_request: 0,
         requests: HashMap::new(),
         leases: HashMap::new(),
-        hosts: HashMap::new(),
-        by_addr: HashMap::new(),
+        hosts: Addresses::default(),
         conn_host: HashMap::new(),
         host_conn: HashMap::new(),
         one_copy: HashSet::new(),
@@ -194,9 +187,9 @@ struct State {
     next_request: u64,
     requests: HashMap<RequestId, Waiting>,
     leases: HashMap<LeaseId, Holder>,
-    hosts: HashMap<HostId, Address>,
-    /// The host at each address, to read a client's `previous_server`.
-    by_addr: HashMap<SocketAddr, HostId>,
+    /// Where each host takes jobs, and the host at each address (a client's
+    /// `previous_server`).
+    hosts: Addresses,
     conn_host: HashMap<u64, HostId>,
     host_conn: HashMap<HostId, u64>,
     /// Connections that cannot run a second copy of a job.
@@ -227,7 +220,7 @@ impl State {
             .add(now, spec)
             .map_err(|e| format!("host {}: {e}", host.address))?;
         info!(name = %host.name(), %addr, slots = host.slots, "static distcc host added");
-        self.remember(
+        self.hosts.insert(
             id,
             Address {
                 addr,
@@ -353,7 +346,7 @@ impl State {
                 ) {
                     Ok((host, actions)) => {
                         info!(%name, %ip, port, slots, weight, "server registered");
-                        self.remember(
+                        self.hosts.insert(
                             host,
                             Address {
                                 addr: SocketAddr::new(ip, port),
@@ -430,7 +423,7 @@ impl State {
                 let named = self
                     .hosts
                     .iter()
-                    .filter_map(|(id, a)| Some((sched.host_name(*id)?.to_owned(), a.addr)))
+                    .filter_map(|(id, a)| Some((sched.host_name(id)?.to_owned(), a.addr)))
                     .collect();
                 let _ = reply.send(named);
                 Ok(Vec::new())
@@ -452,21 +445,13 @@ impl State {
         }
     }
 
-    /// Record where host `id` takes jobs (replacing any address it had).
-    fn remember(&mut self, id: HostId, address: Address) {
-        if let Some(old) = self.hosts.insert(id, address) {
-            self.by_addr.remove(&old.addr);
-        }
-        self.by_addr.insert(address.addr, id);
-    }
-
     /// A previous compile a client reports: `ms` on `server`, which is converted to work
     /// with that server's learned speed if it is a host of this farm (else the duration is
     /// taken as work at speed 1, as for a server this scheduler never knew).
     fn reported_run(&self, ms: u64, server: Option<&str>) -> PreviousRun {
         let host = server
             .and_then(|s| s.parse::<SocketAddr>().ok())
-            .and_then(|addr| self.by_addr.get(&addr).copied());
+            .and_then(|addr| self.hosts.host_at(addr));
         PreviousRun {
             duration: Duration::from_millis(ms),
             host,
@@ -476,9 +461,7 @@ impl State {
     /// Drop a removed host's address and connection: a registered server that is still
     /// connected is ignored until it registers again.
     fn forget(&mut self, id: HostId) {
-        if let Some(old) = self.hosts.remove(&id) {
-            self.by_addr.remove(&old.addr);
-        }
+        self.hosts.remove(id);
         if let Some(conn) = self.host_conn.remove(&id) {
             self.conn_host.remove(&conn);
         }
@@ -492,8 +475,8 @@ impl State {
         let by_address: Vec<HostId> = self
             .hosts
             .iter()
-            .filter(|(id, a)| a.addr.to_string() == name && sched.health(**id).is_some())
-            .map(|(id, _)| *id)
+            .filter(|(id, a)| a.addr.to_string() == name && sched.health(*id).is_some())
+            .map(|(id, _)| id)
             .collect();
         match by_address[..] {
             [id] => Ok(id),
@@ -646,10 +629,9 @@ impl State {
                     lease,
                     host,
                 } => {
-                    let (Some(waiting), Some(addr)) = (
-                        self.requests.remove(&request),
-                        self.hosts.get(&host).copied(),
-                    ) else {
+                    let (Some(waiting), Some(addr)) =
+                        (self.requests.remove(&request), self.hosts.get(host))
+                    else {
                         // The client or the host vanished in between: give the slot back.
                         let more = sched
                             .client_gone(now, Held::Lease(lease))
@@ -704,7 +686,7 @@ impl State {
                     host,
                     ..
                 } => {
-                    let target = self.hosts.get(&host).copied();
+                    let target = self.hosts.get(host);
                     // A holder that runs one copy only is no taker.
                     let holder = self
                         .leases
@@ -747,7 +729,7 @@ impl State {
                         let _ = held.tx.send(FromScheduler::Cancel { lease: lease.0 });
                     }
                 }
-                Action::Probe { host } => match self.hosts.get(&host).copied() {
+                Action::Probe { host } => match self.hosts.get(host) {
                     Some(addr) => {
                         let events = self.events.clone();
                         let compiler = self.settings.probe_compiler.clone();

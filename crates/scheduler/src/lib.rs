@@ -8,6 +8,7 @@
 //! hosts all talk to it through a [`handle::Handle`].
 
 mod actor;
+mod addresses;
 mod balance;
 pub mod config;
 mod conn;
