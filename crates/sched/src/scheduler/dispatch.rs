@@ -568,12 +568,18 @@ fn biggest_first(ahead: &mut Vec<Queued>, window: usize, mut next: impl FnMut() 
         .map(|(i, q)| (q.user, Reverse(octave(q.cost)), i))
         .collect();
     dealt.sort_unstable();
-    let from: Vec<Queued> = ahead.clone();
+    let mut place_of = vec![0; ahead.len()];
     for (&(_, to), &(_, _, i)) in places.iter().zip(&dealt) {
-        ahead[to] = from[i].clone();
+        place_of[i] = to;
     }
-    // Reversed, so that `pop` takes the first.
-    ahead.reverse();
+    // Moved into their places, last place first, so that `pop` takes the first.
+    let mut placed: Vec<(usize, Queued)> = ahead
+        .drain(..)
+        .enumerate()
+        .map(|(i, q)| (place_of[i], q))
+        .collect();
+    placed.sort_unstable_by_key(|&(to, _)| Reverse(to));
+    ahead.extend(placed.into_iter().map(|(_, q)| q));
 }
 
 /// The octave of a job's expected work (costs are at least the configured floor, so the
