@@ -7,7 +7,7 @@
 //! The binary (`src/main.rs`) only parses flags, sets up logging, binds, detaches
 //! and calls [`server::run`].
 
-pub mod allow;
+pub use ccfarm_trust::allow;
 pub mod compilers;
 pub mod config;
 pub mod daemon;

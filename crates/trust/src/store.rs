@@ -1,0 +1,223 @@
+//! The authority's directory and the credential directories it hands out.
+//!
+//! ```text
+//! CA_DIR/ca.pem        the authority's certificate (copied into every credential)
+//! CA_DIR/ca-key.pem    its private key (mode 0600; keep it off the farm's machines)
+//! CA_DIR/revoked.txt   one line per revoked certificate: SERIAL UNIX_SECONDS
+//! CA_DIR/crl.pem       the signed revocation list, rewritten on every revocation
+//! CA_DIR/crl-number    the last list's number
+//! ```
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::authority::{Authority, AuthorityError, Issued, Revoked, Serial};
+use crate::credentials::{CA_FILE, CERT_FILE, CRL_FILE, KEY_FILE};
+use crate::identity::Identity;
+
+const CA_KEY_FILE: &str = "ca-key.pem";
+const REVOKED_FILE: &str = "revoked.txt";
+const CRL_NUMBER_FILE: &str = "crl-number";
+/// How long a revocation list stays valid: members re-read it on reload; an operator
+/// rewrites it (any revocation does) well before then.
+pub const CRL_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Why a directory operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The authority refused.
+    #[error(transparent)]
+    Authority(#[from] AuthorityError),
+    /// The directory already holds an authority or credentials.
+    #[error("{0} already exists; refusing to overwrite it")]
+    Exists(PathBuf),
+    /// A file's contents are not understood.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Write `contents` to a new file `path` with `mode`, refusing to replace one.
+fn create(path: &Path, contents: &str, mode: u32) -> Result<(), StoreError> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                StoreError::Exists(path.to_owned())
+            } else {
+                io(path)(e)
+            }
+        })?;
+    file.write_all(contents.as_bytes()).map_err(io(path))
+}
+
+/// Replace `path` with `contents` atomically (written beside it, then renamed).
+fn replace(path: &Path, contents: &str) -> Result<(), StoreError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+fn make_dir(dir: &Path, mode: u32) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+        .map_err(io(dir))
+}
+
+/// Create a new authority for `farm` in `dir` (made if missing).
+pub fn init_authority(dir: &Path, farm: &str, now: SystemTime) -> Result<Authority, StoreError> {
+    make_dir(dir, 0o700)?;
+    for name in [CA_FILE, CA_KEY_FILE] {
+        if dir.join(name).exists() {
+            return Err(StoreError::Exists(dir.join(name)));
+        }
+    }
+    let authority = Authority::create(farm, now)?;
+    create(&dir.join(CA_KEY_FILE), authority.key_pem(), 0o600)?;
+    create(&dir.join(CA_FILE), authority.cert_pem(), 0o644)?;
+    Ok(authority)
+}
+
+/// The authority kept in `dir`.
+pub fn load_authority(dir: &Path) -> Result<Authority, StoreError> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).map_err(io(&path))
+    };
+    Ok(Authority::load(&read(CA_FILE)?, &read(CA_KEY_FILE)?)?)
+}
+
+/// Issue a credential for `identity` into the new directory `out`: the authority's
+/// certificate, the member's certificate and key, and the current revocation list.
+/// `hosts` are names the certificate also carries for host-name checks (see
+/// [`Authority::issue_for_hosts`]).
+pub fn issue(
+    ca_dir: &Path,
+    identity: &Identity,
+    hosts: &[String],
+    out: &Path,
+    now: SystemTime,
+    validity: Duration,
+) -> Result<Issued, StoreError> {
+    let authority = load_authority(ca_dir)?;
+    let issued = authority.issue_for_hosts(identity, hosts, now, validity)?;
+    write_credential(&authority, &issued, out)?;
+    if let Ok(crl) = std::fs::read_to_string(ca_dir.join(CRL_FILE)) {
+        replace(&out.join(CRL_FILE), &crl)?;
+    }
+    Ok(issued)
+}
+
+/// Write an issued credential into the new directory `out`.
+pub fn write_credential(
+    authority: &Authority,
+    issued: &Issued,
+    out: &Path,
+) -> Result<(), StoreError> {
+    make_dir(out, 0o700)?;
+    create(&out.join(KEY_FILE), &issued.key_pem, 0o600)?;
+    create(&out.join(CERT_FILE), &issued.cert_pem, 0o644)?;
+    create(&out.join(CA_FILE), authority.cert_pem(), 0o644)?;
+    Ok(())
+}
+
+/// The certificates revoked so far.
+pub fn revoked(ca_dir: &Path) -> Result<Vec<Revoked>, StoreError> {
+    let path = ca_dir.join(REVOKED_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(&path)(e)),
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let invalid = |reason: String| StoreError::Invalid {
+                path: path.clone(),
+                reason,
+            };
+            let mut parts = line.split_whitespace();
+            let serial: Serial = parts
+                .next()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|e: AuthorityError| invalid(e.to_string()))?;
+            let secs: u64 = parts
+                .next()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| invalid(format!("{line:?}: expected SERIAL SECONDS")))?;
+            Ok(Revoked {
+                serial,
+                at: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+            })
+        })
+        .collect()
+}
+
+/// Revoke `serial`: add it to the list and rewrite `crl.pem`, whose path is returned.
+/// Revoking a certificate twice keeps one entry.
+pub fn revoke(ca_dir: &Path, serial: Serial, now: SystemTime) -> Result<PathBuf, StoreError> {
+    let authority = load_authority(ca_dir)?;
+    let mut list = revoked(ca_dir)?;
+    if !list.iter().any(|r| r.serial == serial) {
+        list.push(Revoked { serial, at: now });
+    }
+    write_revocation_list(ca_dir, &authority, &list, now)
+}
+
+/// Sign and write the revocation list for `list`, with the next number.
+pub fn write_revocation_list(
+    ca_dir: &Path,
+    authority: &Authority,
+    list: &[Revoked],
+    now: SystemTime,
+) -> Result<PathBuf, StoreError> {
+    let number_path = ca_dir.join(CRL_NUMBER_FILE);
+    let number = match std::fs::read_to_string(&number_path) {
+        Ok(text) => text.trim().parse::<u64>().unwrap_or(0) + 1,
+        Err(_) => 1,
+    };
+    let crl = authority.revocation_list(list, number, now, CRL_VALIDITY)?;
+    let text: String = list
+        .iter()
+        .map(|r| {
+            let secs =
+                r.at.duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs();
+            format!("{} {secs}\n", r.serial)
+        })
+        .collect();
+    replace(&ca_dir.join(REVOKED_FILE), &text)?;
+    let crl_path = ca_dir.join(CRL_FILE);
+    replace(&crl_path, &crl)?;
+    replace(&number_path, &format!("{number}\n"))?;
+    Ok(crl_path)
+}
