@@ -382,10 +382,8 @@ impl Distribution<'_> {
                         self.job.input,
                         host.display()
                     ));
-                    if back_off {
-                        if let Some(b) = &backoff {
-                            let _ = b.record_failure(&host.key(), SystemTime::now());
-                        }
+                    if back_off && let Some(b) = &backoff {
+                        let _ = b.record_failure(&host.key(), SystemTime::now());
                     }
                     tried.insert(host.key());
                     last_failure = code;

@@ -37,10 +37,10 @@ fn run(mut args: Vec<String>) -> i32 {
     };
     let env = Env::capture();
     let mut settings = Settings::load(&env, |p| std::fs::read_to_string(p).ok());
-    if settings.scheduler.is_some() {
-        if let Ok(host) = nix::unistd::gethostname() {
-            settings.machine = host.to_string_lossy().into_owned();
-        }
+    if settings.scheduler.is_some()
+        && let Ok(host) = nix::unistd::gethostname()
+    {
+        settings.machine = host.to_string_lossy().into_owned();
     }
     let log = Logger::new(name, settings.verbose, settings.log_file.clone());
 

@@ -24,11 +24,12 @@ pub fn local_cpp_argv(argv: &[String], job: &CompileJob) -> Vec<String> {
             out.push("-E".to_string());
         } else {
             out.push(a.clone());
-            if i > 0 && takes_separate_value(a) {
-                if let Some(value) = argv.get(i + 1) {
-                    out.push(value.clone());
-                    i += 1;
-                }
+            if i > 0
+                && takes_separate_value(a)
+                && let Some(value) = argv.get(i + 1)
+            {
+                out.push(value.clone());
+                i += 1;
             }
         }
         i += 1;
@@ -122,11 +123,11 @@ pub fn strip_local_args(argv: &[String]) -> Vec<String> {
             // dropped
         } else {
             out.push(a.to_string());
-            if takes_separate_value(a) {
-                if let Some(value) = argv.get(i + 1) {
-                    out.push(value.clone());
-                    i += 1;
-                }
+            if takes_separate_value(a)
+                && let Some(value) = argv.get(i + 1)
+            {
+                out.push(value.clone());
+                i += 1;
             }
         }
         i += 1;

@@ -30,11 +30,11 @@ pub(crate) fn expand_wp_items(items: &str, out: &mut Vec<String>) {
     let mut items = items.split(',').filter(|item| !item.is_empty());
     while let Some(item) = items.next() {
         out.push(item.to_string());
-        if item == "-MD" || item == "-MMD" {
-            if let Some(file) = items.next() {
-                out.push("-MF".to_string());
-                out.push(file.to_string());
-            }
+        if (item == "-MD" || item == "-MMD")
+            && let Some(file) = items.next()
+        {
+            out.push("-MF".to_string());
+            out.push(file.to_string());
         }
     }
 }

@@ -79,11 +79,11 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BIND_FAILED);
         }
     };
-    if config.detach {
-        if let Err(err) = ccfarm_daemon_detach::detach(config.log_stderr) {
-            eprintln!("ccfarmd: cannot detach: {err}");
-            return ExitCode::from(1);
-        }
+    if config.detach
+        && let Err(err) = ccfarm_daemon_detach::detach(config.log_stderr)
+    {
+        eprintln!("ccfarmd: cannot detach: {err}");
+        return ExitCode::from(1);
     }
     if let Err(err) = init_logging(&config) {
         eprintln!("ccfarmd: {err:#}");
@@ -97,11 +97,11 @@ fn main() -> ExitCode {
     if nice.is_some() {
         warn!("--nice is accepted for compatibility and ignored");
     }
-    if let Some(pid_file) = &config.pid_file {
-        if let Err(err) = write_pid_file(pid_file) {
-            error!("cannot write pid file {}: {err}", pid_file.display());
-            return ExitCode::from(1);
-        }
+    if let Some(pid_file) = &config.pid_file
+        && let Err(err) = write_pid_file(pid_file)
+    {
+        error!("cannot write pid file {}: {err}", pid_file.display());
+        return ExitCode::from(1);
     }
     if let Some(user) = &config.user {
         if let Err(err) = drop_privileges(user) {

@@ -371,10 +371,10 @@ fn check(
 
 fn record_promises(s: &Scheduler, m: &mut Model) {
     for q in s.queued() {
-        if let Some(first) = m.queued.get_mut(&q.id) {
-            if first.is_none() {
-                *first = q.wait_until;
-            }
+        if let Some(first) = m.queued.get_mut(&q.id)
+            && first.is_none()
+        {
+            *first = q.wait_until;
         }
     }
 }

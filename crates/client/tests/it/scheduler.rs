@@ -179,11 +179,10 @@ fn scripted_steps(steps: Vec<Step>) -> (String, std::thread::JoinHandle<Vec<Vec<
                 while let Ok(Some(m)) = farm::decode::<ToScheduler>(&mut buf, DEFAULT_MAX_FRAME) {
                     if let (ToScheduler::Release { lease, .. }, Some((released, then))) =
                         (&m, &step.on_release)
+                        && lease == released
                     {
-                        if lease == released {
-                            // The client may be gone already.
-                            let _ = s.write_all(&farm::encode(then));
-                        }
+                        // The client may be gone already.
+                        let _ = s.write_all(&farm::encode(then));
                     }
                     got.push(m);
                 }

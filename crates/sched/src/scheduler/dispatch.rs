@@ -297,10 +297,10 @@ impl Scheduler {
                 Decision::Grant(i) if cands.get(i).is_some_and(|c| c.free > 0) => {
                     let c = &mut cands[i];
                     let (mut id, mut cost) = (q.id, q.cost);
-                    if tradable {
-                        if let Some(other) = waits.trade(now, q.id, q.cost, c.effective_speed) {
-                            (id, cost) = other;
-                        }
+                    if tradable
+                        && let Some(other) = waits.trade(now, q.id, q.cost, c.effective_speed)
+                    {
+                        (id, cost) = other;
                     }
                     exhausted |= waiting_allowed && waits.len() >= self.cfg.max_lookahead;
                     c.free -= 1;

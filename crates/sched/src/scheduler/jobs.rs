@@ -96,10 +96,10 @@ impl Scheduler {
                 self.count_failure(l.host, now);
             }
         }
-        if let Some(twin) = l.twin {
-            if outcome.result != JobResult::Transport {
-                self.cancel_lease(twin);
-            }
+        if let Some(twin) = l.twin
+            && outcome.result != JobResult::Transport
+        {
+            self.cancel_lease(twin);
         }
         Ok(self.finish())
     }
