@@ -74,13 +74,64 @@ impl std::str::FromStr for Serial {
 impl Serial {
     /// The serial of a PEM certificate.
     pub fn of_certificate(pem: &str) -> Result<Serial, AuthorityError> {
+        Ok(Details::of_certificate(pem)?.serial)
+    }
+}
+
+/// What a certificate says besides its identity: for showing it to an operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Details {
+    /// Its serial, for revocation.
+    pub serial: Serial,
+    /// Valid from.
+    pub not_before: SystemTime,
+    /// Valid until.
+    pub not_after: SystemTime,
+    /// The DNS names and IP addresses it names for host-name checks.
+    pub hosts: Vec<String>,
+}
+
+impl Details {
+    /// The details of a PEM certificate (the first one in `pem`).
+    pub fn of_certificate(pem: &str) -> Result<Details, AuthorityError> {
         use rustls_pki_types::CertificateDer;
         use rustls_pki_types::pem::PemObject;
+        use x509_parser::prelude::GeneralName;
         let der = CertificateDer::from_pem_slice(pem.as_bytes())
             .map_err(|e| AuthorityError::Unreadable(format!("not a PEM certificate: {e}")))?;
         let (_, cert) = X509Certificate::from_der(&der)
             .map_err(|_| AuthorityError::Unreadable("not a certificate".into()))?;
-        Ok(Serial(cert.raw_serial().to_vec()))
+        let time = |t: i64| match u64::try_from(t) {
+            Ok(secs) => SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+            Err(_) => SystemTime::UNIX_EPOCH - Duration::from_secs(t.unsigned_abs()),
+        };
+        let names = cert.subject_alternative_name().map_err(|e| {
+            AuthorityError::Unreadable(format!("bad subject alternative names: {e}"))
+        })?;
+        let hosts = names
+            .map(|ext| ext.value.general_names.iter())
+            .into_iter()
+            .flatten()
+            .filter_map(|name| match name {
+                GeneralName::DNSName(dns) => Some((*dns).to_owned()),
+                GeneralName::IPAddress(bytes) => match bytes.len() {
+                    4 => <[u8; 4]>::try_from(*bytes)
+                        .ok()
+                        .map(|a| std::net::IpAddr::from(a).to_string()),
+                    16 => <[u8; 16]>::try_from(*bytes)
+                        .ok()
+                        .map(|a| std::net::IpAddr::from(a).to_string()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        Ok(Details {
+            serial: Serial(cert.raw_serial().to_vec()),
+            not_before: time(cert.validity().not_before.timestamp()),
+            not_after: time(cert.validity().not_after.timestamp()),
+            hosts,
+        })
     }
 }
 
@@ -284,6 +335,7 @@ mod tests {
             use rustls_pki_types::pem::PemObject;
             let der = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes()).unwrap();
             assert_eq!(Identity::from_certificate(&der).unwrap(), identity);
+            assert_eq!(Identity::from_pem(&issued.cert_pem).unwrap(), identity);
             assert_eq!(
                 Serial::of_certificate(&issued.cert_pem).unwrap(),
                 issued.serial
@@ -302,6 +354,23 @@ mod tests {
             .revocation_list(&[], 1, now, Duration::from_secs(3600))
             .unwrap();
         assert!(crl.contains("BEGIN X509 CRL"));
+    }
+
+    #[test]
+    fn details_show_validity_and_host_names() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let ca = Authority::create("farm", now).unwrap();
+        let scheduler = Identity::new(Role::Scheduler, "sched").unwrap();
+        let hosts = ["sched.example".to_owned(), "10.0.0.1".into(), "::1".into()];
+        let issued = ca
+            .issue_for_hosts(&scheduler, &hosts, now, DEFAULT_VALIDITY)
+            .unwrap();
+        let details = Details::of_certificate(&issued.cert_pem).unwrap();
+        assert_eq!(details.serial, issued.serial);
+        assert_eq!(details.not_before, now - BACKDATE);
+        assert_eq!(details.not_after, now + DEFAULT_VALIDITY);
+        assert_eq!(details.hosts, hosts);
+        assert!(Details::of_certificate("not a certificate").is_err());
     }
 
     #[test]

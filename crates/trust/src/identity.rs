@@ -102,6 +102,18 @@ impl Identity {
     }
 }
 
+impl Identity {
+    /// Read the identity the first certificate in PEM text names; as
+    /// [`Identity::from_certificate`], the chain is not checked.
+    pub fn from_pem(pem: &str) -> Result<Identity, IdentityError> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let der = CertificateDer::from_pem_slice(pem.as_bytes())
+            .map_err(|_| IdentityError::Unreadable)?;
+        Identity::from_certificate(&der)
+    }
+}
+
 impl fmt::Display for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {:?}", self.role, self.name)
@@ -191,6 +203,10 @@ mod tests {
     fn garbage_is_not_a_certificate() {
         assert_eq!(
             Identity::from_certificate(b"not a certificate"),
+            Err(IdentityError::Unreadable)
+        );
+        assert_eq!(
+            Identity::from_pem("not a certificate"),
             Err(IdentityError::Unreadable)
         );
     }

@@ -6,6 +6,8 @@
 //! CA_DIR/revoked.txt   one line per revoked certificate: SERIAL UNIX_SECONDS
 //! CA_DIR/crl.pem       the signed revocation list, rewritten on every revocation
 //! CA_DIR/crl-number    the last list's number
+//! CA_DIR/issued.txt    one line per issued certificate: SERIAL ROLE NAME NOT_AFTER
+//!                      (NOT_AFTER in Unix seconds), appended by [`issue`]
 //! ```
 
 use std::io::Write;
@@ -15,11 +17,12 @@ use std::time::{Duration, SystemTime};
 
 use crate::authority::{Authority, AuthorityError, Issued, Revoked, Serial};
 use crate::credentials::{CA_FILE, CERT_FILE, CRL_FILE, KEY_FILE};
-use crate::identity::Identity;
+use crate::identity::{Identity, Role};
 
 const CA_KEY_FILE: &str = "ca-key.pem";
 const REVOKED_FILE: &str = "revoked.txt";
 const CRL_NUMBER_FILE: &str = "crl-number";
+const ISSUED_FILE: &str = "issued.txt";
 /// How long a revocation list stays valid: members re-read it on reload; an operator
 /// rewrites it (any revocation does) well before then.
 pub const CRL_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -132,7 +135,74 @@ pub fn issue(
     if let Ok(crl) = std::fs::read_to_string(ca_dir.join(CRL_FILE)) {
         replace(&out.join(CRL_FILE), &crl)?;
     }
+    let not_after = unix_seconds(now + validity);
+    let line = format!(
+        "{} {} {} {not_after}\n",
+        issued.serial, identity.role, identity.name
+    );
+    let path = ca_dir.join(ISSUED_FILE);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .open(&path)
+        .and_then(|mut file| file.write_all(line.as_bytes()))
+        .map_err(io(&path))?;
     Ok(issued)
+}
+
+/// A certificate the authority issued, as its log remembers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedRecord {
+    /// Its serial.
+    pub serial: Serial,
+    /// Who it was issued to.
+    pub identity: Identity,
+    /// When it expires.
+    pub not_after: SystemTime,
+}
+
+/// The certificates issued so far, oldest first. Authorities that predate the log,
+/// and certificates issued with [`Authority::issue`] directly, are not in it.
+pub fn issued(ca_dir: &Path) -> Result<Vec<IssuedRecord>, StoreError> {
+    let path = ca_dir.join(ISSUED_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(&path)(e)),
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let invalid = |reason: String| StoreError::Invalid {
+                path: path.clone(),
+                reason: format!("{line:?}: {reason}"),
+            };
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let [serial, role, name, not_after] = parts[..] else {
+                return Err(invalid("expected SERIAL ROLE NAME NOT_AFTER".into()));
+            };
+            let serial: Serial = serial
+                .parse()
+                .map_err(|e: AuthorityError| invalid(e.to_string()))?;
+            let role: Role = role.parse().map_err(|e| invalid(format!("{e}")))?;
+            let identity = Identity::new(role, name).map_err(|e| invalid(e.to_string()))?;
+            let secs: u64 = not_after
+                .parse()
+                .map_err(|_| invalid("NOT_AFTER is not a number of seconds".into()))?;
+            Ok(IssuedRecord {
+                serial,
+                identity,
+                not_after: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+            })
+        })
+        .collect()
+}
+
+fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// Write an issued credential into the new directory `out`.
@@ -207,17 +277,71 @@ pub fn write_revocation_list(
     let crl = authority.revocation_list(list, number, now, CRL_VALIDITY)?;
     let text: String = list
         .iter()
-        .map(|r| {
-            let secs =
-                r.at.duration_since(SystemTime::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs();
-            format!("{} {secs}\n", r.serial)
-        })
+        .map(|r| format!("{} {}\n", r.serial, unix_seconds(r.at)))
         .collect();
     replace(&ca_dir.join(REVOKED_FILE), &text)?;
     let crl_path = ca_dir.join(CRL_FILE);
     replace(&crl_path, &crl)?;
     replace(&number_path, &format!("{number}\n"))?;
     Ok(crl_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuing_logs_each_certificate_and_revoking_lists_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca");
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        init_authority(&ca, "farm", now).unwrap();
+        assert!(matches!(
+            init_authority(&ca, "farm", now),
+            Err(StoreError::Exists(_))
+        ));
+        assert_eq!(issued(&ca).unwrap(), vec![]);
+        let day = Duration::from_secs(24 * 3600);
+        let alice = Identity::new(Role::User, "alice").unwrap();
+        let build7 = Identity::new(Role::Server, "build7").unwrap();
+        let a = issue(&ca, &alice, &[], &dir.path().join("a"), now, day).unwrap();
+        let b = issue(&ca, &build7, &[], &dir.path().join("b"), now, 2 * day).unwrap();
+        let log = issued(&ca).unwrap();
+        assert_eq!(
+            log,
+            vec![
+                IssuedRecord {
+                    serial: a.serial.clone(),
+                    identity: alice,
+                    not_after: now + day,
+                },
+                IssuedRecord {
+                    serial: b.serial.clone(),
+                    identity: build7.clone(),
+                    not_after: now + 2 * day,
+                },
+            ]
+        );
+        // A second credential into a used directory is refused and not logged.
+        assert!(issue(&ca, &build7, &[], &dir.path().join("b"), now, day).is_err());
+        assert_eq!(issued(&ca).unwrap().len(), 2);
+
+        let crl = revoke(&ca, b.serial.clone(), now).unwrap();
+        revoke(&ca, b.serial.clone(), now).unwrap();
+        assert!(crl.exists());
+        let list = revoked(&ca).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].serial, b.serial);
+    }
+
+    #[test]
+    fn a_damaged_log_is_reported_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(ISSUED_FILE), "0a0b user\n").unwrap();
+        let err = issued(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("issued.txt") && err.contains("0a0b user"),
+            "{err}"
+        );
+    }
 }
