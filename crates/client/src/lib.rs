@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod backoff;
+pub mod ca;
 pub mod compile;
 pub mod env;
 pub mod exit;

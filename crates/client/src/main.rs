@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use ccfarm_client::admin;
+use ccfarm_client::ca;
 use ccfarm_client::compile::{self, Context};
 use ccfarm_client::env::{Env, HostSource, Settings};
 use ccfarm_client::exit;
@@ -60,6 +61,9 @@ fn run(mut args: Vec<String>) -> i32 {
             }
             Some("simulate") if invoked == "ccfarm" => return simulate(&args[1..]),
             Some("farm") if invoked == "ccfarm" => return farm::main(&args[1..]),
+            Some("ca") if invoked == "ccfarm" => {
+                return ca::main(&args[1..], |k| env.get(k).map(str::to_owned));
+            }
             Some(command @ ("hosts" | "drain" | "up" | "down" | "add" | "remove"))
                 if invoked == "ccfarm" =>
             {
@@ -233,6 +237,7 @@ fn print_help(name: &str) {
         "Usage: {name} [COMPILER] [compile options] -o OUTPUT -c INPUT
        {name} [--help | --version | --show-hosts | -j]
        ccfarm hosts | drain HOST | up HOST | down HOST | add HOST[:PORT]/N[,lzo] | remove HOST
+       ccfarm ca init | issue ROLE NAME | revoke CERT | list | show DIR
        COMPILER [compile options]   (when a symlink named after the compiler points at {name})
 
 Distributes C and C++ compiles to compile servers (ccfarmd or distccd) over the distcc
@@ -251,6 +256,8 @@ Options:
                 (--http HOST:PORT or CCFARM_SCHEDULER_HTTP, else CCFARM_SCHEDULER's host
                  on port 7701; token from CCFARM_ADMIN_TOKEN, --token-file FILE or
                  ~/.ccfarm/admin-token)
+  ca ...        the farm's certificate authority: credentials for the scheduler,
+                servers, users and admins; revocation (ccfarm ca --help)
   --help        this text
   --version     version and protocols
   --show-hosts  the host list in use

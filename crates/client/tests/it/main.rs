@@ -3,6 +3,7 @@
 
 mod common;
 
+mod ca;
 mod compat;
 mod diagnostics;
 mod failures;
