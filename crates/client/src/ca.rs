@@ -342,7 +342,10 @@ fn show(dir: &Path, ca: Option<&Path>, explicit: bool, now: SystemTime) -> Resul
                     ca.join("ca.pem").display()
                 )));
             }
-            Err(_) => {}
+            Err(_) => text.push_str(&format!(
+                "  ca       no authority in {} to check against (--ca DIR names one)\n",
+                ca.display()
+            )),
             Ok(theirs) if theirs.trim() != ours.trim() => {
                 if explicit {
                     return Err(unusable(

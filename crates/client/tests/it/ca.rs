@@ -137,6 +137,12 @@ fn an_operator_issues_shows_and_revokes_credentials() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stderr.contains("revoked"), "{stderr}");
+    let shown = ok(dir, &["show", "user-alice", "--ca", "ca"]);
+    // Issued before the revocation: its crl.pem is missing the new list.
+    assert!(
+        shown.contains("user-alice/crl.pem is not the authority's current list"),
+        "{shown}"
+    );
     // The others are still fine, and a revocation by serial works too.
     ok(dir, &["show", "user-alice"]);
     let by_serial = ok(dir, &["revoke", "--serial", &serials[2]]);
