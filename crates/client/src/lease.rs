@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use ccfarm_proto::farm::{
-    self, DEFAULT_MAX_FRAME, FromScheduler, JobDescription, JobResult, PROTOCOL_VERSION, Role,
-    ToScheduler,
+    self, DEFAULT_MAX_FRAME, FromScheduler, GrantProof, JobDescription, JobResult,
+    PROTOCOL_VERSION, Role, ToScheduler,
 };
 
 /// What the scheduler said.
@@ -49,6 +49,8 @@ pub struct Lease {
     pub port: u16,
     /// Whether it takes protocol 2.
     pub lzo: bool,
+    /// On a secure farm: the server to expect and the ticket to show it.
+    pub proof: Option<GrantProof>,
 }
 
 /// Why the scheduler could not be used.
@@ -160,6 +162,7 @@ impl Pending {
                 host,
                 port,
                 lzo,
+                proof,
                 ..
             } => Ok(Answer::Granted(Lease {
                 stream,
@@ -168,6 +171,7 @@ impl Pending {
                 host,
                 port,
                 lzo,
+                proof,
             })),
             FromScheduler::CompileLocally { reason, .. } => Ok(Answer::CompileLocally(reason)),
             FromScheduler::Refused { reason } => {
@@ -263,6 +267,8 @@ pub struct Offer {
     pub port: u16,
     /// Whether it takes protocol 2.
     pub lzo: bool,
+    /// On a secure farm: the server to expect and the ticket to show it.
+    pub proof: Option<GrantProof>,
 }
 
 /// A lease whose connection is being watched while its job runs.
@@ -334,12 +340,14 @@ fn watch(
                     host,
                     port,
                     lzo,
+                    proof,
                 })) => Notice::Speculate(Offer {
                     lease,
                     new_lease,
                     host,
                     port,
                     lzo,
+                    proof,
                 }),
                 // Nothing else is expected on a lease connection; later protocol
                 // versions may add messages, which must not disturb the job.
@@ -453,13 +461,17 @@ pub(crate) mod tests {
     #[test]
     fn grant_then_release() {
         let (addr, sched) = scheduler(vec![
-            FromScheduler::Welcome { version: 1 },
+            FromScheduler::Welcome {
+                version: 1,
+                tickets: None,
+            },
             FromScheduler::Grant {
                 request: 1,
                 lease: 42,
                 host: "10.1.2.3".into(),
                 port: 3632,
                 lzo: true,
+                proof: None,
             },
         ]);
         let t = Duration::from_secs(5);
@@ -490,7 +502,10 @@ pub(crate) mod tests {
     fn compile_locally_and_refusals() {
         let t = Duration::from_secs(5);
         let (addr, _s) = scheduler(vec![
-            FromScheduler::Welcome { version: 1 },
+            FromScheduler::Welcome {
+                version: 1,
+                tickets: None,
+            },
             FromScheduler::CompileLocally {
                 request: 1,
                 reason: "farm full".into(),
@@ -543,13 +558,17 @@ pub(crate) mod tests {
         let handle = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            let mut out = farm::encode(&FromScheduler::Welcome { version: 1 });
+            let mut out = farm::encode(&FromScheduler::Welcome {
+                version: 1,
+                tickets: None,
+            });
             out.extend(farm::encode(&FromScheduler::Grant {
                 request: 1,
                 lease: 42,
                 host: "10.1.2.3".into(),
                 port: 3632,
                 lzo: false,
+                proof: None,
             }));
             for m in &after_grant {
                 out.extend(farm::encode(m));
@@ -597,6 +616,7 @@ pub(crate) mod tests {
             host: "10.9.9.9".into(),
             port: 3633,
             lzo: true,
+            proof: None,
         }
     }
 
@@ -632,6 +652,7 @@ pub(crate) mod tests {
                 host: "10.9.9.9".into(),
                 port: 3633,
                 lzo: true,
+                proof: None,
             })
         );
         watch.end();

@@ -387,6 +387,7 @@ mod tests {
             host: host.into(),
             port: 3632,
             lzo: false,
+            proof: None,
         }
     }
 

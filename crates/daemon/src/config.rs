@@ -79,9 +79,18 @@ pub struct Cli {
     /// Register with the ccfarm scheduler at HOST:PORT and send it heartbeats.
     #[arg(long, value_name = "HOST:PORT")]
     pub scheduler: Option<String>,
-    /// This server's name in the farm [default: HOSTNAME:PORT].
+    /// This server's name in the farm [default: the name its credentials prove, else
+    /// HOSTNAME:PORT].
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// This server's credential directory (from `ccfarm ca issue server NAME`): it
+    /// registers over TLS proving its name, and takes TLS jobs with the scheduler's
+    /// grant tickets.
+    #[arg(long, value_name = "DIR")]
+    pub credentials: Option<PathBuf>,
+    /// Register with a scheduler across the network without credentials.
+    #[arg(long)]
+    pub insecure: bool,
     /// Run as USER (started as root: drop privileges after binding the ports).
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
@@ -141,6 +150,8 @@ pub struct FileConfig {
     user: Option<String>,
     scheduler: Option<String>,
     name: Option<String>,
+    credentials: Option<PathBuf>,
+    insecure: Option<bool>,
     limits: Option<FileLimits>,
 }
 
@@ -199,6 +210,10 @@ pub struct Config {
     pub scheduler: Option<String>,
     /// This server's name in the farm.
     pub name: String,
+    /// Whether the name was configured (else it defaults to the credentials' name).
+    pub name_configured: bool,
+    /// The credential directory.
+    pub credentials: Option<PathBuf>,
     /// Detach.
     pub detach: bool,
     /// Exit after this long.
@@ -325,6 +340,10 @@ impl Cli {
             .or_else(|| std::env::var_os("TMPDIR").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("/tmp"));
         let port = self.port.or(file.port).unwrap_or(DEFAULT_PORT);
+        let scheduler = self.scheduler.or(file.scheduler);
+        let credentials = self.credentials.or(file.credentials);
+        let insecure = self.insecure || file.insecure.unwrap_or(false);
+        check_exposure(scheduler.as_deref(), credentials.is_some(), insecure)?;
         Ok(Config {
             listen: self
                 .listen
@@ -362,7 +381,9 @@ impl Cli {
             log_level,
             pid_file: self.pid_file.or(file.pid_file),
             user: self.user.or(file.user),
-            scheduler: self.scheduler.or(file.scheduler),
+            name_configured: self.name.is_some() || file.name.is_some(),
+            credentials: credentials.clone(),
+            scheduler,
             name: self.name.or(file.name).unwrap_or_else(|| {
                 let host = nix::unistd::gethostname()
                     .ok()
@@ -374,6 +395,35 @@ impl Cli {
             limits,
         })
     }
+}
+
+/// Registering with a scheduler across the network without credentials would let
+/// anyone on the path read the farm's traffic and anyone pose as the scheduler:
+/// refused unless the operator says `--insecure`.
+fn check_exposure(
+    scheduler: Option<&str>,
+    has_credentials: bool,
+    insecure: bool,
+) -> Result<(), ConfigError> {
+    let Some(scheduler) = scheduler else {
+        return Ok(());
+    };
+    if has_credentials || insecure {
+        return Ok(());
+    }
+    let host = match scheduler.rsplit_once(':') {
+        Some((host, _)) => host.trim_start_matches('[').trim_end_matches(']'),
+        None => scheduler,
+    };
+    let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid(format!(
+        "registering with the scheduler at {scheduler} across the network needs credentials: \
+         set `credentials = \"/etc/ccfarm/NAME\"` (a directory made by `ccfarm ca issue server NAME`), \
+         or pass --insecure to register unauthenticated and unencrypted"
+    )))
 }
 
 /// distccd's level names, mapped onto tracing's.

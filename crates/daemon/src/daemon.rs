@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 
 use crate::allow::AllowList;
 use crate::compilers::CompilerPolicy;
+use crate::secure::Trust;
 use crate::stats::Stats;
 
 /// Validated settings the sessions need.
@@ -41,6 +42,8 @@ pub struct Daemon {
     pub queue: Arc<Semaphore>,
     /// Counters.
     pub stats: Stats,
+    /// Credentials and grant tickets.
+    pub trust: Trust,
 }
 
 impl Daemon {
@@ -59,6 +62,13 @@ impl Daemon {
             slots: Arc::new(Semaphore::new(jobs)),
             queue: Arc::new(Semaphore::new(queue)),
             stats: Stats::new(jobs, queue),
+            trust: Trust::none(),
         }
+    }
+
+    /// The same daemon with credentials.
+    pub fn with_trust(mut self, trust: Trust) -> Daemon {
+        self.trust = trust;
+        self
     }
 }

@@ -7,6 +7,7 @@
 //! The binary (`src/main.rs`) only parses flags, sets up logging, binds, detaches
 //! and calls [`server::run`].
 
+pub mod admit;
 pub use ccfarm_trust::allow;
 pub mod compilers;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod job;
 pub mod jobdirs;
 pub mod prepare;
 pub mod register;
+pub mod secure;
 pub mod server;
 pub mod session;
 pub mod stats;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use ccfarm_daemon::compilers::{CompilerPolicy, MASQUERADE_DIRS};
 use ccfarm_daemon::config::{Cli, Config};
 use ccfarm_daemon::daemon::{Daemon, Settings};
+use ccfarm_daemon::secure::Trust;
 use ccfarm_daemon::{http, jobdirs, register, server};
 use clap::Parser;
 use tracing::{error, info, warn};
@@ -199,13 +200,54 @@ async fn run(
         "ccfarmd {} listening for distcc clients",
         env!("CARGO_PKG_VERSION")
     );
-    let daemon = Arc::new(Daemon::new(
-        settings,
-        compilers,
-        config.allow.clone(),
-        config.jobs,
-        config.max_queue,
-    ));
+    let trust = match &config.credentials {
+        Some(dir) => Trust::load(dir, config.scheduler.is_some())
+            .with_context(|| format!("credentials {}", dir.display()))?,
+        None => Trust::none(),
+    };
+    let mut config = config;
+    if let Some(identity) = trust.identity() {
+        if !config.name_configured {
+            config.name = identity.name.clone();
+        } else if config.name != identity.name {
+            anyhow::bail!(
+                "the name {:?} is not the one the credentials prove ({identity}): \
+                 drop --name or issue credentials for {:?}",
+                config.name,
+                config.name
+            );
+        }
+        info!(%identity, "TLS jobs need a user's certificate{}", if config.scheduler.is_some() { " and the scheduler's grant" } else { "" });
+    }
+    let daemon = Arc::new(
+        Daemon::new(
+            settings,
+            compilers,
+            config.allow.clone(),
+            config.jobs,
+            config.max_queue,
+        )
+        .with_trust(trust),
+    );
+    // SIGHUP re-reads the credentials (a new certificate or revocation list); open
+    // connections keep theirs.
+    let reload_task = {
+        let daemon = daemon.clone();
+        tokio::spawn(async move {
+            let Ok(mut hangup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hangup.recv().await.is_some() {
+                match daemon.trust.reload() {
+                    Ok(Some(summary)) => info!("SIGHUP: {summary}"),
+                    Ok(None) => info!("SIGHUP: no credentials to reload"),
+                    Err(e) => warn!("SIGHUP: credentials not reloaded, the old ones stay: {e}"),
+                }
+            }
+        })
+    };
     let stats_task = match stats_listener {
         Some(l) => {
             let l = tokio::net::TcpListener::from_std(l).context("stats listener")?;
@@ -252,6 +294,7 @@ async fn run(
         }
     };
     server::run(daemon, listener, config.max_connections, shutdown).await;
+    reload_task.abort();
     for task in [stats_task, register_task].into_iter().flatten() {
         task.abort();
     }

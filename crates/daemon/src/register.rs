@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use ccfarm_proto::farm::{
     self, CompilerIdentity, DEFAULT_MAX_FRAME, FromScheduler, PROTOCOL_VERSION, Role, ToScheduler,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tracing::{info, warn};
@@ -73,11 +73,39 @@ enum SessionError {
 }
 
 async fn session(daemon: &Daemon, membership: &Membership) -> Result<(), SessionError> {
-    let mut stream = timeout(CONNECT_TIMEOUT, TcpStream::connect(&membership.scheduler))
+    let stream = timeout(CONNECT_TIMEOUT, TcpStream::connect(&membership.scheduler))
         .await
         .map_err(|_| SessionError::Timeout)?
         .map_err(SessionError::Connect)?;
     let _ = stream.set_nodelay(true);
+    match daemon.trust.scheduler_config() {
+        Some(config) => {
+            let host = membership
+                .scheduler
+                .rsplit_once(':')
+                .map_or(membership.scheduler.as_str(), |(h, _)| h);
+            let connector = tokio_rustls::TlsConnector::from(config);
+            let stream = timeout(
+                CONNECT_TIMEOUT,
+                connector.connect(ccfarm_trust::tls::server_name(host), stream),
+            )
+            .await
+            .map_err(|_| SessionError::Timeout)?
+            .map_err(SessionError::Connect)?;
+            registered(daemon, membership, stream).await
+        }
+        None => registered(daemon, membership, stream).await,
+    }
+}
+
+async fn registered<S>(
+    daemon: &Daemon,
+    membership: &Membership,
+    mut stream: S,
+) -> Result<(), SessionError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let hello = ToScheduler::Hello {
         version: PROTOCOL_VERSION,
         role: Role::Server {
@@ -90,7 +118,14 @@ async fn session(daemon: &Daemon, membership: &Membership) -> Result<(), Session
         .await
         .map_err(|_| SessionError::Timeout)??
     {
-        Some(FromScheduler::Welcome { .. }) => {}
+        Some(FromScheduler::Welcome { tickets, .. }) => {
+            if let Some(tickets) = tickets {
+                daemon
+                    .trust
+                    .set_tickets(&tickets)
+                    .map_err(SessionError::Refused)?;
+            }
+        }
         Some(FromScheduler::Refused { reason }) => return Err(SessionError::Refused(reason)),
         Some(other) => return Err(SessionError::Unexpected(other)),
         None => return Ok(()),
@@ -101,6 +136,7 @@ async fn session(daemon: &Daemon, membership: &Membership) -> Result<(), Session
         lzo: true,
         compilers: membership.compilers.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        tls: daemon.trust.acceptor().is_some(),
     };
     stream.write_all(&farm::encode(&register)).await?;
     info!(scheduler = %membership.scheduler, name = %membership.name, "registered with the scheduler");
@@ -144,7 +180,7 @@ pub fn offered_slots(slots: u32, running: u32, load1: f64, max_load: Option<f64>
 
 /// The next message, or `None` when the scheduler closed the connection.
 async fn read_message(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + Unpin),
     buf: &mut BytesMut,
 ) -> Result<Option<FromScheduler>, SessionError> {
     loop {

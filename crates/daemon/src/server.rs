@@ -10,9 +10,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use crate::admit::{self, admitted_address};
 use crate::daemon::Daemon;
-use crate::session;
-use crate::stats::Outcome;
 
 /// Accept and serve connections until `shutdown` completes. On shutdown every
 /// session is dropped, which kills its compiler and removes its job directory.
@@ -56,23 +55,14 @@ pub async fn run(
                 continue;
             }
         };
-        if !daemon.allow.allows(peer.ip()) {
-            warn!(
-                %peer,
-                category = "refused_address",
-                "refusing connection from {}: not in the --allow list ({})",
-                peer.ip(),
-                daemon.allow.networks().iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
-            );
-            daemon
-                .stats
-                .finished(Outcome::refused_address, None, Instant::now());
+        // Without credentials the allow-list is decided here, before a task exists;
+        // with them, a TLS client may come from anywhere, which takes a byte to tell.
+        if daemon.trust.acceptor().is_none() && !admitted_address(&daemon, peer) {
             continue;
         }
-        daemon.stats.accepted();
         let daemon = daemon.clone();
         sessions.spawn(async move {
-            session::serve(daemon, stream, peer).await;
+            admit::serve(daemon, stream, peer).await;
             drop(permit);
         });
     }

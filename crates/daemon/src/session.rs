@@ -12,9 +12,7 @@ use bytes::BytesMut;
 use ccfarm_proto::distcc::{
     Payload, ProtoError, Reply, Request, RequestDecoder, TreeEntryKind, Version,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout};
 use tracing::{debug, info, warn};
 
@@ -33,14 +31,33 @@ mod exit {
 }
 
 /// Serve one connection to completion.
-pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
+/// `early` holds bytes already read from the stream (after a TLS connection's ticket);
+/// `denial`, why the job must not run whatever it is (told to the client once its
+/// request has been read, in the request's protocol).
+pub async fn serve<S>(
+    daemon: Arc<Daemon>,
+    stream: S,
+    peer: SocketAddr,
+    early: BytesMut,
+    denial: Option<Refusal>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let started = Instant::now();
-    let _ = stream.set_nodelay(true);
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut decoder = RequestDecoder::new(daemon.config.limits.clone());
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut buf = early;
+    buf.reserve(64 * 1024);
 
-    let request = match read_until(&daemon, &mut reader, &mut decoder, &mut buf, true).await {
+    let request = match read_until(
+        &daemon,
+        &mut reader,
+        &mut decoder,
+        &mut buf,
+        denial.is_none(),
+    )
+    .await
+    {
         Ok(Progress::Complete(request)) => request,
         Ok(Progress::AwaitingSource) => {
             // The client is still preprocessing. With a slot free now, start the
@@ -75,6 +92,9 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
     };
     let version = request.version;
     let summary = Summary::of(&request);
+    if let Some(refusal) = denial {
+        return refuse(&daemon, &mut writer, peer, version, &summary, refusal).await;
+    }
 
     let inline = request_size(&request) <= INLINE_FILE_WORK;
     let prepared = {
@@ -170,8 +190,8 @@ struct Conn<'a> {
 impl Conn<'_> {
     async fn serve_streamed(
         &self,
-        reader: &mut OwnedReadHalf,
-        writer: &mut OwnedWriteHalf,
+        reader: &mut (impl AsyncRead + Unpin),
+        writer: &mut (impl AsyncWrite + Unpin),
         decoder: &mut RequestDecoder,
         buf: &mut BytesMut,
         early: Early,
@@ -229,7 +249,7 @@ impl Conn<'_> {
     #[allow(clippy::too_many_arguments)]
     async fn conclude(
         &self,
-        writer: &mut OwnedWriteHalf,
+        writer: &mut (impl AsyncWrite + Unpin),
         version: Version,
         summary: &Summary,
         job: PreparedJob,
@@ -339,7 +359,7 @@ enum Progress {
 /// source is missing), with a timeout on every read.
 async fn read_until(
     daemon: &Daemon,
-    reader: &mut OwnedReadHalf,
+    reader: &mut (impl AsyncRead + Unpin),
     decoder: &mut RequestDecoder,
     buf: &mut BytesMut,
     stop_at_source: bool,
@@ -425,12 +445,16 @@ enum ReadError {
 /// Completes when the client closes its side or sends anything more. A distcc client
 /// sends nothing after its request and never half-closes while waiting, so either
 /// means it is gone (or misbehaving), and the job is abandoned.
-async fn client_gone(reader: &mut OwnedReadHalf) {
+async fn client_gone(reader: &mut (impl AsyncRead + Unpin)) {
     let mut byte = [0u8; 1];
     let _ = reader.read(&mut byte).await;
 }
 
-async fn send(daemon: &Daemon, writer: &mut OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
+async fn send(
+    daemon: &Daemon,
+    writer: &mut (impl AsyncWrite + Unpin),
+    reply: &Reply,
+) -> std::io::Result<()> {
     let bytes = reply.encode();
     timeout(daemon.config.io_timeout, async {
         writer.write_all(&bytes).await?;
@@ -442,7 +466,7 @@ async fn send(daemon: &Daemon, writer: &mut OwnedWriteHalf, reply: &Reply) -> st
 
 async fn refuse(
     daemon: &Daemon,
-    writer: &mut OwnedWriteHalf,
+    writer: &mut (impl AsyncWrite + Unpin),
     peer: SocketAddr,
     version: Version,
     summary: &Summary,

@@ -45,12 +45,14 @@ pub enum Outcome {
     refused_tree,
     /// The client's address is not in `--allow`.
     refused_address,
+    /// A TLS job without a valid grant from the scheduler (or not from a user).
+    refused_grant,
     /// The server failed (temp files, spawning the compiler, ...).
     server_error,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 12] = [
+    const ALL: [Outcome; 13] = [
         Outcome::compile_ok,
         Outcome::compile_error,
         Outcome::compile_timeout,
@@ -62,6 +64,7 @@ impl Outcome {
         Outcome::refused_command,
         Outcome::refused_tree,
         Outcome::refused_address,
+        Outcome::refused_grant,
         Outcome::server_error,
     ];
 
@@ -79,6 +82,7 @@ impl Outcome {
             Outcome::refused_command => "refused_command",
             Outcome::refused_tree => "refused_tree",
             Outcome::refused_address => "refused_address",
+            Outcome::refused_grant => "refused_grant",
             Outcome::server_error => "server_error",
         }
     }
@@ -309,6 +313,7 @@ impl Stats {
             + self.count(Outcome::refused_command)
             + self.count(Outcome::refused_tree)
             + self.count(Outcome::refused_address)
+            + self.count(Outcome::refused_grant)
             + self.count(Outcome::server_error);
         let lines = [
             "argv /ccfarmd".to_owned(),

@@ -116,6 +116,7 @@ async fn serve_fake(addr: SocketAddr, index: usize, slots: u32) -> anyhow::Resul
             target: "x86_64-linux-gnu".into(),
         }],
         version: env!("CARGO_PKG_VERSION").into(),
+        tls: false,
     })
     .await?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -67,6 +67,38 @@ pub struct JobDescription {
     pub previous_server: Option<String>,
 }
 
+/// What a client needs to run a granted job on a server that takes TLS: the server's
+/// name, which its certificate must prove, and the scheduler's ticket for the job,
+/// which the server checks before it compiles anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantProof {
+    /// The server's name in the farm.
+    pub server: String,
+    /// The scheduler's ticket for this lease, user and server.
+    pub ticket: String,
+}
+
+/// The key a registered server checks grant tickets with, and the scheduler's clock
+/// (milliseconds since the Unix epoch) when it was sent, so that the server can judge
+/// a ticket's expiry without the machines' clocks agreeing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketKeyGrant {
+    /// The key, in hexadecimal.
+    pub key: String,
+    /// The scheduler's clock.
+    pub now_ms: u64,
+}
+
+/// The first frame on a TLS connection to a compile server, before the distcc
+/// request: the scheduler's ticket for the job (absent when the client uses the
+/// server directly, without a scheduler).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompileHello {
+    /// The ticket from [`GrantProof`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+}
+
 /// How a leased job ended, as the client saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -130,6 +162,9 @@ pub enum ToScheduler {
         compilers: Vec<CompilerIdentity>,
         /// Its software version.
         version: String,
+        /// Whether its distcc port also takes TLS (it has farm credentials).
+        #[serde(default)]
+        tls: bool,
     },
     /// A server's periodic state.
     Heartbeat {
@@ -152,6 +187,9 @@ pub enum FromScheduler {
     Welcome {
         /// The scheduler's [`PROTOCOL_VERSION`].
         version: u32,
+        /// For a server on a secure scheduler: the key its grant tickets are made with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tickets: Option<TicketKeyGrant>,
     },
     /// Run the job on this server, over the distcc protocol.
     Grant {
@@ -165,6 +203,9 @@ pub enum FromScheduler {
         port: u16,
         /// Whether to use protocol 2.
         lzo: bool,
+        /// On a secure farm: connect with TLS, expect this server, show this ticket.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proof: Option<GrantProof>,
     },
     /// No slot will come in time (or none suits): compile on the client.
     CompileLocally {
@@ -193,6 +234,9 @@ pub enum FromScheduler {
         port: u16,
         /// Whether to use protocol 2.
         lzo: bool,
+        /// As for [`FromScheduler::Grant`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proof: Option<GrantProof>,
     },
     /// The connection is refused (version, authentication, malformed message).
     Refused {
@@ -319,6 +363,7 @@ mod tests {
                 target: "x86_64-linux-gnu".into(),
             }],
             version: "0.1.0".into(),
+            tls: true,
         });
         round_trip(ToScheduler::Heartbeat {
             slots: 16,
@@ -332,6 +377,18 @@ mod tests {
             host: "10.0.0.5".into(),
             port: 3632,
             lzo: true,
+            proof: None,
+        });
+        round_trip(FromScheduler::Grant {
+            request: 8,
+            lease: 10,
+            host: "10.0.0.5".into(),
+            port: 3632,
+            lzo: false,
+            proof: Some(GrantProof {
+                server: "build7".into(),
+                ticket: "10.99.abcd".into(),
+            }),
         });
         round_trip(FromScheduler::CompileLocally {
             request: 7,
@@ -344,8 +401,22 @@ mod tests {
             host: "10.0.0.2".into(),
             port: 3632,
             lzo: false,
+            proof: None,
         });
-        round_trip(FromScheduler::Welcome { version: 1 });
+        round_trip(FromScheduler::Welcome {
+            version: 1,
+            tickets: None,
+        });
+        round_trip(FromScheduler::Welcome {
+            version: 1,
+            tickets: Some(TicketKeyGrant {
+                key: "00ff".into(),
+                now_ms: 5,
+            }),
+        });
+        round_trip(CompileHello {
+            ticket: Some("1.2.ab".into()),
+        });
         round_trip(FromScheduler::Refused {
             reason: "protocol version 2 is not supported".into(),
         });

@@ -22,6 +22,8 @@ use crate::config::{FileConfig, StaticHost};
 use crate::handle::{AdminError, AdminOp, Handle};
 use crate::metrics::Metrics;
 use crate::probe;
+use ccfarm_proto::farm::GrantProof;
+use ccfarm_trust::ticket::{self, TICKET_LIFETIME_MS, TicketKey};
 
 /// Messages to one connection.
 pub type Tx = mpsc::UnboundedSender<FromScheduler>;
@@ -54,6 +56,10 @@ pub enum Event {
         port: u16,
         slots: u32,
         lzo: bool,
+        /// The key of its grant tickets, for a server that proved its name and takes TLS.
+        tickets: Option<TicketKey>,
+        /// Its connection, to refuse it on.
+        tx: Tx,
     },
     /// A server's heartbeat.
     Heartbeat {
@@ -126,6 +132,7 @@ async fn run(
         hosts: Addresses::default(),
         conn_host: HashMap::new(),
         host_conn: HashMap::new(),
+        ticket_keys: HashMap::new(),
         one_copy: HashSet::new(),
         conn_requests: HashMap::new(),
         history: HashMap::new(),
@@ -162,6 +169,7 @@ async fn run(
 struct Waiting {
     conn: u64,
     number: u64,
+    user: String,
     tx: Tx,
     since: Instant,
     key: Option<(String, String)>,
@@ -170,6 +178,7 @@ struct Waiting {
 /// A lease held by a client connection.
 struct Holder {
     conn: u64,
+    user: String,
     tx: Tx,
     host: HostId,
     key: Option<(String, String)>,
@@ -192,6 +201,9 @@ struct State {
     hosts: Addresses,
     conn_host: HashMap<u64, HostId>,
     host_conn: HashMap<HostId, u64>,
+    /// The name and ticket key of each registered server that proved its name: grants
+    /// to it carry a ticket, and the client connects with TLS.
+    ticket_keys: HashMap<HostId, (String, TicketKey)>,
     /// Connections that cannot run a second copy of a job.
     one_copy: HashSet<u64>,
     /// Each client connection's latest requests by its own numbers (for `Size`).
@@ -274,6 +286,7 @@ impl State {
                     Waiting {
                         conn,
                         number,
+                        user: user.clone(),
                         tx,
                         since: Instant::now(),
                         key,
@@ -334,7 +347,26 @@ impl State {
                 port,
                 slots,
                 lzo,
+                tickets,
+                tx,
             } => {
+                // A name belongs to one live connection: a second registration under it
+                // (a rogue, or a copy of the server started twice) is refused and must
+                // not disturb the one already serving.
+                if let Some(host) = sched.host_id(&name)
+                    && let Some(&live) = self.host_conn.get(&host)
+                    && live != conn
+                {
+                    warn!(%name, %ip, "registration refused: a server of that name is connected");
+                    self.settings.metrics.registration_refused();
+                    let _ = tx.send(FromScheduler::Refused {
+                        reason: format!(
+                            "a server named {name:?} is already registered and connected; \
+                             stop it first or give this one another name"
+                        ),
+                    });
+                    return;
+                }
                 let weight = self.settings.file.server_weight(&name);
                 match sched.join(
                     now,
@@ -355,6 +387,10 @@ impl State {
                         );
                         self.conn_host.insert(conn, host);
                         self.host_conn.insert(host, conn);
+                        match tickets {
+                            Some(key) => self.ticket_keys.insert(host, (name, key)),
+                            None => self.ticket_keys.remove(&host),
+                        };
                         Ok(actions)
                     }
                     Err(e) => Err(e),
@@ -462,6 +498,7 @@ impl State {
     /// connected is ignored until it registers again.
     fn forget(&mut self, id: HostId) {
         self.hosts.remove(id);
+        self.ticket_keys.remove(&id);
         if let Some(conn) = self.host_conn.remove(&id) {
             self.conn_host.remove(&conn);
         }
@@ -583,6 +620,7 @@ impl State {
             // must not take it down.
             if self.host_conn.get(&host) == Some(&conn) {
                 self.host_conn.remove(&host);
+                self.ticket_keys.remove(&host);
                 info!(
                     host = sched.host_name(host).unwrap_or("?"),
                     "server disconnected"
@@ -660,11 +698,13 @@ impl State {
                         host: addr.addr.ip().to_string(),
                         port: addr.addr.port(),
                         lzo: addr.lzo,
+                        proof: self.proof(host, &waiting.user, lease),
                     });
                     self.leases.insert(
                         lease,
                         Holder {
                             conn: waiting.conn,
+                            user: waiting.user,
                             tx: waiting.tx,
                             host,
                             key: waiting.key,
@@ -692,9 +732,9 @@ impl State {
                         .leases
                         .get(&original_lease)
                         .filter(|h| !self.one_copy.contains(&h.conn))
-                        .map(|h| (h.conn, h.tx.clone(), h.key.clone()));
+                        .map(|h| (h.conn, h.user.clone(), h.tx.clone(), h.key.clone()));
                     // Declined, not dropped: the original copy keeps its lease.
-                    let (Some(addr), Some((conn, tx, key))) = (target, holder) else {
+                    let (Some(addr), Some((conn, user, tx, key))) = (target, holder) else {
                         let more = sched.decline(now, new_lease).unwrap_or_default();
                         self.apply(sched, now, more);
                         continue;
@@ -711,11 +751,13 @@ impl State {
                         host: addr.addr.ip().to_string(),
                         port: addr.addr.port(),
                         lzo: addr.lzo,
+                        proof: self.proof(host, &user, new_lease),
                     });
                     self.leases.insert(
                         new_lease,
                         Holder {
                             conn,
+                            user,
                             tx,
                             host,
                             key,
@@ -746,6 +788,30 @@ impl State {
                 },
             }
         }
+    }
+}
+
+impl State {
+    /// The ticket for running `lease` of `user` on `host`, if that host takes them.
+    fn proof(&self, host: HostId, user: &str, lease: LeaseId) -> Option<GrantProof> {
+        let (server, key) = self.ticket_keys.get(&host)?;
+        let expires_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+            + TICKET_LIFETIME_MS;
+        let ticket = ticket::sign(
+            key,
+            &ticket::Grant {
+                server,
+                user,
+                lease: lease.0,
+                expires_ms,
+            },
+        );
+        Some(GrantProof {
+            server: server.clone(),
+            ticket,
+        })
     }
 }
 

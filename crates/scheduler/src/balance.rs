@@ -56,14 +56,34 @@ const LINE_TIMEOUT: Duration = Duration::from_secs(10);
 /// take them in this time is not reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Accept connections forever, serving each in its own task.
-async fn accept<F, Fut>(listener: TcpListener, port: &'static str, serve: F)
+/// Who may use the balance ports: the protocol carries no credential, and the update
+/// port can mark any server down.
+#[derive(Clone)]
+pub struct Gate {
+    /// The allowed networks.
+    pub allow: ccfarm_trust::allow::AllowList,
+    /// Where refusals are counted.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
+/// Accept connections from `gate`'s networks forever, serving each in its own task.
+async fn accept<F, Fut>(listener: TcpListener, port: &'static str, gate: Gate, serve: F)
 where
     F: Fn(TcpStream, SocketAddr) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     loop {
         match listener.accept().await {
+            Ok((stream, peer)) if !gate.allow.allows(peer.ip()) => {
+                warn!(
+                    %peer,
+                    "balance {port} port: refusing {}: not in balance_allow ({})",
+                    peer.ip(),
+                    crate::secure::networks(&gate.allow)
+                );
+                gate.metrics.refusal("address");
+                drop(stream);
+            }
             Ok((stream, peer)) => {
                 tokio::spawn(serve(stream, peer));
             }
@@ -89,8 +109,8 @@ async fn send(stream: &mut (impl AsyncWriteExt + Unpin), text: &str) -> bool {
 // ---------------------------------------------------------------------------------------
 
 /// Serve the lease port.
-pub async fn serve_lease(listener: TcpListener, handle: Handle) {
-    accept(listener, "lease", move |stream, peer| {
+pub async fn serve_lease(listener: TcpListener, handle: Handle, gate: Gate) {
+    accept(listener, "lease", gate, move |stream, peer| {
         lease_client(stream, peer, handle.clone())
     })
     .await;
@@ -186,8 +206,8 @@ async fn lease_client(stream: TcpStream, peer: SocketAddr, handle: Handle) {
 // ---------------------------------------------------------------------------------------
 
 /// Serve the status port.
-pub async fn serve_status(listener: TcpListener, handle: Handle) {
-    accept(listener, "status", move |stream, _peer| {
+pub async fn serve_status(listener: TcpListener, handle: Handle, gate: Gate) {
+    accept(listener, "status", gate, move |stream, _peer| {
         status_client(stream, handle.clone())
     })
     .await;
@@ -344,9 +364,9 @@ fn status_text(snapshot: &Snapshot, addresses: &[(String, SocketAddr)]) -> Strin
 type Downed = Arc<Mutex<HashSet<String>>>;
 
 /// Serve the status-update port.
-pub async fn serve_update(listener: TcpListener, handle: Handle) {
+pub async fn serve_update(listener: TcpListener, handle: Handle, gate: Gate) {
     let downed: Downed = Arc::default();
-    accept(listener, "status-update", move |stream, peer| {
+    accept(listener, "status-update", gate, move |stream, peer| {
         update_client(stream, peer, handle.clone(), downed.clone())
     })
     .await;

@@ -65,6 +65,17 @@ pub struct FileConfig {
     pub admin_token: Option<String>,
     /// A file holding the admin token (first line).
     pub admin_token_file: Option<std::path::PathBuf>,
+    /// The scheduler's credential directory (`ccfarm ca issue scheduler NAME`): with it,
+    /// the control port and the HTTP endpoint speak TLS and every client and server
+    /// proves who it is.
+    pub credentials: Option<std::path::PathBuf>,
+    /// Accept unauthenticated plaintext on ports reachable from the network
+    /// (`--insecure`).
+    pub insecure: Option<bool>,
+    /// Who may use the distcc proxy port: `ADDR[/BITS]` networks (default: loopback).
+    pub distcc_proxy_allow: Option<Vec<String>>,
+    /// Who may use the balance-daemon ports: `ADDR[/BITS]` networks (default: loopback).
+    pub balance_allow: Option<Vec<String>>,
     /// Fair-share weight per user.
     #[serde(default)]
     pub users: BTreeMap<String, f64>,

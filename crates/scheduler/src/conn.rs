@@ -10,26 +10,69 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use ccfarm_proto::farm::{
-    self, DEFAULT_MAX_FRAME, FromScheduler, PROTOCOL_VERSION, Role, ToScheduler,
+    self, DEFAULT_MAX_FRAME, FromScheduler, PROTOCOL_VERSION, Role, TicketKeyGrant, ToScheduler,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use ccfarm_trust::Identity;
+use ccfarm_trust::ticket::TicketKey;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::actor::Event;
 use crate::handle::Handle;
 
+/// What is known of the peer before its hello.
+#[derive(Debug, Clone)]
+pub enum Peer {
+    /// A TLS client whose certificate proved this identity: its hello must agree.
+    Verified(Identity),
+    /// A plaintext client (loopback-only or `--insecure` scheduler): taken at its word.
+    Unverified,
+}
+
+/// Check a hello's claim against the certificate's identity; the refusal says why.
+fn check_claim(peer: &Peer, role: &Role) -> Result<(), String> {
+    use ccfarm_trust::Role as Proven;
+    let Peer::Verified(identity) = peer else {
+        return Ok(());
+    };
+    let (wanted, claimed) = match role {
+        Role::Client { user, .. } => (Proven::User, Some(user.as_str())),
+        Role::Server { name } => (Proven::Server, Some(name.as_str())),
+        Role::Admin => (Proven::Admin, None),
+    };
+    if identity.role != wanted {
+        return Err(format!(
+            "the certificate is for {identity}, which may not connect as a {wanted}"
+        ));
+    }
+    match claimed {
+        Some(claimed) if claimed != identity.name => Err(format!(
+            "the certificate is for {identity}, but the hello claims {wanted} {claimed:?}"
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Serve one connection until it closes.
-pub async fn serve(mut stream: TcpStream, peer: SocketAddr, handle: Handle) {
+pub async fn serve<S>(mut stream: S, peer: SocketAddr, proven: Peer, handle: Handle)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let conn = handle.new_conn();
     let events = handle.events();
-    let _ = stream.set_nodelay(true);
-    crate::keepalive::enable(&stream);
     let (tx, mut rx) = mpsc::unbounded_channel::<FromScheduler>();
+    let mut ticket_key: Option<TicketKey> = None;
     let mut buf = BytesMut::new();
     let mut out = Vec::new();
     let mut role: Option<Role> = None;
@@ -46,11 +89,19 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, handle: Handle) {
                     },
                     Some(message) = rx.recv() => {
                         out.clear();
+                        let mut refused = matches!(message, FromScheduler::Refused { .. });
                         out.extend_from_slice(&farm::encode(&message));
                         while let Ok(more) = rx.try_recv() {
+                            refused |= matches!(more, FromScheduler::Refused { .. });
                             out.extend_from_slice(&farm::encode(&more));
                         }
-                        if stream.write_all(&out).await.is_err() {
+                        if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
+                            break None;
+                        }
+                        if refused {
+                            // The actor refused this connection (a registration under a
+                            // live server's name): it has said why; nothing more to hear.
+                            let _ = stream.shutdown().await;
                             break None;
                         }
                         continue;
@@ -66,12 +117,32 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, handle: Handle) {
                         "protocol version {version} is not supported (this scheduler speaks {PROTOCOL_VERSION})"
                     ));
                 }
+                if let Err(reason) = check_claim(&proven, &r) {
+                    break Some(reason);
+                }
                 if let Role::Client { user: name, .. } = &r {
                     user = Arc::from(name.as_str());
                 }
+                // A server whose name a certificate proved gets the key its grant
+                // tickets are made with; it dies with this connection.
+                let tickets = match (&proven, &r) {
+                    (Peer::Verified(_), Role::Server { .. }) => match TicketKey::generate() {
+                        Ok(key) => {
+                            let grant = TicketKeyGrant {
+                                key: key.to_hex(),
+                                now_ms: now_ms(),
+                            };
+                            ticket_key = Some(key);
+                            Some(grant)
+                        }
+                        Err(e) => break Some(e.to_string()),
+                    },
+                    _ => None,
+                };
                 role = Some(r);
                 let _ = tx.send(FromScheduler::Welcome {
                     version: PROTOCOL_VERSION,
+                    tickets,
                 });
                 continue;
             }
@@ -113,6 +184,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, handle: Handle) {
                     distcc_port,
                     slots,
                     lzo,
+                    tls,
                     ..
                 },
             ) => Event::Register {
@@ -122,6 +194,9 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, handle: Handle) {
                 port: distcc_port,
                 slots,
                 lzo,
+                // Tickets only for a server that takes TLS and proved its name.
+                tickets: ticket_key.clone().filter(|_| tls),
+                tx: tx.clone(),
             },
             (
                 Some(Role::Server { .. }),
@@ -156,7 +231,50 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, handle: Handle) {
         }
         out.extend_from_slice(&farm::encode(&FromScheduler::Refused { reason }));
         let _ = stream.write_all(&out).await;
+        let _ = stream.flush().await;
         let _ = stream.shutdown().await;
     }
     debug!(%peer, "connection closed");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ccfarm_trust::Role as Proven;
+
+    fn verified(role: Proven, name: &str) -> Peer {
+        Peer::Verified(Identity::new(role, name).unwrap())
+    }
+
+    #[test]
+    fn a_hello_must_match_the_certificate() {
+        let alice = Role::Client {
+            user: "alice".into(),
+            machine: "laptop".into(),
+        };
+        let build7 = Role::Server {
+            name: "build7".into(),
+        };
+        assert_eq!(
+            check_claim(&verified(Proven::User, "alice"), &alice),
+            Ok(())
+        );
+        assert_eq!(
+            check_claim(&verified(Proven::Server, "build7"), &build7),
+            Ok(())
+        );
+        assert_eq!(
+            check_claim(&verified(Proven::Admin, "ops"), &Role::Admin),
+            Ok(())
+        );
+        // Another user's name, another server's name, a role the certificate lacks.
+        let err = check_claim(&verified(Proven::User, "mallory"), &alice).unwrap_err();
+        assert!(err.contains("claims user \"alice\""), "{err}");
+        let err = check_claim(&verified(Proven::Server, "build8"), &build7).unwrap_err();
+        assert!(err.contains("claims server \"build7\""), "{err}");
+        let err = check_claim(&verified(Proven::User, "build7"), &build7).unwrap_err();
+        assert!(err.contains("may not connect as a server"), "{err}");
+        // Plaintext peers are taken at their word (loopback or --insecure only).
+        assert_eq!(check_claim(&Peer::Unverified, &build7), Ok(()));
+    }
 }

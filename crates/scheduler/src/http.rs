@@ -36,6 +36,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// The admin token; `None` disables the admin API.
     pub admin_token: Arc<RwLock<Option<String>>>,
+    /// The scheduler runs with `--insecure` (the dashboard says so).
+    pub insecure: bool,
 }
 
 /// The routes.
@@ -51,8 +53,13 @@ pub fn router(shared: Shared) -> Router {
         .with_state(shared)
 }
 
-/// Serve until the process ends.
-pub async fn serve(listener: TcpListener, shared: Shared) -> std::io::Result<()> {
+/// Serve until the process ends: HTTPS when `security` has credentials.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Shared,
+    security: Arc<crate::secure::Security>,
+) -> std::io::Result<()> {
+    let listener = crate::https::Listener::new(listener, security)?;
     axum::serve(listener, router(shared)).await
 }
 
@@ -88,8 +95,18 @@ async fn metrics(State(shared): State<Shared>) -> Response {
     }
 }
 
-async fn dashboard() -> Html<&'static str> {
-    Html(include_str!("dashboard.html"))
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+async fn dashboard(State(shared): State<Shared>) -> Html<String> {
+    if !shared.insecure {
+        return Html(DASHBOARD.to_owned());
+    }
+    // The operator chose to accept unauthenticated traffic from the network: whoever
+    // looks at the farm should know.
+    let banner = "<div style=\"background:#b00020;color:#fff;padding:.5em 1em;font-weight:bold\">\
+        INSECURE: this scheduler was started with --insecure and trusts every client and \
+        server on the network as it claims to be.</div>";
+    Html(DASHBOARD.replacen("<body>", &format!("<body>{banner}"), 1))
 }
 
 /// Checks the bearer token; `Some` is the refusal to send.

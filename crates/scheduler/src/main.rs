@@ -42,6 +42,13 @@ struct Cli {
     /// e.g. 5656,5657,5658.
     #[arg(long, value_name = "LEASE,STATUS,UPDATE")]
     balance_ports: Option<BalancePorts>,
+    /// The scheduler's credential directory (from `ccfarm ca issue scheduler NAME`): TLS
+    /// on the control port and HTTP endpoint, every client and server authenticated.
+    #[arg(long, value_name = "DIR")]
+    credentials: Option<PathBuf>,
+    /// Accept unauthenticated plaintext on addresses reachable from the network.
+    #[arg(long)]
+    insecure: bool,
     /// A server that sends no heartbeat for this long is down (seconds) [default: 3].
     #[arg(long)]
     heartbeat_timeout: Option<f64>,
@@ -55,6 +62,12 @@ impl Cli {
         };
         if let Some(t) = self.heartbeat_timeout {
             file.heartbeat_timeout_s = Some(t);
+        }
+        if let Some(dir) = &self.credentials {
+            file.credentials = Some(dir.clone());
+        }
+        if self.insecure {
+            file.insecure = Some(true);
         }
         Ok(file)
     }
@@ -97,6 +110,13 @@ async fn main() -> anyhow::Result<()> {
                 match file.admin_token() {
                     Ok(token) => running.set_admin_token(token),
                     Err(e) => warn!("admin token not reloaded: {e:#}"),
+                }
+                // A new certificate or revocation list applies to new connections;
+                // open ones keep the handshake they made.
+                match running.security.reload() {
+                    Ok(Some(summary)) => info!("{summary}"),
+                    Ok(None) => {}
+                    Err(e) => warn!("credentials not reloaded, the old ones stay: {e}"),
                 }
                 match running.handle.reload(file).await {
                     Ok(summary) => info!("configuration reloaded: {summary}"),

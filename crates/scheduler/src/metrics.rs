@@ -37,6 +37,11 @@ struct ResultLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RefusedLabels {
+    reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RememberedLabels {
     by: String,
 }
@@ -58,6 +63,7 @@ pub struct Metrics {
     job_duration: Family<ResultLabels, Histogram>,
     probes: Family<ResultLabels, Counter>,
     local: Counter,
+    refused: Family<RefusedLabels, Counter>,
     // Copied from the snapshot at each scrape (behind a lock so a scrape is consistent).
     state: Mutex<()>,
     host_slots: Family<HostLabels, Gauge>,
@@ -108,8 +114,15 @@ impl Default for Metrics {
             "Requests answered 'compile locally'",
             local.clone(),
         );
+        let refused = Family::<RefusedLabels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections and registrations refused, by reason: name_in_use (a second registration under a connected server's name), identity (a hello that does not match its certificate), plaintext (no TLS on a secure scheduler), handshake (a failed TLS handshake), address (outside a port's allow-list)",
+            refused.clone(),
+        );
         let m = Metrics {
             registry,
+            refused,
             requests,
             remembered,
             grant_wait,
@@ -227,6 +240,20 @@ impl Metrics {
         self.probes
             .get_or_create(&ResultLabels {
                 result: result.into(),
+            })
+            .inc();
+    }
+
+    /// A registration under a connected server's name was refused.
+    pub fn registration_refused(&self) {
+        self.refusal("name_in_use");
+    }
+
+    /// A connection was refused for `reason` (see the metric's help).
+    pub fn refusal(&self, reason: &'static str) {
+        self.refused
+            .get_or_create(&RefusedLabels {
+                reason: reason.into(),
             })
             .inc();
     }

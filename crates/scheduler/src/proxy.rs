@@ -64,6 +64,7 @@ use std::time::{Duration, Instant};
 use ccfarm_proto::distcc::token::{HEADER_LEN, parse_header};
 use ccfarm_proto::distcc::{Limits, Reply, Token, Version};
 use ccfarm_proto::farm::{JobDescription, JobResult};
+use ccfarm_trust::allow::AllowList;
 use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl, splice};
 use nix::sys::sendfile::sendfile64;
 use tokio::io::Interest;
@@ -96,6 +97,9 @@ pub(crate) struct Settings {
     pub attempts: u32,
     /// Caps on every length either side sends.
     pub limits: Limits,
+    /// Who may connect: the protocol carries no credential, and a proxied job reaches
+    /// servers that trust the scheduler's address.
+    pub allow: AllowList,
 }
 
 impl Default for Settings {
@@ -108,16 +112,31 @@ impl Default for Settings {
             connect_timeout: Duration::from_secs(4),
             attempts: 4,
             limits: Limits::default(),
+            allow: AllowList::new(Vec::new()),
         }
     }
 }
 
-/// Serve the proxy port.
-pub async fn serve(listener: TcpListener, handle: Handle) {
-    serve_with(listener, handle, Settings::default()).await;
+/// Serve the proxy port to the addresses in `allow`.
+pub async fn serve(
+    listener: TcpListener,
+    handle: Handle,
+    allow: AllowList,
+    metrics: Arc<crate::metrics::Metrics>,
+) {
+    let settings = Settings {
+        allow,
+        ..Settings::default()
+    };
+    serve_with(listener, handle, settings, Some(metrics)).await;
 }
 
-pub(crate) async fn serve_with(listener: TcpListener, handle: Handle, settings: Settings) {
+pub(crate) async fn serve_with(
+    listener: TcpListener,
+    handle: Handle,
+    settings: Settings,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+) {
     let settings = Arc::new(settings);
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -130,6 +149,18 @@ pub(crate) async fn serve_with(listener: TcpListener, handle: Handle, settings: 
                 continue;
             }
         };
+        if !settings.allow.allows(peer.ip()) {
+            warn!(
+                %peer,
+                "distcc proxy: refusing {}: not in distcc_proxy_allow ({})",
+                peer.ip(),
+                crate::secure::networks(&settings.allow)
+            );
+            if let Some(metrics) = &metrics {
+                metrics.refusal("address");
+            }
+            continue;
+        }
         tokio::spawn(proxy_connection(
             stream,
             peer,
@@ -1060,6 +1091,7 @@ mod tests {
                             host: addr.ip().to_string(),
                             port: addr.port(),
                             lzo,
+                            proof: None,
                         });
                         if let Some(after) = revoke {
                             let tx = tx.clone();
@@ -1085,7 +1117,7 @@ mod tests {
         let (handle, log) = scheduler(grants);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(serve_with(listener, handle, settings));
+        tokio::spawn(serve_with(listener, handle, settings, None));
         (addr, log)
     }
 

@@ -7,8 +7,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ccfarm_sched::{Policy, Scheduler};
+use ccfarm_trust::allow::{AllowList, Cidr};
 use tokio::net::TcpListener;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::actor;
 use crate::balance;
@@ -18,6 +19,7 @@ use crate::handle::Handle;
 use crate::http;
 use crate::metrics::Metrics;
 use crate::proxy;
+use crate::secure::{self, Admitted, Security};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +27,12 @@ pub enum StartError {
     /// A setting is invalid.
     #[error("configuration: {0}")]
     Config(String),
+    /// A port would be reachable from the network unprotected.
+    #[error(transparent)]
+    Exposed(#[from] secure::ExposureError),
+    /// The credentials are unusable.
+    #[error("credentials: {0}")]
+    Credentials(#[from] secure::SecurityError),
     /// A listener could not be bound.
     #[error("listen on {addr}: {source}")]
     Bind {
@@ -51,6 +59,25 @@ pub struct Options {
     pub distcc_proxy: Option<SocketAddr>,
     /// The seed's balance-daemon ports: lease, status and status-update.
     pub balance_ports: Option<BalancePorts>,
+    /// The scheduler's credential directory; `None` for a plaintext scheduler.
+    pub credentials: Option<std::path::PathBuf>,
+    /// Accept plaintext from the network (and alongside TLS) anyway.
+    pub insecure: bool,
+    /// Who may use the distcc proxy port.
+    pub distcc_proxy_allow: AllowList,
+    /// Who may use the balance-daemon ports.
+    pub balance_allow: AllowList,
+}
+
+/// Parse a list of `ADDR[/BITS]`; none means loopback only.
+fn allow_list(what: &str, list: Option<&[String]>) -> Result<AllowList, StartError> {
+    let networks = list
+        .unwrap_or_default()
+        .iter()
+        .map(|s| s.parse::<Cidr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StartError::Config(format!("{what}: {e}")))?;
+    Ok(AllowList::new(networks))
 }
 
 /// The three ports of the balance daemon from the seed thread (003).
@@ -110,6 +137,13 @@ impl Options {
                 .map(str::parse)
                 .transpose()
                 .map_err(StartError::Config)?,
+            credentials: file.credentials.clone(),
+            insecure: file.insecure.unwrap_or(false),
+            distcc_proxy_allow: allow_list(
+                "distcc_proxy_allow",
+                file.distcc_proxy_allow.as_deref(),
+            )?,
+            balance_allow: allow_list("balance_allow", file.balance_allow.as_deref())?,
             file,
         })
     }
@@ -128,6 +162,8 @@ pub struct Running {
     pub handle: Handle,
     /// The admin API's token (replaced on reload).
     pub admin_token: Arc<RwLock<Option<String>>>,
+    /// The credentials (reloaded on SIGHUP).
+    pub security: Arc<Security>,
 }
 
 impl Running {
@@ -139,6 +175,19 @@ impl Running {
 
 /// Bind and spawn everything on the current tokio runtime.
 pub async fn start(options: Options) -> Result<Running, StartError> {
+    let security = Arc::new(Security::new(
+        options.credentials.as_deref(),
+        options.insecure,
+    )?);
+    let mut own_ports = vec![("control port", options.listen)];
+    own_ports.extend(options.http.map(|a| ("HTTP endpoint", a)));
+    secure::check_exposure(&own_ports, security.secure(), options.insecure)?;
+    if options.insecure {
+        warn!(
+            "--insecure: plaintext clients and servers are accepted from anywhere and trusted \
+             as they claim to be; use this only on a network where everyone is trusted"
+        );
+    }
     let config = options
         .file
         .sched_config(options.policy)
@@ -198,11 +247,13 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         info!(addr = ?http, "dashboard, /status, /metrics and /admin on HTTP");
         let shared = http::Shared {
             handle: handle.clone(),
-            metrics,
+            metrics: metrics.clone(),
             admin_token: admin_token.clone(),
+            insecure: options.insecure,
         };
+        let security = security.clone();
         tokio::spawn(async move {
-            if let Err(e) = http::serve(listener, shared).await {
+            if let Err(e) = http::serve(listener, shared, security).await {
                 warn!("HTTP endpoint failed: {e}");
             }
         });
@@ -211,7 +262,12 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
     if let Some(listener) = proxy_listener {
         distcc_proxy = listener.local_addr().ok();
         info!(addr = ?distcc_proxy, "distcc proxy listening");
-        tokio::spawn(proxy::serve(listener, handle.clone()));
+        tokio::spawn(proxy::serve(
+            listener,
+            handle.clone(),
+            options.distcc_proxy_allow.clone(),
+            metrics.clone(),
+        ));
     }
     if let Some((lease, status, update)) = balance_listeners {
         info!(
@@ -220,21 +276,36 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
             update = ?update.local_addr().ok(),
             "balance-daemon ports listening"
         );
-        tokio::spawn(balance::serve_lease(lease, handle.clone()));
-        tokio::spawn(balance::serve_status(status, handle.clone()));
-        tokio::spawn(balance::serve_update(update, handle.clone()));
+        let gate = balance::Gate {
+            allow: options.balance_allow.clone(),
+            metrics: metrics.clone(),
+        };
+        tokio::spawn(balance::serve_lease(lease, handle.clone(), gate.clone()));
+        tokio::spawn(balance::serve_status(status, handle.clone(), gate.clone()));
+        tokio::spawn(balance::serve_update(update, handle.clone(), gate));
     }
-    tokio::spawn(accept(listener, handle.clone()));
+    tokio::spawn(accept(
+        listener,
+        handle.clone(),
+        security.clone(),
+        metrics.clone(),
+    ));
     Ok(Running {
         listen,
         http,
         distcc_proxy,
         handle,
         admin_token,
+        security,
     })
 }
 
-async fn accept(listener: TcpListener, handle: Handle) {
+async fn accept(
+    listener: TcpListener,
+    handle: Handle,
+    security: Arc<Security>,
+    metrics: Arc<Metrics>,
+) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -245,6 +316,34 @@ async fn accept(listener: TcpListener, handle: Handle) {
                 continue;
             }
         };
-        tokio::spawn(conn::serve(stream, peer, handle.clone()));
+        let _ = stream.set_nodelay(true);
+        crate::keepalive::enable(&stream);
+        let (handle, security, metrics) = (handle.clone(), security.clone(), metrics.clone());
+        tokio::spawn(async move {
+            match secure::admit(stream, &security).await {
+                Admitted::Tls(stream, identity) => {
+                    debug!(%peer, %identity, "TLS connection");
+                    conn::serve(*stream, peer, conn::Peer::Verified(identity), handle).await;
+                }
+                Admitted::Plain(stream) => {
+                    conn::serve(stream, peer, conn::Peer::Unverified, handle).await;
+                }
+                Admitted::Refuse(mut stream, reason) => {
+                    warn!(%peer, "refusing a plaintext connection: {reason}");
+                    metrics.refusal("plaintext");
+                    use tokio::io::AsyncWriteExt;
+                    let refusal = ccfarm_proto::farm::FromScheduler::Refused { reason };
+                    let _ = tokio::time::timeout(
+                        secure::HANDSHAKE_TIMEOUT,
+                        stream.write_all(&ccfarm_proto::farm::encode(&refusal)),
+                    )
+                    .await;
+                }
+                Admitted::Drop(why) => {
+                    warn!(%peer, "connection closed: {why}");
+                    metrics.refusal("handshake");
+                }
+            }
+        });
     }
 }

@@ -24,8 +24,11 @@ fn scripted(
     let handle = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        s.write_all(&farm::encode(&FromScheduler::Welcome { version: 1 }))
-            .unwrap();
+        s.write_all(&farm::encode(&FromScheduler::Welcome {
+            version: 1,
+            tickets: None,
+        }))
+        .unwrap();
         let mut got = Vec::new();
         let mut buf = BytesMut::new();
         let mut chunk = [0u8; 4096];
@@ -57,6 +60,7 @@ fn a_granted_lease_is_used_and_released() {
         host: "127.0.0.1".into(),
         port,
         lzo: true,
+        proof: None,
     });
     let scratch = Scratch::new();
     scratch.write("s.c", "int s(void) { return 3; }\n");
@@ -169,8 +173,11 @@ fn scripted_steps(steps: Vec<Step>) -> (String, std::thread::JoinHandle<Vec<Vec<
         for step in steps {
             let (mut s, _) = listener.accept().unwrap();
             s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-            s.write_all(&farm::encode(&FromScheduler::Welcome { version: 1 }))
-                .unwrap();
+            s.write_all(&farm::encode(&FromScheduler::Welcome {
+                version: 1,
+                tickets: None,
+            }))
+            .unwrap();
             let mut got = Vec::new();
             let mut buf = BytesMut::new();
             let mut chunk = [0u8; 4096];
@@ -228,6 +235,7 @@ fn grant(lease: u64, port: u16) -> FromScheduler {
         host: "127.0.0.1".into(),
         port,
         lzo: false,
+        proof: None,
     }
 }
 
@@ -459,6 +467,7 @@ fn speculate(lease: u64, new_lease: u64, port: u16) -> FromScheduler {
         host: "127.0.0.1".into(),
         port,
         lzo: false,
+        proof: None,
     }
 }
 

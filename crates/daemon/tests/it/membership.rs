@@ -54,7 +54,10 @@ fn registers_sends_heartbeats_and_reconnects() {
         "{hello:?}"
     );
     stream
-        .write_all(&farm::encode(&FromScheduler::Welcome { version: 1 }))
+        .write_all(&farm::encode(&FromScheduler::Welcome {
+            version: 1,
+            tickets: None,
+        }))
         .unwrap();
     match next(&mut stream, &mut buf) {
         ToScheduler::Register {

@@ -12,3 +12,4 @@ mod history;
 mod probes;
 mod protocol;
 mod proxy;
+mod secure;

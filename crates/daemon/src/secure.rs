@@ -1,0 +1,283 @@
+//! ccfarmd's side of the trust model.
+//!
+//! With credentials (`credentials = DIR`, a server's, from `ccfarm ca issue server
+//! NAME`), ccfarmd registers over TLS proving its name, and its distcc port also takes
+//! TLS: a connection whose first byte starts a TLS handshake must present a user's
+//! certificate, then a [`CompileHello`] frame with the scheduler's grant ticket, then
+//! an ordinary distcc request. Plaintext connections are still served to the
+//! addresses in `--allow` (stock distcc clients, the scheduler's distcc proxy).
+//!
+//! Whether a job may run is decided by [`judge`], without I/O.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ccfarm_proto::farm::{CompileHello, TicketKeyGrant};
+use ccfarm_trust::ticket::{self, TicketKey};
+use ccfarm_trust::tls::rustls::ClientConfig;
+use ccfarm_trust::{ClientAuth, Credentials, Expect, Identity, Role};
+use tokio_rustls::TlsAcceptor;
+
+/// Why credentials could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecureError {
+    /// They could not be loaded.
+    #[error(transparent)]
+    Credentials(#[from] ccfarm_trust::CredentialError),
+    /// They are not a compile server's.
+    #[error("{dir}: these credentials are for {identity}, not a compile server")]
+    NotAServer {
+        /// Where they are.
+        dir: PathBuf,
+        /// Whose they are.
+        identity: Identity,
+    },
+    /// TLS settings could not be built.
+    #[error(transparent)]
+    Tls(#[from] ccfarm_trust::TlsError),
+}
+
+struct Tls {
+    acceptor: TlsAcceptor,
+    to_scheduler: Arc<ClientConfig>,
+    identity: Identity,
+}
+
+/// The current ticket key and the scheduler's clock relative to ours.
+#[derive(Debug, Clone)]
+struct Tickets {
+    key: TicketKey,
+    offset_ms: i64,
+}
+
+/// ccfarmd's credentials and the scheduler's ticket key.
+pub struct Trust {
+    tls: RwLock<Option<Arc<Tls>>>,
+    dir: Option<PathBuf>,
+    tickets: Mutex<Option<Tickets>>,
+    with_scheduler: bool,
+}
+
+impl std::fmt::Debug for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trust")
+            .field("dir", &self.dir)
+            .field("with_scheduler", &self.with_scheduler)
+            .finish_non_exhaustive()
+    }
+}
+
+fn load(dir: &Path) -> Result<Tls, SecureError> {
+    let credentials = Credentials::load(dir)?;
+    if credentials.identity.role != Role::Server {
+        return Err(SecureError::NotAServer {
+            dir: dir.to_owned(),
+            identity: credentials.identity,
+        });
+    }
+    Ok(Tls {
+        acceptor: TlsAcceptor::from(credentials.server_config(ClientAuth::Required)?),
+        to_scheduler: credentials.client_config(Expect::Role(Role::Scheduler))?,
+        identity: credentials.identity,
+    })
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Trust {
+    /// No credentials: plaintext only, as distccd.
+    pub fn none() -> Trust {
+        Trust {
+            tls: RwLock::new(None),
+            dir: None,
+            tickets: Mutex::new(None),
+            with_scheduler: false,
+        }
+    }
+
+    /// The credentials in `dir`. With a scheduler, every TLS job needs its ticket.
+    pub fn load(dir: &Path, with_scheduler: bool) -> Result<Trust, SecureError> {
+        Ok(Trust {
+            tls: RwLock::new(Some(Arc::new(load(dir)?))),
+            dir: Some(dir.to_owned()),
+            tickets: Mutex::new(None),
+            with_scheduler,
+        })
+    }
+
+    /// Re-read the credentials (SIGHUP); on failure the old ones stay.
+    pub fn reload(&self) -> Result<Option<String>, SecureError> {
+        let Some(dir) = &self.dir else {
+            return Ok(None);
+        };
+        let tls = load(dir)?;
+        let summary = format!("credentials reloaded ({})", tls.identity);
+        *self.tls.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(tls));
+        Ok(Some(summary))
+    }
+
+    fn current(&self) -> Option<Arc<Tls>> {
+        self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Who this server is, when it has credentials.
+    pub fn identity(&self) -> Option<Identity> {
+        self.current().map(|t| t.identity.clone())
+    }
+
+    /// The acceptor for TLS connections on the distcc port.
+    pub fn acceptor(&self) -> Option<TlsAcceptor> {
+        self.current().map(|t| t.acceptor.clone())
+    }
+
+    /// Settings for connecting to the scheduler.
+    pub fn scheduler_config(&self) -> Option<Arc<ClientConfig>> {
+        self.current().map(|t| t.to_scheduler.clone())
+    }
+
+    /// The scheduler's welcome gave a ticket key.
+    pub fn set_tickets(&self, grant: &TicketKeyGrant) -> Result<(), String> {
+        let key = TicketKey::from_hex(&grant.key).map_err(|e| e.to_string())?;
+        let offset_ms = grant.now_ms as i64 - now_ms();
+        *self.tickets.lock().unwrap_or_else(|e| e.into_inner()) = Some(Tickets { key, offset_ms });
+        Ok(())
+    }
+
+    /// Whether `user` (proven by TLS) may run a job with `hello`; the refusal says why.
+    pub fn admit(&self, user: &Identity, hello: &CompileHello) -> Result<(), String> {
+        let server = self.identity().map(|i| i.name).unwrap_or_default();
+        let tickets = self
+            .tickets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let scheduler_now = tickets.as_ref().map(|t| now_ms() + t.offset_ms);
+        judge(&Judged {
+            server: &server,
+            user,
+            ticket: hello.ticket.as_deref(),
+            with_scheduler: self.with_scheduler,
+            key: tickets.as_ref().map(|t| &t.key),
+            scheduler_now_ms: scheduler_now.unwrap_or(0).max(0) as u64,
+        })
+    }
+}
+
+/// What [`judge`] looks at.
+pub struct Judged<'a> {
+    /// This server's name.
+    pub server: &'a str,
+    /// Who the client's certificate proved.
+    pub user: &'a Identity,
+    /// The ticket it sent.
+    pub ticket: Option<&'a str>,
+    /// Whether this server belongs to a scheduler (then jobs need its tickets).
+    pub with_scheduler: bool,
+    /// The scheduler's current ticket key.
+    pub key: Option<&'a TicketKey>,
+    /// Now, in the scheduler's clock.
+    pub scheduler_now_ms: u64,
+}
+
+/// Whether a TLS job may run: a user's, and with a scheduler, granted by it to this
+/// server for this user.
+pub fn judge(j: &Judged<'_>) -> Result<(), String> {
+    if j.user.role != Role::User {
+        return Err(format!(
+            "jobs come from users; the certificate is for {}",
+            j.user
+        ));
+    }
+    if !j.with_scheduler {
+        return Ok(());
+    }
+    let Some(ticket) = j.ticket else {
+        return Err(
+            "this server runs only jobs the scheduler granted: the job carried no grant ticket"
+                .into(),
+        );
+    };
+    let Some(key) = j.key else {
+        return Err(
+            "this server is not registered with its scheduler yet, so it cannot check the grant; try another server"
+                .into(),
+        );
+    };
+    ticket::verify(key, ticket, j.server, &j.user.name, j.scheduler_now_ms)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ccfarm_trust::ticket::{Grant, sign};
+
+    #[test]
+    fn jobs_need_a_user_and_with_a_scheduler_its_ticket() {
+        let alice = Identity::new(Role::User, "alice").unwrap();
+        let key = TicketKey::generate().unwrap();
+        let ticket = sign(
+            &key,
+            &Grant {
+                server: "build7",
+                user: "alice",
+                lease: 1,
+                expires_ms: 1_000,
+            },
+        );
+        let base = Judged {
+            server: "build7",
+            user: &alice,
+            ticket: Some(&ticket),
+            with_scheduler: true,
+            key: Some(&key),
+            scheduler_now_ms: 500,
+        };
+        assert_eq!(judge(&base), Ok(()));
+        let err = judge(&Judged {
+            ticket: None,
+            ..base
+        })
+        .unwrap_err();
+        assert!(err.contains("no grant ticket"), "{err}");
+        let err = judge(&Judged { key: None, ..base }).unwrap_err();
+        assert!(err.contains("not registered"), "{err}");
+        let err = judge(&Judged {
+            server: "build8",
+            ..base
+        })
+        .unwrap_err();
+        assert!(err.contains("not issued for this server"), "{err}");
+        let err = judge(&Judged {
+            scheduler_now_ms: 2_000,
+            ..base
+        })
+        .unwrap_err();
+        assert!(err.contains("expired"), "{err}");
+        let bob = Identity::new(Role::User, "bob").unwrap();
+        assert!(judge(&Judged { user: &bob, ..base }).is_err());
+        let server = Identity::new(Role::Server, "build8").unwrap();
+        let err = judge(&Judged {
+            user: &server,
+            ..base
+        })
+        .unwrap_err();
+        assert!(err.contains("jobs come from users"), "{err}");
+        // Without a scheduler, an authenticated user is enough.
+        assert_eq!(
+            judge(&Judged {
+                with_scheduler: false,
+                ticket: None,
+                key: None,
+                ..base
+            }),
+            Ok(())
+        );
+    }
+}

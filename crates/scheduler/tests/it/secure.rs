@@ -1,0 +1,415 @@
+//! A secure farm, attacked from loopback: a real scheduler and a real ccfarmd with
+//! credentials from a real farm authority, and clients and rogues speaking TLS (or not)
+//! with certificates of their own.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use ccfarm_proto::distcc::{Limits, Payload, Reply, ReplyDecoder, Request, Version};
+use ccfarm_proto::farm::{
+    self, CompileHello, FromScheduler, JobDescription, PROTOCOL_VERSION, Role, ToScheduler,
+};
+use ccfarm_trust::authority::DEFAULT_VALIDITY;
+use ccfarm_trust::tls::{rustls, server_name};
+use ccfarm_trust::{Credentials, Expect, Identity, Role as Proven, store};
+
+use crate::farm::*;
+
+/// An authority and the credential directories it issued, by `ROLE-NAME`.
+struct Authority {
+    dir: tempfile::TempDir,
+}
+
+impl Authority {
+    fn new(farm: &str) -> Authority {
+        let dir = tempfile::tempdir().unwrap();
+        store::init_authority(&dir.path().join("ca"), farm, SystemTime::now()).unwrap();
+        Authority { dir }
+    }
+
+    fn issue(&self, role: Proven, name: &str) -> PathBuf {
+        let out = self
+            .dir
+            .path()
+            .join(format!("{role}-{name}-{}", rand_suffix()));
+        store::issue(
+            &self.dir.path().join("ca"),
+            &Identity::new(role, name).unwrap(),
+            &[],
+            &out,
+            SystemTime::now(),
+            DEFAULT_VALIDITY,
+        )
+        .unwrap();
+        out
+    }
+}
+
+fn rand_suffix() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+/// A TLS connection as a farm member with the credentials in `dir`.
+fn connect(dir: &Path, port: u16, expect: Expect) -> std::io::Result<Tls> {
+    let credentials = Credentials::load(dir).unwrap();
+    let config = credentials.client_config(expect).unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", port))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let conn = rustls::ClientConnection::new(config, server_name("127.0.0.1")).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    // Complete the handshake now, so that a refused certificate shows here.
+    tls.flush()?;
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock)?;
+    }
+    Ok(tls)
+}
+
+type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// Send `messages`, then read answers until one of `done` arrives or the peer closes.
+fn talk(s: &mut impl ReadWrite, messages: &[ToScheduler]) -> Vec<FromScheduler> {
+    let mut out = Vec::new();
+    for m in messages {
+        out.extend_from_slice(&farm::encode(m));
+    }
+    let _ = s.write_all(&out);
+    let mut buf = BytesMut::new();
+    let mut answers = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        while let Ok(Some(m)) = farm::decode::<FromScheduler>(&mut buf, 1 << 20) {
+            let last = matches!(
+                m,
+                FromScheduler::Refused { .. }
+                    | FromScheduler::Grant { .. }
+                    | FromScheduler::CompileLocally { .. }
+            );
+            answers.push(m);
+            if last {
+                return answers;
+            }
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return answers,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+fn hello_server(name: &str) -> ToScheduler {
+    ToScheduler::Hello {
+        version: PROTOCOL_VERSION,
+        role: Role::Server { name: name.into() },
+    }
+}
+
+fn register(port: u16) -> ToScheduler {
+    ToScheduler::Register {
+        distcc_port: port,
+        slots: 8,
+        lzo: false,
+        compilers: Vec::new(),
+        version: "rogue".into(),
+        tls: true,
+    }
+}
+
+fn hello_user(user: &str) -> ToScheduler {
+    ToScheduler::Hello {
+        version: PROTOCOL_VERSION,
+        role: Role::Client {
+            user: user.into(),
+            machine: "laptop".into(),
+        },
+    }
+}
+
+fn request() -> ToScheduler {
+    ToScheduler::Request {
+        request: 1,
+        job: JobDescription {
+            compiler: "gcc".into(),
+            source: "a.c".into(),
+            preprocessed_bytes: Some(100),
+            previous_ms: None,
+            previous_server: None,
+        },
+    }
+}
+
+fn refusal(answers: &[FromScheduler]) -> String {
+    match answers.last() {
+        Some(FromScheduler::Refused { reason }) => reason.clone(),
+        other => panic!("expected a refusal, got {other:?} in {answers:?}"),
+    }
+}
+
+struct SecureFarm {
+    authority: Authority,
+    scheduler: Child,
+    port: u16,
+    server: Server,
+    alice: PathBuf,
+    _config: tempfile::TempDir,
+}
+
+impl Drop for SecureFarm {
+    fn drop(&mut self) {
+        let _ = self.scheduler.kill();
+        let _ = self.scheduler.wait();
+    }
+}
+
+impl SecureFarm {
+    fn start() -> SecureFarm {
+        let authority = Authority::new("test farm");
+        let scheduler_dir = authority.issue(Proven::Scheduler, "sched");
+        let config = tempfile::tempdir().unwrap();
+        let path = config.path().join("scheduler.toml");
+        std::fs::write(
+            &path,
+            format!("credentials = {:?}\n", scheduler_dir.display().to_string()),
+        )
+        .unwrap();
+        let (port, scheduler) = spawn_listening(|port| {
+            let mut c = std::process::Command::new(SCHEDULER);
+            c.args(["--listen", &format!("127.0.0.1:{port}"), "--config"])
+                .arg(&path)
+                .stderr(std::process::Stdio::null());
+            c
+        });
+        let build7 = authority.issue(Proven::Server, "build7");
+        let server = Server::start(&[
+            "--scheduler",
+            &format!("127.0.0.1:{port}"),
+            "--credentials",
+            build7.to_str().unwrap(),
+        ]);
+        let alice = authority.issue(Proven::User, "alice");
+        let farm = SecureFarm {
+            authority,
+            scheduler,
+            port,
+            server,
+            alice,
+            _config: config,
+        };
+        farm.wait_for_grant();
+        farm
+    }
+
+    /// Alice asks until she is granted a slot (the server has registered).
+    fn wait_for_grant(&self) -> FromScheduler {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut tls = connect(&self.alice, self.port, Expect::Role(Proven::Scheduler)).unwrap();
+            let answers = talk(&mut tls, &[hello_user("alice"), request()]);
+            if let Some(grant @ FromScheduler::Grant { .. }) = answers.last() {
+                return grant.clone();
+            }
+            assert!(Instant::now() < deadline, "no grant: {answers:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn a_rogue_cannot_take_a_servers_name_and_the_real_server_keeps_its_work() {
+    let farm = SecureFarm::start();
+    let real = farm.wait_for_grant();
+    let FromScheduler::Grant { port, proof, .. } = &real else {
+        unreachable!()
+    };
+    assert_eq!(*port, farm.server.port);
+    assert_eq!(proof.as_ref().map(|p| p.server.as_str()), Some("build7"));
+
+    // Without a credential: plaintext is refused with what to configure.
+    let mut plain = TcpStream::connect(("127.0.0.1", farm.port)).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let reason = refusal(&talk(&mut plain, &[hello_server("build7"), register(9)]));
+    assert!(reason.contains("accepts only TLS"), "{reason}");
+
+    // Another farm's certificate for the same name fails the handshake.
+    let foreign = Authority::new("elsewhere");
+    let foreign_build7 = foreign.issue(Proven::Server, "build7");
+    // (In TLS 1.3 the server judges the client's certificate after the client has
+    // finished its side, so the refusal may show as a closed connection.)
+    let rejected = match connect(&foreign_build7, farm.port, Expect::Role(Proven::Scheduler)) {
+        Err(_) => true,
+        Ok(mut tls) => talk(&mut tls, &[hello_server("build7"), register(9)]).is_empty(),
+    };
+    assert!(rejected, "a foreign certificate was accepted");
+
+    // A server of this farm claiming another's name, a user claiming to be a server.
+    for (role, name, says) in [
+        (Proven::Server, "build8", "claims server \"build7\""),
+        (Proven::User, "build7", "may not connect as a server"),
+    ] {
+        let dir = farm.authority.issue(role, name);
+        let mut tls = connect(&dir, farm.port, Expect::Role(Proven::Scheduler)).unwrap();
+        let reason = refusal(&talk(&mut tls, &[hello_server("build7"), register(9)]));
+        assert!(reason.contains(says), "{reason}");
+    }
+
+    // A second, valid credential for build7 (a copy started twice): refused while the
+    // real one is connected.
+    let twin = farm.authority.issue(Proven::Server, "build7");
+    let mut tls = connect(&twin, farm.port, Expect::Role(Proven::Scheduler)).unwrap();
+    let answers = talk(&mut tls, &[hello_server("build7"), register(9)]);
+    let reason = refusal(&answers);
+    assert!(
+        reason.contains("already registered and connected"),
+        "{reason}"
+    );
+    drop(tls);
+
+    // The real server is still up and every grant still goes to it.
+    for _ in 0..5 {
+        let grant = farm.wait_for_grant();
+        let FromScheduler::Grant { port, proof, .. } = grant else {
+            unreachable!()
+        };
+        assert_eq!(port, farm.server.port, "a grant went elsewhere");
+        assert_eq!(proof.unwrap().server, "build7");
+    }
+}
+
+#[test]
+fn clients_prove_who_they_are() {
+    let farm = SecureFarm::start();
+    // No credential: refused with the reason.
+    let mut plain = TcpStream::connect(("127.0.0.1", farm.port)).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let reason = refusal(&talk(&mut plain, &[hello_user("alice"), request()]));
+    assert!(reason.contains("CCFARM_CREDENTIALS"), "{reason}");
+    // Mallory cannot be Alice.
+    let mallory = farm.authority.issue(Proven::User, "mallory");
+    let mut tls = connect(&mallory, farm.port, Expect::Role(Proven::Scheduler)).unwrap();
+    let reason = refusal(&talk(&mut tls, &[hello_user("alice"), request()]));
+    assert!(reason.contains("claims user \"alice\""), "{reason}");
+    // As herself, she gets a slot, and the status shows her name.
+    let mut tls = connect(&mallory, farm.port, Expect::Role(Proven::Scheduler)).unwrap();
+    let answers = talk(&mut tls, &[hello_user("mallory"), request()]);
+    assert!(
+        matches!(answers.last(), Some(FromScheduler::Grant { .. })),
+        "{answers:?}"
+    );
+}
+
+/// A protocol-1 request compiling a trivial preprocessed source.
+fn job() -> Vec<u8> {
+    let argv = ["gcc", "-c", "x.i", "-o", "x.o"]
+        .iter()
+        .map(|a| Bytes::from(a.to_string()))
+        .collect();
+    Request {
+        version: Version::V1,
+        argv,
+        payload: Payload::Preprocessed(Bytes::from_static(b"int answer(void) { return 42; }\n")),
+    }
+    .encode()
+}
+
+/// Run `job()` on the server over TLS as `user`, with `ticket`.
+fn compile(server_port: u16, user: &Path, ticket: Option<String>) -> Reply {
+    let expect = Expect::Exactly(Identity::new(Proven::Server, "build7").unwrap());
+    let mut tls = connect(user, server_port, expect).unwrap();
+    let mut out = farm::encode(&CompileHello { ticket });
+    out.extend_from_slice(&job());
+    tls.write_all(&out).unwrap();
+    let mut decoder = ReplyDecoder::new(Version::V1, Limits::default());
+    let mut buf = BytesMut::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(reply) = decoder.decode(&mut buf).unwrap() {
+            return reply;
+        }
+        let n = tls.read(&mut chunk).unwrap();
+        assert!(n > 0, "the server closed without a reply");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[test]
+fn a_secure_server_runs_only_granted_jobs() {
+    let farm = SecureFarm::start();
+    let FromScheduler::Grant { proof, .. } = farm.wait_for_grant() else {
+        unreachable!()
+    };
+    let ticket = proof.unwrap().ticket;
+    // Granted: compiled.
+    let reply = compile(farm.server.port, &farm.alice, Some(ticket.clone()));
+    assert_eq!(
+        reply.status,
+        0,
+        "{:?}",
+        String::from_utf8_lossy(&reply.stderr)
+    );
+    assert!(reply.object.starts_with(b"\x7fELF"));
+    // No ticket, another user's ticket, a forged one: refused with the reason.
+    let mallory = farm.authority.issue(Proven::User, "mallory");
+    let forged = {
+        let (head, _) = ticket.rsplit_once('.').unwrap();
+        format!("{head}.{}", "00".repeat(32))
+    };
+    for (user, ticket, says) in [
+        (&farm.alice, None, "no grant ticket"),
+        (
+            &mallory,
+            Some(ticket.clone()),
+            "not issued for this server and user",
+        ),
+        (
+            &farm.alice,
+            Some(forged),
+            "not issued for this server and user",
+        ),
+    ] {
+        let reply = compile(farm.server.port, user, ticket);
+        assert_eq!(reply.status >> 8, 113, "{reply:?}");
+        let stderr = String::from_utf8_lossy(&reply.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(reply.object.is_empty());
+    }
+    // A client expecting another server refuses this one.
+    let expect = Expect::Exactly(Identity::new(Proven::Server, "build8").unwrap());
+    assert!(connect(&farm.alice, farm.server.port, expect).is_err());
+}
+
+#[test]
+fn plaintext_to_a_tls_port_is_refused_cleanly() {
+    let farm = SecureFarm::start();
+    // Garbage that is neither TLS nor a frame: refused or closed, never a hang.
+    for bytes in [
+        &b"GET / HTTP/1.0\r\n\r\n"[..],
+        &[0x16, 0x03, 0x01, 0x00, 0x01, 0xff][..],
+    ] {
+        let mut s = TcpStream::connect(("127.0.0.1", farm.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let started = Instant::now();
+        let _ = s.write_all(bytes);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        assert!(
+            started.elapsed() < Duration::from_secs(14),
+            "hung on {bytes:?}"
+        );
+    }
+    // The scheduler is unharmed.
+    farm.wait_for_grant();
+}
