@@ -284,6 +284,7 @@ impl State {
                     user,
                     size_bytes: job.preprocessed_bytes.unwrap_or(0),
                     previous,
+                    compiler: None,
                 };
                 sched.request(now, id, info)
             }
@@ -755,5 +756,6 @@ fn local_reason(reason: ccfarm_sched::LocalReason) -> String {
         WaitedTooLong => "waited too long for a slot".into(),
         NoUsableHost => "no compile server is up".into(),
         QueueFull => "the farm's queue is full".into(),
+        NoMatchingCompiler => "no compile server has this compiler".into(),
     }
 }
