@@ -161,6 +161,7 @@ impl Distribution<'_> {
             preprocessed_bytes: Some(source.len() as u64),
             previous_ms: previous.as_ref().map(|p| p.ms),
             previous_server: previous.map(|p| p.server),
+            compiler_identity: None,
         };
         let ask = |job: ccfarm_proto::farm::JobDescription| {
             lease::ask(

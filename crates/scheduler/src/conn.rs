@@ -113,6 +113,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, handle: Handle) {
                     distcc_port,
                     slots,
                     lzo,
+                    compilers,
                     ..
                 },
             ) => Event::Register {
@@ -122,6 +123,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, handle: Handle) {
                 port: distcc_port,
                 slots,
                 lzo,
+                compilers,
             },
             (
                 Some(Role::Server { .. }),

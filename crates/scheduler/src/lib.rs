@@ -15,6 +15,7 @@ mod conn;
 pub mod handle;
 mod http;
 mod keepalive;
+mod matching;
 mod metrics;
 mod probe;
 mod proxy;

@@ -71,6 +71,13 @@ impl Scheduler {
         }
     }
 
+    /// The compilers `host` has (none for an unknown host).
+    pub fn host_compilers(&self, host: HostId) -> Vec<&CompilerKey> {
+        self.hosts.get(&host).map_or(Vec::new(), |h| {
+            h.compilers.iter().map(|&c| self.compilers.key(c)).collect()
+        })
+    }
+
     /// Every compiler some host has, with the names of the hosts that have it, in host
     /// order: what to tell a client sent home with [`LocalReason::NoMatchingCompiler`].
     pub fn compilers_offered(&self) -> Vec<(CompilerKey, Vec<&str>)> {
