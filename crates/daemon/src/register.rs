@@ -176,7 +176,8 @@ pub fn identify(names: &[String]) -> Vec<CompilerIdentity> {
 
 /// The identity of the compiler `program` (a name run through `PATH`, or a path), by
 /// asking it ([`identity::identify`]); `None` when it does not run or answer.
-pub fn identify_one(program: &str) -> Option<identity::Identity> {
+pub fn identify_one(program: impl AsRef<std::ffi::OsStr>) -> Option<identity::Identity> {
+    let program = program.as_ref();
     identity::identify(|flag| {
         let out = std::process::Command::new(program)
             .arg(flag)
