@@ -273,6 +273,28 @@ pub fn run(command: &str, args: &[String], target: &Target) -> Result<String, Ad
     }
 }
 
+/// A host's compilers as `VERSION TARGET`, comma-separated; `-` when it has none known
+/// (an unidentified host, or a scheduler from before compilers were shown).
+fn compilers(list: &Value) -> String {
+    let known: Vec<String> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            Some(format!(
+                "{} {}",
+                c["version"].as_str()?,
+                c["target"].as_str()?
+            ))
+        })
+        .collect();
+    if known.is_empty() {
+        "-".into()
+    } else {
+        known.join(",")
+    }
+}
+
 /// The table `ccfarm hosts` prints.
 pub fn hosts_table(status: &Value) -> String {
     let mut rows = vec![[
@@ -284,6 +306,7 @@ pub fn hosts_table(status: &Value) -> String {
         "SPEED".into(),
         "JOBS".into(),
         "LOAD".into(),
+        "COMPILERS".into(),
     ]];
     for h in status["hosts"].as_array().into_iter().flatten() {
         let text = |v: &Value| match v {
@@ -304,6 +327,7 @@ pub fn hosts_table(status: &Value) -> String {
             h["load_avg"]
                 .as_f64()
                 .map_or_else(|| "-".into(), |l| format!("{l:.2}")),
+            compilers(&h["compilers"]),
         ]);
     }
     let widths: Vec<usize> = (0..rows[0].len())
@@ -395,7 +419,8 @@ mod tests {
             "policy": "earliest-finish", "leases": 3, "queued": 0, "free_slots": 5,
             "hosts": [
                 {"name": "fast1", "kind": "Registered", "health": "Up", "slots": 8,
-                 "leases": 3, "speed": 1.234, "samples": 40, "load_avg": 2.5},
+                 "leases": 3, "speed": 1.234, "samples": 40, "load_avg": 2.5,
+                 "compilers": [{"version": "12.2.0", "target": "x86_64-linux-gnu"}]},
                 {"name": "10.0.0.9:3632", "kind": "Static", "health": "Down", "slots": 2,
                  "leases": 0, "speed": 0.5, "samples": 0, "load_avg": null},
             ]
@@ -408,6 +433,7 @@ mod tests {
             lines[1].contains("registered") && lines[1].contains("1.23"),
             "{table}"
         );
+        assert!(lines[1].ends_with("12.2.0 x86_64-linux-gnu"), "{table}");
         assert!(
             lines[2].contains("down") && lines[2].ends_with('-'),
             "{table}"

@@ -20,6 +20,7 @@ use crate::env::Settings;
 use crate::exit;
 use crate::history::{self, History};
 use crate::hosts::{HostKind, HostList, HostSpec};
+use crate::identity::IdentityCache;
 use crate::lease;
 use crate::local;
 use crate::log::Logger;
@@ -161,6 +162,7 @@ impl Distribution<'_> {
             preprocessed_bytes: Some(source.len() as u64),
             previous_ms: previous.as_ref().map(|p| p.ms),
             previous_server: previous.map(|p| p.server),
+            compiler_identity: self.identity(),
         };
         let ask = |job: ccfarm_proto::farm::JobDescription| {
             lease::ask(
@@ -231,6 +233,27 @@ impl Distribution<'_> {
             answer = ask(job.clone()).and_then(lease::Pending::wait);
         }
         ViaScheduler::Fallback(Some(source))
+    }
+
+    /// The identity of the compiler this job would run here, to send the job only to a
+    /// server with the same compiler ([`crate::identity`]).
+    fn identity(&self) -> Option<ccfarm_proto::farm::CompilerKey> {
+        let cache = IdentityCache::new(&self.ctx.settings.state_dir);
+        let found = cache.identify(self.program, |p| ccfarm_daemon::register::identify_one(p));
+        match &found {
+            Some(id) => self.ctx.log.info(&format!(
+                "{} is {} for {}",
+                self.argv[0], id.version, id.target
+            )),
+            None => self.ctx.log.info(&format!(
+                "cannot tell {}'s version and target: any server may compile {}",
+                self.argv[0], self.job.input
+            )),
+        }
+        found.map(|id| ccfarm_proto::farm::CompilerKey {
+            version: id.version,
+            target: id.target,
+        })
     }
 
     /// The compile-time memory and this job's key in it, unless turned off

@@ -426,6 +426,7 @@ pub(crate) mod tests {
             preprocessed_bytes: None,
             previous_ms: None,
             previous_server: None,
+            compiler_identity: None,
         }
     }
 

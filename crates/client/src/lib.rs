@@ -14,6 +14,7 @@ pub mod env;
 pub mod exit;
 pub mod history;
 pub mod hosts;
+pub mod identity;
 pub mod lease;
 pub mod local;
 pub mod log;

@@ -23,9 +23,12 @@
 //!   arguments that would let a client choose what runs or which server files are read or
 //!   written. Then [`rewrite_for_server`] (protocols 1/2; name the input with
 //!   [`preprocessed_extension`]) or [`rewrite_for_pump`] and [`fix_dotd`] (protocol 3).
+//! * **Identity.** [`identity`] reads which compiler (version and target) answered
+//!   `-dumpfullversion` and `-dumpmachine`, or produced an object.
 
 mod client;
 mod expand;
+pub mod identity;
 mod lang;
 mod options;
 mod rules;

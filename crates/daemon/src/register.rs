@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use ccfarm_compiler::identity;
 use ccfarm_proto::farm::{
     self, CompilerIdentity, DEFAULT_MAX_FRAME, FromScheduler, PROTOCOL_VERSION, Role, ToScheduler,
 };
@@ -196,31 +197,63 @@ async fn read_message(
 /// The identities of the compilers a server offers: for each allowed name that runs,
 /// its version and target. Names that do not run here are left out.
 pub fn identify(names: &[String]) -> Vec<CompilerIdentity> {
-    let ask = |name: &str, flag: &str| -> Option<String> {
-        let out = std::process::Command::new(name)
-            .arg(flag)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    };
     names
         .iter()
         .filter_map(|name| {
+            let id = identify_one(name)?;
             Some(CompilerIdentity {
                 name: name.clone(),
-                version: ask(name, "-dumpfullversion").or_else(|| ask(name, "-dumpversion"))?,
-                target: ask(name, "-dumpmachine")?,
+                version: id.version,
+                target: id.target,
             })
         })
         .collect()
 }
 
+/// The identity of the compiler `program` (a name run through `PATH`, or a path), by
+/// asking it ([`identity::identify`]); `None` when it does not run or answer.
+pub fn identify_one(program: impl AsRef<std::ffi::OsStr>) -> Option<identity::Identity> {
+    let program = program.as_ref();
+    identity::identify(|flag| {
+        let out = std::process::Command::new(program)
+            .arg(flag)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::offered_slots;
+    use super::{identify_one, offered_slots};
+
+    /// What the compiler answers when asked, and what its objects say of it (all a probe
+    /// of a stock distccd can see), agree: a server identified either way matches clients.
+    #[test]
+    fn a_compiler_and_its_objects_agree_on_its_identity() {
+        let Some(asked) = identify_one("cc") else {
+            panic!("no C compiler here to identify")
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (src, obj) = (dir.path().join("t.c"), dir.path().join("t.o"));
+        std::fs::write(&src, "int f(void) { return 0; }\n").unwrap();
+        let status = std::process::Command::new("cc")
+            .arg("-c")
+            .arg(&src)
+            .arg("-o")
+            .arg(&obj)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let object = std::fs::read(&obj).unwrap();
+        let seen = ccfarm_compiler::identity::identify_object(&object);
+        assert_eq!(seen, Some(asked));
+        assert_eq!(identify_one("/nonexistent/cc"), None);
+    }
 
     #[test]
     fn a_busy_owner_takes_the_slots_away() {

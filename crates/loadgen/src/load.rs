@@ -127,6 +127,7 @@ pub async fn cycle(
         preprocessed_bytes: Some(200_000),
         previous_ms: None,
         previous_server: None,
+        compiler_identity: None,
     };
     let mut number = 0u64;
     loop {

@@ -49,6 +49,17 @@ pub struct CompilerIdentity {
     pub target: String,
 }
 
+/// What makes two compilers produce the same object: the scheduler grants a job that
+/// names one only on a server with a compiler of the same version and target (the name
+/// may differ).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompilerKey {
+    /// `-dumpfullversion` (or `-dumpversion`).
+    pub version: String,
+    /// `-dumpmachine`.
+    pub target: String,
+}
+
 /// What a client knows about a job when it asks for a slot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobDescription {
@@ -65,6 +76,10 @@ pub struct JobDescription {
     /// Absent from older clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_server: Option<String>,
+    /// The compiler the client would run itself; absent from older clients and the distcc
+    /// proxy, whose jobs go to any server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiler_identity: Option<CompilerKey>,
 }
 
 /// What a client needs to run a granted job on a server that takes TLS: the server's
@@ -332,6 +347,7 @@ mod tests {
                 preprocessed_bytes: Some(123_456),
                 previous_ms: None,
                 previous_server: None,
+                compiler_identity: None,
             },
         });
         round_trip(ToScheduler::Request {
@@ -342,6 +358,10 @@ mod tests {
                 preprocessed_bytes: Some(1_000),
                 previous_ms: Some(2_500),
                 previous_server: Some("10.0.0.7:3632".into()),
+                compiler_identity: Some(CompilerKey {
+                    version: "13.2.0".into(),
+                    target: "x86_64-linux-gnu".into(),
+                }),
             },
         });
         round_trip(ToScheduler::Release {
@@ -455,6 +475,7 @@ mod tests {
             (job.previous_ms, job.previous_server.as_deref()),
             (Some(40), None)
         );
+        assert_eq!(job.compiler_identity, None);
         assert_eq!(&encode(&decoded)[4..], &old[..]);
     }
 

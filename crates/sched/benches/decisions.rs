@@ -124,6 +124,7 @@ impl Farm {
         self.next_request += 1;
         let cost = cost(id);
         let job = JobInfo {
+            compiler: None,
             user,
             size_bytes: (cost * 1e6) as u64,
             previous: Some(PreviousRun {

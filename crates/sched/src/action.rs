@@ -79,4 +79,7 @@ pub enum LocalReason {
     NoUsableHost,
     /// The queue is at [`crate::Config::max_queued`].
     QueueFull,
+    /// No host, up or not, has the compiler the job names ([`crate::compilers`]);
+    /// [`crate::Scheduler::compilers_offered`] says which ones they have.
+    NoMatchingCompiler,
 }

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::compilers::{self, CompilerId};
 use crate::config::Config;
 use crate::health::{Health, HealthState};
 use crate::ids::HostId;
@@ -124,6 +125,8 @@ pub(crate) struct Host {
     pub(crate) pass_ends: Option<Vec<Micros>>,
     /// Where the host sits in the scheduler's deadline set.
     pub(crate) deadline: Option<Micros>,
+    /// The compilers it has, sorted ([`crate::compilers`]); empty when unidentified.
+    pub(crate) compilers: Vec<CompilerId>,
 }
 
 /// Every known host by id, in id order (the configured order that list-order follows and
@@ -210,6 +213,7 @@ impl Host {
             indexed: Entry::default(),
             pass_ends: None,
             deadline: None,
+            compilers: Vec::new(),
         }
     }
 
@@ -239,6 +243,11 @@ impl Host {
 
     pub(crate) fn running(&self) -> u32 {
         u32::try_from(self.leases.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Whether it can take a job for `compiler`.
+    pub(crate) fn serves(&self, compiler: Option<CompilerId>) -> bool {
+        compilers::serves(&self.compilers, compiler)
     }
 
     /// Free usable slots right now.

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::compilers::CompilerKey;
 use crate::config::Config;
 use crate::ids::HostId;
 use crate::size_fit::{Line, SizeFit};
@@ -32,6 +33,9 @@ pub struct JobInfo {
     pub size_bytes: u64,
     /// The same file's last compile, when the client remembers it.
     pub previous: Option<PreviousRun>,
+    /// The compiler the client would use itself: the job goes only to a host that has it
+    /// ([`crate::compilers`]). `None` places it anywhere.
+    pub compiler: Option<CompilerKey>,
 }
 
 /// A previous compile of the same file.
@@ -224,6 +228,7 @@ mod tests {
 
     fn job(size: u64, previous: Option<PreviousRun>) -> JobInfo {
         JobInfo {
+            compiler: None,
             user: "u".into(),
             size_bytes: size,
             previous,

@@ -1,5 +1,6 @@
 //! Leases: a granted slot, with what the scheduler expected when it granted it.
 
+use crate::compilers::CompilerId;
 use crate::ids::{HostId, LeaseId, RequestId};
 use crate::queue::UserIdx;
 use crate::time::Micros;
@@ -23,6 +24,8 @@ pub(crate) struct Lease {
     pub(crate) no_twin: bool,
     /// Whether its cost came from the job (size or previous run) rather than the default.
     pub(crate) known_cost: bool,
+    /// The compiler the job needs (a speculative copy needs it too).
+    pub(crate) compiler: Option<CompilerId>,
 }
 
 /// When a lease started and how long it was expected to take; also kept in its host's lease

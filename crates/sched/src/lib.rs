@@ -47,7 +47,7 @@
 //! let mut s = Scheduler::new(Config::default()).unwrap();
 //! let spec = HostSpec { name: "fast:3632".into(), slots: 1, weight: 1.0 };
 //! let (fast, _) = s.join(Micros::ZERO, spec).unwrap();
-//! let job = JobInfo { user: "ann".into(), size_bytes: 400_000, previous: None };
+//! let job = JobInfo { user: "ann".into(), size_bytes: 400_000, previous: None, compiler: None };
 //! let actions = s.request(Micros::ZERO, RequestId(1), job).unwrap();
 //! let [Action::Grant { lease, host, .. }] = actions[..] else { panic!("{actions:?}") };
 //! assert_eq!(host, fast);
@@ -57,6 +57,7 @@
 //! ```
 
 mod action;
+pub mod compilers;
 mod config;
 mod error;
 mod health;
@@ -74,6 +75,7 @@ mod snapshot;
 mod time;
 
 pub use action::{Action, LocalReason};
+pub use compilers::CompilerKey;
 pub use config::{Config, Speculation};
 pub use error::{ConfigError, SchedError};
 pub use health::{DownReason, Health};

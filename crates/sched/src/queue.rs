@@ -30,6 +30,7 @@ use std::ops::Bound;
 
 use rustc_hash::FxHashMap;
 
+use crate::compilers::CompilerId;
 use crate::ids::RequestId;
 use crate::time::Micros;
 
@@ -51,6 +52,8 @@ pub(crate) struct Queued {
     /// Set when the policy declined a free slot expecting a better one by this time; never
     /// moved later, and once passed the request takes any free slot.
     pub(crate) wait_until: Option<Micros>,
+    /// The compiler it needs, if it named one.
+    pub(crate) compiler: Option<CompilerId>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +84,8 @@ pub(crate) struct FairQueue {
     activations: u64,
     /// How many turns ahead of the virtual clock a user starts waiting.
     credit: f64,
+    /// Waiting requests per compiler they need, by [`CompilerId`].
+    per_compiler: Vec<u32>,
 }
 
 /// Per-user figures for the status page.
@@ -172,6 +177,13 @@ impl FairQueue {
             u.activation = self.activations;
         }
         self.index.insert(q.id, q.user);
+        if let Some(c) = q.compiler {
+            let i = c.0 as usize;
+            if i >= self.per_compiler.len() {
+                self.per_compiler.resize(i + 1, 0);
+            }
+            self.per_compiler[i] += 1;
+        }
         if let Some(t) = q.wait_until {
             self.waits.insert((t, q.id));
         }
@@ -209,7 +221,16 @@ impl FairQueue {
         if let Some(t) = q.wait_until {
             self.waits.remove(&(t, id));
         }
+        if let Some(c) = q.compiler {
+            self.per_compiler[c.0 as usize] -= 1;
+        }
         Some(q)
+    }
+
+    /// Waiting requests per compiler they need, by [`CompilerId`] (requests that need none
+    /// are not counted).
+    pub(crate) fn per_compiler(&self) -> &[u32] {
+        &self.per_compiler
     }
 
     /// The waiting request `id`.
@@ -441,6 +462,7 @@ mod tests {
             known: true,
             enqueued: Micros(at),
             wait_until: None,
+            compiler: None,
         }
     }
 

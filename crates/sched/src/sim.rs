@@ -725,6 +725,7 @@ impl Run<'_> {
             self.outstanding[k] += 1;
             self.submit_at[job] = now;
             let info = JobInfo {
+                compiler: None,
                 user: client.user.clone(),
                 size_bytes: self.size(job),
                 previous: self.previous(job),
@@ -789,6 +790,7 @@ impl Run<'_> {
                     if !has_twin && self.done_at[job].is_none() {
                         let (k, _) = self.job_of[job];
                         let info = JobInfo {
+                            compiler: None,
                             user: self.workload.clients[k].user.clone(),
                             size_bytes: self.size(job),
                             previous: self.previous(job),

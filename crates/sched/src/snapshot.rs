@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::compilers::CompilerKey;
 use crate::health::{DownReason, Health};
 use crate::host::HostKind;
 use crate::ids::HostId;
@@ -74,6 +75,8 @@ pub struct HostStatus {
     pub consecutive_failures: u32,
     /// Last heartbeat (or registration).
     pub last_heartbeat: Micros,
+    /// The compilers it has ([`crate::compilers`]); empty when unidentified.
+    pub compilers: Vec<CompilerKey>,
 }
 
 /// One user.

@@ -13,6 +13,29 @@ use proptest::prelude::*;
 const SLOTS: [u32; 4] = [2, 1, 3, 1];
 const WEIGHTS: [f64; 4] = [1.0, 0.5, 0.25, 2.0];
 const USERS: [&str; 3] = ["ann", "bob", "carol"];
+/// Compilers hosts may have (as a bit mask over the first three) and requests may name;
+/// no host ever has the last.
+const COMPILERS: [(&str, &str); 4] = [
+    ("12.2.0", "x86_64-linux-gnu"),
+    ("13.2.0", "x86_64-linux-gnu"),
+    ("12.2.0", "aarch64-linux-gnu"),
+    ("14.1.0", "x86_64-linux-gnu"),
+];
+
+fn compiler(i: usize) -> CompilerKey {
+    CompilerKey {
+        version: COMPILERS[i].0.into(),
+        target: COMPILERS[i].1.into(),
+    }
+}
+
+/// The compilers in bit mask `mask`.
+fn compilers(mask: u8) -> Vec<CompilerKey> {
+    (0..3)
+        .filter(|i| mask & (1 << i) != 0)
+        .map(compiler)
+        .collect()
+}
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -20,6 +43,7 @@ enum Op {
         user: usize,
         size: u32,
         prev_ms: Option<u32>,
+        compiler: Option<usize>,
     },
     Release {
         pick: usize,
@@ -43,13 +67,20 @@ enum Op {
     Remove(usize),
     Add(usize),
     Probe(usize, bool),
+    /// A host now has the compilers of this mask.
+    Compilers(usize, u8),
     Tick,
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        8 => (0..3usize, 0..3_000_000u32, proptest::option::of(1..20_000u32))
-            .prop_map(|(user, size, prev_ms)| Op::Request { user, size, prev_ms }),
+        8 => (
+            0..3usize,
+            0..3_000_000u32,
+            proptest::option::of(1..20_000u32),
+            prop_oneof![3 => Just(None), 2 => (0..4usize).prop_map(Some)],
+        )
+            .prop_map(|(user, size, prev_ms, compiler)| Op::Request { user, size, prev_ms, compiler }),
         6 => (any::<usize>(), 1..20_000u32, prop_oneof![6 => Just(0usize), 1 => Just(1), 2 => Just(2)])
             .prop_map(|(pick, ms, result)| Op::Release { pick, ms, result }),
         1 => (any::<usize>(), any::<bool>()).prop_map(|(pick, by_lease)| Op::ClientGone { pick, by_lease }),
@@ -63,6 +94,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..4usize).prop_map(Op::Remove),
         1 => (0..4usize).prop_map(Op::Add),
         2 => (0..4usize, any::<bool>()).prop_map(|(h, ok)| Op::Probe(h, ok)),
+        1 => (0..4usize, 0..8u8).prop_map(|(h, mask)| Op::Compilers(h, mask)),
         3 => Just(Op::Tick),
     ]
 }
@@ -86,6 +118,8 @@ struct Model {
     leased: BTreeMap<RequestId, BTreeSet<LeaseId>>,
     leases: BTreeMap<LeaseId, (RequestId, HostId)>,
     next_request: u64,
+    /// The compiler each request named.
+    compiler: BTreeMap<RequestId, CompilerKey>,
 }
 
 impl Model {
@@ -186,10 +220,14 @@ fn step(s: &mut Scheduler, m: &mut Model, now: Micros, op: &Op) {
             user,
             size,
             prev_ms,
+            compiler: named,
         } => {
             let r = RequestId(m.next_request);
             m.next_request += 1;
             m.queued.insert(r, None);
+            if let Some(c) = named {
+                m.compiler.insert(r, compiler(c));
+            }
             let job = JobInfo {
                 user: USERS[user].into(),
                 size_bytes: u64::from(size),
@@ -197,6 +235,7 @@ fn step(s: &mut Scheduler, m: &mut Model, now: Micros, op: &Op) {
                     duration: Duration::from_millis(u64::from(ms)),
                     host: id(0),
                 }),
+                compiler: named.map(compiler),
             };
             s.request(now, r, job)
         }
@@ -281,6 +320,10 @@ fn step(s: &mut Scheduler, m: &mut Model, now: Micros, op: &Op) {
                 _ => unreachable!(),
             }
         }
+        Op::Compilers(h, mask) => {
+            let Some(hid) = id(h) else { return };
+            s.set_compilers(now, hid, &compilers(mask))
+        }
         Op::Tick => Ok(s.tick(now)),
     };
     let actions = result.expect("only valid operations are generated");
@@ -312,6 +355,31 @@ fn check(
         queued.keys().collect::<Vec<_>>(),
         m.queued.keys().collect::<Vec<_>>()
     );
+
+    // A job that names a compiler runs only where that compiler is; one naming a compiler
+    // no host has is sent home at once.
+    for a in actions {
+        match *a {
+            Action::Grant { request, host, .. } | Action::Speculate { request, host, .. } => {
+                if let Some(key) = m.compiler.get(&request) {
+                    let h = snap
+                        .hosts
+                        .iter()
+                        .find(|h| h.id == host)
+                        .expect("known host");
+                    assert!(h.compilers.contains(key), "{request} ({key}) on {h:?}");
+                }
+            }
+            Action::CompileLocally {
+                request,
+                reason: LocalReason::NoMatchingCompiler,
+            } => {
+                let key = &m.compiler[&request];
+                assert!(snap.hosts.iter().all(|h| !h.compilers.contains(key)));
+            }
+            _ => {}
+        }
+    }
 
     let granted_to: BTreeSet<HostId> = actions
         .iter()
@@ -349,12 +417,15 @@ fn check(
         if let (Some(first), Some(now_promise)) = (m.queued[id], q.wait_until) {
             assert!(now_promise <= first, "{id} promise moved later");
         }
-        if s.free_slots() > 0 {
-            assert!(
-                earliest_finish,
-                "{id} waits with {} free slots",
-                s.free_slots()
-            );
+        // Free slots it could take: on hosts with its compiler, if it named one.
+        let free: u32 = snap
+            .hosts
+            .iter()
+            .filter(|h| m.compiler.get(id).is_none_or(|k| h.compilers.contains(k)))
+            .map(|h| h.capacity.saturating_sub(h.leases))
+            .sum();
+        if free > 0 {
+            assert!(earliest_finish, "{id} waits with {free} free slots");
             assert!(
                 q.wait_until.is_some_and(|t| t > now),
                 "{id} waits past its promise: {q:?}"
@@ -386,13 +457,15 @@ proptest! {
     fn invariants_hold_over_random_events(
         policy in policy(),
         lookahead in prop_oneof![Just(1usize), Just(2), Just(64)],
+        masks in proptest::collection::vec(0..8u8, 3),
         steps in proptest::collection::vec((0..2_000u32, op()), 1..200),
     ) {
         let mut s = Scheduler::new(with_lookahead(policy, lookahead)).unwrap();
         let mut m = Model::default();
         let mut now = Micros::ZERO;
         for h in 0..3 {
-            s.join(now, spec(&name(h), SLOTS[h], WEIGHTS[h])).unwrap();
+            let (id, _) = s.join(now, spec(&name(h), SLOTS[h], WEIGHTS[h])).unwrap();
+            s.set_compilers(now, id, &compilers(masks[h])).unwrap();
         }
         for (dt, op) in &steps {
             now = now + Duration::from_millis(u64::from(*dt));
@@ -420,6 +493,7 @@ proptest! {
     fn the_host_index_decides_as_the_policies_do(
         policy in policy(),
         lookahead in prop_oneof![Just(1usize), Just(2), Just(64)],
+        masks in proptest::collection::vec(0..8u8, 3),
         steps in proptest::collection::vec((0..2_000u32, op()), 1..200),
     ) {
         let config = with_lookahead(policy, lookahead);
@@ -428,8 +502,10 @@ proptest! {
         let (mut mi, mut ms) = (Model::default(), Model::default());
         let mut now = Micros::ZERO;
         for h in 0..3 {
-            indexed.join(now, spec(&name(h), SLOTS[h], WEIGHTS[h])).unwrap();
-            shown.join(now, spec(&name(h), SLOTS[h], WEIGHTS[h])).unwrap();
+            for s in [&mut indexed, &mut shown] {
+                let (id, _) = s.join(now, spec(&name(h), SLOTS[h], WEIGHTS[h])).unwrap();
+                s.set_compilers(now, id, &compilers(masks[h])).unwrap();
+            }
         }
         for (dt, op) in &steps {
             now = now + Duration::from_millis(u64::from(*dt));

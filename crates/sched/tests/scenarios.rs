@@ -354,6 +354,7 @@ fn size_based_predictions_converge_without_previous_durations() {
     let mut s = quiet(Policy::EarliestFinish);
     s.join(at(0.0), spec("a", 1, 1.0)).unwrap();
     let sized = || JobInfo {
+        compiler: None,
         user: "u".into(),
         size_bytes: 1_000_000,
         previous: None,
@@ -379,6 +380,7 @@ fn size_predictions_fit_a_base_shared_by_every_file() {
     s.join(at(0.0), spec("a", 1, 1.0)).unwrap();
     let size = |secs: f64| 56_000 + (secs * 104_000.0) as u64;
     let sized = |secs: f64| JobInfo {
+        compiler: None,
         user: "u".into(),
         size_bytes: size(secs),
         previous: None,
@@ -1043,6 +1045,7 @@ fn a_deep_queue_stops_declining_free_slots() {
 /// A job the client says nothing about: no size, no previous duration.
 fn unknown(user: &str) -> JobInfo {
     JobInfo {
+        compiler: None,
         user: user.into(),
         size_bytes: 0,
         previous: None,

@@ -8,10 +8,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ccfarm_proto::farm::{self, FromScheduler, JobDescription};
+use ccfarm_compiler::identity::Identity;
+use ccfarm_proto::farm::{self, CompilerIdentity, FromScheduler, JobDescription};
 use ccfarm_sched::{
-    Action, Heartbeat, Held, HostId, HostSpec, JobInfo, JobResult, LeaseId, Micros, Outcome,
-    PreviousRun, RequestId, Scheduler, Snapshot,
+    Action, CompilerKey, Heartbeat, Held, HostId, HostSpec, JobInfo, JobResult, LeaseId,
+    LocalReason, Micros, Outcome, PreviousRun, RequestId, Scheduler, Snapshot,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -20,6 +21,7 @@ use tracing::{debug, info, warn};
 use crate::addresses::{Address, Addresses};
 use crate::config::{FileConfig, StaticHost};
 use crate::handle::{AdminError, AdminOp, Handle};
+use crate::matching;
 use crate::metrics::Metrics;
 use crate::probe;
 use ccfarm_proto::farm::GrantProof;
@@ -60,6 +62,7 @@ pub enum Event {
         tickets: Option<TicketKey>,
         /// Its connection, to refuse it on.
         tx: Tx,
+        compilers: Vec<CompilerIdentity>,
     },
     /// A server's heartbeat.
     Heartbeat {
@@ -74,10 +77,10 @@ pub enum Event {
     /// This connection runs one copy of a job at a time: speculative copies offered to it
     /// are declined on its behalf (the service's own ports: distcc proxy, balance lease).
     OneCopy { conn: u64 },
-    /// A probe finished.
+    /// A probe finished: with the compiler identity its object revealed, if any.
     ProbeDone {
         host: HostId,
-        result: Result<(), String>,
+        result: Result<Option<Identity>, String>,
     },
     /// The status page wants the state.
     Snapshot(oneshot::Sender<Snapshot>),
@@ -136,6 +139,7 @@ async fn run(
         one_copy: HashSet::new(),
         conn_requests: HashMap::new(),
         history: HashMap::new(),
+        configured_compilers: HashSet::new(),
     };
     for host in state.settings.file.hosts.clone() {
         if let Err(e) = state.add_static(&mut sched, now(), &host) {
@@ -173,6 +177,8 @@ struct Waiting {
     tx: Tx,
     since: Instant,
     key: Option<(String, String)>,
+    /// The compiler the job named and its identity, to say what the farm has instead.
+    wants: Option<Box<(String, CompilerKey)>>,
 }
 
 /// A lease held by a client connection.
@@ -211,6 +217,8 @@ struct State {
     /// The last compile of each (user, source): its duration and host, so that the next
     /// compile of the same file is placed knowing its cost.
     history: HashMap<(String, String), PreviousRun>,
+    /// Static hosts whose compilers are configured: what their probes learn is ignored.
+    configured_compilers: HashSet<HostId>,
 }
 
 impl State {
@@ -232,6 +240,12 @@ impl State {
             .add(now, spec)
             .map_err(|e| format!("host {}: {e}", host.address))?;
         info!(name = %host.name(), %addr, slots = host.slots, "static distcc host added");
+        if !host.compilers.is_empty() {
+            let keys: Vec<CompilerKey> = host.compilers.iter().map(matching::key).collect();
+            let more = sched.set_compilers(now, id, &keys).unwrap_or_default();
+            self.configured_compilers.insert(id);
+            self.apply(sched, now, more);
+        }
         self.hosts.insert(
             id,
             Address {
@@ -281,6 +295,10 @@ impl State {
                     }),
                     (None, None) => None,
                 };
+                let compiler = job.compiler_identity.as_ref().map(matching::key);
+                let wants = compiler
+                    .clone()
+                    .map(|k| Box::new((job.compiler.clone(), k)));
                 self.requests.insert(
                     id,
                     Waiting {
@@ -290,6 +308,7 @@ impl State {
                         tx,
                         since: Instant::now(),
                         key,
+                        wants,
                     },
                 );
                 self.settings.metrics.requests.inc();
@@ -297,6 +316,7 @@ impl State {
                     user,
                     size_bytes: job.preprocessed_bytes.unwrap_or(0),
                     previous,
+                    compiler,
                 };
                 sched.request(now, id, info)
             }
@@ -349,6 +369,7 @@ impl State {
                 lzo,
                 tickets,
                 tx,
+                compilers,
             } => {
                 // A name belongs to one live connection: a second registration under it
                 // (a rogue, or a copy of the server started twice) is refused and must
@@ -391,7 +412,9 @@ impl State {
                             Some(key) => self.ticket_keys.insert(host, (name, key)),
                             None => self.ticket_keys.remove(&host),
                         };
-                        Ok(actions)
+                        let keys = matching::registered(&compilers);
+                        let more = sched.set_compilers(now, host, &keys).unwrap_or_default();
+                        Ok(actions.into_iter().chain(more).collect())
                     }
                     Err(e) => Err(e),
                 }
@@ -445,11 +468,24 @@ impl State {
             Event::ProbeDone { host, result } => {
                 let name = sched.host_name(host).unwrap_or("?").to_owned();
                 match &result {
-                    Ok(()) => debug!(host = %name, "probe ok"),
+                    Ok(identity) => debug!(host = %name, ?identity, "probe ok"),
                     Err(why) => warn!(host = %name, "probe failed: {why}"),
                 }
                 self.settings.metrics.probe(result.is_ok());
-                sched.probe_result(now, host, result.is_ok())
+                let mut actions = Vec::new();
+                // A stock distccd's compiler as its object tells it, unless configured.
+                if let Ok(Some(identity)) = &result
+                    && !self.configured_compilers.contains(&host)
+                {
+                    let key = matching::probed(identity);
+                    if sched.host_compilers(host) != [&key] {
+                        info!(host = %name, compiler = %key, "probe identified the compiler");
+                        actions = sched.set_compilers(now, host, &[key]).unwrap_or_default();
+                    }
+                }
+                sched
+                    .probe_result(now, host, result.is_ok())
+                    .map(|more| actions.into_iter().chain(more).collect())
             }
             Event::Snapshot(reply) => {
                 let _ = reply.send(sched.snapshot());
@@ -499,6 +535,7 @@ impl State {
     fn forget(&mut self, id: HostId) {
         self.hosts.remove(id);
         self.ticket_keys.remove(&id);
+        self.configured_compilers.remove(&id);
         if let Some(conn) = self.host_conn.remove(&id) {
             self.conn_host.remove(&conn);
         }
@@ -713,10 +750,18 @@ impl State {
                 }
                 Action::CompileLocally { request, reason } => {
                     if let Some(waiting) = self.requests.remove(&request) {
-                        self.settings.metrics.sent_local();
+                        self.settings
+                            .metrics
+                            .sent_local(matching::reason_label(reason));
+                        let text = match (&waiting.wants, reason) {
+                            (Some(wants), LocalReason::NoMatchingCompiler) => {
+                                matching::no_match(&wants.0, &wants.1, &sched.compilers_offered())
+                            }
+                            _ => matching::local_reason(reason),
+                        };
                         let _ = waiting.tx.send(FromScheduler::CompileLocally {
                             request: waiting.number,
-                            reason: local_reason(reason),
+                            reason: text,
                         });
                     }
                 }
@@ -812,14 +857,5 @@ impl State {
             server: server.clone(),
             ticket,
         })
-    }
-}
-
-fn local_reason(reason: ccfarm_sched::LocalReason) -> String {
-    use ccfarm_sched::LocalReason::*;
-    match reason {
-        WaitedTooLong => "waited too long for a slot".into(),
-        NoUsableHost => "no compile server is up".into(),
-        QueueFull => "the farm's queue is full".into(),
     }
 }

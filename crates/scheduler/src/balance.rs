@@ -140,6 +140,7 @@ async fn lease_client(stream: TcpStream, peer: SocketAddr, handle: Handle) {
         preprocessed_bytes: None,
         previous_ms: None,
         previous_server: None,
+        compiler_identity: None,
     };
     let asked = Instant::now();
     let answer = {

@@ -16,6 +16,7 @@
 //! address = "10.0.0.5:3632"
 //! slots = 4
 //! lzo = true
+//! compilers = [{ version = "12.2.0", target = "x86_64-linux-gnu" }]  # else the probe's
 //! ```
 //!
 //! Every field is optional; unknown fields are an error, so a typo is not silently ignored.
@@ -26,6 +27,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use ccfarm_proto::farm::CompilerKey;
 use ccfarm_sched::{Config, Policy, Speculation};
 use serde::Deserialize;
 
@@ -111,6 +113,11 @@ pub struct StaticHost {
     /// Whether it takes protocol 2 (LZO).
     #[serde(default)]
     pub lzo: bool,
+    /// Its compilers' versions and targets. Jobs that name their compiler go only to a
+    /// host that has it; without this, the probe learns the compiler from the object it
+    /// gets back, and until then the host takes only jobs that name none.
+    #[serde(default)]
+    pub compilers: Vec<CompilerKey>,
 }
 
 fn one() -> f64 {
@@ -246,6 +253,7 @@ mod tests {
             address = "10.0.0.5:3632"
             slots = 4
             lzo = true
+            compilers = [{ version = "12.2.0", target = "x86_64-linux-gnu" }]
             [[hosts]]
             address = "10.0.0.6"
             name = "old-box"
@@ -262,6 +270,9 @@ mod tests {
         assert_eq!(c.hosts[1].socket_addr().unwrap().port(), 3632);
         assert_eq!(c.hosts[1].weight, 0.25);
         assert!(!c.hosts[1].lzo);
+        assert_eq!(c.hosts[0].compilers[0].version, "12.2.0");
+        assert_eq!(c.hosts[0].compilers[0].target, "x86_64-linux-gnu");
+        assert!(c.hosts[1].compilers.is_empty(), "identified by its probe");
         let s = c.sched_config(Policy::FastestFree).unwrap();
         assert_eq!(s.heartbeat_timeout, Duration::from_millis(2500));
         assert_eq!(s.max_wait, Duration::from_secs(60));

@@ -185,6 +185,7 @@ where
                     slots,
                     lzo,
                     tls,
+                    compilers,
                     ..
                 },
             ) => Event::Register {
@@ -197,6 +198,7 @@ where
                 // Tickets only for a server that takes TLS and proved its name.
                 tickets: ticket_key.clone().filter(|_| tls),
                 tx: tx.clone(),
+                compilers,
             },
             (
                 Some(Role::Server { .. }),

@@ -16,6 +16,7 @@ pub mod handle;
 mod http;
 mod https;
 mod keepalive;
+mod matching;
 mod metrics;
 mod probe;
 mod proxy;

@@ -42,6 +42,11 @@ struct RefusedLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RememberedLabels {
     by: String,
 }
@@ -62,7 +67,7 @@ pub struct Metrics {
     grant_wait: Histogram,
     job_duration: Family<ResultLabels, Histogram>,
     probes: Family<ResultLabels, Counter>,
-    local: Counter,
+    local: Family<ReasonLabels, Counter>,
     refused: Family<RefusedLabels, Counter>,
     // Copied from the snapshot at each scrape (behind a lock so a scrape is consistent).
     state: Mutex<()>,
@@ -108,10 +113,10 @@ impl Default for Metrics {
         );
         let probes = Family::<ResultLabels, Counter>::default();
         registry.register("probes", "Health probes of distcc servers", probes.clone());
-        let local = Counter::default();
+        let local = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "compile_locally",
-            "Requests answered 'compile locally'",
+            "Requests answered 'compile locally', by reason: waited_too_long, no_usable_host, queue_full, no_matching_compiler",
             local.clone(),
         );
         let refused = Family::<RefusedLabels, Counter>::default();
@@ -258,9 +263,13 @@ impl Metrics {
             .inc();
     }
 
-    /// A request was told to compile locally.
-    pub fn sent_local(&self) {
-        self.local.inc();
+    /// A request was told to compile locally, for `reason`.
+    pub fn sent_local(&self, reason: &str) {
+        self.local
+            .get_or_create(&ReasonLabels {
+                reason: reason.into(),
+            })
+            .inc();
     }
 
     /// The text exposition, with the farm's state taken from `snapshot`.

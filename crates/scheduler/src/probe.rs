@@ -4,11 +4,18 @@
 //! A TCP connect alone is not enough: a SIGSTOPped or wedged distccd still completes the
 //! handshake (the kernel accepts into the backlog), so only an answered compile proves
 //! the server works.
+//!
+//! The object that comes back also says which compiler made it: its `.comment` section
+//! holds the compiler's version (`GCC: (Debian 12.2.0-14) 12.2.0`) and its header the
+//! architecture ([`ccfarm_compiler::identity::identify_object`]). The version cannot be
+//! learned from the source: the probe sends preprocessed source, whose macros (such as
+//! `__VERSION__`) a client would have expanded with its own compiler.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use ccfarm_compiler::identity::{Identity, identify_object};
 use ccfarm_proto::distcc::{Limits, ReplyDecoder, Version, encode_command, encode_source};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -20,15 +27,20 @@ const PROBE_SOURCE: &[u8] = b"int ccfarm_probe(void) { return 0; }\n";
 const MAX_REPLY: usize = 1 << 20;
 
 /// Probe the distcc server at `addr` with `compiler`, giving up after `deadline`.
-/// `Ok` means it compiled the probe; `Err` says why not, for the log.
-pub async fn probe(addr: SocketAddr, compiler: &str, deadline: Duration) -> Result<(), String> {
+/// `Ok` means it compiled the probe, with the compiler's identity when the object tells
+/// it; `Err` says why not, for the log.
+pub async fn probe(
+    addr: SocketAddr,
+    compiler: &str,
+    deadline: Duration,
+) -> Result<Option<Identity>, String> {
     match tokio::time::timeout(deadline, exchange(addr, compiler)).await {
         Ok(result) => result,
         Err(_) => Err(format!("no answer within {deadline:?}")),
     }
 }
 
-async fn exchange(addr: SocketAddr, compiler: &str) -> Result<(), String> {
+async fn exchange(addr: SocketAddr, compiler: &str) -> Result<Option<Identity>, String> {
     let mut stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect: {e}"))?;
@@ -51,7 +63,7 @@ async fn exchange(addr: SocketAddr, compiler: &str) -> Result<(), String> {
             .map_err(|e| format!("reply: {e}"))?
         {
             return if reply.status == 0 && !reply.object.is_empty() {
-                Ok(())
+                Ok(identify_object(&reply.object))
             } else {
                 Err(format!(
                     "probe compile failed with status {}: {}",

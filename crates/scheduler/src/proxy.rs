@@ -782,6 +782,7 @@ impl Walker<'_> {
             preprocessed_bytes: None,
             previous_ms: None,
             previous_server: None,
+            compiler_identity: None,
         };
         for i in 0..argc {
             let (_, len) = self.header(&[Token::Argv]).await?;

@@ -56,6 +56,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::action::Action;
+use crate::compilers::CompilerId;
 use crate::ids::{HostId, LeaseId, RequestId};
 use crate::lease::{Lease, LeaseTiming};
 use crate::policy::{Candidate, Decision, JobView, PlaceContext, Policy};
@@ -72,6 +73,7 @@ pub(super) struct JobRef {
     pub(super) cost: f64,
     pub(super) size: u64,
     pub(super) known: bool,
+    pub(super) compiler: Option<CompilerId>,
 }
 
 /// What a placement pass over the host index collects as it goes, kept in the scheduler
@@ -90,6 +92,10 @@ pub(super) struct Pass {
     order: FairCursor,
     /// The requests taken ahead in fair order to choose biggest first, the next one last.
     ahead: Vec<Queued>,
+    /// Requests not yet looked at, per compiler they need.
+    pending: Vec<u32>,
+    /// Compilers no free host has (for the rest of the pass: grants only fill hosts).
+    blocked: Vec<bool>,
 }
 
 /// Expected free times of a candidate's busy usable slots (a min-heap).
@@ -105,6 +111,8 @@ struct Waiting {
     cost: f64,
     speed: f64,
     free_speed: f64,
+    /// The compiler it needs: it only trades places with a request that needs the same.
+    compiler: Option<CompilerId>,
 }
 
 impl Waiting {
@@ -134,17 +142,12 @@ impl Waits {
         self.0.len()
     }
 
-    fn push(&mut self, request: RequestId, until: Micros, cost: f64, speed: f64, free_speed: f64) {
-        self.0.push(Waiting {
-            request,
-            until,
-            cost,
-            speed,
-            free_speed,
-        });
+    fn push(&mut self, w: Waiting) {
+        self.0.push(w);
     }
 
-    /// Request `request` (cost `cost`) is about to take a free slot of speed `free_speed`:
+    /// Request `request` (cost `cost`, needing `compiler`) is about to take a free slot of
+    /// speed `free_speed`:
     /// returns the request that should take it instead, if any, and puts `request` in that
     /// one's place, waiting for its host until its time.
     ///
@@ -160,10 +163,12 @@ impl Waits {
         request: RequestId,
         cost: f64,
         free_speed: f64,
+        compiler: Option<CompilerId>,
     ) -> Option<(RequestId, f64)> {
         let mut best: Option<(usize, f64)> = None;
         for (i, w) in self.0.iter().enumerate() {
-            if w.cost * 2.0 > cost {
+            // Each must be able to run where the other was going.
+            if w.cost * 2.0 > cost || w.compiler != compiler {
                 continue;
             }
             let wait = w.until.saturating_since(now).as_secs_f64();
@@ -266,10 +271,37 @@ impl Scheduler {
             biggest_first(&mut ahead, window, || order.next().cloned());
         }
         let requests = std::iter::from_fn(|| ahead.pop().or_else(|| order.next().cloned()));
+        // A request that names a compiler is shown only the hosts that have it: `shown`,
+        // whose `i`-th is `cands[farm[i]]`.
+        let (mut shown, mut farm) = (Vec::new(), Vec::new());
         for q in requests {
             if free_total == 0 {
                 break;
             }
+            if q.compiler.is_some() {
+                shown.clear();
+                farm.clear();
+                for (i, c) in cands.iter().enumerate() {
+                    if self.hosts[&c.host].serves(q.compiler) {
+                        shown.push(c.clone());
+                        farm.push(i);
+                    }
+                }
+                // Policies are only asked when a slot is free.
+                if !shown.iter().any(|c| c.free > 0) {
+                    continue;
+                }
+            }
+            let to_farm = |d: Decision| match (q.compiler, d) {
+                (None, d) => d,
+                (Some(_), Decision::Grant(i)) => {
+                    farm.get(i).map_or(Decision::Skip, |&i| Decision::Grant(i))
+                }
+                (Some(_), Decision::Wait(i, t)) => farm
+                    .get(i)
+                    .map_or(Decision::Skip, |&i| Decision::Wait(i, t)),
+                (Some(_), Decision::Skip) => Decision::Skip,
+            };
             let job = JobView {
                 cost: q.cost,
                 size: q.size,
@@ -280,15 +312,15 @@ impl Scheduler {
             let mut ctx = PlaceContext {
                 now,
                 job,
-                candidates: &cands,
+                candidates: if q.compiler.is_some() { &shown } else { &cands },
                 may_wait,
             };
-            let mut decision = self.placement.place(&ctx);
+            let mut decision = to_farm(self.placement.place(&ctx));
             if let Decision::Wait(i, until) = decision {
                 let valid = may_wait && until > now && cands.get(i).is_some_and(|c| c.free == 0);
                 if !valid {
                     ctx.may_wait = false;
-                    decision = self.placement.place(&ctx);
+                    decision = to_farm(self.placement.place(&ctx));
                 }
             }
             // Only a request that may still wait can trade its slot for a wait.
@@ -298,7 +330,8 @@ impl Scheduler {
                     let c = &mut cands[i];
                     let (mut id, mut cost) = (q.id, q.cost);
                     if tradable
-                        && let Some(other) = waits.trade(now, q.id, q.cost, c.effective_speed)
+                        && let Some(other) =
+                            waits.trade(now, q.id, q.cost, c.effective_speed, q.compiler)
                     {
                         (id, cost) = other;
                     }
@@ -327,14 +360,21 @@ impl Scheduler {
                         }
                         c.available_at = heap.peek().map(|r| r.0);
                     }
-                    // The free slot it declines: the fastest (as earliest-finish compares
-                    // against it).
+                    // The free slot it declines: the fastest it could take (as earliest-finish
+                    // compares against it).
                     let free_speed = cands
                         .iter()
-                        .filter(|c| c.free > 0)
+                        .filter(|c| c.free > 0 && self.hosts[&c.host].serves(q.compiler))
                         .map(|c| c.effective_speed)
                         .fold(0.0, f64::max);
-                    waits.push(q.id, until, q.cost, cands[i].effective_speed, free_speed);
+                    waits.push(Waiting {
+                        request: q.id,
+                        until,
+                        cost: q.cost,
+                        speed: cands[i].effective_speed,
+                        free_speed,
+                        compiler: q.compiler,
+                    });
                 }
                 _ => {}
             }
@@ -368,8 +408,18 @@ impl Scheduler {
             stale,
             order,
             ahead,
+            pending,
+            blocked,
         } = &mut pass;
         order.restart();
+        // Requests of the pass not looked at yet whose compiler a free host may still have:
+        // the pass ends when none is left, rather than walk a queue of requests for a
+        // compiler no free host has.
+        let mut left = self.queue.len();
+        pending.clear();
+        pending.extend_from_slice(self.queue.per_compiler());
+        blocked.clear();
+        blocked.resize(pending.len(), false);
         // Left over when the last pass ran out of free slots first.
         ahead.clear();
         if declines {
@@ -377,7 +427,7 @@ impl Scheduler {
             // every request whatever the exact count (a farm with most slots free would
             // otherwise visit every free host per request).
             let mut free = 0;
-            for &(_, h) in &self.index.fast {
+            for &(_, h) in self.index.fast() {
                 free += self.hosts[&h].free(&self.cfg) as usize;
                 if free >= self.queue.len() {
                     break;
@@ -386,13 +436,23 @@ impl Scheduler {
             let window = self.ahead_window(free);
             biggest_first(ahead, window, || order.next(&self.queue).cloned());
         }
-        while self.index.any_free() {
+        while self.index.any_free() && left > 0 {
             let Some(mut q) = ahead.pop().or_else(|| order.next(&self.queue).cloned()) else {
                 break;
             };
+            match q.compiler {
+                Some(c) if blocked[c.0 as usize] => continue,
+                Some(c) => pending[c.0 as usize] -= 1,
+                None => {}
+            }
+            left -= 1;
             let rng = &mut self.builtin.as_mut().expect("checked above").rng;
-            let Some(free) = self.index.pick_free(rng) else {
-                break;
+            let Some(free) = self.index.pick_free(q.compiler, rng) else {
+                let Some(c) = q.compiler else { break };
+                // It waits for a host with its compiler, and so do the others that need it.
+                blocked[c.0 as usize] = true;
+                left -= pending[c.0 as usize] as usize;
+                continue;
             };
             let may_wait = declines
                 && waits.len() < self.cfg.max_lookahead
@@ -402,6 +462,7 @@ impl Scheduler {
                 // best full host's.
                 let speed = self.hosts[&free].effective_speed().max(1e-9);
                 let wait = self.index.best_full(
+                    q.compiler,
                     &self.hosts,
                     &self.cfg,
                     now,
@@ -417,11 +478,17 @@ impl Scheduler {
                     if let Some(before) = self.reserve(now, w.host, q.cost) {
                         reserved.push((w.host, before));
                     }
-                    let host_speed = self.hosts[&w.host].effective_speed();
-                    waits.push(q.id, w.start, q.cost, host_speed, speed);
+                    waits.push(Waiting {
+                        request: q.id,
+                        until: w.start,
+                        cost: q.cost,
+                        speed: self.hosts[&w.host].effective_speed(),
+                        free_speed: speed,
+                        compiler: q.compiler,
+                    });
                     continue;
                 }
-                if let Some((other, _)) = waits.trade(now, q.id, q.cost, speed) {
+                if let Some((other, _)) = waits.trade(now, q.id, q.cost, speed, q.compiler) {
                     q = self.queue.get(other).expect("waiting in the queue").clone();
                 }
             }
@@ -432,6 +499,7 @@ impl Scheduler {
                 cost: q.cost,
                 size: q.size,
                 known: q.known,
+                compiler: q.compiler,
             };
             let lease = self.new_lease(now, free, job, None);
             // The rest of the pass must see the grant; this also settles the host, so the
@@ -498,6 +566,7 @@ impl Scheduler {
             cost: q.cost,
             size: q.size,
             known: q.known,
+            compiler: q.compiler,
         };
         let id = self.new_lease(now, host, job, None);
         self.counters.grants += 1;
@@ -538,6 +607,7 @@ impl Scheduler {
                 twin,
                 no_twin: false,
                 known_cost: job.known,
+                compiler: job.compiler,
             },
         );
         self.granted.entry(job.request).or_default().push(id);

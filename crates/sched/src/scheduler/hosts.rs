@@ -199,7 +199,8 @@ impl Scheduler {
         Ok(self.finish())
     }
 
-    /// Operator: forget a host. Its leases are revoked.
+    /// Operator: forget a host. Its leases are revoked, and requests waiting for a compiler
+    /// only it had are sent home.
     pub fn remove(&mut self, now: Micros, host: HostId) -> Result<Vec<Action>, SchedError> {
         self.known(host)?;
         self.advance(now);
@@ -212,6 +213,7 @@ impl Scheduler {
                 self.deadlines.remove(&(t, host));
             }
             self.names.remove(&h.name);
+            self.lost_compilers(&h.compilers);
         }
         Ok(self.finish())
     }

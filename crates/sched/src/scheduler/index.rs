@@ -18,11 +18,14 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::compilers::CompilerId;
 use crate::config::Config;
 use crate::host::{Host, Hosts};
 use crate::ids::HostId;
 use crate::policy::{Candidate, Policy, full_finish};
 use crate::time::Micros;
+
+use super::fenwick::Fenwick;
 
 /// An `f64` ordered by [`f64::total_cmp`]; smaller is better in every set here.
 #[derive(Debug, Clone, Copy)]
@@ -134,20 +137,42 @@ pub(crate) struct FullInfo {
 /// The indexes. Which are kept depends on the built-in policy served (none for a custom
 /// placement, which is shown every host anyway); the free-by-speed and loaded sets are
 /// always kept, for the cheap "any free slot?" test and for speculation.
+///
+/// Placement sets are kept for the whole farm and again for each compiler, over the hosts
+/// that have it ([`crate::compilers`]): a request that names a compiler reads its
+/// compiler's sets, so finding a matching host costs what finding any host does, and a
+/// farm where no host reported a compiler keeps only the first.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HostIndex {
     policy: Option<Policy>,
+    all: Sets,
+    /// By [`CompilerId`].
+    by_compiler: Vec<Sets>,
+    pub(crate) loaded: BTreeSet<(Reverse<Class>, HostId)>,
+}
+
+/// The placement sets over one group of hosts (the farm, or the hosts with one compiler).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sets {
     free: BTreeSet<(Rank, HostId)>,
     pub(crate) fast: BTreeSet<(Rank, HostId)>,
     /// Full hosts by speed class, fastest first (no class is empty).
     full: BTreeMap<Class, FullClass>,
     /// How many hosts can take work (earliest-finish only).
     usable: usize,
-    pub(crate) loaded: BTreeSet<(Reverse<Class>, HostId)>,
     newcomers: BTreeSet<HostId>,
     /// Free hosts by id, for `random`'s "n-th free host in configured order".
     by_id: Fenwick,
 }
+
+static NO_HOSTS: Sets = Sets {
+    free: BTreeSet::new(),
+    fast: BTreeSet::new(),
+    full: BTreeMap::new(),
+    usable: 0,
+    newcomers: BTreeSet::new(),
+    by_id: Fenwick::EMPTY,
+};
 
 /// A host as a policy sees it, or `None` when it can take no work (down, draining, no
 /// usable slot). `available_at` is left for the caller.
@@ -255,6 +280,19 @@ impl HostIndex {
         self.policy == Some(Policy::EarliestFinish)
     }
 
+    /// The sets over the hosts that can take a job for `compiler` (every host for `None`).
+    fn sets(&self, compiler: Option<CompilerId>) -> &Sets {
+        match compiler {
+            None => &self.all,
+            Some(c) => self.by_compiler.get(c.0 as usize).unwrap_or(&NO_HOSTS),
+        }
+    }
+
+    /// Free hosts, fastest first.
+    pub(crate) fn fast(&self) -> &BTreeSet<(Rank, HostId)> {
+        &self.all.fast
+    }
+
     /// Where `h` belongs now.
     pub(crate) fn entry(&self, h: &Host, cfg: &Config, now: Micros) -> Entry {
         let mut e = Entry::default();
@@ -290,7 +328,8 @@ impl HostIndex {
         self.set(h, new);
     }
 
-    /// Takes `h` out of every index (it is being forgotten).
+    /// Takes `h` out of every index (it is being forgotten, or its compilers change: it is
+    /// then indexed again under its new ones).
     pub(crate) fn remove(&mut self, h: &mut Host) {
         self.set(h, Entry::default());
     }
@@ -301,35 +340,15 @@ impl HostIndex {
             return;
         }
         let id = h.id;
-        swap(&mut self.free, old.free, new.free, id);
-        swap(&mut self.fast, old.fast, new.fast, id);
-        if (old.full, old.full_info) != (new.full, new.full_info) {
-            if let (Some(k), Some(info)) = (old.full, old.full_info) {
-                let class = Class::of(info.speed);
-                let c = self.full.get_mut(&class).expect("indexed in its class");
-                c.by_time.remove(&(k, id));
-                if c.by_time.is_empty() {
-                    self.full.remove(&class);
-                }
+        self.all.set(id, old, new);
+        for c in &h.compilers {
+            let i = c.0 as usize;
+            if i >= self.by_compiler.len() {
+                self.by_compiler.resize_with(i + 1, Sets::default);
             }
-            if let (Some(k), Some(info)) = (new.full, new.full_info) {
-                let c = self.full.entry(Class::of(info.speed)).or_default();
-                c.by_time.insert((k, id), info);
-                c.top = c.top.max(info.speed);
-            }
+            self.by_compiler[i].set(id, old, new);
         }
-        self.usable = self.usable + usize::from(new.usable) - usize::from(old.usable);
         swap(&mut self.loaded, old.loaded, new.loaded, id);
-        if old.newcomer != new.newcomer {
-            if new.newcomer {
-                self.newcomers.insert(id);
-            } else {
-                self.newcomers.remove(&id);
-            }
-        }
-        if old.free.is_some() != new.free.is_some() {
-            self.by_id.set(id.0 as usize, new.free.is_some());
-        }
     }
 
     /// Moves a full host to a later lower bound: a stale bound refreshed, or a placement
@@ -351,33 +370,40 @@ impl HostIndex {
 
     /// Whether any usable slot is free.
     pub(crate) fn any_free(&self) -> bool {
-        !self.fast.is_empty()
+        !self.all.fast.is_empty()
     }
 
-    /// The free host the built-in policy picks (`random` draws from `rng` first).
-    pub(crate) fn pick_free(&self, rng: &mut crate::rng::SplitMix64) -> Option<HostId> {
+    /// The free host with `compiler` the built-in policy picks (`random` draws from `rng`
+    /// first).
+    pub(crate) fn pick_free(
+        &self,
+        compiler: Option<CompilerId>,
+        rng: &mut crate::rng::SplitMix64,
+    ) -> Option<HostId> {
+        let sets = self.sets(compiler);
         match self.policy? {
-            Policy::EarliestFinish => self.fast.first().map(|&(_, id)| id),
+            Policy::EarliestFinish => sets.fast.first().map(|&(_, id)| id),
             Policy::Random { .. } => {
-                let n = self.by_id.count();
+                let n = sets.by_id.count();
                 if n == 0 {
                     return None;
                 }
                 let k = rng.below(u64::from(n)) as u32;
-                Some(HostId(self.by_id.nth(k) as u32))
+                Some(HostId(sets.by_id.nth(k) as u32))
             }
-            Policy::IcecreamLike => self
+            Policy::IcecreamLike => sets
                 .newcomers
                 .first()
                 .copied()
-                .or_else(|| self.free.first().map(|&(_, id)| id)),
-            _ => self.free.first().map(|&(_, id)| id),
+                .or_else(|| sets.free.first().map(|&(_, id)| id)),
+            _ => sets.free.first().map(|&(_, id)| id),
         }
     }
 
-    /// Earliest-finish's other option: the full host on which a job of `cost` would finish
-    /// soonest, if that is sooner than `limit` seconds from `now` (the free slot's finish).
-    /// Ties go to the lower host id, as in [`Placement::place`](crate::Placement::place).
+    /// Earliest-finish's other option: the full host with `compiler` on which a job of
+    /// `cost` would finish soonest, if that is sooner than `limit` seconds from `now` (the
+    /// free slot's finish). Ties go to the lower host id, as in
+    /// [`Placement::place`](crate::Placement::place).
     ///
     /// Branch and bound over full hosts, one speed class at a time (fastest first), each in
     /// order of (a lower bound of) availability: no host further on in a class can finish
@@ -385,8 +411,10 @@ impl HostIndex {
     /// is left there. Without the classes, a slow host freeing soon could not be told apart
     /// from a fast one, and the search would walk every host freeing before the best one.
     /// Bounds found stale are pushed to `stale`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn best_full(
         &self,
+        compiler: Option<CompilerId>,
         hosts: &Hosts,
         cfg: &Config,
         now: Micros,
@@ -394,11 +422,12 @@ impl HostIndex {
         limit: f64,
         stale: &mut Vec<(HostId, Option<Micros>)>,
     ) -> Option<Wait> {
-        if self.usable == 0 {
+        let sets = self.sets(compiler);
+        if sets.usable == 0 {
             return None;
         }
         let mut best: Option<Wait> = None;
-        for class in self.full.values() {
+        for class in sets.full.values() {
             let top = class.top;
             // Classes come fastest first: once even the top speed cannot win, nothing can.
             let run = full_finish(now, now, cost, top);
@@ -477,26 +506,69 @@ impl HostIndex {
             copy.indexed = Entry::default();
             rebuilt.set(&mut copy, want);
         }
-        // A class's top may be above its hosts' speeds now (it is an upper bound), never
-        // below.
-        let full_same = rebuilt.full.len() == self.full.len()
-            && rebuilt
-                .full
-                .iter()
-                .zip(&self.full)
-                .all(|((rk, r), (k, c))| rk == k && r.by_time == c.by_time && c.top >= r.top);
-        let same = rebuilt.free == self.free
-            && rebuilt.fast == self.fast
-            && full_same
-            && rebuilt.usable == self.usable
+        let compilers = self.by_compiler.len().max(rebuilt.by_compiler.len());
+        let same = rebuilt.all.same_as(&self.all)
             && rebuilt.loaded == self.loaded
-            && rebuilt.newcomers == self.newcomers
-            && rebuilt.by_id.count() == self.by_id.count();
+            && (0..compilers).all(|c| {
+                let c = Some(CompilerId(c as u32));
+                rebuilt.sets(c).same_as(self.sets(c))
+            });
         if same {
             Ok(())
         } else {
             Err("host index holds hosts that are gone or misplaced".into())
         }
+    }
+}
+
+impl Sets {
+    /// Moves host `id` from `old` to `new`.
+    fn set(&mut self, id: HostId, old: Entry, new: Entry) {
+        swap(&mut self.free, old.free, new.free, id);
+        swap(&mut self.fast, old.fast, new.fast, id);
+        if (old.full, old.full_info) != (new.full, new.full_info) {
+            if let (Some(k), Some(info)) = (old.full, old.full_info) {
+                let class = Class::of(info.speed);
+                let c = self.full.get_mut(&class).expect("indexed in its class");
+                c.by_time.remove(&(k, id));
+                if c.by_time.is_empty() {
+                    self.full.remove(&class);
+                }
+            }
+            if let (Some(k), Some(info)) = (new.full, new.full_info) {
+                let c = self.full.entry(Class::of(info.speed)).or_default();
+                c.by_time.insert((k, id), info);
+                c.top = c.top.max(info.speed);
+            }
+        }
+        self.usable = self.usable + usize::from(new.usable) - usize::from(old.usable);
+        if old.newcomer != new.newcomer {
+            if new.newcomer {
+                self.newcomers.insert(id);
+            } else {
+                self.newcomers.remove(&id);
+            }
+        }
+        if old.free.is_some() != new.free.is_some() {
+            self.by_id.set(id.0 as usize, new.free.is_some());
+        }
+    }
+
+    /// Whether these sets, rebuilt from scratch, agree with `kept`. A class's top may be
+    /// above its hosts' speeds in the kept sets (it is an upper bound), never below.
+    fn same_as(&self, kept: &Sets) -> bool {
+        let full_same = self.full.len() == kept.full.len()
+            && self
+                .full
+                .iter()
+                .zip(&kept.full)
+                .all(|((rk, r), (k, c))| rk == k && r.by_time == c.by_time && c.top >= r.top);
+        self.free == kept.free
+            && self.fast == kept.fast
+            && full_same
+            && self.usable == kept.usable
+            && self.newcomers == kept.newcomers
+            && self.by_id.count() == kept.by_id.count()
     }
 }
 
@@ -517,80 +589,9 @@ fn swap<K: Ord + Copy>(
     }
 }
 
-/// A Fenwick tree of 0/1 flags by host id: count and n-th set flag in O(log n).
-#[derive(Debug, Clone, Default)]
-struct Fenwick {
-    /// 1-based partial sums; the length is a power of two (or zero).
-    tree: Vec<u32>,
-    flags: Vec<bool>,
-}
-
-impl Fenwick {
-    fn set(&mut self, i: usize, on: bool) {
-        if i >= self.flags.len() {
-            self.grow(i + 1);
-        }
-        if self.flags[i] == on {
-            return;
-        }
-        self.flags[i] = on;
-        let mut k = i + 1;
-        while k <= self.tree.len() {
-            if on {
-                self.tree[k - 1] += 1;
-            } else {
-                self.tree[k - 1] -= 1;
-            }
-            k += k & k.wrapping_neg();
-        }
-    }
-
-    fn grow(&mut self, need: usize) {
-        let size = need.next_power_of_two().max(64);
-        let flags = std::mem::replace(&mut self.flags, vec![false; size]);
-        self.tree = vec![0; size];
-        for (i, on) in flags.into_iter().enumerate() {
-            if on {
-                self.set(i, true);
-            }
-        }
-    }
-
-    fn count(&self) -> u32 {
-        self.tree.last().copied().unwrap_or(0)
-    }
-
-    /// The index of the `k`-th set flag (0-based); `k < count()`.
-    fn nth(&self, mut k: u32) -> usize {
-        let mut pos = 0;
-        let mut step = self.tree.len();
-        while step > 0 {
-            let next = pos + step;
-            if next <= self.tree.len() && self.tree[next - 1] <= k {
-                k -= self.tree[next - 1];
-                pos = next;
-            }
-            step /= 2;
-        }
-        pos
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fenwick_counts_and_finds_the_nth_flag() {
-        let mut f = Fenwick::default();
-        for i in [3, 70, 5, 200] {
-            f.set(i, true);
-        }
-        f.set(5, false);
-        f.set(5, false);
-        assert_eq!(f.count(), 3);
-        assert_eq!([f.nth(0), f.nth(1), f.nth(2)], [3, 70, 200]);
-    }
 
     #[test]
     fn speed_classes_order_fastest_first() {

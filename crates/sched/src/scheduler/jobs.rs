@@ -26,10 +26,17 @@ impl Scheduler {
         }
         let now = self.advance(now);
         self.counters.requests += 1;
+        let compiler = match &job.compiler {
+            None => None,
+            Some(key) => match self.compilers.offered(key) {
+                Some(id) => Some(id),
+                None => return Ok(self.send_home(id, LocalReason::NoMatchingCompiler)),
+            },
+        };
         let usable = self
             .hosts
             .values()
-            .any(|h| h.slots > 0 && h.health.accepts_new());
+            .any(|h| h.slots > 0 && h.health.accepts_new() && h.serves(compiler));
         if !usable {
             return Ok(self.send_home(id, LocalReason::NoUsableHost));
         }
@@ -47,6 +54,7 @@ impl Scheduler {
             known: CostModel::knows(&job),
             enqueued: now,
             wait_until: None,
+            compiler,
         });
         self.settle(now);
         if self.queue.contains(id) {
@@ -59,7 +67,7 @@ impl Scheduler {
         Ok(std::mem::take(&mut self.out))
     }
 
-    fn send_home(&mut self, request: RequestId, reason: LocalReason) -> Vec<Action> {
+    pub(super) fn send_home(&mut self, request: RequestId, reason: LocalReason) -> Vec<Action> {
         self.counters.local += 1;
         self.out.push(Action::CompileLocally { request, reason });
         self.finish()

@@ -2,7 +2,7 @@
 //!
 //! Operations are grouped by what they are about: [`hosts`] (membership, heartbeats, probes,
 //! admin), [`jobs`] (requests, releases, departed clients), [`dispatch`] (placement passes),
-//! [`stragglers`] (speculation), [`clock`] (ticks and deadlines), [`views`] (snapshots,
+//! [`stragglers`] (speculation), [`matching`] (hosts' compilers), [`clock`] (ticks and deadlines), [`views`] (snapshots,
 //! checks), [`index`] (the incremental host indexes placement reads instead of scanning the
 //! farm) and [`scale`] (how fast a host no job has measured yet is taken to be).
 
@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rustc_hash::FxHashMap;
 
 use crate::action::Action;
+use crate::compilers::Compilers;
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::host::Hosts;
@@ -25,9 +26,11 @@ use crate::time::Micros;
 
 mod clock;
 mod dispatch;
+mod fenwick;
 mod hosts;
 pub(crate) mod index;
 mod jobs;
+mod matching;
 mod scale;
 mod stragglers;
 mod views;
@@ -57,6 +60,8 @@ pub struct Scheduler {
     hosts: Hosts,
     /// Learned speed over weight across measured hosts, which values the untried ones.
     scale: scale::FarmScale,
+    /// The compilers hosts have ([`crate::compilers`]).
+    compilers: Compilers,
     names: BTreeMap<String, HostId>,
     next_host: u32,
     /// Live leases. A hash map (with a fixed hasher, so runs are reproducible): leases are
@@ -116,6 +121,7 @@ impl Scheduler {
             now: Micros::ZERO,
             hosts: Hosts::default(),
             scale: scale::FarmScale::default(),
+            compilers: Compilers::default(),
             names: BTreeMap::new(),
             next_host: 0,
             leases: FxHashMap::default(),

@@ -16,6 +16,7 @@ use std::cmp::Reverse;
 use std::ops::Bound;
 
 use crate::action::Action;
+use crate::compilers;
 use crate::health::Health;
 use crate::ids::{HostId, LeaseId};
 use crate::lease::LeaseTiming;
@@ -34,7 +35,8 @@ impl Scheduler {
     /// The free hosts come from the index, fastest first, and stragglers are looked for only
     /// on hosts slow enough (the loaded hosts, slowest first). Once a free host finds no
     /// straggler, no slower one can (its margin is larger and fewer hosts are slow enough
-    /// for it), so the search stops.
+    /// for it), so the search stops — or, in a farm whose hosts have compilers, skips the
+    /// slower hosts that take no job the barren one could not ([`crate::compilers`]).
     pub(super) fn speculate(&mut self, now: Micros) {
         if self.cfg.speculation.is_none()
             || !self.placement.speculates()
@@ -44,13 +46,14 @@ impl Scheduler {
             return;
         }
         let mut after: Option<(Rank, HostId)> = None;
-        let mut barren: Option<f64> = None;
+        // The first free host that found no straggler.
+        let mut barren: Option<(f64, HostId)> = None;
         loop {
             let next = match after {
-                None => self.index.fast.first(),
+                None => self.index.fast().first(),
                 Some(k) => self
                     .index
-                    .fast
+                    .fast()
                     .range((Bound::Excluded(k), Bound::Unbounded))
                     .next(),
             };
@@ -63,12 +66,17 @@ impl Scheduler {
                 continue;
             }
             let fast_speed = h.effective_speed();
-            if barren.is_some_and(|s| fast_speed < s) {
-                break;
+            if let Some((_, b)) = barren.filter(|&(s, _)| fast_speed < s) {
+                if self.compilers.is_empty() {
+                    break;
+                }
+                if compilers::covers(&self.hosts[&b].compilers, &h.compilers) {
+                    continue;
+                }
             }
             for _ in 0..h.free(&self.cfg) {
                 let Some(original) = self.straggler(now, fast, fast_speed) else {
-                    barren = Some(fast_speed);
+                    barren = barren.or(Some((fast_speed, fast)));
                     break;
                 };
                 self.start_copy(now, original, fast);
@@ -85,6 +93,7 @@ impl Scheduler {
             cost: orig.cost,
             size: orig.size,
             known: orig.known_cost,
+            compiler: orig.compiler,
         };
         let request = job.request;
         let new = self.new_lease(now, fast, job, Some(original));
@@ -109,6 +118,7 @@ impl Scheduler {
             .cfg
             .speculation
             .map_or(f64::INFINITY, |s| s.min_speedup);
+        let serves = &self.hosts[&fast].compilers;
         self.index
             .loaded
             .iter()
@@ -122,7 +132,9 @@ impl Scheduler {
             .flat_map(|h| h.leases.iter())
             .filter_map(|(id, timing)| {
                 let l = &self.leases[&id];
-                (l.twin.is_none() && !l.no_twin).then_some((id, timing, l.cost))
+                let copyable =
+                    l.twin.is_none() && !l.no_twin && compilers::serves(serves, l.compiler);
+                copyable.then_some((id, timing, l.cost))
             })
     }
 

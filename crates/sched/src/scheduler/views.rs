@@ -134,6 +134,11 @@ impl Scheduler {
                     free_memory: h.free_memory,
                     consecutive_failures: h.health.consecutive_failures(),
                     last_heartbeat: h.last_heartbeat,
+                    compilers: h
+                        .compilers
+                        .iter()
+                        .map(|&c| self.compilers.key(c).clone())
+                        .collect(),
                 })
                 .collect(),
             users: self
@@ -222,6 +227,7 @@ impl Scheduler {
             return Err(format!("hosts {:?} changed but not re-indexed", self.dirty));
         }
         self.scale.check(&self.hosts)?;
+        self.check_compilers()?;
         self.index.check(&self.hosts, &self.cfg, self.now)?;
         Ok(())
     }

@@ -21,6 +21,7 @@ pub fn spec(name: &str, slots: u32, weight: f64) -> HostSpec {
 /// A job whose cost at speed 1 is known: `secs`.
 pub fn job(user: &str, secs: f64) -> JobInfo {
     JobInfo {
+        compiler: None,
         user: user.into(),
         size_bytes: 0,
         previous: Some(PreviousRun {

@@ -6,6 +6,7 @@ mod admin;
 mod balance;
 mod build;
 mod clients;
+mod compilers;
 mod failures;
 mod farm;
 mod history;

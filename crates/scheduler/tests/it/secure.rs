@@ -144,6 +144,7 @@ fn request() -> ToScheduler {
             preprocessed_bytes: Some(100),
             previous_ms: None,
             previous_server: None,
+            compiler_identity: None,
         },
     }
 }
