@@ -27,6 +27,8 @@ use crate::log::Logger;
 use crate::race;
 use crate::remote::{self, Breaker, Connection, RemoteError, Timeouts, Verdict};
 use crate::slots::{Candidate, SlotDir, SlotGuard};
+use ccfarm_proto::farm::GrantProof;
+use ccfarm_trust::Credentials;
 
 /// Everything a compile needs besides its command line.
 pub struct Context<'a> {
@@ -42,6 +44,35 @@ pub struct Context<'a> {
     pub local_slots: u32,
     /// Concurrent local preprocessors allowed.
     pub local_slots_cpp: u32,
+}
+
+/// The user's credentials, loaded once per process.
+static CREDENTIALS: std::sync::OnceLock<Result<Credentials, String>> = std::sync::OnceLock::new();
+
+impl Context<'_> {
+    /// The user's credentials (`CCFARM_CREDENTIALS`), needed for a secure grant.
+    pub fn credentials(&self) -> Result<&'static Credentials, String> {
+        match self.credentials_if_any()? {
+            Some(credentials) => Ok(credentials),
+            None => Err(
+                "the scheduler granted a secure server, but CCFARM_CREDENTIALS names no credentials"
+                    .into(),
+            ),
+        }
+    }
+
+    /// The user's credentials if `CCFARM_CREDENTIALS` is set; an error says why they
+    /// cannot be used.
+    pub fn credentials_if_any(&self) -> Result<Option<&'static Credentials>, String> {
+        let Some(dir) = &self.settings.credentials else {
+            return Ok(None);
+        };
+        CREDENTIALS
+            .get_or_init(|| Credentials::load(dir).map_err(|e| format!("CCFARM_CREDENTIALS: {e}")))
+            .as_ref()
+            .map(Some)
+            .map_err(Clone::clone)
+    }
 }
 
 /// How many granted servers may fail one job before the host list is tried.
@@ -164,14 +195,22 @@ impl Distribution<'_> {
             previous_server: previous.map(|p| p.server),
             compiler_identity: self.identity(),
         };
+        let credentials = match self.ctx.credentials_if_any() {
+            Ok(credentials) => credentials,
+            Err(why) => {
+                self.ctx.log.warn(&format!("{why}; using the host list"));
+                return ViaScheduler::Fallback(Some(source));
+            }
+        };
         let ask = |job: ccfarm_proto::farm::JobDescription| {
-            lease::ask(
+            lease::ask_as(
                 scheduler,
                 &settings.user,
                 &settings.machine,
                 job,
                 settings.connect_timeout,
                 settings.scheduler_wait,
+                credentials,
             )
         };
         let mut answer = ask(job.clone()).and_then(lease::Pending::wait);
@@ -205,8 +244,8 @@ impl Distribution<'_> {
             };
             // The scheduler may add a faster server while the job runs; the first copy
             // to finish decides, and only its outputs are written, once the race is over.
-            match race::run(&race, lease, |host, breaker| {
-                self.copy(host, breaker, &source)
+            match race::run(&race, lease, |host, proof, breaker| {
+                self.copy(host, proof, breaker, &source)
             }) {
                 Some(race::Decided {
                     host,
@@ -346,7 +385,7 @@ impl Distribution<'_> {
                 if let Ok(Some(guard)) = self.slots.try_acquire(&candidates) {
                     let connection = match &host_of(&guard).kind {
                         HostKind::Tcp { host, port } => {
-                            Some(self.connect(host, *port, host_of(&guard)))
+                            Some(self.connect(host, *port, host_of(&guard), None))
                         }
                         _ => None,
                     };
@@ -382,7 +421,7 @@ impl Distribution<'_> {
                 .expect("preprocessed before a remote host is tried");
             let connection = grant
                 .connection
-                .unwrap_or_else(|| self.connect(name, port, host));
+                .unwrap_or_else(|| self.connect(name, port, host, None));
             match self.try_host(host, connection, source) {
                 Attempt::Done(code) => {
                     if let Some(b) = &backoff {
@@ -439,12 +478,28 @@ impl Distribution<'_> {
     }
 
     /// Connect and send the command line (the source follows once preprocessed).
-    fn connect(&self, name: &str, port: u16, host: &HostSpec) -> Result<Connection, RemoteError> {
+    fn connect(
+        &self,
+        name: &str,
+        port: u16,
+        host: &HostSpec,
+        proof: Option<&GrantProof>,
+    ) -> Result<Connection, RemoteError> {
         let timeouts = Timeouts {
             connect: self.ctx.settings.connect_timeout,
             io: self.ctx.settings.io_timeout,
         };
-        let mut connection = Connection::open(name, port, timeouts)?;
+        let mut connection = match proof {
+            // A secure grant: TLS, to the server named in it, with its ticket.
+            Some(proof) => {
+                let credentials = self.ctx.credentials().map_err(|why| RemoteError::Refused {
+                    addr: format!("{name}:{port}"),
+                    why,
+                })?;
+                Connection::open_granted(name, port, timeouts, credentials, proof)?
+            }
+            None => Connection::open(name, port, timeouts)?,
+        };
         connection.send(&encode_command(Self::version(host), &self.server_argv()))?;
         Ok(connection)
     }
@@ -524,13 +579,19 @@ impl Distribution<'_> {
 
     /// One copy of a job granted by the scheduler, on its own thread: connect, send,
     /// and read the reply, giving up as soon as `breaker` trips. Writes nothing.
-    fn copy(&self, host: &HostSpec, breaker: &Breaker, source: &Bytes) -> Verdict {
+    fn copy(
+        &self,
+        host: &HostSpec,
+        proof: Option<&GrantProof>,
+        breaker: &Breaker,
+        source: &Bytes,
+    ) -> Verdict {
         let HostKind::Tcp { host: name, port } = &host.kind else {
             unreachable!("the scheduler grants TCP servers")
         };
         self.log_exec(host);
         let version = Self::version(host);
-        let reply = self.connect(name, *port, host).and_then(|mut c| {
+        let reply = self.connect(name, *port, host, proof).and_then(|mut c| {
             breaker.guard(&c)?;
             c.send(&encode_source(version, source))?;
             c.read_reply(version)

@@ -113,6 +113,10 @@ pub struct Settings {
     pub user: String,
     /// This machine's name (for the dashboard).
     pub machine: String,
+    /// The user's credential directory (`CCFARM_CREDENTIALS`, from `ccfarm ca issue
+    /// user NAME`): the scheduler and the servers are then reached over TLS, and the
+    /// user is the one the credentials name.
+    pub credentials: Option<PathBuf>,
 }
 
 impl Settings {
@@ -190,6 +194,10 @@ impl Settings {
                 .unwrap_or("unknown")
                 .to_owned(),
             machine: env.get("HOSTNAME").unwrap_or("unknown").to_owned(),
+            credentials: env
+                .get("CCFARM_CREDENTIALS")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
             safeguard: env
                 .first(&["_CCFARM_SAFEGUARD", "_DISTCC_SAFEGUARD"])
                 .and_then(|v| v.parse().ok())

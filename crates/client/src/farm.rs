@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ccfarm_daemon::compilers::{CompilerPolicy, MASQUERADE_DIRS};
 use ccfarm_daemon::daemon::{Daemon, Settings};
+use ccfarm_daemon::secure::Trust;
 use ccfarm_daemon::system::SystemInfo;
 use ccfarm_daemon::{config, jobdirs, register, server};
 use ccfarm_sched::{Health, Snapshot};
@@ -25,7 +26,7 @@ use crate::exit;
 
 const USAGE: &str =
     "usage: ccfarm farm [--servers N] [--jobs J] [--listen ADDR:PORT] [--http ADDR:PORT]
-                   [--distcc-proxy ADDR:PORT] [-- COMMAND ARGS...]
+                   [--distcc-proxy ADDR:PORT] [--secure] [-- COMMAND ARGS...]
 
 Runs a scheduler and N compile servers in this process, on loopback, until Ctrl-C or
 SIGTERM. With a COMMAND, runs it with CCFARM_SCHEDULER pointing at the farm (and
@@ -39,6 +40,9 @@ status when it ends, and exits with its status.
   --http ADDR:PORT       dashboard, /status and /metrics [default: 127.0.0.1:7701; with a
                          COMMAND, any free port]
   --distcc-proxy ADDR:PORT  a port for stock distcc clients [default: none]
+  --secure               credentials made on the fly for the scheduler, the servers and
+                         the user; every channel TLS and authenticated, every job with
+                         the scheduler's grant; the COMMAND gets CCFARM_CREDENTIALS
 
 Environment: CCFARM_LOG (a tracing filter, default \"warn\") for the farm's own log.";
 
@@ -62,6 +66,7 @@ struct Args {
     listen: Option<SocketAddr>,
     http: Option<SocketAddr>,
     distcc_proxy: Option<SocketAddr>,
+    secure: bool,
     command: Vec<String>,
 }
 
@@ -72,12 +77,17 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
         listen: None,
         http: None,
         distcc_proxy: None,
+        secure: false,
         command: Vec::new(),
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
             return Ok(None);
+        }
+        if flag == "--secure" {
+            parsed.secure = true;
+            continue;
         }
         if flag == "--" {
             parsed.command = it.cloned().collect();
@@ -208,6 +218,25 @@ async fn run(args: Args) -> i32 {
     options.listen = listen;
     options.http = Some(http);
     options.distcc_proxy = args.distcc_proxy;
+    let names: Vec<String> = (1..=args.servers).map(|i| format!("server{i}")).collect();
+    let credentials = if args.secure {
+        let user = std::env::var("USER").unwrap_or_else(|_| "farm-user".into());
+        let user = if ccfarm_trust::identity::check_name(&user).is_ok() {
+            user
+        } else {
+            "farm-user".to_owned()
+        };
+        match crate::farm_credentials::make(&names, &user) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("ccfarm farm: {e}");
+                return exit::GENERAL.into();
+            }
+        }
+    } else {
+        None
+    };
+    options.credentials = credentials.as_ref().map(|c| c.scheduler.clone());
     let scheduler = match service::start(options).await {
         Ok(s) => s,
         Err(e) => {
@@ -241,8 +270,8 @@ async fn run(args: Args) -> i32 {
         &MASQUERADE_DIRS.map(Path::new),
         &EXTRA_COMPILERS.map(String::from),
     );
-    let names: Vec<String> = compilers.names().map(str::to_owned).collect();
-    let identities = tokio::task::spawn_blocking(move || register::identify(&names))
+    let compiler_names: Vec<String> = compilers.names().map(str::to_owned).collect();
+    let identities = tokio::task::spawn_blocking(move || register::identify(&compiler_names))
         .await
         .unwrap_or_default();
     if identities.is_empty() {
@@ -256,8 +285,9 @@ async fn run(args: Args) -> i32 {
 
     let (stop, stopped) = watch::channel(false);
     let mut servers = Vec::new();
-    for i in 1..=args.servers {
-        let name = format!("server{i}");
+    for (i, name) in names.iter().enumerate() {
+        let name = name.clone();
+        let trust = credentials.as_ref().map(|c| c.servers[i].1.as_path());
         match start_server(
             &name,
             jobs,
@@ -273,6 +303,7 @@ async fn run(args: Args) -> i32 {
                 max_load: None,
             },
             stopped.clone(),
+            trust,
         ) {
             Ok(s) => servers.push(s),
             Err(e) => {
@@ -300,10 +331,19 @@ async fn run(args: Args) -> i32 {
         &servers,
         jobs,
         running_command,
+        credentials.as_ref().map(|c| c.user.as_path()),
     );
 
     let code = if running_command {
-        run_command(&args.command, &scheduler.listen, &farm_http, &mut signals).await
+        let user = credentials.as_ref().map(|c| c.user.as_path());
+        run_command(
+            &args.command,
+            &scheduler.listen,
+            &farm_http,
+            user,
+            &mut signals,
+        )
+        .await
     } else {
         let signal = signals.next().await;
         println!("ccfarm farm: {signal}, stopping");
@@ -349,6 +389,7 @@ fn start_server(
     compilers: CompilerPolicy,
     mut membership: register::Membership,
     mut stopped: watch::Receiver<bool>,
+    credentials: Option<&Path>,
 ) -> Result<LocalServer, String> {
     // ccfarmd's own defaults for everything not set here (queue, timeouts, limits),
     // loopback only: the farm is for this machine.
@@ -369,19 +410,26 @@ fn start_server(
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
     membership.distcc_port = addr.port();
-    let daemon = Arc::new(Daemon::new(
-        Settings {
-            limits: config.limits.clone(),
-            io_timeout: config.io_timeout,
-            job_lifetime: config.job_lifetime,
-            kill_grace: config.kill_grace,
-            tmp_dir: config.tmp_dir.clone(),
-        },
-        compilers,
-        config.allow.clone(),
-        config.jobs,
-        config.max_queue,
-    ));
+    let trust = match credentials {
+        Some(dir) => Trust::load(dir, true).map_err(|e| e.to_string())?,
+        None => Trust::none(),
+    };
+    let daemon = Arc::new(
+        Daemon::new(
+            Settings {
+                limits: config.limits.clone(),
+                io_timeout: config.io_timeout,
+                job_lifetime: config.job_lifetime,
+                kill_grace: config.kill_grace,
+                tmp_dir: config.tmp_dir.clone(),
+            },
+            compilers,
+            config.allow.clone(),
+            config.jobs,
+            config.max_queue,
+        )
+        .with_trust(trust),
+    );
     let shutdown = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
@@ -437,6 +485,7 @@ fn print_banner(
     servers: &[LocalServer],
     jobs: usize,
     running_command: bool,
+    user_credentials: Option<&Path>,
 ) {
     let slots = servers.len() * jobs;
     let addrs: Vec<String> = servers.iter().map(|s| s.addr.to_string()).collect();
@@ -447,12 +496,26 @@ fn print_banner(
         if jobs == 1 { "" } else { "s" },
         addrs.join(", ")
     );
-    println!("  dashboard: http://{http}/   (JSON: http://{http}/status)");
+    let scheme = if user_credentials.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("  dashboard: {scheme}://{http}/   (JSON: {scheme}://{http}/status)");
+    if let Some(user) = user_credentials {
+        println!(
+            "  secure: every channel TLS with credentials made for this run; the user's are in {}",
+            user.display()
+        );
+    }
     if !running_command {
         // Twice the slots: while one job compiles on a server, the next is being
         // preprocessed here.
         println!("Point builds at it:");
         println!("  export CCFARM_SCHEDULER={listen}");
+        if let Some(user) = user_credentials {
+            println!("  export CCFARM_CREDENTIALS={}", user.display());
+        }
         println!("  make -j{} CC=\"ccfarm gcc\"", 2 * slots);
     }
     if let Some(proxy) = distcc_proxy {
@@ -472,10 +535,17 @@ async fn run_command(
     command: &[String],
     scheduler: &SocketAddr,
     http: &SocketAddr,
+    user_credentials: Option<&Path>,
     signals: &mut Signals,
 ) -> i32 {
     println!("ccfarm farm: running {}", shell_words(command));
-    let mut child = match tokio::process::Command::new(&command[0])
+    let mut command_line = tokio::process::Command::new(&command[0]);
+    match user_credentials {
+        Some(dir) => command_line.env("CCFARM_CREDENTIALS", dir),
+        // A farm without credentials must not be asked over TLS.
+        None => command_line.env_remove("CCFARM_CREDENTIALS"),
+    };
+    let mut child = match command_line
         .args(&command[1..])
         .env("CCFARM_SCHEDULER", scheduler.to_string())
         .env("CCFARM_SCHEDULER_HTTP", http.to_string())

@@ -12,7 +12,6 @@
 //! within seconds instead of its I/O timeout, and for the scheduler offering a second,
 //! faster server for a straggling job (`Speculate`).
 
-use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +20,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use ccfarm_trust::{Credentials, Expect, Role as Proven};
+
+use crate::channel::Channel;
 use ccfarm_proto::farm::{
     self, DEFAULT_MAX_FRAME, FromScheduler, GrantProof, JobDescription, JobResult,
     PROTOCOL_VERSION, Role, ToScheduler,
@@ -38,7 +40,7 @@ pub enum Answer {
 /// A granted slot, held until released or dropped.
 #[derive(Debug)]
 pub struct Lease {
-    stream: TcpStream,
+    stream: Channel,
     /// Bytes read after the grant (a `Cancel` may follow it in the same segment).
     pending: BytesMut,
     /// The lease number.
@@ -86,7 +88,7 @@ pub fn request(
 /// learns ([`Pending::size`]).
 #[derive(Debug)]
 pub struct Pending {
-    stream: TcpStream,
+    stream: Channel,
     buf: BytesMut,
     scheduler: String,
     wait: Duration,
@@ -102,16 +104,42 @@ pub fn ask(
     connect: Duration,
     wait: Duration,
 ) -> Result<Pending, LeaseError> {
+    ask_as(scheduler, user, machine, job, connect, wait, None)
+}
+
+/// [`ask`], over TLS proving `credentials` when given: the user is then the one they
+/// name.
+pub fn ask_as(
+    scheduler: &str,
+    user: &str,
+    machine: &str,
+    job: JobDescription,
+    connect: Duration,
+    wait: Duration,
+    credentials: Option<&Credentials>,
+) -> Result<Pending, LeaseError> {
     let io = |e| LeaseError::Io(scheduler.to_owned(), e);
     let addr = scheduler
         .to_socket_addrs()
         .map_err(io)?
         .next()
         .ok_or_else(|| io(std::io::Error::other("no address")))?;
-    let mut stream = TcpStream::connect_timeout(&addr, connect).map_err(io)?;
-    stream.set_nodelay(true).map_err(io)?;
-    stream.set_read_timeout(Some(connect)).map_err(io)?;
-    stream.set_write_timeout(Some(connect)).map_err(io)?;
+    let tcp = TcpStream::connect_timeout(&addr, connect).map_err(io)?;
+    tcp.set_nodelay(true).map_err(io)?;
+    tcp.set_read_timeout(Some(connect)).map_err(io)?;
+    tcp.set_write_timeout(Some(connect)).map_err(io)?;
+    let (stream, user) = match credentials {
+        Some(credentials) => {
+            let config = credentials
+                .client_config(Expect::Role(Proven::Scheduler))
+                .map_err(|e| LeaseError::Protocol(scheduler.to_owned(), e.to_string()))?;
+            let host = scheduler.rsplit_once(':').map_or(scheduler, |(h, _)| h);
+            let channel =
+                Channel::tls(tcp, config, ccfarm_trust::tls::server_name(host)).map_err(io)?;
+            (channel, credentials.identity.name.as_str())
+        }
+        None => (Channel::plain(tcp), user),
+    };
     let hello = ToScheduler::Hello {
         version: PROTOCOL_VERSION,
         role: Role::Client {
@@ -123,7 +151,7 @@ pub fn ask(
     out.extend_from_slice(&farm::encode(&ToScheduler::Request { request: 1, job }));
     stream.write_all(&out).map_err(io)?;
     let mut buf = BytesMut::new();
-    match read(&mut stream, &mut buf, scheduler)? {
+    match read(&stream, &mut buf, scheduler)? {
         FromScheduler::Welcome { .. } => {}
         FromScheduler::Refused { reason } => {
             return Err(LeaseError::Refused(scheduler.to_owned(), reason));
@@ -147,16 +175,17 @@ impl Pending {
     /// Wait for the answer.
     pub fn wait(self) -> Result<Answer, LeaseError> {
         let Pending {
-            mut stream,
+            stream,
             mut buf,
             scheduler,
             wait,
         } = self;
         let scheduler = scheduler.as_str();
         stream
+            .socket()
             .set_read_timeout(Some(wait))
             .map_err(|e| LeaseError::Io(scheduler.to_owned(), e))?;
-        match read(&mut stream, &mut buf, scheduler)? {
+        match read(&stream, &mut buf, scheduler)? {
             FromScheduler::Grant {
                 lease,
                 host,
@@ -188,7 +217,7 @@ impl Pending {
 impl Lease {
     /// Give the slot back with the job's figures. Errors are ignored: closing the
     /// connection releases the lease anyway.
-    pub fn release(mut self, result: JobResult, duration: Duration) {
+    pub fn release(self, result: JobResult, duration: Duration) {
         let release = ToScheduler::Release {
             lease: self.id,
             result,
@@ -202,7 +231,7 @@ impl Lease {
     /// `tx`, wrapped by `wrap`, as it arrives, so the caller can wait on it together
     /// with its own events. [`Watched::end`] stops the watcher.
     ///
-    /// If the connection cannot be duplicated for the watcher, the lease is held
+    /// If the socket refuses the watcher's read timeout, the lease is held
     /// unwatched: the job then runs as it did before revocation existed (bounded by the
     /// I/O timeout), which is better than failing a job over a missing descriptor.
     pub fn watch<T: Send + 'static>(
@@ -211,16 +240,12 @@ impl Lease {
         wrap: impl Fn(Notice) -> T + Send + 'static,
     ) -> Watched {
         let stop = Arc::new(AtomicBool::new(false));
-        let watcher = self
-            .stream
-            .try_clone()
-            .and_then(|stream| {
+        let watcher = Some(self.stream.clone())
+            .filter(|stream| {
                 // A backstop only: `end` wakes the read at once with a shutdown; the
                 // tick bounds `end` should a platform not wake a blocked read that way.
-                stream.set_read_timeout(Some(WATCH_TICK))?;
-                Ok(stream)
+                stream.socket().set_read_timeout(Some(WATCH_TICK)).is_ok()
             })
-            .ok()
             .and_then(|stream| {
                 let pending = std::mem::take(&mut self.pending);
                 let stop = stop.clone();
@@ -296,7 +321,7 @@ impl Watched {
             duration_ms: duration.as_millis() as u64,
         };
         // The watcher only reads its duplicate, so writing here does not race it.
-        let _ = (&self.lease.stream).write_all(&farm::encode(&release));
+        let _ = self.lease.stream.write_all(&farm::encode(&release));
     }
 
     /// Stop watching; the thread is joined, so nothing outlives the job. Whatever the
@@ -323,12 +348,7 @@ impl Watched {
 
 /// The watcher thread: read scheduler messages and pass on what concerns the job until
 /// `stop` is set, the connection ends, or `notify` says nobody listens any more.
-fn watch(
-    mut stream: TcpStream,
-    mut buf: BytesMut,
-    stop: &AtomicBool,
-    notify: impl Fn(Notice) -> bool,
-) {
+fn watch(stream: Channel, mut buf: BytesMut, stop: &AtomicBool, notify: impl Fn(Notice) -> bool) {
     let mut chunk = [0u8; 4096];
     loop {
         loop {
@@ -388,7 +408,7 @@ fn watch(
 }
 
 fn read(
-    stream: &mut TcpStream,
+    stream: &Channel,
     buf: &mut BytesMut,
     scheduler: &str,
 ) -> Result<FromScheduler, LeaseError> {
@@ -414,6 +434,7 @@ fn read(
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::io::{Read, Write};
     use std::net::TcpListener;
     use std::sync::mpsc::Receiver;
 

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod backoff;
 pub mod ca;
+pub mod channel;
 pub mod compile;
 pub mod env;
 pub mod exit;

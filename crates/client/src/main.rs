@@ -16,6 +16,7 @@ use ccfarm_client::hosts::parse_hosts;
 use ccfarm_client::log::Logger;
 
 mod farm;
+mod farm_credentials;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args_os()

@@ -21,6 +21,7 @@ use crate::hosts::{HostKind, HostSpec};
 use crate::lease::{Lease, Notice, Offer};
 use crate::log::Logger;
 use crate::remote::{Breaker, Verdict};
+use ccfarm_proto::farm::GrantProof;
 
 /// The job, for the log.
 pub struct Job<'a> {
@@ -73,54 +74,61 @@ struct Copy {
 /// transport failure; the caller asks the scheduler again). Either way every copy
 /// thread and the lease watcher have been joined and the lease connection is closed,
 /// which gives back any lease not released.
+/// `copy` is also given the scheduler's proof of the grant, on a secure farm.
 pub fn run<F>(job: &Job<'_>, lease: Lease, copy: F) -> Option<Decided>
 where
-    F: Fn(&HostSpec, &Breaker) -> Verdict + Sync,
+    F: Fn(&HostSpec, Option<&GrantProof>, &Breaker) -> Verdict + Sync,
 {
-    let first = (lease.id, server(&lease.host, lease.port, lease.lzo));
+    let first = (
+        lease.id,
+        server(&lease.host, lease.port, lease.lzo),
+        lease.proof.clone(),
+    );
     let (tx, rx) = mpsc::channel();
     let watched = lease.watch(tx.clone(), Event::Notice);
     let copy = &copy;
     std::thread::scope(|scope| {
         let mut copies: Vec<Copy> = Vec::new();
-        let start = |copies: &mut Vec<Copy>, lease: u64, host: HostSpec| {
-            let number = copies.len();
-            let breaker = Arc::new(Breaker::default());
-            copies.push(Copy {
-                lease,
-                host: host.clone(),
-                breaker: breaker.clone(),
-                started: Instant::now(),
-                running: true,
-                revoked: false,
-            });
-            let done = tx.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("copy-{lease}"))
-                .spawn_scoped(scope, move || {
-                    // A copy that panicked must still report, or this thread would wait
-                    // for it forever.
-                    let verdict =
-                        std::panic::catch_unwind(AssertUnwindSafe(|| copy(&host, &breaker)))
-                            .unwrap_or_else(|_| Verdict::HostFailed {
-                                code: exit::GENERAL,
-                                why: "the job's thread panicked".into(),
-                                back_off: false,
-                            });
-                    let _ = done.send(Event::Done(number, verdict));
+        let start =
+            |copies: &mut Vec<Copy>, lease: u64, host: HostSpec, proof: Option<GrantProof>| {
+                let number = copies.len();
+                let breaker = Arc::new(Breaker::default());
+                copies.push(Copy {
+                    lease,
+                    host: host.clone(),
+                    breaker: breaker.clone(),
+                    started: Instant::now(),
+                    running: true,
+                    revoked: false,
                 });
-            if let Err(e) = spawned {
-                let _ = tx.send(Event::Done(
-                    number,
-                    Verdict::HostFailed {
-                        code: exit::GENERAL,
-                        why: format!("cannot start a thread: {e}"),
-                        back_off: false,
-                    },
-                ));
-            }
-        };
-        start(&mut copies, first.0, first.1);
+                let done = tx.clone();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("copy-{lease}"))
+                    .spawn_scoped(scope, move || {
+                        // A copy that panicked must still report, or this thread would wait
+                        // for it forever.
+                        let verdict = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                            copy(&host, proof.as_ref(), &breaker)
+                        }))
+                        .unwrap_or_else(|_| Verdict::HostFailed {
+                            code: exit::GENERAL,
+                            why: "the job's thread panicked".into(),
+                            back_off: false,
+                        });
+                        let _ = done.send(Event::Done(number, verdict));
+                    });
+                if let Err(e) = spawned {
+                    let _ = tx.send(Event::Done(
+                        number,
+                        Verdict::HostFailed {
+                            code: exit::GENERAL,
+                            why: format!("cannot start a thread: {e}"),
+                            back_off: false,
+                        },
+                    ));
+                }
+            };
+        start(&mut copies, first.0, first.1, first.2);
         let mut lost = false;
         // Every pass starts with at least one copy running, so a message will come.
         let outcome = loop {
@@ -152,9 +160,10 @@ where
                                 host,
                                 port,
                                 lzo,
+                                proof,
                                 ..
                             } = offer;
-                            start(&mut copies, new_lease, server(&host, port, lzo));
+                            start(&mut copies, new_lease, server(&host, port, lzo), proof);
                         }
                         // Two copies already, or an offer for a copy that has ended:
                         // not taken. Its lease is given back when this job's connection
@@ -420,7 +429,7 @@ mod tests {
             attempt: 1,
         };
         let started = Instant::now();
-        let outcome = run(&job, granted(addr), |host, breaker| {
+        let outcome = run(&job, granted(addr), |host, _proof, breaker| {
             farm.copy(host, breaker)
         });
         let took = started.elapsed();

@@ -4,14 +4,16 @@
 //! there is nothing to multiplex. The connection is never half-closed before the reply
 //! is read (a distcc server takes that as the client going away).
 
-use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use ccfarm_proto::distcc::{Limits, ProtoError, Reply, ReplyDecoder, Version};
+use ccfarm_proto::farm::{self, CompileHello, GrantProof};
+use ccfarm_trust::{Credentials, Expect, Identity, Role};
 
+use crate::channel::Channel;
 use crate::exit;
 
 /// Why a job could not be run on a host. Every variant is an infrastructure failure:
@@ -48,6 +50,15 @@ pub enum RemoteError {
         /// Why.
         source: ProtoError,
     },
+    /// The connection cannot be made as the grant requires (credentials missing or
+    /// unusable).
+    #[error("cannot reach {addr} securely: {why}")]
+    Refused {
+        /// Where.
+        addr: String,
+        /// Why.
+        why: String,
+    },
     /// The job was broken off (by a [`Breaker`]) before its connection was open.
     #[error("the job on {0} was broken off")]
     BrokenOff(String),
@@ -57,7 +68,9 @@ impl RemoteError {
     /// distcc's exit code for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            RemoteError::Resolve(_) | RemoteError::Connect { .. } => exit::CONNECT_FAILED,
+            RemoteError::Resolve(_) | RemoteError::Connect { .. } | RemoteError::Refused { .. } => {
+                exit::CONNECT_FAILED
+            }
             RemoteError::Io { source, .. } if is_timeout(source) => exit::TIMEOUT,
             RemoteError::Io { .. } | RemoteError::Closed(_) | RemoteError::BrokenOff(_) => {
                 exit::IO_ERROR
@@ -88,6 +101,12 @@ pub struct Timeouts {
 /// I/O timeout, and the server sees the client go away.
 #[derive(Debug)]
 pub struct Abort(TcpStream);
+
+impl Abort {
+    fn of(channel: &Channel) -> std::io::Result<Abort> {
+        channel.try_clone_socket().map(Abort)
+    }
+}
 
 impl Abort {
     /// Shut the connection down in both directions.
@@ -211,7 +230,7 @@ pub fn judge(reply: Result<Reply, RemoteError>) -> Verdict {
 
 /// An open connection to a host, for one job.
 pub struct Connection {
-    stream: TcpStream,
+    stream: Channel,
     addr: String,
 }
 
@@ -234,7 +253,10 @@ impl Connection {
                     stream.set_nodelay(true).map_err(io)?;
                     stream.set_read_timeout(Some(timeouts.io)).map_err(io)?;
                     stream.set_write_timeout(Some(timeouts.io)).map_err(io)?;
-                    return Ok(Connection { stream, addr });
+                    return Ok(Connection {
+                        stream: Channel::plain(stream),
+                        addr,
+                    });
                 }
                 Err(e) => last = Some(e),
             }
@@ -243,9 +265,50 @@ impl Connection {
         Err(RemoteError::Connect { addr, source })
     }
 
+    /// Connect to the server a secure grant names, over TLS: its certificate must name
+    /// that server, ours proves the user, and the grant's ticket goes first.
+    pub fn open_granted(
+        host: &str,
+        port: u16,
+        timeouts: Timeouts,
+        credentials: &Credentials,
+        proof: &GrantProof,
+    ) -> Result<Connection, RemoteError> {
+        let plain = Connection::open(host, port, timeouts)?;
+        let addr = plain.addr;
+        let refused = |why: String| RemoteError::Refused {
+            addr: addr.clone(),
+            why,
+        };
+        let server =
+            Identity::new(Role::Server, &proof.server).map_err(|e| refused(e.to_string()))?;
+        let config = credentials
+            .client_config(Expect::Exactly(server))
+            .map_err(|e| refused(e.to_string()))?;
+        let tcp = plain
+            .stream
+            .try_clone_socket()
+            .map_err(|source| RemoteError::Io {
+                addr: addr.clone(),
+                source,
+            })?;
+        let stream =
+            Channel::tls(tcp, config, ccfarm_trust::tls::server_name(host)).map_err(|source| {
+                RemoteError::Connect {
+                    addr: addr.clone(),
+                    source,
+                }
+            })?;
+        let mut connection = Connection { stream, addr };
+        connection.send(&farm::encode(&CompileHello {
+            ticket: Some(proof.ticket.clone()),
+        }))?;
+        Ok(connection)
+    }
+
     /// A handle that breaks this connection off from another thread.
     pub fn abort_handle(&self) -> std::io::Result<Abort> {
-        self.stream.try_clone().map(Abort)
+        Abort::of(&self.stream)
     }
 
     /// Send request bytes.
@@ -291,6 +354,7 @@ impl Connection {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
     use std::net::TcpListener;
     use std::time::Instant;
 

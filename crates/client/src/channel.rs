@@ -1,0 +1,246 @@
+//! A blocking connection, plaintext or TLS, that one thread may read while another
+//! writes: a lease connection is watched by one thread for the scheduler's notices
+//! while the job's thread sends the release.
+//!
+//! A TLS session is one state machine for both directions, so it sits behind a lock;
+//! a reader never holds that lock while it waits for the network (it waits on the
+//! socket, then takes the lock to decrypt what came), so a writer is never kept
+//! waiting by a quiet peer. Timeouts are the socket's own, as for a plaintext stream.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use ccfarm_trust::tls::rustls::{self, ClientConfig, ClientConnection};
+use rustls::pki_types::ServerName;
+
+/// Bytes read from the network per system call.
+const CHUNK: usize = 16 * 1024;
+
+struct Session {
+    tls: ClientConnection,
+    /// Ciphertext read from the socket that the session has not taken yet.
+    unread: Vec<u8>,
+}
+
+/// A connection to a scheduler or a compile server.
+#[derive(Clone)]
+pub struct Channel {
+    raw: Arc<TcpStream>,
+    session: Option<Arc<Mutex<Session>>>,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("peer", &self.raw.peer_addr().ok())
+            .field("tls", &self.session.is_some())
+            .finish()
+    }
+}
+
+fn tls_error(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+impl Channel {
+    /// A plaintext channel over `stream`.
+    pub fn plain(stream: TcpStream) -> Channel {
+        Channel {
+            raw: Arc::new(stream),
+            session: None,
+        }
+    }
+
+    /// A TLS channel over `stream`, after a complete handshake (bounded by the
+    /// socket's timeouts).
+    pub fn tls(
+        stream: TcpStream,
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+    ) -> io::Result<Channel> {
+        let mut tls = ClientConnection::new(config, name).map_err(tls_error)?;
+        let mut raw = stream;
+        while tls.is_handshaking() {
+            tls.complete_io(&mut raw)?;
+        }
+        Ok(Channel {
+            raw: Arc::new(raw),
+            session: Some(Arc::new(Mutex::new(Session {
+                tls,
+                unread: Vec::new(),
+            }))),
+        })
+    }
+
+    /// The socket, for timeouts and shutdown.
+    pub fn socket(&self) -> &TcpStream {
+        &self.raw
+    }
+
+    /// A second handle on the same socket, to shut it down from another thread.
+    pub fn try_clone_socket(&self) -> io::Result<TcpStream> {
+        self.raw.try_clone()
+    }
+
+    /// Shut the socket down (wakes a blocked read on any handle).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.raw.shutdown(how)
+    }
+
+    /// Write all of `bytes`.
+    pub fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
+        let Some(session) = &self.session else {
+            return (&*self.raw).write_all(bytes);
+        };
+        let mut s = session.lock().unwrap_or_else(PoisonError::into_inner);
+        while !bytes.is_empty() {
+            let n = s.tls.writer().write(bytes)?;
+            bytes = &bytes[n..];
+            while s.tls.wants_write() {
+                s.tls.write_tls(&mut &*self.raw)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Read some bytes; 0 when the peer closed.
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(session) = &self.session else {
+            return (&*self.raw).read(buf);
+        };
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            {
+                let mut s = session.lock().unwrap_or_else(PoisonError::into_inner);
+                let Session { tls, unread } = &mut *s;
+                // Hand the session what it will take, then offer what it decrypted.
+                while !unread.is_empty() {
+                    let mut rest = &unread[..];
+                    match tls.read_tls(&mut rest) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            unread.drain(..n);
+                            tls.process_new_packets().map_err(tls_error)?;
+                        }
+                        // Its buffer is full until the plaintext is read.
+                        Err(_) => break,
+                    }
+                }
+                match tls.reader().read(buf) {
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                    Err(e) => return Err(e),
+                }
+                // Alerts and post-handshake messages the session wants to send.
+                while tls.wants_write() {
+                    tls.write_tls(&mut &*self.raw)?;
+                }
+                if !unread.is_empty() {
+                    continue;
+                }
+            }
+            let n = (&*self.raw).read(&mut chunk)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            session
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .unread
+                .extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::time::{Duration, SystemTime};
+
+    use ccfarm_trust::authority::{Authority, DEFAULT_VALIDITY};
+    use ccfarm_trust::{ClientAuth, Credentials, Expect, Identity, Role};
+
+    use super::*;
+
+    fn credentials(ca: &Authority, role: Role, name: &str) -> Credentials {
+        let issued = ca
+            .issue(
+                &Identity::new(role, name).unwrap(),
+                SystemTime::now(),
+                DEFAULT_VALIDITY,
+            )
+            .unwrap();
+        Credentials::from_pem(
+            ca.cert_pem().as_bytes(),
+            issued.cert_pem.as_bytes(),
+            issued.key_pem.as_bytes(),
+            None,
+        )
+        .unwrap()
+    }
+
+    /// An echo server over TLS that answers each line with its length, then a large
+    /// reply, so that both small messages and more than the session buffers are read.
+    #[test]
+    fn a_tls_channel_reads_in_one_thread_while_another_writes() {
+        let ca = Authority::create("farm", SystemTime::now()).unwrap();
+        let server = credentials(&ca, Role::Server, "build7");
+        let alice = credentials(&ca, Role::User, "alice");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let config = server.server_config(ClientAuth::Required).unwrap();
+        let echo = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let conn = rustls::ServerConnection::new(config).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut got = Vec::new();
+            let mut byte = [0u8; 1];
+            for _ in 0..3 {
+                loop {
+                    tls.read_exact(&mut byte).unwrap();
+                    if byte[0] == b'\n' {
+                        break;
+                    }
+                    got.push(byte[0]);
+                }
+                tls.write_all(format!("{}\n", got.len()).as_bytes())
+                    .unwrap();
+                got.clear();
+            }
+            tls.write_all(&vec![7u8; 1 << 20]).unwrap();
+            tls.flush().unwrap();
+        });
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let expect = Expect::Exactly(Identity::new(Role::Server, "build7").unwrap());
+        let channel = Channel::tls(
+            tcp,
+            alice.client_config(expect).unwrap(),
+            ccfarm_trust::tls::server_name("127.0.0.1"),
+        )
+        .unwrap();
+        let reader = channel.clone();
+        let read = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match reader.read(&mut buf).unwrap() {
+                    0 => return all,
+                    n => all.extend_from_slice(&buf[..n]),
+                }
+            }
+        });
+        for line in ["a\n", "bcd\n", "efghij\n"] {
+            channel.write_all(line.as_bytes()).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        echo.join().unwrap();
+        let all = read.join().unwrap();
+        assert_eq!(&all[..6], b"1\n3\n6\n");
+        assert_eq!(all.len(), 6 + (1 << 20));
+        assert!(all[6..].iter().all(|&b| b == 7));
+    }
+}
