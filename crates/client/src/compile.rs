@@ -590,6 +590,12 @@ impl Distribution<'_> {
             unreachable!("the scheduler grants TCP servers")
         };
         self.log_exec(host);
+        if let Some(proof) = proof {
+            self.ctx.log.info(&format!(
+                "over TLS to {} (its certificate checked), with the scheduler's ticket",
+                proof.server
+            ));
+        }
         let version = Self::version(host);
         let reply = self.connect(name, *port, host, proof).and_then(|mut c| {
             breaker.guard(&c)?;

@@ -28,6 +28,17 @@ fn compiled_per_server(stdout: &str) -> Vec<u64> {
 
 #[test]
 fn a_command_builds_wordstat_through_the_farm() {
+    build_wordstat_through_the_farm(false);
+}
+
+/// The same with `--secure`: every job over TLS with the scheduler's ticket, and the
+/// credentials made for the run gone afterwards.
+#[test]
+fn a_command_builds_wordstat_through_a_secure_farm() {
+    build_wordstat_through_the_farm(true);
+}
+
+fn build_wordstat_through_the_farm(secure: bool) {
     let scratch = Scratch::new();
     let project = demo_dir("wordstat");
     let local_out = scratch.path().join("local");
@@ -42,7 +53,9 @@ fn a_command_builds_wordstat_through_the_farm() {
     let mut farm = Command::new(CCFARM);
     let out = farm_env(&mut farm, &scratch, "")
         .env("TMPDIR", &jobs_tmp)
-        .args(["farm", "--servers", "2", "--jobs", "1", "--", "make", "-C"])
+        .args(["farm", "--servers", "2", "--jobs", "1"])
+        .args(secure.then_some("--secure"))
+        .args(["--", "make", "-C"])
         .arg(&project)
         .arg(format!("OUT={}", farm_out.display()))
         .arg(format!("CC={CCFARM} gcc"))
@@ -83,10 +96,13 @@ fn a_command_builds_wordstat_through_the_farm() {
     let log = client_log(&scratch);
     assert_eq!(log.matches("completed ok").count() as u64, objects, "{log}");
     assert!(!log.contains("running locally"), "{log}");
+    let over_tls = log.matches("over TLS to server").count() as u64;
+    assert_eq!(over_tls, if secure { objects } else { 0 }, "{log}");
+    // Job directories, and with --secure the run's credentials, are all gone.
     assert_eq!(
         std::fs::read_dir(&jobs_tmp).unwrap().count(),
         0,
-        "job directories left behind"
+        "files left behind in TMPDIR"
     );
 }
 
