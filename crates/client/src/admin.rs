@@ -45,6 +45,10 @@ pub struct Target {
     pub http: Option<String>,
     /// The admin token.
     pub token: Option<String>,
+    /// A credential directory (`CCFARM_CREDENTIALS`): the endpoint is then HTTPS,
+    /// checked against the farm's authority (and the scheduler's host names), and the
+    /// certificate is offered.
+    pub credentials: Option<PathBuf>,
 }
 
 impl Target {
@@ -89,6 +93,7 @@ impl Target {
             })
             .map(|h| {
                 h.trim_start_matches("http://")
+                    .trim_start_matches("https://")
                     .trim_end_matches('/')
                     .to_owned()
             });
@@ -109,31 +114,67 @@ impl Target {
                     env("HOME").and_then(|h| read(PathBuf::from(h).join(".ccfarm/admin-token")))
                 }),
         };
-        Ok(Target { http, token })
+        let credentials = env("CCFARM_CREDENTIALS")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        Ok(Target {
+            http,
+            token,
+            credentials,
+        })
     }
 
     fn base(&self) -> Result<String, AdminError> {
+        let scheme = if self.credentials.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         self.http
             .as_ref()
-            .map(|h| format!("http://{h}"))
+            .map(|h| format!("{scheme}://{h}"))
             .ok_or(AdminError::NoEndpoint)
     }
-}
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        // 4xx answers carry the scheduler's explanation: read them, don't turn them into errors.
-        .http_status_as_error(false)
-        .build()
-        .into()
+    /// An HTTP client for this target: with credentials, TLS trusting only the farm's
+    /// authority and offering the user's certificate.
+    fn agent(&self) -> Result<ureq::Agent, AdminError> {
+        use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+        let mut config = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            // 4xx answers carry the scheduler's explanation: read them, don't turn them
+            // into errors.
+            .http_status_as_error(false);
+        if let Some(dir) = &self.credentials {
+            let bad = |what: &str, e: &dyn std::fmt::Display| {
+                AdminError::Usage(format!("CCFARM_CREDENTIALS {}: {what}: {e}", dir.display()))
+            };
+            let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| bad(name, &e));
+            let ca = Certificate::from_pem(&read("ca.pem")?).map_err(|e| bad("ca.pem", &e))?;
+            let cert =
+                Certificate::from_pem(&read("cert.pem")?).map_err(|e| bad("cert.pem", &e))?;
+            let key = PrivateKey::from_pem(&read("key.pem")?).map_err(|e| bad("key.pem", &e))?;
+            config = config.tls_config(
+                TlsConfig::builder()
+                    .unversioned_rustls_crypto_provider(ccfarm_trust::verify::provider())
+                    .root_certs(RootCerts::new_with_certs(&[ca]))
+                    .client_cert(Some(ClientCert::new_with_certs(&[cert], key)))
+                    .build(),
+            );
+        }
+        Ok(config.build().into())
+    }
 }
 
 /// Reads the scheduler's `/status` document.
 pub fn status(target: &Target) -> Result<Value, AdminError> {
     let base = target.base()?;
     let http = |e: ureq::Error| AdminError::Http(base.clone(), e.to_string());
-    let mut response = agent().get(format!("{base}/status")).call().map_err(http)?;
+    let mut response = target
+        .agent()?
+        .get(format!("{base}/status"))
+        .call()
+        .map_err(http)?;
     if !response.status().is_success() {
         return Err(AdminError::Http(
             base.clone(),
@@ -161,7 +202,7 @@ fn admin(
     let http = |e: ureq::Error| AdminError::Http(base.clone(), e.to_string());
     let url = format!("{base}{path}");
     let auth = format!("Bearer {token}");
-    let agent = agent();
+    let agent = target.agent()?;
     let response = match (method, body) {
         ("DELETE", _) => agent.delete(&url).header("Authorization", &auth).call(),
         (_, Some(body)) => agent

@@ -36,10 +36,16 @@ impl Authority {
             .dir
             .path()
             .join(format!("{role}-{name}-{}", rand_suffix()));
+        // The scheduler's certificate also names its address, for HTTPS clients.
+        let hosts = if role == Proven::Scheduler {
+            vec!["127.0.0.1".to_owned()]
+        } else {
+            Vec::new()
+        };
         store::issue(
             &self.dir.path().join("ca"),
             &Identity::new(role, name).unwrap(),
-            &[],
+            &hosts,
             &out,
             SystemTime::now(),
             DEFAULT_VALIDITY,
@@ -159,7 +165,9 @@ fn refusal(answers: &[FromScheduler]) -> String {
 struct SecureFarm {
     authority: Authority,
     scheduler: Child,
+    scheduler_dir: PathBuf,
     port: u16,
+    http: u16,
     server: Server,
     alice: PathBuf,
     _config: tempfile::TempDir,
@@ -183,9 +191,11 @@ impl SecureFarm {
             format!("credentials = {:?}\n", scheduler_dir.display().to_string()),
         )
         .unwrap();
+        let http = free_port();
         let (port, scheduler) = spawn_listening(|port| {
             let mut c = std::process::Command::new(SCHEDULER);
-            c.args(["--listen", &format!("127.0.0.1:{port}"), "--config"])
+            c.args(["--listen", &format!("127.0.0.1:{port}")])
+                .args(["--http", &format!("127.0.0.1:{http}"), "--config"])
                 .arg(&path)
                 .stderr(std::process::Stdio::null());
             c
@@ -201,7 +211,9 @@ impl SecureFarm {
         let farm = SecureFarm {
             authority,
             scheduler,
+            scheduler_dir,
             port,
+            http,
             server,
             alice,
             _config: config,
@@ -479,4 +491,106 @@ fn listening_beyond_loopback_without_credentials_is_refused_at_start() {
         stderr.contains("needs credentials") && stderr.contains("--insecure"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_http_endpoint_speaks_https_and_ccfarm_hosts_uses_it() {
+    let farm = SecureFarm::start();
+    // Plain HTTP is told what to use instead; the token would never cross in the clear.
+    let mut s = TcpStream::connect(("127.0.0.1", farm.http)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /status HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 400") && answer.contains("HTTPS"),
+        "{answer}"
+    );
+    // The admin CLI with a user's credentials reads the farm over HTTPS.
+    let out = std::process::Command::new(ccfarm_client())
+        .arg("hosts")
+        .env("CCFARM_SCHEDULER_HTTP", format!("127.0.0.1:{}", farm.http))
+        .env("CCFARM_CREDENTIALS", &farm.alice)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("build7"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // With another farm's authority the scheduler is not trusted.
+    let elsewhere = Authority::new("elsewhere");
+    let foreign = elsewhere.issue(Proven::User, "alice");
+    let out = std::process::Command::new(ccfarm_client())
+        .arg("hosts")
+        .env("CCFARM_SCHEDULER_HTTP", format!("127.0.0.1:{}", farm.http))
+        .env("CCFARM_CREDENTIALS", &foreign)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn a_revoked_user_is_refused_after_sighup_and_the_farm_keeps_working() {
+    let farm = SecureFarm::start();
+    let bob = farm.authority.issue(Proven::User, "bob");
+    let serial = ccfarm_trust::authority::Serial::of_certificate(
+        &std::fs::read_to_string(farm.alice.join("cert.pem")).unwrap(),
+    )
+    .unwrap();
+    let crl = store::revoke(
+        &farm.authority.dir.path().join("ca"),
+        serial,
+        SystemTime::now(),
+    )
+    .unwrap();
+    std::fs::copy(&crl, farm.scheduler_dir.join("crl.pem")).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(farm.scheduler.id() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let refused = match connect(&farm.alice, farm.port, Expect::Role(Proven::Scheduler)) {
+            Err(_) => true,
+            Ok(mut tls) => talk(&mut tls, &[hello_user("alice"), request()]).is_empty(),
+        };
+        if refused {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alice is still served after SIGHUP"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The registered server was not dropped: Bob's jobs still go to it.
+    let mut tls = connect(&bob, farm.port, Expect::Role(Proven::Scheduler)).unwrap();
+    let answers = talk(&mut tls, &[hello_user("bob"), request()]);
+    match answers.last() {
+        Some(FromScheduler::Grant { port, .. }) => assert_eq!(*port, farm.server.port),
+        other => panic!("bob was not granted: {other:?}"),
+    }
+}
+
+#[test]
+fn a_secure_server_refuses_another_farms_user() {
+    let farm = SecureFarm::start();
+    let elsewhere = Authority::new("elsewhere");
+    let foreign = elsewhere.issue(Proven::User, "alice");
+    let expect = Expect::Exactly(Identity::new(Proven::Server, "build7").unwrap());
+    // The client's own check fails first (the server is not of its farm)...
+    assert!(connect(&foreign, farm.server.port, expect).is_err());
+    // ...and a TLS client of another farm, whatever it trusts, gets no job run: the
+    // handshake fails on the server's side.
+    let started = Instant::now();
+    let mut s = TcpStream::connect(("127.0.0.1", farm.server.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let _ = s.write_all(&[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5]);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(started.elapsed() < Duration::from_secs(14));
+    assert!(!out.windows(4).any(|w| w == b"DONE"), "{out:?}");
 }
