@@ -106,6 +106,8 @@ pub struct Settings {
     pub probe_compiler: String,
     /// Probe deadline.
     pub probe_timeout: Duration,
+    /// A registered server silent this long is down.
+    pub heartbeat_timeout: Duration,
     /// Shared with the HTTP endpoint.
     pub metrics: Arc<Metrics>,
 }
@@ -136,6 +138,7 @@ async fn run(
         conn_host: HashMap::new(),
         host_conn: HashMap::new(),
         ticket_keys: HashMap::new(),
+        last_heard: HashMap::new(),
         one_copy: HashSet::new(),
         conn_requests: HashMap::new(),
         history: HashMap::new(),
@@ -210,6 +213,8 @@ struct State {
     /// The name and ticket key of each registered server that proved its name: grants
     /// to it carry a ticket, and the client connects with TLS.
     ticket_keys: HashMap<HostId, (String, TicketKey)>,
+    /// When each server connection last registered or sent a heartbeat.
+    last_heard: HashMap<u64, Instant>,
     /// Connections that cannot run a second copy of a job.
     one_copy: HashSet<u64>,
     /// Each client connection's latest requests by its own numbers (for `Size`).
@@ -374,9 +379,17 @@ impl State {
                 // A name belongs to one live connection: a second registration under it
                 // (a rogue, or a copy of the server started twice) is refused and must
                 // not disturb the one already serving.
+                // A connection silent for twice the heartbeat timeout is taken for dead
+                // (a server whose machine crashed leaves it half-open until TCP
+                // keepalive notices): the server restarting under its name takes over.
+                let silent_for = self.settings.heartbeat_timeout * 2;
                 if let Some(host) = sched.host_id(&name)
                     && let Some(&live) = self.host_conn.get(&host)
                     && live != conn
+                    && self
+                        .last_heard
+                        .get(&live)
+                        .is_some_and(|heard| heard.elapsed() < silent_for)
                 {
                     warn!(%name, %ip, "registration refused: a server of that name is connected");
                     self.settings.metrics.registration_refused();
@@ -406,8 +419,14 @@ impl State {
                                 lzo,
                             },
                         );
+                        if let Some(stale) = self.host_conn.insert(host, conn)
+                            && stale != conn
+                        {
+                            warn!(%name, "a silent connection of this server is replaced");
+                            self.conn_host.remove(&stale);
+                        }
                         self.conn_host.insert(conn, host);
-                        self.host_conn.insert(host, conn);
+                        self.last_heard.insert(conn, Instant::now());
                         match tickets {
                             Some(key) => self.ticket_keys.insert(host, (name, key)),
                             None => self.ticket_keys.remove(&host),
@@ -427,6 +446,7 @@ impl State {
                 free_memory_mb,
             } => match self.conn_host.get(&conn) {
                 Some(&host) => {
+                    self.last_heard.insert(conn, Instant::now());
                     let beat = Heartbeat {
                         slots,
                         running,
@@ -458,6 +478,7 @@ impl State {
             }
             Event::Gone { conn } => {
                 self.one_copy.remove(&conn);
+                self.last_heard.remove(&conn);
                 self.conn_requests.remove(&conn);
                 self.gone(sched, now, conn)
             }

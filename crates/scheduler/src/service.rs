@@ -193,6 +193,7 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         .sched_config(options.policy)
         .map_err(|e| StartError::Config(format!("{e:#}")))?;
     let probe_timeout = config.probe_timeout;
+    let heartbeat_timeout = config.heartbeat_timeout;
     // `new`, not `with_placement`: the built-in policies use the state machine's
     // incremental host index (config.policy is the chosen one).
     let sched = Scheduler::new(config).map_err(|e| StartError::Config(e.to_string()))?;
@@ -236,6 +237,7 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
             .clone()
             .unwrap_or_else(|| "gcc".into()),
         probe_timeout,
+        heartbeat_timeout,
         file: options.file,
         metrics: metrics.clone(),
     };

@@ -14,3 +14,4 @@ mod probes;
 mod protocol;
 mod proxy;
 mod secure;
+mod secure_ports;

@@ -1,6 +1,7 @@
 //! A secure farm, attacked from loopback: a real scheduler and a real ccfarmd with
 //! credentials from a real farm authority, and clients and rogues speaking TLS (or not)
-//! with certificates of their own.
+//! with certificates of their own. The ports that cannot carry credentials, and the
+//! HTTP endpoint, are tested in `secure_ports.rs`.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -20,18 +21,18 @@ use ccfarm_trust::{Credentials, Expect, Identity, Role as Proven, store};
 use crate::farm::*;
 
 /// An authority and the credential directories it issued, by `ROLE-NAME`.
-struct Authority {
-    dir: tempfile::TempDir,
+pub(crate) struct Authority {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Authority {
-    fn new(farm: &str) -> Authority {
+    pub(crate) fn new(farm: &str) -> Authority {
         let dir = tempfile::tempdir().unwrap();
         store::init_authority(&dir.path().join("ca"), farm, SystemTime::now()).unwrap();
         Authority { dir }
     }
 
-    fn issue(&self, role: Proven, name: &str) -> PathBuf {
+    pub(crate) fn issue(&self, role: Proven, name: &str) -> PathBuf {
         let out = self
             .dir
             .path()
@@ -63,7 +64,7 @@ fn rand_suffix() -> u64 {
 }
 
 /// A TLS connection as a farm member with the credentials in `dir`.
-fn connect(dir: &Path, port: u16, expect: Expect) -> std::io::Result<Tls> {
+pub(crate) fn connect(dir: &Path, port: u16, expect: Expect) -> std::io::Result<Tls> {
     let credentials = Credentials::load(dir).unwrap();
     let config = credentials.client_config(expect).unwrap();
     let tcp = TcpStream::connect(("127.0.0.1", port))?;
@@ -78,10 +79,10 @@ fn connect(dir: &Path, port: u16, expect: Expect) -> std::io::Result<Tls> {
     Ok(tls)
 }
 
-type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+pub(crate) type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
 /// Send `messages`, then read answers until one of `done` arrives or the peer closes.
-fn talk(s: &mut impl ReadWrite, messages: &[ToScheduler]) -> Vec<FromScheduler> {
+pub(crate) fn talk(s: &mut impl ReadWrite, messages: &[ToScheduler]) -> Vec<FromScheduler> {
     let mut out = Vec::new();
     for m in messages {
         out.extend_from_slice(&farm::encode(m));
@@ -110,17 +111,17 @@ fn talk(s: &mut impl ReadWrite, messages: &[ToScheduler]) -> Vec<FromScheduler> 
     }
 }
 
-trait ReadWrite: Read + Write {}
+pub(crate) trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
-fn hello_server(name: &str) -> ToScheduler {
+pub(crate) fn hello_server(name: &str) -> ToScheduler {
     ToScheduler::Hello {
         version: PROTOCOL_VERSION,
         role: Role::Server { name: name.into() },
     }
 }
 
-fn register(port: u16) -> ToScheduler {
+pub(crate) fn register(port: u16) -> ToScheduler {
     ToScheduler::Register {
         distcc_port: port,
         slots: 8,
@@ -131,7 +132,7 @@ fn register(port: u16) -> ToScheduler {
     }
 }
 
-fn hello_user(user: &str) -> ToScheduler {
+pub(crate) fn hello_user(user: &str) -> ToScheduler {
     ToScheduler::Hello {
         version: PROTOCOL_VERSION,
         role: Role::Client {
@@ -141,7 +142,7 @@ fn hello_user(user: &str) -> ToScheduler {
     }
 }
 
-fn request() -> ToScheduler {
+pub(crate) fn request() -> ToScheduler {
     ToScheduler::Request {
         request: 1,
         job: JobDescription {
@@ -155,21 +156,21 @@ fn request() -> ToScheduler {
     }
 }
 
-fn refusal(answers: &[FromScheduler]) -> String {
+pub(crate) fn refusal(answers: &[FromScheduler]) -> String {
     match answers.last() {
         Some(FromScheduler::Refused { reason }) => reason.clone(),
         other => panic!("expected a refusal, got {other:?} in {answers:?}"),
     }
 }
 
-struct SecureFarm {
-    authority: Authority,
+pub(crate) struct SecureFarm {
+    pub(crate) authority: Authority,
     scheduler: Child,
-    scheduler_dir: PathBuf,
-    port: u16,
-    http: u16,
-    server: Server,
-    alice: PathBuf,
+    pub(crate) scheduler_dir: PathBuf,
+    pub(crate) port: u16,
+    pub(crate) http: u16,
+    pub(crate) server: Server,
+    pub(crate) alice: PathBuf,
     _config: tempfile::TempDir,
 }
 
@@ -181,14 +182,22 @@ impl Drop for SecureFarm {
 }
 
 impl SecureFarm {
-    fn start() -> SecureFarm {
+    pub(crate) fn start() -> SecureFarm {
+        SecureFarm::start_with("")
+    }
+
+    /// With more lines for the scheduler's configuration.
+    fn start_with(config_text: &str) -> SecureFarm {
         let authority = Authority::new("test farm");
         let scheduler_dir = authority.issue(Proven::Scheduler, "sched");
         let config = tempfile::tempdir().unwrap();
         let path = config.path().join("scheduler.toml");
         std::fs::write(
             &path,
-            format!("credentials = {:?}\n", scheduler_dir.display().to_string()),
+            format!(
+                "credentials = {:?}\n{config_text}",
+                scheduler_dir.display().to_string()
+            ),
         )
         .unwrap();
         let http = free_port();
@@ -223,7 +232,7 @@ impl SecureFarm {
     }
 
     /// Alice asks until she is granted a slot (the server has registered).
-    fn wait_for_grant(&self) -> FromScheduler {
+    pub(crate) fn wait_for_grant(&self) -> FromScheduler {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let mut tls = connect(&self.alice, self.port, Expect::Role(Proven::Scheduler)).unwrap();
@@ -428,110 +437,6 @@ fn plaintext_to_a_tls_port_is_refused_cleanly() {
 }
 
 #[test]
-fn the_ports_without_credentials_refuse_addresses_outside_their_allow_lists() {
-    let (proxy, lease, status, update) = (free_port(), free_port(), free_port(), free_port());
-    // Loopback is outside these lists, so every connection from the test is a stranger's.
-    let farm = Farm::start_with(
-        &["a"],
-        &format!(
-            "distcc_proxy = \"127.0.0.1:{proxy}\"\n\
-             balance_ports = \"{lease},{status},{update}\"\n\
-             distcc_proxy_allow = [\"10.0.0.0/8\"]\n\
-             balance_allow = [\"192.0.2.0/24\"]\n"
-        ),
-    );
-    // What the update port would take to mark the server down, were the sender allowed.
-    let down = format!("127.0.0.1:{} down\n", farm.server("a").port);
-    for port in [proxy, lease, status, update] {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let _ = s.write_all(down.as_bytes());
-        let mut out = Vec::new();
-        let _ = s.read_to_end(&mut out);
-        assert!(out.is_empty(), "port {port} answered a stranger: {out:?}");
-    }
-    // The update port's "down" was not applied, and each refusal was counted.
-    assert_eq!(farm.host("a")["health"], "Up", "{}", farm.status());
-    let metrics = farm.http_get("/metrics");
-    let refused = metrics
-        .lines()
-        .find(|l| l.starts_with("ccfarm_scheduler_connections_refused_total{reason=\"address\"}"))
-        .unwrap_or_else(|| panic!("no refusal counted:\n{metrics}"));
-    assert!(refused.ends_with(" 4"), "{refused}");
-}
-
-#[test]
-fn listening_beyond_loopback_without_credentials_is_refused_at_start() {
-    // Refused before anything is bound or sent.
-    let out = std::process::Command::new(SCHEDULER)
-        .args(["--listen", "0.0.0.0:0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("reachable from the network") && stderr.contains("--insecure"),
-        "{stderr}"
-    );
-    // ccfarmd registering with a scheduler across the network (a documentation address,
-    // never contacted: the check comes first).
-    let out = std::process::Command::new(ccfarmd())
-        .args([
-            "--no-detach",
-            "--scheduler",
-            "192.0.2.1:7700",
-            "--listen",
-            "127.0.0.1",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("needs credentials") && stderr.contains("--insecure"),
-        "{stderr}"
-    );
-}
-
-#[test]
-fn the_http_endpoint_speaks_https_and_ccfarm_hosts_uses_it() {
-    let farm = SecureFarm::start();
-    // Plain HTTP is told what to use instead; the token would never cross in the clear.
-    let mut s = TcpStream::connect(("127.0.0.1", farm.http)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"GET /status HTTP/1.0\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    assert!(
-        answer.starts_with("HTTP/1.1 400") && answer.contains("HTTPS"),
-        "{answer}"
-    );
-    // The admin CLI with a user's credentials reads the farm over HTTPS.
-    let out = std::process::Command::new(ccfarm_client())
-        .arg("hosts")
-        .env("CCFARM_SCHEDULER_HTTP", format!("127.0.0.1:{}", farm.http))
-        .env("CCFARM_CREDENTIALS", &farm.alice)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("build7"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // With another farm's authority the scheduler is not trusted.
-    let elsewhere = Authority::new("elsewhere");
-    let foreign = elsewhere.issue(Proven::User, "alice");
-    let out = std::process::Command::new(ccfarm_client())
-        .arg("hosts")
-        .env("CCFARM_SCHEDULER_HTTP", format!("127.0.0.1:{}", farm.http))
-        .env("CCFARM_CREDENTIALS", &foreign)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-}
-
-#[test]
 fn a_revoked_user_is_refused_after_sighup_and_the_farm_keeps_working() {
     let farm = SecureFarm::start();
     let bob = farm.authority.issue(Proven::User, "bob");
@@ -593,4 +498,42 @@ fn a_secure_server_refuses_another_farms_user() {
     let _ = s.read_to_end(&mut out);
     assert!(started.elapsed() < Duration::from_secs(14));
     assert!(!out.windows(4).any(|w| w == b"DONE"), "{out:?}");
+}
+
+#[test]
+fn a_server_restarting_under_its_name_takes_over_a_silent_connection() {
+    // Silent for twice the heartbeat timeout (1 s here) is taken for dead.
+    let farm = SecureFarm::start_with("heartbeat_timeout_s = 0.5\n");
+    let build9 = farm.authority.issue(Proven::Server, "build9");
+    let register_as_build9 = || {
+        let mut tls = connect(&build9, farm.port, Expect::Role(Proven::Scheduler)).unwrap();
+        tls.sock
+            .set_read_timeout(Some(Duration::from_millis(700)))
+            .unwrap();
+        let answers = talk(&mut tls, &[hello_server("build9"), register(9)]);
+        (tls, answers)
+    };
+    // The first registers and then says nothing more, as a crashed machine would.
+    let (_silent, answers) = register_as_build9();
+    assert!(
+        !answers
+            .iter()
+            .any(|m| matches!(m, FromScheduler::Refused { .. })),
+        "{answers:?}"
+    );
+    // While it is fresh, a second one is refused.
+    let (_, answers) = register_as_build9();
+    assert!(
+        refusal(&answers).contains("already registered"),
+        "{answers:?}"
+    );
+    // Once it has been silent for the limit, the restarted server takes the name.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_restarted, answers) = register_as_build9();
+    assert!(
+        !answers
+            .iter()
+            .any(|m| matches!(m, FromScheduler::Refused { .. })),
+        "{answers:?}"
+    );
 }
