@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, supply-chain policy, then every test.
-# Needs distcc, gcc, g++ and make (`.ci/setup` installs them on Debian).
+# It first installs what the tests need and is missing (`.ci/setup`: Debian packages
+# such as distcc and bubblewrap, and cargo-deny), as root or through sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "== test prerequisites (.ci/setup)"
+if [ "$(id -u)" = 0 ]; then
+  bash .ci/setup
+elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+  sudo bash .ci/setup
+else
+  echo "not root and no password-less sudo: run 'sudo .ci/setup' once if tests report missing tools"
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
