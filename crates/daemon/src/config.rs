@@ -11,6 +11,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::allow::{AllowList, Cidr};
+use crate::sandbox::{Mode, ResourceLimits, SandboxSettings};
 
 /// The distcc port.
 pub const DEFAULT_PORT: u16 = 3632;
@@ -112,6 +113,24 @@ pub struct Cli {
     /// Accepted for distccd compatibility (niceness of compiles); ignored.
     #[arg(short = 'N', long, value_name = "N")]
     pub nice: Option<i32>,
+    /// Confine compiles: auto, landlock, bwrap or off [default: auto].
+    #[arg(long, value_name = "MODE")]
+    pub sandbox: Option<Mode>,
+    /// Let compiles also read PATH (a toolchain the compilers do not report); repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub sandbox_path: Vec<PathBuf>,
+    /// CPU seconds of each compiler process, 0 for none [default: 1800].
+    #[arg(long, value_name = "S")]
+    pub cpu_limit: Option<u64>,
+    /// Address space of each compiler process in MiB, 0 for none [default: 8192].
+    #[arg(long, value_name = "MB")]
+    pub memory_limit: Option<u64>,
+    /// Largest file a compile may write, in MiB, 0 for none [default: 4096].
+    #[arg(long, value_name = "MB")]
+    pub file_size_limit: Option<u64>,
+    /// Processes of one compile, 0 for none [default: 256].
+    #[arg(long, value_name = "N")]
+    pub process_limit: Option<u64>,
     /// Print the version and exit.
     #[arg(long)]
     pub version: bool,
@@ -142,6 +161,19 @@ pub struct FileConfig {
     scheduler: Option<String>,
     name: Option<String>,
     limits: Option<FileLimits>,
+    sandbox: Option<FileSandbox>,
+}
+
+/// `[sandbox]` in the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSandbox {
+    mode: Option<String>,
+    paths: Option<Vec<PathBuf>>,
+    cpu_secs: Option<u64>,
+    address_space_mb: Option<u64>,
+    file_size_mb: Option<u64>,
+    processes: Option<u64>,
 }
 
 /// `[limits]` in the TOML file.
@@ -205,6 +237,8 @@ pub struct Config {
     pub lifetime: Option<Duration>,
     /// Wire limits.
     pub limits: Limits,
+    /// The compile sandbox and resource limits.
+    pub sandbox: SandboxSettings,
 }
 
 /// A configuration mistake, reported before anything starts.
@@ -325,6 +359,37 @@ impl Cli {
             .or_else(|| std::env::var_os("TMPDIR").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("/tmp"));
         let port = self.port.or(file.port).unwrap_or(DEFAULT_PORT);
+        let fs = file.sandbox.unwrap_or_default();
+        let mode = match (self.sandbox, fs.mode) {
+            (Some(mode), _) => mode,
+            (None, Some(name)) => name.parse().map_err(ConfigError::Invalid)?,
+            (None, None) => Mode::default(),
+        };
+        let d = ResourceLimits::default();
+        let mut extra_paths = fs.paths.unwrap_or_default();
+        extra_paths.extend(self.sandbox_path);
+        if let Some(relative) = extra_paths.iter().find(|p| !p.is_absolute()) {
+            return Err(ConfigError::Invalid(format!(
+                "sandbox path {} must be absolute",
+                relative.display()
+            )));
+        }
+        let sandbox = SandboxSettings {
+            mode,
+            extra_paths,
+            limits: ResourceLimits {
+                cpu_secs: self.cpu_limit.or(fs.cpu_secs).unwrap_or(d.cpu_secs),
+                address_space_mb: self
+                    .memory_limit
+                    .or(fs.address_space_mb)
+                    .unwrap_or(d.address_space_mb),
+                file_size_mb: self
+                    .file_size_limit
+                    .or(fs.file_size_mb)
+                    .unwrap_or(d.file_size_mb),
+                processes: self.process_limit.or(fs.processes).unwrap_or(d.processes),
+            },
+        };
         Ok(Config {
             listen: self
                 .listen
@@ -372,6 +437,7 @@ impl Cli {
             detach: !self.no_detach,
             lifetime: self.lifetime.filter(|&s| s > 0).map(Duration::from_secs),
             limits,
+            sandbox,
         })
     }
 }
@@ -470,6 +536,52 @@ mod tests {
         assert_eq!(c.allowed_compilers, ["/opt/cc/bin/cc", "tcc"]);
         assert_eq!(c.stats_port, Some(DEFAULT_STATS_PORT));
         assert_eq!(c.limits.max_body_len, 1 << 20);
+    }
+
+    #[test]
+    fn sandbox_from_file_and_flags() {
+        let c = cli(&[]).merge(FileConfig::default()).unwrap();
+        assert_eq!(c.sandbox, SandboxSettings::default(), "on by default");
+        assert_eq!(c.sandbox.mode, Mode::Auto);
+        let file: FileConfig = toml::from_str(
+            r#"
+            [sandbox]
+            mode = "bwrap"
+            paths = ["/opt/sdk"]
+            cpu_secs = 60
+            file_size_mb = 0
+            "#,
+        )
+        .unwrap();
+        let c = cli(&[
+            "--sandbox",
+            "landlock",
+            "--sandbox-path",
+            "/opt/cc",
+            "--process-limit",
+            "32",
+        ])
+        .merge(file)
+        .unwrap();
+        assert_eq!(c.sandbox.mode, Mode::Landlock, "the flag wins");
+        assert_eq!(
+            c.sandbox.extra_paths,
+            [PathBuf::from("/opt/sdk"), PathBuf::from("/opt/cc")]
+        );
+        assert_eq!(
+            c.sandbox.limits,
+            ResourceLimits {
+                cpu_secs: 60,
+                file_size_mb: 0,
+                processes: 32,
+                ..ResourceLimits::default()
+            }
+        );
+        let bad: FileConfig = toml::from_str("[sandbox]\nmode = \"chroot\"\n").unwrap();
+        assert!(cli(&[]).merge(bad).is_err());
+        let relative: FileConfig = toml::from_str("[sandbox]\npaths = [\"opt\"]\n").unwrap();
+        assert!(cli(&[]).merge(relative).is_err());
+        assert!(Cli::try_parse_from(["ccfarmd", "--sandbox", "jail"]).is_err());
     }
 
     #[test]

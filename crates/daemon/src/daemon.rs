@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 
 use crate::allow::AllowList;
 use crate::compilers::CompilerPolicy;
+use crate::sandbox::Sandbox;
 use crate::stats::Stats;
 
 /// Validated settings the sessions need.
@@ -41,10 +42,13 @@ pub struct Daemon {
     pub queue: Arc<Semaphore>,
     /// Counters.
     pub stats: Stats,
+    /// What every compile runs in.
+    pub sandbox: Arc<Sandbox>,
 }
 
 impl Daemon {
-    /// A daemon with `jobs` compile slots and room for `queue` waiting requests.
+    /// A daemon with `jobs` compile slots and room for `queue` waiting requests,
+    /// running compiles without a sandbox until [`Daemon::with_sandbox`].
     pub fn new(
         config: Settings,
         compilers: CompilerPolicy,
@@ -59,6 +63,15 @@ impl Daemon {
             slots: Arc::new(Semaphore::new(jobs)),
             queue: Arc::new(Semaphore::new(queue)),
             stats: Stats::new(jobs, queue),
+            sandbox: Arc::new(Sandbox::off()),
+        }
+    }
+
+    /// The same daemon, running every compile in `sandbox`.
+    pub fn with_sandbox(self, sandbox: Sandbox) -> Daemon {
+        Daemon {
+            sandbox: Arc::new(sandbox),
+            ..self
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod job;
 pub mod jobdirs;
 pub mod prepare;
 pub mod register;
+pub mod sandbox;
 pub mod server;
 pub mod session;
 pub mod stats;

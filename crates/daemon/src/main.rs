@@ -9,6 +9,7 @@ use anyhow::Context;
 use ccfarm_daemon::compilers::{CompilerPolicy, MASQUERADE_DIRS};
 use ccfarm_daemon::config::{Cli, Config};
 use ccfarm_daemon::daemon::{Daemon, Settings};
+use ccfarm_daemon::sandbox::Sandbox;
 use ccfarm_daemon::{http, jobdirs, register, server};
 use clap::Parser;
 use tracing::{error, info, warn};
@@ -123,7 +124,25 @@ fn main() -> ExitCode {
     if swept > 0 {
         info!("removed {swept} job directories left by a daemon that is gone");
     }
-    let result = run(config.clone(), compilers, listener, stats_listener);
+    // After dropping privileges: the trial run must be made as the user compiles run as.
+    let programs: Vec<String> = compilers.programs().collect();
+    let sandbox = match Sandbox::start(&config.sandbox, config.jobs, &programs, &config.tmp_dir) {
+        Ok(sandbox) => sandbox,
+        Err(err) => {
+            error!("cannot set up the compile sandbox: {err}");
+            return ExitCode::from(EXIT_BAD_ARGUMENTS);
+        }
+    };
+    if sandbox.is_confined() {
+        info!(sandbox = sandbox.description(), "compiles run in a sandbox");
+    } else {
+        warn!(
+            "compiles are NOT confined to their toolchain and job directory (sandbox {}); \
+             resource limits still apply",
+            sandbox.description()
+        );
+    }
+    let result = run(config.clone(), compilers, sandbox, listener, stats_listener);
     if let Some(pid_file) = &config.pid_file {
         let _ = std::fs::remove_file(pid_file);
     }
@@ -179,6 +198,7 @@ fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 async fn run(
     config: Config,
     compilers: CompilerPolicy,
+    sandbox: Sandbox,
     listener: std::net::TcpListener,
     stats_listener: Option<std::net::TcpListener>,
 ) -> anyhow::Result<()> {
@@ -199,13 +219,16 @@ async fn run(
         "ccfarmd {} listening for distcc clients",
         env!("CARGO_PKG_VERSION")
     );
-    let daemon = Arc::new(Daemon::new(
-        settings,
-        compilers,
-        config.allow.clone(),
-        config.jobs,
-        config.max_queue,
-    ));
+    let daemon = Arc::new(
+        Daemon::new(
+            settings,
+            compilers,
+            config.allow.clone(),
+            config.jobs,
+            config.max_queue,
+        )
+        .with_sandbox(sandbox),
+    );
     let stats_task = match stats_listener {
         Some(l) => {
             let l = tokio::net::TcpListener::from_std(l).context("stats listener")?;

@@ -298,6 +298,16 @@ impl Conn<'_> {
                 warn!(%peer, category = "server_error", "{}", refusal.reason);
                 (refusal.outcome, refusal.reply(version))
             }
+            JobEnd::SandboxFailed(reason) => {
+                // The server's fault: reported as such (distcc then retries elsewhere
+                // or locally), never as the user's compile error.
+                let refusal = Refusal::server_error(format!(
+                    "the compile sandbox ({}) failed: {reason}",
+                    daemon.sandbox.description()
+                ));
+                warn!(%peer, category = "server_error", "{}: {summary}", refusal.reason);
+                (refusal.outcome, refusal.reply(version))
+            }
         };
 
         let sent = send(daemon, writer, &reply).await;

@@ -1,0 +1,324 @@
+//! The compile sandbox: every compile runs under resource limits, and — where the
+//! kernel allows — sees only its toolchain (read-only) and its job directory
+//! (read-write), with no network.
+//!
+//! The mechanism is chosen once at start-up ([`Sandbox::start`]), by trying each
+//! candidate on a trivial child, so that a kernel without Landlock or without user
+//! namespaces is found out before the first job, not reported as compile errors.
+//! Per job, [`Sandbox::confine`] prepares everything in the daemon and leaves the
+//! child only system calls to make (see [`child`]).
+
+mod bwrap;
+mod child;
+mod landlock;
+mod probe;
+pub mod rlimits;
+pub mod toolchain;
+
+use std::ffi::OsString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+
+pub use self::rlimits::ResourceLimits;
+use self::rlimits::RlimitPlan;
+
+/// Which mechanism to use, as configured (`sandbox = "auto"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Landlock if the kernel has it, else bubblewrap if it works, else only limits.
+    #[default]
+    Auto,
+    /// Landlock or refuse to start.
+    Landlock,
+    /// bubblewrap or refuse to start.
+    Bwrap,
+    /// Only the resource limits.
+    Off,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "auto" => Ok(Mode::Auto),
+            "landlock" => Ok(Mode::Landlock),
+            "bwrap" | "bubblewrap" => Ok(Mode::Bwrap),
+            "off" | "none" => Ok(Mode::Off),
+            other => Err(format!(
+                "unknown sandbox {other:?}: use auto, landlock, bwrap or off"
+            )),
+        }
+    }
+}
+
+/// The settings the sandbox is built from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxSettings {
+    /// The mechanism.
+    pub mode: Mode,
+    /// Read-only paths beyond the base set and what the compilers report.
+    pub extra_paths: Vec<PathBuf>,
+    /// Resource limits of each compile.
+    pub limits: ResourceLimits,
+}
+
+/// Why the sandbox cannot be set up (at start-up) or cannot confine a job.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// Landlock failed.
+    #[error(transparent)]
+    Landlock(#[from] landlock::LandlockError),
+    /// bwrap is not installed.
+    #[error("bwrap is not installed (Debian package bubblewrap)")]
+    NoBwrap,
+    /// The status pipe for bwrap could not be made.
+    #[error("cannot create bwrap's status pipe: {0}")]
+    Pipe(nix::Error),
+    /// The start-up trial failed.
+    #[error("a trial run in the {mechanism} sandbox failed: {reason}")]
+    Probe {
+        /// Which mechanism.
+        mechanism: &'static str,
+        /// What happened.
+        reason: String,
+    },
+}
+
+#[derive(Debug)]
+enum Mechanism {
+    Landlock(landlock::Landlock),
+    Bwrap {
+        program: PathBuf,
+        mounts: bwrap::Mounts,
+    },
+    Unconfined,
+}
+
+/// The sandbox every compile of this daemon runs in.
+#[derive(Debug)]
+pub struct Sandbox {
+    mechanism: Mechanism,
+    rlimits: RlimitPlan,
+    description: String,
+}
+
+impl Sandbox {
+    /// Neither confinement nor limits (for embedded servers that compile the user's
+    /// own code on the user's own machine).
+    pub fn off() -> Sandbox {
+        Sandbox {
+            mechanism: Mechanism::Unconfined,
+            rlimits: RlimitPlan::NONE,
+            description: "none: not configured".into(),
+        }
+    }
+
+    /// Only resource limits, with `nproc` as the per-user process limit.
+    pub fn limits_only(limits: &ResourceLimits, nproc: u64, why: &str) -> Sandbox {
+        Sandbox {
+            mechanism: Mechanism::Unconfined,
+            rlimits: RlimitPlan::for_this_process(limits, nproc),
+            description: format!("none: {why}"),
+        }
+    }
+
+    /// Choose and try the mechanism for `settings`, with read-only access to the base
+    /// paths, `compilers`' own paths and the configured ones. `trial_dir` is where
+    /// the trial's directory is made (the job directory's parent, so that it is on
+    /// the same filesystem as jobs). An explicitly requested mechanism that fails is
+    /// an error; `auto` falls back to limits only, saying why in the description.
+    pub fn start(
+        settings: &SandboxSettings,
+        jobs: usize,
+        compilers: &[String],
+        trial_dir: &Path,
+    ) -> Result<Sandbox, SandboxError> {
+        let nproc = settings.limits.nproc_for(jobs);
+        let rlimits = RlimitPlan::for_this_process(&settings.limits, nproc);
+        if settings.mode == Mode::Off {
+            return Ok(Sandbox::limits_only(
+                &settings.limits,
+                nproc,
+                "sandbox = \"off\" in the configuration",
+            ));
+        }
+        let mut paths: Vec<PathBuf> = toolchain::BASE_PATHS.iter().map(PathBuf::from).collect();
+        paths.extend(toolchain::discover(compilers));
+        paths.extend(settings.extra_paths.iter().cloned());
+        paths.retain(|p| p.exists());
+
+        let landlock = || -> Result<Sandbox, SandboxError> {
+            let ll = landlock::Landlock::new(&toolchain::minimal(paths.clone()))?;
+            let description = format!("landlock (ABI {}; {})", ll.abi(), ll.network_note());
+            let sandbox = Sandbox {
+                mechanism: Mechanism::Landlock(ll),
+                rlimits,
+                description,
+            };
+            probe::trial(&sandbox, "landlock", trial_dir)?;
+            Ok(sandbox)
+        };
+        let bwrap = || -> Result<Sandbox, SandboxError> {
+            let program = toolchain::find_program("bwrap").ok_or(SandboxError::NoBwrap)?;
+            let mounts = bwrap::Mounts::plan(
+                &paths,
+                |p| p.canonicalize().ok(),
+                bwrap::Mounts::links_on_disk,
+            );
+            let sandbox = Sandbox {
+                description: format!("bwrap ({})", program.display()),
+                mechanism: Mechanism::Bwrap { program, mounts },
+                rlimits,
+            };
+            probe::trial(&sandbox, "bwrap", trial_dir)?;
+            Ok(sandbox)
+        };
+        match settings.mode {
+            Mode::Landlock => landlock(),
+            Mode::Bwrap => bwrap(),
+            Mode::Off => unreachable!("handled above"),
+            Mode::Auto => landlock().or_else(|landlock_err| {
+                bwrap().or_else(|bwrap_err| {
+                    Ok(Sandbox::limits_only(
+                        &settings.limits,
+                        nproc,
+                        &format!("Landlock: {landlock_err}; bubblewrap: {bwrap_err}"),
+                    ))
+                })
+            }),
+        }
+    }
+
+    /// What confines compiles: `landlock (...)`, `bwrap (...)` or `none: <reason>`.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Whether compiles are confined to their toolchain and job directory.
+    pub fn is_confined(&self) -> bool {
+        !matches!(self.mechanism, Mechanism::Unconfined)
+    }
+
+    /// The limits each compile gets.
+    pub fn rlimits(&self) -> &RlimitPlan {
+        &self.rlimits
+    }
+
+    /// Prepare to run `program args` in `cwd` confined to `job_dir`.
+    pub fn confine(
+        &self,
+        job_dir: &Path,
+        cwd: &Path,
+        program: &str,
+        args: &[String],
+    ) -> Result<Confined, SandboxError> {
+        let mut confined = Confined {
+            program: program.into(),
+            args: args.iter().map(OsString::from).collect(),
+            rlimits: self.rlimits,
+            landlock: None,
+            status: None,
+        };
+        match &self.mechanism {
+            Mechanism::Unconfined => {}
+            Mechanism::Landlock(ll) => confined.landlock = Some(ll.ruleset(job_dir)?),
+            Mechanism::Bwrap {
+                program: bwrap,
+                mounts,
+            } => {
+                let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+                    .map_err(SandboxError::Pipe)?;
+                confined.args = mounts.argv(job_dir, cwd, write.as_raw_fd(), program, args);
+                confined.program = bwrap.into();
+                confined.status = Some((read, write));
+            }
+        }
+        Ok(confined)
+    }
+}
+
+/// One job's command, ready to spawn in its sandbox.
+#[derive(Debug)]
+pub struct Confined {
+    program: OsString,
+    args: Vec<OsString>,
+    rlimits: RlimitPlan,
+    landlock: Option<OwnedFd>,
+    /// bwrap's status pipe: (the daemon's end, the child's end).
+    status: Option<(OwnedFd, OwnedFd)>,
+}
+
+impl Confined {
+    /// The program to execute (the compiler, or bwrap).
+    pub fn program(&self) -> &OsString {
+        &self.program
+    }
+
+    /// Its arguments.
+    pub fn args(&self) -> &[OsString] {
+        &self.args
+    }
+
+    /// Make `command`'s child confine itself before `exec`. The descriptors the
+    /// child uses stay open until [`Confined::spawned`].
+    pub fn install(&self, command: &mut std::process::Command) {
+        let raw = |fd: Option<&OwnedFd>| fd.map_or(-1, AsRawFd::as_raw_fd);
+        child::install(
+            command,
+            child::ChildPlan {
+                rlimits: self.rlimits,
+                cgroup_procs: -1,
+                landlock: raw(self.landlock.as_ref()),
+                inherit: raw(self.status.as_ref().map(|(_, w)| w)),
+            },
+        );
+    }
+
+    /// After the spawn: close what only the child needed; keep what tells, once the
+    /// child has exited, whether its sandbox was ever set up.
+    pub fn spawned(self) -> SetUpCheck {
+        SetUpCheck(self.status.map(|(read, _write)| read))
+    }
+}
+
+/// Whether a finished job's sandbox was set up (always, without bwrap: Landlock is
+/// applied before `exec`, so a failure there is a failed spawn).
+#[derive(Debug)]
+pub struct SetUpCheck(Option<OwnedFd>);
+
+impl SetUpCheck {
+    /// Call after the child has exited.
+    pub fn was_set_up(&self) -> bool {
+        let Some(fd) = &self.0 else {
+            return true;
+        };
+        let mut text = Vec::new();
+        let mut buf = [0u8; 512];
+        // Non-blocking: everything bwrap wrote is in the pipe once it has exited.
+        while let Ok(n) = nix::unistd::read(fd, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            text.extend_from_slice(&buf[..n]);
+        }
+        bwrap::sandbox_was_set_up(&String::from_utf8_lossy(&text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse() {
+        assert_eq!("auto".parse::<Mode>(), Ok(Mode::Auto));
+        assert_eq!("landlock".parse::<Mode>(), Ok(Mode::Landlock));
+        assert_eq!("bubblewrap".parse::<Mode>(), Ok(Mode::Bwrap));
+        assert_eq!("off".parse::<Mode>(), Ok(Mode::Off));
+        assert!("chroot".parse::<Mode>().unwrap_err().contains("auto"));
+        assert_eq!(Mode::default(), Mode::Auto);
+    }
+}
