@@ -134,12 +134,17 @@ fn main() -> ExitCode {
         }
     };
     if sandbox.is_confined() {
-        info!(sandbox = sandbox.description(), "compiles run in a sandbox");
+        info!(
+            sandbox = sandbox.description(),
+            processes = sandbox.process_cap(),
+            "compiles run in a sandbox"
+        );
     } else {
         warn!(
             "compiles are NOT confined to their toolchain and job directory (sandbox {}); \
-             resource limits still apply",
-            sandbox.description()
+             resource limits still apply (processes: {})",
+            sandbox.description(),
+            sandbox.process_cap()
         );
     }
     let result = run(config.clone(), compilers, sandbox, listener, stats_listener);

@@ -389,6 +389,7 @@ impl Stats {
             free_memory_mb: sys.free_mem_mb,
             free_space_mb: sys.free_space_mb,
             sandbox: None,
+            process_cap: None,
         }
     }
 }
@@ -428,6 +429,9 @@ pub struct StatusDoc {
     /// What confines compiles: `landlock (...)`, `bwrap (...)` or `none: <reason>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<String>,
+    /// How the processes of one compile are capped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_cap: Option<String>,
 }
 
 #[cfg(test)]

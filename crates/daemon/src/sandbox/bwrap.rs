@@ -4,7 +4,8 @@
 //!
 //! bwrap reports its own set-up failures with exit status 1, which is also what a
 //! failed compile returns; `--json-status-fd` tells them apart: bwrap writes the
-//! child's pid there only once the sandbox is in place.
+//! child's exit code there only when the child got as far as `exec` (its pid is
+//! written in any case, before the mounts are made).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -90,10 +91,10 @@ impl Mounts {
     }
 }
 
-/// What bwrap wrote on its status descriptor: whether the sandbox was set up (bwrap
-/// writes `"child-pid"` once the child runs inside it).
+/// What bwrap wrote on its status descriptor: whether the sandbox was set up and
+/// the program started in it (bwrap reports `"exit-code"` only then).
 pub fn sandbox_was_set_up(status: &str) -> bool {
-    status.contains("\"child-pid\"")
+    status.contains("\"exit-code\"")
 }
 
 #[cfg(test)]
@@ -180,8 +181,12 @@ mod tests {
 
     #[test]
     fn status_tells_set_up_from_not() {
+        // As bwrap 0.8 writes them: a compile that failed, and a bind that failed.
         assert!(sandbox_was_set_up(
-            "{ \"child-pid\": 12 }\n{ \"exit-code\": 1 }\n"
+            "{ \"child-pid\": 12, \"mnt-namespace\": 4026532174 }\n{ \"exit-code\": 1 }\n"
+        ));
+        assert!(!sandbox_was_set_up(
+            "{ \"child-pid\": 13, \"mnt-namespace\": 4026532174 }\n"
         ));
         assert!(!sandbox_was_set_up(""));
     }

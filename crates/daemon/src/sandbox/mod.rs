@@ -9,6 +9,7 @@
 //! child only system calls to make (see [`child`]).
 
 mod bwrap;
+pub mod cgroup;
 mod child;
 mod landlock;
 mod probe;
@@ -77,6 +78,9 @@ pub enum SandboxError {
     /// The status pipe for bwrap could not be made.
     #[error("cannot create bwrap's status pipe: {0}")]
     Pipe(nix::Error),
+    /// The job's pids cgroup could not be made.
+    #[error(transparent)]
+    Cgroup(#[from] cgroup::CgroupError),
     /// The start-up trial failed.
     #[error("a trial run in the {mechanism} sandbox failed: {reason}")]
     Probe {
@@ -103,6 +107,10 @@ pub struct Sandbox {
     mechanism: Mechanism,
     rlimits: RlimitPlan,
     description: String,
+    /// The per-job process cap, where the daemon may create cgroups.
+    pids: Option<(cgroup::PidsCgroups, u64)>,
+    /// How the number of processes is capped, for the status page.
+    process_cap: String,
 }
 
 impl Sandbox {
@@ -113,15 +121,21 @@ impl Sandbox {
             mechanism: Mechanism::Unconfined,
             rlimits: RlimitPlan::NONE,
             description: "none: not configured".into(),
+            pids: None,
+            process_cap: "none".into(),
         }
     }
 
-    /// Only resource limits, with `nproc` as the per-user process limit.
+    /// Only resource limits, with `nproc` as the per-user process limit (and a
+    /// per-job pids cgroup where possible).
     pub fn limits_only(limits: &ResourceLimits, nproc: u64, why: &str) -> Sandbox {
+        let (pids, process_cap) = process_cap(limits.processes, nproc);
         Sandbox {
             mechanism: Mechanism::Unconfined,
             rlimits: RlimitPlan::for_this_process(limits, nproc),
             description: format!("none: {why}"),
+            pids,
+            process_cap,
         }
     }
 
@@ -153,10 +167,13 @@ impl Sandbox {
         let landlock = || -> Result<Sandbox, SandboxError> {
             let ll = landlock::Landlock::new(&toolchain::minimal(paths.clone()))?;
             let description = format!("landlock (ABI {}; {})", ll.abi(), ll.network_note());
+            let (pids, process_cap) = process_cap(settings.limits.processes, nproc);
             let sandbox = Sandbox {
                 mechanism: Mechanism::Landlock(ll),
                 rlimits,
                 description,
+                pids,
+                process_cap,
             };
             probe::trial(&sandbox, "landlock", trial_dir)?;
             Ok(sandbox)
@@ -168,10 +185,13 @@ impl Sandbox {
                 |p| p.canonicalize().ok(),
                 bwrap::Mounts::links_on_disk,
             );
+            let (pids, process_cap) = process_cap(settings.limits.processes, nproc);
             let sandbox = Sandbox {
                 description: format!("bwrap ({})", program.display()),
                 mechanism: Mechanism::Bwrap { program, mounts },
                 rlimits,
+                pids,
+                process_cap,
             };
             probe::trial(&sandbox, "bwrap", trial_dir)?;
             Ok(sandbox)
@@ -207,6 +227,12 @@ impl Sandbox {
         &self.rlimits
     }
 
+    /// How the processes of a compile are capped: `pids cgroup (...)`, `RLIMIT_NPROC
+    /// ...` or `none`.
+    pub fn process_cap(&self) -> &str {
+        &self.process_cap
+    }
+
     /// Prepare to run `program args` in `cwd` confined to `job_dir`.
     pub fn confine(
         &self,
@@ -215,12 +241,17 @@ impl Sandbox {
         program: &str,
         args: &[String],
     ) -> Result<Confined, SandboxError> {
+        let cgroup = match &self.pids {
+            Some((cgroups, max)) => Some(cgroups.job(*max)?),
+            None => None,
+        };
         let mut confined = Confined {
             program: program.into(),
             args: args.iter().map(OsString::from).collect(),
             rlimits: self.rlimits,
             landlock: None,
             status: None,
+            cgroup,
         };
         match &self.mechanism {
             Mechanism::Unconfined => {}
@@ -240,6 +271,29 @@ impl Sandbox {
     }
 }
 
+/// The per-job process cap: a pids cgroup where the daemon may create one, else only
+/// the per-user `RLIMIT_NPROC` (which the kernel does not enforce for root).
+fn process_cap(processes: u64, nproc: u64) -> (Option<(cgroup::PidsCgroups, u64)>, String) {
+    if processes == 0 {
+        return (None, "none: processes = 0 in the configuration".into());
+    }
+    let fallback = if nix::unistd::geteuid().is_root() {
+        "none: RLIMIT_NPROC does not bind root".to_owned()
+    } else {
+        format!("RLIMIT_NPROC {nproc} for all of the server user's processes")
+    };
+    match cgroup::PidsCgroups::new() {
+        Ok(cgroups) => {
+            let cap = format!(
+                "{processes} per job (pids cgroup under {})",
+                cgroups.base().display()
+            );
+            (Some((cgroups, processes)), cap)
+        }
+        Err(e) => (None, format!("{fallback} ({e})")),
+    }
+}
+
 /// One job's command, ready to spawn in its sandbox.
 #[derive(Debug)]
 pub struct Confined {
@@ -249,6 +303,7 @@ pub struct Confined {
     landlock: Option<OwnedFd>,
     /// bwrap's status pipe: (the daemon's end, the child's end).
     status: Option<(OwnedFd, OwnedFd)>,
+    cgroup: Option<cgroup::JobCgroup>,
 }
 
 impl Confined {
@@ -270,7 +325,7 @@ impl Confined {
             command,
             child::ChildPlan {
                 rlimits: self.rlimits,
-                cgroup_procs: -1,
+                cgroup_procs: self.cgroup.as_ref().map_or(-1, |c| c.procs().as_raw_fd()),
                 landlock: raw(self.landlock.as_ref()),
                 inherit: raw(self.status.as_ref().map(|(_, w)| w)),
             },
@@ -278,21 +333,28 @@ impl Confined {
     }
 
     /// After the spawn: close what only the child needed; keep what tells, once the
-    /// child has exited, whether its sandbox was ever set up.
+    /// child has exited, whether its sandbox was ever set up, and the job's cgroup
+    /// (removed, with anything left in it killed, when the returned value is dropped).
     pub fn spawned(self) -> SetUpCheck {
-        SetUpCheck(self.status.map(|(read, _write)| read))
+        SetUpCheck {
+            status: self.status.map(|(read, _write)| read),
+            _cgroup: self.cgroup,
+        }
     }
 }
 
 /// Whether a finished job's sandbox was set up (always, without bwrap: Landlock is
 /// applied before `exec`, so a failure there is a failed spawn).
 #[derive(Debug)]
-pub struct SetUpCheck(Option<OwnedFd>);
+pub struct SetUpCheck {
+    status: Option<OwnedFd>,
+    _cgroup: Option<cgroup::JobCgroup>,
+}
 
 impl SetUpCheck {
     /// Call after the child has exited.
     pub fn was_set_up(&self) -> bool {
-        let Some(fd) = &self.0 else {
+        let Some(fd) = &self.status else {
             return true;
         };
         let mut text = Vec::new();

@@ -86,55 +86,66 @@ pub fn minimal(mut paths: Vec<PathBuf>) -> Vec<PathBuf> {
     kept
 }
 
-/// How long one question to a compiler may take.
-const ASK_WITHIN: Duration = Duration::from_secs(10);
+/// How long the compilers may take to answer, all questions together: start-up
+/// waits for them, and an allowed program that is no gcc-like compiler (a wrapper
+/// script) may not answer at all.
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 
 /// The paths the given compilers (names found on `PATH`, or absolute paths) need,
 /// canonical and existing, without the base paths.
 pub fn discover(programs: &[String]) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut seen = Vec::new();
-    for program in programs {
-        let Some(path) = find_program(program) else {
-            continue;
-        };
-        let Ok(real) = path.canonicalize() else {
-            continue;
-        };
-        // gcc, cc, gcc-12 and x86_64-linux-gnu-gcc-12 are usually one binary.
-        if seen.contains(&real) {
-            continue;
-        }
-        seen.push(real.clone());
-        found.extend(real.parent().map(Path::to_owned));
-        if let Some(out) = ask(&real, &["-print-search-dirs"]) {
-            found.extend(parse_search_dirs(&out.0));
-        }
-        for language in ["c", "c++"] {
-            if let Some((_, stderr)) = ask(&real, &["-E", "-v", "-x", language, "/dev/null"]) {
-                found.extend(parse_include_dirs(&stderr));
-            }
-        }
-        // The programs the driver runs: gcc prints a full path for its own, a bare
-        // name for what it finds on PATH (`as` from binutils).
-        for tool in ["cc1", "cc1plus", "as"] {
-            let flag = format!("-print-prog-name={tool}");
-            if let Some((out, _)) = ask(&real, &[&flag]) {
-                let named = out.trim();
-                let tool_path = if named.contains('/') {
-                    Some(PathBuf::from(named))
-                } else {
-                    find_program(named)
-                };
-                if let Some(dir) = tool_path
-                    .and_then(|p| p.canonicalize().ok())
-                    .and_then(|p| p.parent().map(Path::to_owned))
-                {
-                    found.push(dir);
+    let mut binaries: Vec<PathBuf> = programs
+        .iter()
+        .filter_map(|p| find_program(p)?.canonicalize().ok())
+        .collect();
+    // gcc, cc, gcc-12 and x86_64-linux-gnu-gcc-12 are usually one binary.
+    binaries.sort();
+    binaries.dedup();
+    let deadline = Instant::now() + ANSWER_WITHIN;
+    let questions: [&[&str]; 4] = [
+        &["-print-search-dirs"],
+        &["-E", "-v", "-x", "c", "/dev/null"],
+        &["-E", "-v", "-x", "c++", "/dev/null"],
+        // What the driver runs from PATH rather than its own directories (binutils'
+        // `as`); a bare name means "found on PATH".
+        &["-print-prog-name=as"],
+    ];
+    let mut found: Vec<PathBuf> = binaries
+        .iter()
+        .filter_map(|b| b.parent().map(Path::to_owned))
+        .collect();
+    // Only real compiler drivers are asked: a script (a wrapper, a test's fake
+    // compiler) may do anything when run, so it gets its own directory and whatever
+    // the configuration adds.
+    binaries.retain(|b| is_elf(b));
+    std::thread::scope(|scope| {
+        let asked: Vec<_> = binaries
+            .iter()
+            .flat_map(|binary| questions.iter().map(move |args| (binary, *args)))
+            .map(|(binary, args)| scope.spawn(move || (args, ask(binary, args, deadline))))
+            .collect();
+        for handle in asked {
+            let Ok((args, Some((stdout, stderr)))) = handle.join() else {
+                continue;
+            };
+            match args[0] {
+                "-print-search-dirs" => found.extend(parse_search_dirs(&stdout)),
+                "-E" => found.extend(parse_include_dirs(&stderr)),
+                _ => {
+                    let named = stdout.trim();
+                    let tool = if named.contains('/') {
+                        Some(PathBuf::from(named))
+                    } else {
+                        find_program(named)
+                    };
+                    found.extend(
+                        tool.and_then(|p| p.canonicalize().ok())
+                            .and_then(|p| p.parent().map(Path::to_owned)),
+                    );
                 }
             }
         }
-    }
+    });
     found
         .into_iter()
         .filter_map(|p| p.canonicalize().ok())
@@ -155,27 +166,38 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
         .find(|candidate| is_executable(candidate))
 }
 
+fn is_elf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| magic == *b"\x7fELF")
+}
+
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Run `program args` and return (stdout, stderr) when it exits in time, successfully.
-fn ask(program: &Path, args: &[&str]) -> Option<(String, String)> {
+/// Run `program args` and return (stdout, stderr) when it exits successfully before
+/// `deadline`; otherwise kill it with everything it started.
+fn ask(program: &Path, args: &[&str], deadline: Instant) -> Option<(String, String)> {
+    use std::os::unix::process::CommandExt;
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .ok()?;
-    let deadline = Instant::now() + ASK_WITHIN;
     loop {
         match child.try_wait() {
             Ok(Some(_)) => break,
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
             _ => {
-                let _ = child.kill();
+                let group = nix::unistd::Pid::from_raw(child.id() as i32);
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
                 let _ = child.wait();
                 return None;
             }
@@ -261,6 +283,48 @@ End of search list.
             minimal(paths),
             ["/opt/x", "/usr", "/usrlocal"].map(PathBuf::from)
         );
+    }
+
+    #[test]
+    fn a_script_is_not_run_but_its_directory_is_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let ran = dir.path().join("ran");
+        let script = dir.path().join("wrapper-cc");
+        std::fs::write(&script, format!("#!/bin/sh\ntouch {}\n", ran.display())).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let found = discover(&[script.to_string_lossy().into_owned()]);
+        assert_eq!(found, [dir.path().canonicalize().unwrap()]);
+        assert!(!ran.exists(), "the script was run");
+    }
+
+    #[test]
+    fn a_compiler_that_never_answers_is_given_up_on() {
+        // A real executable that ignores its arguments and never exits, like a hung
+        // compiler driver.
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("hang.c");
+        std::fs::write(
+            &source,
+            "#include <unistd.h>\nint main(void) { for (;;) pause(); }\n",
+        )
+        .unwrap();
+        let program = dir.path().join("hung-cc");
+        let built = Command::new("gcc")
+            .arg(&source)
+            .arg("-o")
+            .arg(&program)
+            .status()
+            .unwrap();
+        assert!(built.success());
+        let started = Instant::now();
+        let found = discover(&[program.to_string_lossy().into_owned()]);
+        let took = started.elapsed();
+        assert!(
+            took >= ANSWER_WITHIN && took < ANSWER_WITHIN + Duration::from_secs(3),
+            "{took:?}"
+        );
+        assert_eq!(found, [dir.path().canonicalize().unwrap()]);
     }
 
     #[test]

@@ -1,0 +1,276 @@
+//! A per-job process cap: each compile joins its own pids cgroup (v1 `pids`
+//! controller or cgroup v2) whose `pids.max` is the configured `processes`.
+//!
+//! `RLIMIT_NPROC` alone is not enough: it counts every process of the user (so it
+//! cannot be per job), and the kernel does not enforce it for root at all. A cgroup
+//! works for root and counts exactly the job's processes, but needs a cgroup the
+//! daemon may create children in (root in most containers; with systemd,
+//! `Delegate=pids`). Where there is none, the daemon says so and relies on
+//! `RLIMIT_NPROC`.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Which cgroup hierarchy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hierarchy {
+    /// cgroup v1 with the `pids` controller.
+    V1,
+    /// The unified cgroup v2 hierarchy.
+    V2,
+}
+
+/// Where the daemon's own pids cgroup is: the directory and its hierarchy, from
+/// `/proc/self/cgroup` and `/proc/self/mountinfo`.
+pub fn locate(cgroup: &str, mountinfo: &str) -> Option<(PathBuf, Hierarchy)> {
+    let mut v1 = None;
+    let mut v2 = None;
+    for line in cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if controllers.split(',').any(|c| c == "pids") {
+            v1 = Some(path.to_owned());
+        } else if controllers.is_empty() {
+            v2 = Some(path.to_owned());
+        }
+    }
+    for line in mountinfo.lines() {
+        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let fields: Vec<&str> = left.split(' ').collect();
+        let theirs: Vec<&str> = right.split(' ').collect();
+        let (Some(root), Some(mount), Some(fstype)) =
+            (fields.get(3), fields.get(4), theirs.first())
+        else {
+            continue;
+        };
+        let super_opts = theirs.get(2).copied().unwrap_or("");
+        let (path, hierarchy) = match *fstype {
+            "cgroup" if super_opts.split(',').any(|o| o == "pids") => {
+                (v1.as_deref(), Hierarchy::V1)
+            }
+            "cgroup2" => (v2.as_deref(), Hierarchy::V2),
+            _ => continue,
+        };
+        let Some(path) = path else { continue };
+        // The mount shows the hierarchy from `root` down (a container sees "/").
+        let Some(inside) = Path::new(path).strip_prefix(root).ok() else {
+            continue;
+        };
+        if hierarchy == Hierarchy::V2 && v1.is_some() {
+            continue; // the v1 pids controller owns pids; v2 cannot use it
+        }
+        return Some((Path::new(mount).join(inside), hierarchy));
+    }
+    None
+}
+
+/// Why no per-job cgroup can be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    /// No pids controller is mounted.
+    #[error("no pids cgroup controller is mounted")]
+    NoController,
+    /// None of the candidate cgroups lets the daemon make job cgroups.
+    #[error("cannot create pids cgroups under {0} (needs root or a delegated cgroup)")]
+    NotDelegated(PathBuf),
+    /// A job's cgroup could not be made.
+    #[error("cannot create the job's pids cgroup {path}: {source}")]
+    Job {
+        /// The cgroup directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The daemon's directory of job cgroups.
+#[derive(Debug)]
+pub struct PidsCgroups {
+    base: PathBuf,
+    next: AtomicU64,
+    /// Job cgroups whose processes had not all gone when the job ended.
+    leftover: Arc<Mutex<Vec<PathBuf>>>,
+}
+
+impl PidsCgroups {
+    /// Make `ccfarmd-<pid>` under the daemon's own pids cgroup or, when that holds
+    /// processes and so cannot have controlled children (cgroup v2), its parent.
+    pub fn new() -> Result<PidsCgroups, CgroupError> {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let (own, hierarchy) = locate(&read("/proc/self/cgroup"), &read("/proc/self/mountinfo"))
+            .ok_or(CgroupError::NoController)?;
+        let name = format!("ccfarmd-{}", std::process::id());
+        let candidates = [Some(own.as_path()), own.parent()];
+        for parent in candidates.into_iter().flatten() {
+            if hierarchy == Hierarchy::V2 {
+                let _ = std::fs::write(parent.join("cgroup.subtree_control"), "+pids");
+            }
+            let base = parent.join(&name);
+            if std::fs::create_dir(&base).is_err() {
+                continue;
+            }
+            let usable = base.join("pids.max").exists()
+                && (hierarchy == Hierarchy::V1
+                    || std::fs::write(base.join("cgroup.subtree_control"), "+pids").is_ok());
+            if usable {
+                return Ok(PidsCgroups {
+                    base,
+                    next: AtomicU64::new(0),
+                    leftover: Arc::default(),
+                });
+            }
+            let _ = std::fs::remove_dir(&base);
+        }
+        Err(CgroupError::NotDelegated(own))
+    }
+
+    /// Where the job cgroups are made.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// A new cgroup allowing `max` processes, and its `cgroup.procs` for the child.
+    pub fn job(&self, max: u64) -> Result<JobCgroup, CgroupError> {
+        self.retry_leftovers();
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let path = self.base.join(format!("job-{n}"));
+        let fail = |source| CgroupError::Job {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir(&path).map_err(fail)?;
+        let made = (|| {
+            std::fs::write(path.join("pids.max"), max.to_string())?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(path.join("cgroup.procs"))
+        })();
+        match made {
+            Ok(procs) => Ok(JobCgroup {
+                path,
+                procs,
+                leftover: self.leftover.clone(),
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_dir(&path);
+                Err(fail(e))
+            }
+        }
+    }
+
+    fn retry_leftovers(&self) {
+        if let Ok(mut leftover) = self.leftover.lock() {
+            leftover.retain(|path| {
+                kill_all(path);
+                std::fs::remove_dir(path).is_err()
+            });
+        }
+    }
+}
+
+impl Drop for PidsCgroups {
+    fn drop(&mut self) {
+        self.retry_leftovers();
+        let _ = std::fs::remove_dir(&self.base);
+    }
+}
+
+/// SIGKILL every process in the cgroup at `path`: this also reaches processes that
+/// left the compile's process group (`setsid`).
+fn kill_all(path: &Path) {
+    let procs = std::fs::read_to_string(path.join("cgroup.procs")).unwrap_or_default();
+    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// One job's cgroup. Dropping it kills what is left in it and removes it (or, if its
+/// processes are still on their way out, leaves that to the next job).
+#[derive(Debug)]
+pub struct JobCgroup {
+    path: PathBuf,
+    procs: File,
+    leftover: Arc<Mutex<Vec<PathBuf>>>,
+}
+
+impl Drop for JobCgroup {
+    fn drop(&mut self) {
+        kill_all(&self.path);
+        if std::fs::remove_dir(&self.path).is_err() {
+            if let Ok(mut leftover) = self.leftover.lock() {
+                leftover.push(self.path.clone());
+            }
+        }
+    }
+}
+
+impl JobCgroup {
+    /// `cgroup.procs`, open for writing: the child writes "0" to join.
+    pub fn procs(&self) -> &File {
+        &self.procs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1_MOUNTS: &str = "\
+30 25 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+40 30 0:35 / /sys/fs/cgroup/pids rw,relatime shared:17 - cgroup cgroup rw,pids
+41 30 0:36 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+42 30 0:37 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn v1_pids_in_a_container() {
+        let cgroup = "8:pids:/\n4:memory:/x\n0::/\n";
+        assert_eq!(
+            locate(cgroup, V1_MOUNTS),
+            Some((PathBuf::from("/sys/fs/cgroup/pids/"), Hierarchy::V1))
+        );
+    }
+
+    #[test]
+    fn v2_under_systemd() {
+        let cgroup = "0::/system.slice/ccfarmd.service\n";
+        let mounts =
+            "35 24 0:30 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(
+            locate(cgroup, mounts),
+            Some((
+                PathBuf::from("/sys/fs/cgroup/system.slice/ccfarmd.service"),
+                Hierarchy::V2
+            ))
+        );
+    }
+
+    #[test]
+    fn a_mount_of_part_of_the_hierarchy() {
+        let cgroup = "3:pids:/docker/abc/inner\n";
+        let mounts = "50 30 0:35 /docker/abc /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n";
+        assert_eq!(
+            locate(cgroup, mounts),
+            Some((PathBuf::from("/sys/fs/cgroup/pids/inner"), Hierarchy::V1))
+        );
+    }
+
+    #[test]
+    fn nothing_mounted() {
+        assert_eq!(
+            locate("0::/\n", "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n"),
+            None
+        );
+    }
+}
