@@ -113,6 +113,7 @@ impl PidsCgroups {
             if hierarchy == Hierarchy::V2 {
                 let _ = std::fs::write(parent.join("cgroup.subtree_control"), "+pids");
             }
+            sweep(parent);
             let base = parent.join(&name);
             if std::fs::create_dir(&base).is_err() {
                 continue;
@@ -177,9 +178,52 @@ impl PidsCgroups {
 }
 
 impl Drop for PidsCgroups {
+    /// At shutdown: the processes of the last jobs were killed moments ago and may
+    /// still be exiting, so give them a moment (a daemon killed before this runs has
+    /// its cgroups removed by the next one to start).
     fn drop(&mut self) {
-        self.retry_leftovers();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            self.retry_leftovers();
+            let done = self.leftover.lock().map_or(true, |l| l.is_empty());
+            if done || std::time::Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let _ = std::fs::remove_dir(&self.base);
+    }
+}
+
+/// The pid in the name of a daemon's cgroup directory (`ccfarmd-<pid>`).
+fn owner(name: &str) -> Option<u32> {
+    name.strip_prefix("ccfarmd-")?.parse().ok()
+}
+
+/// Remove the cgroups under `parent` of daemons that are gone (killed before they
+/// could remove their own), with anything still running in them.
+fn sweep(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(owner) else {
+            continue;
+        };
+        if pid == std::process::id() || crate::jobdirs::process_alive(pid) {
+            continue;
+        }
+        for job in std::fs::read_dir(entry.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if job.file_type().is_ok_and(|t| t.is_dir()) {
+                kill_all(&job.path());
+                let _ = std::fs::remove_dir(job.path());
+            }
+        }
+        let _ = std::fs::remove_dir(entry.path());
     }
 }
 
@@ -264,6 +308,13 @@ mod tests {
             locate(cgroup, mounts),
             Some((PathBuf::from("/sys/fs/cgroup/pids/inner"), Hierarchy::V1))
         );
+    }
+
+    #[test]
+    fn names_of_daemon_cgroups() {
+        assert_eq!(owner("ccfarmd-123"), Some(123));
+        assert_eq!(owner("ccfarmd-123-x"), None);
+        assert_eq!(owner("job-3"), None);
     }
 
     #[test]
