@@ -108,7 +108,7 @@ pub struct Sandbox {
     rlimits: RlimitPlan,
     description: String,
     /// The per-job process cap, where the daemon may create cgroups.
-    pids: Option<(cgroup::PidsCgroups, u64)>,
+    pids: Option<cgroup::PidsCgroups>,
     /// How the number of processes is capped, for the status page.
     process_cap: String,
 }
@@ -242,7 +242,7 @@ impl Sandbox {
         args: &[String],
     ) -> Result<Confined, SandboxError> {
         let cgroup = match &self.pids {
-            Some((cgroups, max)) => Some(cgroups.job(*max)?),
+            Some(cgroups) => Some(cgroups.job()?),
             None => None,
         };
         let mut confined = Confined {
@@ -273,7 +273,7 @@ impl Sandbox {
 
 /// The per-job process cap: a pids cgroup where the daemon may create one, else only
 /// the per-user `RLIMIT_NPROC` (which the kernel does not enforce for root).
-fn process_cap(processes: u64, nproc: u64) -> (Option<(cgroup::PidsCgroups, u64)>, String) {
+fn process_cap(processes: u64, nproc: u64) -> (Option<cgroup::PidsCgroups>, String) {
     if processes == 0 {
         return (None, "none: processes = 0 in the configuration".into());
     }
@@ -282,13 +282,13 @@ fn process_cap(processes: u64, nproc: u64) -> (Option<(cgroup::PidsCgroups, u64)
     } else {
         format!("RLIMIT_NPROC {nproc} for all of the server user's processes")
     };
-    match cgroup::PidsCgroups::new() {
+    match cgroup::PidsCgroups::new(processes) {
         Ok(cgroups) => {
             let cap = format!(
                 "{processes} per job (pids cgroup under {})",
                 cgroups.base().display()
             );
-            (Some((cgroups, processes)), cap)
+            (Some(cgroups), cap)
         }
         Err(e) => (None, format!("{fallback} ({e})")),
     }
@@ -320,12 +320,14 @@ impl Confined {
     /// Make `command`'s child confine itself before `exec`. The descriptors the
     /// child uses stay open until [`Confined::spawned`].
     pub fn install(&self, command: &mut std::process::Command) {
-        let raw = |fd: Option<&OwnedFd>| fd.map_or(-1, AsRawFd::as_raw_fd);
+        fn raw(fd: Option<&impl AsRawFd>) -> i32 {
+            fd.map_or(-1, AsRawFd::as_raw_fd)
+        }
         child::install(
             command,
             child::ChildPlan {
                 rlimits: self.rlimits,
-                cgroup_procs: self.cgroup.as_ref().map_or(-1, |c| c.procs().as_raw_fd()),
+                cgroup_procs: raw(self.cgroup.as_ref().and_then(|c| c.procs())),
                 landlock: raw(self.landlock.as_ref()),
                 inherit: raw(self.status.as_ref().map(|(_, w)| w)),
             },
