@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ccfarm_daemon::job::{self, JobEnd, JobSpec};
-use ccfarm_daemon::sandbox::{Mode, ResourceLimits, Sandbox, SandboxSettings};
+use ccfarm_daemon::sandbox::{Mode, ProcessCap, ResourceLimits, Sandbox, SandboxSettings};
 
 fn main() {
     let rounds: usize = std::env::args()
@@ -40,6 +40,7 @@ fn main() {
         address_space_mb: 0,
         file_size_mb: 0,
         processes: defaults.processes,
+        process_cap: ProcessCap::Cgroup,
     };
     let sandboxes: Vec<(&str, Arc<Sandbox>)> = vec![
         ("nothing", Arc::new(Sandbox::off())),

@@ -11,7 +11,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::allow::{AllowList, Cidr};
-use crate::sandbox::{Mode, ResourceLimits, SandboxSettings};
+use crate::sandbox::{Mode, ProcessCap, ResourceLimits, SandboxSettings};
 
 /// The distcc port.
 pub const DEFAULT_PORT: u16 = 3632;
@@ -131,6 +131,9 @@ pub struct Cli {
     /// Processes of one compile, 0 for none [default: 256].
     #[arg(long, value_name = "N")]
     pub process_limit: Option<u64>,
+    /// How the process limit is enforced: auto, cgroup or rlimit [default: auto].
+    #[arg(long, value_name = "HOW")]
+    pub process_cap: Option<ProcessCap>,
     /// Print the version and exit.
     #[arg(long)]
     pub version: bool,
@@ -174,6 +177,7 @@ struct FileSandbox {
     address_space_mb: Option<u64>,
     file_size_mb: Option<u64>,
     processes: Option<u64>,
+    process_cap: Option<String>,
 }
 
 /// `[limits]` in the TOML file.
@@ -388,6 +392,11 @@ impl Cli {
                     .or(fs.file_size_mb)
                     .unwrap_or(d.file_size_mb),
                 processes: self.process_limit.or(fs.processes).unwrap_or(d.processes),
+                process_cap: match (self.process_cap, fs.process_cap) {
+                    (Some(cap), _) => cap,
+                    (None, Some(name)) => name.parse().map_err(ConfigError::Invalid)?,
+                    (None, None) => d.process_cap,
+                },
             },
         };
         Ok(Config {
@@ -550,6 +559,7 @@ mod tests {
             paths = ["/opt/sdk"]
             cpu_secs = 60
             file_size_mb = 0
+            process_cap = "rlimit"
             "#,
         )
         .unwrap();
@@ -574,6 +584,7 @@ mod tests {
                 cpu_secs: 60,
                 file_size_mb: 0,
                 processes: 32,
+                process_cap: ProcessCap::Rlimit,
                 ..ResourceLimits::default()
             }
         );

@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
 
-pub use self::rlimits::ResourceLimits;
 use self::rlimits::RlimitPlan;
+pub use self::rlimits::{ProcessCap, ResourceLimits};
 
 /// Which mechanism to use, as configured (`sandbox = "auto"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -129,7 +129,7 @@ impl Sandbox {
     /// Only resource limits, with `nproc` as the per-user process limit (and a
     /// per-job pids cgroup where possible).
     pub fn limits_only(limits: &ResourceLimits, nproc: u64, why: &str) -> Sandbox {
-        let (pids, process_cap) = process_cap(limits.processes, nproc);
+        let (pids, process_cap) = process_cap(limits, nproc);
         Sandbox {
             mechanism: Mechanism::Unconfined,
             rlimits: RlimitPlan::for_this_process(limits, nproc),
@@ -167,7 +167,7 @@ impl Sandbox {
         let landlock = || -> Result<Sandbox, SandboxError> {
             let ll = landlock::Landlock::new(&toolchain::minimal(paths.clone()))?;
             let description = format!("landlock (ABI {}; {})", ll.abi(), ll.network_note());
-            let (pids, process_cap) = process_cap(settings.limits.processes, nproc);
+            let (pids, process_cap) = process_cap(&settings.limits, nproc);
             let sandbox = Sandbox {
                 mechanism: Mechanism::Landlock(ll),
                 rlimits,
@@ -185,7 +185,7 @@ impl Sandbox {
                 |p| p.canonicalize().ok(),
                 bwrap::Mounts::links_on_disk,
             );
-            let (pids, process_cap) = process_cap(settings.limits.processes, nproc);
+            let (pids, process_cap) = process_cap(&settings.limits, nproc);
             let sandbox = Sandbox {
                 description: format!("bwrap ({})", program.display()),
                 mechanism: Mechanism::Bwrap { program, mounts },
@@ -271,17 +271,22 @@ impl Sandbox {
     }
 }
 
-/// The per-job process cap: a pids cgroup where the daemon may create one, else only
-/// the per-user `RLIMIT_NPROC` (which the kernel does not enforce for root).
-fn process_cap(processes: u64, nproc: u64) -> (Option<cgroup::PidsCgroups>, String) {
+/// The per-job process cap: a pids cgroup where wanted and possible, else only the
+/// per-user `RLIMIT_NPROC` (which the kernel does not enforce for root).
+fn process_cap(limits: &ResourceLimits, nproc: u64) -> (Option<cgroup::PidsCgroups>, String) {
+    let processes = limits.processes;
     if processes == 0 {
         return (None, "none: processes = 0 in the configuration".into());
     }
-    let fallback = if nix::unistd::geteuid().is_root() {
+    let root = nix::unistd::geteuid().is_root();
+    let rlimit = if root {
         "none: RLIMIT_NPROC does not bind root".to_owned()
     } else {
         format!("RLIMIT_NPROC {nproc} for all of the server user's processes")
     };
+    if !limits.process_cap.wants_cgroup(root) {
+        return (None, rlimit);
+    }
     match cgroup::PidsCgroups::new(processes) {
         Ok(cgroups) => {
             let cap = format!(
@@ -290,7 +295,7 @@ fn process_cap(processes: u64, nproc: u64) -> (Option<cgroup::PidsCgroups>, Stri
             );
             (Some(cgroups), cap)
         }
-        Err(e) => (None, format!("{fallback} ({e})")),
+        Err(e) => (None, format!("{rlimit} ({e})")),
     }
 }
 

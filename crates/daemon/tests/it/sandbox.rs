@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ccfarm_daemon::job::{self, JobEnd, JobSpec};
-use ccfarm_daemon::sandbox::{Mode, ResourceLimits, Sandbox, SandboxSettings};
+use ccfarm_daemon::sandbox::{Mode, ProcessCap, ResourceLimits, Sandbox, SandboxSettings};
 use ccfarm_testkit::*;
 
 /// Whether bubblewrap is installed; when it is not, say so loudly (the test then
@@ -190,6 +190,7 @@ fn limited(limits: ResourceLimits) -> Sandbox {
 async fn a_fork_bomb_is_capped_and_its_processes_go() {
     let limits = ResourceLimits {
         processes: 24,
+        process_cap: ProcessCap::Cgroup,
         ..ResourceLimits::default()
     };
     let sandbox = limited(limits);
