@@ -22,39 +22,33 @@ fn main() {
         "int answer(int x) { return x * 6 + 7; }\n",
     )
     .expect("the source");
-    let start = |mode| {
+    let start = |mode, process_cap| {
         let settings = SandboxSettings {
             mode,
+            limits: ResourceLimits {
+                process_cap,
+                ..ResourceLimits::default()
+            },
             ..SandboxSettings::default()
         };
-        Sandbox::start(&settings, 4, &["gcc".to_owned()], work.path())
-            .unwrap_or_else(|e| panic!("{mode:?}: {e}"))
+        Arc::new(
+            Sandbox::start(&settings, 4, &["gcc".to_owned()], work.path())
+                .unwrap_or_else(|e| panic!("{mode:?}: {e}")),
+        )
     };
-    let defaults = ResourceLimits::default();
-    let rlimits_only = ResourceLimits {
-        processes: 0,
-        ..defaults
-    };
-    let cgroup_only = ResourceLimits {
-        cpu_secs: 0,
-        address_space_mb: 0,
-        file_size_mb: 0,
-        processes: defaults.processes,
-        process_cap: ProcessCap::Cgroup,
-    };
+    // Every row but the first has the four resource limits; "+ cgroup" rows also
+    // put each job in its own pids cgroup (the default when running as root).
     let sandboxes: Vec<(&str, Arc<Sandbox>)> = vec![
         ("nothing", Arc::new(Sandbox::off())),
+        ("rlimits", start(Mode::Off, ProcessCap::Rlimit)),
+        ("rlimits + cgroup", start(Mode::Off, ProcessCap::Cgroup)),
+        ("landlock", start(Mode::Landlock, ProcessCap::Rlimit)),
         (
-            "rlimits",
-            Arc::new(Sandbox::limits_only(&rlimits_only, 0, "rlimits only")),
+            "landlock + cgroup",
+            start(Mode::Landlock, ProcessCap::Cgroup),
         ),
-        (
-            "pids cgroup",
-            Arc::new(Sandbox::limits_only(&cgroup_only, 0, "cgroup only")),
-        ),
-        ("limits only", Arc::new(start(Mode::Off))),
-        ("landlock", Arc::new(start(Mode::Landlock))),
-        ("bwrap", Arc::new(start(Mode::Bwrap))),
+        ("bwrap", start(Mode::Bwrap, ProcessCap::Rlimit)),
+        ("bwrap + cgroup", start(Mode::Bwrap, ProcessCap::Cgroup)),
     ];
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -102,7 +96,7 @@ fn main() {
         }
         println!("\n{what}:");
         println!(
-            "{:<12} {:>9} {:>10} {:>9} {:>16}",
+            "{:<18} {:>9} {:>10} {:>9} {:>16}",
             "mechanism", "mean ms", "median ms", "p90 ms", "vs nothing (median)"
         );
         let median = |t: &mut Vec<Duration>| {
@@ -117,7 +111,7 @@ fn main() {
             let p90 = t[t.len() * 9 / 10];
             let ms = |d: Duration| d.as_secs_f64() * 1000.0;
             println!(
-                "{name:<12} {:>9.2} {:>10.2} {:>9.2} {:>+16.2}",
+                "{name:<18} {:>9.2} {:>10.2} {:>9.2} {:>+16.2}",
                 ms(mean),
                 ms(med),
                 ms(p90),
