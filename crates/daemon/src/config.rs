@@ -11,7 +11,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::allow::{AllowList, Cidr};
-use crate::sandbox::{Mode, ProcessCap, ResourceLimits, SandboxSettings};
+use crate::sandbox::{FileSandbox, SandboxFlags, SandboxSettings};
 
 /// The distcc port.
 pub const DEFAULT_PORT: u16 = 3632;
@@ -113,27 +113,9 @@ pub struct Cli {
     /// Accepted for distccd compatibility (niceness of compiles); ignored.
     #[arg(short = 'N', long, value_name = "N")]
     pub nice: Option<i32>,
-    /// Confine compiles: auto, landlock, bwrap or off [default: auto].
-    #[arg(long, value_name = "MODE")]
-    pub sandbox: Option<Mode>,
-    /// Let compiles also read PATH (a toolchain the compilers do not report); repeatable.
-    #[arg(long, value_name = "PATH")]
-    pub sandbox_path: Vec<PathBuf>,
-    /// CPU seconds of each compiler process, 0 for none [default: 1800].
-    #[arg(long, value_name = "S")]
-    pub cpu_limit: Option<u64>,
-    /// Address space of each compiler process in MiB, 0 for none [default: 8192].
-    #[arg(long, value_name = "MB")]
-    pub memory_limit: Option<u64>,
-    /// Largest file a compile may write, in MiB, 0 for none [default: 4096].
-    #[arg(long, value_name = "MB")]
-    pub file_size_limit: Option<u64>,
-    /// Processes of one compile, 0 for none [default: 256].
-    #[arg(long, value_name = "N")]
-    pub process_limit: Option<u64>,
-    /// How the process limit is enforced: auto, cgroup or rlimit [default: auto].
-    #[arg(long, value_name = "HOW")]
-    pub process_cap: Option<ProcessCap>,
+    /// The compile sandbox and resource limits.
+    #[command(flatten)]
+    pub sandbox: SandboxFlags,
     /// Print the version and exit.
     #[arg(long)]
     pub version: bool,
@@ -165,19 +147,6 @@ pub struct FileConfig {
     name: Option<String>,
     limits: Option<FileLimits>,
     sandbox: Option<FileSandbox>,
-}
-
-/// `[sandbox]` in the TOML file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSandbox {
-    mode: Option<String>,
-    paths: Option<Vec<PathBuf>>,
-    cpu_secs: Option<u64>,
-    address_space_mb: Option<u64>,
-    file_size_mb: Option<u64>,
-    processes: Option<u64>,
-    process_cap: Option<String>,
 }
 
 /// `[limits]` in the TOML file.
@@ -363,42 +332,10 @@ impl Cli {
             .or_else(|| std::env::var_os("TMPDIR").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("/tmp"));
         let port = self.port.or(file.port).unwrap_or(DEFAULT_PORT);
-        let fs = file.sandbox.unwrap_or_default();
-        let mode = match (self.sandbox, fs.mode) {
-            (Some(mode), _) => mode,
-            (None, Some(name)) => name.parse().map_err(ConfigError::Invalid)?,
-            (None, None) => Mode::default(),
-        };
-        let d = ResourceLimits::default();
-        let mut extra_paths = fs.paths.unwrap_or_default();
-        extra_paths.extend(self.sandbox_path);
-        if let Some(relative) = extra_paths.iter().find(|p| !p.is_absolute()) {
-            return Err(ConfigError::Invalid(format!(
-                "sandbox path {} must be absolute",
-                relative.display()
-            )));
-        }
-        let sandbox = SandboxSettings {
-            mode,
-            extra_paths,
-            limits: ResourceLimits {
-                cpu_secs: self.cpu_limit.or(fs.cpu_secs).unwrap_or(d.cpu_secs),
-                address_space_mb: self
-                    .memory_limit
-                    .or(fs.address_space_mb)
-                    .unwrap_or(d.address_space_mb),
-                file_size_mb: self
-                    .file_size_limit
-                    .or(fs.file_size_mb)
-                    .unwrap_or(d.file_size_mb),
-                processes: self.process_limit.or(fs.processes).unwrap_or(d.processes),
-                process_cap: match (self.process_cap, fs.process_cap) {
-                    (Some(cap), _) => cap,
-                    (None, Some(name)) => name.parse().map_err(ConfigError::Invalid)?,
-                    (None, None) => d.process_cap,
-                },
-            },
-        };
+        let sandbox = self
+            .sandbox
+            .merge(file.sandbox.unwrap_or_default())
+            .map_err(ConfigError::Invalid)?;
         Ok(Config {
             listen: self
                 .listen
@@ -551,48 +488,12 @@ mod tests {
     fn sandbox_from_file_and_flags() {
         let c = cli(&[]).merge(FileConfig::default()).unwrap();
         assert_eq!(c.sandbox, SandboxSettings::default(), "on by default");
-        assert_eq!(c.sandbox.mode, Mode::Auto);
-        let file: FileConfig = toml::from_str(
-            r#"
-            [sandbox]
-            mode = "bwrap"
-            paths = ["/opt/sdk"]
-            cpu_secs = 60
-            file_size_mb = 0
-            process_cap = "rlimit"
-            "#,
-        )
-        .unwrap();
-        let c = cli(&[
-            "--sandbox",
-            "landlock",
-            "--sandbox-path",
-            "/opt/cc",
-            "--process-limit",
-            "32",
-        ])
-        .merge(file)
-        .unwrap();
-        assert_eq!(c.sandbox.mode, Mode::Landlock, "the flag wins");
-        assert_eq!(
-            c.sandbox.extra_paths,
-            [PathBuf::from("/opt/sdk"), PathBuf::from("/opt/cc")]
-        );
-        assert_eq!(
-            c.sandbox.limits,
-            ResourceLimits {
-                cpu_secs: 60,
-                file_size_mb: 0,
-                processes: 32,
-                process_cap: ProcessCap::Rlimit,
-                ..ResourceLimits::default()
-            }
-        );
+        let file: FileConfig = toml::from_str("[sandbox]\nmode = \"bwrap\"\n").unwrap();
+        let c = cli(&["--cpu-limit", "60"]).merge(file).unwrap();
+        assert_eq!(c.sandbox.mode, crate::sandbox::Mode::Bwrap);
+        assert_eq!(c.sandbox.limits.cpu_secs, 60);
         let bad: FileConfig = toml::from_str("[sandbox]\nmode = \"chroot\"\n").unwrap();
         assert!(cli(&[]).merge(bad).is_err());
-        let relative: FileConfig = toml::from_str("[sandbox]\npaths = [\"opt\"]\n").unwrap();
-        assert!(cli(&[]).merge(relative).is_err());
-        assert!(Cli::try_parse_from(["ccfarmd", "--sandbox", "jail"]).is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod child;
 mod landlock;
 mod probe;
 pub mod rlimits;
+mod settings;
 pub mod toolchain;
 
 use std::ffi::OsString;
@@ -24,47 +25,7 @@ use nix::fcntl::OFlag;
 
 use self::rlimits::RlimitPlan;
 pub use self::rlimits::{ProcessCap, ResourceLimits};
-
-/// Which mechanism to use, as configured (`sandbox = "auto"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// Landlock if the kernel has it, else bubblewrap if it works, else only limits.
-    #[default]
-    Auto,
-    /// Landlock or refuse to start.
-    Landlock,
-    /// bubblewrap or refuse to start.
-    Bwrap,
-    /// Only the resource limits.
-    Off,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Mode, String> {
-        match s {
-            "auto" => Ok(Mode::Auto),
-            "landlock" => Ok(Mode::Landlock),
-            "bwrap" | "bubblewrap" => Ok(Mode::Bwrap),
-            "off" | "none" => Ok(Mode::Off),
-            other => Err(format!(
-                "unknown sandbox {other:?}: use auto, landlock, bwrap or off"
-            )),
-        }
-    }
-}
-
-/// The settings the sandbox is built from.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SandboxSettings {
-    /// The mechanism.
-    pub mode: Mode,
-    /// Read-only paths beyond the base set and what the compilers report.
-    pub extra_paths: Vec<PathBuf>,
-    /// Resource limits of each compile.
-    pub limits: ResourceLimits,
-}
+pub use self::settings::{FileSandbox, Mode, SandboxFlags, SandboxSettings};
 
 /// Why the sandbox cannot be set up (at start-up) or cannot confine a job.
 #[derive(Debug, thiserror::Error)]
@@ -374,20 +335,5 @@ impl SetUpCheck {
             text.extend_from_slice(&buf[..n]);
         }
         bwrap::sandbox_was_set_up(&String::from_utf8_lossy(&text))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes_parse() {
-        assert_eq!("auto".parse::<Mode>(), Ok(Mode::Auto));
-        assert_eq!("landlock".parse::<Mode>(), Ok(Mode::Landlock));
-        assert_eq!("bubblewrap".parse::<Mode>(), Ok(Mode::Bwrap));
-        assert_eq!("off".parse::<Mode>(), Ok(Mode::Off));
-        assert!("chroot".parse::<Mode>().unwrap_err().contains("auto"));
-        assert_eq!(Mode::default(), Mode::Auto);
     }
 }
