@@ -58,6 +58,15 @@ impl CompilerPolicy {
         self.names.iter().map(String::as_str)
     }
 
+    /// Every program the policy may run: the names (looked up on `PATH`) and the
+    /// absolute paths.
+    pub fn programs(&self) -> impl Iterator<Item = String> + '_ {
+        self.names
+            .iter()
+            .cloned()
+            .chain(self.paths.iter().map(|p| p.to_string_lossy().into_owned()))
+    }
+
     /// The program to execute for the client's `argv[0]`, or why not.
     ///
     /// A leading `/usr/bin/` or `/bin/` is dropped before the name check, as distccd

@@ -11,6 +11,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::allow::{AllowList, Cidr};
+use crate::sandbox::{FileSandbox, SandboxFlags, SandboxSettings};
 
 /// The distcc port.
 pub const DEFAULT_PORT: u16 = 3632;
@@ -121,6 +122,9 @@ pub struct Cli {
     /// Accepted for distccd compatibility (niceness of compiles); ignored.
     #[arg(short = 'N', long, value_name = "N")]
     pub nice: Option<i32>,
+    /// The compile sandbox and resource limits.
+    #[command(flatten)]
+    pub sandbox: SandboxFlags,
     /// Print the version and exit.
     #[arg(long)]
     pub version: bool,
@@ -153,6 +157,7 @@ pub struct FileConfig {
     credentials: Option<PathBuf>,
     insecure: Option<bool>,
     limits: Option<FileLimits>,
+    sandbox: Option<FileSandbox>,
 }
 
 /// `[limits]` in the TOML file.
@@ -220,6 +225,8 @@ pub struct Config {
     pub lifetime: Option<Duration>,
     /// Wire limits.
     pub limits: Limits,
+    /// The compile sandbox and resource limits.
+    pub sandbox: SandboxSettings,
 }
 
 /// A configuration mistake, reported before anything starts.
@@ -344,6 +351,10 @@ impl Cli {
         let credentials = self.credentials.or(file.credentials);
         let insecure = self.insecure || file.insecure.unwrap_or(false);
         check_exposure(scheduler.as_deref(), credentials.is_some(), insecure)?;
+        let sandbox = self
+            .sandbox
+            .merge(file.sandbox.unwrap_or_default())
+            .map_err(ConfigError::Invalid)?;
         Ok(Config {
             listen: self
                 .listen
@@ -393,6 +404,7 @@ impl Cli {
             detach: !self.no_detach,
             lifetime: self.lifetime.filter(|&s| s > 0).map(Duration::from_secs),
             limits,
+            sandbox,
         })
     }
 }
@@ -520,6 +532,18 @@ mod tests {
         assert_eq!(c.allowed_compilers, ["/opt/cc/bin/cc", "tcc"]);
         assert_eq!(c.stats_port, Some(DEFAULT_STATS_PORT));
         assert_eq!(c.limits.max_body_len, 1 << 20);
+    }
+
+    #[test]
+    fn sandbox_from_file_and_flags() {
+        let c = cli(&[]).merge(FileConfig::default()).unwrap();
+        assert_eq!(c.sandbox, SandboxSettings::default(), "on by default");
+        let file: FileConfig = toml::from_str("[sandbox]\nmode = \"bwrap\"\n").unwrap();
+        let c = cli(&["--cpu-limit", "60"]).merge(file).unwrap();
+        assert_eq!(c.sandbox.mode, crate::sandbox::Mode::Bwrap);
+        assert_eq!(c.sandbox.limits.cpu_secs, 60);
+        let bad: FileConfig = toml::from_str("[sandbox]\nmode = \"chroot\"\n").unwrap();
+        assert!(cli(&[]).merge(bad).is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 
 use crate::allow::AllowList;
 use crate::compilers::CompilerPolicy;
+use crate::sandbox::Sandbox;
 use crate::secure::Trust;
 use crate::stats::Stats;
 
@@ -44,10 +45,13 @@ pub struct Daemon {
     pub stats: Stats,
     /// Credentials and grant tickets.
     pub trust: Trust,
+    /// What every compile runs in.
+    pub sandbox: Arc<Sandbox>,
 }
 
 impl Daemon {
-    /// A daemon with `jobs` compile slots and room for `queue` waiting requests.
+    /// A daemon with `jobs` compile slots and room for `queue` waiting requests,
+    /// running compiles without a sandbox until [`Daemon::with_sandbox`].
     pub fn new(
         config: Settings,
         compilers: CompilerPolicy,
@@ -63,6 +67,15 @@ impl Daemon {
             queue: Arc::new(Semaphore::new(queue)),
             stats: Stats::new(jobs, queue),
             trust: Trust::none(),
+            sandbox: Arc::new(Sandbox::off()),
+        }
+    }
+
+    /// The same daemon, running every compile in `sandbox`.
+    pub fn with_sandbox(self, sandbox: Sandbox) -> Daemon {
+        Daemon {
+            sandbox: Arc::new(sandbox),
+            ..self
         }
     }
 

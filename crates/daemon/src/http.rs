@@ -108,7 +108,9 @@ async fn route(daemon: &Daemon, path: Option<&str>) -> (&'static str, &'static s
         ),
         Some("/status") => {
             let sys = sys().await;
-            let doc = daemon.stats.status(&sys, env!("CARGO_PKG_VERSION"));
+            let mut doc = daemon.stats.status(&sys, env!("CARGO_PKG_VERSION"));
+            doc.sandbox = Some(daemon.sandbox.description().to_owned());
+            doc.process_cap = Some(daemon.sandbox.process_cap().to_owned());
             let body = serde_json::to_string_pretty(&doc)
                 .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
             ("200 OK", "application/json", body + "\n")

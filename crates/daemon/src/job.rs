@@ -4,15 +4,21 @@
 //!
 //! The compiler driver forks `cc1` and `as`; killing only the driver would leave
 //! them running, which is why everything here is done per process group.
+//!
+//! Every compile runs in the daemon's [`Sandbox`]: under resource limits and, where
+//! the kernel allows, confined to its toolchain and its job directory.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::process::Command;
+
+use crate::sandbox::{Sandbox, SandboxError, SetUpCheck};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -23,6 +29,8 @@ pub struct JobSpec {
     pub args: Vec<String>,
     /// Working directory.
     pub cwd: PathBuf,
+    /// The job directory: the only place the compile may write (and `TMPDIR`).
+    pub job_dir: PathBuf,
     /// Where stdout goes.
     pub stdout: PathBuf,
     /// Where stderr goes.
@@ -31,6 +39,8 @@ pub struct JobSpec {
     pub lifetime: Option<Duration>,
     /// Between SIGTERM and SIGKILL.
     pub grace: Duration,
+    /// What the compile runs in.
+    pub sandbox: Arc<Sandbox>,
 }
 
 /// How the compile ended.
@@ -44,6 +54,19 @@ pub enum JobEnd {
     Cancelled,
     /// The compiler could not be started.
     SpawnFailed(std::io::Error),
+    /// The sandbox could not be set up: the server's fault, never the compile's.
+    SandboxFailed(String),
+}
+
+/// Why a compile could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Its sandbox could not be prepared.
+    #[error("cannot prepare the compile sandbox: {0}")]
+    Sandbox(#[from] SandboxError),
+    /// The process could not be started (or, with Landlock, confined before `exec`).
+    #[error(transparent)]
+    Spawn(#[from] std::io::Error),
 }
 
 /// Kills the whole process group when dropped, so that no exit path (including the
@@ -68,21 +91,24 @@ pub struct Running {
     child: tokio::process::Child,
     guard: GroupGuard,
     deadline: Option<tokio::time::Instant>,
+    set_up: SetUpCheck,
+    stderr: PathBuf,
 }
 
 /// Start `spec`'s compiler. With `stdin_piped`, the caller feeds the source through
 /// [`Running::stdin`]; otherwise stdin is `/dev/null`. The lifetime counts from here.
-pub fn start(spec: &JobSpec, stdin_piped: bool) -> std::io::Result<Running> {
+pub fn start(spec: &JobSpec, stdin_piped: bool) -> Result<Running, StartError> {
+    let confined = spec
+        .sandbox
+        .confine(&spec.job_dir, &spec.cwd, &spec.program, &spec.args)?;
     let stdout = std::fs::File::create(&spec.stdout)?;
     let stderr = std::fs::File::create(&spec.stderr)?;
-    let mut command = Command::new(&spec.program);
-    command.args(&spec.args).current_dir(&spec.cwd);
+    let mut command = Command::new(confined.program());
+    command.args(confined.args()).current_dir(&spec.cwd);
     // gcc's own temporaries (ccXXXXXX.s, .res, ...) go into the job directory, so that
     // a compiler killed mid-job (client gone, lifetime, shutdown) leaves nothing behind
-    // when the directory is removed.
-    if let Some(job_dir) = spec.stdout.parent() {
-        command.env("TMPDIR", job_dir);
-    }
+    // when the directory is removed — and because it is the only writable place.
+    command.env("TMPDIR", &spec.job_dir);
     command
         .stdin(if stdin_piped {
             Stdio::piped()
@@ -93,7 +119,9 @@ pub fn start(spec: &JobSpec, stdin_piped: bool) -> std::io::Result<Running> {
         .stderr(stderr)
         .process_group(0)
         .kill_on_drop(true);
+    confined.install(command.as_std_mut());
     let child = command.spawn()?;
+    let set_up = confined.spawned();
     let pid = child
         .id()
         .ok_or_else(|| std::io::Error::other("compiler exited before it could be tracked"))?;
@@ -101,6 +129,8 @@ pub fn start(spec: &JobSpec, stdin_piped: bool) -> std::io::Result<Running> {
         child,
         guard: GroupGuard(Pid::from_raw(pid as i32)),
         deadline: spec.lifetime.map(|l| tokio::time::Instant::now() + l),
+        set_up,
+        stderr: spec.stderr.clone(),
     })
 }
 
@@ -127,6 +157,9 @@ impl Running {
         let end = tokio::select! {
             status = self.child.wait() => {
                 return match status {
+                    Ok(_) if !self.set_up.was_set_up() => {
+                        JobEnd::SandboxFailed(last_line(&self.stderr))
+                    }
                     Ok(status) => JobEnd::Exited(status.into_raw() as u32),
                     Err(e) => JobEnd::SpawnFailed(e),
                 };
@@ -147,11 +180,23 @@ impl Running {
     }
 }
 
+/// The sandbox's own complaint, which it wrote where the compiler's stderr goes.
+fn last_line(stderr: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(stderr).unwrap_or_default();
+    let line = text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+    if line.is_empty() {
+        "the sandbox exited before starting the compiler".into()
+    } else {
+        line.to_owned()
+    }
+}
+
 /// Run `spec` until it exits, its lifetime runs out, or `cancel` completes.
 pub async fn run(spec: &JobSpec, cancel: impl std::future::Future<Output = ()>) -> JobEnd {
     match start(spec, false) {
         Ok(running) => running.finish(spec.grace, cancel).await,
-        Err(e) => JobEnd::SpawnFailed(e),
+        Err(StartError::Sandbox(e)) => JobEnd::SandboxFailed(e.to_string()),
+        Err(StartError::Spawn(e)) => JobEnd::SpawnFailed(e),
     }
 }
 
@@ -166,10 +211,12 @@ mod tests {
             program: "/bin/sh".into(),
             args: vec!["-c".into(), script.into()],
             cwd: dir.path().to_owned(),
+            job_dir: dir.path().to_owned(),
             stdout: dir.path().join("out"),
             stderr: dir.path().join("err"),
             lifetime,
             grace: Duration::from_millis(500),
+            sandbox: Arc::new(Sandbox::off()),
         }
     }
 

@@ -17,6 +17,7 @@ pub mod job;
 pub mod jobdirs;
 pub mod prepare;
 pub mod register;
+pub mod sandbox;
 pub mod secure;
 pub mod server;
 pub mod session;

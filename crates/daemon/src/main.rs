@@ -9,6 +9,7 @@ use anyhow::Context;
 use ccfarm_daemon::compilers::{CompilerPolicy, MASQUERADE_DIRS};
 use ccfarm_daemon::config::{Cli, Config};
 use ccfarm_daemon::daemon::{Daemon, Settings};
+use ccfarm_daemon::sandbox::Sandbox;
 use ccfarm_daemon::secure::Trust;
 use ccfarm_daemon::{http, jobdirs, register, server};
 use clap::Parser;
@@ -124,7 +125,30 @@ fn main() -> ExitCode {
     if swept > 0 {
         info!("removed {swept} job directories left by a daemon that is gone");
     }
-    let result = run(config.clone(), compilers, listener, stats_listener);
+    // After dropping privileges: the trial run must be made as the user compiles run as.
+    let programs: Vec<String> = compilers.programs().collect();
+    let sandbox = match Sandbox::start(&config.sandbox, config.jobs, &programs, &config.tmp_dir) {
+        Ok(sandbox) => sandbox,
+        Err(err) => {
+            error!("cannot set up the compile sandbox: {err}");
+            return ExitCode::from(EXIT_BAD_ARGUMENTS);
+        }
+    };
+    if sandbox.is_confined() {
+        info!(
+            sandbox = sandbox.description(),
+            processes = sandbox.process_cap(),
+            "compiles run in a sandbox"
+        );
+    } else {
+        warn!(
+            "compiles are NOT confined to their toolchain and job directory (sandbox {}); \
+             resource limits still apply (processes: {})",
+            sandbox.description(),
+            sandbox.process_cap()
+        );
+    }
+    let result = run(config.clone(), compilers, sandbox, listener, stats_listener);
     if let Some(pid_file) = &config.pid_file {
         let _ = std::fs::remove_file(pid_file);
     }
@@ -180,6 +204,7 @@ fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 async fn run(
     config: Config,
     compilers: CompilerPolicy,
+    sandbox: Sandbox,
     listener: std::net::TcpListener,
     stats_listener: Option<std::net::TcpListener>,
 ) -> anyhow::Result<()> {
@@ -227,6 +252,7 @@ async fn run(
             config.jobs,
             config.max_queue,
         )
+        .with_sandbox(sandbox)
         .with_trust(trust),
     );
     // SIGHUP re-reads the credentials (a new certificate or revocation list); open

@@ -100,10 +100,12 @@ pub fn prepare(daemon: &Daemon, request: Request) -> Result<PreparedJob, Refusal
         program,
         args: args.into_iter().skip(1).collect(),
         cwd,
+        job_dir: dir.path().to_owned(),
         stdout: dir.path().join("stdout"),
         stderr: dir.path().join("stderr"),
         lifetime: daemon.config.job_lifetime,
         grace: daemon.config.kill_grace,
+        sandbox: daemon.sandbox.clone(),
     };
     Ok(PreparedJob {
         spec,
@@ -195,10 +197,12 @@ pub fn prepare_streamed(
         program,
         args: args.into_iter().skip(1).collect(),
         cwd: dir.path().to_owned(),
+        job_dir: dir.path().to_owned(),
         stdout: dir.path().join("stdout"),
         stderr: dir.path().join("stderr"),
         lifetime: daemon.config.job_lifetime,
         grace: daemon.config.kill_grace,
+        sandbox: daemon.sandbox.clone(),
     };
     Ok(Some(PreparedJob {
         spec,

@@ -313,9 +313,27 @@ impl Conn<'_> {
                 let refusal = Refusal {
                     outcome: Outcome::server_error,
                     status: exit::COMPILER_MISSING << 8,
-                    reason: format!("failed to exec {}: {err}", job.spec.program),
+                    reason: if daemon.sandbox.is_confined() {
+                        format!(
+                            "failed to exec {} in the sandbox ({}): {err}",
+                            job.spec.program,
+                            daemon.sandbox.description()
+                        )
+                    } else {
+                        format!("failed to exec {}: {err}", job.spec.program)
+                    },
                 };
                 warn!(%peer, category = "server_error", "{}", refusal.reason);
+                (refusal.outcome, refusal.reply(version))
+            }
+            JobEnd::SandboxFailed(reason) => {
+                // The server's fault: reported as such (distcc then retries elsewhere
+                // or locally), never as the user's compile error.
+                let refusal = Refusal::server_error(format!(
+                    "the compile sandbox ({}) failed: {reason}",
+                    daemon.sandbox.description()
+                ));
+                warn!(%peer, category = "server_error", "{}: {summary}", refusal.reason);
                 (refusal.outcome, refusal.reply(version))
             }
         };

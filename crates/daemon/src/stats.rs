@@ -393,6 +393,8 @@ impl Stats {
             load_average: sys.load,
             free_memory_mb: sys.free_mem_mb,
             free_space_mb: sys.free_space_mb,
+            sandbox: None,
+            process_cap: None,
         }
     }
 }
@@ -429,6 +431,12 @@ pub struct StatusDoc {
     pub free_memory_mb: u64,
     /// Free space in the temporary directory.
     pub free_space_mb: u64,
+    /// What confines compiles: `landlock (...)`, `bwrap (...)` or `none: <reason>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
+    /// How the processes of one compile are capped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_cap: Option<String>,
 }
 
 #[cfg(test)]

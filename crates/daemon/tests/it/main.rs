@@ -9,4 +9,5 @@ mod lifecycle;
 mod membership;
 mod protocol3;
 mod refusals;
+mod sandbox;
 mod stats;
