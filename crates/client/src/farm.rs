@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ccfarm_daemon::compilers::{CompilerPolicy, MASQUERADE_DIRS};
 use ccfarm_daemon::daemon::{Daemon, Settings};
+use ccfarm_daemon::sandbox::Sandbox;
 use ccfarm_daemon::secure::Trust;
 use ccfarm_daemon::system::SystemInfo;
 use ccfarm_daemon::{config, jobdirs, register, server};
@@ -414,6 +415,10 @@ fn start_server(
         Some(dir) => Trust::load(dir, true).map_err(|e| e.to_string())?,
         None => Trust::none(),
     };
+    // The farm's servers confine their compiles as ccfarmd does by default.
+    let programs: Vec<String> = compilers.programs().collect();
+    let sandbox = Sandbox::start(&config.sandbox, config.jobs, &programs, &config.tmp_dir)
+        .map_err(|e| format!("cannot set up the compile sandbox: {e}"))?;
     let daemon = Arc::new(
         Daemon::new(
             Settings {
@@ -428,6 +433,7 @@ fn start_server(
             config.jobs,
             config.max_queue,
         )
+        .with_sandbox(sandbox)
         .with_trust(trust),
     );
     let shutdown = async move {
