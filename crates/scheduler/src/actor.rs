@@ -22,10 +22,10 @@ use crate::addresses::{Address, Addresses};
 use crate::config::{FileConfig, StaticHost};
 use crate::handle::{AdminError, AdminOp, Handle};
 use crate::matching;
+use crate::members::Members;
 use crate::metrics::Metrics;
 use crate::probe;
-use ccfarm_proto::farm::GrantProof;
-use ccfarm_trust::ticket::{self, TICKET_LIFETIME_MS, TicketKey};
+use ccfarm_trust::ticket::TicketKey;
 
 /// Messages to one connection.
 pub type Tx = mpsc::UnboundedSender<FromScheduler>;
@@ -135,10 +135,7 @@ async fn run(
         requests: HashMap::new(),
         leases: HashMap::new(),
         hosts: Addresses::default(),
-        conn_host: HashMap::new(),
-        host_conn: HashMap::new(),
-        ticket_keys: HashMap::new(),
-        last_heard: HashMap::new(),
+        members: Members::default(),
         one_copy: HashSet::new(),
         conn_requests: HashMap::new(),
         history: HashMap::new(),
@@ -208,13 +205,8 @@ struct State {
     /// Where each host takes jobs, and the host at each address (a client's
     /// `previous_server`).
     hosts: Addresses,
-    conn_host: HashMap<u64, HostId>,
-    host_conn: HashMap<HostId, u64>,
-    /// The name and ticket key of each registered server that proved its name: grants
-    /// to it carry a ticket, and the client connects with TLS.
-    ticket_keys: HashMap<HostId, (String, TicketKey)>,
-    /// When each server connection last registered or sent a heartbeat.
-    last_heard: HashMap<u64, Instant>,
+    /// Registered servers' connections and ticket keys.
+    members: Members,
     /// Connections that cannot run a second copy of a job.
     one_copy: HashSet<u64>,
     /// Each client connection's latest requests by its own numbers (for `Size`).
@@ -376,20 +368,10 @@ impl State {
                 tx,
                 compilers,
             } => {
-                // A name belongs to one live connection: a second registration under it
-                // (a rogue, or a copy of the server started twice) is refused and must
-                // not disturb the one already serving.
-                // A connection silent for twice the heartbeat timeout is taken for dead
-                // (a server whose machine crashed leaves it half-open until TCP
-                // keepalive notices): the server restarting under its name takes over.
+                // See `members` for who may take a name.
                 let silent_for = self.settings.heartbeat_timeout * 2;
                 if let Some(host) = sched.host_id(&name)
-                    && let Some(&live) = self.host_conn.get(&host)
-                    && live != conn
-                    && self
-                        .last_heard
-                        .get(&live)
-                        .is_some_and(|heard| heard.elapsed() < silent_for)
+                    && self.members.taken(host, conn, silent_for)
                 {
                     warn!(%name, %ip, "registration refused: a server of that name is connected");
                     self.settings.metrics.registration_refused();
@@ -419,18 +401,13 @@ impl State {
                                 lzo,
                             },
                         );
-                        if let Some(stale) = self.host_conn.insert(host, conn)
-                            && stale != conn
+                        if self
+                            .members
+                            .register(host, conn, name.clone(), tickets)
+                            .is_some()
                         {
                             warn!(%name, "a silent connection of this server is replaced");
-                            self.conn_host.remove(&stale);
                         }
-                        self.conn_host.insert(conn, host);
-                        self.last_heard.insert(conn, Instant::now());
-                        match tickets {
-                            Some(key) => self.ticket_keys.insert(host, (name, key)),
-                            None => self.ticket_keys.remove(&host),
-                        };
                         let keys = matching::registered(&compilers);
                         let more = sched.set_compilers(now, host, &keys).unwrap_or_default();
                         Ok(actions.into_iter().chain(more).collect())
@@ -444,9 +421,8 @@ impl State {
                 running,
                 load,
                 free_memory_mb,
-            } => match self.conn_host.get(&conn) {
-                Some(&host) => {
-                    self.last_heard.insert(conn, Instant::now());
+            } => match self.members.heard(conn) {
+                Some(host) => {
                     let beat = Heartbeat {
                         slots,
                         running,
@@ -478,7 +454,6 @@ impl State {
             }
             Event::Gone { conn } => {
                 self.one_copy.remove(&conn);
-                self.last_heard.remove(&conn);
                 self.conn_requests.remove(&conn);
                 self.gone(sched, now, conn)
             }
@@ -555,11 +530,8 @@ impl State {
     /// connected is ignored until it registers again.
     fn forget(&mut self, id: HostId) {
         self.hosts.remove(id);
-        self.ticket_keys.remove(&id);
         self.configured_compilers.remove(&id);
-        if let Some(conn) = self.host_conn.remove(&id) {
-            self.conn_host.remove(&conn);
-        }
+        self.members.forget(id);
     }
 
     /// The host called `name`, or whose distcc address is `name` (`ip:port`).
@@ -673,18 +645,12 @@ impl State {
         conn: u64,
     ) -> Result<Vec<Action>, ccfarm_sched::SchedError> {
         let mut actions = Vec::new();
-        if let Some(host) = self.conn_host.remove(&conn) {
-            // A server that reconnected already has a newer connection: the old one closing
-            // must not take it down.
-            if self.host_conn.get(&host) == Some(&conn) {
-                self.host_conn.remove(&host);
-                self.ticket_keys.remove(&host);
-                info!(
-                    host = sched.host_name(host).unwrap_or("?"),
-                    "server disconnected"
-                );
-                actions.extend(sched.leave(now, host)?);
-            }
+        if let Some(host) = self.members.closed(conn) {
+            info!(
+                host = sched.host_name(host).unwrap_or("?"),
+                "server disconnected"
+            );
+            actions.extend(sched.leave(now, host)?);
         }
         let leases: Vec<LeaseId> = self
             .leases
@@ -756,7 +722,7 @@ impl State {
                         host: addr.addr.ip().to_string(),
                         port: addr.addr.port(),
                         lzo: addr.lzo,
-                        proof: self.proof(host, &waiting.user, lease),
+                        proof: self.members.proof(host, &waiting.user, lease),
                     });
                     self.leases.insert(
                         lease,
@@ -817,7 +783,7 @@ impl State {
                         host: addr.addr.ip().to_string(),
                         port: addr.addr.port(),
                         lzo: addr.lzo,
-                        proof: self.proof(host, &user, new_lease),
+                        proof: self.members.proof(host, &user, new_lease),
                     });
                     self.leases.insert(
                         new_lease,
@@ -854,29 +820,5 @@ impl State {
                 },
             }
         }
-    }
-}
-
-impl State {
-    /// The ticket for running `lease` of `user` on `host`, if that host takes them.
-    fn proof(&self, host: HostId, user: &str, lease: LeaseId) -> Option<GrantProof> {
-        let (server, key) = self.ticket_keys.get(&host)?;
-        let expires_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
-            + TICKET_LIFETIME_MS;
-        let ticket = ticket::sign(
-            key,
-            &ticket::Grant {
-                server,
-                user,
-                lease: lease.0,
-                expires_ms,
-            },
-        );
-        Some(GrantProof {
-            server: server.clone(),
-            ticket,
-        })
     }
 }

@@ -17,6 +17,7 @@ mod http;
 mod https;
 mod keepalive;
 mod matching;
+mod members;
 mod metrics;
 mod probe;
 mod proxy;
