@@ -114,3 +114,12 @@ fn the_http_endpoint_speaks_https_and_ccfarm_hosts_uses_it() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn an_insecure_scheduler_says_so_on_its_dashboard() {
+    let insecure = Farm::start_with(&[], "insecure = true\n");
+    let page = insecure.http_get("/");
+    assert!(page.contains("INSECURE"), "no warning on the dashboard");
+    let normal = Farm::start(&[]);
+    assert!(!normal.http_get("/").contains("INSECURE"));
+}
