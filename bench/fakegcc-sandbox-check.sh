@@ -26,7 +26,7 @@ work=$(mktemp -d /tmp/ccfarm-fakegcc-check.XXXXXX)
 pid=
 cleanup() {
   if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  rm -rf "$work"
+  [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 mkdir -p "$work/bin" "$work/distcc"
@@ -49,9 +49,9 @@ for mech in "${mechs[@]}"; do
     grep -q "listening for distcc clients" "$work/ccfarmd-$mech.log" 2>/dev/null && break
     sleep 0.1
   done
-  in_force=$(grep -oE 'sandbox="[^"]*"|NOT confined[^"]*' "$work/ccfarmd-$mech.log" | head -1 || true)
+  in_force=$(grep -oE 'sandbox="[^"]*"|NOT confined' "$work/ccfarmd-$mech.log" | head -1 || true)
   for k in 1 2 3; do
-    DISTCC_HOSTS="127.0.0.1:$port/3" distcc "$work/bin/fakegcc" -c "$work/j$k.c" -o "$work/j$k-$mech.o" \
+    DISTCC_HOSTS="127.0.0.1:$port/3" PATH="$work/bin:$PATH" distcc fakegcc -c "$work/j$k.c" -o "$work/j$k-$mech.o" \
       2>"$work/err-$mech-$k" &
   done
   wait $(jobs -p | grep -v "^$pid\$") 2>/dev/null || true
@@ -61,9 +61,10 @@ import re, sys
 mech, in_force = sys.argv[1], sys.argv[2]
 waits = sorted(float(m.group(2)) - float(m.group(1))
                for m in re.finditer(r"t0=([0-9.]+) t1=([0-9.]+)", sys.stdin.read()))
-ms = " ".join(f"{w*1000:.0f}" for w in waits)
+ms = " ".join(f"{w*1000:.0f}" for w in waits) or "none (no trailer)"
 ok = len(waits) == 3 and waits[-1] > 0.45
-print(f"{mech:<9} slot waits (ms): {ms or \"none (no trailer)\"}  -> {\"slots enforced\" if ok else \"NOT ENFORCED\"}   [{in_force}]")
+verdict = "slots enforced" if ok else "NOT ENFORCED"
+print(f"{mech:<9} slot waits (ms): {ms}  -> {verdict}   [{in_force}]")
 sys.exit(0 if ok else 1)' "$mech" "$in_force" || status=1
 done
 exit $status
