@@ -225,7 +225,10 @@ start_daemons() {   # [NAME]: all farm hosts, or only NAME
         if [ "$SECURE" = 1 ]; then extra+=(--credentials "$CA/server-$name"); fi
         mapfile -t sbx < <(sandbox_flags)
         # shellcheck disable=SC2046
-        bg "ccfarmd-$name" env $(host_env "$name" "$slow" "$slots") PATH="$BENCH_BIN:$PATH" \
+        # The sandbox in force is logged at info by ccfarmd's main module; keep that line.
+        logf=()
+        [ -z "${CCFARM_DAEMON_LOG:-}" ] && logf=(CCFARM_LOG="warn,ccfarmd=info")
+        bg "ccfarmd-$name" env $(host_env "$name" "$slow" "$slots") PATH="$BENCH_BIN:$PATH" "${logf[@]}" \
             "$BIN/ccfarmd" --no-detach --listen "$addr" --port "$port" --allow 127.0.0.0/8 \
             --jobs "$slots" --allow-compiler fakegcc --tmp-dir "$RUN_DIR/jobs-$name" \
             --log-file "$RUN_DIR/ccfarmd-$name.log" --log-level "${CCFARM_DAEMON_LOG:-warning}" \
@@ -234,7 +237,26 @@ start_daemons() {   # [NAME]: all farm hosts, or only NAME
     while read -r name slow slots addr port; do
         [ -n "${1:-}" ] && [ "$1" != "$name" ] && continue
         wait_tcp "$addr" "$port" 20 || exit 1
+        note_sandbox "$name"
     done < <(hosts_list)
+}
+
+# Record the sandbox host NAME's ccfarmd put in force in $RUN_DIR/sandbox.txt. Under
+# bubblewrap every compile has its own network namespace, so fakegcc's slot limit
+# (bound abstract unix sockets) no longer holds across jobs: say so loudly (the
+# figures stay valid only because ccfarmd's --jobs equals the host's slots).
+note_sandbox() {
+    local line="" t
+    # ccfarmd binds its port before the sandbox's trial run: wait (bounded) for the line.
+    for ((t = 0; t < 50; t++)); do
+        line=$(grep -oE 'sandbox="[^"]*"|NOT confined' "$RUN_DIR/ccfarmd-$1.log" 2>/dev/null | head -1)
+        [ -n "$line" ] && break
+        sleep 0.1
+    done
+    echo "$1 ${line:-unknown (no sandbox line in the log)}" >>"$RUN_DIR/sandbox.txt"
+    case $line in
+    *bwrap*) echo "warning: $1 runs compiles under bubblewrap: fakegcc's slot limit does not hold across its jobs (see docs/benchmarks.md)" >&2 ;;
+    esac
 }
 
 # Scheduler mode: start the daemons one at a time, each after the previous one has
