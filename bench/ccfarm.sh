@@ -45,6 +45,25 @@
 #     length, counters over time), ccfarmd-NAME.log. CCFARM_CLIENT_LOG=1: each client's
 #     verbose log in ccfarm-client-cK.log (which jobs got a speculative copy).
 #
+# Security (CCFARM_SECURE, CCFARM_SANDBOX, CCFARM_PROCESS_CAP): this adapter is the farm
+# with security OFF, as every result before the sandbox and the credentials existed
+# was measured: no credentials (plaintext on loopback, which ccfarm allows without
+# them) and ccfarmd with `--sandbox off --process-cap rlimit` (compiles unconfined,
+# only the rlimits, which cost nothing measurable; no per-job pids cgroup, which a
+# root-run ccfarmd would otherwise make by default).
+#   * CCFARM_SECURE=1 (scheduler mode only): at `start`, an authority and credentials
+#     made with `ccfarm ca` in $RUN_DIR/ca: `scheduler sched --host 127.0.0.1`,
+#     `server NAME` per farm host, `user ccb-dev<k>` per client (one `user $USER`
+#     with CCFARM_ONE_USER=1). The scheduler and every ccfarmd get `--credentials`,
+#     each client CCFARM_CREDENTIALS; /status and /metrics are then fetched over HTTPS
+#     (`curl --cacert $RUN_DIR/ca/ca.pem`).
+#   * CCFARM_SANDBOX=off|auto|landlock|bwrap|default (default `off`; `default` passes no
+#     --sandbox, i.e. ccfarmd's own default, auto) and CCFARM_PROCESS_CAP=rlimit|auto|
+#     cgroup|default (default `rlimit`). bench/ccfarm-secure.sh: TLS + the sandbox as
+#     shipped (both `default`: Landlock here, and a per-job pids cgroup because the
+#     harness runs ccfarmd as root); bench/ccfarm-secure-rlimit.sh: the same with
+#     `process_cap = rlimit`, which is what a deployed ccfarmd (`--user`, not root) gets.
+#
 # static: no scheduler. ccfarmd per host on 127.0.0.$((CCFARM_ADDR_BASE+i)):
 #   $((CCFARM_PORT_BASE+i)); clients get CCFARM_HOSTS listing the hosts in farm
 #   order (the client's own slot sharing, as distcc). bench/ccfarm-static.sh.
@@ -77,10 +96,30 @@ SCHED_PORT=${CCFARM_SCHED_PORT:-27290}
 HTTP_PORT=$((SCHED_PORT + 1))
 SCHED=127.0.0.1:$SCHED_PORT
 STATUS_EVERY=${CCFARM_STATUS_EVERY:-1}
+SECURE=${CCFARM_SECURE:-0}
+SANDBOX=${CCFARM_SANDBOX:-off}
+PROCESS_CAP=${CCFARM_PROCESS_CAP:-rlimit}
+CA=${RUN_DIR:-.}/ca
+if [ "$SECURE" = 1 ]; then
+    SCHEME=https
+    CURL_TLS=(--cacert "$CA/ca.pem")
+else
+    SCHEME=http
+    CURL_TLS=()
+fi
 
 case $MODE in
 scheduler | static) ;;
 *) echo "CCFARM_MODE must be scheduler or static, not '$MODE'" >&2; exit 2 ;;
+esac
+if [ "$SECURE" = 1 ] && [ "$MODE" != scheduler ]; then
+    echo "CCFARM_SECURE=1 needs CCFARM_MODE=scheduler" >&2; exit 2
+fi
+case $SANDBOX in off | auto | landlock | bwrap | default) ;;
+*) echo "CCFARM_SANDBOX must be off, auto, landlock, bwrap or default, not '$SANDBOX'" >&2; exit 2 ;;
+esac
+case $PROCESS_CAP in rlimit | auto | cgroup | default) ;;
+*) echo "CCFARM_PROCESS_CAP must be rlimit, auto, cgroup or default, not '$PROCESS_CAP'" >&2; exit 2 ;;
 esac
 
 hosts_list() {   # "name slow slots addr port" in FARM_HOSTS order
@@ -101,7 +140,44 @@ port_free() {
 }
 
 status() {   # the scheduler's /status JSON on stdout (bounded)
-    curl -sf --max-time 2 "http://127.0.0.1:$HTTP_PORT/status"
+    curl -sf --max-time 2 "${CURL_TLS[@]}" "$SCHEME://127.0.0.1:$HTTP_PORT/status"
+}
+
+# The name each client runs as (and, secure, its user credential's name).
+client_user() {
+    if [ "${CCFARM_ONE_USER:-0}" = 0 ]; then echo "ccb-dev$1"; else echo "${USER:-$(id -un)}"; fi
+}
+
+# Secure mode: an authority and every member's credentials, made with `ccfarm ca` as
+# an operator would (scheduler, one server per farm host named as the host, one user
+# per client), in $RUN_DIR/ca.
+make_credentials() {
+    local spec name slow slots k
+    "$BIN/ccfarm" ca init --ca "$CA" --farm ccbench >"$RUN_DIR/ca.out" 2>&1 || return 1
+    "$BIN/ccfarm" ca issue scheduler sched --host 127.0.0.1 --ca "$CA" --out "$CA/scheduler" \
+        >>"$RUN_DIR/ca.out" 2>&1 || return 1
+    for spec in $FARM_HOSTS; do
+        IFS=: read -r name slow slots <<<"$spec"
+        "$BIN/ccfarm" ca issue server "$name" --ca "$CA" --out "$CA/server-$name" \
+            >>"$RUN_DIR/ca.out" 2>&1 || return 1
+    done
+    if [ "${CCFARM_ONE_USER:-0}" = 0 ]; then
+        for ((k = 0; k < N_CLIENTS; k++)); do
+            "$BIN/ccfarm" ca issue user "$(client_user "$k")" --ca "$CA" --out "$CA/user-c$k" \
+                >>"$RUN_DIR/ca.out" 2>&1 || return 1
+        done
+    else
+        "$BIN/ccfarm" ca issue user "$(client_user 0)" --ca "$CA" --out "$CA/user-one" \
+            >>"$RUN_DIR/ca.out" 2>&1 || return 1
+    fi
+}
+
+# ccfarmd's sandbox flags for this variant; none for a ccfarmd from before the sandbox
+# (which has no such flags and runs compiles unconfined).
+sandbox_flags() {
+    "$BIN/ccfarmd" --help 2>&1 | grep -q -- --sandbox || return 0
+    [ "$SANDBOX" = default ] || printf '%s\n' --sandbox "$SANDBOX"
+    [ "$PROCESS_CAP" = default ] || printf '%s\n' --process-cap "$PROCESS_CAP"
 }
 
 # [SPECS]: exit 0 when /status lists every farm host (or every host in SPECS,
@@ -146,17 +222,41 @@ start_daemons() {   # [NAME]: all farm hosts, or only NAME
         mkdir -p "$RUN_DIR/jobs-$name"
         extra=()
         [ "$MODE" = scheduler ] && extra=(--scheduler "$SCHED" --name "$name")
+        if [ "$SECURE" = 1 ]; then extra+=(--credentials "$CA/server-$name"); fi
+        mapfile -t sbx < <(sandbox_flags)
         # shellcheck disable=SC2046
-        bg "ccfarmd-$name" env $(host_env "$name" "$slow" "$slots") PATH="$BENCH_BIN:$PATH" \
+        # The sandbox in force is logged at info by ccfarmd's main module; keep that line.
+        logf=()
+        [ -z "${CCFARM_DAEMON_LOG:-}" ] && logf=(CCFARM_LOG="warn,ccfarmd=info")
+        bg "ccfarmd-$name" env $(host_env "$name" "$slow" "$slots") PATH="$BENCH_BIN:$PATH" "${logf[@]}" \
             "$BIN/ccfarmd" --no-detach --listen "$addr" --port "$port" --allow 127.0.0.0/8 \
             --jobs "$slots" --allow-compiler fakegcc --tmp-dir "$RUN_DIR/jobs-$name" \
             --log-file "$RUN_DIR/ccfarmd-$name.log" --log-level "${CCFARM_DAEMON_LOG:-warning}" \
-            "${extra[@]}"
+            "${sbx[@]}" "${extra[@]}"
     done < <(hosts_list)
     while read -r name slow slots addr port; do
         [ -n "${1:-}" ] && [ "$1" != "$name" ] && continue
         wait_tcp "$addr" "$port" 20 || exit 1
+        note_sandbox "$name"
     done < <(hosts_list)
+}
+
+# Record the sandbox host NAME's ccfarmd put in force in $RUN_DIR/sandbox.txt. Under
+# bubblewrap every compile has its own network namespace, so fakegcc's slot limit
+# (bound abstract unix sockets) no longer holds across jobs: say so loudly (the
+# figures stay valid only because ccfarmd's --jobs equals the host's slots).
+note_sandbox() {
+    local line="" t
+    # ccfarmd binds its port before the sandbox's trial run: wait (bounded) for the line.
+    for ((t = 0; t < 50; t++)); do
+        line=$(grep -oE 'sandbox="[^"]*"|NOT confined' "$RUN_DIR/ccfarmd-$1.log" 2>/dev/null | head -1)
+        [ -n "$line" ] && break
+        sleep 0.1
+    done
+    echo "$1 ${line:-unknown (no sandbox line in the log)}" >>"$RUN_DIR/sandbox.txt"
+    case $line in
+    *bwrap*) echo "warning: $1 runs compiles under bubblewrap: fakegcc's slot limit does not hold across its jobs (see docs/benchmarks.md)" >&2 ;;
+    esac
 }
 
 # Scheduler mode: start the daemons one at a time, each after the previous one has
@@ -186,6 +286,10 @@ start)
             write_sched_config >"$RUN_DIR/scheduler.toml"
             conf=(--config "$RUN_DIR/scheduler.toml")
         fi
+        if [ "$SECURE" = 1 ]; then
+            make_credentials || { echo "ccfarm ca failed (see $RUN_DIR/ca.out)" >&2; exit 1; }
+            conf+=(--credentials "$CA/scheduler")
+        fi
         bg ccfarm-scheduler env CCFARM_LOG="${CCFARM_SCHED_LOG:-info}" \
             "$BIN/ccfarm-scheduler" --listen "$SCHED" --http "127.0.0.1:$HTTP_PORT" --policy "$POLICY" \
             "${conf[@]}"
@@ -205,17 +309,19 @@ start)
         fi
         if [ "$STATUS_EVERY" != 0 ]; then
             bg status-sampler bash -c '
-                while sleep "$1"; do
-                    s=$(curl -sf --max-time 2 "http://127.0.0.1:$2/status") || continue
-                    printf "%s %s\n" "$(date +%s.%N)" "$(printf "%s" "$s" | tr -d "\n ")" >>"$3"
-                done' _ "$STATUS_EVERY" "$HTTP_PORT" "$RUN_DIR/status.jsonl"
+                url=$1; shift; every=$1; shift; out=$1; shift
+                while sleep "$every"; do
+                    s=$(curl -sf --max-time 2 "$@" "$url") || continue
+                    printf "%s %s\n" "$(date +%s.%N)" "$(printf "%s" "$s" | tr -d "\n ")" >>"$out"
+                done' _ "$SCHEME://127.0.0.1:$HTTP_PORT/status" "$STATUS_EVERY" "$RUN_DIR/status.jsonl" \
+                "${CURL_TLS[@]}"
         fi
     fi
     ;;
 stop)
     if [ "$MODE" = scheduler ]; then
         status >"$RUN_DIR/status-final.json" || true
-        curl -sf --max-time 2 "http://127.0.0.1:$HTTP_PORT/metrics" >"$RUN_DIR/metrics-final.txt" || true
+        curl -sf --max-time 2 "${CURL_TLS[@]}" "$SCHEME://127.0.0.1:$HTTP_PORT/metrics" >"$RUN_DIR/metrics-final.txt" || true
     fi
     kill_recorded
     ;;
@@ -240,8 +346,11 @@ client-env)
             echo "CCFARM_HOSTS="
         fi
         if [ "${CCFARM_ONE_USER:-0}" = 0 ]; then
-            echo "USER=ccb-dev$2"
+            echo "USER=$(client_user "$2")"
             echo "HOSTNAME=ccb-client$2"
+            if [ "$SECURE" = 1 ]; then echo "CCFARM_CREDENTIALS=$CA/user-c$2"; fi
+        elif [ "$SECURE" = 1 ]; then
+            echo "CCFARM_CREDENTIALS=$CA/user-one"
         fi
     else
         echo "CCFARM_HOSTS=${h# }"
@@ -269,9 +378,11 @@ describe)
         [ "${CCFARM_WEIGHTS:-0}" = 1 ] && extra="$extra, weights 1/slowness"
         [ -n "${CCFARM_SPECULATION:-}" ] && extra="$extra, speculation=${CCFARM_SPECULATION}"
         [ -n "${CCFARM_MEMORY:-}" ] && extra="$extra, client memory kept in $CCFARM_MEMORY"
-        echo "ccfarm $v (scheduler, policy $POLICY, host-list fallback: $fb, users: $users$extra)"
+        sec=plaintext
+        [ "$SECURE" = 1 ] && sec="TLS with credentials"
+        echo "ccfarm $v (scheduler, policy $POLICY, host-list fallback: $fb, users: $users$extra; $sec, sandbox $SANDBOX, process cap $PROCESS_CAP)"
     else
-        echo "ccfarm $v (static host list, no scheduler)"
+        echo "ccfarm $v (static host list, no scheduler; sandbox $SANDBOX, process cap $PROCESS_CAP)"
     fi
     ;;
 *) echo "usage: $0 start|stop|client-env K|wrapper|exec-prefix|jobs J|capacity-model|describe" >&2; exit 2 ;;
