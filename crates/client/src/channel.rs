@@ -115,6 +115,7 @@ impl Channel {
                 let mut s = session.lock().unwrap_or_else(PoisonError::into_inner);
                 let Session { tls, unread } = &mut *s;
                 // Hand the session what it will take, then offer what it decrypted.
+                let mut refused = None;
                 while !unread.is_empty() {
                     let mut rest = &unread[..];
                     match tls.read_tls(&mut rest) {
@@ -124,7 +125,10 @@ impl Channel {
                             tls.process_new_packets().map_err(tls_error)?;
                         }
                         // Its buffer is full until the plaintext is read.
-                        Err(_) => break,
+                        Err(e) => {
+                            refused = Some(e);
+                            break;
+                        }
                     }
                 }
                 match tls.reader().read(buf) {
@@ -132,6 +136,11 @@ impl Channel {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                     Err(e) => return Err(e),
+                }
+                // Input refused with no plaintext to make room for: a broken session,
+                // not one to retry forever.
+                if let Some(e) = refused {
+                    return Err(e);
                 }
                 // Alerts and post-handshake messages the session wants to send.
                 while tls.wants_write() {
