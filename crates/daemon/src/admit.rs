@@ -30,13 +30,7 @@ pub fn admitted_address(daemon: &Daemon, peer: SocketAddr) -> bool {
         category = "refused_address",
         "refusing connection from {}: not in the --allow list ({})",
         peer.ip(),
-        daemon
-            .allow
-            .networks()
-            .iter()
-            .map(|n| n.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        daemon.allow
     );
     daemon
         .stats

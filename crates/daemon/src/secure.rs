@@ -10,10 +10,11 @@
 //! Whether a job may run is decided by [`judge`], without I/O.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ccfarm_proto::farm::{CompileHello, TicketKeyGrant};
+use ccfarm_trust::reload::Reloadable;
 use ccfarm_trust::ticket::{self, TicketKey};
 use ccfarm_trust::tls::rustls::ClientConfig;
 use ccfarm_trust::{ClientAuth, Credentials, Expect, Identity, Role};
@@ -53,8 +54,7 @@ struct Tickets {
 
 /// ccfarmd's credentials and the scheduler's ticket key.
 pub struct Trust {
-    tls: RwLock<Option<Arc<Tls>>>,
-    dir: Option<PathBuf>,
+    tls: Reloadable<Tls>,
     tickets: Mutex<Option<Tickets>>,
     with_scheduler: bool,
 }
@@ -62,7 +62,7 @@ pub struct Trust {
 impl std::fmt::Debug for Trust {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trust")
-            .field("dir", &self.dir)
+            .field("identity", &self.identity())
             .field("with_scheduler", &self.with_scheduler)
             .finish_non_exhaustive()
     }
@@ -93,8 +93,7 @@ impl Trust {
     /// No credentials: plaintext only, as distccd.
     pub fn none() -> Trust {
         Trust {
-            tls: RwLock::new(None),
-            dir: None,
+            tls: Reloadable::none(),
             tickets: Mutex::new(None),
             with_scheduler: false,
         }
@@ -103,8 +102,7 @@ impl Trust {
     /// The credentials in `dir`. With a scheduler, every TLS job needs its ticket.
     pub fn load(dir: &Path, with_scheduler: bool) -> Result<Trust, SecureError> {
         Ok(Trust {
-            tls: RwLock::new(Some(Arc::new(load(dir)?))),
-            dir: Some(dir.to_owned()),
+            tls: Reloadable::load(Some(dir), load)?,
             tickets: Mutex::new(None),
             with_scheduler,
         })
@@ -112,17 +110,14 @@ impl Trust {
 
     /// Re-read the credentials (SIGHUP); on failure the old ones stay.
     pub fn reload(&self) -> Result<Option<String>, SecureError> {
-        let Some(dir) = &self.dir else {
-            return Ok(None);
-        };
-        let tls = load(dir)?;
-        let summary = format!("credentials reloaded ({})", tls.identity);
-        *self.tls.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(tls));
-        Ok(Some(summary))
+        Ok(self
+            .tls
+            .reload(load)?
+            .map(|tls| format!("credentials reloaded ({})", tls.identity)))
     }
 
     fn current(&self) -> Option<Arc<Tls>> {
-        self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.tls.current()
     }
 
     /// Who this server is, when it has credentials.

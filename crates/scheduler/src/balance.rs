@@ -79,7 +79,7 @@ where
                     %peer,
                     "balance {port} port: refusing {}: not in balance_allow ({})",
                     peer.ip(),
-                    crate::secure::networks(&gate.allow)
+                    gate.allow
                 );
                 gate.metrics.refusal("address");
                 drop(stream);

@@ -154,7 +154,7 @@ pub(crate) async fn serve_with(
                 %peer,
                 "distcc proxy: refusing {}: not in distcc_proxy_allow ({})",
                 peer.ip(),
-                crate::secure::networks(&settings.allow)
+                settings.allow
             );
             if let Some(metrics) = &metrics {
                 metrics.refusal("address");

@@ -8,9 +8,10 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
+use ccfarm_trust::reload::Reloadable;
 use ccfarm_trust::tls::{TLS_HANDSHAKE_BYTE, peer_identity};
 use ccfarm_trust::{ClientAuth, Credentials, Identity, Role};
 use tokio::net::TcpStream;
@@ -64,8 +65,7 @@ struct Tls {
 
 /// The scheduler's credentials and what follows from them.
 pub struct Security {
-    tls: RwLock<Option<Arc<Tls>>>,
-    dir: Option<PathBuf>,
+    tls: Reloadable<Tls>,
     insecure: bool,
 }
 
@@ -106,10 +106,8 @@ fn load(dir: &Path) -> Result<Tls, SecurityError> {
 impl Security {
     /// Load the credentials in `dir`, if any.
     pub fn new(dir: Option<&Path>, insecure: bool) -> Result<Security, SecurityError> {
-        let tls = dir.map(load).transpose()?.map(Arc::new);
         Ok(Security {
-            tls: RwLock::new(tls),
-            dir: dir.map(Path::to_owned),
+            tls: Reloadable::load(dir, load)?,
             insecure,
         })
     }
@@ -117,17 +115,14 @@ impl Security {
     /// Re-read the credentials (SIGHUP): new connections use them, open ones keep
     /// theirs. On failure the old ones stay.
     pub fn reload(&self) -> Result<Option<String>, SecurityError> {
-        let Some(dir) = &self.dir else {
-            return Ok(None);
-        };
-        let tls = load(dir)?;
-        let summary = format!("credentials reloaded ({})", tls.identity);
-        *self.tls.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(tls));
-        Ok(Some(summary))
+        Ok(self
+            .tls
+            .reload(load)?
+            .map(|tls| format!("credentials reloaded ({})", tls.identity)))
     }
 
     fn current(&self) -> Option<Arc<Tls>> {
-        self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.tls.current()
     }
 
     /// Whether the scheduler has credentials.
@@ -194,16 +189,6 @@ pub async fn admit(stream: TcpStream, security: &Security) -> Admitted {
         ),
         (false, _) => Admitted::Plain(stream),
     }
-}
-
-/// An allow-list's networks for a log line.
-pub fn networks(allow: &ccfarm_trust::allow::AllowList) -> String {
-    allow
-        .networks()
-        .iter()
-        .map(|n| n.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

@@ -119,6 +119,19 @@ impl AllowList {
     }
 }
 
+/// The networks, comma-separated, for log lines.
+impl std::fmt::Display for AllowList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, net) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{net}")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +143,7 @@ mod tests {
     #[test]
     fn default_is_loopback_only() {
         let list = AllowList::new(vec![]);
+        assert_eq!(list.to_string(), "127.0.0.0/8, ::1/128");
         assert!(list.allows(ip("127.0.0.1")));
         assert!(list.allows(ip("127.9.8.7")));
         assert!(list.allows(ip("::1")));

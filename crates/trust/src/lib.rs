@@ -14,6 +14,7 @@ pub mod allow;
 pub mod authority;
 pub mod credentials;
 pub mod identity;
+pub mod reload;
 pub mod store;
 pub mod ticket;
 pub mod tls;
