@@ -48,12 +48,17 @@ impl Credentials {
         let verifier = verifier
             .build()
             .map_err(|e| TlsError(format!("client verification: {e}")))?;
-        let config = ServerConfig::builder_with_provider(provider())
+        let mut config = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| TlsError(e.to_string()))?
             .with_client_cert_verifier(verifier)
             .with_single_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|e| TlsError(format!("this member's certificate and key: {e}")))?;
+        if auth == ClientAuth::Required {
+            // Farm members connect from a new process per compile, which could never
+            // use a resumption ticket: sending them would only cost time and bytes.
+            config.send_tls13_tickets = 0;
+        }
         Ok(Arc::new(config))
     }
 
