@@ -349,21 +349,29 @@ fn job() -> Vec<u8> {
 
 /// Run `job()` on the server over TLS as `user`, with `ticket`.
 fn compile(server_port: u16, user: &Path, ticket: Option<String>) -> Reply {
+    try_compile(server_port, user, ticket).unwrap()
+}
+
+/// As [`compile`], with a failure to connect or a connection closed before the reply
+/// as an error.
+fn try_compile(server_port: u16, user: &Path, ticket: Option<String>) -> Result<Reply, String> {
     let expect = Expect::Exactly(Identity::new(Proven::Server, "build7").unwrap());
-    let mut tls = connect(user, server_port, expect).unwrap();
+    let mut tls = connect(user, server_port, expect).map_err(|e| e.to_string())?;
     let mut out = farm::encode(&CompileHello { ticket });
     out.extend_from_slice(&job());
-    tls.write_all(&out).unwrap();
+    tls.write_all(&out).map_err(|e| e.to_string())?;
     let mut decoder = ReplyDecoder::new(Version::V1, Limits::default());
     let mut buf = BytesMut::new();
     let mut chunk = [0u8; 8192];
     loop {
-        if let Some(reply) = decoder.decode(&mut buf).unwrap() {
-            return reply;
+        if let Some(reply) = decoder.decode(&mut buf).map_err(|e| e.to_string())? {
+            return Ok(reply);
         }
-        let n = tls.read(&mut chunk).unwrap();
-        assert!(n > 0, "the server closed without a reply");
-        buf.extend_from_slice(&chunk[..n]);
+        match tls.read(&mut chunk) {
+            Ok(0) => return Err("the server closed without a reply".into()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(e.to_string()),
+        }
     }
 }
 
@@ -536,4 +544,45 @@ fn a_server_restarting_under_its_name_takes_over_a_silent_connection() {
             .any(|m| matches!(m, FromScheduler::Refused { .. })),
         "{answers:?}"
     );
+}
+
+#[test]
+fn a_server_without_a_scheduler_serves_the_farms_users_and_reloads_its_revocations() {
+    let authority = Authority::new("test farm");
+    let build7 = authority.issue(Proven::Server, "build7");
+    let server = Server::start(&["--credentials", build7.to_str().unwrap()]);
+    let alice = authority.issue(Proven::User, "alice");
+    let bob = authority.issue(Proven::User, "bob");
+    // No scheduler: an authenticated user needs no ticket.
+    for user in [&alice, &bob] {
+        let reply = compile(server.port, user, None);
+        assert_eq!(
+            reply.status,
+            0,
+            "{:?}",
+            String::from_utf8_lossy(&reply.stderr)
+        );
+    }
+    // Alice's certificate is revoked; the server learns it on SIGHUP.
+    let serial = ccfarm_trust::authority::Serial::of_certificate(
+        &std::fs::read_to_string(alice.join("cert.pem")).unwrap(),
+    )
+    .unwrap();
+    let crl = store::revoke(&authority.dir.path().join("ca"), serial, SystemTime::now()).unwrap();
+    std::fs::copy(&crl, build7.join("crl.pem")).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.pid() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    assert!(
+        server.wait_for_log("credentials reloaded", Duration::from_secs(10)),
+        "{}",
+        server.log()
+    );
+    let refused = try_compile(server.port, &alice, None);
+    assert!(refused.is_err(), "a revoked user was served: {refused:?}");
+    // Everyone else is served as before.
+    let reply = compile(server.port, &bob, None);
+    assert_eq!(reply.status, 0);
 }
