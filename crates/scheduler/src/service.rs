@@ -242,7 +242,16 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         metrics: metrics.clone(),
     };
     let handle = actor::spawn(sched, settings);
-    info!(addr = %listen, policy = %options.policy, "ccfarm-scheduler listening");
+    info!(
+        addr = %listen,
+        policy = %options.policy,
+        channels = if security.secure() {
+            "TLS, every client and server authenticated"
+        } else {
+            "plaintext"
+        },
+        "ccfarm-scheduler listening"
+    );
     let mut http = None;
     if let Some(listener) = http_listener {
         http = listener.local_addr().ok();
