@@ -165,35 +165,43 @@ pub struct IssuedRecord {
 /// The certificates issued so far, oldest first. Authorities that predate the log,
 /// and certificates issued with [`Authority::issue`] directly, are not in it.
 pub fn issued(ca_dir: &Path) -> Result<Vec<IssuedRecord>, StoreError> {
-    let path = ca_dir.join(ISSUED_FILE);
-    let text = match std::fs::read_to_string(&path) {
+    read_records(&ca_dir.join(ISSUED_FILE), |line| {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [serial, role, name, not_after] = parts[..] else {
+            return Err("expected SERIAL ROLE NAME NOT_AFTER".into());
+        };
+        let serial: Serial = serial.parse().map_err(|e: AuthorityError| e.to_string())?;
+        let role: Role = role.parse().map_err(|e| format!("{e}"))?;
+        let identity = Identity::new(role, name).map_err(|e| e.to_string())?;
+        let secs: u64 = not_after
+            .parse()
+            .map_err(|_| "NOT_AFTER is not a number of seconds".to_owned())?;
+        Ok(IssuedRecord {
+            serial,
+            identity,
+            not_after: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+        })
+    })
+}
+
+/// The records of one of the authority's line files (`issued.txt`, `revoked.txt`), each
+/// non-blank line read by `parse`; a missing file holds none. A line that does not parse
+/// is an error naming the file and the line.
+fn read_records<T>(
+    path: &Path,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, StoreError> {
+    let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(&path)(e)),
+        Err(e) => return Err(io(path)(e)),
     };
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
-            let invalid = |reason: String| StoreError::Invalid {
-                path: path.clone(),
+            parse(line).map_err(|reason| StoreError::Invalid {
+                path: path.to_owned(),
                 reason: format!("{line:?}: {reason}"),
-            };
-            let parts: Vec<&str> = line.split_whitespace().collect();
-            let [serial, role, name, not_after] = parts[..] else {
-                return Err(invalid("expected SERIAL ROLE NAME NOT_AFTER".into()));
-            };
-            let serial: Serial = serial
-                .parse()
-                .map_err(|e: AuthorityError| invalid(e.to_string()))?;
-            let role: Role = role.parse().map_err(|e| invalid(format!("{e}")))?;
-            let identity = Identity::new(role, name).map_err(|e| invalid(e.to_string()))?;
-            let secs: u64 = not_after
-                .parse()
-                .map_err(|_| invalid("NOT_AFTER is not a number of seconds".into()))?;
-            Ok(IssuedRecord {
-                serial,
-                identity,
-                not_after: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
             })
         })
         .collect()
@@ -220,35 +228,22 @@ pub fn write_credential(
 
 /// The certificates revoked so far.
 pub fn revoked(ca_dir: &Path) -> Result<Vec<Revoked>, StoreError> {
-    let path = ca_dir.join(REVOKED_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(&path)(e)),
-    };
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let invalid = |reason: String| StoreError::Invalid {
-                path: path.clone(),
-                reason,
-            };
-            let mut parts = line.split_whitespace();
-            let serial: Serial = parts
-                .next()
-                .unwrap_or_default()
-                .parse()
-                .map_err(|e: AuthorityError| invalid(e.to_string()))?;
-            let secs: u64 = parts
-                .next()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| invalid(format!("{line:?}: expected SERIAL SECONDS")))?;
-            Ok(Revoked {
-                serial,
-                at: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
-            })
+    read_records(&ca_dir.join(REVOKED_FILE), |line| {
+        let mut parts = line.split_whitespace();
+        let serial: Serial = parts
+            .next()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e: AuthorityError| e.to_string())?;
+        let secs: u64 = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or("expected SERIAL SECONDS")?;
+        Ok(Revoked {
+            serial,
+            at: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
         })
-        .collect()
+    })
 }
 
 /// Revoke `serial`: add it to the list and rewrite `crl.pem`, whose path is returned.
