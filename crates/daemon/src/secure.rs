@@ -9,7 +9,7 @@
 //!
 //! Whether a job may run is decided by [`judge`], without I/O.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -26,14 +26,6 @@ pub enum SecureError {
     /// They could not be loaded.
     #[error(transparent)]
     Credentials(#[from] ccfarm_trust::CredentialError),
-    /// They are not a compile server's.
-    #[error("{dir}: these credentials are for {identity}, not a compile server")]
-    NotAServer {
-        /// Where they are.
-        dir: PathBuf,
-        /// Whose they are.
-        identity: Identity,
-    },
     /// TLS settings could not be built.
     #[error(transparent)]
     Tls(#[from] ccfarm_trust::TlsError),
@@ -69,13 +61,7 @@ impl std::fmt::Debug for Trust {
 }
 
 fn load(dir: &Path) -> Result<Tls, SecureError> {
-    let credentials = Credentials::load(dir)?;
-    if credentials.identity.role != Role::Server {
-        return Err(SecureError::NotAServer {
-            dir: dir.to_owned(),
-            identity: credentials.identity,
-        });
-    }
+    let credentials = Credentials::load_as(dir, Role::Server)?;
     Ok(Tls {
         acceptor: TlsAcceptor::from(credentials.server_config(ClientAuth::Required)?),
         to_scheduler: credentials.client_config(Expect::Role(Role::Scheduler))?,

@@ -7,7 +7,7 @@
 //! never started.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,27 +75,13 @@ pub enum SecurityError {
     /// They could not be loaded.
     #[error(transparent)]
     Credentials(#[from] ccfarm_trust::CredentialError),
-    /// They are not a scheduler's.
-    #[error("{dir}: these credentials are for {identity}, not a scheduler")]
-    NotAScheduler {
-        /// Where they are.
-        dir: PathBuf,
-        /// Whose they are.
-        identity: Identity,
-    },
     /// TLS settings could not be built.
     #[error(transparent)]
     Tls(#[from] ccfarm_trust::TlsError),
 }
 
 fn load(dir: &Path) -> Result<Tls, SecurityError> {
-    let credentials = Credentials::load(dir)?;
-    if credentials.identity.role != Role::Scheduler {
-        return Err(SecurityError::NotAScheduler {
-            dir: dir.to_owned(),
-            identity: credentials.identity,
-        });
-    }
+    let credentials = Credentials::load_as(dir, Role::Scheduler)?;
     Ok(Tls {
         control: TlsAcceptor::from(credentials.server_config(ClientAuth::Required)?),
         http: TlsAcceptor::from(credentials.server_config(ClientAuth::Optional)?),

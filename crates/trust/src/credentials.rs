@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
 
-use crate::identity::{Identity, IdentityError};
+use crate::identity::{Identity, IdentityError, Role};
 use crate::verify;
 
 /// The files of a credential directory.
@@ -46,6 +46,16 @@ pub enum CredentialError {
         path: PathBuf,
         /// Why.
         reason: String,
+    },
+    /// The credentials are another role's (a user's given to a server, ...).
+    #[error("{dir}: these credentials are for {identity}, not a {expected}")]
+    WrongRole {
+        /// Where they are.
+        dir: PathBuf,
+        /// Whose they are.
+        identity: Identity,
+        /// The role they were loaded for.
+        expected: Role,
     },
     /// The certificate names no usable identity.
     #[error("{path}: {source}")]
@@ -108,6 +118,19 @@ impl Credentials {
         )
         .map_err(|e| e.in_dir(dir))?;
         credentials.dir = Some(dir.to_owned());
+        Ok(credentials)
+    }
+
+    /// Load the credentials in `dir`, which must be a `role`'s.
+    pub fn load_as(dir: &Path, role: Role) -> Result<Credentials, CredentialError> {
+        let credentials = Credentials::load(dir)?;
+        if credentials.identity.role != role {
+            return Err(CredentialError::WrongRole {
+                dir: dir.to_owned(),
+                identity: credentials.identity,
+                expected: role,
+            });
+        }
         Ok(credentials)
     }
 
@@ -182,5 +205,34 @@ impl CredentialError {
             },
             read => read,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::authority::DEFAULT_VALIDITY;
+    use crate::store;
+
+    #[test]
+    fn credentials_load_only_as_their_own_role() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca");
+        store::init_authority(&ca, "farm", SystemTime::now()).unwrap();
+        let user = dir.path().join("alice");
+        let alice = Identity::new(Role::User, "alice").unwrap();
+        store::issue(&ca, &alice, &[], &user, SystemTime::now(), DEFAULT_VALIDITY).unwrap();
+        assert_eq!(
+            Credentials::load_as(&user, Role::User).unwrap().identity,
+            alice
+        );
+        let err = Credentials::load_as(&user, Role::Server).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("these credentials are for user \"alice\", not a server"),
+            "{err}"
+        );
     }
 }
