@@ -86,16 +86,7 @@ impl Landlock {
         let abi = self.abi;
         let read = AccessFs::from_read(abi);
         let file_rights = AccessFs::from_file(abi);
-        let mut ruleset = Ruleset::default()
-            .set_compatibility(CompatLevel::HardRequirement)
-            .handle_access(AccessFs::from_all(abi))?;
-        if abi >= ABI::V4 {
-            ruleset = ruleset.handle_access(AccessNet::from_all(abi))?;
-        }
-        if abi >= ABI::V6 {
-            ruleset = ruleset.scope(Scope::from_all(abi))?;
-        }
-        let mut created = ruleset.create()?;
+        let mut created = handling_all(abi)?.create()?;
         for (fd, is_dir) in &self.read_only {
             let access = if *is_dir { read } else { read & file_rights };
             created = created.add_rule(PathBeneath::new(fd, access))?;
@@ -128,20 +119,26 @@ fn newest_supported() -> Option<ABI> {
     ];
     debug_assert_eq!(candidates[0], NEWEST);
     candidates.into_iter().find(|&abi| {
-        let attempt = || -> Result<(), landlock::RulesetError> {
-            let mut ruleset = Ruleset::default()
-                .set_compatibility(CompatLevel::HardRequirement)
-                .handle_access(AccessFs::from_all(abi))?;
-            if abi >= ABI::V4 {
-                ruleset = ruleset.handle_access(AccessNet::from_all(abi))?;
-            }
-            if abi >= ABI::V6 {
-                ruleset = ruleset.scope(Scope::from_all(abi))?;
-            }
-            ruleset.create().map(drop)
-        };
-        attempt().is_ok()
+        handling_all(abi)
+            .and_then(|ruleset| ruleset.create())
+            .is_ok()
     })
+}
+
+/// A ruleset that handles every right of `abi` — files, then TCP (ABI 4) and scopes
+/// (ABI 6) — each required, not best effort: what a job's ruleset does not grant is
+/// denied.
+fn handling_all(abi: ABI) -> Result<Ruleset, landlock::RulesetError> {
+    let mut ruleset = Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(AccessFs::from_all(abi))?;
+    if abi >= ABI::V4 {
+        ruleset = ruleset.handle_access(AccessNet::from_all(abi))?;
+    }
+    if abi >= ABI::V6 {
+        ruleset = ruleset.scope(Scope::from_all(abi))?;
+    }
+    Ok(ruleset)
 }
 
 fn abi_number(abi: ABI) -> u32 {
