@@ -421,13 +421,7 @@ fn start_server(
         .map_err(|e| format!("cannot set up the compile sandbox: {e}"))?;
     let daemon = Arc::new(
         Daemon::new(
-            Settings {
-                limits: config.limits.clone(),
-                io_timeout: config.io_timeout,
-                job_lifetime: config.job_lifetime,
-                kill_grace: config.kill_grace,
-                tmp_dir: config.tmp_dir.clone(),
-            },
+            Settings::of(&config),
             compilers,
             config.allow.clone(),
             config.jobs,

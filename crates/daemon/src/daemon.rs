@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 
 use crate::allow::AllowList;
 use crate::compilers::CompilerPolicy;
+use crate::config::Config;
 use crate::sandbox::Sandbox;
 use crate::secure::Trust;
 use crate::stats::Stats;
@@ -26,6 +27,19 @@ pub struct Settings {
     pub kill_grace: Duration,
     /// Where job directories are created.
     pub tmp_dir: PathBuf,
+}
+
+impl Settings {
+    /// The settings a validated configuration gives the sessions.
+    pub fn of(config: &Config) -> Settings {
+        Settings {
+            limits: config.limits.clone(),
+            io_timeout: config.io_timeout,
+            job_lifetime: config.job_lifetime,
+            kill_grace: config.kill_grace,
+            tmp_dir: config.tmp_dir.clone(),
+        }
+    }
 }
 
 /// Everything a session shares with the others.

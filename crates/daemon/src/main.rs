@@ -209,13 +209,7 @@ async fn run(
     stats_listener: Option<std::net::TcpListener>,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener).context("distcc listener")?;
-    let settings = Settings {
-        limits: config.limits.clone(),
-        io_timeout: config.io_timeout,
-        job_lifetime: config.job_lifetime,
-        kill_grace: config.kill_grace,
-        tmp_dir: config.tmp_dir.clone(),
-    };
+    let settings = Settings::of(&config);
     info!(
         addr = %listener.local_addr()?,
         jobs = config.jobs,
