@@ -9,7 +9,7 @@ use rustls_pki_types::CertificateDer;
 
 use crate::credentials::Credentials;
 use crate::identity::{Identity, IdentityError};
-use crate::verify::{Expect, FarmServerVerifier, provider};
+use crate::verify::{Checker, Expect, FarmServerVerifier, provider};
 
 pub use rustls;
 
@@ -64,7 +64,8 @@ impl Credentials {
 
     /// Settings for connecting to `expect`, proving this member's identity.
     pub fn client_config(&self, expect: Expect) -> Result<Arc<ClientConfig>, TlsError> {
-        let verifier = Arc::new(FarmServerVerifier::new(self.clone(), expect));
+        let checker = Checker::new(self).map_err(TlsError)?;
+        let verifier = Arc::new(FarmServerVerifier::new(checker, expect));
         let config = ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| TlsError(e.to_string()))?

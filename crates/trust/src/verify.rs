@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 use webpki::{
     CertRevocationList, EndEntityCert, KeyUsage, OwnedCertRevocationList, RevocationCheckDepth,
     RevocationOptionsBuilder, UnknownStatusPolicy,
@@ -56,87 +56,92 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(provider)
 }
 
-/// Check `end_entity` against the authority and revocation lists of `credentials`, for
-/// `usage`, and return the identity it names.
-pub(crate) fn chain(
-    credentials: &Credentials,
-    end_entity: &CertificateDer<'_>,
-    intermediates: &[CertificateDer<'_>],
-    now: UnixTime,
-    usage: KeyUsage,
-    algorithms: &WebPkiSupportedAlgorithms,
-) -> Result<Identity, String> {
-    let anchor = webpki::anchor_from_trusted_cert(&credentials.authority)
-        .map_err(|e| format!("the farm's authority certificate is unusable: {e}"))?;
-    let cert = EndEntityCert::try_from(end_entity).map_err(|e| format!("bad certificate: {e}"))?;
-    let crls = credentials
-        .crls
-        .iter()
-        .map(|der| OwnedCertRevocationList::from_der(der).map(CertRevocationList::from))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("the revocation list is unusable: {e}"))?;
-    let crl_refs: Vec<&CertRevocationList<'_>> = crls.iter().collect();
-    let revocation = RevocationOptionsBuilder::new(&crl_refs).ok().map(|b| {
-        b.with_depth(RevocationCheckDepth::EndEntity)
-            .with_status_policy(UnknownStatusPolicy::Allow)
-            .build()
-    });
-    cert.verify_for_usage(
-        algorithms.all,
-        &[anchor],
-        intermediates,
-        now,
-        usage,
-        revocation,
-        None,
-    )
-    .map_err(|e| match e {
-        webpki::Error::CertRevoked => "the certificate has been revoked".to_owned(),
-        webpki::Error::UnknownIssuer => "not issued by this farm's authority".to_owned(),
-        webpki::Error::CertExpired { .. } => "the certificate has expired".to_owned(),
-        other => format!("{other}"),
-    })?;
-    Identity::from_certificate(end_entity).map_err(|e| e.to_string())
+/// The farm's authority and revocation lists, parsed once, for checking certificates.
+#[derive(Debug)]
+pub(crate) struct Checker {
+    anchor: TrustAnchor<'static>,
+    crls: Vec<CertRevocationList<'static>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl Checker {
+    /// The checker of the farm `credentials` belong to.
+    pub(crate) fn new(credentials: &Credentials) -> Result<Checker, String> {
+        let anchor = webpki::anchor_from_trusted_cert(&credentials.authority)
+            .map_err(|e| format!("the farm's authority certificate is unusable: {e}"))?
+            .to_owned();
+        let crls = credentials
+            .crls
+            .iter()
+            .map(|der| OwnedCertRevocationList::from_der(der).map(CertRevocationList::from))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("the revocation list is unusable: {e}"))?;
+        Ok(Checker {
+            anchor,
+            crls,
+            algorithms: provider().signature_verification_algorithms,
+        })
+    }
+
+    /// Check `end_entity` against the authority and the revocation lists, for `usage`,
+    /// and return the identity it names.
+    pub(crate) fn check(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        usage: KeyUsage,
+    ) -> Result<Identity, String> {
+        let cert =
+            EndEntityCert::try_from(end_entity).map_err(|e| format!("bad certificate: {e}"))?;
+        let crl_refs: Vec<&CertRevocationList<'_>> = self.crls.iter().collect();
+        let revocation = RevocationOptionsBuilder::new(&crl_refs).ok().map(|b| {
+            b.with_depth(RevocationCheckDepth::EndEntity)
+                .with_status_policy(UnknownStatusPolicy::Allow)
+                .build()
+        });
+        cert.verify_for_usage(
+            self.algorithms.all,
+            std::slice::from_ref(&self.anchor),
+            intermediates,
+            now,
+            usage,
+            revocation,
+            None,
+        )
+        .map_err(|e| match e {
+            webpki::Error::CertRevoked => "the certificate has been revoked".to_owned(),
+            webpki::Error::UnknownIssuer => "not issued by this farm's authority".to_owned(),
+            webpki::Error::CertExpired { .. } => "the certificate has expired".to_owned(),
+            other => format!("{other}"),
+        })?;
+        Identity::from_certificate(end_entity).map_err(|e| e.to_string())
+    }
 }
 
 /// Check that a member's own certificate is usable: issued by its authority, in date,
 /// not revoked.
 pub(crate) fn own_certificate(credentials: &Credentials, now: UnixTime) -> Result<(), String> {
-    let usage = match credentials
-        .chain
-        .first()
-        .map(|leaf| Identity::from_certificate(leaf))
-    {
-        Some(Ok(identity)) if identity.role == Role::Scheduler => KeyUsage::server_auth(),
+    let leaf = credentials.chain.first().ok_or("no certificate")?;
+    let usage = match Identity::from_certificate(leaf) {
+        Ok(identity) if identity.role == Role::Scheduler => KeyUsage::server_auth(),
         _ => KeyUsage::client_auth(),
     };
-    let leaf = credentials.chain.first().ok_or("no certificate")?;
-    chain(
-        credentials,
-        leaf,
-        &credentials.chain[1..],
-        now,
-        usage,
-        &provider().signature_verification_algorithms,
-    )
-    .map(|_| ())
+    Checker::new(credentials)?
+        .check(leaf, &credentials.chain[1..], now, usage)
+        .map(|_| ())
 }
 
 /// A client's check of the server it reached.
 #[derive(Debug)]
 pub(crate) struct FarmServerVerifier {
-    credentials: Credentials,
+    checker: Checker,
     expect: Expect,
-    algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl FarmServerVerifier {
-    pub(crate) fn new(credentials: Credentials, expect: Expect) -> FarmServerVerifier {
-        FarmServerVerifier {
-            credentials,
-            expect,
-            algorithms: provider().signature_verification_algorithms,
-        }
+    pub(crate) fn new(checker: Checker, expect: Expect) -> FarmServerVerifier {
+        FarmServerVerifier { checker, expect }
     }
 }
 
@@ -149,15 +154,10 @@ impl ServerCertVerifier for FarmServerVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let identity = chain(
-            &self.credentials,
-            end_entity,
-            intermediates,
-            now,
-            KeyUsage::server_auth(),
-            &self.algorithms,
-        )
-        .map_err(rustls::Error::General)?;
+        let identity = self
+            .checker
+            .check(end_entity, intermediates, now, KeyUsage::server_auth())
+            .map_err(rustls::Error::General)?;
         if !self.expect.admits(&identity) {
             let wanted = match &self.expect {
                 Expect::Role(role) => format!("a {role}"),
@@ -176,7 +176,7 @@ impl ServerCertVerifier for FarmServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.checker.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -185,10 +185,10 @@ impl ServerCertVerifier for FarmServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.checker.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+        self.checker.algorithms.supported_schemes()
     }
 }
