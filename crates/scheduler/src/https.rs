@@ -8,13 +8,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ccfarm_trust::tls::TLS_HANDSHAKE_BYTE;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::secure::{HANDSHAKE_TIMEOUT, Security};
+use crate::secure::{HANDSHAKE_TIMEOUT, Security, starts_tls};
 
 /// A connection either way.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -55,11 +54,10 @@ impl Listener {
                         let _ = tx.send((Box::new(stream) as Box<dyn Io>, peer)).await;
                         return;
                     };
-                    let mut first = [0u8; 1];
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
-                        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_BYTE => {}
-                        Ok(Ok(1)) => return tell_to_use_https(stream).await,
-                        _ => return,
+                    match starts_tls(&stream).await {
+                        Ok(true) => {}
+                        Ok(false) => return tell_to_use_https(stream).await,
+                        Err(_) => return,
                     }
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {

@@ -140,18 +140,25 @@ pub enum Admitted {
     Drop(String),
 }
 
+/// Whether a new connection starts a TLS handshake, by its first byte (left unread);
+/// why not, when it sends nothing within [`HANDSHAKE_TIMEOUT`].
+pub(crate) async fn starts_tls(stream: &TcpStream) -> Result<bool, String> {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
+        Err(_) => Err("sent nothing".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(0)) => Err("closed at once".into()),
+        Ok(Ok(_)) => Ok(first[0] == TLS_HANDSHAKE_BYTE),
+    }
+}
+
 /// Sort a new control connection by its first byte and run the handshake.
 pub async fn admit(stream: TcpStream, security: &Security) -> Admitted {
-    let mut first = [0u8; 1];
-    let peeked = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await;
-    let tls = security.current();
-    match peeked {
-        Err(_) => return Admitted::Drop("sent nothing".into()),
-        Ok(Err(e)) => return Admitted::Drop(e.to_string()),
-        Ok(Ok(0)) => return Admitted::Drop("closed at once".into()),
-        Ok(Ok(_)) => {}
-    }
-    match (first[0] == TLS_HANDSHAKE_BYTE, tls) {
+    let starts_tls = match starts_tls(&stream).await {
+        Ok(tls) => tls,
+        Err(why) => return Admitted::Drop(why),
+    };
+    match (starts_tls, security.current()) {
         (true, Some(tls)) => {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.control.accept(stream)).await {
                 Err(_) => Admitted::Drop("TLS handshake timed out".into()),
