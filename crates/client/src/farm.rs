@@ -17,7 +17,7 @@ use ccfarm_daemon::sandbox::Sandbox;
 use ccfarm_daemon::secure::Trust;
 use ccfarm_daemon::system::SystemInfo;
 use ccfarm_daemon::{config, jobdirs, register, server};
-use ccfarm_sched::{Health, Snapshot};
+use ccfarm_placement::{Health, Snapshot};
 use ccfarm_scheduler::config::FileConfig;
 use ccfarm_scheduler::service::{self, Options, StartError};
 use tokio::sync::watch;

@@ -283,8 +283,8 @@ Host list syntax (distcc's): HOST[:PORT][/SLOTS][,lzo]  localhost/N  --randomize
 /// `ccfarm simulate`: compare placement policies on synthetic workloads in virtual
 /// time, with the scheduler's own state machine.
 fn simulate(args: &[String]) -> i32 {
-    use ccfarm_sched::Policy;
-    use ccfarm_sched::sim::{self, Farm, Sizes, Workload};
+    use ccfarm_placement::Policy;
+    use ccfarm_placement::sim::{self, Farm, Sizes, Workload};
     let usage = "usage: ccfarm simulate [--workloads W1,W2] [--policies all|NAME,...] [--farm NAME:SLOWNESS:SLOTS,...] [--seed N] [--sizes proportional|constant|headers|rebuild] [--noise SPREAD]";
     let mut workloads = vec!["W1".to_owned(), "W2".to_owned()];
     let mut policies = Policy::ALL.to_vec();

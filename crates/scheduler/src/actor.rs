@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ccfarm_compiler::identity::Identity;
-use ccfarm_proto::farm::{self, CompilerIdentity, FromScheduler, JobDescription};
-use ccfarm_sched::{
+use ccfarm_placement::{
     Action, CompilerKey, Heartbeat, Held, HostId, HostSpec, JobInfo, JobResult, LeaseId,
     LocalReason, Micros, Outcome, PreviousRun, RequestId, Scheduler, Snapshot,
 };
+use ccfarm_proto::farm::{self, CompilerIdentity, FromScheduler, JobDescription};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -557,7 +557,7 @@ impl State {
         now: Micros,
         op: AdminOp,
     ) -> Result<String, AdminError> {
-        let refused = |e: ccfarm_sched::SchedError| AdminError::Refused(e.to_string());
+        let refused = |e: ccfarm_placement::SchedError| AdminError::Refused(e.to_string());
         let (actions, done) = match &op {
             AdminOp::Drain(name) => {
                 let id = self.find_host(sched, name)?;
@@ -643,7 +643,7 @@ impl State {
         sched: &mut Scheduler,
         now: Micros,
         conn: u64,
-    ) -> Result<Vec<Action>, ccfarm_sched::SchedError> {
+    ) -> Result<Vec<Action>, ccfarm_placement::SchedError> {
         let mut actions = Vec::new();
         if let Some(host) = self.members.closed(conn) {
             info!(

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use ccfarm_sched::HostId;
+use ccfarm_placement::HostId;
 
 /// Where a host's distcc server listens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

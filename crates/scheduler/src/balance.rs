@@ -35,8 +35,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ccfarm_placement::{DownReason, Health, Snapshot};
 use ccfarm_proto::farm::JobDescription;
-use ccfarm_sched::{DownReason, Health, Snapshot};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;

@@ -27,8 +27,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use ccfarm_placement::{Config, Policy, Speculation};
 use ccfarm_proto::farm::CompilerKey;
-use ccfarm_sched::{Config, Policy, Speculation};
 use serde::Deserialize;
 
 /// The file's contents.

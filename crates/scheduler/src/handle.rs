@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use ccfarm_placement::Snapshot;
 use ccfarm_proto::farm::{self, FromScheduler, JobDescription};
-use ccfarm_sched::Snapshot;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::actor::Event;

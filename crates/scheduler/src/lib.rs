@@ -2,7 +2,7 @@
 //! (`src/main.rs`) and `ccfarm farm` (one process with a scheduler and local servers)
 //! both start it with [`service::start`].
 //!
-//! One task (the actor) owns the pure `ccfarm-sched` state machine. Connections on the
+//! One task (the actor) owns the pure `ccfarm-placement` state machine. Connections on the
 //! control port (clients asking for slots, ccfarmd servers registering), the HTTP
 //! endpoint (dashboard, `/status`, `/metrics`, `/admin`) and the probes of stock distccd
 //! hosts all talk to it through a [`handle::Handle`].

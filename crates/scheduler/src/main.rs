@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use ccfarm_sched::Policy;
+use ccfarm_placement::Policy;
 use ccfarm_scheduler::config::FileConfig;
 use ccfarm_scheduler::service::{self, BalancePorts, Options};
 use clap::Parser;

@@ -1,10 +1,10 @@
-//! Compiler identity in the service (the matching itself is `ccfarm_sched::compilers`):
+//! Compiler identity in the service (the matching itself is `ccfarm_placement::compilers`):
 //! the wire's and the configuration's identities turned into the state machine's keys,
 //! and the words a client is sent home with.
 
 use ccfarm_compiler::identity::Identity;
+use ccfarm_placement::{CompilerKey, LocalReason};
 use ccfarm_proto::farm::{self, CompilerIdentity};
-use ccfarm_sched::{CompilerKey, LocalReason};
 
 /// A client's or a configuration's identity.
 pub fn key(k: &farm::CompilerKey) -> CompilerKey {

@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ccfarm_placement::{HostId, LeaseId};
 use ccfarm_proto::farm::GrantProof;
-use ccfarm_sched::{HostId, LeaseId};
 use ccfarm_trust::ticket::{self, TICKET_LIFETIME_MS, TicketKey};
 use tokio::time::Instant;
 

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use ccfarm_sched::{Health, JobResult, Snapshot};
+use ccfarm_placement::{Health, JobResult, Snapshot};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -362,7 +362,7 @@ pub fn health_name(health: Health) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use ccfarm_sched::{Config, HostSpec, Micros, Scheduler};
+    use ccfarm_placement::{Config, HostSpec, Micros, Scheduler};
 
     use super::*;
 

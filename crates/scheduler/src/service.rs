@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use ccfarm_sched::{Policy, Scheduler};
+use ccfarm_placement::{Policy, Scheduler};
 use ccfarm_trust::allow::{AllowList, Cidr};
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};

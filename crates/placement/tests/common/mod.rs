@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ccfarm_sched::*;
+use ccfarm_placement::*;
 
 /// `secs` seconds after the epoch.
 pub fn at(secs: f64) -> Micros {

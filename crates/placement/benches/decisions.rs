@@ -23,14 +23,14 @@
 //! at the configured weights and the farm is in a steady state: what is measured is the
 //! scheduler, not a transient.
 //!
-//! `cargo bench -p ccfarm-sched --bench decisions`
+//! `cargo bench -p ccfarm-placement --bench decisions`
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hint::black_box;
 use std::time::Duration;
 
-use ccfarm_sched::{
+use ccfarm_placement::{
     Action, Config, HostId, HostSpec, JobInfo, JobResult, LeaseId, Micros, Outcome, Policy,
     PreviousRun, RequestId, Scheduler,
 };

@@ -13,11 +13,11 @@
 //!     with open(f"/tmp/harness-{w}.txt", "w") as f:
 //!         for c in benchlib.make_workload(w).clients:
 //!             print(c.offset_s, c.make_j, *(j.cost_ms / 1000 for j in c.jobs), file=f)'
-//! cargo run --release -p ccfarm-sched --example harness_draw /tmp/harness-W1.txt /tmp/harness-W2.txt
+//! cargo run --release -p ccfarm-placement --example harness_draw /tmp/harness-W1.txt /tmp/harness-W2.txt
 //! ```
 
-use ccfarm_sched::Policy;
-use ccfarm_sched::sim::{Farm, SimClient, Sizes, Workload, simulate};
+use ccfarm_placement::Policy;
+use ccfarm_placement::sim::{Farm, SimClient, Sizes, Workload, simulate};
 
 fn parse(path: &str) -> Workload {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -31,8 +31,8 @@
 //!   set beyond any simulated run instead.
 //!
 //! ```
-//! use ccfarm_sched::Policy;
-//! use ccfarm_sched::sim::{self, Farm, Workload};
+//! use ccfarm_placement::Policy;
+//! use ccfarm_placement::sim::{self, Farm, Workload};
 //!
 //! let r = sim::simulate(&Farm::default(), &Workload::w1(), Policy::EarliestFinish);
 //! assert_eq!(r.completed, r.jobs);
@@ -1196,7 +1196,7 @@ mod tests {
         assert_eq!(r.makespan, 8.0, "{r:?}");
     }
 
-    /// Prints the comparison: `cargo test -p ccfarm-sched sim -- --nocapture`.
+    /// Prints the comparison: `cargo test -p ccfarm-placement sim -- --nocapture`.
     #[test]
     fn print_comparison_table() {
         let reports = compare(&[Workload::w1(), Workload::w2()], &Policy::ALL);

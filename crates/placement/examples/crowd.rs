@@ -4,10 +4,10 @@
 //! queue is deep for most of the run and earliest-finish's placement passes saturate
 //! (see the `dispatch` module); the harness-sized workloads of `sweep` never do.
 //!
-//! `cargo run --release -p ccfarm-sched --example crowd [SEEDS] [constant|headers|rebuild]`
+//! `cargo run --release -p ccfarm-placement --example crowd [SEEDS] [constant|headers|rebuild]`
 
-use ccfarm_sched::Policy;
-use ccfarm_sched::sim::{Farm, Means, Workload, simulate};
+use ccfarm_placement::Policy;
+use ccfarm_placement::sim::{Farm, Means, Workload, simulate};
 
 mod common;
 

@@ -6,7 +6,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use ccfarm_sched::*;
+use ccfarm_placement::*;
 use common::*;
 use proptest::prelude::*;
 

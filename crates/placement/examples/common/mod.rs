@@ -1,6 +1,6 @@
 //! What the `sweep` and `crowd` examples read from their command line alike.
 
-use ccfarm_sched::sim::Sizes;
+use ccfarm_placement::sim::Sizes;
 
 /// The first two arguments: how many seeds (default 10) and the size mode
 /// (`proportional`, the default, `constant`, `headers` or `rebuild`). Panics with the

@@ -1,14 +1,14 @@
 //! Means over ten seeds of the simulator's figures, per policy and workload: the comparison
 //! behind a policy change, less at the mercy of one draw than `ccfarm simulate`.
 //!
-//! `cargo run --release -p ccfarm-sched --example sweep [SEEDS] [proportional|constant|headers|rebuild] [NOISE]`
+//! `cargo run --release -p ccfarm-placement --example sweep [SEEDS] [proportional|constant|headers|rebuild] [NOISE]`
 //! (`constant`: every job reports the same size, as in the shared harness without padding;
 //! `headers`: sizes include headers that cost nothing, as the harness's padded sources;
 //! `rebuild`: constant sizes, every job with its previous compile time; `NOISE`: the
 //! spread of run times around the costs, [`Farm::noise`], default 0).
 
-use ccfarm_sched::Policy;
-use ccfarm_sched::sim::{Farm, Means, Workload, simulate};
+use ccfarm_placement::Policy;
+use ccfarm_placement::sim::{Farm, Means, Workload, simulate};
 
 mod common;
 

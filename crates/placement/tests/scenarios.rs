@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use ccfarm_sched::*;
+use ccfarm_placement::*;
 use common::*;
 
 /// A config where hosts never time out, for tests about placement.

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use ccfarm_sched::*;
+use ccfarm_placement::*;
 use common::*;
 
 fn key(version: &str, target: &str) -> CompilerKey {

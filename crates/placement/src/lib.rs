@@ -42,7 +42,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use ccfarm_sched::*;
+//! use ccfarm_placement::*;
 //!
 //! let mut s = Scheduler::new(Config::default()).unwrap();
 //! let spec = HostSpec { name: "fast:3632".into(), slots: 1, weight: 1.0 };
