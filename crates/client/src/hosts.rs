@@ -31,7 +31,7 @@ pub const DEFAULT_REMOTE_SLOTS: u32 = 4;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HostList {
     /// Hosts in the order written; list position is the only priority distcc has.
-    pub hosts: Vec<HostSpec>,
+    pub hosts: Vec<HostEntry>,
     /// `--randomize`: the caller shuffles `hosts` once per process.
     pub randomize: bool,
     /// `--localslots=N`: limit for jobs that must run locally; `None` means distcc's default.
@@ -44,9 +44,9 @@ pub struct HostList {
 
 /// One host entry, with defaults filled in, so callers never re-derive distcc's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostSpec {
+pub struct HostEntry {
     /// Where jobs sent to this entry run.
-    pub kind: HostKind,
+    pub transport: HostTransport,
     /// How many jobs may run there at once (`/N`); always at least 1.
     pub slots: u32,
     /// `,lzo`: the server takes LZO-compressed bodies (protocol 2).
@@ -60,9 +60,9 @@ pub struct HostSpec {
     pub auth: Option<String>,
 }
 
-/// The three ways distcc can reach a compiler.
+/// How a host-list entry reaches its compiler: the three ways distcc knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HostKind {
+pub enum HostTransport {
     /// `localhost`: compile in place under a local lock, no daemon involved.
     Localhost,
     /// A `distccd` listening on TCP. IPv6 addresses are stored canonical and unbracketed,
@@ -221,14 +221,14 @@ fn global_value(token: &str, name: &'static str) -> Result<u32, Kind> {
 }
 
 /// Parse one host entry (no whitespace, no `#`).
-pub fn parse_host(token: &str) -> Result<HostSpec, HostsErrorKind> {
+pub fn parse_host(token: &str) -> Result<HostEntry, HostsErrorKind> {
     // distcc's rule: exactly `localhost` or `localhost/...`; `localhost:4000` and
     // `localhost,lzo` are TCP hosts. We also take `localhost=N`, since `=N` spells `/N`.
     let local_rest = token
         .strip_prefix("localhost")
         .filter(|rest| rest.is_empty() || rest.starts_with(['/', '=']));
     if let Some(rest) = local_rest {
-        let mut spec = HostSpec::new(HostKind::Localhost);
+        let mut spec = HostEntry::new(HostTransport::Localhost);
         if let Some(tail) = rest.get(1..) {
             let (field, after) = split_field(tail, &['/', '=', ':', ',']);
             spec.slots = parse_slots(field)?;
@@ -266,7 +266,7 @@ pub fn parse_host(token: &str) -> Result<HostSpec, HostsErrorKind> {
     Ok(spec)
 }
 
-fn parse_tcp(head: &str) -> Result<HostSpec, Kind> {
+fn parse_tcp(head: &str) -> Result<HostEntry, Kind> {
     let (host, mut rest) = if let Some(inner) = head.strip_prefix('[') {
         let (addr, after) = inner.split_once(']').ok_or(Kind::UnterminatedBracket)?;
         (parse_ipv6(addr)?, after)
@@ -296,11 +296,11 @@ fn parse_tcp(head: &str) -> Result<HostSpec, Kind> {
         rest = after;
     }
     let port = port.unwrap_or(DEFAULT_PORT);
-    Ok(HostSpec::new(HostKind::Tcp { host, port })
+    Ok(HostEntry::new(HostTransport::Tcp { host, port })
         .with_slots(slots.unwrap_or(DEFAULT_REMOTE_SLOTS)))
 }
 
-fn parse_ssh(user: &str, rest: &str) -> Result<HostSpec, Kind> {
+fn parse_ssh(user: &str, rest: &str) -> Result<HostEntry, Kind> {
     if !user.is_empty() {
         check_name(user, "user name")?;
     }
@@ -318,12 +318,12 @@ fn parse_ssh(user: &str, rest: &str) -> Result<HostSpec, Kind> {
         Some(user.to_owned()).filter(|u| !u.is_empty()),
         host.to_owned(),
     );
-    let kind = HostKind::Ssh {
+    let kind = HostTransport::Ssh {
         user,
         host,
         command: command.transpose()?,
     };
-    Ok(HostSpec::new(kind).with_slots(slots))
+    Ok(HostEntry::new(kind).with_slots(slots))
 }
 
 /// Split at the first of `delims`: the field before it, and the rest starting with it.
@@ -413,16 +413,16 @@ impl HostList {
     }
 }
 
-impl HostSpec {
+impl HostEntry {
     /// An entry with distcc's defaults (2 slots for localhost, 4 otherwise, no options), so
     /// callers building hosts in code agree with the parser.
-    pub fn new(kind: HostKind) -> HostSpec {
-        let slots = match kind {
-            HostKind::Localhost => DEFAULT_LOCAL_SLOTS,
+    pub fn new(transport: HostTransport) -> HostEntry {
+        let slots = match transport {
+            HostTransport::Localhost => DEFAULT_LOCAL_SLOTS,
             _ => DEFAULT_REMOTE_SLOTS,
         };
-        HostSpec {
-            kind,
+        HostEntry {
+            transport,
             slots,
             lzo: false,
             cpp: false,
@@ -431,8 +431,8 @@ impl HostSpec {
         }
     }
 
-    fn with_slots(self, slots: u32) -> HostSpec {
-        HostSpec { slots, ..self }
+    fn with_slots(self, slots: u32) -> HostEntry {
+        HostEntry { slots, ..self }
     }
 
     /// The protocol this entry's options select, which is what goes in the `DIST` token.
@@ -451,13 +451,13 @@ impl HostSpec {
     /// same host (and port). Only `[A-Za-z0-9._+=@-]` appears: an IPv6 `:` becomes `+`, and
     /// any other character outside the hostname alphabet becomes `=XX` (hex bytes).
     pub fn key(&self) -> String {
-        match &self.kind {
-            HostKind::Localhost => "localhost".to_owned(),
-            HostKind::Tcp { host, port } => format!("tcp_{}_{port}", key_part(host)),
-            HostKind::Ssh {
+        match &self.transport {
+            HostTransport::Localhost => "localhost".to_owned(),
+            HostTransport::Tcp { host, port } => format!("tcp_{}_{port}", key_part(host)),
+            HostTransport::Ssh {
                 user: None, host, ..
             } => format!("ssh_{}", key_part(host)),
-            HostKind::Ssh {
+            HostTransport::Ssh {
                 user: Some(user),
                 host,
                 ..
@@ -485,17 +485,17 @@ fn key_part(part: &str) -> String {
     part.chars().map(map).collect()
 }
 
-/// The same text as [`HostSpec::display`].
-impl fmt::Display for HostSpec {
+/// The same text as [`HostEntry::display`].
+impl fmt::Display for HostEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let slots = self.slots;
-        match &self.kind {
-            HostKind::Localhost => return write!(f, "localhost/{slots}"),
-            HostKind::Tcp { host, port } if host.contains(':') => {
+        match &self.transport {
+            HostTransport::Localhost => return write!(f, "localhost/{slots}"),
+            HostTransport::Tcp { host, port } if host.contains(':') => {
                 write!(f, "[{host}]:{port}/{slots}")?;
             }
-            HostKind::Tcp { host, port } => write!(f, "{host}:{port}/{slots}")?,
-            HostKind::Ssh {
+            HostTransport::Tcp { host, port } => write!(f, "{host}:{port}/{slots}")?,
+            HostTransport::Ssh {
                 user,
                 host,
                 command,
@@ -530,15 +530,15 @@ mod tests {
     use proptest::{collection::vec, option::of, prelude::*};
     use std::collections::HashSet;
 
-    fn with(mut spec: HostSpec, edit: impl FnOnce(&mut HostSpec)) -> HostSpec {
+    fn with(mut spec: HostEntry, edit: impl FnOnce(&mut HostEntry)) -> HostEntry {
         edit(&mut spec);
         spec
     }
-    fn local(slots: u32) -> HostSpec {
-        HostSpec::new(HostKind::Localhost).with_slots(slots)
+    fn local(slots: u32) -> HostEntry {
+        HostEntry::new(HostTransport::Localhost).with_slots(slots)
     }
-    fn tcp(host: &str, port: u16, slots: u32) -> HostSpec {
-        HostSpec::new(HostKind::Tcp {
+    fn tcp(host: &str, port: u16, slots: u32) -> HostEntry {
+        HostEntry::new(HostTransport::Tcp {
             host: host.into(),
             port,
         })
@@ -546,7 +546,7 @@ mod tests {
     }
     /// What the proptests feed back to the parser: every host's `display()` and the globals.
     fn render(list: &HostList) -> String {
-        let mut words: Vec<String> = list.hosts.iter().map(HostSpec::display).collect();
+        let mut words: Vec<String> = list.hosts.iter().map(HostEntry::display).collect();
         words.extend(list.randomize.then(|| "--randomize".into()));
         words.extend(list.local_slots.map(|n| format!("--localslots={n}")));
         words.extend(
@@ -556,7 +556,7 @@ mod tests {
         words.extend(list.zeroconf.then(|| "+zeroconf".into()));
         words.join("\n")
     }
-    fn one(text: &str) -> HostSpec {
+    fn one(text: &str) -> HostEntry {
         let list = parse_hosts(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         assert_eq!(list.hosts.len(), 1, "{text}");
         list.hosts[0].clone()
@@ -594,7 +594,7 @@ mod tests {
             assert_eq!(one(shown), spec, "{shown}");
         }
         // The structure behind a few of them.
-        let kind = |text| format!("{:?}", one(text).kind);
+        let kind = |text| format!("{:?}", one(text).transport);
         assert_eq!(kind("localhost=5"), "Localhost");
         assert_eq!(
             kind("localhost,lzo"),
@@ -610,7 +610,7 @@ mod tests {
             kind("@h"),
             r#"Ssh { user: None, host: "h", command: None }"#
         );
-        let fields = |h: HostSpec| (h.slots, h.lzo, h.cpp, h.down, h.auth);
+        let fields = |h: HostEntry| (h.slots, h.lzo, h.cpp, h.down, h.auth);
         let auth = |name: &str| Some(name.to_owned());
         assert_eq!(fields(one("localhost")), (2, false, false, false, None));
         assert_eq!(
@@ -729,7 +729,7 @@ mod tests {
         let tricky = "a:1 a:10 a_1:2 a:12 __1 [::1] [::1]:1 a_b@c a@b_c @a_b_c a@b localhost:3632 \
                       localhost";
         let list = parse_hosts(tricky).unwrap();
-        let keys: HashSet<String> = list.hosts.iter().map(HostSpec::key).collect();
+        let keys: HashSet<String> = list.hosts.iter().map(HostEntry::key).collect();
         assert_eq!(keys.len(), list.hosts.len(), "{keys:?}");
         keys.iter().for_each(|k| assert!(fs_safe(k), "{k}"));
     }
@@ -743,17 +743,17 @@ mod tests {
         "[a-z0-9_.][a-zA-Z0-9_.-]{0,10}"
     }
 
-    fn kind() -> impl Strategy<Value = HostKind> {
+    fn kind() -> impl Strategy<Value = HostTransport> {
         let v6 = (any::<[u16; 8]>(), of("[a-z0-9]{1,4}")).prop_map(|(seg, zone)| {
             let addr = Ipv6Addr::from(seg);
             zone.map_or(addr.to_string(), |z| format!("{addr}%{z}"))
         });
         prop_oneof![
-            Just(HostKind::Localhost),
+            Just(HostTransport::Localhost),
             (prop_oneof![name(), v6], 1..=u16::MAX)
-                .prop_map(|(host, port)| HostKind::Tcp { host, port }),
+                .prop_map(|(host, port)| HostTransport::Tcp { host, port }),
             (of(name()), name(), of("[a-zA-Z0-9/._:@=+-]{1,12}")).prop_map(|(user, host, cmd)| {
-                HostKind::Ssh {
+                HostTransport::Ssh {
                     user,
                     host,
                     command: cmd,
@@ -762,13 +762,13 @@ mod tests {
         ]
     }
 
-    fn spec() -> impl Strategy<Value = HostSpec> {
+    fn spec() -> impl Strategy<Value = HostEntry> {
         let auth = of(prop_oneof![Just(String::new()), "[A-Za-z0-9/@._=-]{1,12}"]);
         let flags = (any::<bool>(), any::<bool>(), any::<bool>());
         (kind(), 1..=u32::MAX, flags, auth).prop_map(|(kind, slots, (lzo, cpp, down), auth)| {
-            let spec = HostSpec::new(kind);
-            match spec.kind {
-                HostKind::Localhost => local(slots),
+            let spec = HostEntry::new(kind);
+            match spec.transport {
+                HostTransport::Localhost => local(slots),
                 _ => with(spec, |h| {
                     (h.slots, h.lzo, h.cpp, h.down, h.auth) = (slots, lzo, cpp && lzo, down, auth);
                 }),
@@ -791,11 +791,11 @@ mod tests {
         })
     }
 
-    fn identity(spec: &HostSpec) -> (u8, Option<&str>, &str, u16) {
-        match &spec.kind {
-            HostKind::Localhost => (0, None, "", 0),
-            HostKind::Tcp { host, port } => (1, None, host, *port),
-            HostKind::Ssh { user, host, .. } => (2, user.as_deref(), host, 0),
+    fn identity(spec: &HostEntry) -> (u8, Option<&str>, &str, u16) {
+        match &spec.transport {
+            HostTransport::Localhost => (0, None, "", 0),
+            HostTransport::Tcp { host, port } => (1, None, host, *port),
+            HostTransport::Ssh { user, host, .. } => (2, user.as_deref(), host, 0),
         }
     }
 
