@@ -1,5 +1,5 @@
 //! One compile, start to finish: classify the command line, compile here what must be
-//! compiled here, and hand a distributable job to [`crate::driver`], which places it by
+//! compiled here, and hand a distributable job to the driver (`driver.rs`), which places it by
 //! the rules of [`crate::distribution`]; the job's parts that touch this machine (the
 //! compiler's identity, the preprocessor, the outputs, local compiles) are here.
 

@@ -5,7 +5,8 @@
 //! * With a scheduler, the source is preprocessed first and the scheduler asked with its
 //!   size. A grant runs as a [`Race`] (the granted server, and a speculative copy when
 //!   the scheduler offers one); a race in which every copy failed asks the scheduler
-//!   again, up to [`SCHEDULER_ATTEMPTS`] servers. "Compile locally" is obeyed. A
+//!   again, up to [`SCHEDULER_ATTEMPTS`] servers. "Compile locally" is obeyed, with
+//!   fallback off too: it is the farm's answer, logged, not a failure to distribute. A
 //!   scheduler that cannot be used, or too many failed servers, hands the job (and its
 //!   preprocessed source) to the host list: the scheduler is never a single point of
 //!   failure for a build.
@@ -18,7 +19,7 @@
 //! * With every host failed, the job compiles locally, or with fallback off
 //!   (`CCFARM_FALLBACK=0`) fails loudly with the last failure's distcc exit code.
 //!
-//! No sockets, threads, clock or files: the shell ([`crate::driver`]) performs each
+//! No sockets, threads, clock or files: the shell (`driver.rs`) performs each
 //! [`Action`] and reports what came of it as an [`Event`]. An action answers with at
 //! most one event, and only the last action of a batch does; a batch without one leaves
 //! the machine waiting for a race's events.
@@ -281,7 +282,9 @@ impl Distribution {
     fn answered(&mut self, answer: Answer) -> Vec<Action> {
         if self.attempt > SCHEDULER_ATTEMPTS {
             // The scheduler is asked once more after the last failed server, and that
-            // answer, whatever it is, is not used.
+            // answer, whatever it is, is not used: the job goes to the host list. (The
+            // request costs the scheduler a grant given back at once, or the job a
+            // wait for the answer of up to `CCFARM_SCHEDULER_WAIT`.)
             let mut actions = Vec::new();
             if matches!(answer, Answer::Granted(_)) {
                 actions.push(Action::GiveBackGrant);
