@@ -71,7 +71,10 @@ pub(crate) fn distribute(job: &Job<'_>) -> i32 {
             };
             match shell.perform(scope, action) {
                 Performed::Nothing => {}
-                Performed::Event(event) => actions.extend(machine.handle(event)),
+                Performed::Event(event) => {
+                    debug_assert!(actions.is_empty(), "an answered action ends its batch");
+                    actions.extend(machine.handle(event));
+                }
                 Performed::Exit(code) => return code,
             }
         }

@@ -111,6 +111,25 @@ pub enum Action {
     Exit(i32),
 }
 
+impl Action {
+    /// Whether the shell answers this action with an [`Event`] (only the last action of
+    /// a batch may).
+    pub fn is_answered(&self) -> bool {
+        matches!(
+            self,
+            Action::StartPreprocessor
+                | Action::FinishPreprocessor
+                | Action::AskScheduler
+                | Action::ReadBackoff(_)
+                | Action::TakeSlot { .. }
+                | Action::Send(_)
+                | Action::CompileInSlot
+                | Action::CompileLocally
+                | Action::Deliver { .. }
+        )
+    }
+}
+
 /// What the scheduler answered.
 #[derive(Debug)]
 pub enum Answer {

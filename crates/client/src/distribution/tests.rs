@@ -102,8 +102,28 @@ fn texts(actions: &[Action]) -> Vec<String> {
 
 /// Feed `event`, expecting exactly `want`.
 fn step(m: &mut Distribution, event: Event, want: &[&str]) {
-    let got = texts(&m.handle(event));
-    assert_eq!(got, want);
+    let actions = m.handle(event);
+    batch_is_well_formed(&actions, m.racing());
+    assert_eq!(texts(&actions), want);
+}
+
+/// Only a batch's last action is answered with an event, an exit is last, and a batch
+/// that neither waits for an answer nor exits leaves the machine racing.
+fn batch_is_well_formed(actions: &[Action], racing: bool) {
+    let waits = match actions.split_last() {
+        Some((last, rest)) => {
+            for action in rest {
+                assert!(
+                    !action.is_answered() && !matches!(action, Action::Exit(_)),
+                    "{action:?} before the end of {:?}",
+                    texts(actions)
+                );
+            }
+            last.is_answered() || matches!(last, Action::Exit(_))
+        }
+        None => false,
+    };
+    assert!(waits || racing, "nothing to wait for: {:?}", texts(actions));
 }
 
 /// A host-list job up to the verdict on entry 0 (`a`), the preprocessor overlapping
