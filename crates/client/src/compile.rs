@@ -1,34 +1,24 @@
-//! One compile, start to finish: classify, preprocess, distribute, write the outputs
-//! exactly as a local compile would, and fall back to a local compile on any
-//! infrastructure failure.
-//!
-//! Failure handling is by kind: a transport failure (refused, reset, timeout,
-//! protocol error, busy) backs the host off and moves the job to the next host; a
-//! genuine compile error is the user's and never touches host state; a local
-//! preprocessing failure is reported as the preprocessor reported it.
+//! One compile, start to finish: classify the command line, compile here what must be
+//! compiled here, and hand a distributable job to the driver (`driver.rs`), which places it by
+//! the rules of [`crate::distribution`]; the job's parts that touch this machine (the
+//! compiler's identity, the preprocessor, the outputs, local compiles) are here.
 
-use std::collections::HashSet;
 use std::path::Path;
-use std::time::SystemTime;
+use std::sync::Arc;
 
-use bytes::Bytes;
 use ccfarm_compiler::{Classification, CompileJob, LocalReason};
-use ccfarm_proto::distcc::{Reply, Version, encode_command, encode_source};
+use ccfarm_proto::distcc::Reply;
 
-use crate::backoff::{BackoffPolicy, BackoffStore};
 use crate::env::Settings;
 use crate::exit;
 use crate::history::{self, History};
-use crate::hosts::{HostKind, HostList, HostSpec};
+use crate::hosts::HostList;
 use crate::identity::IdentityCache;
-use crate::lease;
 use crate::local;
 use crate::log::Logger;
-use crate::race;
-use crate::remote::{self, Breaker, Connection, RemoteError, Timeouts, Verdict};
+use crate::preprocess::{self, PreprocessError, RunningCpp};
 use crate::slots::{Candidate, SlotDir, SlotGuard};
-use ccfarm_proto::farm::GrantProof;
-use ccfarm_trust::Credentials;
+use ccfarm_trust::{CredentialError, Credentials};
 
 /// Everything a compile needs besides its command line.
 pub struct Context<'a> {
@@ -46,40 +36,44 @@ pub struct Context<'a> {
     pub local_slots_cpp: u32,
 }
 
-/// The user's credentials, loaded once per process.
-static CREDENTIALS: std::sync::OnceLock<Result<Credentials, String>> = std::sync::OnceLock::new();
+/// Why the user's credentials cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CredentialsError {
+    /// `CCFARM_CREDENTIALS` names a directory whose credentials do not load.
+    #[error("CCFARM_CREDENTIALS: {0}")]
+    Unusable(Arc<CredentialError>),
+    /// A secure grant needs credentials and none are named.
+    #[error("the scheduler granted a secure server, but CCFARM_CREDENTIALS names no credentials")]
+    NotNamed,
+}
+
+/// The user's credentials, loaded once per process (a failure too: it is reported for
+/// every job of the process, not retried).
+static CREDENTIALS: std::sync::OnceLock<Result<Credentials, Arc<CredentialError>>> =
+    std::sync::OnceLock::new();
 
 impl Context<'_> {
     /// The user's credentials (`CCFARM_CREDENTIALS`), needed for a secure grant.
-    pub fn credentials(&self) -> Result<&'static Credentials, String> {
-        match self.credentials_if_any()? {
-            Some(credentials) => Ok(credentials),
-            None => Err(
-                "the scheduler granted a secure server, but CCFARM_CREDENTIALS names no credentials"
-                    .into(),
-            ),
-        }
+    pub fn credentials(&self) -> Result<&'static Credentials, CredentialsError> {
+        self.credentials_if_any()?.ok_or(CredentialsError::NotNamed)
     }
 
     /// The user's credentials if `CCFARM_CREDENTIALS` is set; an error says why they
     /// cannot be used.
-    pub fn credentials_if_any(&self) -> Result<Option<&'static Credentials>, String> {
+    pub fn credentials_if_any(&self) -> Result<Option<&'static Credentials>, CredentialsError> {
         let Some(dir) = &self.settings.credentials else {
             return Ok(None);
         };
         CREDENTIALS
-            .get_or_init(|| Credentials::load(dir).map_err(|e| format!("CCFARM_CREDENTIALS: {e}")))
+            .get_or_init(|| Credentials::load(dir).map_err(Arc::new))
             .as_ref()
             .map(Some)
-            .map_err(Clone::clone)
+            .map_err(|e| CredentialsError::Unusable(e.clone()))
     }
 }
 
-/// How many granted servers may fail one job before the host list is tried.
-const SCHEDULER_ATTEMPTS: u32 = 3;
-
 /// Slot keys for work done on this machine.
-const LOCAL_KEY: &str = "localhost";
+pub(crate) const LOCAL_KEY: &str = "localhost";
 const CPP_KEY: &str = "localcpp";
 
 /// Run `argv` (compiler first) and return the process exit code.
@@ -118,165 +112,28 @@ pub fn run(ctx: &Context<'_>, argv: Vec<String>) -> i32 {
             return run_local_with(ctx, &program, &argv, &slots, slot_key);
         }
     };
-    Distribution {
+    crate::driver::distribute(&Job {
         ctx,
         program: &program,
         argv: &argv,
         job: &job,
         slots: &slots,
-    }
-    .run()
+    })
 }
 
-struct Distribution<'a> {
-    ctx: &'a Context<'a>,
-    program: &'a Path,
-    argv: &'a [String],
-    job: &'a CompileJob,
-    slots: &'a SlotDir,
+/// A distributable job and what it runs with.
+pub(crate) struct Job<'a> {
+    pub(crate) ctx: &'a Context<'a>,
+    pub(crate) program: &'a Path,
+    pub(crate) argv: &'a [String],
+    pub(crate) job: &'a CompileJob,
+    pub(crate) slots: &'a SlotDir,
 }
 
-/// A preprocessor running while the job's host is chosen and connected to.
-struct RunningCpp {
-    child: std::process::Child,
-    _slot: Option<SlotGuard>,
-}
-
-/// A granted slot, and (for a remote host) the connection with the command line
-/// already sent.
-struct Grant {
-    guard: SlotGuard,
-    connection: Option<Result<Connection, RemoteError>>,
-}
-
-impl Distribution<'_> {
-    fn run(&self) -> i32 {
-        let mut source = None;
-        if let Some(scheduler) = &self.ctx.settings.scheduler {
-            match self.via_scheduler(scheduler) {
-                ViaScheduler::Done(code) => return code,
-                ViaScheduler::Fallback(preprocessed) => source = preprocessed,
-            }
-        }
-        self.run_hosts(source)
-    }
-
-    /// Ask the scheduler for a slot and run the job there. Anything that goes wrong
-    /// with the scheduler or the granted host falls back to the static host list
-    /// (keeping the preprocessed source), so the scheduler is never a single point of
-    /// failure for a build.
-    fn via_scheduler(&self, scheduler: &str) -> ViaScheduler {
-        let cpp = match self.start_preprocessor() {
-            Ok(cpp) => cpp,
-            Err(code) => return ViaScheduler::Done(code),
-        };
-        let source = match self.finish_preprocessor(cpp) {
-            Ok(bytes) => bytes,
-            Err(code) => return ViaScheduler::Done(code),
-        };
-        let settings = self.ctx.settings;
-        // Asked once the preprocessed source is ready, not while the preprocessor runs: a
-        // slot granted meanwhile would sit idle, and a request placed before its size is
-        // known is placed blind (a long job granted a slow host's free slot, seen on the
-        // shared harness with sources padded to their cost).
-        let memory = self.memory();
-        let previous = memory.as_ref().and_then(|(h, key)| h.recall(key));
-        if let Some(p) = &previous {
-            self.ctx.log.info(&format!(
-                "{} took {} ms on {} last time",
-                self.job.input, p.ms, p.server
-            ));
-        }
-        let job = ccfarm_proto::farm::JobDescription {
-            compiler: self.argv[0].clone(),
-            source: self.job.input.clone(),
-            preprocessed_bytes: Some(source.len() as u64),
-            previous_ms: previous.as_ref().map(|p| p.ms),
-            previous_server: previous.map(|p| p.server),
-            compiler_identity: self.identity(),
-        };
-        let credentials = match self.ctx.credentials_if_any() {
-            Ok(credentials) => credentials,
-            Err(why) => {
-                self.ctx.log.warn(&format!("{why}; using the host list"));
-                return ViaScheduler::Fallback(Some(source));
-            }
-        };
-        let ask = |job: ccfarm_proto::farm::JobDescription| {
-            lease::ask_as(
-                scheduler,
-                &settings.user,
-                &settings.machine,
-                job,
-                settings.connect_timeout,
-                settings.scheduler_wait,
-                credentials,
-            )
-        };
-        let mut answer = ask(job.clone()).and_then(lease::Pending::wait);
-        // A granted server that fails is reported to the scheduler (which learns from
-        // it) and the scheduler is asked again, a few times, before the host list.
-        for attempt in 1..=SCHEDULER_ATTEMPTS {
-            let lease = match answer {
-                Ok(lease::Answer::Granted(lease)) => lease,
-                Ok(lease::Answer::CompileLocally(reason)) => {
-                    self.ctx.log.info(&format!(
-                        "scheduler: compile {} locally: {reason}",
-                        self.job.input
-                    ));
-                    return ViaScheduler::Done(run_local_with(
-                        self.ctx,
-                        self.program,
-                        self.argv,
-                        self.slots,
-                        LOCAL_KEY,
-                    ));
-                }
-                Err(e) => {
-                    self.ctx.log.warn(&format!("{e}; using the host list"));
-                    return ViaScheduler::Fallback(Some(source));
-                }
-            };
-            let race = race::Job {
-                log: self.ctx.log,
-                input: &self.job.input,
-                attempt,
-            };
-            // The scheduler may add a faster server while the job runs; the first copy
-            // to finish decides, and only its outputs are written, once the race is over.
-            match race::run(&race, lease, |host, proof, breaker| {
-                self.copy(host, proof, breaker, &source)
-            }) {
-                Some(race::Decided {
-                    host,
-                    verdict: Verdict::Success(reply),
-                    elapsed,
-                }) => {
-                    if let Some((h, key)) = &memory {
-                        self.remember(h, key, &host, elapsed);
-                    }
-                    return ViaScheduler::Done(self.deliver(&host, &reply));
-                }
-                Some(race::Decided {
-                    host,
-                    verdict: Verdict::CompileError(reply),
-                    ..
-                }) => return ViaScheduler::Done(self.compile_error(&host, reply, None)),
-                // Every copy failed (a race is never decided by a failure).
-                Some(race::Decided {
-                    verdict: Verdict::HostFailed { .. },
-                    ..
-                })
-                | None => {}
-            }
-            answer = ask(job.clone()).and_then(lease::Pending::wait);
-        }
-        ViaScheduler::Fallback(Some(source))
-    }
-
+impl Job<'_> {
     /// The identity of the compiler this job would run here, to send the job only to a
     /// server with the same compiler ([`crate::identity`]).
-    fn identity(&self) -> Option<ccfarm_proto::farm::CompilerKey> {
+    pub(crate) fn identity(&self) -> Option<ccfarm_proto::farm::CompilerKey> {
         let cache = IdentityCache::new(&self.ctx.settings.state_dir);
         let found = cache.identify(self.program, |p| ccfarm_daemon::register::identify_one(p));
         match &found {
@@ -297,7 +154,7 @@ impl Distribution<'_> {
 
     /// The compile-time memory and this job's key in it, unless turned off
     /// (`CCFARM_HISTORY=0`) or the job cannot be named.
-    fn memory(&self) -> Option<(History, String)> {
+    pub(crate) fn memory(&self) -> Option<(History, String)> {
         if !self.ctx.settings.history {
             return None;
         }
@@ -306,338 +163,40 @@ impl Distribution<'_> {
         Some((History::new(&self.ctx.settings.state_dir), key))
     }
 
-    /// Remember how long a job the scheduler placed took on `host`, for its next compile.
-    fn remember(&self, history: &History, key: &str, host: &HostSpec, took: std::time::Duration) {
-        let HostKind::Tcp { host, port } = &host.kind else {
-            return;
-        };
-        // As the scheduler writes a server's address, so that it recognises the server.
-        let server = match host.parse::<std::net::IpAddr>() {
-            Ok(ip) => std::net::SocketAddr::new(ip, *port).to_string(),
-            Err(_) => format!("{host}:{port}"),
-        };
-        let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-        if let Err(e) = history.record(key, ms, &server) {
-            self.ctx.log.info(&format!(
-                "not remembering {}'s compile time: {e}",
-                self.job.input
-            ));
-        }
-    }
-
-    fn run_hosts(&self, mut source: Option<Bytes>) -> i32 {
-        let settings = self.ctx.settings;
-        let policy = BackoffPolicy {
-            base: settings.backoff_period,
-            max: settings.backoff_period,
-        };
-        let backoff = BackoffStore::open(&settings.state_dir).ok();
-        let mut tried: HashSet<String> = HashSet::new();
-        let mut early: Option<Grant> = None;
-        let mut last_failure = exit::NO_HOSTS;
-
-        loop {
-            let now = SystemTime::now();
-            let usable: Vec<&HostSpec> = self
-                .ctx
-                .hosts
-                .hosts
-                .iter()
-                .filter(|h| !h.down && !matches!(h.kind, HostKind::Ssh { .. }))
-                .filter(|h| !tried.contains(&h.key()))
-                .filter(|h| {
-                    matches!(h.kind, HostKind::Localhost)
-                        || !backoff
-                            .as_ref()
-                            .is_some_and(|b| b.backed_off(&h.key(), &policy, now))
-                })
-                .collect();
-            if usable.is_empty() {
-                break;
-            }
-            let keys: Vec<String> = usable.iter().map(|h| h.key()).collect();
-            let candidates: Vec<Candidate<'_>> = usable
-                .iter()
-                .zip(&keys)
-                .map(|(h, key)| Candidate {
-                    key,
-                    slots: h.slots,
-                })
-                .collect();
-            let host_of = |guard: &SlotGuard| {
-                usable[keys
-                    .iter()
-                    .position(|k| k == guard.key())
-                    .expect("granted key is a candidate")]
-            };
-
-            if source.is_none()
-                && usable
-                    .iter()
-                    .any(|h| !matches!(h.kind, HostKind::Localhost))
-            {
-                // Overlap, as distcc does: while the preprocessor runs, take a slot if
-                // one is free, connect and send the command line.
-                let cpp = match self.start_preprocessor() {
-                    Ok(cpp) => cpp,
-                    Err(code) => return code,
-                };
-                if let Ok(Some(guard)) = self.slots.try_acquire(&candidates) {
-                    let connection = match &host_of(&guard).kind {
-                        HostKind::Tcp { host, port } => {
-                            Some(self.connect(host, *port, host_of(&guard), None))
-                        }
-                        _ => None,
-                    };
-                    early = Some(Grant { guard, connection });
-                }
-                match self.finish_preprocessor(cpp) {
-                    Ok(bytes) => source = Some(bytes),
-                    Err(code) => return code,
-                }
-            }
-            let grant = match early.take() {
-                Some(grant) => grant,
-                None => match self.slots.acquire(&candidates, None) {
-                    Ok(Some(guard)) => Grant {
-                        guard,
-                        connection: None,
-                    },
-                    Ok(None) => break,
-                    Err(e) => {
-                        self.ctx.log.warn(&format!("cannot lock a slot: {e}"));
-                        break;
-                    }
-                },
-            };
-            let host = host_of(&grant.guard);
-            let (name, port) = match &host.kind {
-                HostKind::Localhost => return self.local_under(grant.guard),
-                HostKind::Tcp { host, port } => (host.as_str(), *port),
-                HostKind::Ssh { .. } => unreachable!("filtered above"),
-            };
-            let source = source
-                .as_ref()
-                .expect("preprocessed before a remote host is tried");
-            let connection = grant
-                .connection
-                .unwrap_or_else(|| self.connect(name, port, host, None));
-            match self.try_host(host, connection, source) {
-                Attempt::Done(code) => {
-                    if let Some(b) = &backoff {
-                        let _ = b.record_success(&host.key());
-                    }
-                    return code;
-                }
-                Attempt::CompileError(reply) => {
-                    drop(grant.guard);
-                    return self.compile_error(host, reply, backoff.as_ref());
-                }
-                Attempt::HostFailed {
-                    code,
-                    why,
-                    back_off,
-                } => {
-                    drop(grant.guard);
-                    self.ctx.log.warn(&format!(
-                        "failed to distribute {} to {}: {why}",
-                        self.job.input,
-                        host.display()
-                    ));
-                    if back_off && let Some(b) = &backoff {
-                        let _ = b.record_failure(&host.key(), SystemTime::now());
-                    }
-                    tried.insert(host.key());
-                    last_failure = code;
-                }
-            }
-        }
-
-        if !self.ctx.settings.fallback {
-            self.ctx
-                .log
-                .error("failed to distribute and fallbacks are disabled");
-            return last_failure.into();
-        }
-        self.ctx.log.warn(&format!(
-            "failed to distribute {}, running locally instead",
-            self.job.input
-        ));
-        run_local_with(self.ctx, self.program, self.argv, self.slots, LOCAL_KEY)
-    }
-
-    fn version(host: &HostSpec) -> Version {
-        if host.lzo { Version::V2 } else { Version::V1 }
-    }
-
-    fn server_argv(&self) -> Vec<Bytes> {
-        ccfarm_compiler::strip_local_args(self.argv)
-            .iter()
-            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-            .collect()
-    }
-
-    /// Connect and send the command line (the source follows once preprocessed).
-    fn connect(
-        &self,
-        name: &str,
-        port: u16,
-        host: &HostSpec,
-        proof: Option<&GrantProof>,
-    ) -> Result<Connection, RemoteError> {
-        let timeouts = Timeouts {
-            connect: self.ctx.settings.connect_timeout,
-            io: self.ctx.settings.io_timeout,
-        };
-        let mut connection = match proof {
-            // A secure grant: TLS, to the server named in it, with its ticket.
-            Some(proof) => {
-                let credentials = self.ctx.credentials().map_err(|why| RemoteError::Refused {
-                    addr: format!("{name}:{port}"),
-                    why,
-                })?;
-                Connection::open_granted(name, port, timeouts, credentials, proof)?
-            }
-            None => Connection::open(name, port, timeouts)?,
-        };
-        connection.send(&encode_command(Self::version(host), &self.server_argv()))?;
-        Ok(connection)
-    }
-
     /// Start cpp (under a cpp slot). Already-preprocessed input needs none.
-    fn start_preprocessor(&self) -> Result<Option<RunningCpp>, i32> {
+    pub(crate) fn start_preprocessor(&self) -> Result<Option<RunningCpp>, PreprocessError> {
         if self.job.preprocessed {
             return Ok(None);
         }
         let cpp_argv = ccfarm_compiler::local_cpp_argv(self.argv, self.job);
         let slot = acquire_local(self.ctx, self.slots, CPP_KEY);
-        match local::spawn_preprocessor(self.program, &cpp_argv[1..], self.ctx.settings.safeguard) {
-            Ok(child) => Ok(Some(RunningCpp { child, _slot: slot })),
-            Err(e) => {
-                self.ctx
-                    .log
-                    .error(&format!("failed to exec {}: {e}", self.program.display()));
-                Err(exit::COMPILER_MISSING.into())
-            }
-        }
+        preprocess::start(
+            self.program,
+            &cpp_argv[1..],
+            self.ctx.settings.safeguard,
+            slot,
+        )
+        .map(Some)
     }
 
-    /// Collect cpp's output. On failure the preprocessor has already printed its
-    /// diagnostics; its exit code is returned, and no host is blamed.
-    fn finish_preprocessor(&self, cpp: Option<RunningCpp>) -> Result<Bytes, i32> {
-        use std::io::Read;
-        let Some(mut cpp) = cpp else {
-            return std::fs::read(&self.job.input)
-                .map(Bytes::from)
-                .map_err(|e| {
-                    self.ctx
-                        .log
-                        .error(&format!("cannot read {}: {e}", self.job.input));
-                    i32::from(exit::GENERAL)
-                });
-        };
-        let mut out = Vec::with_capacity(256 * 1024);
-        let read = cpp
-            .child
-            .stdout
-            .take()
-            .expect("piped")
-            .read_to_end(&mut out);
-        let status = cpp.child.wait();
-        match (read, status) {
-            (Ok(_), Ok(s)) if s.success() => Ok(out.into()),
-            (_, Ok(s)) if !s.success() => {
-                self.ctx
-                    .log
-                    .info(&format!("cpp {} on localhost failed", self.job.input));
-                Err(local::exit_code(s))
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                self.ctx
-                    .log
-                    .error(&format!("cannot read the preprocessor's output: {e}"));
-                Err(exit::GENERAL.into())
-            }
-            (Ok(_), Ok(s)) => Err(local::exit_code(s)),
-        }
+    /// Compile here under a local slot; the exit code.
+    pub(crate) fn compile_locally(&self) -> i32 {
+        run_local_with(self.ctx, self.program, self.argv, self.slots, LOCAL_KEY)
     }
 
-    fn try_host(
-        &self,
-        host: &HostSpec,
-        connection: Result<Connection, RemoteError>,
-        source: &Bytes,
-    ) -> Attempt {
-        self.log_exec(host);
-        let version = Self::version(host);
-        let reply = connection.and_then(|mut c| {
-            c.send(&encode_source(version, source))?;
-            c.read_reply(version)
-        });
-        self.conclude(host, remote::judge(reply))
-    }
-
-    /// One copy of a job granted by the scheduler, on its own thread: connect, send,
-    /// and read the reply, giving up as soon as `breaker` trips. Writes nothing.
-    fn copy(
-        &self,
-        host: &HostSpec,
-        proof: Option<&GrantProof>,
-        breaker: &Breaker,
-        source: &Bytes,
-    ) -> Verdict {
-        let HostKind::Tcp { host: name, port } = &host.kind else {
-            unreachable!("the scheduler grants TCP servers")
-        };
-        self.log_exec(host);
-        if let Some(proof) = proof {
-            self.ctx.log.info(&format!(
-                "over TLS to {} (its certificate checked), with the scheduler's ticket",
-                proof.server
-            ));
-        }
-        let version = Self::version(host);
-        let reply = self.connect(name, *port, host, proof).and_then(|mut c| {
-            breaker.guard(&c)?;
-            c.send(&encode_source(version, source))?;
-            c.read_reply(version)
-        });
-        remote::judge(reply)
-    }
-
-    fn log_exec(&self, host: &HostSpec) {
-        self.ctx.log.info(&format!(
-            "exec on {}: {}",
-            host.display(),
-            ccfarm_compiler::strip_local_args(self.argv).join(" ")
-        ));
-    }
-
-    /// Act on a host's verdict: write the outputs of a success.
-    fn conclude(&self, host: &HostSpec, verdict: Verdict) -> Attempt {
-        match verdict {
-            Verdict::Success(reply) => Attempt::Done(self.deliver(host, &reply)),
-            Verdict::CompileError(reply) => Attempt::CompileError(reply),
-            Verdict::HostFailed {
-                code,
-                why,
-                back_off,
-            } => Attempt::HostFailed {
-                code,
-                why,
-                back_off,
-            },
-        }
+    /// Compile here with the slot the caller holds; the exit code.
+    pub(crate) fn compile_here(&self) -> i32 {
+        let status = local::run(self.program, &self.argv[1..], self.ctx.settings.safeguard);
+        report_local(self.ctx, self.program, status)
     }
 
     /// Write a successful reply's outputs, as a local compile would; the exit code.
-    fn deliver(&self, host: &HostSpec, reply: &Reply) -> i32 {
+    pub(crate) fn deliver(&self, host: &str, reply: &Reply) -> i32 {
         match write_outputs(reply, Path::new(&self.job.output)) {
             Ok(()) => {
                 self.ctx.log.info(&format!(
                     "compile {} on {} completed ok",
-                    self.job.input,
-                    host.display()
+                    self.job.input, host
                 ));
                 0
             }
@@ -649,80 +208,10 @@ impl Distribution<'_> {
             }
         }
     }
-
-    /// The compiler failed on the host: the user's error, not the host's. Re-run it
-    /// here so the diagnostics are exactly local gcc's (a remote compiler sees only
-    /// the preprocessed text and cannot quote source lines); if the local compile
-    /// disagrees and succeeds, the host is the problem after all.
-    fn compile_error(&self, host: &HostSpec, reply: Reply, backoff: Option<&BackoffStore>) -> i32 {
-        let remote_code = local_code(reply.status);
-        self.ctx.log.info(&format!(
-            "compile {} on {} failed with exit code {remote_code}",
-            self.job.input,
-            host.display()
-        ));
-        if self.ctx.settings.skip_local_retry {
-            emit(&reply);
-            return remote_code;
-        }
-        let local = run_local_with(self.ctx, self.program, self.argv, self.slots, LOCAL_KEY);
-        if local == 0 {
-            self.ctx.log.warn(&format!(
-                "remote compile of {} on {} failed but the local compile succeeded; avoiding that host",
-                self.job.input,
-                host.display()
-            ));
-            if let Some(b) = backoff {
-                let _ = b.record_failure(&host.key(), SystemTime::now());
-            }
-            if !self.ctx.settings.fallback {
-                emit(&reply);
-                return remote_code;
-            }
-        }
-        local
-    }
-
-    fn local_under(&self, guard: SlotGuard) -> i32 {
-        let status = local::run(self.program, &self.argv[1..], self.ctx.settings.safeguard);
-        drop(guard);
-        report_local(self.ctx, self.program, status)
-    }
-}
-
-/// How a job through the scheduler ended.
-enum ViaScheduler {
-    /// With this exit code.
-    Done(i32),
-    /// Not at all: use the host list (with the source, if already preprocessed).
-    Fallback(Option<Bytes>),
-}
-
-enum Attempt {
-    /// The job ran and its outputs are written; the exit code.
-    Done(i32),
-    /// The remote compiler reported an error.
-    CompileError(Reply),
-    /// The host could not run the job.
-    HostFailed {
-        code: u8,
-        why: String,
-        back_off: bool,
-    },
-}
-
-/// A wait status as a process exit code.
-fn local_code(status: u32) -> i32 {
-    let signal = status & 0x7f;
-    if signal != 0 {
-        128 + signal as i32
-    } else {
-        ((status >> 8) & 0xff) as i32
-    }
 }
 
 /// Print a reply's stdout and stderr as the compiler would have.
-fn emit(reply: &Reply) {
+pub(crate) fn emit(reply: &Reply) {
     use std::io::Write;
     let _ = std::io::stdout().write_all(&reply.stdout);
     let _ = std::io::stderr().write_all(&reply.stderr);

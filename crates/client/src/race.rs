@@ -1,398 +1,332 @@
-//! One job on the servers the scheduler chose: the granted server and, when the
-//! scheduler sees the job straggle there while a much faster server is idle
+//! The decisions of one job on the servers the scheduler chose: the granted server and,
+//! when the scheduler sees the job straggle there while a much faster server is idle
 //! (`Speculate`), that server too. The first copy to finish decides.
 //!
-//! Each copy runs in its own thread and only talks to its server; this thread waits on
-//! one channel for both the copies' verdicts and the scheduler's notices, decides,
-//! releases leases and breaks off the copies no longer wanted. Nothing is written here:
-//! the caller writes the deciding copy's outputs after every copy thread has been
-//! joined, so the outputs are written once, from one copy, exactly as without
-//! speculation.
+//! Pure: the copies run elsewhere (each in its own thread, only talking to its server);
+//! this module is told what the scheduler said and how each copy ended, and answers with
+//! what to do: start a copy, break one off, release a lease, log. Nothing is written
+//! here: the deciding copy's outputs are written once every copy has been broken off and
+//! joined, so they are written once, from one copy, exactly as without speculation.
 
-use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
-use std::sync::mpsc;
-use std::time::Instant;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
-use ccfarm_proto::farm::JobResult;
+use ccfarm_proto::farm::{GrantProof, JobResult};
 
-use crate::exit;
-use crate::hosts::{HostKind, HostSpec};
-use crate::lease::{Lease, Notice, Offer};
-use crate::log::Logger;
-use crate::remote::{Breaker, Verdict};
-use ccfarm_proto::farm::GrantProof;
+use crate::distribution::{Action, Level};
+use crate::hosts::DEFAULT_REMOTE_SLOTS;
+use crate::verdict::Verdict;
 
-/// The job, for the log.
-pub struct Job<'a> {
-    /// Logging.
-    pub log: &'a Logger,
-    /// The source file, as the log names the job.
-    pub input: &'a str,
-    /// Which grant of the job this is (the scheduler is asked again after a failure).
-    pub attempt: u32,
+/// A server the scheduler granted (or offered for a speculative copy): a candidate of its
+/// own, reached over TCP, with the lease it runs under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The lease the job runs under there.
+    pub lease: u64,
+    /// The server's address.
+    pub host: String,
+    /// Its distcc port.
+    pub port: u16,
+    /// Whether it takes protocol 2.
+    pub lzo: bool,
+    /// On a secure farm: the server to expect and the ticket to show it.
+    pub proof: Option<GrantProof>,
 }
 
-/// The copy that decided the job: it finished on `host` with [`Verdict::Success`] or
-/// [`Verdict::CompileError`] (a compile error is deterministic, so it decides as much
-/// as a success does). Its lease was released with that result unless it had been
-/// revoked or the scheduler connection was lost.
+impl Grant {
+    /// The server as the scheduler writes a server's address (`ip:port`, IPv6 in
+    /// brackets), so that the scheduler recognises it in the compile-time memory.
+    pub fn server_address(&self) -> String {
+        match self.host.parse::<IpAddr>() {
+            Ok(ip) => SocketAddr::new(ip, self.port).to_string(),
+            Err(_) => format!("{}:{}", self.host, self.port),
+        }
+    }
+}
+
+/// Written as the host-list entry that would name the server (distcc's default slot
+/// count, `,lzo` when it takes protocol 2), so the log names a server the same way
+/// whether the scheduler or the host list placed the job.
+impl fmt::Display for Grant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (host, port, slots) = (&self.host, self.port, DEFAULT_REMOTE_SLOTS);
+        if host.contains(':') {
+            write!(f, "[{host}]:{port}/{slots}")?;
+        } else {
+            write!(f, "{host}:{port}/{slots}")?;
+        }
+        if self.lzo {
+            f.write_str(",lzo")?;
+        }
+        Ok(())
+    }
+}
+
+/// What happens to a job under a lease while it runs.
 #[derive(Debug)]
-pub struct Decided {
-    /// The server that ran the deciding copy.
-    pub host: HostSpec,
-    /// What it answered.
-    pub verdict: Verdict,
-    /// How long that copy took, from its start to the reply (what its lease was released
-    /// with).
-    pub elapsed: std::time::Duration,
+pub enum RaceEvent {
+    /// The scheduler revoked this lease (the first one or a speculative one).
+    Cancel(u64),
+    /// The job under `lease` straggles: also run it on `copy`'s server.
+    Speculate {
+        /// The lease of the copy already running.
+        lease: u64,
+        /// The new copy's server and lease.
+        copy: Grant,
+    },
+    /// The scheduler connection closed or broke, for this reason; closing it released
+    /// every lease it held.
+    Lost(String),
+    /// Copy number `copy` ended with `verdict`, `elapsed` after it started.
+    Done {
+        /// Which copy, in the order they were started (0 is the granted one).
+        copy: usize,
+        /// How it ended.
+        verdict: Verdict,
+        /// From its start to its end.
+        elapsed: Duration,
+    },
 }
 
-/// What the deciding thread waits for.
-enum Event {
-    /// From the lease connection.
-    Notice(Notice),
-    /// Copy number `.0` has ended.
-    Done(usize, Verdict),
+/// How a race ended.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per race, moved once: boxing the reply buys nothing"
+)]
+pub enum RaceEnd {
+    /// A copy finished with [`Verdict::Success`] or [`Verdict::CompileError`] (a compile
+    /// error is deterministic, so it decides as much as a success does).
+    Decided {
+        /// The server that ran the deciding copy.
+        grant: Grant,
+        /// What it answered.
+        verdict: Verdict,
+        /// How long that copy took (what its lease was released with).
+        elapsed: Duration,
+    },
+    /// Every copy failed, each failure logged and its lease released as a transport
+    /// failure; the scheduler is to be asked again.
+    AllFailed,
 }
 
-/// A copy of the job, as the deciding thread tracks it.
+/// A copy of the job, as the race tracks it.
+#[derive(Debug)]
 struct Copy {
-    lease: u64,
-    host: HostSpec,
-    breaker: Arc<Breaker>,
-    started: Instant,
+    grant: Grant,
     running: bool,
     /// The scheduler revoked its lease: not to be released.
     revoked: bool,
 }
 
-/// Run the job under `lease`: `copy` runs one copy on a server and says how it went
-/// (it is called on a thread of its own, once per copy, and must give up promptly
-/// once its [`Breaker`] trips). Returns once a copy has decided the job, or with `None`
-/// once every copy has failed (each failure logged and its lease released as a
-/// transport failure; the caller asks the scheduler again). Either way every copy
-/// thread and the lease watcher have been joined and the lease connection is closed,
-/// which gives back any lease not released.
-/// `copy` is also given the scheduler's proof of the grant, on a secure farm.
-pub fn run<F>(job: &Job<'_>, lease: Lease, copy: F) -> Option<Decided>
-where
-    F: Fn(&HostSpec, Option<&GrantProof>, &Breaker) -> Verdict + Sync,
-{
-    let first = (
-        lease.id,
-        server(&lease.host, lease.port, lease.lzo),
-        lease.proof.clone(),
-    );
-    let (tx, rx) = mpsc::channel();
-    let watched = lease.watch(tx.clone(), Event::Notice);
-    let copy = &copy;
-    std::thread::scope(|scope| {
-        let mut copies: Vec<Copy> = Vec::new();
-        let start =
-            |copies: &mut Vec<Copy>, lease: u64, host: HostSpec, proof: Option<GrantProof>| {
-                let number = copies.len();
-                let breaker = Arc::new(Breaker::default());
-                copies.push(Copy {
-                    lease,
-                    host: host.clone(),
-                    breaker: breaker.clone(),
-                    started: Instant::now(),
-                    running: true,
-                    revoked: false,
-                });
-                let done = tx.clone();
-                let spawned = std::thread::Builder::new()
-                    .name(format!("copy-{lease}"))
-                    .spawn_scoped(scope, move || {
-                        // A copy that panicked must still report, or this thread would wait
-                        // for it forever.
-                        let verdict = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                            copy(&host, proof.as_ref(), &breaker)
-                        }))
-                        .unwrap_or_else(|_| Verdict::HostFailed {
-                            code: exit::GENERAL,
-                            why: "the job's thread panicked".into(),
-                            back_off: false,
-                        });
-                        let _ = done.send(Event::Done(number, verdict));
-                    });
-                if let Err(e) = spawned {
-                    let _ = tx.send(Event::Done(
-                        number,
-                        Verdict::HostFailed {
-                            code: exit::GENERAL,
-                            why: format!("cannot start a thread: {e}"),
-                            back_off: false,
-                        },
-                    ));
-                }
-            };
-        start(&mut copies, first.0, first.1, first.2);
-        let mut lost = false;
-        // Every pass starts with at least one copy running, so a message will come.
-        let outcome = loop {
-            let event = rx.recv().expect("this thread holds a sender");
-            match event {
-                Event::Notice(Notice::Cancel(lease)) => {
-                    // A cancel for a copy that has already ended (or for a lease that
-                    // is not ours) changes nothing.
-                    if let Some(c) = copies.iter_mut().find(|c| c.running && c.lease == lease) {
-                        c.revoked = true;
-                        c.breaker.trip();
-                    }
-                }
-                Event::Notice(Notice::Speculate(offer)) => {
-                    let running: Vec<&Copy> = copies.iter().filter(|c| c.running).collect();
-                    match running[..] {
-                        [straggler] if straggler.lease == offer.lease && !lost => {
-                            job.log.info(&format!(
-                                "scheduler: {} straggles on {} (lease {}); also running it on {}:{} (lease {})",
-                                job.input,
-                                straggler.host.display(),
-                                offer.lease,
-                                offer.host,
-                                offer.port,
-                                offer.new_lease
-                            ));
-                            let Offer {
-                                new_lease,
-                                host,
-                                port,
-                                lzo,
-                                proof,
-                                ..
-                            } = offer;
-                            start(&mut copies, new_lease, server(&host, port, lzo), proof);
-                        }
-                        // Two copies already, or an offer for a copy that has ended:
-                        // not taken. Its lease is given back when this job's connection
-                        // closes, as soon as the job is decided; releasing it now would
-                        // have to report a result for a job that never ran.
-                        _ => job.log.info(&format!(
-                            "scheduler: speculative lease {} for lease {} of {} not taken",
-                            offer.new_lease, offer.lease, job.input
-                        )),
-                    }
-                }
-                Event::Notice(Notice::Lost(why)) => {
-                    // Not a reason to stop the job: the scheduler may just be
-                    // restarting, and closing the connection released the leases.
-                    lost = true;
-                    let hosts: Vec<String> = copies
-                        .iter()
-                        .filter(|c| c.running)
-                        .map(|c| c.host.display())
-                        .collect();
-                    job.log.info(&format!(
-                        "lost the scheduler connection while {} ran on {}: {why}",
-                        job.input,
-                        hosts.join(" and ")
-                    ));
-                }
-                Event::Done(number, verdict) => {
-                    let speculative = number > 0;
-                    let c = &mut copies[number];
-                    c.running = false;
-                    let elapsed = c.started.elapsed();
-                    let result = match &verdict {
-                        Verdict::Success(_) => JobResult::Ok,
-                        Verdict::CompileError(_) => JobResult::CompileError,
-                        Verdict::HostFailed { .. } => JobResult::TransportFailure,
-                    };
-                    // A revoked lease is already gone on the scheduler's side; after
-                    // the connection was lost there is nobody to tell.
-                    if !c.revoked && !lost {
-                        watched.release(c.lease, result, elapsed);
-                    }
-                    let c = &copies[number];
-                    match verdict {
-                        Verdict::HostFailed { why, .. } => {
-                            // After a revocation the failure is our own abort; the
-                            // revocation is the real cause.
-                            let why = if c.revoked {
-                                format!("the scheduler revoked lease {}", c.lease)
-                            } else {
-                                why
-                            };
-                            let message = format!(
-                                "failed to distribute {} to {} ({}, attempt {}): {why}",
-                                job.input,
-                                c.host.display(),
-                                if speculative {
-                                    "a speculative copy"
-                                } else {
-                                    "granted by the scheduler"
-                                },
-                                job.attempt
-                            );
-                            if copies.iter().any(|c| c.running) {
-                                // The job carries on elsewhere, unharmed: not worth a
-                                // warning on the user's terminal.
-                                job.log
-                                    .info(&format!("{message}; the other copy carries on"));
-                            } else {
-                                job.log.warn(&message);
-                                break None;
-                            }
-                        }
-                        verdict => {
-                            if c.revoked {
-                                // The reply was complete before the abort took
-                                // effect: the outputs are good, whatever became of
-                                // the lease.
-                                job.log.info(&format!(
-                                    "the scheduler revoked lease {} on {} after {} was compiled there; result kept",
-                                    c.lease,
-                                    c.host.display(),
-                                    job.input
-                                ));
-                            }
-                            if copies.iter().any(|c| c.running) {
-                                job.log.info(&format!(
-                                    "{}: the copy on {} (lease {}) finished first",
-                                    job.input,
-                                    c.host.display(),
-                                    c.lease
-                                ));
-                            }
-                            break Some(Decided {
-                                host: c.host.clone(),
-                                verdict,
-                                elapsed,
-                            });
-                        }
-                    }
-                }
-            }
-        };
-        // The losers are not waited for, and not released: the scheduler cancels a
-        // winner's twin itself, and closing the connection (below) gives back any lease
-        // still held. Leaving the scope joins their threads, which the trip ends at once
-        // (or, for one still connecting, within the connect timeout).
-        for c in copies.iter().filter(|c| c.running) {
-            c.breaker.trip();
-        }
-        watched.end();
-        outcome
-    })
+/// One job under one grant, with any speculative copy.
+#[derive(Debug)]
+pub struct Race {
+    input: String,
+    attempt: u32,
+    copies: Vec<Copy>,
+    /// The scheduler connection is gone: nobody to release leases to, no copy to add.
+    lost: bool,
 }
 
-/// A granted server as a host entry (for the log and the protocol version).
-fn server(host: &str, port: u16, lzo: bool) -> HostSpec {
-    let mut spec = HostSpec::new(HostKind::Tcp {
-        host: host.to_owned(),
-        port,
-    });
-    spec.lzo = lzo;
-    spec
+impl Race {
+    /// The race for `input` under `grant`, the scheduler's `attempt`th; the actions
+    /// start its first copy.
+    pub fn start(input: &str, attempt: u32, grant: Grant) -> (Race, Vec<Action>) {
+        let mut race = Race {
+            input: input.to_owned(),
+            attempt,
+            copies: Vec::new(),
+            lost: false,
+        };
+        let start = race.add(grant);
+        (race, vec![start])
+    }
+
+    fn add(&mut self, grant: Grant) -> Action {
+        let copy = self.copies.len();
+        self.copies.push(Copy {
+            grant: grant.clone(),
+            running: true,
+            revoked: false,
+        });
+        Action::StartCopy { copy, grant }
+    }
+
+    fn running(&self) -> impl Iterator<Item = &Copy> {
+        self.copies.iter().filter(|c| c.running)
+    }
+
+    /// Act on `event`: the actions to perform, and the end of the race if it ended. At
+    /// the end every copy still running is broken off (not waited for, not released:
+    /// the scheduler cancels a winner's twin itself, and closing the connection gives
+    /// back any lease still held).
+    pub fn handle(&mut self, event: RaceEvent) -> (Vec<Action>, Option<RaceEnd>) {
+        let mut actions = Vec::new();
+        let end = match event {
+            RaceEvent::Cancel(lease) => {
+                // A cancel for a copy that has already ended (or for a lease that is
+                // not ours) changes nothing.
+                if let Some((number, c)) = self
+                    .copies
+                    .iter_mut()
+                    .enumerate()
+                    .find(|(_, c)| c.running && c.grant.lease == lease)
+                {
+                    c.revoked = true;
+                    actions.push(Action::BreakOff(number));
+                }
+                None
+            }
+            RaceEvent::Speculate { lease, copy } => {
+                let running: Vec<&Copy> = self.running().collect();
+                match running[..] {
+                    [straggler] if straggler.grant.lease == lease && !self.lost => {
+                        actions.push(info(format!(
+                            "scheduler: {} straggles on {} (lease {lease}); also running it on {}:{} (lease {})",
+                            self.input, straggler.grant, copy.host, copy.port, copy.lease
+                        )));
+                        actions.push(self.add(copy));
+                    }
+                    // Two copies already, or an offer for a copy that has ended: not
+                    // taken. Its lease is given back when this job's connection closes,
+                    // as soon as the job is decided; releasing it now would have to
+                    // report a result for a job that never ran.
+                    _ => actions.push(info(format!(
+                        "scheduler: speculative lease {} for lease {lease} of {} not taken",
+                        copy.lease, self.input
+                    ))),
+                }
+                None
+            }
+            RaceEvent::Lost(why) => {
+                // Not a reason to stop the job: the scheduler may just be restarting,
+                // and closing the connection released the leases.
+                self.lost = true;
+                let hosts: Vec<String> = self.running().map(|c| c.grant.to_string()).collect();
+                actions.push(info(format!(
+                    "lost the scheduler connection while {} ran on {}: {why}",
+                    self.input,
+                    hosts.join(" and ")
+                )));
+                None
+            }
+            RaceEvent::Done {
+                copy,
+                verdict,
+                elapsed,
+            } => self.done(copy, verdict, elapsed, &mut actions),
+        };
+        if end.is_some() {
+            for (number, c) in self.copies.iter_mut().enumerate() {
+                if c.running {
+                    c.running = false;
+                    actions.push(Action::BreakOff(number));
+                }
+            }
+        }
+        (actions, end)
+    }
+
+    fn done(
+        &mut self,
+        number: usize,
+        verdict: Verdict,
+        elapsed: Duration,
+        actions: &mut Vec<Action>,
+    ) -> Option<RaceEnd> {
+        let lost = self.lost;
+        let c = self.copies.get_mut(number)?;
+        if !c.running {
+            return None;
+        }
+        c.running = false;
+        let result = match &verdict {
+            Verdict::Success(_) => JobResult::Ok,
+            Verdict::CompileError(_) => JobResult::CompileError,
+            Verdict::HostFailed { .. } => JobResult::TransportFailure,
+        };
+        // A revoked lease is already gone on the scheduler's side; after the
+        // connection was lost there is nobody to tell.
+        if !c.revoked && !lost {
+            actions.push(Action::ReleaseLease {
+                lease: c.grant.lease,
+                result,
+                elapsed,
+            });
+        }
+        let (grant, revoked) = (c.grant.clone(), c.revoked);
+        let others_running = self.running().next().is_some();
+        match verdict {
+            Verdict::HostFailed { why, .. } => {
+                // After a revocation the failure is our own abort; the revocation is
+                // the real cause.
+                let why = if revoked {
+                    format!("the scheduler revoked lease {}", grant.lease)
+                } else {
+                    why
+                };
+                let message = format!(
+                    "failed to distribute {} to {grant} ({}, attempt {}): {why}",
+                    self.input,
+                    if number > 0 {
+                        "a speculative copy"
+                    } else {
+                        "granted by the scheduler"
+                    },
+                    self.attempt
+                );
+                if others_running {
+                    // The job carries on elsewhere, unharmed: not worth a warning on
+                    // the user's terminal.
+                    actions.push(info(format!("{message}; the other copy carries on")));
+                    None
+                } else {
+                    actions.push(Action::Log(Level::Warn, message));
+                    Some(RaceEnd::AllFailed)
+                }
+            }
+            verdict => {
+                if revoked {
+                    // The reply was complete before the abort took effect: the outputs
+                    // are good, whatever became of the lease.
+                    actions.push(info(format!(
+                        "the scheduler revoked lease {} on {grant} after {} was compiled there; result kept",
+                        grant.lease, self.input
+                    )));
+                }
+                if others_running {
+                    actions.push(info(format!(
+                        "{}: the copy on {grant} (lease {}) finished first",
+                        self.input, grant.lease
+                    )));
+                }
+                Some(RaceEnd::Decided {
+                    grant,
+                    verdict,
+                    elapsed,
+                })
+            }
+        }
+    }
+}
+
+fn info(message: String) -> Action {
+    Action::Log(Level::Info, message)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::io::{Read, Write};
-    use std::net::TcpStream;
-    use std::sync::Mutex;
-    use std::time::Duration;
-
-    use bytes::{Bytes, BytesMut};
+    use bytes::Bytes;
     use ccfarm_proto::distcc::{Reply, Version};
-    use ccfarm_proto::farm::{self, DEFAULT_MAX_FRAME, FromScheduler, ToScheduler};
 
     use super::*;
-    use crate::lease::tests::{granted, granting};
+    use crate::exit;
 
-    /// The server of the first grant (see `granting`).
-    const FIRST: &str = "10.1.2.3";
-
-    /// How a fake server answers a copy.
-    #[derive(Clone, Copy)]
-    enum Server {
-        /// Succeeds (with its own name as the object) after this long, unless broken off.
-        Ok(u64),
-        /// Reports a compile error after this long, unless broken off.
-        CompileError(u64),
-        /// Refuses the job at once.
-        Dead,
-        /// Never answers: only breaking it off ends it (after 20 s it fails the test).
-        Hung,
-    }
-
-    fn reply(status: u32, object: &str) -> Reply {
-        Reply {
-            version: Version::V1,
-            status,
-            stderr: Bytes::new(),
-            stdout: Bytes::new(),
-            object: Bytes::copy_from_slice(object.as_bytes()),
-            dotd: None,
-        }
-    }
-
-    /// Fake copies: which servers were asked, and which copies were broken off.
-    #[derive(Default)]
-    struct Farm {
-        servers: HashMap<&'static str, Server>,
-        asked: Mutex<Vec<String>>,
-        broken_off: Mutex<Vec<String>>,
-    }
-
-    impl Farm {
-        fn new(servers: &[(&'static str, Server)]) -> Farm {
-            Farm {
-                servers: servers.iter().copied().collect(),
-                ..Farm::default()
-            }
-        }
-
-        /// The servers asked, sorted: copy threads start in no particular order.
-        fn asked(&self) -> Vec<String> {
-            let mut asked = self.asked.lock().unwrap().clone();
-            asked.sort();
-            asked
-        }
-
-        fn copy(&self, host: &HostSpec, breaker: &Breaker) -> Verdict {
-            let HostKind::Tcp { host: name, .. } = &host.kind else {
-                unreachable!()
-            };
-            self.asked.lock().unwrap().push(name.clone());
-            let (wait, answer) = match self.servers[name.as_str()] {
-                Server::Ok(ms) => (ms, Some(reply(0, name))),
-                Server::CompileError(ms) => (ms, Some(reply(1 << 8, name))),
-                Server::Dead => {
-                    return Verdict::HostFailed {
-                        code: exit::CONNECT_FAILED,
-                        why: "connection refused".into(),
-                        back_off: true,
-                    };
-                }
-                Server::Hung => (20_000, None),
-            };
-            let until = Instant::now() + Duration::from_millis(wait);
-            while Instant::now() < until {
-                if breaker.tripped() {
-                    self.broken_off.lock().unwrap().push(name.clone());
-                    return Verdict::HostFailed {
-                        code: exit::IO_ERROR,
-                        why: "broken off".into(),
-                        back_off: true,
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            match answer {
-                Some(r) => crate::remote::judge(Ok(r)),
-                None => panic!("{name} was never broken off"),
-            }
-        }
-    }
-
-    fn speculate(lease: u64, new_lease: u64, host: &str) -> FromScheduler {
-        FromScheduler::Speculate {
+    fn grant(lease: u64, host: &str) -> Grant {
+        Grant {
             lease,
-            new_lease,
             host: host.into(),
             port: 3632,
             lzo: false,
@@ -400,212 +334,241 @@ mod tests {
         }
     }
 
-    fn release(lease: u64, result: JobResult) -> ToScheduler {
-        ToScheduler::Release {
-            lease,
-            result,
-            duration_ms: 0,
+    fn reply(status: u32) -> Reply {
+        Reply {
+            version: Version::V1,
+            status,
+            stderr: Bytes::new(),
+            stdout: Bytes::new(),
+            object: Bytes::new(),
+            dotd: None,
         }
     }
 
-    /// The releases the client sent, durations zeroed.
-    fn releases(sent: Vec<ToScheduler>) -> Vec<ToScheduler> {
-        sent.into_iter()
-            .filter_map(|m| match m {
-                ToScheduler::Release { lease, result, .. } => Some(release(lease, result)),
+    fn failed(why: &str) -> Verdict {
+        Verdict::HostFailed {
+            code: exit::CONNECT_FAILED,
+            why: why.into(),
+            back_off: true,
+        }
+    }
+
+    fn done(copy: usize, verdict: Verdict) -> RaceEvent {
+        RaceEvent::Done {
+            copy,
+            verdict,
+            elapsed: Duration::from_millis(10 * (copy as u64 + 1)),
+        }
+    }
+
+    fn speculate(lease: u64, new_lease: u64, host: &str) -> RaceEvent {
+        RaceEvent::Speculate {
+            lease,
+            copy: grant(new_lease, host),
+        }
+    }
+
+    /// The log lines among `actions`.
+    fn logs(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Log(level, m) => Some(format!("{level:?}: {m}")),
                 _ => None,
             })
             .collect()
     }
 
-    /// Run a race on `farm` with the lease of `addr`; the outcome, how long it took, and
-    /// the log.
-    fn race(addr: &str, farm: &Farm) -> (Option<Decided>, Duration, String) {
-        let dir = tempfile::tempdir().unwrap();
-        let log = Logger::new("ccfarm", true, Some(dir.path().join("log")));
-        let job = Job {
-            log: &log,
-            input: "a.c",
-            attempt: 1,
-        };
-        let started = Instant::now();
-        let outcome = run(&job, granted(addr), |host, _proof, breaker| {
-            farm.copy(host, breaker)
-        });
-        let took = started.elapsed();
-        let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
-        (outcome, took, log)
+    /// The actions that are not log lines, as text.
+    fn deeds(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .filter(|a| !matches!(a, Action::Log(..)))
+            .map(|a| match a {
+                Action::StartCopy { copy, grant } => format!("start {copy} {}", grant.host),
+                Action::BreakOff(copy) => format!("break off {copy}"),
+                Action::ReleaseLease { lease, result, .. } => format!("release {lease} {result:?}"),
+                other => format!("{other:?}"),
+            })
+            .collect()
     }
 
-    /// The deciding server, and whether it succeeded.
-    fn winner(outcome: &Option<Decided>) -> (String, bool) {
-        match outcome {
-            Some(Decided {
-                host,
-                verdict: Verdict::Success(r) | Verdict::CompileError(r),
-                ..
-            }) => {
-                assert_eq!(
-                    host.display(),
-                    format!("{}:3632/4", r.object.escape_ascii())
-                );
-                (String::from_utf8(r.object.to_vec()).unwrap(), r.status == 0)
-            }
-            other => panic!("not decided: {other:?}"),
-        }
+    fn raced(first: &str) -> Race {
+        let (race, actions) = Race::start("a.c", 1, grant(42, first));
+        assert_eq!(deeds(&actions), ["start 0 first"]);
+        race
+    }
+
+    #[test]
+    fn a_grant_is_logged_as_its_host_entry_would_be_and_remembered_as_the_scheduler_writes_it() {
+        let mut g = grant(1, "10.1.2.3");
+        assert_eq!(g.to_string(), "10.1.2.3:3632/4");
+        assert_eq!(g.server_address(), "10.1.2.3:3632");
+        g.host = "::1".into();
+        g.lzo = true;
+        assert_eq!(g.to_string(), "[::1]:3632/4,lzo");
+        assert_eq!(g.server_address(), "[::1]:3632");
+        g.host = "build7".into();
+        assert_eq!(g.server_address(), "build7:3632");
+        let entry = crate::hosts::parse_host("[::1]:3632,lzo").unwrap();
+        assert_eq!(entry.display(), "[::1]:3632/4,lzo");
+    }
+
+    #[test]
+    fn a_lone_copy_deciding_is_released_with_its_result() {
+        let mut race = raced("first");
+        let (actions, end) = race.handle(done(0, Verdict::Success(reply(0))));
+        assert_eq!(deeds(&actions), ["release 42 Ok"]);
+        assert!(logs(&actions).is_empty(), "{:?}", logs(&actions));
+        assert!(matches!(
+            end,
+            Some(RaceEnd::Decided { grant, verdict: Verdict::Success(_), elapsed })
+                if grant.lease == 42 && elapsed == Duration::from_millis(10)
+        ));
     }
 
     #[test]
     fn the_faster_copy_wins_and_the_straggler_is_broken_off() {
-        let farm = Farm::new(&[(FIRST, Server::Hung), ("fast", Server::Ok(50))]);
-        let (addr, sched) = granting(vec![speculate(42, 43, "fast")], |_| {});
-        let (outcome, took, log) = race(&addr, &farm);
-        assert_eq!(winner(&outcome), ("fast".into(), true));
-        assert!(took < Duration::from_secs(5), "{took:?}");
-        assert!(
-            log.contains("a.c: the copy on fast:3632/4 (lease 43) finished first"),
-            "{log}"
-        );
-        assert_eq!(*farm.broken_off.lock().unwrap(), [FIRST]);
-        // The winner is released; the scheduler cancels the loser itself.
+        let mut race = raced("first");
+        let (actions, end) = race.handle(speculate(42, 43, "fast"));
+        assert!(end.is_none());
+        assert_eq!(deeds(&actions), ["start 1 fast"]);
         assert_eq!(
-            releases(sched.join().unwrap()),
-            [release(43, JobResult::Ok)]
+            logs(&actions),
+            [
+                "Info: scheduler: a.c straggles on first:3632/4 (lease 42); also running it on fast:3632 (lease 43)"
+            ]
         );
+        let (actions, end) = race.handle(done(1, Verdict::Success(reply(0))));
+        // The winner is released; the loser is broken off, not released.
+        assert_eq!(deeds(&actions), ["release 43 Ok", "break off 0"]);
+        assert_eq!(
+            logs(&actions),
+            ["Info: a.c: the copy on fast:3632/4 (lease 43) finished first"]
+        );
+        assert!(matches!(end, Some(RaceEnd::Decided { grant, .. }) if grant.host == "fast"));
+        // The loser's end, arriving after the decision, changes nothing.
+        let (actions, end) = race.handle(done(0, failed("broken off")));
+        assert!(actions.is_empty() && end.is_none());
     }
 
     #[test]
     fn a_failed_speculative_copy_leaves_the_first_to_finish() {
-        let farm = Farm::new(&[(FIRST, Server::Ok(500)), ("dead", Server::Dead)]);
-        let (addr, sched) = granting(vec![speculate(42, 43, "dead")], |_| {});
-        let (outcome, _, _) = race(&addr, &farm);
-        assert_eq!(winner(&outcome), (FIRST.into(), true));
-        assert_eq!(farm.asked(), [FIRST, "dead"]);
+        let mut race = raced("first");
+        race.handle(speculate(42, 43, "dead"));
+        let (actions, end) = race.handle(done(1, failed("connection refused")));
+        assert!(end.is_none());
+        assert_eq!(deeds(&actions), ["release 43 TransportFailure"]);
         assert_eq!(
-            releases(sched.join().unwrap()),
+            logs(&actions),
             [
-                release(43, JobResult::TransportFailure),
-                release(42, JobResult::Ok)
+                "Info: failed to distribute a.c to dead:3632/4 (a speculative copy, attempt 1): connection refused; the other copy carries on"
+            ]
+        );
+        let (actions, end) = race.handle(done(0, Verdict::Success(reply(0))));
+        assert_eq!(deeds(&actions), ["release 42 Ok"]);
+        assert!(matches!(end, Some(RaceEnd::Decided { grant, .. }) if grant.lease == 42));
+    }
+
+    #[test]
+    fn a_revoked_copy_is_broken_off_and_not_released() {
+        let mut race = raced("first");
+        race.handle(speculate(42, 43, "spare"));
+        let (actions, end) = race.handle(RaceEvent::Cancel(42));
+        assert!(end.is_none());
+        assert_eq!(deeds(&actions), ["break off 0"]);
+        let (actions, end) = race.handle(done(0, failed("broken off")));
+        assert!(end.is_none());
+        assert!(deeds(&actions).is_empty(), "{:?}", deeds(&actions));
+        assert_eq!(
+            logs(&actions),
+            [
+                "Info: failed to distribute a.c to first:3632/4 (granted by the scheduler, attempt 1): the scheduler revoked lease 42; the other copy carries on"
+            ]
+        );
+        let (actions, end) = race.handle(done(1, Verdict::Success(reply(0))));
+        assert_eq!(deeds(&actions), ["release 43 Ok"]);
+        assert!(matches!(end, Some(RaceEnd::Decided { grant, .. }) if grant.lease == 43));
+    }
+
+    #[test]
+    fn a_reply_complete_before_its_revocation_is_kept() {
+        let mut race = raced("first");
+        race.handle(RaceEvent::Cancel(42));
+        let (actions, end) = race.handle(done(0, Verdict::Success(reply(0))));
+        assert!(deeds(&actions).is_empty());
+        assert_eq!(
+            logs(&actions),
+            [
+                "Info: the scheduler revoked lease 42 on first:3632/4 after a.c was compiled there; result kept"
+            ]
+        );
+        assert!(matches!(end, Some(RaceEnd::Decided { .. })));
+    }
+
+    #[test]
+    fn a_compile_error_decides_the_race() {
+        let mut race = raced("first");
+        race.handle(speculate(42, 43, "slow"));
+        let (actions, end) = race.handle(done(0, Verdict::CompileError(reply(1 << 8))));
+        assert_eq!(deeds(&actions), ["release 42 CompileError", "break off 1"]);
+        assert!(matches!(
+            end,
+            Some(RaceEnd::Decided {
+                verdict: Verdict::CompileError(_),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn every_copy_failing_ends_the_race_with_the_last_failure_a_warning() {
+        let mut race = raced("first");
+        race.handle(speculate(42, 43, "dead"));
+        let (_, end) = race.handle(done(1, failed("connection refused")));
+        assert!(end.is_none());
+        race.handle(RaceEvent::Cancel(42));
+        let (actions, end) = race.handle(done(0, failed("broken off")));
+        assert!(matches!(end, Some(RaceEnd::AllFailed)));
+        assert!(deeds(&actions).is_empty(), "revoked: not released");
+        assert_eq!(
+            logs(&actions),
+            [
+                "Warn: failed to distribute a.c to first:3632/4 (granted by the scheduler, attempt 1): the scheduler revoked lease 42"
             ]
         );
     }
 
     #[test]
-    fn a_revoked_first_copy_leaves_the_speculative_one_running() {
-        let farm = Farm::new(&[(FIRST, Server::Hung), ("spare", Server::Ok(1000))]);
-        let (addr, sched) = granting(
-            vec![
-                speculate(42, 43, "spare"),
-                FromScheduler::Cancel { lease: 42 },
-            ],
-            |_| {},
-        );
-        let (outcome, _, _) = race(&addr, &farm);
-        assert_eq!(winner(&outcome), ("spare".into(), true));
-        assert_eq!(*farm.broken_off.lock().unwrap(), [FIRST]);
-        // The revoked lease is gone on the scheduler's side: not released.
-        assert_eq!(
-            releases(sched.join().unwrap()),
-            [release(43, JobResult::Ok)]
-        );
-    }
-
-    #[test]
-    fn a_compile_error_decides_the_race() {
-        let farm = Farm::new(&[(FIRST, Server::CompileError(300)), ("slow", Server::Hung)]);
-        let (addr, sched) = granting(vec![speculate(42, 43, "slow")], |_| {});
-        let (outcome, _, _) = race(&addr, &farm);
-        assert_eq!(winner(&outcome), (FIRST.into(), false));
-        assert_eq!(*farm.broken_off.lock().unwrap(), ["slow"]);
-        assert_eq!(
-            releases(sched.join().unwrap()),
-            [release(42, JobResult::CompileError)]
-        );
-    }
-
-    #[test]
-    fn every_copy_failing_is_a_failure_with_each_lease_released() {
-        let farm = Farm::new(&[(FIRST, Server::Hung), ("dead", Server::Dead)]);
-        let (addr, sched) = granting(vec![speculate(42, 43, "dead")], |s| {
-            // Revoke the first copy only once the second has failed, so both end as
-            // failures.
-            let mut buf = BytesMut::new();
-            assert_eq!(read(s, &mut buf), release(43, JobResult::TransportFailure));
-            s.write_all(&farm::encode(&FromScheduler::Cancel { lease: 42 }))
-                .unwrap();
-        });
-        let (outcome, _, log) = race(&addr, &farm);
-        assert!(outcome.is_none(), "{outcome:?}");
-        // The failure that ended the job is a warning; the one before it, with the job
-        // still running elsewhere, only information.
-        assert!(
-            log.contains("] failed to distribute a.c to dead:3632/4 (a speculative copy, attempt 1): connection refused; the other copy carries on\n"),
-            "{log}"
-        );
-        assert!(
-            log.contains("] Warning: failed to distribute a.c to 10.1.2.3:3632/4 (granted by the scheduler, attempt 1): the scheduler revoked lease 42\n"),
-            "{log}"
-        );
-        assert_eq!(*farm.broken_off.lock().unwrap(), [FIRST]);
-        // 43's release was read by the script; 42 was revoked.
-        assert_eq!(releases(sched.join().unwrap()), []);
-    }
-
-    #[test]
     fn offers_not_for_the_one_running_copy_are_not_taken() {
-        let farm = Farm::new(&[
-            (FIRST, Server::Hung),
-            ("fast", Server::Ok(800)),
-            ("third", Server::Ok(0)),
-            ("stranger", Server::Ok(0)),
-        ]);
-        let (addr, sched) = granting(
-            vec![
-                // For a lease that is not ours.
-                speculate(99, 44, "stranger"),
-                speculate(42, 43, "fast"),
-                // A third copy while two run.
-                speculate(42, 45, "third"),
-            ],
-            |_| {},
-        );
-        let (outcome, _, _) = race(&addr, &farm);
-        assert_eq!(winner(&outcome), ("fast".into(), true));
-        assert_eq!(farm.asked(), [FIRST, "fast"]);
+        let mut race = raced("first");
+        let (actions, _) = race.handle(speculate(99, 44, "stranger"));
+        assert!(deeds(&actions).is_empty());
         assert_eq!(
-            releases(sched.join().unwrap()),
-            [release(43, JobResult::Ok)]
+            logs(&actions),
+            ["Info: scheduler: speculative lease 44 for lease 99 of a.c not taken"]
         );
+        race.handle(speculate(42, 43, "fast"));
+        let (actions, _) = race.handle(speculate(42, 45, "third"));
+        assert!(deeds(&actions).is_empty(), "a third copy while two run");
+        // An offer for a copy that has ended.
+        race.handle(done(1, failed("refused")));
+        let (actions, _) = race.handle(speculate(43, 46, "late"));
+        assert!(deeds(&actions).is_empty());
     }
 
     #[test]
-    fn an_offer_after_the_job_is_decided_is_ignored() {
-        let farm = Farm::new(&[(FIRST, Server::Ok(0)), ("late", Server::Ok(0))]);
-        let (addr, sched) = granting(vec![], |s| {
-            let mut buf = BytesMut::new();
-            assert_eq!(read(s, &mut buf), release(42, JobResult::Ok));
-            let _ = s.write_all(&farm::encode(&speculate(42, 43, "late")));
-        });
-        let (outcome, _, _) = race(&addr, &farm);
-        assert_eq!(winner(&outcome), (FIRST.into(), true));
-        // The offer may reach the watcher or not before it stops; either way no copy.
-        assert_eq!(farm.asked(), [FIRST]);
-        sched.join().unwrap();
-    }
-
-    /// Read one client message from the scripted scheduler's side (durations zeroed).
-    fn read(s: &mut TcpStream, buf: &mut BytesMut) -> ToScheduler {
-        let mut chunk = [0u8; 4096];
-        loop {
-            if let Some(m) = farm::decode::<ToScheduler>(buf, DEFAULT_MAX_FRAME).unwrap() {
-                if matches!(m, ToScheduler::Release { .. }) {
-                    return releases(vec![m]).remove(0);
-                }
-                continue;
-            }
-            let n = s.read(&mut chunk).unwrap();
-            assert!(n > 0, "the client closed the connection");
-            buf.extend_from_slice(&chunk[..n]);
-        }
+    fn after_the_connection_is_lost_nothing_is_released_and_no_copy_is_added() {
+        let mut race = raced("first");
+        let (actions, _) = race.handle(RaceEvent::Lost("closed".into()));
+        assert_eq!(
+            logs(&actions),
+            ["Info: lost the scheduler connection while a.c ran on first:3632/4: closed"]
+        );
+        let (actions, _) = race.handle(speculate(42, 43, "fast"));
+        assert!(deeds(&actions).is_empty());
+        let (actions, end) = race.handle(done(0, Verdict::Success(reply(0))));
+        assert!(deeds(&actions).is_empty(), "{:?}", deeds(&actions));
+        assert!(matches!(end, Some(RaceEnd::Decided { .. })));
     }
 }

@@ -1,0 +1,517 @@
+//! Where one compile job runs, decided as a pure state machine: events in, actions out.
+//!
+//! The rules, in the order a job meets them:
+//!
+//! * With a scheduler, the source is preprocessed first and the scheduler asked with its
+//!   size. A grant runs as a [`Race`] (the granted server, and a speculative copy when
+//!   the scheduler offers one); a race in which every copy failed asks the scheduler
+//!   again, up to [`SCHEDULER_ATTEMPTS`] servers. "Compile locally" is obeyed, with
+//!   fallback off too: it is the farm's answer, logged, not a failure to distribute. A
+//!   scheduler that cannot be used, or too many failed servers, hands the job (and its
+//!   preprocessed source) to the host list: the scheduler is never a single point of
+//!   failure for a build.
+//! * On the host list, hosts are tried in list order, skipping `,down` and ssh entries,
+//!   those already tried and those backed off (never `localhost`). While the preprocessor
+//!   runs, a free slot is taken and its host connected, as distcc does.
+//! * A transport failure backs the host off (unless it was a refusal of this job) and
+//!   moves the job to the next host; a compile error is the user's and never touches
+//!   host state (unless a local compile then succeeds, proving the host wrong).
+//! * With every host failed, the job compiles locally, or with fallback off
+//!   (`CCFARM_FALLBACK=0`) fails loudly with the last failure's distcc exit code.
+//!
+//! No sockets, threads, clock or files: the shell (`driver.rs`) performs each
+//! [`Action`] and reports what came of it as an [`Event`]. An action answers with at
+//! most one event, and only the last action of a batch does; a batch without one leaves
+//! the machine waiting for a race's events.
+
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+use ccfarm_proto::distcc::Reply;
+
+use crate::backoff::{BackoffPolicy, HostState, is_backed_off};
+use crate::exit;
+use crate::hosts::{HostList, HostTransport};
+use crate::race::{Race, RaceEnd};
+use crate::verdict::Verdict;
+
+mod events;
+
+pub use events::{Action, Answer, Event, Level, Slot};
+
+/// How many granted servers may fail one job before the host list is tried.
+pub const SCHEDULER_ATTEMPTS: u32 = 3;
+
+/// The rules a job is placed by.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// Whether a scheduler is configured.
+    pub scheduler: bool,
+    /// Compile locally when distribution fails (`CCFARM_FALLBACK`).
+    pub fallback: bool,
+    /// On a remote compile error, show the remote diagnostics instead of re-running
+    /// locally (`CCFARM_SKIP_LOCAL_RETRY`).
+    pub skip_local_retry: bool,
+    /// How long failing hosts are avoided.
+    pub backoff: BackoffPolicy,
+}
+
+/// A host-list entry as the machine sees it.
+#[derive(Debug, Clone)]
+struct Listed {
+    key: String,
+    name: String,
+    local: bool,
+    /// Neither `,down` nor an ssh entry (ccfarm does not start servers over ssh).
+    eligible: bool,
+}
+
+/// Where the job is.
+#[derive(Debug)]
+enum Stage {
+    /// The scheduler's source is being preprocessed; `started` once the preprocessor runs.
+    SchedulerCpp { started: bool },
+    /// Waiting for the scheduler's answer.
+    Asking,
+    /// Running under a grant.
+    Racing(Race),
+    /// Waiting for the back-off states of `keys`.
+    Backoff { keys: Vec<String> },
+    /// Waiting for the preprocessor to start, before a free slot is looked for.
+    EarlyCpp { usable: Vec<usize> },
+    /// Waiting for a free slot while the preprocessor runs.
+    EarlySlot { usable: Vec<usize> },
+    /// Waiting for the preprocessor, with this slot (if any) held.
+    EarlyFinish {
+        usable: Vec<usize>,
+        slot: Option<usize>,
+    },
+    /// Waiting for a slot.
+    Waiting,
+    /// Waiting for the job's verdict on this entry.
+    Sending(usize),
+    /// A compile error's local re-run: the remote reply, the host as the log names it,
+    /// and the key to back off if the local compile proves the host wrong.
+    Rerun {
+        reply: Reply,
+        host: String,
+        key: Option<String>,
+    },
+    /// Writing outputs; then forget this key's failures, if any.
+    Delivering { key: Option<String> },
+    /// A local compile whose code is the job's.
+    Local,
+    /// Exited.
+    Over,
+}
+
+/// The state machine of one job's distribution.
+#[derive(Debug)]
+pub struct Distribution {
+    input: String,
+    rules: Rules,
+    hosts: Vec<Listed>,
+    /// Keys of hosts that failed this job.
+    tried: HashSet<String>,
+    /// Whether the source has been preprocessed.
+    preprocessed: bool,
+    /// The scheduler's attempt under way (1-based).
+    attempt: u32,
+    /// distcc's exit code of the last host failure, for a strict failure.
+    last_failure: u8,
+    stage: Stage,
+}
+
+impl Distribution {
+    /// The machine for a job compiling `input`, placed by `rules` on `hosts`.
+    pub fn new(input: &str, hosts: &HostList, rules: Rules) -> Distribution {
+        let hosts = hosts
+            .hosts
+            .iter()
+            .map(|h| Listed {
+                key: h.key(),
+                name: h.display(),
+                local: matches!(h.transport, HostTransport::Localhost),
+                eligible: !h.down && !matches!(h.transport, HostTransport::Ssh { .. }),
+            })
+            .collect();
+        Distribution {
+            input: input.to_owned(),
+            rules,
+            hosts,
+            tried: HashSet::new(),
+            preprocessed: false,
+            attempt: 1,
+            last_failure: exit::NO_HOSTS,
+            stage: Stage::Over,
+        }
+    }
+
+    /// The first actions.
+    pub fn start(&mut self) -> Vec<Action> {
+        if self.rules.scheduler {
+            self.stage = Stage::SchedulerCpp { started: false };
+            vec![Action::StartPreprocessor]
+        } else {
+            self.host_list()
+        }
+    }
+
+    /// Whether the machine waits for a race's events (and nothing else).
+    pub fn racing(&self) -> bool {
+        matches!(self.stage, Stage::Racing(_))
+    }
+
+    /// Act on `event`.
+    ///
+    /// # Panics
+    ///
+    /// On an event the current stage does not wait for: the shell answers each action
+    /// as documented, so that is a bug in the shell.
+    pub fn handle(&mut self, event: Event) -> Vec<Action> {
+        let stage = std::mem::replace(&mut self.stage, Stage::Over);
+        match (stage, event) {
+            (_, Event::PreprocessFailed(code)) => self.exit(code),
+            (Stage::SchedulerCpp { started: false }, Event::PreprocessorStarted) => {
+                self.stage = Stage::SchedulerCpp { started: true };
+                vec![Action::FinishPreprocessor]
+            }
+            (Stage::SchedulerCpp { started: true }, Event::Preprocessed) => {
+                self.preprocessed = true;
+                // Asked once the preprocessed source is ready, not while the
+                // preprocessor runs: a slot granted meanwhile would sit idle, and a
+                // request placed before its size is known is placed blind.
+                self.stage = Stage::Asking;
+                vec![Action::AskScheduler]
+            }
+            (Stage::Asking, Event::Answer(answer)) => self.answered(answer),
+            (Stage::Racing(mut race), Event::Race(event)) => {
+                let (mut actions, end) = race.handle(event);
+                match end {
+                    None => self.stage = Stage::Racing(race),
+                    Some(end) => {
+                        actions.push(Action::EndRace);
+                        actions.extend(self.race_ended(end));
+                    }
+                }
+                actions
+            }
+            (Stage::Backoff { keys }, Event::Backoff { now, states }) => {
+                self.choose(&keys, now, &states)
+            }
+            (Stage::EarlyCpp { usable }, Event::PreprocessorStarted) => {
+                self.stage = Stage::EarlySlot {
+                    usable: usable.clone(),
+                };
+                vec![Action::TakeSlot {
+                    among: usable,
+                    wait: false,
+                }]
+            }
+            (Stage::EarlySlot { usable }, Event::Slot(slot)) => {
+                // Overlap, as distcc does: a remote slot found free is connected to and
+                // sent the command line while the preprocessor runs. A busy or
+                // unlockable directory only means no overlap.
+                let slot = match slot {
+                    Slot::Taken(index) => Some(index),
+                    Slot::Busy | Slot::Failed(_) => None,
+                };
+                let mut actions = Vec::new();
+                if let Some(index) = slot.filter(|&i| !self.hosts[i].local) {
+                    actions.push(Action::Connect(index));
+                }
+                actions.push(Action::FinishPreprocessor);
+                self.stage = Stage::EarlyFinish { usable, slot };
+                actions
+            }
+            (Stage::EarlyFinish { usable, slot }, Event::Preprocessed) => {
+                self.preprocessed = true;
+                match slot {
+                    Some(index) => self.run_on(index),
+                    None => self.wait_for_slot(usable),
+                }
+            }
+            (Stage::Waiting, Event::Slot(slot)) => match slot {
+                Slot::Taken(index) => self.run_on(index),
+                Slot::Busy => self.give_up(),
+                Slot::Failed(why) => {
+                    let mut actions = vec![warn(format!("cannot lock a slot: {why}"))];
+                    actions.extend(self.give_up());
+                    actions
+                }
+            },
+            (Stage::Sending(index), Event::Verdict(verdict)) => self.judged(index, verdict),
+            (Stage::Rerun { reply, host, key }, Event::LocalFinished(code)) => {
+                let mut actions = Vec::new();
+                if code == 0 {
+                    actions.push(warn(format!(
+                        "remote compile of {} on {host} failed but the local compile succeeded; avoiding that host",
+                        self.input
+                    )));
+                    actions.extend(key.map(Action::RecordFailure));
+                    if !self.rules.fallback {
+                        let remote = local_code(reply.status);
+                        actions.push(Action::Emit(reply));
+                        actions.extend(self.exit(remote));
+                        return actions;
+                    }
+                }
+                actions.extend(self.exit(code));
+                actions
+            }
+            (Stage::Delivering { key }, Event::Delivered(code)) => {
+                let mut actions: Vec<Action> = key.map(Action::RecordSuccess).into_iter().collect();
+                actions.extend(self.exit(code));
+                actions
+            }
+            (Stage::Local, Event::LocalFinished(code)) => self.exit(code),
+            (stage, event) => panic!("{event:?} while {stage:?}"),
+        }
+    }
+
+    fn exit(&mut self, code: i32) -> Vec<Action> {
+        self.stage = Stage::Over;
+        vec![Action::Exit(code)]
+    }
+
+    fn compile_locally(&mut self) -> Vec<Action> {
+        self.stage = Stage::Local;
+        vec![Action::CompileLocally]
+    }
+
+    fn answered(&mut self, answer: Answer) -> Vec<Action> {
+        if self.attempt > SCHEDULER_ATTEMPTS {
+            // The scheduler is asked once more after the last failed server, and that
+            // answer, whatever it is, is not used: the job goes to the host list. (The
+            // request costs the scheduler a grant given back at once, or the job a
+            // wait for the answer of up to `CCFARM_SCHEDULER_WAIT`.)
+            let mut actions = Vec::new();
+            if matches!(answer, Answer::Granted(_)) {
+                actions.push(Action::GiveBackGrant);
+            }
+            actions.extend(self.host_list());
+            return actions;
+        }
+        match answer {
+            Answer::Granted(grant) => {
+                let (race, start) = Race::start(&self.input, self.attempt, grant);
+                self.stage = Stage::Racing(race);
+                let mut actions = vec![Action::WatchLease];
+                actions.extend(start);
+                actions
+            }
+            Answer::CompileLocally(reason) => {
+                let mut actions = vec![info(format!(
+                    "scheduler: compile {} locally: {reason}",
+                    self.input
+                ))];
+                actions.extend(self.compile_locally());
+                actions
+            }
+            Answer::Unusable(why) => {
+                let mut actions = vec![warn(format!("{why}; using the host list"))];
+                actions.extend(self.host_list());
+                actions
+            }
+        }
+    }
+
+    fn race_ended(&mut self, end: RaceEnd) -> Vec<Action> {
+        match end {
+            RaceEnd::Decided {
+                grant,
+                verdict: Verdict::Success(reply),
+                elapsed,
+            } => {
+                self.stage = Stage::Delivering { key: None };
+                vec![
+                    Action::Remember {
+                        server: grant.server_address(),
+                        elapsed,
+                    },
+                    Action::Deliver {
+                        reply,
+                        host: grant.to_string(),
+                    },
+                ]
+            }
+            RaceEnd::Decided {
+                grant,
+                verdict: Verdict::CompileError(reply),
+                ..
+            } => self.compile_error(grant.to_string(), reply, None),
+            // A race is never decided by a failure; treated as one all the same.
+            RaceEnd::Decided {
+                verdict: Verdict::HostFailed { .. },
+                ..
+            }
+            | RaceEnd::AllFailed => {
+                self.attempt += 1;
+                self.stage = Stage::Asking;
+                vec![Action::AskScheduler]
+            }
+        }
+    }
+
+    /// The compiler failed on a host: the user's error, not the host's. It is re-run
+    /// here so the diagnostics are exactly local gcc's (a remote compiler sees only the
+    /// preprocessed text and cannot quote source lines); if the local compile disagrees
+    /// and succeeds, the host is the problem after all, and `key` is backed off.
+    fn compile_error(&mut self, host: String, reply: Reply, key: Option<String>) -> Vec<Action> {
+        let remote = local_code(reply.status);
+        let mut actions = vec![info(format!(
+            "compile {} on {host} failed with exit code {remote}",
+            self.input
+        ))];
+        if self.rules.skip_local_retry {
+            actions.push(Action::Emit(reply));
+            actions.extend(self.exit(remote));
+            return actions;
+        }
+        self.stage = Stage::Rerun { reply, host, key };
+        actions.push(Action::CompileLocally);
+        actions
+    }
+
+    /// The next round on the host list: first the back-off state of the hosts left.
+    fn host_list(&mut self) -> Vec<Action> {
+        let keys: Vec<String> = self
+            .hosts
+            .iter()
+            .filter(|h| h.eligible && !h.local && !self.tried.contains(&h.key))
+            .map(|h| h.key.clone())
+            .collect();
+        self.stage = Stage::Backoff { keys: keys.clone() };
+        vec![Action::ReadBackoff(keys)]
+    }
+
+    fn choose(
+        &mut self,
+        keys: &[String],
+        now: SystemTime,
+        states: &[Option<HostState>],
+    ) -> Vec<Action> {
+        let backed_off: HashSet<&str> = keys
+            .iter()
+            .zip(states)
+            .filter(|(_, state)| {
+                state
+                    .as_ref()
+                    .is_some_and(|s| is_backed_off(&self.rules.backoff, s, now))
+            })
+            .map(|(key, _)| key.as_str())
+            .collect();
+        let usable: Vec<usize> = (0..self.hosts.len())
+            .filter(|&i| {
+                let h = &self.hosts[i];
+                h.eligible && !self.tried.contains(&h.key) && !backed_off.contains(h.key.as_str())
+            })
+            .collect();
+        if usable.is_empty() {
+            return self.give_up();
+        }
+        if !self.preprocessed && usable.iter().any(|&i| !self.hosts[i].local) {
+            self.stage = Stage::EarlyCpp { usable };
+            return vec![Action::StartPreprocessor];
+        }
+        self.wait_for_slot(usable)
+    }
+
+    fn wait_for_slot(&mut self, usable: Vec<usize>) -> Vec<Action> {
+        self.stage = Stage::Waiting;
+        vec![Action::TakeSlot {
+            among: usable,
+            wait: true,
+        }]
+    }
+
+    fn run_on(&mut self, index: usize) -> Vec<Action> {
+        if self.hosts[index].local {
+            self.stage = Stage::Local;
+            vec![Action::CompileInSlot]
+        } else {
+            self.stage = Stage::Sending(index);
+            vec![Action::Send(index)]
+        }
+    }
+
+    fn judged(&mut self, index: usize, verdict: Verdict) -> Vec<Action> {
+        let host = self.hosts[index].clone();
+        match verdict {
+            Verdict::Success(reply) => {
+                self.stage = Stage::Delivering {
+                    key: Some(host.key),
+                };
+                vec![Action::Deliver {
+                    reply,
+                    host: host.name,
+                }]
+            }
+            Verdict::CompileError(reply) => {
+                let mut actions = vec![Action::ReleaseSlot];
+                actions.extend(self.compile_error(host.name, reply, Some(host.key)));
+                actions
+            }
+            Verdict::HostFailed {
+                code,
+                why,
+                back_off,
+            } => {
+                let mut actions = vec![
+                    Action::ReleaseSlot,
+                    warn(format!(
+                        "failed to distribute {} to {}: {why}",
+                        self.input, host.name
+                    )),
+                ];
+                if back_off {
+                    actions.push(Action::RecordFailure(host.key.clone()));
+                }
+                self.tried.insert(host.key);
+                self.last_failure = code;
+                actions.extend(self.host_list());
+                actions
+            }
+        }
+    }
+
+    /// No host could run the job: compile here, or with fallback off fail with the last
+    /// failure's code rather than compile locally behind the user's back.
+    fn give_up(&mut self) -> Vec<Action> {
+        if !self.rules.fallback {
+            let mut actions = vec![Action::Log(
+                Level::Error,
+                "failed to distribute and fallbacks are disabled".into(),
+            )];
+            actions.extend(self.exit(self.last_failure.into()));
+            return actions;
+        }
+        let mut actions = vec![warn(format!(
+            "failed to distribute {}, running locally instead",
+            self.input
+        ))];
+        actions.extend(self.compile_locally());
+        actions
+    }
+}
+
+/// A wait status as a process exit code.
+pub fn local_code(status: u32) -> i32 {
+    let signal = status & 0x7f;
+    if signal != 0 {
+        128 + signal as i32
+    } else {
+        ((status >> 8) & 0xff) as i32
+    }
+}
+
+fn info(message: String) -> Action {
+    Action::Log(Level::Info, message)
+}
+
+fn warn(message: String) -> Action {
+    Action::Log(Level::Warn, message)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,543 @@
+//! The I/O around [`Distribution`]: the one place a job's distribution acts. Each
+//! [`Action`] is performed here (preprocess, take a slot, connect, send, read the
+//! result, ask the scheduler, run a copy on its thread, compile locally, write the
+//! outputs, record back-off and compile times) and what came of it is handed back to
+//! the machine as an [`Event`]; the machine decides everything else.
+//!
+//! A scheduler grant and a host-list entry are sent the job by the same code
+//! ([`Remote`]); they differ only in how they are connected to.
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::{Scope, ScopedJoinHandle};
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use ccfarm_proto::distcc::{Version, encode_command, encode_source};
+use ccfarm_proto::farm::{GrantProof, JobDescription};
+use ccfarm_trust::Credentials;
+
+use crate::backoff::{BackoffPolicy, BackoffStore};
+use crate::compile::{self, Job};
+use crate::distribution::{Action, Answer, Distribution, Event, Level, Rules, Slot};
+use crate::exit;
+use crate::history::History;
+use crate::hosts::{HostEntry, HostTransport};
+use crate::lease::{self, Lease, Notice, Watched};
+use crate::preprocess::{self, RunningCpp};
+use crate::race::{Grant, RaceEvent};
+use crate::remote::{Breaker, Connection, RemoteError, Timeouts};
+use crate::slots::{Candidate, SlotGuard};
+use crate::verdict::{self, Verdict};
+
+/// Distribute `job` and return the process exit code.
+pub(crate) fn distribute(job: &Job<'_>) -> i32 {
+    let settings = job.ctx.settings;
+    let rules = Rules {
+        scheduler: settings.scheduler.is_some(),
+        fallback: settings.fallback,
+        skip_local_retry: settings.skip_local_retry,
+        backoff: BackoffPolicy {
+            base: settings.backoff_period,
+            max: settings.backoff_period,
+        },
+    };
+    let mut machine = Distribution::new(&job.job.input, job.ctx.hosts, rules.clone());
+    std::thread::scope(|scope| {
+        let mut shell = Shell {
+            job,
+            policy: rules.backoff,
+            backoff: BackoffStore::open(&settings.state_dir).ok(),
+            cpp: None,
+            source: None,
+            slot: None,
+            early: None,
+            request: None,
+            memory: None,
+            lease: None,
+            race: None,
+        };
+        let mut actions: VecDeque<Action> = machine.start().into();
+        loop {
+            let Some(action) = actions.pop_front() else {
+                // Only a race leaves the machine waiting: its events come from the
+                // copies' threads and the lease watcher.
+                assert!(machine.racing(), "the machine waits outside a race");
+                let event = shell.next_race_event();
+                actions.extend(machine.handle(Event::Race(event)));
+                continue;
+            };
+            match shell.perform(scope, action) {
+                Performed::Nothing => {}
+                Performed::Event(event) => {
+                    debug_assert!(actions.is_empty(), "an answered action ends its batch");
+                    actions.extend(machine.handle(event));
+                }
+                Performed::Exit(code) => return code,
+            }
+        }
+    })
+}
+
+/// What performing an action came to.
+enum Performed {
+    Nothing,
+    Event(Event),
+    Exit(i32),
+}
+
+/// A scheduler request as first prepared for the job, asked again after a failed server.
+struct Request {
+    description: JobDescription,
+    credentials: Option<&'static Credentials>,
+}
+
+/// The I/O side of a race: its events, the watched lease, and the copies.
+struct RaceIo<'scope> {
+    tx: Sender<RaceEvent>,
+    rx: Receiver<RaceEvent>,
+    watched: Watched,
+    /// Each copy's breaker and thread (none if it could not be started).
+    copies: Vec<(Arc<Breaker>, Option<ScopedJoinHandle<'scope, ()>>)>,
+}
+
+/// What the actions hold between them.
+struct Shell<'a, 'scope> {
+    job: &'a Job<'a>,
+    policy: BackoffPolicy,
+    backoff: Option<BackoffStore>,
+    cpp: Option<RunningCpp>,
+    source: Option<Bytes>,
+    slot: Option<SlotGuard>,
+    /// A connection opened while the preprocessor ran, with the command line sent.
+    early: Option<Result<Connection, RemoteError>>,
+    request: Option<Request>,
+    memory: Option<(History, String)>,
+    /// A grant not yet watched.
+    lease: Option<Lease>,
+    race: Option<RaceIo<'scope>>,
+}
+
+impl<'a, 'scope> Shell<'a, 'scope> {
+    fn perform<'env>(&mut self, scope: &'scope Scope<'scope, 'env>, action: Action) -> Performed
+    where
+        'a: 'scope,
+    {
+        let log = self.job.ctx.log;
+        match action {
+            Action::Log(Level::Info, message) => log.info(&message),
+            Action::Log(Level::Warn, message) => log.warn(&message),
+            Action::Log(Level::Error, message) => log.error(&message),
+            Action::StartPreprocessor => {
+                return Performed::Event(match self.job.start_preprocessor() {
+                    Ok(cpp) => {
+                        self.cpp = cpp;
+                        Event::PreprocessorStarted
+                    }
+                    Err(e) => self.preprocess_failed(&e),
+                });
+            }
+            Action::FinishPreprocessor => {
+                return Performed::Event(
+                    match preprocess::finish(self.cpp.take(), &self.job.job.input) {
+                        Ok(source) => {
+                            self.source = Some(source);
+                            Event::Preprocessed
+                        }
+                        Err(e) => self.preprocess_failed(&e),
+                    },
+                );
+            }
+            Action::AskScheduler => return Performed::Event(Event::Answer(self.ask())),
+            Action::GiveBackGrant => self.lease = None,
+            Action::ReadBackoff(keys) => {
+                let now = SystemTime::now();
+                // With back-off disabled nothing is read.
+                let states = keys
+                    .iter()
+                    .map(|key| match &self.backoff {
+                        Some(store) if !self.policy.base.is_zero() => store.state(key),
+                        _ => None,
+                    })
+                    .collect();
+                return Performed::Event(Event::Backoff { now, states });
+            }
+            Action::TakeSlot { among, wait } => {
+                return Performed::Event(Event::Slot(self.take_slot(&among, wait)));
+            }
+            Action::Connect(index) => {
+                let entry = self.entry(index);
+                self.early = Some(self.job.connect(&Remote::Listed(entry)));
+            }
+            Action::Send(index) => {
+                let entry = self.entry(index);
+                let source = self
+                    .source
+                    .clone()
+                    .expect("preprocessed before a host is sent the job");
+                let verdict =
+                    self.job
+                        .exchange(&Remote::Listed(entry), self.early.take(), None, &source);
+                return Performed::Event(Event::Verdict(verdict));
+            }
+            Action::ReleaseSlot => self.slot = None,
+            Action::RecordFailure(key) => {
+                if let Some(store) = &self.backoff {
+                    let _ = store.record_failure(&key, SystemTime::now());
+                }
+            }
+            Action::RecordSuccess(key) => {
+                if let Some(store) = &self.backoff {
+                    let _ = store.record_success(&key);
+                }
+            }
+            Action::CompileInSlot => {
+                let code = self.job.compile_here();
+                self.slot = None;
+                return Performed::Event(Event::LocalFinished(code));
+            }
+            Action::CompileLocally => {
+                return Performed::Event(Event::LocalFinished(self.job.compile_locally()));
+            }
+            Action::WatchLease => {
+                let lease = self.lease.take().expect("a grant to watch");
+                let (tx, rx) = mpsc::channel();
+                let watched = lease.watch(tx.clone(), notice);
+                self.race = Some(RaceIo {
+                    tx,
+                    rx,
+                    watched,
+                    copies: Vec::new(),
+                });
+            }
+            Action::StartCopy { copy, grant } => self.start_copy(scope, copy, grant),
+            Action::BreakOff(copy) => {
+                if let Some((breaker, _)) = self.race_io().copies.get(copy) {
+                    breaker.trip();
+                }
+            }
+            Action::ReleaseLease {
+                lease,
+                result,
+                elapsed,
+            } => self.race_io().watched.release(lease, result, elapsed),
+            Action::EndRace => {
+                let race = self.race.take().expect("a race under way");
+                race.watched.end();
+                // Each copy was broken off or has ended: joining them is prompt (or, for
+                // one still connecting, within the connect timeout).
+                for (_, copy) in race.copies {
+                    if let Some(thread) = copy {
+                        let _ = thread.join();
+                    }
+                }
+            }
+            Action::Remember { server, elapsed } => {
+                if let Some((history, key)) = &self.memory {
+                    let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+                    if let Err(e) = history.record(key, ms, &server) {
+                        log.info(&format!(
+                            "not remembering {}'s compile time: {e}",
+                            self.job.job.input
+                        ));
+                    }
+                }
+            }
+            Action::Deliver { reply, host } => {
+                return Performed::Event(Event::Delivered(self.job.deliver(&host, &reply)));
+            }
+            Action::Emit(reply) => compile::emit(&reply),
+            Action::Exit(code) => return Performed::Exit(code),
+        }
+        Performed::Nothing
+    }
+
+    fn entry(&self, index: usize) -> &'a HostEntry {
+        &self.job.ctx.hosts.hosts[index]
+    }
+
+    fn race_io(&self) -> &RaceIo<'scope> {
+        self.race.as_ref().expect("a race under way")
+    }
+
+    fn next_race_event(&self) -> RaceEvent {
+        self.race_io().rx.recv().expect("the race holds a sender")
+    }
+
+    fn preprocess_failed(&self, e: &preprocess::PreprocessError) -> Event {
+        let log = self.job.ctx.log;
+        if e.is_users() {
+            log.info(&e.to_string());
+        } else {
+            log.error(&e.to_string());
+        }
+        Event::PreprocessFailed(e.exit_code())
+    }
+
+    /// Take a slot of one of `among` (host-list indices), as distcc searches.
+    fn take_slot(&mut self, among: &[usize], wait: bool) -> Slot {
+        let keys: Vec<String> = among.iter().map(|&i| self.entry(i).key()).collect();
+        let candidates: Vec<Candidate<'_>> = among
+            .iter()
+            .zip(&keys)
+            .map(|(&i, key)| Candidate {
+                key,
+                slots: self.entry(i).slots,
+            })
+            .collect();
+        let taken = if wait {
+            self.job.slots.acquire(&candidates, None)
+        } else {
+            self.job.slots.try_acquire(&candidates)
+        };
+        match taken {
+            Ok(Some(guard)) => {
+                let position = keys
+                    .iter()
+                    .position(|k| k == guard.key())
+                    .expect("granted key is a candidate");
+                self.slot = Some(guard);
+                Slot::Taken(among[position])
+            }
+            Ok(None) => Slot::Busy,
+            Err(e) => Slot::Failed(e.to_string()),
+        }
+    }
+
+    /// Ask the scheduler for a server. The request is prepared once: the compile time
+    /// remembered, the compiler's identity, the credentials.
+    fn ask(&mut self) -> Answer {
+        let job = self.job;
+        let (log, settings) = (job.ctx.log, job.ctx.settings);
+        let scheduler = settings.scheduler.as_deref().expect("a scheduler to ask");
+        if self.request.is_none() {
+            let memory = job.memory();
+            let previous = memory.as_ref().and_then(|(h, key)| h.recall(key));
+            if let Some(p) = &previous {
+                log.info(&format!(
+                    "{} took {} ms on {} last time",
+                    job.job.input, p.ms, p.server
+                ));
+            }
+            let description = JobDescription {
+                compiler: job.argv[0].clone(),
+                source: job.job.input.clone(),
+                preprocessed_bytes: self.source.as_ref().map(|s| s.len() as u64),
+                previous_ms: previous.as_ref().map(|p| p.ms),
+                previous_server: previous.map(|p| p.server),
+                compiler_identity: job.identity(),
+            };
+            self.memory = memory;
+            let credentials = match job.ctx.credentials_if_any() {
+                Ok(credentials) => credentials,
+                Err(why) => return Answer::Unusable(why.to_string()),
+            };
+            self.request = Some(Request {
+                description,
+                credentials,
+            });
+        }
+        let request = self.request.as_ref().expect("prepared above");
+        let answer = lease::ask_as(
+            scheduler,
+            &settings.user,
+            &settings.machine,
+            request.description.clone(),
+            settings.connect_timeout,
+            settings.scheduler_wait,
+            request.credentials,
+        )
+        .and_then(lease::Pending::wait);
+        match answer {
+            Ok(lease::Answer::Granted(lease)) => {
+                let grant = Grant {
+                    lease: lease.id,
+                    host: lease.host.clone(),
+                    port: lease.port,
+                    lzo: lease.lzo,
+                    proof: lease.proof.clone(),
+                };
+                self.lease = Some(lease);
+                Answer::Granted(grant)
+            }
+            Ok(lease::Answer::CompileLocally(reason)) => Answer::CompileLocally(reason),
+            Err(e) => Answer::Unusable(e.to_string()),
+        }
+    }
+
+    /// Run copy number `copy` of the job on `grant`'s server, on a thread of its own
+    /// that only talks to that server and reports how it ended.
+    fn start_copy<'env>(&mut self, scope: &'scope Scope<'scope, 'env>, copy: usize, grant: Grant)
+    where
+        'a: 'scope,
+    {
+        let job = self.job;
+        let source = self.source.clone().expect("preprocessed before a grant");
+        let race = self.race.as_mut().expect("a race under way");
+        let breaker = Arc::new(Breaker::default());
+        let done = race.tx.clone();
+        let failed = race.tx.clone();
+        let started = Instant::now();
+        let copy_breaker = breaker.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("copy-{}", grant.lease))
+            .spawn_scoped(scope, move || {
+                // A copy that panicked must still report, or the race would wait for it
+                // forever.
+                let verdict = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    job.exchange(&Remote::Granted(&grant), None, Some(&copy_breaker), &source)
+                }))
+                .unwrap_or_else(|_| Verdict::HostFailed {
+                    code: exit::GENERAL,
+                    why: "the job's thread panicked".into(),
+                    back_off: false,
+                });
+                let _ = done.send(RaceEvent::Done {
+                    copy,
+                    verdict,
+                    elapsed: started.elapsed(),
+                });
+            });
+        match spawned {
+            Ok(thread) => race.copies.push((breaker, Some(thread))),
+            Err(e) => {
+                let _ = failed.send(RaceEvent::Done {
+                    copy,
+                    verdict: Verdict::HostFailed {
+                        code: exit::GENERAL,
+                        why: format!("cannot start a thread: {e}"),
+                        back_off: false,
+                    },
+                    elapsed: started.elapsed(),
+                });
+                // Keeps copy numbers and breakers aligned; there is no thread to join.
+                race.copies.push((breaker, None));
+            }
+        }
+    }
+}
+
+/// The scheduler's notices about a running job, as the race's events.
+fn notice(notice: Notice) -> RaceEvent {
+    match notice {
+        Notice::Cancel(lease) => RaceEvent::Cancel(lease),
+        Notice::Speculate(offer) => RaceEvent::Speculate {
+            lease: offer.lease,
+            copy: Grant {
+                lease: offer.new_lease,
+                host: offer.host,
+                port: offer.port,
+                lzo: offer.lzo,
+                proof: offer.proof,
+            },
+        },
+        Notice::Lost(why) => RaceEvent::Lost(why),
+    }
+}
+
+/// A server a job is sent to: a host-list entry or a scheduler's grant.
+enum Remote<'r> {
+    Listed(&'r HostEntry),
+    Granted(&'r Grant),
+}
+
+impl Remote<'_> {
+    fn address(&self) -> (&str, u16) {
+        match self {
+            Remote::Listed(entry) => match &entry.transport {
+                HostTransport::Tcp { host, port } => (host, *port),
+                _ => unreachable!("only TCP entries are sent jobs"),
+            },
+            Remote::Granted(grant) => (&grant.host, grant.port),
+        }
+    }
+
+    fn version(&self) -> Version {
+        let lzo = match self {
+            Remote::Listed(entry) => entry.lzo,
+            Remote::Granted(grant) => grant.lzo,
+        };
+        if lzo { Version::V2 } else { Version::V1 }
+    }
+
+    fn proof(&self) -> Option<&GrantProof> {
+        match self {
+            Remote::Listed(_) => None,
+            Remote::Granted(grant) => grant.proof.as_ref(),
+        }
+    }
+
+    /// As the log names it.
+    fn name(&self) -> String {
+        match self {
+            Remote::Listed(entry) => entry.display(),
+            Remote::Granted(grant) => grant.to_string(),
+        }
+    }
+}
+
+impl Job<'_> {
+    /// Connect and send the command line (the source follows once preprocessed).
+    fn connect(&self, remote: &Remote<'_>) -> Result<Connection, RemoteError> {
+        let (name, port) = remote.address();
+        let timeouts = Timeouts {
+            connect: self.ctx.settings.connect_timeout,
+            io: self.ctx.settings.io_timeout,
+        };
+        let mut connection = match remote.proof() {
+            // A secure grant: TLS, to the server named in it, with its ticket.
+            Some(proof) => {
+                let credentials = self.ctx.credentials().map_err(|why| RemoteError::Refused {
+                    addr: format!("{name}:{port}"),
+                    why: why.to_string(),
+                })?;
+                Connection::open_granted(name, port, timeouts, credentials, proof)?
+            }
+            None => Connection::open(name, port, timeouts)?,
+        };
+        connection.send(&encode_command(remote.version(), &self.server_argv()))?;
+        Ok(connection)
+    }
+
+    /// Run the job on `remote`, on `connection` if one was opened early, giving up as
+    /// soon as `breaker` (if any) trips. Writes nothing.
+    fn exchange(
+        &self,
+        remote: &Remote<'_>,
+        connection: Option<Result<Connection, RemoteError>>,
+        breaker: Option<&Breaker>,
+        source: &Bytes,
+    ) -> Verdict {
+        self.ctx.log.info(&format!(
+            "exec on {}: {}",
+            remote.name(),
+            ccfarm_compiler::strip_local_args(self.argv).join(" ")
+        ));
+        if let Some(proof) = remote.proof() {
+            self.ctx.log.info(&format!(
+                "over TLS to {} (its certificate checked), with the scheduler's ticket",
+                proof.server
+            ));
+        }
+        let version = remote.version();
+        let reply = connection
+            .unwrap_or_else(|| self.connect(remote))
+            .and_then(|mut c| {
+                if let Some(breaker) = breaker {
+                    breaker.guard(&c)?;
+                }
+                c.send(&encode_source(version, source))?;
+                c.read_reply(version)
+            });
+        verdict::judge(reply)
+    }
+
+    fn server_argv(&self) -> Vec<Bytes> {
+        ccfarm_compiler::strip_local_args(self.argv)
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect()
+    }
+}
