@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use ccfarm_compiler::identity::Identity;
 use ccfarm_placement::{
-    Action, CompilerKey, Heartbeat, Held, HostId, HostSpec, JobInfo, JobResult, LeaseId,
-    LocalReason, Micros, Outcome, PreviousRun, RequestId, Scheduler, Snapshot,
+    Action, CompilerKey, FarmRefusal, Heartbeat, Held, HostId, HostSpec, JobEnd, JobInfo, LeaseId,
+    Micros, PreviousRun, ReleaseReport, RequestId, Scheduler, Snapshot,
 };
 use ccfarm_proto::farm::{self, CompilerIdentity, FromScheduler, JobDescription};
 use tokio::sync::{mpsc, oneshot};
@@ -334,13 +334,13 @@ impl State {
                 }
                 let held = self.leases.remove(&lease).expect("checked above");
                 let result = match result {
-                    farm::JobResult::Ok => JobResult::Ok,
-                    farm::JobResult::CompileError => JobResult::CompileError,
-                    farm::JobResult::TransportFailure => JobResult::Transport,
+                    farm::JobResult::Ok => JobEnd::Ok,
+                    farm::JobResult::CompileError => JobEnd::CompileError,
+                    farm::JobResult::TransportFailure => JobEnd::Transport,
                 };
                 let duration = Duration::from_millis(duration_ms);
                 self.settings.metrics.released(result, duration);
-                if result != JobResult::Transport
+                if result != JobEnd::Transport
                     && let Some(key) = held.key
                 {
                     if self.history.len() >= HISTORY_CAP {
@@ -355,7 +355,7 @@ impl State {
                         },
                     );
                 }
-                sched.release(now, lease, Outcome { duration, result })
+                sched.release(now, lease, ReleaseReport { duration, result })
             }
             Event::Register {
                 conn,
@@ -741,7 +741,7 @@ impl State {
                             .metrics
                             .sent_local(matching::reason_label(reason));
                         let text = match (&waiting.wants, reason) {
-                            (Some(wants), LocalReason::NoMatchingCompiler) => {
+                            (Some(wants), FarmRefusal::NoMatchingCompiler) => {
                                 matching::no_match(&wants.0, &wants.1, &sched.compilers_offered())
                             }
                             _ => matching::local_reason(reason),
