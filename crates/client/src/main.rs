@@ -313,7 +313,9 @@ fn simulate(args: &[String]) -> i32 {
                 .map(|p| p.trim().parse::<Policy>().map_err(|e| e.to_string()))
                 .collect::<Result<Vec<_>, _>>()
                 .map(|p| policies = p),
-            "--farm" => Farm::parse(value).map(|f| farm = f),
+            "--farm" => Farm::parse(value)
+                .map(|f| farm = f)
+                .map_err(|e| e.to_string()),
             "--seed" => value
                 .parse()
                 .map(|s| seed = s)

@@ -31,8 +31,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use ccfarm_placement::{
-    Action, Config, HostId, HostSpec, JobInfo, JobResult, LeaseId, Micros, Outcome, Policy,
-    PreviousRun, RequestId, Scheduler,
+    Action, Config, HostId, HostSpec, JobEnd, JobInfo, LeaseId, Micros, Policy, PreviousRun,
+    ReleaseReport, RequestId, Scheduler,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rustc_hash::FxHashMap;
@@ -147,9 +147,9 @@ impl Farm {
                 continue; // a cancelled speculative copy
             };
             self.now = self.now.max(end);
-            let outcome = Outcome {
+            let outcome = ReleaseReport {
                 duration: end - granted,
-                result: JobResult::Ok,
+                result: JobEnd::Ok,
             };
             let actions = self
                 .sched

@@ -60,7 +60,7 @@ pub enum Action {
         /// The request refused.
         request: RequestId,
         /// Why.
-        reason: LocalReason,
+        reason: FarmRefusal,
     },
     /// Probe `host` (TCP connect plus a trivial compile under a deadline) and report with
     /// [`crate::Scheduler::probe_result`]; no answer within the probe timeout is a failure.
@@ -72,7 +72,7 @@ pub enum Action {
 
 /// Why a request was sent back to compile locally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum LocalReason {
+pub enum FarmRefusal {
     /// It waited [`crate::Config::max_wait`] without a grant.
     WaitedTooLong,
     /// No host is up or on probation, so waiting would be pointless.

@@ -55,3 +55,28 @@ pub enum ConfigError {
     #[error("{0} must be at least 1")]
     ZeroCount(&'static str),
 }
+
+/// An inconsistency [`crate::Scheduler::check_invariants`] found in the scheduler's own
+/// bookkeeping, by the part of it that is out of step, with what is wrong (the first such
+/// thing found, in a walk that is the same on every run).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InvariantError {
+    /// Leases, the requests holding them and the hosts' lease lists disagree.
+    #[error("{0}")]
+    Leases(String),
+    /// The fair queue's heads or index.
+    #[error("{0}")]
+    Queue(String),
+    /// Hosts' deadlines, or hosts changed and not re-indexed.
+    #[error("{0}")]
+    Hosts(String),
+    /// The farm's learned scale and the untried hosts' seeds.
+    #[error("{0}")]
+    Scale(String),
+    /// Hosts and waiting requests per compiler.
+    #[error("{0}")]
+    Compilers(String),
+    /// The host index placement reads.
+    #[error("{0}")]
+    Index(String),
+}

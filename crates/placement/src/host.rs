@@ -7,7 +7,6 @@ use crate::config::Config;
 use crate::health::{Health, HealthState};
 use crate::ids::HostId;
 use crate::lease::HostLeases;
-use crate::scheduler::index::Entry;
 use crate::time::Micros;
 
 /// A host as configured or as it registers itself.
@@ -118,8 +117,6 @@ pub(crate) struct Host {
     pub(crate) next_probe_at: Option<Micros>,
     /// A probe was asked for at this time and has not been answered.
     pub(crate) probe_sent: Option<Micros>,
-    /// Where the host sits in the scheduler's host index.
-    pub(crate) indexed: Entry,
     /// During a placement pass that reserved slots here: the usable slots' expected free
     /// times, reservations included, earliest first. `None` outside a pass.
     pub(crate) pass_ends: Option<Vec<Micros>>,
@@ -210,7 +207,6 @@ impl Host {
             last_heartbeat: now,
             next_probe_at: None,
             probe_sent: None,
-            indexed: Entry::default(),
             pass_ends: None,
             deadline: None,
             compilers: Vec::new(),

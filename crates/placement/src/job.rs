@@ -51,16 +51,16 @@ pub struct PreviousRun {
 
 /// What a client reports when it releases a lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Outcome {
+pub struct ReleaseReport {
     /// Wall-clock time the job held the slot (sending, compiling, receiving).
     pub duration: Duration,
     /// How it ended.
-    pub result: JobResult,
+    pub result: JobEnd,
 }
 
 /// How a job ended, as far as the host's health is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum JobResult {
+pub enum JobEnd {
     /// Compiled. Teaches the host's speed.
     Ok,
     /// The compiler rejected the source. The host worked, so this never counts against it

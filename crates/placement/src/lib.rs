@@ -51,7 +51,7 @@
 //! let actions = s.request(Micros::ZERO, RequestId(1), job).unwrap();
 //! let [Action::Grant { lease, host, .. }] = actions[..] else { panic!("{actions:?}") };
 //! assert_eq!(host, fast);
-//! let done = Outcome { duration: Duration::from_millis(400), result: JobResult::Ok };
+//! let done = ReleaseReport { duration: Duration::from_millis(400), result: JobEnd::Ok };
 //! s.release(Micros::from_millis(400), lease, done).unwrap();
 //! assert_eq!(s.snapshot().leases, 0);
 //! ```
@@ -74,14 +74,14 @@ mod size_fit;
 mod snapshot;
 mod time;
 
-pub use action::{Action, LocalReason};
+pub use action::{Action, FarmRefusal};
 pub use compilers::CompilerKey;
 pub use config::{Config, Speculation};
-pub use error::{ConfigError, SchedError};
+pub use error::{ConfigError, InvariantError, SchedError};
 pub use health::{DownReason, Health};
 pub use host::{Heartbeat, HostKind, HostSpec};
 pub use ids::{Held, HostId, LeaseId, RequestId};
-pub use job::{JobInfo, JobResult, Outcome, PreviousRun};
+pub use job::{JobEnd, JobInfo, PreviousRun, ReleaseReport};
 pub use policy::{Candidate, Decision, JobView, PlaceContext, Placement, Policy, UnknownPolicy};
 pub use scheduler::{LeaseInfo, QueuedRequest, Scheduler};
 pub use snapshot::{Counters, HostStatus, Snapshot, UserStatus};

@@ -31,6 +31,7 @@ use std::ops::Bound;
 use rustc_hash::FxHashMap;
 
 use crate::compilers::CompilerId;
+use crate::error::InvariantError;
 use crate::ids::RequestId;
 use crate::time::Micros;
 
@@ -320,7 +321,7 @@ impl FairQueue {
     }
 
     /// Whether the standing heads are those the users' queues imply.
-    pub(crate) fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), InvariantError> {
         let mut want = BTreeSet::new();
         for (i, u) in self.users.iter().enumerate() {
             if !u.entries.is_empty() {
@@ -335,7 +336,9 @@ impl FairQueue {
         if want == self.heads {
             Ok(())
         } else {
-            Err("the fair queue's heads are stale".into())
+            Err(InvariantError::Queue(
+                "the fair queue's heads are stale".into(),
+            ))
         }
     }
 

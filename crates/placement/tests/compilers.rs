@@ -111,7 +111,7 @@ fn matching_ignores_the_name_and_needs_version_and_target() {
         matches!(
             actions[..],
             [Action::CompileLocally {
-                reason: LocalReason::NoMatchingCompiler,
+                reason: FarmRefusal::NoMatchingCompiler,
                 ..
             }]
         )
@@ -152,7 +152,7 @@ fn no_matching_host_sends_the_job_home_at_once_and_says_what_the_farm_has() {
         actions,
         [Action::CompileLocally {
             request: RequestId(1),
-            reason: LocalReason::NoMatchingCompiler
+            reason: FarmRefusal::NoMatchingCompiler
         }]
     );
     let snap = s.snapshot();
@@ -213,7 +213,7 @@ fn a_matching_host_that_is_down_means_no_usable_host() {
         actions,
         [Action::CompileLocally {
             request: RequestId(1),
-            reason: LocalReason::NoUsableHost
+            reason: FarmRefusal::NoUsableHost
         }]
     );
 }
@@ -239,7 +239,7 @@ fn jobs_waiting_for_a_compiler_no_host_has_any_more_are_sent_home() {
         actions,
         [Action::CompileLocally {
             request: RequestId(2),
-            reason: LocalReason::NoMatchingCompiler
+            reason: FarmRefusal::NoMatchingCompiler
         }]
     );
     assert_eq!(s.snapshot().leases, 1, "the running job is left alone");
@@ -256,7 +256,7 @@ fn jobs_waiting_for_a_compiler_no_host_has_any_more_are_sent_home() {
     let actions = s.remove(at(1.0), gcc12_host).unwrap();
     assert!(actions.contains(&Action::CompileLocally {
         request: RequestId(2),
-        reason: LocalReason::NoMatchingCompiler
+        reason: FarmRefusal::NoMatchingCompiler
     }));
     s.check_invariants().unwrap();
 }

@@ -243,12 +243,12 @@ fn step(s: &mut Scheduler, m: &mut Model, now: Micros, op: &Op) {
             let Some(&lease) = m.leases.keys().nth(pick % m.leases.len().max(1)) else {
                 return;
             };
-            let result = [JobResult::Ok, JobResult::CompileError, JobResult::Transport][result];
+            let result = [JobEnd::Ok, JobEnd::CompileError, JobEnd::Transport][result];
             let (request, _) = m.drop_lease(lease);
             let out = outcome(f64::from(ms) / 1000.0, result);
             let actions = s.release(now, lease, out).expect("model lease is live");
             m.apply(&actions);
-            if result != JobResult::Transport {
+            if result != JobEnd::Transport {
                 assert!(!m.leased.contains_key(&request), "twin survived a win");
             }
             check(s, m, &before, &actions, now, false);
@@ -372,7 +372,7 @@ fn check(
             }
             Action::CompileLocally {
                 request,
-                reason: LocalReason::NoMatchingCompiler,
+                reason: FarmRefusal::NoMatchingCompiler,
             } => {
                 let key = &m.compiler[&request];
                 assert!(snap.hosts.iter().all(|h| !h.compilers.contains(key)));

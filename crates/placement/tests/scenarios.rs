@@ -130,7 +130,7 @@ fn nothing_usable_means_compile_locally_at_once() {
             actions,
             [Action::CompileLocally {
                 request: RequestId(1),
-                reason: LocalReason::NoUsableHost
+                reason: FarmRefusal::NoUsableHost
             }]
         );
     };
@@ -206,17 +206,17 @@ fn compile_errors_never_count_transport_failures_do() {
     };
     for _ in 0..10 {
         let l = lease(&mut s);
-        s.release(at(0.0), l, outcome(0.1, JobResult::CompileError))
+        s.release(at(0.0), l, outcome(0.1, JobEnd::CompileError))
             .unwrap();
     }
     assert_eq!(s.health(a), Some(Health::Up));
     // two transport failures, a success, two more: never three in a row
     for result in [
-        JobResult::Transport,
-        JobResult::Transport,
-        JobResult::Ok,
-        JobResult::Transport,
-        JobResult::Transport,
+        JobEnd::Transport,
+        JobEnd::Transport,
+        JobEnd::Ok,
+        JobEnd::Transport,
+        JobEnd::Transport,
     ] {
         let l = lease(&mut s);
         s.release(at(0.0), l, outcome(1.0, result)).unwrap();
@@ -226,7 +226,7 @@ fn compile_errors_never_count_transport_failures_do() {
     let bystander = lease(&mut s);
     let l = lease(&mut s);
     let actions = s
-        .release(at(0.0), l, outcome(1.0, JobResult::Transport))
+        .release(at(0.0), l, outcome(1.0, JobEnd::Transport))
         .unwrap();
     assert_eq!(s.health(a), Some(Health::Down));
     assert_eq!(
@@ -247,7 +247,7 @@ fn a_host_down_for_failures_recovers_through_probe_and_probation() {
     let (a, _) = s.join(at(0.0), spec("a", 4, 1.0)).unwrap();
     for i in 0..3 {
         let (l, _) = granted(&s.request(at(0.0), RequestId(i), job("u", 1.0)).unwrap());
-        s.release(at(1.0), l, outcome(1.0, JobResult::Transport))
+        s.release(at(1.0), l, outcome(1.0, JobEnd::Transport))
             .unwrap();
     }
     assert_eq!(s.health(a), Some(Health::Down));
@@ -273,7 +273,7 @@ fn a_host_down_for_failures_recovers_through_probe_and_probation() {
     );
     let (l2, _) = granted(&s.release(at(27.0), l1, ok(1.0)).unwrap());
     assert_eq!(s.health(a), Some(Health::Probation));
-    s.release(at(28.0), l2, outcome(1.0, JobResult::CompileError))
+    s.release(at(28.0), l2, outcome(1.0, JobEnd::CompileError))
         .unwrap();
     assert_eq!(s.health(a), Some(Health::Up));
     assert_eq!(host(&s.snapshot(), a).capacity, 4);
@@ -298,7 +298,7 @@ fn waiting_too_long_means_compile_locally() {
         s.tick(at(61.0)),
         [Action::CompileLocally {
             request: RequestId(2),
-            reason: LocalReason::WaitedTooLong
+            reason: FarmRefusal::WaitedTooLong
         }]
     );
     assert_eq!(s.next_deadline(), Some(at(62.0)));
@@ -321,7 +321,7 @@ fn a_full_queue_sends_new_requests_home() {
         s.request(at(0.0), RequestId(3), job("u", 1.0)).unwrap(),
         [Action::CompileLocally {
             request: RequestId(3),
-            reason: LocalReason::QueueFull
+            reason: FarmRefusal::QueueFull
         }]
     );
     assert_eq!(s.snapshot().queued, 2);
@@ -714,7 +714,7 @@ fn a_failed_twin_leaves_the_original_running() {
         panic!("{actions:?}")
     };
     let actions = s
-        .release(at(3.0), new_lease, outcome(1.0, JobResult::Transport))
+        .release(at(3.0), new_lease, outcome(1.0, JobEnd::Transport))
         .unwrap();
     assert!(
         !actions.iter().any(|a| matches!(a, Action::Cancel { .. })),

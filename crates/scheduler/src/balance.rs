@@ -42,7 +42,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
-use crate::handle::{AdminOp, Handle, NoLease};
+use crate::event::{AdminError, AdminOp};
+use crate::handle::{Handle, NoLease};
 
 /// Longest line taken on the update port. `ip:port down` is under 60 bytes; a host name
 /// of a few hundred still fits.
@@ -435,7 +436,29 @@ struct Update {
     up: bool,
 }
 
-fn parse_update(line: &str) -> Result<Update, String> {
+/// Why an update line was not applied; the status daemon is told.
+#[derive(Debug, PartialEq, thiserror::Error)]
+enum UpdateError {
+    /// A status other than `up` or `down`.
+    #[error("status {0:?} is neither \"up\" nor \"down\"")]
+    Status(String),
+    /// Not two words.
+    #[error(
+        "expected \"SERVER up\" or \"SERVER down\" (SERVER as on the status port's ServerList)"
+    )]
+    Shape,
+    /// No host with that address or name.
+    #[error("no host {0:?} (use ip:port as on the ServerList line, or a host's name)")]
+    UnknownHost(String),
+    /// The actor is gone.
+    #[error("the scheduler is shutting down")]
+    Gone,
+    /// The actor refused the change.
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+}
+
+fn parse_update(line: &str) -> Result<Update, UpdateError> {
     let words: Vec<&str> = line.split_whitespace().collect();
     match words[..] {
         [server, "up"] => Ok(Update {
@@ -446,11 +469,8 @@ fn parse_update(line: &str) -> Result<Update, String> {
             server: server.to_owned(),
             up: false,
         }),
-        [_, other] => Err(format!("status {other:?} is neither \"up\" nor \"down\"")),
-        _ => Err(
-            "expected \"SERVER up\" or \"SERVER down\" (SERVER as on the status port's ServerList)"
-                .into(),
-        ),
+        [_, other] => Err(UpdateError::Status(other.to_owned())),
+        _ => Err(UpdateError::Shape),
     }
 }
 
@@ -490,21 +510,22 @@ async fn update_client(stream: TcpStream, peer: SocketAddr, handle: Handle, down
 }
 
 /// Apply one update; returns what was done, or why nothing was.
-async fn apply_update(handle: &Handle, downed: &Downed, update: Update) -> Result<String, String> {
-    const GONE: &str = "the scheduler is shutting down";
+async fn apply_update(
+    handle: &Handle,
+    downed: &Downed,
+    update: Update,
+) -> Result<String, UpdateError> {
     // One update at a time: the check of the host's state and the change belong together.
     let mut downed = downed.lock().await;
-    let addresses = handle.addresses().await.ok_or(GONE)?;
-    let snapshot = handle.snapshot().await.ok_or(GONE)?;
+    let addresses = handle.addresses().await.ok_or(UpdateError::Gone)?;
+    let snapshot = handle.snapshot().await.ok_or(UpdateError::Gone)?;
     let server = &update.server;
     // The status daemon names servers by their address; a person may use the name.
     let name = addresses
         .iter()
         .find(|(name, addr)| addr.to_string() == *server || name == server)
         .map(|(name, _)| name.clone())
-        .ok_or_else(|| {
-            format!("no host {server:?} (use ip:port as on the ServerList line, or a host's name)")
-        })?;
+        .ok_or_else(|| UpdateError::UnknownHost(server.clone()))?;
     let host = snapshot.hosts.iter().find(|h| h.name == name);
     let operator_down =
         host.is_some_and(|h| h.health == Health::Down && h.down_reason == Some(DownReason::Admin));
@@ -514,10 +535,7 @@ async fn apply_update(handle: &Handle, downed: &Downed, update: Update) -> Resul
                 "{server} is reachable; it was not reported down here, so nothing changes"
             ));
         }
-        let done = handle
-            .admin(AdminOp::Up(name.clone()))
-            .await
-            .map_err(|e| e.to_string())?;
+        let done = handle.admin(AdminOp::Up(name.clone())).await?;
         downed.remove(&name);
         info!("balance status-update: {server} up: {done}");
         Ok(done)
@@ -532,10 +550,7 @@ async fn apply_update(handle: &Handle, downed: &Downed, update: Update) -> Resul
             };
             return Ok(format!("{server} is already down (taken down by {by})"));
         }
-        let done = handle
-            .admin(AdminOp::Down(name.clone()))
-            .await
-            .map_err(|e| e.to_string())?;
+        let done = handle.admin(AdminOp::Down(name.clone())).await?;
         downed.insert(name);
         info!("balance status-update: {server} down: {done}");
         Ok(done)
@@ -562,7 +577,12 @@ mod tests {
                 up: true
             })
         );
-        assert!(parse_update("a sideways").unwrap_err().contains("sideways"));
+        assert!(
+            parse_update("a sideways")
+                .unwrap_err()
+                .to_string()
+                .contains("sideways")
+        );
         assert!(parse_update("a").is_err());
         assert!(parse_update("a down now").is_err());
     }

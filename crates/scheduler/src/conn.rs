@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::actor::Event;
+use crate::event::{Event, Registration};
 use crate::handle::Handle;
 
 /// What is known of the peer before its hello.
@@ -34,8 +34,31 @@ pub enum Peer {
     Unverified,
 }
 
+/// A hello that claims more than its certificate proves.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ClaimError {
+    /// The certificate is for another kind of peer.
+    #[error("the certificate is for {identity}, which may not connect as a {wanted}")]
+    Role {
+        /// What the certificate proved.
+        identity: Identity,
+        /// What the hello needs.
+        wanted: ccfarm_trust::Role,
+    },
+    /// The certificate is for another user or server.
+    #[error("the certificate is for {identity}, but the hello claims {wanted} {claimed:?}")]
+    Name {
+        /// What the certificate proved.
+        identity: Identity,
+        /// What the hello needs.
+        wanted: ccfarm_trust::Role,
+        /// The name the hello claims.
+        claimed: String,
+    },
+}
+
 /// Check a hello's claim against the certificate's identity; the refusal says why.
-fn check_claim(peer: &Peer, role: &Role) -> Result<(), String> {
+fn check_claim(peer: &Peer, role: &Role) -> Result<(), ClaimError> {
     use ccfarm_trust::Role as Proven;
     let Peer::Verified(identity) = peer else {
         return Ok(());
@@ -46,14 +69,17 @@ fn check_claim(peer: &Peer, role: &Role) -> Result<(), String> {
         Role::Admin => (Proven::Admin, None),
     };
     if identity.role != wanted {
-        return Err(format!(
-            "the certificate is for {identity}, which may not connect as a {wanted}"
-        ));
+        return Err(ClaimError::Role {
+            identity: identity.clone(),
+            wanted,
+        });
     }
     match claimed {
-        Some(claimed) if claimed != identity.name => Err(format!(
-            "the certificate is for {identity}, but the hello claims {wanted} {claimed:?}"
-        )),
+        Some(claimed) if claimed != identity.name => Err(ClaimError::Name {
+            identity: identity.clone(),
+            wanted,
+            claimed: claimed.to_owned(),
+        }),
         _ => Ok(()),
     }
 }
@@ -118,7 +144,7 @@ where
                     ));
                 }
                 if let Err(reason) = check_claim(&proven, &r) {
-                    break Some(reason);
+                    break Some(reason.to_string());
                 }
                 if let Role::Client { user: name, .. } = &r {
                     user = Arc::from(name.as_str());
@@ -188,7 +214,7 @@ where
                     compilers,
                     ..
                 },
-            ) => Event::Register {
+            ) => Event::Register(Registration {
                 conn,
                 name: name.clone(),
                 ip: peer.ip(),
@@ -199,7 +225,7 @@ where
                 tickets: ticket_key.clone().filter(|_| tls),
                 tx: tx.clone(),
                 compilers,
-            },
+            }),
             (
                 Some(Role::Server { .. }),
                 ToScheduler::Heartbeat {
@@ -270,11 +296,17 @@ mod tests {
             Ok(())
         );
         // Another user's name, another server's name, a role the certificate lacks.
-        let err = check_claim(&verified(Proven::User, "mallory"), &alice).unwrap_err();
+        let err = check_claim(&verified(Proven::User, "mallory"), &alice)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("claims user \"alice\""), "{err}");
-        let err = check_claim(&verified(Proven::Server, "build8"), &build7).unwrap_err();
+        let err = check_claim(&verified(Proven::Server, "build8"), &build7)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("claims server \"build7\""), "{err}");
-        let err = check_claim(&verified(Proven::User, "build7"), &build7).unwrap_err();
+        let err = check_claim(&verified(Proven::User, "build7"), &build7)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("may not connect as a server"), "{err}");
         // Plaintext peers are taken at their word (loopback or --insecure only).
         assert_eq!(check_claim(&Peer::Unverified, &build7), Ok(()));

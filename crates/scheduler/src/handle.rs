@@ -11,43 +11,16 @@ use ccfarm_placement::Snapshot;
 use ccfarm_proto::farm::{self, FromScheduler, JobDescription};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::actor::Event;
-use crate::config::{FileConfig, StaticHost};
+use crate::config::FileConfig;
+use crate::event::Event;
+// What `Handle::admin` takes and answers, reachable from the handle for users of the library.
+pub use crate::event::{AdminError, AdminOp};
 
 /// A cloneable sender of events to the actor.
 #[derive(Clone, Debug)]
 pub struct Handle {
     events: mpsc::UnboundedSender<Event>,
     next_conn: Arc<AtomicU64>,
-}
-
-/// An operator's change to the farm.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AdminOp {
-    /// Let running jobs finish, grant nothing new.
-    Drain(String),
-    /// Back in service (after drain or down).
-    Up(String),
-    /// Out of service at once: its leases are revoked.
-    Down(String),
-    /// A stock distccd host to use and probe.
-    Add(StaticHost),
-    /// Forget a host (its leases are revoked).
-    Remove(String),
-}
-
-/// Why the actor refused an operation.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum AdminError {
-    /// No host by that name or address.
-    #[error("no host {0:?}")]
-    UnknownHost(String),
-    /// The state machine refused.
-    #[error("{0}")]
-    Refused(String),
-    /// The actor is gone (shutting down).
-    #[error("the scheduler is shutting down")]
-    Gone,
 }
 
 /// Why no lease was granted.

@@ -24,7 +24,8 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::config::StaticHost;
-use crate::handle::{AdminError, AdminOp, Handle};
+use crate::event::{AdminError, AdminOp};
+use crate::handle::Handle;
 use crate::metrics::Metrics;
 
 /// What the handlers share.

@@ -12,6 +12,7 @@ mod addresses;
 mod balance;
 pub mod config;
 mod conn;
+mod event;
 pub mod handle;
 mod http;
 mod https;

@@ -3,7 +3,7 @@
 //! and the words a client is sent home with.
 
 use ccfarm_compiler::identity::Identity;
-use ccfarm_placement::{CompilerKey, LocalReason};
+use ccfarm_placement::{CompilerKey, FarmRefusal};
 use ccfarm_proto::farm::{self, CompilerIdentity};
 
 /// A client's or a configuration's identity.
@@ -34,22 +34,22 @@ pub fn probed(identity: &Identity) -> CompilerKey {
 }
 
 /// Why a request was sent home, for the client's log.
-pub fn local_reason(reason: LocalReason) -> String {
+pub fn local_reason(reason: FarmRefusal) -> String {
     match reason {
-        LocalReason::WaitedTooLong => "waited too long for a slot".into(),
-        LocalReason::NoUsableHost => "no compile server is up".into(),
-        LocalReason::QueueFull => "the farm's queue is full".into(),
-        LocalReason::NoMatchingCompiler => "no compile server has this compiler".into(),
+        FarmRefusal::WaitedTooLong => "waited too long for a slot".into(),
+        FarmRefusal::NoUsableHost => "no compile server is up".into(),
+        FarmRefusal::QueueFull => "the farm's queue is full".into(),
+        FarmRefusal::NoMatchingCompiler => "no compile server has this compiler".into(),
     }
 }
 
 /// The `reason` label of `ccfarm_scheduler_compile_locally_total`.
-pub fn reason_label(reason: LocalReason) -> &'static str {
+pub fn reason_label(reason: FarmRefusal) -> &'static str {
     match reason {
-        LocalReason::WaitedTooLong => "waited_too_long",
-        LocalReason::NoUsableHost => "no_usable_host",
-        LocalReason::QueueFull => "queue_full",
-        LocalReason::NoMatchingCompiler => "no_matching_compiler",
+        FarmRefusal::WaitedTooLong => "waited_too_long",
+        FarmRefusal::NoUsableHost => "no_usable_host",
+        FarmRefusal::QueueFull => "queue_full",
+        FarmRefusal::NoMatchingCompiler => "no_matching_compiler",
     }
 }
 

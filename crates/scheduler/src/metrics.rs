@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use ccfarm_placement::{Health, JobResult, Snapshot};
+use ccfarm_placement::{Health, JobEnd, Snapshot};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -226,11 +226,11 @@ impl Metrics {
     }
 
     /// A lease came back.
-    pub fn released(&self, result: JobResult, held: Duration) {
+    pub fn released(&self, result: JobEnd, held: Duration) {
         let result = match result {
-            JobResult::Ok => "ok",
-            JobResult::CompileError => "compile_error",
-            JobResult::Transport => "transport_failure",
+            JobEnd::Ok => "ok",
+            JobEnd::CompileError => "compile_error",
+            JobEnd::Transport => "transport_failure",
         };
         self.job_duration
             .get_or_create(&ResultLabels {

@@ -1022,7 +1022,7 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::actor::Event;
+    use crate::event::Event;
 
     /// What the scripted scheduler hands out for one request.
     #[derive(Clone)]

@@ -140,14 +140,28 @@ pub enum Admitted {
     Drop(String),
 }
 
+/// Why a new connection's first byte never came.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FirstByteError {
+    /// Nothing within [`HANDSHAKE_TIMEOUT`].
+    #[error("sent nothing")]
+    Silent,
+    /// Reading it failed.
+    #[error("{0}")]
+    Io(#[source] std::io::Error),
+    /// The peer closed the connection without sending anything.
+    #[error("closed at once")]
+    Closed,
+}
+
 /// Whether a new connection starts a TLS handshake, by its first byte (left unread);
 /// why not, when it sends nothing within [`HANDSHAKE_TIMEOUT`].
-pub(crate) async fn starts_tls(stream: &TcpStream) -> Result<bool, String> {
+pub(crate) async fn starts_tls(stream: &TcpStream) -> Result<bool, FirstByteError> {
     let mut first = [0u8; 1];
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
-        Err(_) => Err("sent nothing".into()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Ok(Ok(0)) => Err("closed at once".into()),
+        Err(_) => Err(FirstByteError::Silent),
+        Ok(Err(e)) => Err(FirstByteError::Io(e)),
+        Ok(Ok(0)) => Err(FirstByteError::Closed),
         Ok(Ok(_)) => Ok(first[0] == TLS_HANDSHAKE_BYTE),
     }
 }
@@ -156,7 +170,7 @@ pub(crate) async fn starts_tls(stream: &TcpStream) -> Result<bool, String> {
 pub async fn admit(stream: TcpStream, security: &Security) -> Admitted {
     let starts_tls = match starts_tls(&stream).await {
         Ok(tls) => tls,
-        Err(why) => return Admitted::Drop(why),
+        Err(why) => return Admitted::Drop(why.to_string()),
     };
     match (starts_tls, security.current()) {
         (true, Some(tls)) => {

@@ -27,6 +27,9 @@ pub enum StartError {
     /// A setting is invalid.
     #[error("configuration: {0}")]
     Config(String),
+    /// The balance daemon's ports are not `LEASE,STATUS,UPDATE`.
+    #[error("configuration: {0}")]
+    BalancePorts(#[source] BalancePortsError),
     /// A port would be reachable from the network unprotected.
     #[error(transparent)]
     Exposed(#[from] secure::ExposureError),
@@ -91,18 +94,29 @@ pub struct BalancePorts {
     pub update: SocketAddr,
 }
 
+/// Why a `LEASE,STATUS,UPDATE` list of the balance daemon's ports was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BalancePortsError {
+    /// Not three parts separated by commas.
+    #[error("expected LEASE,STATUS,UPDATE (e.g. 5656,5657,5658)")]
+    Shape,
+    /// A part that is neither a port nor an `ADDR:PORT`.
+    #[error("{0:?} is neither a port nor ADDR:PORT")]
+    Port(String),
+}
+
 impl std::str::FromStr for BalancePorts {
-    type Err = String;
+    type Err = BalancePortsError;
 
     /// `LEASE,STATUS,UPDATE`, each a port (on 127.0.0.1) or an `ADDR:PORT`.
-    fn from_str(s: &str) -> Result<BalancePorts, String> {
-        let parse = |part: &str| -> Result<SocketAddr, String> {
+    fn from_str(s: &str) -> Result<BalancePorts, BalancePortsError> {
+        let parse = |part: &str| -> Result<SocketAddr, BalancePortsError> {
             let part = part.trim();
             if let Ok(port) = part.parse::<u16>() {
                 return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
             }
             part.parse()
-                .map_err(|_| format!("{part:?} is neither a port nor ADDR:PORT"))
+                .map_err(|_| BalancePortsError::Port(part.to_owned()))
         };
         match s.split(',').collect::<Vec<_>>()[..] {
             [lease, status, update] => Ok(BalancePorts {
@@ -110,7 +124,7 @@ impl std::str::FromStr for BalancePorts {
                 status: parse(status)?,
                 update: parse(update)?,
             }),
-            _ => Err("expected LEASE,STATUS,UPDATE (e.g. 5656,5657,5658)".into()),
+            _ => Err(BalancePortsError::Shape),
         }
     }
 }
@@ -136,7 +150,7 @@ impl Options {
                 .as_deref()
                 .map(str::parse)
                 .transpose()
-                .map_err(StartError::Config)?,
+                .map_err(StartError::BalancePorts)?,
             credentials: file.credentials.clone(),
             insecure: file.insecure.unwrap_or(false),
             distcc_proxy_allow: allow_list(

@@ -205,8 +205,8 @@ impl Scheduler {
         self.known(host)?;
         self.advance(now);
         self.revoke_host_leases(host);
-        if let Some(mut h) = self.hosts.remove(&host) {
-            self.index.remove(&mut h);
+        if let Some(h) = self.hosts.remove(&host) {
+            self.index.remove(&h);
             self.scale.forget(&h);
             self.rescale();
             if let Some(t) = h.deadline {

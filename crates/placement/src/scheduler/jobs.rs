@@ -1,9 +1,9 @@
 //! Requests, releases and departed clients.
 
-use crate::action::{Action, LocalReason};
+use crate::action::{Action, FarmRefusal};
 use crate::error::SchedError;
 use crate::ids::{Held, LeaseId, RequestId};
-use crate::job::{CostModel, JobInfo, JobResult, Outcome};
+use crate::job::{CostModel, JobEnd, JobInfo, ReleaseReport};
 use crate::lease::Lease;
 use crate::queue::Queued;
 use crate::time::Micros;
@@ -30,7 +30,7 @@ impl Scheduler {
             None => None,
             Some(key) => match self.compilers.offered(key) {
                 Some(id) => Some(id),
-                None => return Ok(self.send_home(id, LocalReason::NoMatchingCompiler)),
+                None => return Ok(self.send_home(id, FarmRefusal::NoMatchingCompiler)),
             },
         };
         let usable = self
@@ -38,7 +38,7 @@ impl Scheduler {
             .values()
             .any(|h| h.slots > 0 && h.health.accepts_new() && h.serves(compiler));
         if !usable {
-            return Ok(self.send_home(id, LocalReason::NoUsableHost));
+            return Ok(self.send_home(id, FarmRefusal::NoUsableHost));
         }
         let weight = self.cfg.user_weights.get(&job.user).copied().unwrap_or(1.0);
         let user = self.queue.intern(&job.user, weight);
@@ -61,13 +61,13 @@ impl Scheduler {
             self.counters.waits += 1;
             if self.queue.len() > self.cfg.max_queued {
                 self.queue.remove(id);
-                return Ok(self.send_home(id, LocalReason::QueueFull));
+                return Ok(self.send_home(id, FarmRefusal::QueueFull));
             }
         }
         Ok(std::mem::take(&mut self.out))
     }
 
-    pub(super) fn send_home(&mut self, request: RequestId, reason: LocalReason) -> Vec<Action> {
+    pub(super) fn send_home(&mut self, request: RequestId, reason: FarmRefusal) -> Vec<Action> {
         self.counters.local += 1;
         self.out.push(Action::CompileLocally { request, reason });
         self.finish()
@@ -82,7 +82,7 @@ impl Scheduler {
         &mut self,
         now: Micros,
         lease: LeaseId,
-        outcome: Outcome,
+        outcome: ReleaseReport,
     ) -> Result<Vec<Action>, SchedError> {
         if !self.leases.contains_key(&lease) {
             return Err(SchedError::UnknownLease(lease));
@@ -90,22 +90,22 @@ impl Scheduler {
         let now = self.advance(now);
         let l = self.unlink_lease(lease).expect("checked above");
         match outcome.result {
-            JobResult::Ok => {
+            JobEnd::Ok => {
                 self.counters.released_ok += 1;
                 self.learn(&l, outcome);
                 self.host_success(&l);
             }
-            JobResult::CompileError => {
+            JobEnd::CompileError => {
                 self.counters.released_compile_error += 1;
                 self.host_success(&l);
             }
-            JobResult::Transport => {
+            JobEnd::Transport => {
                 self.counters.released_transport += 1;
                 self.count_failure(l.host, now);
             }
         }
         if let Some(twin) = l.twin
-            && outcome.result != JobResult::Transport
+            && outcome.result != JobEnd::Transport
         {
             self.cancel_lease(twin);
         }
@@ -122,7 +122,7 @@ impl Scheduler {
 
     /// Learns the host's speed (work / seconds, with the load at grant time divided back out)
     /// and the size model (work done per byte) from a successful job.
-    fn learn(&mut self, l: &Lease, outcome: Outcome) {
+    fn learn(&mut self, l: &Lease, outcome: ReleaseReport) {
         let secs = outcome
             .duration
             .as_secs_f64()
@@ -316,7 +316,7 @@ impl Scheduler {
             self.counters.local += 1;
             self.out.push(Action::CompileLocally {
                 request,
-                reason: LocalReason::WaitedTooLong,
+                reason: FarmRefusal::WaitedTooLong,
             });
         }
     }

@@ -1,9 +1,9 @@
 //! Hosts' compilers ([`crate::compilers`]): what each host has, and what the farm offers a
 //! request whose compiler no host has.
 
-use crate::action::{Action, LocalReason};
+use crate::action::{Action, FarmRefusal};
 use crate::compilers::{CompilerId, CompilerKey};
-use crate::error::SchedError;
+use crate::error::{InvariantError, SchedError};
 use crate::ids::{HostId, RequestId};
 use crate::time::Micros;
 
@@ -66,7 +66,7 @@ impl Scheduler {
             self.counters.local += 1;
             self.out.push(Action::CompileLocally {
                 request,
-                reason: LocalReason::NoMatchingCompiler,
+                reason: FarmRefusal::NoMatchingCompiler,
             });
         }
     }
@@ -79,7 +79,7 @@ impl Scheduler {
     }
 
     /// Every compiler some host has, with the names of the hosts that have it, in host
-    /// order: what to tell a client sent home with [`LocalReason::NoMatchingCompiler`].
+    /// order: what to tell a client sent home with [`FarmRefusal::NoMatchingCompiler`].
     pub fn compilers_offered(&self) -> Vec<(CompilerKey, Vec<&str>)> {
         let mut offered: Vec<(CompilerId, Vec<&str>)> = Vec::new();
         for h in self.hosts.values() {
@@ -98,30 +98,40 @@ impl Scheduler {
 
     /// Whether the counts of hosts and waiting requests per compiler are those the hosts
     /// and the queue imply, and no request waits for a compiler no host has.
-    pub(super) fn check_compilers(&self) -> Result<(), String> {
+    pub(super) fn check_compilers(&self) -> Result<(), InvariantError> {
         let mut hosts = vec![0u32; self.compilers.host_counts().len()];
         for h in self.hosts.values() {
             if !h.compilers.is_sorted() || h.compilers.windows(2).any(|w| w[0] == w[1]) {
-                return Err(format!("{}'s compilers are not a sorted set", h.id));
+                return Err(InvariantError::Compilers(format!(
+                    "{}'s compilers are not a sorted set",
+                    h.id
+                )));
             }
             for c in &h.compilers {
                 hosts[c.0 as usize] += 1;
             }
         }
         if hosts != self.compilers.host_counts() {
-            return Err("hosts per compiler out of step".into());
+            return Err(InvariantError::Compilers(
+                "hosts per compiler out of step".into(),
+            ));
         }
         let mut waiting = vec![0u32; self.queue.per_compiler().len()];
         for q in self.queue.iter() {
             if let Some(c) = q.compiler {
                 if hosts.get(c.0 as usize).is_none_or(|&n| n == 0) {
-                    return Err(format!("{} waits for a compiler no host has", q.id));
+                    return Err(InvariantError::Compilers(format!(
+                        "{} waits for a compiler no host has",
+                        q.id
+                    )));
                 }
                 waiting[c.0 as usize] += 1;
             }
         }
         if waiting != self.queue.per_compiler() {
-            return Err("waiting requests per compiler out of step".into());
+            return Err(InvariantError::Compilers(
+                "waiting requests per compiler out of step".into(),
+            ));
         }
         Ok(())
     }

@@ -22,6 +22,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::error::InvariantError;
 use crate::host::{Host, Hosts};
 use crate::ids::HostId;
 
@@ -132,7 +133,7 @@ impl FarmScale {
 
     /// Every difference between the bookkeeping and `hosts`, for
     /// [`Scheduler::check_invariants`]. The sums may differ from fresh ones by rounding.
-    pub(crate) fn check(&self, hosts: &Hosts) -> Result<(), String> {
+    pub(crate) fn check(&self, hosts: &Hosts) -> Result<(), InvariantError> {
         let fresh = hosts.values().fold(FarmScale::default(), |mut f, h| {
             let mut copy = h.clone();
             f.admit(&mut copy);
@@ -140,25 +141,30 @@ impl FarmScale {
         });
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
         if fresh.untried != self.untried || fresh.measured != self.measured {
-            return Err(format!(
+            return Err(InvariantError::Scale(format!(
                 "untried hosts {:?}, not {:?}",
                 self.untried, fresh.untried
-            ));
+            )));
         }
         if !close(fresh.speed_sum, self.speed_sum) || !close(fresh.weight_sum, self.weight_sum) {
-            return Err(format!("farm scale sums {self:?}, not {fresh:?}"));
+            return Err(InvariantError::Scale(format!(
+                "farm scale sums {self:?}, not {fresh:?}"
+            )));
         }
         if self.drifted().is_some() {
-            return Err(format!(
+            return Err(InvariantError::Scale(format!(
                 "untried hosts seeded at {}, not {}",
                 self.applied,
                 self.current()
-            ));
+            )));
         }
         for id in &self.untried {
             let h = &hosts[id];
             if h.speed.value != h.weight * self.applied {
-                return Err(format!("{id} untried at speed {}", h.speed.value));
+                return Err(InvariantError::Scale(format!(
+                    "{id} untried at speed {}",
+                    h.speed.value
+                )));
             }
         }
         Ok(())

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::error::InvariantError;
 use crate::health::Health;
 use crate::ids::{HostId, LeaseId, RequestId};
 use crate::lease::{Holding, Lease};
@@ -164,7 +165,7 @@ impl Scheduler {
 
     /// Checks the internal bookkeeping; `Err` describes the first inconsistency. Meant for
     /// tests and simulators (it walks everything).
-    pub fn check_invariants(&self) -> Result<(), String> {
+    pub fn check_invariants(&self) -> Result<(), InvariantError> {
         // In id order, so that the first inconsistency reported is the same on every run.
         let mut leases: Vec<(&LeaseId, &Lease)> = self.leases.iter().collect();
         leases.sort_unstable_by_key(|&(id, _)| *id);
@@ -172,43 +173,60 @@ impl Scheduler {
             let h = self
                 .hosts
                 .get(&l.host)
-                .ok_or_else(|| format!("{id} on unknown {}", l.host))?;
+                .ok_or_else(|| InvariantError::Leases(format!("{id} on unknown {}", l.host)))?;
             if !h.leases.contains(*id) {
-                return Err(format!("{id} missing from {}", l.host));
+                return Err(InvariantError::Leases(format!(
+                    "{id} missing from {}",
+                    l.host
+                )));
             }
             if h.health.is_down() {
-                return Err(format!("{id} lives on down {}", l.host));
+                return Err(InvariantError::Leases(format!(
+                    "{id} lives on down {}",
+                    l.host
+                )));
             }
             if !self
                 .granted
                 .get(&l.request)
                 .is_some_and(|v| v.contains(*id))
             {
-                return Err(format!("{id} missing from {}", l.request));
+                return Err(InvariantError::Leases(format!(
+                    "{id} missing from {}",
+                    l.request
+                )));
             }
             if self.queue.contains(l.request) {
-                return Err(format!("{} both queued and granted", l.request));
+                return Err(InvariantError::Leases(format!(
+                    "{} both queued and granted",
+                    l.request
+                )));
             }
             if let Some(t) = l.twin {
                 let twin = self
                     .leases
                     .get(&t)
-                    .ok_or_else(|| format!("{id}'s twin gone"))?;
+                    .ok_or_else(|| InvariantError::Leases(format!("{id}'s twin gone")))?;
                 if twin.twin != Some(*id) || twin.request != l.request || twin.host == l.host {
-                    return Err(format!("{id} and {t} are not proper twins"));
+                    return Err(InvariantError::Leases(format!(
+                        "{id} and {t} are not proper twins"
+                    )));
                 }
             }
         }
         for h in self.hosts.values() {
             if let Some(l) = h.leases.ids().find(|l| !self.leases.contains_key(l)) {
-                return Err(format!("{} lists released {l}", h.id));
+                return Err(InvariantError::Leases(format!(
+                    "{} lists released {l}",
+                    h.id
+                )));
             }
         }
         let mut granted: Vec<(&RequestId, &Holding)> = self.granted.iter().collect();
         granted.sort_unstable_by_key(|&(r, _)| *r);
         for (r, ls) in granted {
             if ls.is_empty() || ls.iter().any(|l| !self.leases.contains_key(&l)) {
-                return Err(format!("{r} holds {ls:?}"));
+                return Err(InvariantError::Leases(format!("{r} holds {ls:?}")));
             }
         }
         self.queue.check()?;
@@ -218,13 +236,16 @@ impl Scheduler {
             .filter_map(|h| super::clock::host_deadline(h, &self.cfg).map(|t| (t, h.id)))
             .collect();
         if deadlines != self.deadlines {
-            return Err("host deadlines out of step".into());
+            return Err(InvariantError::Hosts("host deadlines out of step".into()));
         }
         if self.queue.iter().count() != self.queue.len() {
-            return Err("queue index out of step".into());
+            return Err(InvariantError::Queue("queue index out of step".into()));
         }
         if !self.dirty.is_empty() {
-            return Err(format!("hosts {:?} changed but not re-indexed", self.dirty));
+            return Err(InvariantError::Hosts(format!(
+                "hosts {:?} changed but not re-indexed",
+                self.dirty
+            )));
         }
         self.scale.check(&self.hosts)?;
         self.check_compilers()?;

@@ -31,15 +31,15 @@ pub fn job(user: &str, secs: f64) -> JobInfo {
     }
 }
 
-pub fn outcome(secs: f64, result: JobResult) -> Outcome {
-    Outcome {
+pub fn outcome(secs: f64, result: JobEnd) -> ReleaseReport {
+    ReleaseReport {
         duration: Duration::from_secs_f64(secs),
         result,
     }
 }
 
-pub fn ok(secs: f64) -> Outcome {
-    outcome(secs, JobResult::Ok)
+pub fn ok(secs: f64) -> ReleaseReport {
+    outcome(secs, JobEnd::Ok)
 }
 
 pub fn sched(policy: Policy) -> Scheduler {

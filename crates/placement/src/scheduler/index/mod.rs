@@ -15,11 +15,12 @@
 //! but never backwards, so the index keeps the value computed when the host last changed as a
 //! lower bound and refreshes it when a search finds it stale.
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::compilers::CompilerId;
 use crate::config::Config;
+use crate::error::InvariantError;
 use crate::host::{Host, Hosts};
 use crate::ids::HostId;
 use crate::policy::{Candidate, Policy, full_finish};
@@ -27,72 +28,9 @@ use crate::time::Micros;
 
 use super::fenwick::Fenwick;
 
-/// An `f64` ordered by [`f64::total_cmp`]; smaller is better in every set here.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Rank(pub(crate) f64);
+mod order;
 
-impl Rank {
-    /// Larger `x` ranks first. Zero is normalised so that `-0.0` and `0.0` tie, as they do
-    /// for the policies' `>` comparisons.
-    fn desc(x: f64) -> Rank {
-        Rank(if x == 0.0 { 0.0 } else { -x })
-    }
-}
-
-impl PartialEq for Rank {
-    fn eq(&self, other: &Rank) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Rank {}
-
-impl PartialOrd for Rank {
-    fn partial_cmp(&self, other: &Rank) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Rank {
-    fn cmp(&self, other: &Rank) -> Ordering {
-        self.0.total_cmp(&other.0)
-    }
-}
-
-/// A speed class of full hosts: a thirty-second of an octave (speeds within 1.6–3.1 % of
-/// each other), fastest class first. [`HostIndex::best_full`] bounds a whole class by its
-/// top speed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Class(i32);
-
-impl Class {
-    /// The class of `speed`. Speeds that are round powers of two sit mid-class, so a learned
-    /// speed wobbling around one stays in one class.
-    ///
-    /// Read off the float's bits rather than with a logarithm (this is computed on every
-    /// grant and release): a positive `f64`'s bits order as its value does, and the exponent
-    /// with the top five bits of the mantissa cut each octave into 32 equal steps; half a
-    /// step is added first to centre the powers of two.
-    fn of(speed: f64) -> Class {
-        let bits = speed.clamp(MIN_SPEED, 1e9).to_bits();
-        Class(-(((bits + HALF_STEP) >> 47) as i32))
-    }
-
-    /// No speed in the class is slower (the slowest class also holds every speed below
-    /// [`MIN_SPEED`], so its bound is zero).
-    pub(crate) fn bottom(self) -> f64 {
-        if self == Class::of(MIN_SPEED) {
-            return 0.0;
-        }
-        f64::from_bits((u64::from((-self.0).unsigned_abs()) << 47) - HALF_STEP)
-    }
-}
-
-/// Speeds below this share one class.
-const MIN_SPEED: f64 = 1e-9;
-
-/// Half a class, in the bits of an `f64` ([`Class::of`]).
-const HALF_STEP: u64 = 1 << 46;
+pub(crate) use order::{Class, Rank};
 
 /// Where one host sits in the indexes; `None` (or `false`) means absent.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -149,6 +87,9 @@ pub(crate) struct HostIndex {
     /// By [`CompilerId`].
     by_compiler: Vec<Sets>,
     pub(crate) loaded: BTreeSet<(Reverse<Class>, HostId)>,
+    /// Where each host sits, by [`HostId`] (ids are never reused, so a position in a vector
+    /// serves as the key); a host never indexed, or taken out, sits nowhere.
+    entries: Vec<Entry>,
 }
 
 /// The placement sets over one group of hosts (the farm, or the hosts with one compiler).
@@ -293,6 +234,11 @@ impl HostIndex {
         &self.all.fast
     }
 
+    /// Where host `id` sits now.
+    pub(crate) fn indexed(&self, id: HostId) -> Entry {
+        self.entries.get(id.0 as usize).copied().unwrap_or_default()
+    }
+
     /// Where `h` belongs now.
     pub(crate) fn entry(&self, h: &Host, cfg: &Config, now: Micros) -> Entry {
         let mut e = Entry::default();
@@ -323,23 +269,27 @@ impl HostIndex {
     }
 
     /// Re-keys `h`.
-    pub(crate) fn update(&mut self, h: &mut Host, cfg: &Config, now: Micros) {
+    pub(crate) fn update(&mut self, h: &Host, cfg: &Config, now: Micros) {
         let new = self.entry(h, cfg, now);
         self.set(h, new);
     }
 
     /// Takes `h` out of every index (it is being forgotten, or its compilers change: it is
     /// then indexed again under its new ones).
-    pub(crate) fn remove(&mut self, h: &mut Host) {
+    pub(crate) fn remove(&mut self, h: &Host) {
         self.set(h, Entry::default());
     }
 
-    fn set(&mut self, h: &mut Host, new: Entry) {
-        let old = std::mem::replace(&mut h.indexed, new);
+    fn set(&mut self, h: &Host, new: Entry) {
+        let id = h.id;
+        let i = id.0 as usize;
+        if i >= self.entries.len() {
+            self.entries.resize_with(i + 1, Entry::default);
+        }
+        let old = std::mem::replace(&mut self.entries[i], new);
         if old == new {
             return;
         }
-        let id = h.id;
         self.all.set(id, old, new);
         for c in &h.compilers {
             let i = c.0 as usize;
@@ -353,18 +303,19 @@ impl HostIndex {
 
     /// Moves a full host to a later lower bound: a stale bound refreshed, or a placement
     /// pass's reservation (exact only at `now`, the pass's time).
-    pub(crate) fn rekey_full(&mut self, h: &mut Host, at: Option<Micros>, exact_until: Micros) {
-        let full_info = h.indexed.full_info.map(|i| FullInfo { exact_until, ..i });
+    pub(crate) fn rekey_full(&mut self, h: &Host, at: Option<Micros>, exact_until: Micros) {
+        let old = self.indexed(h.id);
+        let full_info = old.full_info.map(|i| FullInfo { exact_until, ..i });
         let new = Entry {
             full: at,
             full_info,
-            ..h.indexed
+            ..old
         };
         self.set(h, new);
     }
 
     /// Puts `h` back where it was (`entry`, taken from it earlier in a placement pass).
-    pub(crate) fn restore(&mut self, h: &mut Host, entry: Entry) {
+    pub(crate) fn restore(&mut self, h: &Host, entry: Entry) {
         self.set(h, entry);
     }
 
@@ -481,33 +432,55 @@ impl HostIndex {
     /// Every difference between the index and one rebuilt from `hosts`, for
     /// [`Scheduler::check_invariants`](crate::Scheduler::check_invariants). A full host's
     /// availability may lag behind (it only grows), never lead.
-    pub(crate) fn check(&self, hosts: &Hosts, cfg: &Config, now: Micros) -> Result<(), String> {
+    pub(crate) fn check(
+        &self,
+        hosts: &Hosts,
+        cfg: &Config,
+        now: Micros,
+    ) -> Result<(), InvariantError> {
         let mut rebuilt = HostIndex::new(self.policy);
         for h in hosts.values() {
             let mut want = self.entry(h, cfg, now);
+            let indexed = self.indexed(h.id);
             if h.pass_ends.is_some() {
-                return Err(format!("{} keeps a placement pass's reservations", h.id));
+                return Err(InvariantError::Index(format!(
+                    "{} keeps a placement pass's reservations",
+                    h.id
+                )));
             }
-            if let (Some(have), Some(exact)) = (h.indexed.full, want.full) {
+            if let (Some(have), Some(exact)) = (indexed.full, want.full) {
                 if have > exact {
-                    return Err(format!("{} indexed as free at {have}, not {exact}", h.id));
+                    return Err(InvariantError::Index(format!(
+                        "{} indexed as free at {have}, not {exact}",
+                        h.id
+                    )));
                 }
-                let claimed = h.indexed.full_info.map_or(Micros::ZERO, |i| i.exact_until);
+                let claimed = indexed.full_info.map_or(Micros::ZERO, |i| i.exact_until);
                 if have != exact && claimed >= now {
-                    return Err(format!("{} claims {have} exact until {claimed}", h.id));
+                    return Err(InvariantError::Index(format!(
+                        "{} claims {have} exact until {claimed}",
+                        h.id
+                    )));
                 }
                 want.full = Some(have);
-                want.full_info = h.indexed.full_info;
+                want.full_info = indexed.full_info;
             }
-            if h.indexed != want {
-                return Err(format!("{} indexed as {:?}, not {want:?}", h.id, h.indexed));
+            if indexed != want {
+                return Err(InvariantError::Index(format!(
+                    "{} indexed as {:?}, not {want:?}",
+                    h.id, indexed
+                )));
             }
-            let mut copy = h.clone();
-            copy.indexed = Entry::default();
-            rebuilt.set(&mut copy, want);
+            rebuilt.set(h, want);
         }
         let compilers = self.by_compiler.len().max(rebuilt.by_compiler.len());
-        let same = rebuilt.all.same_as(&self.all)
+        let forgotten_left = self
+            .entries
+            .iter()
+            .enumerate()
+            .any(|(i, e)| *e != Entry::default() && !hosts.contains_key(&HostId(i as u32)));
+        let same = !forgotten_left
+            && rebuilt.all.same_as(&self.all)
             && rebuilt.loaded == self.loaded
             && (0..compilers).all(|c| {
                 let c = Some(CompilerId(c as u32));
@@ -516,7 +489,9 @@ impl HostIndex {
         if same {
             Ok(())
         } else {
-            Err("host index holds hosts that are gone or misplaced".into())
+            Err(InvariantError::Index(
+                "host index holds hosts that are gone or misplaced".into(),
+            ))
         }
     }
 }
@@ -586,45 +561,5 @@ fn swap<K: Ord + Copy>(
     }
     if let Some(k) = new {
         set.insert((k, id));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn speed_classes_order_fastest_first() {
-        assert!(Class::of(2.0) < Class::of(1.0));
-        assert!(Class::of(1e6) < Class::of(1e-9));
-        assert_eq!(Class::of(1.0 - 1e-12), Class::of(1.0 + 1e-12));
-        assert_eq!(Class(Class::of(1.0).0 + 1), Class::of(0.98));
-        assert_eq!(
-            Class::of(2.0).0,
-            Class::of(1.0).0 - 32,
-            "32 classes an octave"
-        );
-        // Never a faster speed in a slower class.
-        let mut last = Class::of(1e-9);
-        for i in 0..=60_000 {
-            let c = Class::of(2f64.powf(-30.0 + f64::from(i) / 1_000.0));
-            assert!(c <= last);
-            last = c;
-        }
-        // A class's bottom bounds its speeds from below, and is the edge of the next.
-        for i in 0..=4_000 {
-            let speed = 2f64.powf(-2.0 + f64::from(i) / 1_000.0);
-            let c = Class::of(speed);
-            assert!(c.bottom() <= speed, "{speed} below {}", c.bottom());
-            assert_eq!(Class::of(c.bottom()), c);
-            assert!(Class::of(c.bottom() * (1.0 - 1e-12)) > c);
-        }
-        assert_eq!(Class::of(1e-12).bottom(), 0.0);
-    }
-
-    #[test]
-    fn ranks_put_larger_keys_first_and_tie_signed_zeros() {
-        assert!(Rank::desc(2.0) < Rank::desc(1.0));
-        assert_eq!(Rank::desc(0.0), Rank::desc(-0.0));
     }
 }

@@ -1,0 +1,142 @@
+//! The simulated farm: hosts by slowness and slots, and the noise on their run times.
+
+use thiserror::Error;
+
+use crate::rng::SplitMix64;
+
+/// One simulated host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimHost {
+    /// Name given to the scheduler.
+    pub name: String,
+    /// Concurrent jobs.
+    pub slots: u32,
+    /// How many times slower than the reference machine (> 0; 1 = reference speed).
+    pub slowness: f64,
+}
+
+/// A simulated farm: hosts in the order they join (which is the order `list-order` tries).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Farm {
+    /// The hosts.
+    pub hosts: Vec<SimHost>,
+    /// How far run times stray from the cost: each run of a job on a host takes
+    /// `cost × slowness × e^(noise·z)`, `z` standard normal and drawn afresh for every run
+    /// (a speculative copy draws its own). 0, the default, runs every job exactly as its
+    /// cost says, so a policy that knows the costs is never surprised; real hosts are
+    /// (caches, disks, the network, other work), and only with noise does the simulator
+    /// show what a policy does when its estimates are off: a fast host freeing late, a
+    /// waiting request's promise passing.
+    pub noise: f64,
+}
+
+impl Farm {
+    /// Parses `name:slowness:slots,...` (the shared benchmark's farm syntax).
+    pub fn parse(spec: &str) -> Result<Farm, FarmError> {
+        let mut hosts = Vec::new();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let fields: Vec<&str> = part.split(':').collect();
+            let [name, slowness, slots] = fields[..] else {
+                return Err(FarmError::Shape(part.to_owned()));
+            };
+            let slowness: f64 = slowness.parse().map_err(|source| FarmError::Slowness {
+                part: part.to_owned(),
+                source,
+            })?;
+            let slots: u32 = slots.parse().map_err(|source| FarmError::Slots {
+                part: part.to_owned(),
+                source,
+            })?;
+            if !(slowness.is_finite() && slowness > 0.0) || slots == 0 || name.is_empty() {
+                return Err(FarmError::OutOfRange(part.to_owned()));
+            }
+            hosts.push(SimHost {
+                name: name.to_owned(),
+                slots,
+                slowness,
+            });
+        }
+        if hosts.is_empty() {
+            return Err(FarmError::Empty);
+        }
+        Ok(Farm { hosts, noise: 0.0 })
+    }
+
+    /// Work per second the whole farm can do: Σ slots / slowness.
+    pub fn capacity(&self) -> f64 {
+        self.hosts
+            .iter()
+            .map(|h| f64::from(h.slots) / h.slowness)
+            .sum()
+    }
+
+    /// A large farm drawn from `seed`: `hosts` hosts of 2–16 slots, a third each at
+    /// slowness 1, 2 and 4 (the state machine's criterion benchmark farm, at any size).
+    pub fn large_seeded(seed: u64, hosts: u32) -> Farm {
+        let mut rng = SplitMix64::new(seed);
+        let hosts = (0..hosts)
+            .map(|i| SimHost {
+                name: format!("h{i}"),
+                slots: 2 + rng.below(15) as u32,
+                slowness: [1.0, 2.0, 4.0][rng.below(3) as usize],
+            })
+            .collect();
+        Farm { hosts, noise: 0.0 }
+    }
+
+    /// The same farm with run-time noise `noise` (see [`Farm::noise`]).
+    pub fn with_noise(self, noise: f64) -> Result<Farm, FarmError> {
+        if !(noise.is_finite() && noise >= 0.0) {
+            return Err(FarmError::Noise(noise));
+        }
+        Ok(Farm { noise, ..self })
+    }
+
+    pub(super) fn min_slowness(&self) -> f64 {
+        self.hosts
+            .iter()
+            .map(|h| h.slowness)
+            .fold(f64::INFINITY, f64::min)
+    }
+}
+
+impl Default for Farm {
+    /// The shared benchmark's default heterogeneous farm: two fast, two half-speed and two
+    /// quarter-speed hosts with two slots each (capacity 7).
+    fn default() -> Farm {
+        Farm::parse("h1:1:2,h2:1:2,h3:2:2,h4:2:2,h5:4:2,h6:4:2").expect("valid")
+    }
+}
+
+/// Why a farm description (`name:slowness:slots,...`) or a run-time noise was refused.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum FarmError {
+    /// A part that is not three fields separated by colons.
+    #[error("{0:?}: expected name:slowness:slots")]
+    Shape(String),
+    /// A slowness that is not a number.
+    #[error("{part:?}: slowness: {source}")]
+    Slowness {
+        /// The part it is in.
+        part: String,
+        /// Why it is not a number.
+        source: std::num::ParseFloatError,
+    },
+    /// A slot count that is not a number.
+    #[error("{part:?}: slots: {source}")]
+    Slots {
+        /// The part it is in.
+        part: String,
+        /// Why it is not a number.
+        source: std::num::ParseIntError,
+    },
+    /// An empty name, or a slowness or slot count that is not above zero.
+    #[error("{0:?}: needs a name, slowness > 0 and slots > 0")]
+    OutOfRange(String),
+    /// No host at all.
+    #[error("empty farm")]
+    Empty,
+    /// A noise that is negative or not finite.
+    #[error("noise {0} must be a finite number >= 0")]
+    Noise(f64),
+}
