@@ -219,21 +219,54 @@ pub(crate) fn emit(reply: &Reply) {
 
 /// Write the object (replacing any old file, mode 0666 less the umask, as a local
 /// compile would), then relay the compiler's output.
+///
+/// The object is written under a temporary name in its directory and renamed into
+/// place, so a build killed halfway (a CI timeout's SIGKILL) never leaves a truncated
+/// object newer than its source, which the next `make` would take as up to date.
 fn write_outputs(reply: &Reply, output: &Path) -> std::io::Result<()> {
-    if output != Path::new("/dev/null") {
-        match std::fs::remove_file(output) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let result = std::fs::write(output, &reply.object);
-    if result.is_err() && output != Path::new("/dev/null") {
+    if output == Path::new("/dev/null") {
+        std::fs::write(output, &reply.object)?;
+    } else if let Err(e) = write_atomically(output, &reply.object) {
+        // As a failed local compile does: no output at all rather than an old one.
         let _ = std::fs::remove_file(output);
+        return Err(e);
     }
-    result?;
     emit(reply);
     Ok(())
+}
+
+/// Put `bytes` at `path` in one rename, with the mode a newly created file gets.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!(".{}.", name.as_deref().unwrap_or("out")))
+        .suffix(".ccfarm-tmp")
+        .tempfile_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o666 & !umask()))?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The process's umask, read without changing it (`/proc/self/status`, Linux 4.7+);
+/// 022 where it cannot be read.
+fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|line| {
+                let value = line.strip_prefix("Umask:")?.trim();
+                u32::from_str_radix(value, 8).ok()
+            })
+        })
+        .unwrap_or(0o022)
 }
 
 fn acquire_local(ctx: &Context<'_>, slots: &SlotDir, key: &str) -> Option<SlotGuard> {
@@ -280,5 +313,44 @@ fn report_local(
                 .error(&format!("failed to exec {}: {e}", program.display()));
             exit::COMPILER_MISSING.into()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn an_object_replaces_the_old_one_in_one_rename_with_a_new_files_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("x.o");
+        std::fs::write(&out, b"old object, much longer than the new one").unwrap();
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o400)).unwrap();
+
+        write_atomically(&out, b"new").unwrap();
+
+        assert_eq!(std::fs::read(&out).unwrap(), b"new");
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !umask());
+        assert_eq!(names(dir.path()), ["x.o"], "no temporary file is left");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_neither_the_object_nor_a_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("missing-dir").join("x.o");
+        assert!(write_atomically(&out, b"new").is_err());
+        assert_eq!(names(dir.path()), Vec::<String>::new());
     }
 }
