@@ -5,8 +5,8 @@
 //! * With a scheduler, the source is preprocessed first and the scheduler asked with its
 //!   size. A grant runs as a [`Race`] (the granted server, and a speculative copy when
 //!   the scheduler offers one); a race in which every copy failed asks the scheduler
-//!   again, up to [`SCHEDULER_ATTEMPTS`] servers. "Compile locally" is obeyed, with
-//!   fallback off too: it is the farm's answer, logged, not a failure to distribute. A
+//!   again, up to [`SCHEDULER_ATTEMPTS`] servers. "Compile locally" is obeyed and
+//!   logged; with fallback off it is a failure to distribute, never a local compile. A
 //!   scheduler that cannot be used, or too many failed servers, hands the job (and its
 //!   preprocessed source) to the host list: the scheduler is never a single point of
 //!   failure for a build.
@@ -298,6 +298,19 @@ impl Distribution {
                 self.stage = Stage::Racing(race);
                 let mut actions = vec![Action::WatchLease];
                 actions.extend(start);
+                actions
+            }
+            Answer::CompileLocally(reason) if !self.rules.fallback => {
+                // Strict mode promises that every object was compiled on the farm: the
+                // farm's "compile here" is then a failure to distribute, said as such.
+                let mut actions = vec![Action::Log(
+                    Level::Error,
+                    format!(
+                        "the scheduler answered \"compile {} locally\" ({reason}) and fallbacks are disabled (CCFARM_FALLBACK=0)",
+                        self.input
+                    ),
+                )];
+                actions.extend(self.exit(exit::NO_HOSTS.into()));
                 actions
             }
             Answer::CompileLocally(reason) => {

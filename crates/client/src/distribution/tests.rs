@@ -574,3 +574,22 @@ fn wait_statuses_are_exit_codes() {
     assert_eq!(local_code(1 << 8), 1);
     assert_eq!(local_code(9), 137);
 }
+
+#[test]
+fn with_fallback_off_the_schedulers_compile_locally_fails_loudly() {
+    let mut rules = scheduled();
+    rules.fallback = false;
+    let mut m = machine("a", rules);
+    asked(&mut m);
+    let got = texts(&m.handle(Event::Answer(Answer::CompileLocally(
+        "no server compiles with gcc 12".into(),
+    ))));
+    assert!(
+        got[0].starts_with(
+            "Error: the scheduler answered \"compile a.c locally\" (no server compiles with gcc 12)"
+        ),
+        "{got:?}"
+    );
+    assert_eq!(got.last().unwrap(), "Exit(116)");
+    assert!(!got.iter().any(|a| a == "CompileLocally"), "{got:?}");
+}

@@ -112,7 +112,7 @@ fn an_unreachable_scheduler_falls_back_to_the_host_list() {
 }
 
 #[test]
-fn compile_locally_is_obeyed() {
+fn compile_locally_is_obeyed_with_fallback_on() {
     let (addr, sched) = scripted(|| FromScheduler::CompileLocally {
         request: 1,
         reason: "farm saturated".into(),
@@ -121,6 +121,7 @@ fn compile_locally_is_obeyed() {
     scratch.write("l.c", "int l(void) { return 5; }\n");
     let out = ccfarm(&scratch, "")
         .env("CCFARM_SCHEDULER", &addr)
+        .env("CCFARM_FALLBACK", "1")
         .args(["gcc", "-c", "l.c", "-o", "l.o"])
         .output()
         .unwrap();
@@ -134,6 +135,37 @@ fn compile_locally_is_obeyed() {
         client_log(&scratch).contains("farm saturated"),
         "{}",
         client_log(&scratch)
+    );
+    drop(sched);
+}
+
+/// Strict mode: "compile locally" from the farm fails the compile, saying why, and
+/// nothing is compiled here.
+#[test]
+fn compile_locally_fails_with_fallback_off() {
+    let (addr, sched) = scripted(|| FromScheduler::CompileLocally {
+        request: 1,
+        reason: "farm saturated".into(),
+    });
+    let scratch = Scratch::new();
+    scratch.write("l.c", "int l(void) { return 5; }\n");
+    let out = ccfarm(&scratch, "")
+        .env("CCFARM_SCHEDULER", &addr)
+        .env("CCFARM_FALLBACK", "0")
+        .args(["gcc", "-c", "l.c", "-o", "l.o"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(116),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!scratch.path().join("l.o").exists());
+    let log = client_log(&scratch);
+    assert!(
+        log.contains("farm saturated") && log.contains("CCFARM_FALLBACK=0"),
+        "{log}"
     );
     drop(sched);
 }
