@@ -17,6 +17,11 @@ pub struct Config {
     /// A request queued for this long is answered "compile locally": a build must never hang
     /// on a farm that does not move.
     pub max_wait: Duration,
+    /// For this long after the scheduler starts, a request that no host can take yet (none
+    /// up, or none with its compiler) waits for servers to register instead of being told
+    /// to compile locally at once: a restarted scheduler knows no servers until they
+    /// reconnect. Zero turns it off.
+    pub startup_grace: Duration,
     /// At most this many requests wait in the queue (all users together); beyond it, new
     /// requests are told to compile locally at once.
     pub max_queued: usize,
@@ -94,6 +99,7 @@ impl Default for Config {
             policy: Policy::EarliestFinish,
             heartbeat_timeout: Duration::from_secs(5),
             max_wait: Duration::from_secs(120),
+            startup_grace: Duration::ZERO,
             max_queued: 100_000,
             max_lookahead: 64,
             fair_credit: 16.0,

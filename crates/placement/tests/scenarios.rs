@@ -1132,3 +1132,65 @@ fn a_size_sent_after_the_request_re_estimates_it_and_teaches_the_size_model() {
     );
     s.check_invariants().unwrap();
 }
+
+fn with_grace(secs: u64) -> Scheduler {
+    Scheduler::new(Config {
+        policy: Policy::EarliestFinish,
+        startup_grace: Duration::from_secs(secs),
+        ..Config::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_request_before_any_server_waits_through_the_startup_grace_for_one() {
+    let mut s = with_grace(10);
+    assert!(
+        s.request(at(0.5), RequestId(1), job("u", 1.0))
+            .unwrap()
+            .is_empty(),
+        "held, not sent home"
+    );
+    assert_eq!(
+        s.next_deadline(),
+        Some(at(10.5)),
+        "the grace runs from start"
+    );
+    assert!(s.tick(at(3.0)).is_empty());
+    let (a, actions) = s.join(at(4.0), spec("a", 2, 1.0)).unwrap();
+    assert_eq!(grants(&actions), [(RequestId(1), grants(&actions)[0].1, a)]);
+}
+
+#[test]
+fn once_the_startup_grace_is_over_a_held_request_compiles_locally() {
+    let mut s = with_grace(10);
+    assert!(
+        s.request(at(0.0), RequestId(1), job("u", 1.0))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.request(at(1.0), RequestId(2), job("u", 1.0))
+            .unwrap()
+            .is_empty()
+    );
+    // A client that leaves while held is forgotten.
+    s.client_gone(at(2.0), RequestId(2)).unwrap();
+    assert_eq!(
+        s.tick(at(10.0)),
+        [Action::CompileLocally {
+            request: RequestId(1),
+            reason: FarmRefusal::NoUsableHost
+        }]
+    );
+    assert_eq!(s.next_deadline(), None);
+    // After the grace, nothing usable is answered at once again.
+    assert_eq!(
+        s.request(at(11.0), RequestId(3), job("u", 1.0)).unwrap(),
+        [Action::CompileLocally {
+            request: RequestId(3),
+            reason: FarmRefusal::NoUsableHost
+        }]
+    );
+    s.check_invariants().unwrap();
+}

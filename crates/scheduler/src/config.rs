@@ -49,6 +49,9 @@ pub struct FileConfig {
     pub heartbeat_timeout_s: Option<f64>,
     /// A request waiting this long is told to compile locally.
     pub max_wait_s: Option<f64>,
+    /// For this long after start, a request no server can take yet waits for servers to
+    /// register instead of being told to compile locally [default: 10].
+    pub startup_grace_s: Option<f64>,
     /// How often static hosts are probed.
     pub probe_interval_s: Option<f64>,
     /// A probe not answered within this is a failure.
@@ -149,6 +152,11 @@ impl StaticHost {
     }
 }
 
+/// How long a started scheduler waits for servers before it tells a client that no
+/// server can take its job: servers retry a lost scheduler with a backoff capped at 10 s,
+/// so after a restart every live server is back within it.
+pub const DEFAULT_STARTUP_GRACE: Duration = Duration::from_secs(10);
+
 impl FileConfig {
     /// Read and parse a configuration file.
     pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
@@ -173,6 +181,7 @@ impl FileConfig {
         let mut config = Config {
             policy,
             heartbeat_timeout: Duration::from_secs(3),
+            startup_grace: DEFAULT_STARTUP_GRACE,
             ..Config::default()
         };
         let secs = |name: &str, v: f64| -> anyhow::Result<Duration> {
@@ -184,6 +193,9 @@ impl FileConfig {
         }
         if let Some(v) = self.max_wait_s {
             config.max_wait = secs("max_wait_s", v)?;
+        }
+        if let Some(v) = self.startup_grace_s {
+            config.startup_grace = secs("startup_grace_s", v)?;
         }
         if let Some(v) = self.probe_interval_s {
             config.probe_interval = secs("probe_interval_s", v)?;

@@ -52,6 +52,10 @@ struct Cli {
     /// A server that sends no heartbeat for this long is down (seconds) [default: 3].
     #[arg(long)]
     heartbeat_timeout: Option<f64>,
+    /// For this long after start, a request no server can take yet waits for servers to
+    /// register rather than compile locally (seconds, 0 for none) [default: 10].
+    #[arg(long, value_name = "S")]
+    startup_grace: Option<f64>,
 }
 
 impl Cli {
@@ -62,6 +66,9 @@ impl Cli {
         };
         if let Some(t) = self.heartbeat_timeout {
             file.heartbeat_timeout_s = Some(t);
+        }
+        if let Some(s) = self.startup_grace {
+            file.startup_grace_s = Some(s);
         }
         if let Some(dir) = &self.credentials {
             file.credentials = Some(dir.clone());

@@ -10,7 +10,8 @@ use super::Scheduler;
 impl Scheduler {
     /// Does whatever is due at `now`: hosts silent for the heartbeat timeout go down (their
     /// leases are revoked), unanswered probes fail, due probes are asked for, requests that
-    /// waited [`crate::Config::max_wait`] are sent home, and requests whose wait for a faster
+    /// waited [`crate::Config::max_wait`] are sent home, requests held through the start-up
+    /// grace are sent home once it is over, and requests whose wait for a faster
     /// host has expired take free slots. Calling it early or often is harmless.
     pub fn tick(&mut self, now: Micros) -> Vec<Action> {
         let now = self.advance(now);
@@ -43,6 +44,11 @@ impl Scheduler {
         }
         if let Some(t) = self.queue.next_wait_after(self.now) {
             consider(t);
+        }
+        if !self.held.is_empty() {
+            if let Some(t) = self.grace_end() {
+                consider(t);
+            }
         }
         next
     }

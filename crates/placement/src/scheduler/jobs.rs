@@ -21,16 +21,28 @@ impl Scheduler {
         id: RequestId,
         job: JobInfo,
     ) -> Result<Vec<Action>, SchedError> {
-        if self.queue.contains(id) || self.granted.contains_key(&id) {
+        if self.queue.contains(id)
+            || self.granted.contains_key(&id)
+            || self.held.iter().any(|(h, _)| *h == id)
+        {
             return Err(SchedError::DuplicateRequest(id));
         }
         let now = self.advance(now);
         self.counters.requests += 1;
+        self.admit(now, id, job);
+        Ok(std::mem::take(&mut self.out))
+    }
+
+    /// Places `job` in the queue (a placement pass may grant it at once), or answers
+    /// "compile locally", or holds it through the start-up grace; the actions go to
+    /// `self.out`.
+    fn admit(&mut self, now: Micros, id: RequestId, job: JobInfo) {
         let compiler = match &job.compiler {
             None => None,
             Some(key) => match self.compilers.offered(key) {
                 Some(id) => Some(id),
-                None => return Ok(self.send_home(id, FarmRefusal::NoMatchingCompiler)),
+                None if self.in_grace(now) => return self.held.push((id, job)),
+                None => return self.refuse(id, FarmRefusal::NoMatchingCompiler),
             },
         };
         let usable = self
@@ -38,7 +50,10 @@ impl Scheduler {
             .values()
             .any(|h| h.slots > 0 && h.health.accepts_new() && h.serves(compiler));
         if !usable {
-            return Ok(self.send_home(id, FarmRefusal::NoUsableHost));
+            if self.in_grace(now) {
+                return self.held.push((id, job));
+            }
+            return self.refuse(id, FarmRefusal::NoUsableHost);
         }
         let weight = self.cfg.user_weights.get(&job.user).copied().unwrap_or(1.0);
         let user = self.queue.intern(&job.user, weight);
@@ -61,16 +76,26 @@ impl Scheduler {
             self.counters.waits += 1;
             if self.queue.len() > self.cfg.max_queued {
                 self.queue.remove(id);
-                return Ok(self.send_home(id, FarmRefusal::QueueFull));
+                self.refuse(id, FarmRefusal::QueueFull);
             }
         }
-        Ok(std::mem::take(&mut self.out))
     }
 
-    pub(super) fn send_home(&mut self, request: RequestId, reason: FarmRefusal) -> Vec<Action> {
+    /// Admits again the requests held through the start-up grace: a server has come, or
+    /// the grace is over and they are told to compile locally.
+    pub(super) fn retry_held(&mut self, now: Micros) {
+        if self.held.is_empty() {
+            return;
+        }
+        for (id, job) in std::mem::take(&mut self.held) {
+            self.admit(now, id, job);
+        }
+    }
+
+    fn refuse(&mut self, request: RequestId, reason: FarmRefusal) {
         self.counters.local += 1;
         self.out.push(Action::CompileLocally { request, reason });
-        self.finish()
+        self.settle(self.now);
     }
 
     /// A client is done with a lease and reports how it went. The slot returns; an `Ok`
@@ -169,6 +194,12 @@ impl Scheduler {
                     .request
             }
         };
+        if let Some(at) = self.held.iter().position(|(h, _)| *h == request) {
+            self.advance(now);
+            self.counters.clients_gone += 1;
+            self.held.remove(at);
+            return Ok(self.finish());
+        }
         if !self.queue.contains(request) && !self.granted.contains_key(&request) {
             return Err(SchedError::UnknownRequest(request));
         }
@@ -202,6 +233,10 @@ impl Scheduler {
             return Ok(Vec::new());
         }
         self.advance(now);
+        if let Some((_, job)) = self.held.iter_mut().find(|(h, _)| *h == request) {
+            job.size_bytes = size_bytes;
+            return Ok(Vec::new());
+        }
         if let Some(q) = self.queue.get_mut(request) {
             q.size = size_bytes;
             if !q.known {

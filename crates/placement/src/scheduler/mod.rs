@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::error::ConfigError;
 use crate::host::Hosts;
 use crate::ids::{HostId, LeaseId, RequestId};
-use crate::job::CostModel;
+use crate::job::{CostModel, JobInfo};
 use crate::lease::{Holding, Lease};
 use crate::policy::{Placement, Policy};
 use crate::queue::FairQueue;
@@ -72,6 +72,11 @@ pub struct Scheduler {
     /// Requests holding leases (one, or two while speculating); hashed as `leases` is.
     granted: FxHashMap<RequestId, Holding>,
     queue: FairQueue,
+    /// Requests no host could take, held while the start-up grace lasts
+    /// ([`Config::startup_grace`]), in the order they came.
+    held: Vec<(RequestId, JobInfo)>,
+    /// The first time the scheduler saw: the start-up grace runs from it.
+    started: Option<Micros>,
     cost: CostModel,
     counters: Counters,
     out: Vec<Action>,
@@ -128,6 +133,8 @@ impl Scheduler {
             next_lease: 0,
             granted: FxHashMap::default(),
             queue: FairQueue::with_credit(credit),
+            held: Vec::new(),
+            started: None,
             counters: Counters::default(),
             out: Vec::new(),
             spare_ends: Vec::new(),
@@ -154,7 +161,19 @@ impl Scheduler {
     /// Moves the scheduler's clock forward (never back) and returns the effective `now`.
     fn advance(&mut self, now: Micros) -> Micros {
         self.now = self.now.max(now);
+        self.started.get_or_insert(self.now);
         self.now
+    }
+
+    /// Whether requests no host can take still wait for servers to register.
+    fn in_grace(&self, now: Micros) -> bool {
+        self.grace_end().is_some_and(|end| now < end)
+    }
+
+    /// When the start-up grace ends (none when it is off).
+    fn grace_end(&self) -> Option<Micros> {
+        let started = self.started?;
+        (!self.cfg.startup_grace.is_zero()).then(|| started + self.cfg.startup_grace)
     }
 
     /// Notes that `host` changed in a way the index may care about.
@@ -190,6 +209,7 @@ impl Scheduler {
 
     /// Ends an operation: places what can be placed and hands over the actions.
     fn finish(&mut self) -> Vec<Action> {
+        self.retry_held(self.now);
         self.settle(self.now);
         std::mem::take(&mut self.out)
     }

@@ -99,7 +99,7 @@ fn read(s: &mut TcpStream, buf: &mut BytesMut) -> FromScheduler {
 
 /// Ask for a slot for a job compiled with `identity`; the answer (the lease is freed when
 /// the connection closes, on return).
-fn ask(farm: &Farm, identity: Option<CompilerKey>) -> FromScheduler {
+pub fn ask(farm: &Farm, identity: Option<CompilerKey>) -> FromScheduler {
     let mut s = TcpStream::connect(&farm.address).unwrap();
     let mut buf = BytesMut::new();
     send(

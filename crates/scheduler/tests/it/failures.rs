@@ -5,6 +5,8 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use ccfarm_proto::farm::FromScheduler;
+
 use crate::farm::*;
 
 fn signal(server: &Server, sig: Signal) {
@@ -120,4 +122,25 @@ fn a_scheduler_restarted_mid_build_loses_no_compile_and_the_farm_recovers() {
         .unwrap_or_else(|| panic!("no grants for the second build: {s}"));
     assert_eq!(tester["granted"], 16, "{s}");
     assert_eq!(s["leases"], 0, "{s}");
+}
+
+/// A restarted scheduler knows no servers until they reconnect: a request in that window
+/// waits for them (the start-up grace) rather than being sent to compile locally.
+#[test]
+fn right_after_a_restart_requests_wait_for_the_servers_to_come_back() {
+    let mut farm = Farm::start(&["a", "b"]);
+    farm.startup_grace = 10.0;
+    farm.restart_scheduler();
+    assert_eq!(
+        registered(&farm.status()),
+        0,
+        "asked before the servers came back"
+    );
+    let answer = crate::compilers::ask(&farm, None);
+    assert!(
+        matches!(answer, FromScheduler::Grant { .. }),
+        "expected a grant once a server is back, got {answer:?}"
+    );
+    let s = farm.status();
+    assert_eq!(s["counters"]["local"], 0, "{s}");
 }

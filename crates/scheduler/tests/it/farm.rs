@@ -19,6 +19,9 @@ pub struct Farm {
     pub http: u16,
     pub servers: Vec<(String, Server)>,
     config: Option<PathBuf>,
+    /// `--startup-grace` of the schedulers started from now on (0 unless a test sets it,
+    /// so that "compile locally" is answered at once as the tests expect).
+    pub startup_grace: f64,
     _dir: tempfile::TempDir,
 }
 
@@ -37,7 +40,8 @@ impl Farm {
             path
         });
         let http = free_port();
-        let (port, scheduler) = spawn_listening(|port| scheduler_command(port, http, &config_path));
+        let (port, scheduler) =
+            spawn_listening(|port| scheduler_command(port, http, &config_path, 0.0));
         let address = format!("127.0.0.1:{port}");
         let mut farm = Farm {
             scheduler,
@@ -46,6 +50,7 @@ impl Farm {
             http,
             servers: Vec::new(),
             config: config_path,
+            startup_grace: 0.0,
             _dir: dir,
         };
         for name in names {
@@ -72,9 +77,10 @@ impl Farm {
         let _ = self.scheduler.wait();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let mut child = scheduler_command(self.port, self.http, &self.config)
-                .spawn()
-                .unwrap();
+            let mut child =
+                scheduler_command(self.port, self.http, &self.config, self.startup_grace)
+                    .spawn()
+                    .unwrap();
             std::thread::sleep(Duration::from_millis(200));
             match child.try_wait().unwrap() {
                 None => {
@@ -247,13 +253,15 @@ impl Drop for Farm {
     }
 }
 
-fn scheduler_command(port: u16, http: u16, config: &Option<PathBuf>) -> Command {
+fn scheduler_command(port: u16, http: u16, config: &Option<PathBuf>, grace: f64) -> Command {
     let mut c = Command::new(SCHEDULER);
     c.args([
         "--listen",
         &format!("127.0.0.1:{port}"),
         "--http",
         &format!("127.0.0.1:{http}"),
+        "--startup-grace",
+        &grace.to_string(),
     ])
     .stdin(Stdio::null())
     .stdout(Stdio::null())
