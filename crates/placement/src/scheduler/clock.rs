@@ -45,10 +45,10 @@ impl Scheduler {
         if let Some(t) = self.queue.next_wait_after(self.now) {
             consider(t);
         }
-        if !self.held.is_empty() {
-            if let Some(t) = self.grace_end() {
-                consider(t);
-            }
+        if !self.held.is_empty()
+            && let Some(t) = self.grace_end()
+        {
+            consider(t);
         }
         next
     }
