@@ -262,8 +262,9 @@ fn run(args: &Args) -> Result<i32, FarmError> {
     let tmp = std::env::var_os("TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
     // Logs and credentials; the servers' job directories go to TMPDIR itself, as
     // ccfarmd's do.
+    services::sweep_farm_dirs(&tmp);
     let dir = tempfile::Builder::new()
-        .prefix("ccfarm-farm-")
+        .prefix(&services::farm_dir_prefix(std::process::id()))
         .tempdir_in(&tmp)
         .map_err(|source| FarmError::TmpDir { dir: tmp, source })?;
     if !EXTRA_COMPILERS

@@ -53,6 +53,35 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr)
 }
 
+/// The name prefix of a farm's directory: its process id, so that a later farm can
+/// tell the directory of one that was killed (SIGKILL leaves it behind) from one that
+/// still runs.
+pub fn farm_dir_prefix(pid: u32) -> String {
+    format!("ccfarm-farm-{pid}-")
+}
+
+/// Remove the directories (logs, credentials) of farms under `tmp` that are gone.
+pub fn sweep_farm_dirs(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("ccfarm-farm-"))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// One running service.
 pub struct Service {
     /// Its name in the farm's messages: `scheduler`, `server1`, ...
@@ -183,6 +212,24 @@ fn die_with_parent(command: &mut Command) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_directories_of_farms_that_are_gone_are_swept() {
+        let tmp = tempfile::tempdir().unwrap();
+        // No process has pid u32::MAX; this test's process is alive.
+        let gone = tmp.path().join(format!("{}abc", farm_dir_prefix(u32::MAX)));
+        let alive = tmp
+            .path()
+            .join(format!("{}abc", farm_dir_prefix(std::process::id())));
+        let other = tmp.path().join("ccfarm-farm-credentials-xyz");
+        for dir in [&gone, &alive, &other] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::write(dir.join("scheduler.log"), "x").unwrap();
+        }
+        sweep_farm_dirs(tmp.path());
+        assert!(!gone.exists());
+        assert!(alive.exists() && other.exists());
+    }
 
     #[test]
     fn a_service_logs_to_its_file_and_stops_on_sigterm() {
