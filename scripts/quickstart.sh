@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# ccfarm on one machine: `ccfarm farm` runs a scheduler and two compile servers in one
-# process on loopback, and builds the bundled C project (demo/wordstat) through them
+# ccfarm on one machine: `ccfarm farm` runs a scheduler (ccfarm-scheduler) and two compile
+# servers (ccfarmd) on loopback as child processes, and builds the bundled C project (demo/wordstat) through them
 # with `make -j8 CC="ccfarm gcc"`. Fallback to local compiles is off, so every object
 # is compiled by a farm server on a slot the scheduler granted; the farm prints its
 # status table (what each server compiled, what the scheduler granted) at the end.
@@ -15,8 +15,9 @@ for tool in cargo gcc make; do
   fi
 done
 
-echo "== building ccfarm (cargo build --release --locked)"
-cargo build --release --locked -q -p ccfarm-client --bin ccfarm
+echo "== building ccfarm, ccfarmd and ccfarm-scheduler (cargo build --release --locked)"
+cargo build --release --locked -q -p ccfarm-client --bin ccfarm \
+  -p ccfarm-daemon --bin ccfarmd -p ccfarm-scheduler --bin ccfarm-scheduler
 export PATH="$root/target/release:$PATH"
 
 # The build's output and the client's state go to a scratch directory, removed on exit;

@@ -135,7 +135,7 @@ impl Job<'_> {
     /// server with the same compiler ([`crate::identity`]).
     pub(crate) fn identity(&self) -> Option<ccfarm_proto::farm::CompilerKey> {
         let cache = IdentityCache::new(&self.ctx.settings.state_dir);
-        let found = cache.identify(self.program, |p| ccfarm_daemon::register::identify_one(p));
+        let found = cache.identify(self.program, crate::identity::ask_compiler);
         match &found {
             Some(id) => self.ctx.log.info(&format!(
                 "{} is {} for {}",

@@ -1,38 +1,42 @@
-//! `ccfarm farm`: a whole farm in one process on loopback — the scheduler service and
-//! N compile servers registered with it — for trying ccfarm on one machine, and for
-//! running one build through it (`ccfarm farm -- make -j8 CC="ccfarm gcc"`).
+//! `ccfarm farm`: a whole farm on loopback — a `ccfarm-scheduler` and N `ccfarmd`
+//! compile servers registered with it, run as child processes — for trying ccfarm on
+//! one machine, and for running one build through it
+//! (`ccfarm farm -- make -j8 CC="ccfarm gcc"`).
 //!
-//! This is the only part of `ccfarm` that starts a tokio runtime: the compiler-wrapper
-//! path stays synchronous, so a compile pays nothing for it.
+//! The services are the real binaries, so that `ccfarm`, which starts once per
+//! compile, links neither of them. The farm picks their ports, waits until the
+//! scheduler has every server up, runs the command, prints the farm's status and
+//! stops the services; their logs are kept in the farm's temporary directory and
+//! shown when something fails.
 
-use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+mod command;
+mod services;
+mod status;
+
+use std::ffi::OsString;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
 
-use ccfarm_daemon::compilers::{CompilerPolicy, MASQUERADE_DIRS};
-use ccfarm_daemon::daemon::{Daemon, Settings};
-use ccfarm_daemon::sandbox::Sandbox;
-use ccfarm_daemon::secure::Trust;
-use ccfarm_daemon::system::SystemInfo;
-use ccfarm_daemon::{config, jobdirs, register, server};
-use ccfarm_placement::{Health, Snapshot};
-use ccfarm_scheduler::config::FileConfig;
-use ccfarm_scheduler::service::{self, Options, StartError};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use ccfarm_client::admin::Target;
+use ccfarm_client::exit;
+use nix::sys::signal::Signal;
 
-use crate::exit;
+use crate::farm_credentials::{self, CredentialsError, FarmCredentials};
+use command::{Signals, run_command};
+use services::{POLL, Service, ServiceError};
+use status::ServerReport;
 
 const USAGE: &str =
     "usage: ccfarm farm [--servers N] [--jobs J] [--listen ADDR:PORT] [--http ADDR:PORT]
                    [--distcc-proxy ADDR:PORT] [--secure] [-- COMMAND ARGS...]
 
-Runs a scheduler and N compile servers in this process, on loopback, until Ctrl-C or
-SIGTERM. With a COMMAND, runs it with CCFARM_SCHEDULER pointing at the farm (and
-CCFARM_HOSTS empty, so every compile goes through the scheduler), prints the farm's
-status when it ends, and exits with its status.
+Runs a scheduler (ccfarm-scheduler) and N compile servers (ccfarmd) on loopback, as
+child processes, until Ctrl-C or SIGTERM. With a COMMAND, runs it with
+CCFARM_SCHEDULER pointing at the farm (and CCFARM_HOSTS empty, so every compile goes
+through the scheduler), prints the farm's status when it ends, and exits with its
+status. ccfarmd and ccfarm-scheduler are found beside ccfarm, else on PATH.
 
   --servers N            compile servers [default: 2]
   --jobs J               compile slots per server [default: CPUs / servers, at least 1]
@@ -45,7 +49,8 @@ status when it ends, and exits with its status.
                          the user; every channel TLS and authenticated, every job with
                          the scheduler's grant; the COMMAND gets CCFARM_CREDENTIALS
 
-Environment: CCFARM_LOG (a tracing filter, default \"warn\") for the farm's own log.";
+Environment: CCFARM_LOG (a tracing filter) for the services' logs, which are kept in
+the farm's temporary directory under TMPDIR while it runs and shown when one fails.";
 
 /// Compilers the farm's servers run besides those of distcc's masquerade directories,
 /// which are missing on a machine without distcc. They are looked up on `PATH` like
@@ -56,8 +61,93 @@ const EXTRA_COMPILERS: [&str; 6] = ["cc", "c++", "gcc", "g++", "clang", "clang++
 /// How long the servers get to register before the farm gives up.
 const REGISTER_WITHIN: Duration = Duration::from_secs(15);
 
-/// How long a command gets to exit after the farm forwarded a signal to it.
-const COMMAND_GRACE: Duration = Duration::from_secs(10);
+/// How long the services get to stop after SIGTERM before they are killed: a server
+/// kills its compilers (after its own grace of a second) and removes their job
+/// directories.
+const STOP_WITHIN: Duration = Duration::from_secs(5);
+
+/// Lines of a service's log shown when it fails.
+const LOG_LINES: usize = 20;
+
+/// Why the farm could not run.
+#[derive(Debug, thiserror::Error)]
+enum FarmError {
+    #[error("cannot catch SIGTERM and SIGINT: {0}")]
+    Signals(nix::Error),
+    #[error(
+        "{addr} is already in use (another `ccfarm farm` or ccfarm-scheduler?); \
+         choose another port with {flag} {}:PORT, or port 0 for any free one",
+        addr.ip()
+    )]
+    InUse {
+        addr: SocketAddr,
+        flag: &'static str,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot make the farm's directory in {} ({source}); set TMPDIR to a writable directory",
+        dir.display()
+    )]
+    TmpDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "no C or C++ compiler found on PATH (tried {} and /usr/lib/distcc); install gcc or clang",
+        EXTRA_COMPILERS.join(", ")
+    )]
+    NoCompiler,
+    #[error("{0}")]
+    Credentials(#[from] CredentialsError),
+    #[error("{0}")]
+    Service(#[from] ServiceError),
+    #[error("{name} exited ({status}) while the farm was starting; {log}")]
+    Exited {
+        name: String,
+        status: ExitStatus,
+        log: String,
+    },
+    #[error(
+        "only {up} of {total} compile servers registered with the scheduler within {}s; \
+         the services' logs:\n{logs}",
+        REGISTER_WITHIN.as_secs()
+    )]
+    NotRegistered {
+        up: usize,
+        total: usize,
+        logs: String,
+    },
+    #[error("{0} while starting")]
+    Interrupted(Signal),
+}
+
+impl FarmError {
+    fn exit_code(&self) -> i32 {
+        match self {
+            FarmError::NoCompiler => exit::COMPILER_MISSING.into(),
+            _ => exit::GENERAL.into(),
+        }
+    }
+}
+
+/// A mistake on the command line.
+#[derive(Debug, PartialEq, thiserror::Error)]
+enum ArgsError {
+    #[error("nothing after `--`: give the command to run")]
+    NoCommand,
+    #[error("unknown option {0:?} (a command to run goes after `--`)")]
+    Unknown(String),
+    #[error("{0} needs a value")]
+    NoValue(String),
+    #[error("{0} {1:?}: expected a number from 1 to 64")]
+    Count(String, String),
+    #[error("{0} {1:?}: expected ADDR:PORT, e.g. 127.0.0.1:7700")]
+    Addr(String, String),
+}
 
 /// The command line of `ccfarm farm`.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,7 +161,7 @@ struct Args {
     command: Vec<String>,
 }
 
-fn parse(args: &[String]) -> Result<Option<Args>, String> {
+fn parse(args: &[String]) -> Result<Option<Args>, ArgsError> {
     let mut parsed = Args {
         servers: 2,
         jobs: None,
@@ -93,7 +183,7 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
         if flag == "--" {
             parsed.command = it.cloned().collect();
             if parsed.command.is_empty() {
-                return Err("nothing after `--`: give the command to run".into());
+                return Err(ArgsError::NoCommand);
             }
             break;
         }
@@ -109,23 +199,18 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
             "--distcc-proxy",
         ];
         if !known.contains(&name) {
-            return Err(format!(
-                "unknown option {flag:?} (a command to run goes after `--`)"
-            ));
+            return Err(ArgsError::Unknown(flag.clone()));
         }
-        let value = match inline.or_else(|| it.next().cloned()) {
-            Some(v) => v,
-            None => return Err(format!("{name} needs a value")),
+        let Some(value) = inline.or_else(|| it.next().cloned()) else {
+            return Err(ArgsError::NoValue(name.to_owned()));
         };
-        let count = |v: &str| -> Result<usize, String> {
-            match v.parse::<usize>() {
-                Ok(n) if (1..=64).contains(&n) => Ok(n),
-                _ => Err(format!("{name} {v:?}: expected a number from 1 to 64")),
-            }
+        let count = |v: &str| match v.parse::<usize>() {
+            Ok(n) if (1..=64).contains(&n) => Ok(n),
+            _ => Err(ArgsError::Count(name.to_owned(), v.to_owned())),
         };
-        let addr = |v: &str| -> Result<SocketAddr, String> {
+        let addr = |v: &str| {
             v.parse()
-                .map_err(|_| format!("{name} {v:?}: expected ADDR:PORT, e.g. 127.0.0.1:7700"))
+                .map_err(|_| ArgsError::Addr(name.to_owned(), v.to_owned()))
         };
         match name {
             "--servers" => parsed.servers = count(&value)?,
@@ -151,74 +236,43 @@ pub fn main(args: &[String]) -> i32 {
             return exit::BAD_ARGUMENTS.into();
         }
     };
-    init_logging();
-    // One thread, as ccfarmd and ccfarm-scheduler use: the compilers run in their own
-    // processes, and what is left is small socket work.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("ccfarm farm: cannot start the async runtime: {e}");
-            return exit::GENERAL.into();
-        }
-    };
-    let code = runtime.block_on(run(args));
-    // Blocking tasks (a heartbeat reading /proc) must not hold up the exit.
-    runtime.shutdown_timeout(Duration::from_secs(2));
-    code
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CCFARM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
-/// One in-process compile server.
-struct LocalServer {
-    name: String,
-    addr: SocketAddr,
-    daemon: Arc<Daemon>,
-    serving: JoinHandle<()>,
-    registration: JoinHandle<()>,
-}
-
-async fn run(args: Args) -> i32 {
-    let mut signals = match Signals::catch() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("ccfarm farm: cannot catch SIGTERM and SIGINT: {e}");
-            return exit::GENERAL.into();
-        }
-    };
-    let running_command = !args.command.is_empty();
-    // A farm that runs one command should not collide with a farm already running
-    // here, so it takes any free ports unless told otherwise; a standing farm takes
-    // the well-known ones, which `ccfarm hosts` and the docs assume.
-    let default_port = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let listen = args
-        .listen
-        .unwrap_or_else(|| default_port(if running_command { 0 } else { 7700 }));
-    let http = args
-        .http
-        .unwrap_or_else(|| default_port(if running_command { 0 } else { 7701 }));
-
-    let mut options = match Options::from_file(FileConfig::default()) {
-        Ok(o) => o,
+    match run(&args) {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("ccfarm farm: {e}");
-            return exit::GENERAL.into();
+            e.exit_code()
         }
-    };
-    options.listen = listen;
-    options.http = Some(http);
-    options.distcc_proxy = args.distcc_proxy;
+    }
+}
+
+/// Where the farm's services listen.
+struct Ports {
+    listen: SocketAddr,
+    http: SocketAddr,
+    distcc_proxy: Option<SocketAddr>,
+    /// Per server: its distcc address and its statistics address.
+    servers: Vec<(SocketAddr, SocketAddr)>,
+}
+
+fn run(args: &Args) -> Result<i32, FarmError> {
+    let signals = Signals::catch().map_err(FarmError::Signals)?;
+    let scheduler_bin = crate::sibling::locate("ccfarm-scheduler").map_err(ServiceError::from)?;
+    let server_bin = crate::sibling::locate("ccfarmd").map_err(ServiceError::from)?;
+    let ports = choose_ports(args)?;
+    let tmp = std::env::var_os("TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    // Logs and credentials; the servers' job directories go to TMPDIR itself, as
+    // ccfarmd's do.
+    services::sweep_farm_dirs(&tmp);
+    let dir = tempfile::Builder::new()
+        .prefix(&services::farm_dir_prefix(std::process::id()))
+        .tempdir_in(&tmp)
+        .map_err(|source| FarmError::TmpDir { dir: tmp, source })?;
+    if !EXTRA_COMPILERS
+        .iter()
+        .any(|c| ccfarm_client::identity::ask_compiler(Path::new(c)).is_some())
+    {
+        return Err(FarmError::NoCompiler);
+    }
     let names: Vec<String> = (1..=args.servers).map(|i| format!("server{i}")).collect();
     let credentials = if args.secure {
         let user = std::env::var("USER").unwrap_or_else(|_| "farm-user".into());
@@ -227,272 +281,280 @@ async fn run(args: Args) -> i32 {
         } else {
             "farm-user".to_owned()
         };
-        match crate::farm_credentials::make(&names, &user) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                eprintln!("ccfarm farm: {e}");
-                return exit::GENERAL.into();
-            }
-        }
+        Some(farm_credentials::make(dir.path(), &names, &user)?)
     } else {
         None
     };
-    options.credentials = credentials.as_ref().map(|c| c.scheduler.clone());
-    let scheduler = match service::start(options).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!(
-                "ccfarm farm: {}",
-                explain_start_error(&e, listen, http, args.distcc_proxy)
-            );
-            return exit::GENERAL.into();
-        }
-    };
-
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
     // The servers share this machine's CPUs: together they get one slot per CPU, so a
     // build through the farm loads the machine as `make -jCPUS` would.
     let jobs = args.jobs.unwrap_or((cpus / args.servers).max(1));
-    let tmp = std::env::var_os("TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
-    if let Err(e) = tempfile::Builder::new()
-        .prefix("ccfarm-farm-probe-")
-        .tempdir_in(&tmp)
-    {
-        eprintln!(
-            "ccfarm farm: cannot make job directories in {} ({e}); set TMPDIR to a writable directory",
-            tmp.display()
-        );
-        return exit::GENERAL.into();
-    }
-    // Job directories of a farm or ccfarmd that was killed (SIGKILL, power loss).
-    jobdirs::sweep(&tmp, jobdirs::process_alive);
 
-    let compilers = CompilerPolicy::load(
-        &MASQUERADE_DIRS.map(Path::new),
-        &EXTRA_COMPILERS.map(String::from),
-    );
-    let compiler_names: Vec<String> = compilers.names().map(str::to_owned).collect();
-    let identities = tokio::task::spawn_blocking(move || register::identify(&compiler_names))
-        .await
-        .unwrap_or_default();
-    if identities.is_empty() {
-        eprintln!(
-            "ccfarm farm: no C or C++ compiler found on PATH (tried {} and /usr/lib/distcc); \
-             install gcc or clang",
-            EXTRA_COMPILERS.join(", ")
-        );
-        return exit::COMPILER_MISSING.into();
-    }
-
-    let (stop, stopped) = watch::channel(false);
-    let mut servers = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        let name = name.clone();
-        let trust = credentials.as_ref().map(|c| c.servers[i].1.as_path());
-        match start_server(
-            &name,
+    let mut running = Vec::new();
+    let result = serve(
+        args,
+        &Setup {
+            scheduler_bin: &scheduler_bin,
+            server_bin: &server_bin,
+            ports: &ports,
+            dir: dir.path(),
+            names: &names,
             jobs,
-            &tmp,
-            compilers.clone(),
-            register::Membership {
-                scheduler: scheduler.listen.to_string(),
-                name: name.clone(),
-                distcc_port: 0, // set once bound
-                compilers: identities.clone(),
-                // The load on this machine is the build itself (make, preprocessing):
-                // it must not turn the farm's slots off.
-                max_load: None,
-            },
-            stopped.clone(),
-            trust,
-        ) {
-            Ok(s) => servers.push(s),
-            Err(e) => {
-                eprintln!("ccfarm farm: {name}: {e}");
-                shut_down(&stop, servers).await;
-                return exit::GENERAL.into();
-            }
-        }
-    }
-    let registered = tokio::select! {
-        registered = wait_registered(&scheduler.handle, &servers) => registered,
-        signal = signals.next() => Err(format!("{signal} while starting")),
-    };
-    if let Err(e) = registered {
-        eprintln!("ccfarm farm: {e}");
-        shut_down(&stop, servers).await;
-        return exit::GENERAL.into();
-    }
-
-    let farm_http = scheduler.http.unwrap_or(http);
-    print_banner(
-        &scheduler.listen,
-        &farm_http,
-        scheduler.distcc_proxy,
-        &servers,
-        jobs,
-        running_command,
-        credentials.as_ref().map(|c| c.user.as_path()),
+            credentials: credentials.as_ref(),
+        },
+        &mut running,
+        &signals,
     );
-
-    let code = if running_command {
-        let user = credentials.as_ref().map(|c| c.user.as_path());
-        run_command(
-            &args.command,
-            &scheduler.listen,
-            &farm_http,
-            user,
-            &mut signals,
-        )
-        .await
-    } else {
-        let signal = signals.next().await;
-        println!("ccfarm farm: {signal}, stopping");
-        0
-    };
-    let snapshot = scheduler.handle.snapshot().await;
-    print_status(snapshot.as_ref(), &servers);
-    shut_down(&stop, servers).await;
-    code
+    services::stop_all(&mut running, STOP_WITHIN);
+    result
 }
 
-fn explain_start_error(
-    e: &StartError,
-    listen: SocketAddr,
-    http: SocketAddr,
-    distcc_proxy: Option<SocketAddr>,
-) -> String {
-    match e {
-        StartError::Bind { addr, source } if source.kind() == std::io::ErrorKind::AddrInUse => {
-            let flag = if *addr == listen {
-                "--listen"
-            } else if *addr == http {
-                "--http"
-            } else if Some(*addr) == distcc_proxy {
-                "--distcc-proxy"
+/// The ports asked for, with port 0 (and the defaults of a farm that runs a command)
+/// turned into free ones, since the farm must know them to tell the servers and the
+/// command; and every one checked, so that a port in use is explained here.
+fn choose_ports(args: &Args) -> Result<Ports, FarmError> {
+    // A farm that runs one command should not collide with a farm already running
+    // here, so it takes any free ports unless told otherwise; a standing farm takes
+    // the well-known ones, which `ccfarm hosts` and the docs assume.
+    let running_command = !args.command.is_empty();
+    let default_port = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let listen = args
+        .listen
+        .unwrap_or_else(|| default_port(if running_command { 0 } else { 7700 }));
+    let http = args
+        .http
+        .unwrap_or_else(|| default_port(if running_command { 0 } else { 7701 }));
+    // Every port stays bound until all are chosen, so that no two are the same.
+    let mut held = Vec::new();
+    let mut fix = |addr: SocketAddr, flag: &'static str| -> Result<SocketAddr, FarmError> {
+        let listener = services::bind(addr).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::AddrInUse {
+                FarmError::InUse { addr, flag }
             } else {
-                "another option"
-            };
-            format!(
-                "{addr} is already in use (another `ccfarm farm` or ccfarm-scheduler?); \
-                 choose another port with {flag} {}:PORT, or port 0 for any free one",
-                addr.ip()
-            )
-        }
-        other => other.to_string(),
+                FarmError::Bind { addr, source }
+            }
+        })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| FarmError::Bind { addr, source })?;
+        held.push(listener);
+        Ok(bound)
+    };
+    let listen = fix(listen, "--listen")?;
+    let http = fix(http, "--http")?;
+    let distcc_proxy = args
+        .distcc_proxy
+        .map(|p| fix(p, "--distcc-proxy"))
+        .transpose()?;
+    let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let mut servers = Vec::new();
+    for _ in 0..args.servers {
+        servers.push((fix(loopback, "--servers")?, fix(loopback, "--servers")?));
     }
+    Ok(Ports {
+        listen,
+        http,
+        distcc_proxy,
+        servers,
+    })
 }
 
-fn start_server(
-    name: &str,
+/// What the services are started with.
+struct Setup<'a> {
+    scheduler_bin: &'a Path,
+    server_bin: &'a Path,
+    ports: &'a Ports,
+    dir: &'a Path,
+    names: &'a [String],
     jobs: usize,
-    tmp: &Path,
-    compilers: CompilerPolicy,
-    mut membership: register::Membership,
-    mut stopped: watch::Receiver<bool>,
-    credentials: Option<&Path>,
-) -> Result<LocalServer, String> {
-    // ccfarmd's own defaults for everything not set here (queue, timeouts, limits),
-    // loopback only: the farm is for this machine.
-    let cli = config::Cli {
-        listen: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        allow: vec!["127.0.0.1".parse().expect("a valid address")],
-        jobs: Some(u32::try_from(jobs).unwrap_or(u32::MAX)),
-        tmp_dir: Some(tmp.to_owned()),
-        no_detach: true,
-        ..config::Cli::default()
+    credentials: Option<&'a FarmCredentials>,
+}
+
+/// Start the services into `running`, run the command or wait for a signal, print the
+/// status; the caller stops what is in `running` whatever happens here.
+fn serve(
+    args: &Args,
+    setup: &Setup<'_>,
+    running: &mut Vec<Service>,
+    signals: &Signals,
+) -> Result<i32, FarmError> {
+    let ports = setup.ports;
+    // The services run in the farm's directory: paths into it are relative, and their
+    // command lines name nothing under TMPDIR.
+    let relative = |path: &Path| -> OsString {
+        path.strip_prefix(setup.dir)
+            .unwrap_or(path)
+            .as_os_str()
+            .to_owned()
     };
-    let config = cli.resolve().map_err(|e| e.to_string())?;
-    let listener = std::net::TcpListener::bind((config.listen, 0))
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .and_then(tokio::net::TcpListener::from_std)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the bound address: {e}"))?;
-    membership.distcc_port = addr.port();
-    let trust = match credentials {
-        Some(dir) => Trust::load(dir, true).map_err(|e| e.to_string())?,
-        None => Trust::none(),
+    let mut scheduler_args: Vec<OsString> = vec![
+        "--listen".into(),
+        ports.listen.to_string().into(),
+        "--http".into(),
+        ports.http.to_string().into(),
+    ];
+    if let Some(proxy) = ports.distcc_proxy {
+        scheduler_args.extend(["--distcc-proxy".into(), proxy.to_string().into()]);
+    }
+    if let Some(c) = setup.credentials {
+        scheduler_args.extend(["--credentials".into(), relative(&c.scheduler)]);
+    }
+    running.push(Service::start(
+        "scheduler",
+        setup.scheduler_bin,
+        &scheduler_args,
+        setup.dir,
+    )?);
+    for (i, name) in setup.names.iter().enumerate() {
+        let (distcc, stats) = ports.servers[i];
+        // ccfarmd's own defaults for everything not set here (queue, timeouts, limits,
+        // sandbox), loopback only: the farm is for this machine. No --max-load: the
+        // load on this machine is the build itself, which must not turn slots off.
+        let mut server_args: Vec<OsString> = [
+            "--no-detach",
+            "--listen",
+            "127.0.0.1",
+            "--allow",
+            "127.0.0.1",
+        ]
+        .map(OsString::from)
+        .to_vec();
+        server_args.extend(
+            [
+                "--port".to_owned(),
+                distcc.port().to_string(),
+                "--stats".to_owned(),
+                "--stats-port".to_owned(),
+                stats.port().to_string(),
+                "--jobs".to_owned(),
+                setup.jobs.to_string(),
+                "--scheduler".to_owned(),
+                ports.listen.to_string(),
+                "--name".to_owned(),
+                name.clone(),
+            ]
+            .map(OsString::from),
+        );
+        for compiler in EXTRA_COMPILERS {
+            server_args.extend(["--allow-compiler".into(), compiler.into()]);
+        }
+        if let Some(c) = setup.credentials {
+            server_args.extend(["--credentials".into(), relative(&c.servers[i].1)]);
+        }
+        running.push(Service::start(
+            name,
+            setup.server_bin,
+            &server_args,
+            setup.dir,
+        )?);
+    }
+
+    let user = setup.credentials.map(|c| c.user.as_path());
+    let target = Target {
+        http: Some(ports.http.to_string()),
+        token: None,
+        credentials: user.map(Path::to_owned),
     };
-    // The farm's servers confine their compiles as ccfarmd does by default.
-    let programs: Vec<String> = compilers.programs().collect();
-    let sandbox = Sandbox::start(&config.sandbox, config.jobs, &programs, &config.tmp_dir)
-        .map_err(|e| format!("cannot set up the compile sandbox: {e}"))?;
-    let daemon = Arc::new(
-        Daemon::new(
-            Settings::of(&config),
-            compilers,
-            config.allow.clone(),
-            config.jobs,
-            config.max_queue,
-        )
-        .with_sandbox(sandbox)
-        .with_trust(trust),
+    wait_registered(&target, setup.names, running, signals)?;
+
+    let running_command = !args.command.is_empty();
+    print_banner(ports, setup.jobs, running_command, user);
+    let code = if running_command {
+        run_command(&args.command, ports, user, signals)
+    } else {
+        wait_for_signal(running, signals)
+    };
+    let reports: Vec<ServerReport> = setup
+        .names
+        .iter()
+        .zip(&ports.servers)
+        .map(|(name, &(addr, stats))| ServerReport {
+            name: name.clone(),
+            addr,
+            stats: status::server_stats(stats),
+        })
+        .collect();
+    print!(
+        "{}",
+        status::table(status::scheduler_status(&target).as_ref(), &reports)
     );
-    let shutdown = async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-    };
-    let serving = tokio::spawn(server::run(
-        daemon.clone(),
-        listener,
-        config.max_connections,
-        shutdown,
-    ));
-    let registration = tokio::spawn(register::run(daemon.clone(), membership));
-    Ok(LocalServer {
-        name: name.to_owned(),
-        addr,
-        daemon,
-        serving,
-        registration,
-    })
+    Ok(code)
 }
 
 /// Wait until the scheduler has every server up, so that the first compile of a
 /// command finds slots rather than an empty farm.
-async fn wait_registered(
-    handle: &ccfarm_scheduler::handle::Handle,
-    servers: &[LocalServer],
-) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + REGISTER_WITHIN;
+fn wait_registered(
+    target: &Target,
+    names: &[String],
+    running: &mut [Service],
+    signals: &Signals,
+) -> Result<(), FarmError> {
+    let deadline = Instant::now() + REGISTER_WITHIN;
     loop {
-        let up = handle.snapshot().await.map_or(0, |s| {
-            s.hosts
-                .iter()
-                .filter(|h| h.health == Health::Up && servers.iter().any(|s| s.name == h.name))
-                .count()
-        });
-        if up == servers.len() {
+        if let Some(signal) = signals.pending() {
+            return Err(FarmError::Interrupted(signal));
+        }
+        for service in running.iter_mut() {
+            if let Some(status) = service.exited() {
+                return Err(FarmError::Exited {
+                    name: service.name.clone(),
+                    status,
+                    log: service.log_tail(LOG_LINES),
+                });
+            }
+        }
+        let up = status::scheduler_status(target).map_or(0, |s| status::servers_up(&s, names));
+        if up == names.len() {
             return Ok(());
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!(
-                "only {up} of {} compile servers registered with the scheduler within {}s \
-                 (CCFARM_LOG=info shows why)",
-                servers.len(),
-                REGISTER_WITHIN.as_secs()
-            ));
+        if Instant::now() >= deadline {
+            let logs: Vec<String> = running.iter().map(|s| s.log_tail(LOG_LINES)).collect();
+            return Err(FarmError::NotRegistered {
+                up,
+                total: names.len(),
+                logs: logs.join("\n"),
+            });
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        std::thread::sleep(POLL);
+    }
+}
+
+/// A standing farm: until SIGINT or SIGTERM, or until a service exits by itself (the
+/// farm is then incomplete, and says why). Returns the exit status.
+fn wait_for_signal(running: &mut [Service], signals: &Signals) -> i32 {
+    loop {
+        if let Some(signal) = signals.pending() {
+            println!("ccfarm farm: {signal}, stopping");
+            return 0;
+        }
+        for service in running.iter_mut() {
+            if let Some(status) = service.exited() {
+                eprintln!(
+                    "ccfarm farm: {} exited ({status}), stopping; {}",
+                    service.name,
+                    service.log_tail(LOG_LINES)
+                );
+                return exit::GENERAL.into();
+            }
+        }
+        std::thread::sleep(POLL);
     }
 }
 
 fn print_banner(
-    listen: &SocketAddr,
-    http: &SocketAddr,
-    distcc_proxy: Option<SocketAddr>,
-    servers: &[LocalServer],
+    ports: &Ports,
     jobs: usize,
     running_command: bool,
     user_credentials: Option<&Path>,
 ) {
-    let slots = servers.len() * jobs;
-    let addrs: Vec<String> = servers.iter().map(|s| s.addr.to_string()).collect();
+    let servers = ports.servers.len();
+    let slots = servers * jobs;
+    let listen = ports.listen;
+    let http = ports.http;
+    let addrs: Vec<String> = ports.servers.iter().map(|(a, _)| a.to_string()).collect();
     println!(
-        "ccfarm farm: scheduler on {listen}, {} compile server{} with {jobs} slot{} each ({})",
-        servers.len(),
-        if servers.len() == 1 { "" } else { "s" },
+        "ccfarm farm: scheduler on {listen}, {servers} compile server{} with {jobs} slot{} each ({})",
+        if servers == 1 { "" } else { "s" },
         if jobs == 1 { "" } else { "s" },
         addrs.join(", ")
     );
@@ -518,7 +580,7 @@ fn print_banner(
         }
         println!("  make -j{} CC=\"ccfarm gcc\"", 2 * slots);
     }
-    if let Some(proxy) = distcc_proxy {
+    if let Some(proxy) = ports.distcc_proxy {
         println!(
             "  stock distcc clients: DISTCC_HOSTS=\"{proxy}/{slots},lzo\" make -j{} CC=\"distcc gcc\"",
             2 * slots
@@ -526,177 +588,6 @@ fn print_banner(
     }
     if !running_command {
         println!("Ctrl-C stops the farm.");
-    }
-}
-
-/// Run the user's command against the farm; its exit status, or 128 + the signal
-/// that killed it, as a shell reports it.
-async fn run_command(
-    command: &[String],
-    scheduler: &SocketAddr,
-    http: &SocketAddr,
-    user_credentials: Option<&Path>,
-    signals: &mut Signals,
-) -> i32 {
-    println!("ccfarm farm: running {}", shell_words(command));
-    let mut command_line = tokio::process::Command::new(&command[0]);
-    match user_credentials {
-        Some(dir) => command_line.env("CCFARM_CREDENTIALS", dir),
-        // A farm without credentials must not be asked over TLS.
-        None => command_line.env_remove("CCFARM_CREDENTIALS"),
-    };
-    let mut child = match command_line
-        .args(&command[1..])
-        .env("CCFARM_SCHEDULER", scheduler.to_string())
-        .env("CCFARM_SCHEDULER_HTTP", http.to_string())
-        // An empty static list: no compile can bypass the scheduler through a host
-        // list inherited from the environment or ~/.distcc/hosts.
-        .env("CCFARM_HOSTS", "")
-        // Should the farm itself die, the command must not outlive it unnoticed.
-        .kill_on_drop(true)
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("ccfarm farm: cannot run {:?}: {e}", command[0]);
-            return 127;
-        }
-    };
-    let status = tokio::select! {
-        status = child.wait() => status,
-        signal = signals.next() => {
-            // Ctrl-C at a terminal reaches the command too; a SIGTERM sent to the
-            // farm alone has to be passed on.
-            println!("ccfarm farm: {signal}: passing it on to the command");
-            if let Some(pid) = child.id() {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    signal,
-                );
-            }
-            match tokio::time::timeout(COMMAND_GRACE, child.wait()).await {
-                Ok(status) => status,
-                Err(_) => {
-                    eprintln!(
-                        "ccfarm farm: the command did not stop within {}s of {signal}; killing it",
-                        COMMAND_GRACE.as_secs()
-                    );
-                    let _ = child.kill().await;
-                    child.wait().await
-                }
-            }
-        }
-    };
-    match status {
-        Ok(status) => {
-            use std::os::unix::process::ExitStatusExt;
-            status
-                .code()
-                .or_else(|| status.signal().map(|s| 128 + s))
-                .unwrap_or(exit::GENERAL.into())
-        }
-        Err(e) => {
-            eprintln!("ccfarm farm: waiting for the command: {e}");
-            exit::GENERAL.into()
-        }
-    }
-}
-
-fn shell_words(command: &[String]) -> String {
-    command
-        .iter()
-        .map(|w| {
-            if !w.is_empty()
-                && w.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
-            {
-                w.clone()
-            } else {
-                format!("'{}'", w.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// SIGTERM and SIGINT, caught from the start, so that one arriving while the farm
-/// starts stops it cleanly too rather than killing it with its default action.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn catch() -> std::io::Result<Signals> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Signals {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    async fn next(&mut self) -> nix::sys::signal::Signal {
-        tokio::select! {
-            _ = self.term.recv() => nix::sys::signal::Signal::SIGTERM,
-            _ = self.int.recv() => nix::sys::signal::Signal::SIGINT,
-        }
-    }
-}
-
-/// The farm's table: per server, what the scheduler thinks of it and what it did;
-/// then the scheduler's totals.
-fn print_status(snapshot: Option<&Snapshot>, servers: &[LocalServer]) {
-    println!("ccfarm farm status:");
-    println!(
-        "  {:<10} {:<22} {:>5}  {:<10} {:>9} {:>9} {:>6}",
-        "server", "address", "slots", "health", "compiled", "failed", "other"
-    );
-    for server in servers {
-        let doc = server.daemon.stats.status(&SystemInfo::default(), "");
-        let results: BTreeMap<&str, u64> = doc.results;
-        let ok = results.get("compile_ok").copied().unwrap_or(0);
-        let failed = results.get("compile_error").copied().unwrap_or(0);
-        let other = results.values().sum::<u64>() - ok - failed;
-        let health = snapshot
-            .and_then(|s| s.hosts.iter().find(|h| h.name == server.name))
-            .map_or_else(|| "unknown".to_owned(), |h| format!("{:?}", h.health));
-        println!(
-            "  {:<10} {:<22} {:>5}  {:<10} {:>9} {:>9} {:>6}",
-            server.name,
-            server.addr.to_string(),
-            doc.slots,
-            health,
-            ok,
-            failed,
-            other
-        );
-    }
-    match snapshot {
-        Some(s) => {
-            let c = &s.counters;
-            println!(
-                "  scheduler: {} requests, {} granted ({} had to wait), {} told to compile locally; \
-                 released: {} ok, {} compile errors, {} transport failures",
-                c.requests,
-                c.grants,
-                c.waits,
-                c.local,
-                c.released_ok,
-                c.released_compile_error,
-                c.released_transport
-            );
-        }
-        None => println!("  scheduler: no snapshot (it was shutting down)"),
-    }
-}
-
-/// Stop the servers (each drops its sessions, which kills their compilers and
-/// removes their job directories) and wait until they have.
-async fn shut_down(stop: &watch::Sender<bool>, servers: Vec<LocalServer>) {
-    let _ = stop.send(true);
-    for server in servers {
-        server.registration.abort();
-        let _ = server.serving.await;
     }
 }
 
@@ -746,17 +637,37 @@ mod tests {
             (&["make"][..], "after `--`"),
             (&["--"][..], "nothing after"),
         ] {
-            let err = parse(&args(words)).unwrap_err();
+            let err = parse(&args(words)).unwrap_err().to_string();
             assert!(err.contains(needle), "{words:?}: {err}");
         }
         assert_eq!(parse(&args(&["--help"])).unwrap(), None);
     }
 
     #[test]
-    fn shell_words_quote_what_needs_it() {
-        assert_eq!(
-            shell_words(&args(&["make", "-j8", "CC=ccfarm gcc", "it's"])),
-            r"make -j8 'CC=ccfarm gcc' 'it'\''s'"
+    fn port_zero_becomes_a_free_port_and_a_port_in_use_is_explained() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken_addr = taken.local_addr().unwrap();
+        let mut a = parse(&args(&["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"]))
+            .unwrap()
+            .unwrap();
+        let ports = choose_ports(&a).unwrap();
+        assert_ne!(ports.listen.port(), 0);
+        assert_ne!(ports.http.port(), 0);
+        assert_eq!(ports.servers.len(), 2);
+        assert!(
+            ports
+                .servers
+                .iter()
+                .all(|(d, s)| d.port() != 0 && s.port() != 0)
+        );
+        a.http = Some(taken_addr);
+        let err = choose_ports(&a)
+            .err()
+            .expect("the port is taken")
+            .to_string();
+        assert!(
+            err.contains("already in use") && err.contains("--http"),
+            "{err}"
         );
     }
 }

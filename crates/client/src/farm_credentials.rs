@@ -1,16 +1,17 @@
 //! Credentials for `ccfarm farm --secure`: a throwaway authority and one credential
-//! for the scheduler, each server and the user, made when the farm starts and removed
-//! when it stops, so the secure path is one command to try.
+//! for the scheduler, each server and the user, made in the farm's directory when it
+//! starts and removed with it, so the secure path is one command to try.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use ccfarm_trust::authority::DEFAULT_VALIDITY;
+use ccfarm_trust::identity::IdentityError;
+use ccfarm_trust::store::StoreError;
 use ccfarm_trust::{Identity, Role, store};
 
-/// The farm's credential directories, removed on drop.
+/// The farm's credential directories.
 pub struct FarmCredentials {
-    _dir: tempfile::TempDir,
     /// The scheduler's.
     pub scheduler: PathBuf,
     /// Each server's, by its name.
@@ -19,21 +20,32 @@ pub struct FarmCredentials {
     pub user: PathBuf,
 }
 
-/// Make an authority and credentials for the scheduler, `servers` and `user`.
-pub fn make(servers: &[String], user: &str) -> Result<FarmCredentials, String> {
-    let dir = tempfile::Builder::new()
-        .prefix("ccfarm-farm-credentials-")
-        .tempdir()
-        .map_err(|e| format!("cannot make a directory for the farm's credentials: {e}"))?;
+/// Why the farm's credentials could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    /// A name the farm chose is not a valid identity.
+    #[error("cannot make credentials for the farm: {0}")]
+    Name(#[from] IdentityError),
+    /// Writing the authority or a credential failed.
+    #[error("cannot make credentials for the farm: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Make an authority and credentials for the scheduler, `servers` and `user`, all
+/// under `dir`.
+pub fn make(
+    dir: &Path,
+    servers: &[String],
+    user: &str,
+) -> Result<FarmCredentials, CredentialsError> {
     let now = SystemTime::now();
-    let ca = dir.path().join("authority");
-    store::init_authority(&ca, "ccfarm farm", now).map_err(|e| e.to_string())?;
-    let issue = |role: Role, name: &str| -> Result<PathBuf, String> {
-        let identity = Identity::new(role, name).map_err(|e| e.to_string())?;
-        let out = dir.path().join(format!("{role}-{name}"));
+    let ca = dir.join("authority");
+    store::init_authority(&ca, "ccfarm farm", now)?;
+    let issue = |role: Role, name: &str| -> Result<PathBuf, CredentialsError> {
+        let identity = Identity::new(role, name)?;
+        let out = dir.join(format!("{role}-{name}"));
         let hosts = ["localhost".to_owned(), "127.0.0.1".to_owned()];
-        store::issue(&ca, &identity, &hosts, &out, now, DEFAULT_VALIDITY)
-            .map_err(|e| e.to_string())?;
+        store::issue(&ca, &identity, &hosts, &out, now, DEFAULT_VALIDITY)?;
         Ok(out)
     };
     Ok(FarmCredentials {
@@ -41,8 +53,7 @@ pub fn make(servers: &[String], user: &str) -> Result<FarmCredentials, String> {
         servers: servers
             .iter()
             .map(|name| Ok((name.clone(), issue(Role::Server, name)?)))
-            .collect::<Result<_, String>>()?,
+            .collect::<Result<_, CredentialsError>>()?,
         user: issue(Role::User, user)?,
-        _dir: dir,
     })
 }

@@ -104,6 +104,23 @@ impl Stamp {
     }
 }
 
+/// The identity of the compiler `program` (a path, or a name run through `PATH`), by
+/// running it with each flag [`ccfarm_compiler::identity::identify`] asks about; `None`
+/// when it does not run or answer. ccfarmd asks its compilers the same way.
+pub fn ask_compiler(program: &Path) -> Option<Identity> {
+    ccfarm_compiler::identity::identify(|flag| {
+        let out = std::process::Command::new(program)
+            .arg(flag)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
@@ -115,6 +132,24 @@ mod tests {
             version: version.into(),
             target: "x86_64-linux-gnu".into(),
         }
+    }
+
+    /// A real compiler answers with one word each (its version and its target); a
+    /// program that does not run has no identity.
+    #[test]
+    fn a_compiler_is_asked_its_version_and_target() {
+        let cc = ask_compiler(Path::new("cc")).expect("cc answers -dumpmachine here");
+        assert!(
+            cc.version
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit()),
+            "{cc:?}"
+        );
+        assert!(cc.target.contains('-'), "{cc:?}");
+        assert_eq!(ask_compiler(Path::new("/nonexistent/cc")), None);
+        // Runs, but answers neither flag successfully.
+        assert_eq!(ask_compiler(Path::new("false")), None);
     }
 
     #[test]

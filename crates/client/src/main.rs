@@ -17,6 +17,7 @@ use ccfarm_client::log::Logger;
 
 mod farm;
 mod farm_credentials;
+mod sibling;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args_os()
@@ -93,7 +94,7 @@ fn run(mut args: Vec<String>) -> i32 {
     let argv = match expand_response_files(argv) {
         Ok(a) => a,
         Err(e) => {
-            log.error(&e);
+            log.error(&e.to_string());
             return exit::BAD_ARGUMENTS.into();
         }
     };
@@ -168,10 +169,15 @@ fn is_source(arg: &str) -> bool {
     .any(|e| arg.ends_with(e))
 }
 
+/// Response files that name each other more deeply than gcc would follow.
+#[derive(Debug, thiserror::Error)]
+#[error("response files nested too deeply at {0}")]
+struct NestedTooDeep(String);
+
 /// Expand `@file` arguments (gcc's response files), recursively, before anything looks
 /// at the command line: distcc leaves them in place and so misclassifies such compiles.
-fn expand_response_files(argv: Vec<String>) -> Result<Vec<String>, String> {
-    fn expand(args: Vec<String>, depth: u32, out: &mut Vec<String>) -> Result<(), String> {
+fn expand_response_files(argv: Vec<String>) -> Result<Vec<String>, NestedTooDeep> {
+    fn expand(args: Vec<String>, depth: u32, out: &mut Vec<String>) -> Result<(), NestedTooDeep> {
         for arg in args {
             match arg.strip_prefix('@') {
                 Some(path) if !path.is_empty() && depth < 16 => match std::fs::read_to_string(path)
@@ -183,7 +189,7 @@ fn expand_response_files(argv: Vec<String>) -> Result<Vec<String>, String> {
                     Err(_) => out.push(arg),
                 },
                 Some(_) if depth >= 16 => {
-                    return Err(format!("response files nested too deeply at {arg}"));
+                    return Err(NestedTooDeep(arg));
                 }
                 _ => out.push(arg),
             }
@@ -245,9 +251,11 @@ Distributes C and C++ compiles to compile servers (ccfarmd or distccd) over the 
 protocol, and compiles locally whatever cannot or should not be distributed.
 
 Options:
-  simulate      compare scheduling policies in a simulated farm (ccfarm simulate --help)
-  farm [-- CMD] a scheduler and compile servers on loopback in this process; with CMD,
-                run it through them and print the farm's status (ccfarm farm --help)
+  simulate      compare scheduling policies in a simulated farm: runs ccfarm-sim
+                (ccfarm-sim --help)
+  farm [-- CMD] a scheduler and compile servers on loopback (ccfarm-scheduler and
+                ccfarmd, as child processes); with CMD, run it through them and print
+                the farm's status (ccfarm farm --help)
   hosts         the scheduler's hosts: health, slots, running jobs, learned speed
   drain HOST    let HOST's running jobs finish, give it nothing new    (admin token)
   up HOST       put HOST back in service                               (admin token)
@@ -280,83 +288,18 @@ Host list syntax (distcc's): HOST[:PORT][/SLOTS][,lzo]  localhost/N  --randomize
     );
 }
 
-/// `ccfarm simulate`: compare placement policies on synthetic workloads in virtual
-/// time, with the scheduler's own state machine.
+/// `ccfarm simulate ARGS`: the simulator is `ccfarm-sim`, a program of its own so that
+/// `ccfarm`, started once per compile, does not carry it; this runs it in our place.
 fn simulate(args: &[String]) -> i32 {
-    use ccfarm_placement::Policy;
-    use ccfarm_placement::sim::{self, Farm, Sizes, Workload};
-    let usage = "usage: ccfarm simulate [--workloads W1,W2] [--policies all|NAME,...] [--farm NAME:SLOWNESS:SLOTS,...] [--seed N] [--sizes proportional|constant|headers|rebuild] [--noise SPREAD]";
-    let mut workloads = vec!["W1".to_owned(), "W2".to_owned()];
-    let mut policies = Policy::ALL.to_vec();
-    let mut farm = Farm::default();
-    let mut seed = sim::DEFAULT_SEED;
-    let mut sizes = Sizes::Proportional;
-    let mut noise = 0.0;
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        if flag == "--help" {
-            println!("{usage}");
-            return 0;
-        }
-        let Some(value) = it.next() else {
-            eprintln!("{usage}");
-            return exit::BAD_ARGUMENTS.into();
-        };
-        let parsed: Result<(), String> = match flag.as_str() {
-            "--workloads" => {
-                workloads = value.split(',').map(|w| w.trim().to_uppercase()).collect();
-                Ok(())
-            }
-            "--policies" if value == "all" => Ok(()),
-            "--policies" => value
-                .split(',')
-                .map(|p| p.trim().parse::<Policy>().map_err(|e| e.to_string()))
-                .collect::<Result<Vec<_>, _>>()
-                .map(|p| policies = p),
-            "--farm" => Farm::parse(value)
-                .map(|f| farm = f)
-                .map_err(|e| e.to_string()),
-            "--seed" => value
-                .parse()
-                .map(|s| seed = s)
-                .map_err(|e| format!("--seed: {e}")),
-            "--sizes" => value
-                .parse()
-                .map(|s| sizes = s)
-                .map_err(|e| format!("--sizes: {e}")),
-            "--noise" => value
-                .parse()
-                .map(|n| noise = n)
-                .map_err(|e| format!("--noise: {e}")),
-            _ => Err(usage.to_owned()),
-        };
-        if let Err(e) = parsed {
-            eprintln!("ccfarm simulate: {e}");
-            return exit::BAD_ARGUMENTS.into();
-        }
-    }
-    let farm = match farm.with_noise(noise) {
-        Ok(farm) => farm,
+    use std::os::unix::process::CommandExt;
+    let sim = match sibling::locate("ccfarm-sim") {
+        Ok(path) => path,
         Err(e) => {
-            eprintln!("ccfarm simulate: --noise: {e}");
-            return exit::BAD_ARGUMENTS.into();
+            eprintln!("ccfarm simulate runs ccfarm-sim: {e}");
+            return exit::GENERAL.into();
         }
     };
-    let mut reports = Vec::new();
-    for name in &workloads {
-        let workload = match name.as_str() {
-            "W1" => Workload::w1_seeded(seed),
-            "W2" => Workload::w2_seeded(seed),
-            other => {
-                eprintln!("ccfarm simulate: unknown workload {other:?} (W1 or W2)");
-                return exit::BAD_ARGUMENTS.into();
-            }
-        };
-        let workload = Workload { sizes, ..workload };
-        for &policy in &policies {
-            reports.push(sim::simulate(&farm, &workload, policy));
-        }
-    }
-    print!("{}", sim::table(&reports));
-    0
+    let err = std::process::Command::new(&sim).args(args).exec();
+    eprintln!("ccfarm simulate: cannot run {}: {err}", sim.display());
+    exit::GENERAL.into()
 }

@@ -5,21 +5,22 @@
 //! job directory, under a slot limit, with every refusal explained to the client.
 //!
 //! The binary (`src/main.rs`) only parses flags, sets up logging, binds, detaches
-//! and calls [`server::run`].
+//! and calls [`server::run`]. The modules it (and the sandbox's tests and example)
+//! needs are public; the rest is the server's own.
 
-pub mod admit;
-pub use ccfarm_trust::allow;
+mod admit;
+use ccfarm_trust::allow;
 pub mod compilers;
 pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod job;
 pub mod jobdirs;
-pub mod prepare;
+mod prepare;
 pub mod register;
 pub mod sandbox;
 pub mod secure;
 pub mod server;
-pub mod session;
-pub mod stats;
-pub mod system;
+mod session;
+mod stats;
+mod system;

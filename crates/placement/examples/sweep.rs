@@ -1,5 +1,5 @@
 //! Means over ten seeds of the simulator's figures, per policy and workload: the comparison
-//! behind a policy change, less at the mercy of one draw than `ccfarm simulate`.
+//! behind a policy change, less at the mercy of one draw than `ccfarm-sim`.
 //!
 //! `cargo run --release -p ccfarm-placement --example sweep [SEEDS] [proportional|constant|headers|rebuild] [NOISE]`
 //! (`constant`: every job reports the same size, as in the shared harness without padding;

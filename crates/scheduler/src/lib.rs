@@ -1,6 +1,5 @@
 //! ccfarm-scheduler, the farm's scheduler service, as a library: the binary
-//! (`src/main.rs`) and `ccfarm farm` (one process with a scheduler and local servers)
-//! both start it with [`service::start`].
+//! (`src/main.rs`) starts it with [`service::start`]; `ccfarm farm` runs that binary.
 //!
 //! One task (the actor) owns the pure `ccfarm-placement` state machine. Connections on the
 //! control port (clients asking for slots, ccfarmd servers registering), the HTTP
@@ -13,7 +12,7 @@ mod balance;
 pub mod config;
 mod conn;
 mod event;
-pub mod handle;
+mod handle;
 mod http;
 mod https;
 mod keepalive;
@@ -22,5 +21,5 @@ mod members;
 mod metrics;
 mod probe;
 mod proxy;
-pub mod secure;
+mod secure;
 pub mod service;

@@ -19,26 +19,38 @@ pub fn bin_dir() -> PathBuf {
         .to_owned()
 }
 
-/// The `ccfarmd` binary, built (once per test process) if this test binary belongs to
-/// another package: cargo builds only the binaries of the package under test.
-pub fn ccfarmd() -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
+/// The binary `bin` of workspace package `package`, built once per test process and
+/// binary: cargo builds only the binaries of the package under test, and a test may
+/// need another's (into the same target directory, so a no-op once the workspace is
+/// built).
+fn built(package: &str, bin: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == bin) {
         let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "ccfarm-daemon",
-                "--bin",
-                "ccfarmd",
-            ])
+            .args(["build", "--quiet", "-p", package, "--bin", bin])
             .env("CARGO_TARGET_DIR", bin_dir().parent().unwrap())
             .status()
             .expect("run cargo");
-        assert!(status.success(), "building ccfarmd failed");
-    });
-    bin_dir().join("ccfarmd")
+        assert!(status.success(), "building {bin} failed");
+        built.push(bin.to_owned());
+    }
+    bin_dir().join(bin)
+}
+
+/// The `ccfarmd` binary (see [`built`]).
+pub fn ccfarmd() -> PathBuf {
+    built("ccfarm-daemon", "ccfarmd")
+}
+
+/// The `ccfarm-scheduler` binary (see [`built`]).
+pub fn ccfarm_scheduler() -> PathBuf {
+    built("ccfarm-scheduler", "ccfarm-scheduler")
+}
+
+/// The `ccfarm-sim` binary (see [`built`]).
+pub fn ccfarm_sim() -> PathBuf {
+    built("ccfarm-placement", "ccfarm-sim")
 }
 
 /// Fail loudly (not skip) when a peer the suite depends on is missing.
@@ -563,18 +575,9 @@ pub fn spawn_listening(make: impl Fn(u16) -> Command) -> (u16, Child) {
     panic!("no free port in five tries");
 }
 
-/// The `ccfarm` client binary, built once per test process (see [`ccfarmd`]).
+/// The `ccfarm` client binary (see [`built`]).
 pub fn ccfarm_client() -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "ccfarm-client", "--bin", "ccfarm"])
-            .env("CARGO_TARGET_DIR", bin_dir().parent().unwrap())
-            .status()
-            .expect("run cargo");
-        assert!(status.success(), "building ccfarm failed");
-    });
-    bin_dir().join("ccfarm")
+    built("ccfarm-client", "ccfarm")
 }
 
 /// Assert that the `*.o` files under `farm` are exactly those under `local`, byte for

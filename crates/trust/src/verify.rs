@@ -56,6 +56,29 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(provider)
 }
 
+/// Why a certificate is not accepted.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum VerifyError {
+    #[error("the farm's authority certificate is unusable: {0}")]
+    Authority(webpki::Error),
+    #[error("the revocation list is unusable: {0}")]
+    RevocationList(webpki::Error),
+    #[error("no certificate")]
+    NoCertificate,
+    #[error("bad certificate: {0}")]
+    BadCertificate(webpki::Error),
+    #[error("the certificate has been revoked")]
+    Revoked,
+    #[error("not issued by this farm's authority")]
+    UnknownIssuer,
+    #[error("the certificate has expired")]
+    Expired,
+    #[error("{0}")]
+    Rejected(webpki::Error),
+    #[error("{0}")]
+    Identity(#[from] crate::identity::IdentityError),
+}
+
 /// The farm's authority and revocation lists, parsed once, for checking certificates.
 #[derive(Debug)]
 pub(crate) struct Checker {
@@ -66,16 +89,16 @@ pub(crate) struct Checker {
 
 impl Checker {
     /// The checker of the farm `credentials` belong to.
-    pub(crate) fn new(credentials: &Credentials) -> Result<Checker, String> {
+    pub(crate) fn new(credentials: &Credentials) -> Result<Checker, VerifyError> {
         let anchor = webpki::anchor_from_trusted_cert(&credentials.authority)
-            .map_err(|e| format!("the farm's authority certificate is unusable: {e}"))?
+            .map_err(VerifyError::Authority)?
             .to_owned();
         let crls = credentials
             .crls
             .iter()
             .map(|der| OwnedCertRevocationList::from_der(der).map(CertRevocationList::from))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("the revocation list is unusable: {e}"))?;
+            .map_err(VerifyError::RevocationList)?;
         Ok(Checker {
             anchor,
             crls,
@@ -91,9 +114,8 @@ impl Checker {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
         usage: KeyUsage,
-    ) -> Result<Identity, String> {
-        let cert =
-            EndEntityCert::try_from(end_entity).map_err(|e| format!("bad certificate: {e}"))?;
+    ) -> Result<Identity, VerifyError> {
+        let cert = EndEntityCert::try_from(end_entity).map_err(VerifyError::BadCertificate)?;
         let crl_refs: Vec<&CertRevocationList<'_>> = self.crls.iter().collect();
         let revocation = RevocationOptionsBuilder::new(&crl_refs).ok().map(|b| {
             b.with_depth(RevocationCheckDepth::EndEntity)
@@ -110,19 +132,22 @@ impl Checker {
             None,
         )
         .map_err(|e| match e {
-            webpki::Error::CertRevoked => "the certificate has been revoked".to_owned(),
-            webpki::Error::UnknownIssuer => "not issued by this farm's authority".to_owned(),
-            webpki::Error::CertExpired { .. } => "the certificate has expired".to_owned(),
-            other => format!("{other}"),
+            webpki::Error::CertRevoked => VerifyError::Revoked,
+            webpki::Error::UnknownIssuer => VerifyError::UnknownIssuer,
+            webpki::Error::CertExpired { .. } => VerifyError::Expired,
+            other => VerifyError::Rejected(other),
         })?;
-        Identity::from_certificate(end_entity).map_err(|e| e.to_string())
+        Ok(Identity::from_certificate(end_entity)?)
     }
 }
 
 /// Check that a member's own certificate is usable: issued by its authority, in date,
 /// not revoked.
-pub(crate) fn own_certificate(credentials: &Credentials, now: UnixTime) -> Result<(), String> {
-    let leaf = credentials.chain.first().ok_or("no certificate")?;
+pub(crate) fn own_certificate(credentials: &Credentials, now: UnixTime) -> Result<(), VerifyError> {
+    let leaf = credentials
+        .chain
+        .first()
+        .ok_or(VerifyError::NoCertificate)?;
     let usage = match Identity::from_certificate(leaf) {
         Ok(identity) if identity.role == Role::Scheduler => KeyUsage::server_auth(),
         _ => KeyUsage::client_auth(),
@@ -157,7 +182,7 @@ impl ServerCertVerifier for FarmServerVerifier {
         let identity = self
             .checker
             .check(end_entity, intermediates, now, KeyUsage::server_auth())
-            .map_err(rustls::Error::General)?;
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
         if !self.expect.admits(&identity) {
             let wanted = match &self.expect {
                 Expect::Role(role) => format!("a {role}"),

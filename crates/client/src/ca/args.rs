@@ -84,9 +84,17 @@ pub enum Revoke {
     Serial(Serial),
 }
 
-/// Parse `ccfarm ca ARGS...`; `env` reads environment variables. An `Err` is a usage
-/// error, worded for the operator.
-pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Command, String> {
+/// A mistake on the `ccfarm ca` command line, worded for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Parse `ccfarm ca ARGS...`; `env` reads environment variables.
+pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Command, UsageError> {
+    parse_words(args, env).map_err(UsageError)
+}
+
+fn parse_words(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Command, String> {
     let Some((sub, rest)) = args.split_first() else {
         return Ok(Command::Help);
     };
@@ -272,6 +280,7 @@ mod tests {
         parse(&args(line), move |k| {
             vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
         })
+        .map_err(|e| e.0)
     }
 
     fn p(line: &str) -> Result<Command, String> {

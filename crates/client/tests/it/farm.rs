@@ -1,7 +1,7 @@
-//! `ccfarm farm`: the scheduler and compile servers in one process. A bundled project
-//! built through it with fallback off equals a local build and was compiled by its
-//! servers; SIGTERM in the middle of a compile stops it, its compiler, and its job
-//! directories.
+//! `ccfarm farm`: the scheduler and compile servers as child processes. A bundled
+//! project built through it with fallback off equals a local build and was compiled by
+//! its servers; SIGTERM in the middle of a compile stops it, its services, their
+//! compiler, and their job directories.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -12,6 +12,13 @@ use ccfarm_testkit::*;
 use crate::common::*;
 
 /// The `compiled` column of each server row in the status table `ccfarm farm` prints.
+/// `ccfarm` for `ccfarm farm`, with the services it runs built beside it.
+fn ccfarm_farm() -> Command {
+    ccfarmd();
+    ccfarm_scheduler();
+    Command::new(CCFARM)
+}
+
 fn compiled_per_server(stdout: &str) -> Vec<u64> {
     stdout
         .lines()
@@ -50,7 +57,7 @@ fn build_wordstat_through_the_farm(secure: bool) {
 
     // Fallback off and no host list: a compile the scheduler did not grant fails.
     // One slot per server, so that make -j8 needs both of them.
-    let mut farm = Command::new(CCFARM);
+    let mut farm = ccfarm_farm();
     let out = farm_env(&mut farm, &scratch, "")
         .env("TMPDIR", &jobs_tmp)
         .args(["farm", "--servers", "2", "--jobs", "1"])
@@ -109,7 +116,7 @@ fn build_wordstat_through_the_farm(secure: bool) {
 /// Start a standing farm and return it with its scheduler's address, read from the
 /// instructions it prints.
 fn standing_farm(scratch: &Scratch, jobs_tmp: &std::path::Path) -> (Child, String) {
-    let mut command = Command::new(CCFARM);
+    let mut command = ccfarm_farm();
     clean_env(&mut command);
     let mut farm = command
         .env("TMPDIR", jobs_tmp)
@@ -217,4 +224,41 @@ fn sigterm_stops_the_farm_and_its_compiles() {
     // The client lost its server and, with fallback off, fails rather than hangs.
     let client_status = client.wait().unwrap();
     assert!(!client_status.success(), "{}", client_log(&scratch));
+}
+
+/// A `ccfarm` with neither ccfarmd nor ccfarm-scheduler beside it or on PATH says which
+/// is missing and how to build it, and starts nothing.
+#[test]
+fn a_missing_service_binary_is_named() {
+    let scratch = Scratch::new();
+    let alone = scratch.path().join("bin");
+    std::fs::create_dir(&alone).unwrap();
+    std::fs::copy(CCFARM, alone.join("ccfarm")).unwrap();
+    let mut command = Command::new(alone.join("ccfarm"));
+    clean_env(&mut command);
+    let out = command
+        .env("PATH", "/usr/bin:/bin")
+        .env("TMPDIR", scratch.path())
+        .args(["farm", "--", "true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(ccfarm_client::exit::GENERAL)),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("ccfarm-scheduler") && stderr.contains("cargo build --release"),
+        "{stderr}"
+    );
+    // No farm directory was made.
+    let left: Vec<_> = std::fs::read_dir(scratch.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().starts_with("ccfarm-farm-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -59,7 +59,7 @@ pub enum Sizes {
 impl std::str::FromStr for Sizes {
     type Err = UnknownSizes;
 
-    /// `proportional`, `constant`, `headers` or `rebuild`, as `ccfarm simulate --sizes`
+    /// `proportional`, `constant`, `headers` or `rebuild`, as `ccfarm-sim --sizes`
     /// and the examples take them.
     fn from_str(s: &str) -> Result<Sizes, UnknownSizes> {
         match s {
