@@ -508,18 +508,15 @@ pub struct Summary {
 
 impl Summary {
     fn of(request: &Request) -> Summary {
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let compiler = request
-            .argv
-            .first()
-            .map_or_else(|| "?".to_owned(), |a| text(a));
-        let source = request
+        let argv: Vec<String> = request
             .argv
             .iter()
-            .skip(1)
-            .map(|a| text(a))
-            .rfind(|a| !a.starts_with('-') && a.contains('.') && !a.ends_with(".o"))
-            .unwrap_or_else(|| "?".to_owned());
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let compiler = argv.first().map_or("?", String::as_str).to_owned();
+        let source = ccfarm_compiler::source_name(&argv)
+            .unwrap_or("?")
+            .to_owned();
         Summary { compiler, source }
     }
 }
