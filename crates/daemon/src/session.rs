@@ -18,8 +18,8 @@ use tracing::{debug, info, warn};
 
 use crate::daemon::Daemon;
 use crate::job::{self, JobEnd};
-use crate::prepare::{PreparedJob, Refusal, prepare, prepare_streamed};
-use crate::stats::Outcome;
+use crate::prepare::{PreparedJob, RequestRefusal, prepare, prepare_streamed};
+use crate::stats::ConnectionOutcome;
 
 /// distcc's exit codes, carried in the high byte of STAT when ccfarmd itself fails.
 mod exit {
@@ -39,7 +39,7 @@ pub async fn serve<S>(
     stream: S,
     peer: SocketAddr,
     early: BytesMut,
-    denial: Option<Refusal>,
+    denial: Option<RequestRefusal>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -108,7 +108,7 @@ pub async fn serve<S>(
         }
         Err(panic) => {
             let refusal =
-                Refusal::server_error(format!("internal error preparing the job: {panic}"));
+                RequestRefusal::server_error(format!("internal error preparing the job: {panic}"));
             return refuse(&daemon, &mut writer, peer, version, &summary, refusal).await;
         }
     };
@@ -116,8 +116,8 @@ pub async fn serve<S>(
     // Wait for a compile slot, unless the queue is full: then say "busy" at once, so
     // the client can go elsewhere instead of waiting in a kernel backlog.
     let Ok(queue_place) = daemon.queue.clone().try_acquire_owned() else {
-        let refusal = Refusal {
-            outcome: Outcome::busy,
+        let refusal = RequestRefusal {
+            outcome: ConnectionOutcome::busy,
             status: exit::BUSY << 8,
             reason: format!(
                 "server busy: {} compiles running and {} waiting; try another host",
@@ -138,7 +138,7 @@ pub async fn serve<S>(
         info!(%peer, category = "client_disconnect", "client went away while queued: {summary}");
         daemon
             .stats
-            .finished(Outcome::client_disconnect, None, Instant::now());
+            .finished(ConnectionOutcome::client_disconnect, None, Instant::now());
         return;
     };
 
@@ -264,9 +264,9 @@ impl Conn<'_> {
         let (outcome, reply) = match end {
             JobEnd::Exited(status) => {
                 let outcome = if status == 0 {
-                    Outcome::compile_ok
+                    ConnectionOutcome::compile_ok
                 } else {
-                    Outcome::compile_error
+                    ConnectionOutcome::compile_error
                 };
                 let limit = daemon.config.limits.max_body_len;
                 let collected = file_work(inline, move || {
@@ -283,7 +283,7 @@ impl Conn<'_> {
                     }
                     Ok((_, Err(refusal))) => (refusal.outcome, refusal.reply(version)),
                     Err(panic) => {
-                        let refusal = Refusal::server_error(format!(
+                        let refusal = RequestRefusal::server_error(format!(
                             "internal error collecting results: {panic}"
                         ));
                         (refusal.outcome, refusal.reply(version))
@@ -294,8 +294,8 @@ impl Conn<'_> {
                 let lifetime = daemon.config.job_lifetime.unwrap_or_default().as_secs();
                 let reason =
                     format!("compile exceeded the job lifetime of {lifetime} s and was killed");
-                let refusal = Refusal {
-                    outcome: Outcome::compile_timeout,
+                let refusal = RequestRefusal {
+                    outcome: ConnectionOutcome::compile_timeout,
                     status: exit::TIMEOUT << 8,
                     reason,
                 };
@@ -306,12 +306,12 @@ impl Conn<'_> {
                 info!(%peer, category = "client_disconnect", "client went away; compiler killed: {summary}");
                 daemon
                     .stats
-                    .finished(Outcome::client_disconnect, None, Instant::now());
+                    .finished(ConnectionOutcome::client_disconnect, None, Instant::now());
                 return;
             }
             JobEnd::SpawnFailed(err) => {
-                let refusal = Refusal {
-                    outcome: Outcome::server_error,
+                let refusal = RequestRefusal {
+                    outcome: ConnectionOutcome::server_error,
                     status: exit::COMPILER_MISSING << 8,
                     reason: if daemon.sandbox.is_confined() {
                         format!(
@@ -329,7 +329,7 @@ impl Conn<'_> {
             JobEnd::SandboxFailed(reason) => {
                 // The server's fault: reported as such (distcc then retries elsewhere
                 // or locally), never as the user's compile error.
-                let refusal = Refusal::server_error(format!(
+                let refusal = RequestRefusal::server_error(format!(
                     "the compile sandbox ({}) failed: {reason}",
                     daemon.sandbox.description()
                 ));
@@ -342,7 +342,7 @@ impl Conn<'_> {
         drop(job_dir);
         let outcome = if let Err(err) = &sent {
             warn!(%peer, category = "client_disconnect", "could not send the reply: {err}");
-            Outcome::client_disconnect
+            ConnectionOutcome::client_disconnect
         } else {
             outcome
         };
@@ -409,13 +409,13 @@ fn report_read_error(daemon: &Daemon, peer: SocketAddr, err: ReadError) {
             info!(%peer, category = "client_disconnect", "client closed before sending its source");
             daemon
                 .stats
-                .finished(Outcome::client_disconnect, None, Instant::now());
+                .finished(ConnectionOutcome::client_disconnect, None, Instant::now());
         }
         err => {
             warn!(%peer, category = "bad_request", "{err}; closing the connection");
             daemon
                 .stats
-                .finished(Outcome::bad_request, None, Instant::now());
+                .finished(ConnectionOutcome::bad_request, None, Instant::now());
         }
     }
 }
@@ -488,7 +488,7 @@ async fn refuse(
     peer: SocketAddr,
     version: Version,
     summary: &Summary,
-    refusal: Refusal,
+    refusal: RequestRefusal,
 ) {
     warn!(%peer, category = refusal.outcome.name(), "refused: {}: {summary}", refusal.reason);
     if let Err(err) = send(daemon, writer, &refusal.reply(version)).await {
@@ -527,24 +527,24 @@ impl std::fmt::Display for Summary {
     }
 }
 
-impl Refusal {
+impl RequestRefusal {
     /// The distcc reply that explains this refusal.
     pub fn reply(&self, version: Version) -> Reply {
         Reply::failure(version, self.status, format!("ccfarmd: {}\n", self.reason))
     }
 
     /// An internal failure of the server.
-    pub fn server_error(reason: String) -> Refusal {
-        Refusal {
-            outcome: Outcome::server_error,
+    pub fn server_error(reason: String) -> RequestRefusal {
+        RequestRefusal {
+            outcome: ConnectionOutcome::server_error,
             status: exit::GENERAL << 8,
             reason,
         }
     }
 
     /// A request the server will not run.
-    pub fn denied(outcome: Outcome, reason: String) -> Refusal {
-        Refusal {
+    pub fn denied(outcome: ConnectionOutcome, reason: String) -> RequestRefusal {
+        RequestRefusal {
             outcome,
             status: exit::ACCESS_DENIED << 8,
             reason,
