@@ -144,10 +144,9 @@ fn check(daemon: &Daemon, version: Version, raw: &[Bytes]) -> Result<Checked, Re
             "the command line is empty".into(),
         ));
     };
-    let program = daemon
-        .compilers
-        .resolve(argv0)
-        .map_err(|reason| RequestRefusal::denied(ConnectionOutcome::refused_compiler, reason))?;
+    let program = daemon.compilers.resolve(argv0).map_err(|reason| {
+        RequestRefusal::denied(ConnectionOutcome::refused_compiler, reason.to_string())
+    })?;
     ccfarm_compiler::check_server_safety(&argv, version.number()).map_err(|refusal| {
         RequestRefusal::denied(ConnectionOutcome::refused_argument, refusal.to_string())
     })?;
