@@ -158,6 +158,18 @@ impl RequestDecoder {
         self.walker.awaiting_source()
     }
 
+    /// Hand the rest of the request to a caller that moves the source itself (a
+    /// server streaming it into a compiler that is already running): the walker, where
+    /// this decoder stands, and the command line. A `DOTI` header that has arrived is
+    /// taken from `buf`, so `buf` then starts with what the walker expects next.
+    /// Meant for when [`RequestDecoder::awaiting_source`] is true.
+    pub fn into_source(mut self, buf: &mut BytesMut) -> (RequestWalker, Vec<Bytes>) {
+        if self.pending.take().is_some() {
+            buf.advance(HEADER_LEN);
+        }
+        (self.walker, self.argv)
+    }
+
     /// Consume whole frames from `buf`. `Ok(None)`: more bytes are needed.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Request>, ProtoError> {
         loop {

@@ -126,7 +126,7 @@ pub struct RequestWalker {
     limits: Limits,
     stage: Stage,
     /// The body in progress and the bytes of it still to come.
-    body: Option<(Token, u32)>,
+    body: Option<(Body, u32)>,
     version: Option<Version>,
     /// Body bytes announced on the wire so far.
     wire: u64,
@@ -171,13 +171,24 @@ impl RequestWalker {
     /// Whether a protocol-1/2 command line is complete and only its source (the
     /// `DOTI` frame) is still to come, or still coming.
     pub fn awaiting_source(&self) -> bool {
-        self.stage == Stage::Doti || matches!(self.body, Some((Token::Doti, _)))
+        self.stage == Stage::Doti
+            || self
+                .body_in_progress()
+                .is_some_and(|b| b.token == Token::Doti)
+    }
+
+    /// The body whose header was accepted and whose bytes are still coming.
+    pub fn body_in_progress(&self) -> Option<Body> {
+        self.body.map(|(body, _)| body)
     }
 
     /// What must come next.
     pub fn expect(&self) -> Expect {
-        if let Some((token, remaining)) = self.body {
-            return Expect::Body { token, remaining };
+        if let Some((body, remaining)) = self.body {
+            return Expect::Body {
+                token: body.token,
+                remaining,
+            };
         }
         match self.stage {
             Stage::Dist => Expect::Header(&[Token::Dist]),
@@ -271,14 +282,15 @@ impl RequestWalker {
             Token::Doti => self.version.is_some_and(Version::compressed),
             _ => false,
         };
-        if param > 0 {
-            self.body = Some((token, param));
-        }
-        Ok(Frame::Body(Body {
+        let body = Body {
             token,
             len: param,
             compressed,
-        }))
+        };
+        if param > 0 {
+            self.body = Some((body, param));
+        }
+        Ok(Frame::Body(body))
     }
 
     /// Account for `n` bytes of the body in progress, however the caller moved them.
@@ -287,7 +299,7 @@ impl RequestWalker {
         if n == 0 {
             return Ok(());
         }
-        let Some((token, remaining)) = self.body else {
+        let Some((body, remaining)) = self.body else {
             return Err(ProtoError::TooLong {
                 what: "body",
                 len: n as u64,
@@ -298,11 +310,11 @@ impl RequestWalker {
             .ok()
             .filter(|&n| n <= remaining)
             .ok_or(ProtoError::TooLong {
-                what: token.as_str(),
+                what: body.token.as_str(),
                 len: n as u64,
                 limit: remaining.into(),
             })?;
-        self.body = (n < remaining).then_some((token, remaining - n));
+        self.body = (n < remaining).then_some((body, remaining - n));
         Ok(())
     }
 
