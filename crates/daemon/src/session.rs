@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use ccfarm_proto::distcc::{
     Payload, ProtoError, Reply, Request, RequestDecoder, TreeEntryKind, Version,
 };
@@ -18,8 +18,12 @@ use tracing::{debug, info, warn};
 
 use crate::daemon::Daemon;
 use crate::job::{self, JobEnd};
-use crate::prepare::{PreparedJob, RequestRefusal, prepare, prepare_streamed};
+use crate::prepare::{PreparedJob, RequestRefusal, prepare};
 use crate::stats::ConnectionOutcome;
+
+mod early;
+
+use early::start_early;
 
 /// distcc's exit codes, carried in the high byte of STAT when ccfarmd itself fails.
 mod exit {
@@ -70,7 +74,7 @@ pub async fn serve<S>(
                     started,
                 };
                 return ctx
-                    .serve_streamed(&mut reader, &mut writer, &mut decoder, &mut buf, early)
+                    .serve_streamed(&mut reader, &mut writer, decoder, &mut buf, early)
                     .await;
             }
             match read_until(&daemon, &mut reader, &mut decoder, &mut buf, false).await {
@@ -157,29 +161,6 @@ pub async fn serve<S>(
     .await;
 }
 
-/// A compiler started before its source arrived, with the slot it holds.
-struct Early {
-    job: PreparedJob,
-    running: job::Running,
-    _slot: tokio::sync::OwnedSemaphorePermit,
-}
-
-/// Start the compiler for a protocol-1/2 command whose source is still to come, if a
-/// slot is free and the command is acceptable. Anything else (no slot, a refusal, a
-/// failed start) takes the ordinary path once the whole request is in, which reports
-/// it properly.
-fn start_early(daemon: &Daemon, decoder: &RequestDecoder) -> Option<Early> {
-    let version = decoder.version()?;
-    let slot = daemon.slots.clone().try_acquire_owned().ok()?;
-    let job = prepare_streamed(daemon, version, decoder.argv()).ok()??;
-    let running = job::start(&job.spec, true).ok()?;
-    Some(Early {
-        job,
-        running,
-        _slot: slot,
-    })
-}
-
 /// What a session knows about its connection.
 struct Conn<'a> {
     daemon: &'a Daemon,
@@ -188,63 +169,6 @@ struct Conn<'a> {
 }
 
 impl Conn<'_> {
-    async fn serve_streamed(
-        &self,
-        reader: &mut (impl AsyncRead + Unpin),
-        writer: &mut (impl AsyncWrite + Unpin),
-        decoder: &mut RequestDecoder,
-        buf: &mut BytesMut,
-        early: Early,
-    ) {
-        let Early {
-            job,
-            mut running,
-            _slot,
-        } = early;
-        let (daemon, peer) = (self.daemon, self.peer);
-        daemon.stats.running(1);
-        let compile_started = Instant::now();
-        // Dropping `running` on any early return kills the waiting compiler.
-        let request = match read_until(daemon, reader, decoder, buf, false).await {
-            Ok(Progress::Complete(request)) => request,
-            Ok(_) => {
-                daemon.stats.running(-1);
-                return report_read_error(
-                    daemon,
-                    peer,
-                    ReadError::Protocol(ProtoError::Truncated(0)),
-                );
-            }
-            Err(err) => {
-                daemon.stats.running(-1);
-                return report_read_error(daemon, peer, err);
-            }
-        };
-        let summary = Summary::of(&request);
-        let Payload::Preprocessed(source) = request.payload else {
-            unreachable!("only protocol-1/2 requests start early");
-        };
-        if let Some(mut stdin) = running.stdin() {
-            // A compiler that exits early (a bad option) closes the pipe; its status
-            // says why, so a failed write is not an error of its own.
-            let fed = timeout(daemon.config.io_timeout, stdin.write_all(&source)).await;
-            if let Ok(Err(err)) = fed {
-                debug!(%peer, "feeding the compiler: {err}");
-            }
-        }
-        let end = running.finish(job.spec.grace, client_gone(reader)).await;
-        self.conclude(
-            writer,
-            request.version,
-            &summary,
-            job,
-            end,
-            compile_started,
-            true,
-        )
-        .await;
-    }
-
     /// Turn a finished job into the reply, send it, and account for it.
     #[allow(clippy::too_many_arguments)]
     async fn conclude(
@@ -508,8 +432,11 @@ pub struct Summary {
 
 impl Summary {
     fn of(request: &Request) -> Summary {
-        let argv: Vec<String> = request
-            .argv
+        Summary::of_argv(&request.argv)
+    }
+
+    fn of_argv(raw: &[Bytes]) -> Summary {
+        let argv: Vec<String> = raw
             .iter()
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
