@@ -4,7 +4,7 @@
 use std::io;
 
 use ccfarm_proto::distcc::token::{HEADER_LEN, parse_header};
-use ccfarm_proto::distcc::{Token, Version};
+use ccfarm_proto::distcc::{ProtoError, Token, Version};
 use ccfarm_proto::farm::JobResult;
 use nix::fcntl::{SpliceFFlags, splice};
 use tokio::io::Interest;
@@ -67,7 +67,7 @@ impl Conn {
         let io = self.settings.io_timeout;
         write_all(&self.client, head, io)
             .await
-            .map_err(|e| Side::Client(e.to_string()))?;
+            .map_err(Side::Client)?;
         // The reply's frames after DONE and STAT, in order (see ccfarm_proto's Reply).
         let mut frames = vec![Token::Serr, Token::Sout, Token::Doto];
         if version == Version::V3 && status == 0 {
@@ -78,19 +78,21 @@ impl Conn {
             let mut header = [0u8; HEADER_LEN];
             read_exact(server, &mut header, io)
                 .await
-                .map_err(|e| Side::Server(format!("reading {token}: {e}")))?;
-            let (_, len) =
-                parse_header(&header, &[token]).map_err(|e| Side::Server(e.to_string()))?;
+                .map_err(|source| Side::Server(ServerFault::Header { token, source }))?;
+            let (_, len) = parse_header(&header, &[token])
+                .map_err(|e| Side::Server(ServerFault::Grammar(e)))?;
             total += u64::from(len);
             if len > limits.max_body_len || total > limits.max_message_len {
-                return Err(Side::Server(format!(
-                    "{token} of {len} bytes is over the limit ({} per body, {} per reply)",
-                    limits.max_body_len, limits.max_message_len
-                )));
+                return Err(Side::Server(ServerFault::TooLong {
+                    token,
+                    len,
+                    body: limits.max_body_len,
+                    message: limits.max_message_len,
+                }));
             }
             write_all(&self.client, &header, io)
                 .await
-                .map_err(|e| Side::Client(e.to_string()))?;
+                .map_err(Side::Client)?;
             self.splice_between(server, &self.client, u64::from(len))
                 .await?;
         }
@@ -111,7 +113,7 @@ impl Conn {
             let moved = loop {
                 ready(from, Interest::READABLE, io)
                     .await
-                    .map_err(|e| Side::Server(e.to_string()))?;
+                    .map_err(|e| Side::Server(ServerFault::Io(e)))?;
                 match from.try_io(Interest::READABLE, || {
                     splice(
                         from,
@@ -123,10 +125,10 @@ impl Conn {
                     )
                     .map_err(io::Error::from)
                 }) {
-                    Ok(0) => return Err(Side::Server("the connection closed early".into())),
+                    Ok(0) => return Err(Side::Server(ServerFault::ClosedEarly)),
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) => return Err(Side::Server(e.to_string())),
+                    Err(e) => return Err(Side::Server(ServerFault::Io(e))),
                 }
             };
             len -= moved as u64;
@@ -134,7 +136,7 @@ impl Conn {
             while left > 0 {
                 ready(to, Interest::WRITABLE, io)
                     .await
-                    .map_err(|e| Side::Client(e.to_string()))?;
+                    .map_err(Side::Client)?;
                 match to.try_io(Interest::WRITABLE, || {
                     splice(
                         &pipe.read,
@@ -148,7 +150,7 @@ impl Conn {
                 }) {
                     Ok(n) => left -= n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) => return Err(Side::Client(e.to_string())),
+                    Err(e) => return Err(Side::Client(e)),
                 }
             }
         }
@@ -156,11 +158,35 @@ impl Conn {
     }
 }
 
-/// Which side broke a forwarding.
+/// Which side broke a forwarding: the server is judged for it, the client is not.
 #[derive(Debug)]
 enum Side {
-    Server(String),
-    Client(String),
+    Server(ServerFault),
+    Client(io::Error),
+}
+
+/// How a committed server failed in the middle of its reply.
+#[derive(Debug, thiserror::Error)]
+enum ServerFault {
+    #[error("reading {token}: {source}")]
+    Header {
+        token: Token,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Grammar(ProtoError),
+    #[error("{token} of {len} bytes is over the limit ({body} per body, {message} per reply)")]
+    TooLong {
+        token: Token,
+        len: u32,
+        body: u32,
+        message: u64,
+    },
+    #[error("the connection closed early")]
+    ClosedEarly,
+    #[error(transparent)]
+    Io(io::Error),
 }
 
 /// The result for the scheduler, as the ccfarm client judges one: the server's own
