@@ -299,21 +299,19 @@ impl RequestWalker {
         if n == 0 {
             return Ok(());
         }
-        let Some((body, remaining)) = self.body else {
-            return Err(ProtoError::TooLong {
-                what: "body",
+        let remaining = self.body.map_or(0, |(_, remaining)| remaining);
+        let (Some((body, _)), Ok(n)) = (self.body, u32::try_from(n)) else {
+            return Err(ProtoError::BodyOverrun {
                 len: n as u64,
-                limit: 0,
+                remaining: remaining.into(),
             });
         };
-        let n = u32::try_from(n)
-            .ok()
-            .filter(|&n| n <= remaining)
-            .ok_or(ProtoError::TooLong {
-                what: body.token.as_str(),
-                len: n as u64,
-                limit: remaining.into(),
-            })?;
+        if n > remaining {
+            return Err(ProtoError::BodyOverrun {
+                len: n.into(),
+                remaining: remaining.into(),
+            });
+        }
         self.body = (n < remaining).then_some((body, remaining - n));
         Ok(())
     }

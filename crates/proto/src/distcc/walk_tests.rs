@@ -407,10 +407,22 @@ fn misuse_is_an_error_not_a_panic() {
     let e = walker.header(b"DOTI00000000").unwrap_err();
     assert!(e.to_string().contains("3 more bytes of ARGV"), "{e}");
     // More body than announced.
-    assert!(walker.body(4).is_err());
+    assert!(matches!(
+        walker.body(4),
+        Err(ProtoError::BodyOverrun {
+            len: 4,
+            remaining: 3
+        })
+    ));
     walker.body(0).unwrap();
     walker.body(3).unwrap();
-    assert!(walker.body(1).is_err());
+    assert!(matches!(
+        walker.body(1),
+        Err(ProtoError::BodyOverrun {
+            len: 1,
+            remaining: 0
+        })
+    ));
     assert!(walker.awaiting_source());
 }
 
