@@ -218,7 +218,9 @@ impl RequestWalker {
         };
         let (token, param) = parse_header(header, expected)?;
         let limits = &self.limits;
-        let frame = match self.stage {
+        // Value frames end here; a body frame gives the stage after it and its cap:
+        // paths and arguments are capped as arguments, the source and files as bodies.
+        let (next, cap) = match self.stage {
             Stage::Dist => {
                 let version = Version::from_number(param)?;
                 self.version = Some(version);
@@ -259,7 +261,6 @@ impl RequestWalker {
             Stage::Content { remaining } => (after_content(remaining - 1), limits.max_arg_len),
             Stage::Complete => unreachable!("a complete request expects no header"),
         };
-        let (next, cap) = frame;
         if param > cap {
             return Err(ProtoError::TooLong {
                 what: token.as_str(),
