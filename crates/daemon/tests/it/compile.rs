@@ -211,8 +211,8 @@ fn syntax_error_matches_local_gcc() {
     server.assert_no_leftovers();
 }
 
-/// A client that sends its command line, pauses as distcc does while it preprocesses,
-/// then sends the source in pieces: the compiler started early reads the pieces as
+/// A client that sends its command line in pieces, pauses as distcc does while it
+/// preprocesses, then sends the source in pieces: the compiler started early reads the pieces as
 /// they come and the object is the one a local compile gives.
 #[test]
 fn a_source_arriving_in_pieces_after_the_command_line() {
@@ -229,13 +229,22 @@ fn a_source_arriving_in_pieces_after_the_command_line() {
     let local = local_object(&scratch, "gcc", "hello.c", &["-O2"]);
     let pre = run(&scratch, "gcc", &["-O2", "-E", "hello.c"]);
     assert!(pre.status.success());
-    let argv: Vec<Bytes> = ["gcc", "-O2", "-c", "hello.c", "-o", "hello.o"]
+    // Without its last argument the command is still a compile, so a server that took
+    // the command line as complete too early would start the compiler.
+    let argv: Vec<Bytes> = ["gcc", "-O2", "-c", "hello.c", "-ohello.o"]
         .map(|a| Bytes::copy_from_slice(a.as_bytes()))
         .to_vec();
     for version in [Version::V1, Version::V2] {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        s.write_all(&encode_command(version, &argv)).unwrap();
+        s.set_nodelay(true).unwrap();
+        // The last argument's header first and its text later, as distcc writes them:
+        // the command line is complete only with the text.
+        let command = encode_command(version, &argv);
+        let text = command.len() - argv.last().unwrap().len();
+        s.write_all(&command[..text]).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        s.write_all(&command[text..]).unwrap();
         std::thread::sleep(Duration::from_millis(200));
         let source = encode_source(version, &pre.stdout);
         // Cut inside the header and twice inside the body.

@@ -164,6 +164,7 @@ impl RequestDecoder {
     /// taken from `buf`, so `buf` then starts with what the walker expects next.
     /// Meant for when [`RequestDecoder::awaiting_source`] is true.
     pub fn into_source(mut self, buf: &mut BytesMut) -> (RequestWalker, Vec<Bytes>) {
+        debug_assert!(self.awaiting_source(), "the command line is not complete");
         if self.pending.take().is_some() {
             buf.advance(HEADER_LEN);
         }

@@ -171,10 +171,12 @@ impl RequestWalker {
     /// Whether a protocol-1/2 command line is complete and only its source (the
     /// `DOTI` frame) is still to come, or still coming.
     pub fn awaiting_source(&self) -> bool {
-        self.stage == Stage::Doti
-            || self
-                .body_in_progress()
-                .is_some_and(|b| b.token == Token::Doti)
+        // The stage moves on when a header is accepted, so the last argument's body
+        // may still be coming while the stage already waits for `DOTI`.
+        match self.body_in_progress() {
+            Some(body) => body.token == Token::Doti,
+            None => self.stage == Stage::Doti,
+        }
     }
 
     /// The body whose header was accepted and whose bytes are still coming.

@@ -429,10 +429,15 @@ fn misuse_is_an_error_not_a_panic() {
 #[test]
 fn awaiting_source_spans_the_doti_frame() {
     let mut walker = RequestWalker::new(Limits::default());
-    for header in [b"DIST00000002", b"ARGC00000000"] {
+    for header in [b"DIST00000002", b"ARGC00000001", b"ARGV00000002"] {
         assert!(!walker.awaiting_source());
         walker.header(header).unwrap();
     }
+    // Not while the last argument is still coming.
+    assert!(!walker.awaiting_source());
+    walker.body(1).unwrap();
+    assert!(!walker.awaiting_source());
+    walker.body(1).unwrap();
     assert!(walker.awaiting_source());
     walker.header(b"DOTI00000004").unwrap();
     assert!(walker.awaiting_source());
