@@ -23,6 +23,8 @@
 //!   arguments that would let a client choose what runs or which server files are read or
 //!   written. Then [`rewrite_for_server`] (protocols 1/2; name the input with
 //!   [`preprocessed_extension`]) or [`rewrite_for_pump`] and [`fix_dotd`] (protocol 3).
+//! * **Naming.** [`source_name`] names the file a command line compiles, for logs and
+//!   statistics where only the arguments are known.
 //! * **Identity.** [`identity`] reads which compiler (version and target) answered
 //!   `-dumpfullversion` and `-dumpmachine`, or produced an object.
 
@@ -34,6 +36,7 @@ mod options;
 mod rules;
 mod scan;
 mod server;
+mod source;
 
 pub use client::{local_cpp_argv, strip_local_args};
 pub use expand::{expand_preprocessor_options, split_response_file};
@@ -47,3 +50,4 @@ pub use server::{
     PumpArgs, Refusal, RefusalKind, check_server_safety, compiler_name, fix_dotd, rewrite_for_pump,
     rewrite_for_server,
 };
+pub use source::source_name;

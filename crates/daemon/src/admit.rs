@@ -13,9 +13,9 @@ use tokio::time::{Instant, timeout};
 use tracing::{debug, warn};
 
 use crate::daemon::Daemon;
-use crate::prepare::Refusal;
+use crate::prepare::RequestRefusal;
 use crate::session;
-use crate::stats::Outcome;
+use crate::stats::ConnectionOutcome;
 
 /// The largest [`CompileHello`] accepted: a ticket is under 100 bytes.
 const MAX_HELLO: u32 = 4096;
@@ -34,7 +34,7 @@ pub fn admitted_address(daemon: &Daemon, peer: SocketAddr) -> bool {
     );
     daemon
         .stats
-        .finished(Outcome::refused_address, None, Instant::now());
+        .finished(ConnectionOutcome::refused_address, None, Instant::now());
     false
 }
 
@@ -64,7 +64,7 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
             warn!(%peer, category = "refused_grant", "TLS handshake failed: {e}");
             daemon
                 .stats
-                .finished(Outcome::refused_grant, None, Instant::now());
+                .finished(ConnectionOutcome::refused_grant, None, Instant::now());
             return;
         }
         Err(_) => return warn!(%peer, "TLS handshake timed out"),
@@ -89,8 +89,8 @@ pub async fn serve(daemon: Arc<Daemon>, stream: TcpStream, peer: SocketAddr) {
         }
     };
     let denial = daemon.trust.admit(&user, &hello).err().map(|reason| {
-        Refusal::denied(
-            Outcome::refused_grant,
+        RequestRefusal::denied(
+            ConnectionOutcome::refused_grant,
             format!("refusing the job of {user}: {reason}"),
         )
     });

@@ -11,6 +11,24 @@ use std::path::{Path, PathBuf};
 /// The directories distccd reads its allow-list from.
 pub const MASQUERADE_DIRS: [&str; 2] = ["/usr/lib/distcc", "/usr/local/lib/distcc"];
 
+/// Why a client's `argv[0]` is not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotAllowed {
+    /// The command line's first argument is empty.
+    #[error("the command line names no compiler")]
+    NoCompiler,
+    /// An absolute path not in the configuration, nor a listed name under `/usr/bin`.
+    #[error(
+        "compiler {0:?} is not allow-listed on this server (absolute paths must be listed in allowed_compilers)"
+    )]
+    Path(String),
+    /// A name not in the masquerade directories nor the configuration.
+    #[error(
+        "compiler {0:?} is not allow-listed on this server (allowed: the names in /usr/lib/distcc and the configured allowed_compilers)"
+    )]
+    Name(String),
+}
+
 /// The allow-list of compilers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompilerPolicy {
@@ -71,9 +89,9 @@ impl CompilerPolicy {
     ///
     /// A leading `/usr/bin/` or `/bin/` is dropped before the name check, as distccd
     /// does (build tools such as QtCreator send `/usr/bin/clang++`).
-    pub fn resolve(&self, argv0: &str) -> Result<String, String> {
+    pub fn resolve(&self, argv0: &str) -> Result<String, NotAllowed> {
         if argv0.is_empty() {
-            return Err("the command line names no compiler".into());
+            return Err(NotAllowed::NoCompiler);
         }
         if argv0.contains('/') {
             if self.paths.contains(Path::new(argv0)) {
@@ -86,19 +104,13 @@ impl CompilerPolicy {
                 Some(name) if !name.contains('/') && self.names.contains(name) => {
                     Ok(name.to_owned())
                 }
-                _ => Err(format!(
-                    "compiler {argv0:?} is not allow-listed on this server (absolute paths \
-                     must be listed in allowed_compilers)"
-                )),
+                _ => Err(NotAllowed::Path(argv0.to_owned())),
             };
         }
         if self.names.contains(argv0) {
             Ok(argv0.to_owned())
         } else {
-            Err(format!(
-                "compiler {argv0:?} is not allow-listed on this server (allowed: the names in \
-                 /usr/lib/distcc and the configured allowed_compilers)"
-            ))
+            Err(NotAllowed::Name(argv0.to_owned()))
         }
     }
 }
@@ -145,7 +157,7 @@ mod tests {
             "",
             "python3",
         ] {
-            let err = p.resolve(bad).unwrap_err();
+            let err = p.resolve(bad).unwrap_err().to_string();
             assert!(
                 err.contains("allow-listed") || err.contains("no compiler"),
                 "{bad}: {err}"

@@ -251,6 +251,9 @@ pub enum ConfigError {
     /// A value is out of range or meaningless.
     #[error("{0}")]
     Invalid(String),
+    /// The sandbox's settings are wrong.
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SettingsError),
 }
 
 impl Cli {
@@ -351,10 +354,7 @@ impl Cli {
         let credentials = self.credentials.or(file.credentials);
         let insecure = self.insecure || file.insecure.unwrap_or(false);
         check_exposure(scheduler.as_deref(), credentials.is_some(), insecure)?;
-        let sandbox = self
-            .sandbox
-            .merge(file.sandbox.unwrap_or_default())
-            .map_err(ConfigError::Invalid)?;
+        let sandbox = self.sandbox.merge(file.sandbox.unwrap_or_default())?;
         Ok(Config {
             listen: self
                 .listen

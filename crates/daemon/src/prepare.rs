@@ -15,13 +15,13 @@ use tempfile::TempDir;
 
 use crate::daemon::Daemon;
 use crate::job::JobSpec;
-use crate::stats::Outcome;
+use crate::stats::ConnectionOutcome;
 
 /// Why a request is not run, as the client and the log will read it.
 #[derive(Debug, Clone)]
-pub struct Refusal {
+pub struct RequestRefusal {
     /// The stats category.
-    pub outcome: Outcome,
+    pub outcome: ConnectionOutcome,
     /// The STAT sent to the client.
     pub status: u32,
     /// The explanation sent in SERR.
@@ -48,10 +48,10 @@ struct DotdFixup {
 }
 
 /// Check a request and lay out its job directory, or say why not.
-pub fn prepare(daemon: &Daemon, request: Request) -> Result<PreparedJob, Refusal> {
+pub fn prepare(daemon: &Daemon, request: Request) -> Result<PreparedJob, RequestRefusal> {
     let Checked { argv, program, job } = check(daemon, request.version, &request.argv)?;
     let dir = job_dir(daemon)?;
-    let io = |what: &str, e: std::io::Error| Refusal::server_error(format!("{what}: {e}"));
+    let io = |what: &str, e: std::io::Error| RequestRefusal::server_error(format!("{what}: {e}"));
     let output = dir.path().join(if job.assemble_only() {
         "output.s"
     } else {
@@ -72,8 +72,9 @@ pub fn prepare(daemon: &Daemon, request: Request) -> Result<PreparedJob, Refusal
             (args, dir.path().to_owned(), None)
         }
         Payload::Tree { cwd, entries } => {
-            let tree = validate_tree(&cwd, &entries)
-                .map_err(|e| Refusal::denied(Outcome::refused_tree, e.to_string()))?;
+            let tree = validate_tree(&cwd, &entries).map_err(|e| {
+                RequestRefusal::denied(ConnectionOutcome::refused_tree, e.to_string())
+            })?;
             let root = dir.path().join("root");
             write_tree(&root, &tree).map_err(|e| io("cannot write the source tree", e))?;
             let cwd = root.join(bytes_path(&tree.cwd.to_bytes()));
@@ -124,36 +125,36 @@ struct Checked {
 
 /// The checks every request passes before anything is written: text arguments, an
 /// allow-listed compiler, no dangerous argument, a single distributable compile.
-fn check(daemon: &Daemon, version: Version, raw: &[Bytes]) -> Result<Checked, Refusal> {
+fn check(daemon: &Daemon, version: Version, raw: &[Bytes]) -> Result<Checked, RequestRefusal> {
     let argv = raw
         .iter()
         .enumerate()
         .map(|(i, arg)| {
             String::from_utf8(arg.to_vec()).map_err(|_| {
-                Refusal::denied(
-                    Outcome::refused_command,
+                RequestRefusal::denied(
+                    ConnectionOutcome::refused_command,
                     format!("argument {i} is not valid UTF-8"),
                 )
             })
         })
-        .collect::<Result<Vec<String>, Refusal>>()?;
+        .collect::<Result<Vec<String>, RequestRefusal>>()?;
     let Some(argv0) = argv.first() else {
-        return Err(Refusal::denied(
-            Outcome::refused_command,
+        return Err(RequestRefusal::denied(
+            ConnectionOutcome::refused_command,
             "the command line is empty".into(),
         ));
     };
-    let program = daemon
-        .compilers
-        .resolve(argv0)
-        .map_err(|reason| Refusal::denied(Outcome::refused_compiler, reason))?;
-    ccfarm_compiler::check_server_safety(&argv, version.number())
-        .map_err(|refusal| Refusal::denied(Outcome::refused_argument, refusal.to_string()))?;
+    let program = daemon.compilers.resolve(argv0).map_err(|reason| {
+        RequestRefusal::denied(ConnectionOutcome::refused_compiler, reason.to_string())
+    })?;
+    ccfarm_compiler::check_server_safety(&argv, version.number()).map_err(|refusal| {
+        RequestRefusal::denied(ConnectionOutcome::refused_argument, refusal.to_string())
+    })?;
     let job = match ccfarm_compiler::scan_args(&argv) {
         Classification::Distributable(job) => job,
         Classification::Local(reason) => {
-            return Err(Refusal::denied(
-                Outcome::refused_command,
+            return Err(RequestRefusal::denied(
+                ConnectionOutcome::refused_command,
                 format!("not a single compile this server can run: {reason}"),
             ));
         }
@@ -161,11 +162,11 @@ fn check(daemon: &Daemon, version: Version, raw: &[Bytes]) -> Result<Checked, Re
     Ok(Checked { argv, program, job })
 }
 
-fn job_dir(daemon: &Daemon) -> Result<TempDir, Refusal> {
+fn job_dir(daemon: &Daemon) -> Result<TempDir, RequestRefusal> {
     tempfile::Builder::new()
         .prefix(&crate::jobdirs::prefix(std::process::id()))
         .tempdir_in(&daemon.config.tmp_dir)
-        .map_err(|e| Refusal::server_error(format!("cannot create a job directory: {e}")))
+        .map_err(|e| RequestRefusal::server_error(format!("cannot create a job directory: {e}")))
 }
 
 /// Prepare a protocol-1/2 job from its command line alone, to be started before its
@@ -176,7 +177,7 @@ pub fn prepare_streamed(
     daemon: &Daemon,
     version: Version,
     raw: &[Bytes],
-) -> Result<Option<PreparedJob>, Refusal> {
+) -> Result<Option<PreparedJob>, RequestRefusal> {
     let Checked { argv, program, job } = check(daemon, version, raw)?;
     let dir = job_dir(daemon)?;
     let output = dir.path().join(if job.assemble_only() {
@@ -212,9 +213,9 @@ pub fn prepare_streamed(
     }))
 }
 
-fn path_str(path: &Path) -> Result<&str, Refusal> {
+fn path_str(path: &Path) -> Result<&str, RequestRefusal> {
     path.to_str()
-        .ok_or_else(|| Refusal::server_error(format!("job path {path:?} is not UTF-8")))
+        .ok_or_else(|| RequestRefusal::server_error(format!("job path {path:?} is not UTF-8")))
 }
 
 fn bytes_path(bytes: &[u8]) -> PathBuf {
@@ -249,22 +250,24 @@ impl PreparedJob {
         max_body_len: u32,
         version: Version,
         status: u32,
-    ) -> Result<Reply, Refusal> {
+    ) -> Result<Reply, RequestRefusal> {
         let limit = u64::from(max_body_len);
-        let read = |path: &Path, required: bool| -> Result<Bytes, Refusal> {
+        let read = |path: &Path, required: bool| -> Result<Bytes, RequestRefusal> {
             match std::fs::metadata(path) {
-                Ok(meta) if meta.len() > limit => Err(Refusal::server_error(format!(
+                Ok(meta) if meta.len() > limit => Err(RequestRefusal::server_error(format!(
                     "{} is {} bytes, more than the {limit}-byte limit",
                     path.file_name().unwrap_or_default().to_string_lossy(),
                     meta.len()
                 ))),
-                Ok(_) => std::fs::read(path)
-                    .map(Bytes::from)
-                    .map_err(|e| Refusal::server_error(format!("cannot read {path:?}: {e}"))),
+                Ok(_) => std::fs::read(path).map(Bytes::from).map_err(|e| {
+                    RequestRefusal::server_error(format!("cannot read {path:?}: {e}"))
+                }),
                 // A compiler that succeeds without writing output produces an empty
                 // file on the client, as with distccd.
                 Err(_) if !required => Ok(Bytes::new()),
-                Err(e) => Err(Refusal::server_error(format!("cannot read {path:?}: {e}"))),
+                Err(e) => Err(RequestRefusal::server_error(format!(
+                    "cannot read {path:?}: {e}"
+                ))),
             }
         };
         let stderr = read(&self.spec.stderr, true)?;

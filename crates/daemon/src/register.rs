@@ -69,6 +69,8 @@ enum SessionError {
     Frame(#[from] farm::FrameError),
     #[error("refused: {0}")]
     Refused(String),
+    #[error("refused: {0}")]
+    TicketKey(ccfarm_trust::ticket::TicketError),
     #[error("unexpected message: {0:?}")]
     Unexpected(FromScheduler),
 }
@@ -124,7 +126,7 @@ where
                 daemon
                     .trust
                     .set_tickets(&tickets)
-                    .map_err(SessionError::Refused)?;
+                    .map_err(SessionError::TicketKey)?;
             }
         }
         Some(FromScheduler::Refused { reason }) => return Err(SessionError::Refused(reason)),

@@ -15,10 +15,29 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ccfarm_proto::farm::{CompileHello, TicketKeyGrant};
 use ccfarm_trust::reload::Reloadable;
-use ccfarm_trust::ticket::{self, TicketKey};
+use ccfarm_trust::ticket::{self, TicketError, TicketKey};
 use ccfarm_trust::tls::rustls::ClientConfig;
 use ccfarm_trust::{ClientAuth, Credentials, Expect, Identity, Role};
 use tokio_rustls::TlsAcceptor;
+
+/// Why a TLS job may not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobDenied {
+    /// The certificate is not a user's.
+    #[error("jobs come from users; the certificate is for {0}")]
+    NotAUser(Identity),
+    /// A server of a scheduler runs only granted jobs, and this one carried no grant.
+    #[error("this server runs only jobs the scheduler granted: the job carried no grant ticket")]
+    NoTicket,
+    /// The ticket cannot be checked before the scheduler has given its key.
+    #[error(
+        "this server is not registered with its scheduler yet, so it cannot check the grant; try another server"
+    )]
+    NotRegistered,
+    /// The ticket is malformed, forged, for another server or user, or expired.
+    #[error(transparent)]
+    Ticket(#[from] TicketError),
+}
 
 /// Why credentials could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -122,15 +141,15 @@ impl Trust {
     }
 
     /// The scheduler's welcome gave a ticket key.
-    pub fn set_tickets(&self, grant: &TicketKeyGrant) -> Result<(), String> {
-        let key = TicketKey::from_hex(&grant.key).map_err(|e| e.to_string())?;
+    pub fn set_tickets(&self, grant: &TicketKeyGrant) -> Result<(), TicketError> {
+        let key = TicketKey::from_hex(&grant.key)?;
         let offset_ms = grant.now_ms as i64 - now_ms();
         *self.tickets.lock().unwrap_or_else(|e| e.into_inner()) = Some(Tickets { key, offset_ms });
         Ok(())
     }
 
     /// Whether `user` (proven by TLS) may run a job with `hello`; the refusal says why.
-    pub fn admit(&self, user: &Identity, hello: &CompileHello) -> Result<(), String> {
+    pub fn admit(&self, user: &Identity, hello: &CompileHello) -> Result<(), JobDenied> {
         let server = self.identity().map(|i| i.name).unwrap_or_default();
         let tickets = self
             .tickets
@@ -167,31 +186,17 @@ pub struct Judged<'a> {
 
 /// Whether a TLS job may run: a user's, and with a scheduler, granted by it to this
 /// server for this user.
-pub fn judge(j: &Judged<'_>) -> Result<(), String> {
+pub fn judge(j: &Judged<'_>) -> Result<(), JobDenied> {
     if j.user.role != Role::User {
-        return Err(format!(
-            "jobs come from users; the certificate is for {}",
-            j.user
-        ));
+        return Err(JobDenied::NotAUser(j.user.clone()));
     }
     if !j.with_scheduler {
         return Ok(());
     }
-    let Some(ticket) = j.ticket else {
-        return Err(
-            "this server runs only jobs the scheduler granted: the job carried no grant ticket"
-                .into(),
-        );
-    };
-    let Some(key) = j.key else {
-        return Err(
-            "this server is not registered with its scheduler yet, so it cannot check the grant; try another server"
-                .into(),
-        );
-    };
-    ticket::verify(key, ticket, j.server, &j.user.name, j.scheduler_now_ms)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    let ticket = j.ticket.ok_or(JobDenied::NoTicket)?;
+    let key = j.key.ok_or(JobDenied::NotRegistered)?;
+    ticket::verify(key, ticket, j.server, &j.user.name, j.scheduler_now_ms)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -226,21 +231,24 @@ mod tests {
             ..base
         })
         .unwrap_err();
-        assert!(err.contains("no grant ticket"), "{err}");
+        assert!(err.to_string().contains("no grant ticket"), "{err}");
         let err = judge(&Judged { key: None, ..base }).unwrap_err();
-        assert!(err.contains("not registered"), "{err}");
+        assert!(err.to_string().contains("not registered"), "{err}");
         let err = judge(&Judged {
             server: "build8",
             ..base
         })
         .unwrap_err();
-        assert!(err.contains("not issued for this server"), "{err}");
+        assert!(
+            err.to_string().contains("not issued for this server"),
+            "{err}"
+        );
         let err = judge(&Judged {
             scheduler_now_ms: 2_000,
             ..base
         })
         .unwrap_err();
-        assert!(err.contains("expired"), "{err}");
+        assert!(err.to_string().contains("expired"), "{err}");
         let bob = Identity::new(Role::User, "bob").unwrap();
         assert!(judge(&Judged { user: &bob, ..base }).is_err());
         let server = Identity::new(Role::Server, "build8").unwrap();
@@ -249,7 +257,7 @@ mod tests {
             ..base
         })
         .unwrap_err();
-        assert!(err.contains("jobs come from users"), "{err}");
+        assert!(err.to_string().contains("jobs come from users"), "{err}");
         // Without a scheduler, an authenticated user is enough.
         assert_eq!(
             judge(&Judged {

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use ccfarm_proto::distcc::{
     Payload, ProtoError, Reply, Request, RequestDecoder, TreeEntryKind, Version,
 };
@@ -18,8 +18,12 @@ use tracing::{debug, info, warn};
 
 use crate::daemon::Daemon;
 use crate::job::{self, JobEnd};
-use crate::prepare::{PreparedJob, Refusal, prepare, prepare_streamed};
-use crate::stats::Outcome;
+use crate::prepare::{PreparedJob, RequestRefusal, prepare};
+use crate::stats::ConnectionOutcome;
+
+mod early;
+
+use early::start_early;
 
 /// distcc's exit codes, carried in the high byte of STAT when ccfarmd itself fails.
 mod exit {
@@ -39,7 +43,7 @@ pub async fn serve<S>(
     stream: S,
     peer: SocketAddr,
     early: BytesMut,
-    denial: Option<Refusal>,
+    denial: Option<RequestRefusal>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -70,7 +74,7 @@ pub async fn serve<S>(
                     started,
                 };
                 return ctx
-                    .serve_streamed(&mut reader, &mut writer, &mut decoder, &mut buf, early)
+                    .serve_streamed(&mut reader, &mut writer, decoder, &mut buf, early)
                     .await;
             }
             match read_until(&daemon, &mut reader, &mut decoder, &mut buf, false).await {
@@ -108,7 +112,7 @@ pub async fn serve<S>(
         }
         Err(panic) => {
             let refusal =
-                Refusal::server_error(format!("internal error preparing the job: {panic}"));
+                RequestRefusal::server_error(format!("internal error preparing the job: {panic}"));
             return refuse(&daemon, &mut writer, peer, version, &summary, refusal).await;
         }
     };
@@ -116,8 +120,8 @@ pub async fn serve<S>(
     // Wait for a compile slot, unless the queue is full: then say "busy" at once, so
     // the client can go elsewhere instead of waiting in a kernel backlog.
     let Ok(queue_place) = daemon.queue.clone().try_acquire_owned() else {
-        let refusal = Refusal {
-            outcome: Outcome::busy,
+        let refusal = RequestRefusal {
+            outcome: ConnectionOutcome::busy,
             status: exit::BUSY << 8,
             reason: format!(
                 "server busy: {} compiles running and {} waiting; try another host",
@@ -138,7 +142,7 @@ pub async fn serve<S>(
         info!(%peer, category = "client_disconnect", "client went away while queued: {summary}");
         daemon
             .stats
-            .finished(Outcome::client_disconnect, None, Instant::now());
+            .finished(ConnectionOutcome::client_disconnect, None, Instant::now());
         return;
     };
 
@@ -157,29 +161,6 @@ pub async fn serve<S>(
     .await;
 }
 
-/// A compiler started before its source arrived, with the slot it holds.
-struct Early {
-    job: PreparedJob,
-    running: job::Running,
-    _slot: tokio::sync::OwnedSemaphorePermit,
-}
-
-/// Start the compiler for a protocol-1/2 command whose source is still to come, if a
-/// slot is free and the command is acceptable. Anything else (no slot, a refusal, a
-/// failed start) takes the ordinary path once the whole request is in, which reports
-/// it properly.
-fn start_early(daemon: &Daemon, decoder: &RequestDecoder) -> Option<Early> {
-    let version = decoder.version()?;
-    let slot = daemon.slots.clone().try_acquire_owned().ok()?;
-    let job = prepare_streamed(daemon, version, decoder.argv()).ok()??;
-    let running = job::start(&job.spec, true).ok()?;
-    Some(Early {
-        job,
-        running,
-        _slot: slot,
-    })
-}
-
 /// What a session knows about its connection.
 struct Conn<'a> {
     daemon: &'a Daemon,
@@ -188,63 +169,6 @@ struct Conn<'a> {
 }
 
 impl Conn<'_> {
-    async fn serve_streamed(
-        &self,
-        reader: &mut (impl AsyncRead + Unpin),
-        writer: &mut (impl AsyncWrite + Unpin),
-        decoder: &mut RequestDecoder,
-        buf: &mut BytesMut,
-        early: Early,
-    ) {
-        let Early {
-            job,
-            mut running,
-            _slot,
-        } = early;
-        let (daemon, peer) = (self.daemon, self.peer);
-        daemon.stats.running(1);
-        let compile_started = Instant::now();
-        // Dropping `running` on any early return kills the waiting compiler.
-        let request = match read_until(daemon, reader, decoder, buf, false).await {
-            Ok(Progress::Complete(request)) => request,
-            Ok(_) => {
-                daemon.stats.running(-1);
-                return report_read_error(
-                    daemon,
-                    peer,
-                    ReadError::Protocol(ProtoError::Truncated(0)),
-                );
-            }
-            Err(err) => {
-                daemon.stats.running(-1);
-                return report_read_error(daemon, peer, err);
-            }
-        };
-        let summary = Summary::of(&request);
-        let Payload::Preprocessed(source) = request.payload else {
-            unreachable!("only protocol-1/2 requests start early");
-        };
-        if let Some(mut stdin) = running.stdin() {
-            // A compiler that exits early (a bad option) closes the pipe; its status
-            // says why, so a failed write is not an error of its own.
-            let fed = timeout(daemon.config.io_timeout, stdin.write_all(&source)).await;
-            if let Ok(Err(err)) = fed {
-                debug!(%peer, "feeding the compiler: {err}");
-            }
-        }
-        let end = running.finish(job.spec.grace, client_gone(reader)).await;
-        self.conclude(
-            writer,
-            request.version,
-            &summary,
-            job,
-            end,
-            compile_started,
-            true,
-        )
-        .await;
-    }
-
     /// Turn a finished job into the reply, send it, and account for it.
     #[allow(clippy::too_many_arguments)]
     async fn conclude(
@@ -264,9 +188,9 @@ impl Conn<'_> {
         let (outcome, reply) = match end {
             JobEnd::Exited(status) => {
                 let outcome = if status == 0 {
-                    Outcome::compile_ok
+                    ConnectionOutcome::compile_ok
                 } else {
-                    Outcome::compile_error
+                    ConnectionOutcome::compile_error
                 };
                 let limit = daemon.config.limits.max_body_len;
                 let collected = file_work(inline, move || {
@@ -283,7 +207,7 @@ impl Conn<'_> {
                     }
                     Ok((_, Err(refusal))) => (refusal.outcome, refusal.reply(version)),
                     Err(panic) => {
-                        let refusal = Refusal::server_error(format!(
+                        let refusal = RequestRefusal::server_error(format!(
                             "internal error collecting results: {panic}"
                         ));
                         (refusal.outcome, refusal.reply(version))
@@ -294,8 +218,8 @@ impl Conn<'_> {
                 let lifetime = daemon.config.job_lifetime.unwrap_or_default().as_secs();
                 let reason =
                     format!("compile exceeded the job lifetime of {lifetime} s and was killed");
-                let refusal = Refusal {
-                    outcome: Outcome::compile_timeout,
+                let refusal = RequestRefusal {
+                    outcome: ConnectionOutcome::compile_timeout,
                     status: exit::TIMEOUT << 8,
                     reason,
                 };
@@ -306,12 +230,12 @@ impl Conn<'_> {
                 info!(%peer, category = "client_disconnect", "client went away; compiler killed: {summary}");
                 daemon
                     .stats
-                    .finished(Outcome::client_disconnect, None, Instant::now());
+                    .finished(ConnectionOutcome::client_disconnect, None, Instant::now());
                 return;
             }
             JobEnd::SpawnFailed(err) => {
-                let refusal = Refusal {
-                    outcome: Outcome::server_error,
+                let refusal = RequestRefusal {
+                    outcome: ConnectionOutcome::server_error,
                     status: exit::COMPILER_MISSING << 8,
                     reason: if daemon.sandbox.is_confined() {
                         format!(
@@ -329,7 +253,7 @@ impl Conn<'_> {
             JobEnd::SandboxFailed(reason) => {
                 // The server's fault: reported as such (distcc then retries elsewhere
                 // or locally), never as the user's compile error.
-                let refusal = Refusal::server_error(format!(
+                let refusal = RequestRefusal::server_error(format!(
                     "the compile sandbox ({}) failed: {reason}",
                     daemon.sandbox.description()
                 ));
@@ -342,7 +266,7 @@ impl Conn<'_> {
         drop(job_dir);
         let outcome = if let Err(err) = &sent {
             warn!(%peer, category = "client_disconnect", "could not send the reply: {err}");
-            Outcome::client_disconnect
+            ConnectionOutcome::client_disconnect
         } else {
             outcome
         };
@@ -409,13 +333,13 @@ fn report_read_error(daemon: &Daemon, peer: SocketAddr, err: ReadError) {
             info!(%peer, category = "client_disconnect", "client closed before sending its source");
             daemon
                 .stats
-                .finished(Outcome::client_disconnect, None, Instant::now());
+                .finished(ConnectionOutcome::client_disconnect, None, Instant::now());
         }
         err => {
             warn!(%peer, category = "bad_request", "{err}; closing the connection");
             daemon
                 .stats
-                .finished(Outcome::bad_request, None, Instant::now());
+                .finished(ConnectionOutcome::bad_request, None, Instant::now());
         }
     }
 }
@@ -488,7 +412,7 @@ async fn refuse(
     peer: SocketAddr,
     version: Version,
     summary: &Summary,
-    refusal: Refusal,
+    refusal: RequestRefusal,
 ) {
     warn!(%peer, category = refusal.outcome.name(), "refused: {}: {summary}", refusal.reason);
     if let Err(err) = send(daemon, writer, &refusal.reply(version)).await {
@@ -508,18 +432,18 @@ pub struct Summary {
 
 impl Summary {
     fn of(request: &Request) -> Summary {
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let compiler = request
-            .argv
-            .first()
-            .map_or_else(|| "?".to_owned(), |a| text(a));
-        let source = request
-            .argv
+        Summary::of_argv(&request.argv)
+    }
+
+    fn of_argv(raw: &[Bytes]) -> Summary {
+        let argv: Vec<String> = raw
             .iter()
-            .skip(1)
-            .map(|a| text(a))
-            .rfind(|a| !a.starts_with('-') && a.contains('.') && !a.ends_with(".o"))
-            .unwrap_or_else(|| "?".to_owned());
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let compiler = argv.first().map_or("?", String::as_str).to_owned();
+        let source = ccfarm_compiler::source_name(&argv)
+            .unwrap_or("?")
+            .to_owned();
         Summary { compiler, source }
     }
 }
@@ -530,24 +454,24 @@ impl std::fmt::Display for Summary {
     }
 }
 
-impl Refusal {
+impl RequestRefusal {
     /// The distcc reply that explains this refusal.
     pub fn reply(&self, version: Version) -> Reply {
         Reply::failure(version, self.status, format!("ccfarmd: {}\n", self.reason))
     }
 
     /// An internal failure of the server.
-    pub fn server_error(reason: String) -> Refusal {
-        Refusal {
-            outcome: Outcome::server_error,
+    pub fn server_error(reason: String) -> RequestRefusal {
+        RequestRefusal {
+            outcome: ConnectionOutcome::server_error,
             status: exit::GENERAL << 8,
             reason,
         }
     }
 
     /// A request the server will not run.
-    pub fn denied(outcome: Outcome, reason: String) -> Refusal {
-        Refusal {
+    pub fn denied(outcome: ConnectionOutcome, reason: String) -> RequestRefusal {
+        RequestRefusal {
             outcome,
             status: exit::ACCESS_DENIED << 8,
             reason,

@@ -22,7 +22,7 @@ use crate::system::SystemInfo;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[allow(non_camel_case_types)]
-pub enum Outcome {
+pub enum ConnectionOutcome {
     /// The compiler ran and exited 0.
     compile_ok,
     /// The compiler ran and failed (a genuine compile error, not an infrastructure one).
@@ -51,46 +51,46 @@ pub enum Outcome {
     server_error,
 }
 
-impl Outcome {
-    const ALL: [Outcome; 13] = [
-        Outcome::compile_ok,
-        Outcome::compile_error,
-        Outcome::compile_timeout,
-        Outcome::client_disconnect,
-        Outcome::bad_request,
-        Outcome::busy,
-        Outcome::refused_compiler,
-        Outcome::refused_argument,
-        Outcome::refused_command,
-        Outcome::refused_tree,
-        Outcome::refused_address,
-        Outcome::refused_grant,
-        Outcome::server_error,
+impl ConnectionOutcome {
+    const ALL: [ConnectionOutcome; 13] = [
+        ConnectionOutcome::compile_ok,
+        ConnectionOutcome::compile_error,
+        ConnectionOutcome::compile_timeout,
+        ConnectionOutcome::client_disconnect,
+        ConnectionOutcome::bad_request,
+        ConnectionOutcome::busy,
+        ConnectionOutcome::refused_compiler,
+        ConnectionOutcome::refused_argument,
+        ConnectionOutcome::refused_command,
+        ConnectionOutcome::refused_tree,
+        ConnectionOutcome::refused_address,
+        ConnectionOutcome::refused_grant,
+        ConnectionOutcome::server_error,
     ];
 
     /// The name used in logs and JSON.
     pub fn name(self) -> &'static str {
         match self {
-            Outcome::compile_ok => "compile_ok",
-            Outcome::compile_error => "compile_error",
-            Outcome::compile_timeout => "compile_timeout",
-            Outcome::client_disconnect => "client_disconnect",
-            Outcome::bad_request => "bad_request",
-            Outcome::busy => "busy",
-            Outcome::refused_compiler => "refused_compiler",
-            Outcome::refused_argument => "refused_argument",
-            Outcome::refused_command => "refused_command",
-            Outcome::refused_tree => "refused_tree",
-            Outcome::refused_address => "refused_address",
-            Outcome::refused_grant => "refused_grant",
-            Outcome::server_error => "server_error",
+            ConnectionOutcome::compile_ok => "compile_ok",
+            ConnectionOutcome::compile_error => "compile_error",
+            ConnectionOutcome::compile_timeout => "compile_timeout",
+            ConnectionOutcome::client_disconnect => "client_disconnect",
+            ConnectionOutcome::bad_request => "bad_request",
+            ConnectionOutcome::busy => "busy",
+            ConnectionOutcome::refused_compiler => "refused_compiler",
+            ConnectionOutcome::refused_argument => "refused_argument",
+            ConnectionOutcome::refused_command => "refused_command",
+            ConnectionOutcome::refused_tree => "refused_tree",
+            ConnectionOutcome::refused_address => "refused_address",
+            ConnectionOutcome::refused_grant => "refused_grant",
+            ConnectionOutcome::server_error => "server_error",
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ResultLabel {
-    result: Outcome,
+    result: ConnectionOutcome,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -164,7 +164,7 @@ impl Stats {
             "Time spent running the compiler",
             duration.clone(),
         );
-        for outcome in Outcome::ALL {
+        for outcome in ConnectionOutcome::ALL {
             let _ = results.get_or_create(&ResultLabel { result: outcome });
         }
         Stats {
@@ -221,7 +221,7 @@ impl Stats {
     /// Record how a connection ended; `compile` is set when the compiler ran.
     pub fn finished(
         &self,
-        outcome: Outcome,
+        outcome: ConnectionOutcome,
         compile: Option<(&str, &str, Duration)>,
         now: Instant,
     ) {
@@ -269,7 +269,7 @@ impl Stats {
         }
     }
 
-    fn count(&self, outcome: Outcome) -> u64 {
+    fn count(&self, outcome: ConnectionOutcome) -> u64 {
         self.results
             .get_or_create(&ResultLabel { result: outcome })
             .get()
@@ -308,28 +308,37 @@ impl Stats {
             (longest.source, longest.compiler, longest.msecs as i64)
         };
         let minute = Duration::from_secs(60);
-        let other = self.count(Outcome::refused_compiler)
-            + self.count(Outcome::refused_argument)
-            + self.count(Outcome::refused_command)
-            + self.count(Outcome::refused_tree)
-            + self.count(Outcome::refused_address)
-            + self.count(Outcome::refused_grant)
-            + self.count(Outcome::server_error);
+        let other = self.count(ConnectionOutcome::refused_compiler)
+            + self.count(ConnectionOutcome::refused_argument)
+            + self.count(ConnectionOutcome::refused_command)
+            + self.count(ConnectionOutcome::refused_tree)
+            + self.count(ConnectionOutcome::refused_address)
+            + self.count(ConnectionOutcome::refused_grant)
+            + self.count(ConnectionOutcome::server_error);
         let lines = [
             "argv /ccfarmd".to_owned(),
             "<distccstats>".to_owned(),
             format!("dcc_tcp_accept {}", self.accepted.get()),
-            format!("dcc_rej_bad_req {}", self.count(Outcome::bad_request)),
-            format!("dcc_rej_overload {}", self.count(Outcome::busy)),
-            format!("dcc_compile_ok {}", self.count(Outcome::compile_ok)),
-            format!("dcc_compile_error {}", self.count(Outcome::compile_error)),
+            format!(
+                "dcc_rej_bad_req {}",
+                self.count(ConnectionOutcome::bad_request)
+            ),
+            format!("dcc_rej_overload {}", self.count(ConnectionOutcome::busy)),
+            format!(
+                "dcc_compile_ok {}",
+                self.count(ConnectionOutcome::compile_ok)
+            ),
+            format!(
+                "dcc_compile_error {}",
+                self.count(ConnectionOutcome::compile_error)
+            ),
             format!(
                 "dcc_compile_timeout {}",
-                self.count(Outcome::compile_timeout)
+                self.count(ConnectionOutcome::compile_timeout)
             ),
             format!(
                 "dcc_cli_disconnect {}",
-                self.count(Outcome::client_disconnect)
+                self.count(ConnectionOutcome::client_disconnect)
             ),
             format!("dcc_other {other}"),
             format!("dcc_longest_job {}", one_word(&name)),
@@ -386,7 +395,7 @@ impl Stats {
             queued: self.queued.get(),
             running_peak: self.max_running_seen(),
             connections: self.accepted.get(),
-            results: Outcome::ALL
+            results: ConnectionOutcome::ALL
                 .iter()
                 .map(|&o| (o.name(), self.count(o)))
                 .collect(),
@@ -449,16 +458,16 @@ mod tests {
         let now = Instant::now();
         stats.accepted();
         stats.finished(
-            Outcome::compile_ok,
+            ConnectionOutcome::compile_ok,
             Some(("big file.c", "gcc", Duration::from_millis(1500))),
             now,
         );
         stats.finished(
-            Outcome::compile_ok,
+            ConnectionOutcome::compile_ok,
             Some(("small.c", "gcc", Duration::from_millis(5))),
             now,
         );
-        stats.finished(Outcome::refused_argument, None, now);
+        stats.finished(ConnectionOutcome::refused_argument, None, now);
         let page = stats.distcc_page(now, &SystemInfo::default());
         let keys: Vec<&str> = page
             .lines()
@@ -517,7 +526,7 @@ mod tests {
     #[test]
     fn prometheus_lists_results() {
         let stats = Stats::new(2, 8);
-        stats.finished(Outcome::busy, None, Instant::now());
+        stats.finished(ConnectionOutcome::busy, None, Instant::now());
         let text = stats.prometheus();
         assert!(
             text.contains("ccfarmd_jobs_total{result=\"busy\"} 1"),

@@ -24,8 +24,10 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::OFlag;
 
 use self::rlimits::RlimitPlan;
-pub use self::rlimits::{ProcessCap, ResourceLimits};
-pub use self::settings::{FileSandbox, Mode, SandboxFlags, SandboxSettings};
+pub use self::rlimits::{ProcessCap, ResourceLimits, UnknownProcessCap};
+pub use self::settings::{
+    FileSandbox, Mode, SandboxFlags, SandboxSettings, SettingsError, UnknownMode,
+};
 
 /// Why the sandbox cannot be set up (at start-up) or cannot confine a job.
 #[derive(Debug, thiserror::Error)]

@@ -41,17 +41,20 @@ pub enum ProcessCap {
     Rlimit,
 }
 
-impl std::str::FromStr for ProcessCap {
-    type Err = String;
+/// A process cap other than `auto`, `cgroup` or `rlimit`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown process cap {0:?}: use auto, cgroup or rlimit")]
+pub struct UnknownProcessCap(pub String);
 
-    fn from_str(s: &str) -> Result<ProcessCap, String> {
+impl std::str::FromStr for ProcessCap {
+    type Err = UnknownProcessCap;
+
+    fn from_str(s: &str) -> Result<ProcessCap, UnknownProcessCap> {
         match s {
             "auto" => Ok(ProcessCap::Auto),
             "cgroup" => Ok(ProcessCap::Cgroup),
             "rlimit" => Ok(ProcessCap::Rlimit),
-            other => Err(format!(
-                "unknown process cap {other:?}: use auto, cgroup or rlimit"
-            )),
+            other => Err(UnknownProcessCap(other.to_owned())),
         }
     }
 }

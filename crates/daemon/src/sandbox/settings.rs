@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::rlimits::{ProcessCap, ResourceLimits};
+use super::rlimits::{ProcessCap, ResourceLimits, UnknownProcessCap};
 
 /// Which mechanism to use, as configured (`sandbox = "auto"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -21,20 +21,37 @@ pub enum Mode {
     Off,
 }
 
-impl std::str::FromStr for Mode {
-    type Err = String;
+/// A sandbox mode other than `auto`, `landlock`, `bwrap` or `off`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown sandbox {0:?}: use auto, landlock, bwrap or off")]
+pub struct UnknownMode(pub String);
 
-    fn from_str(s: &str) -> Result<Mode, String> {
+impl std::str::FromStr for Mode {
+    type Err = UnknownMode;
+
+    fn from_str(s: &str) -> Result<Mode, UnknownMode> {
         match s {
             "auto" => Ok(Mode::Auto),
             "landlock" => Ok(Mode::Landlock),
             "bwrap" | "bubblewrap" => Ok(Mode::Bwrap),
             "off" | "none" => Ok(Mode::Off),
-            other => Err(format!(
-                "unknown sandbox {other:?}: use auto, landlock, bwrap or off"
-            )),
+            other => Err(UnknownMode(other.to_owned())),
         }
     }
+}
+
+/// A mistake in the sandbox's settings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    /// `mode` names no mechanism.
+    #[error(transparent)]
+    Mode(#[from] UnknownMode),
+    /// `process_cap` names no way of capping processes.
+    #[error(transparent)]
+    ProcessCap(#[from] UnknownProcessCap),
+    /// A read-only path is relative, so what it allows would depend on the directory.
+    #[error("sandbox path {} must be absolute", .0.display())]
+    RelativePath(PathBuf),
 }
 
 /// The settings the sandbox is built from.
@@ -89,7 +106,7 @@ pub struct FileSandbox {
 
 impl SandboxFlags {
     /// The flags over the file over the defaults; the error says what is wrong.
-    pub fn merge(self, file: FileSandbox) -> Result<SandboxSettings, String> {
+    pub fn merge(self, file: FileSandbox) -> Result<SandboxSettings, SettingsError> {
         let mode = match (self.mode, file.mode) {
             (Some(mode), _) => mode,
             (None, Some(name)) => name.parse()?,
@@ -98,10 +115,7 @@ impl SandboxFlags {
         let mut extra_paths = file.paths.unwrap_or_default();
         extra_paths.extend(self.paths);
         if let Some(relative) = extra_paths.iter().find(|p| !p.is_absolute()) {
-            return Err(format!(
-                "sandbox path {} must be absolute",
-                relative.display()
-            ));
+            return Err(SettingsError::RelativePath(relative.clone()));
         }
         let d = ResourceLimits::default();
         let process_cap = match (self.process_cap, file.process_cap) {
@@ -157,7 +171,8 @@ mod tests {
         assert_eq!("landlock".parse::<Mode>(), Ok(Mode::Landlock));
         assert_eq!("bubblewrap".parse::<Mode>(), Ok(Mode::Bwrap));
         assert_eq!("off".parse::<Mode>(), Ok(Mode::Off));
-        assert!("chroot".parse::<Mode>().unwrap_err().contains("auto"));
+        let err = "chroot".parse::<Mode>().unwrap_err();
+        assert!(err.to_string().contains("auto"), "{err}");
     }
 
     #[test]
@@ -211,7 +226,7 @@ mod tests {
         assert!(flags(&[]).merge(file("mode = \"chroot\"")).is_err());
         assert!(flags(&[]).merge(file("process_cap = \"pids\"")).is_err());
         let relative = flags(&[]).merge(file("paths = [\"opt\"]")).unwrap_err();
-        assert!(relative.contains("absolute"), "{relative}");
+        assert!(relative.to_string().contains("absolute"), "{relative}");
         assert!(toml::from_str::<FileSandbox>("modes = \"auto\"").is_err());
         let cli = Cli::try_parse_from(["ccfarmd", "--sandbox", "jail"]);
         assert!(cli.is_err());

@@ -210,3 +210,80 @@ fn syntax_error_matches_local_gcc() {
     assert_eq!(status["results"]["compile_error"], 2, "{status}");
     server.assert_no_leftovers();
 }
+
+/// A client that sends its command line in pieces, pauses as distcc does while it
+/// preprocesses, then sends the source in pieces: the compiler started early reads the pieces as
+/// they come and the object is the one a local compile gives.
+#[test]
+fn a_source_arriving_in_pieces_after_the_command_line() {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    use bytes::{Bytes, BytesMut};
+    use ccfarm_proto::distcc::{Limits, ReplyDecoder, Version, encode_command, encode_source};
+
+    let server = Server::start(&[]);
+    let scratch = Scratch::new();
+    scratch.write("hello.c", HELLO_C);
+    scratch.write("greeting.h", GREETING_H);
+    let local = local_object(&scratch, "gcc", "hello.c", &["-O2"]);
+    let pre = run(&scratch, "gcc", &["-O2", "-E", "hello.c"]);
+    assert!(pre.status.success());
+    // Without its last argument the command is still a compile, so a server that took
+    // the command line as complete too early would start the compiler.
+    let argv: Vec<Bytes> = ["gcc", "-O2", "-c", "hello.c", "-ohello.o"]
+        .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+        .to_vec();
+    for version in [Version::V1, Version::V2] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.set_nodelay(true).unwrap();
+        // The last argument's header first and its text later, as distcc writes them:
+        // the command line is complete only with the text.
+        let command = encode_command(version, &argv);
+        let text = command.len() - argv.last().unwrap().len();
+        s.write_all(&command[..text]).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        s.write_all(&command[text..]).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let source = encode_source(version, &pre.stdout);
+        // Cut inside the header and twice inside the body.
+        let cuts = [0, 5, 40, source.len() / 2, source.len()];
+        for piece in cuts.windows(2) {
+            s.write_all(&source[piece[0]..piece[1]]).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut wire = Vec::new();
+        s.read_to_end(&mut wire).unwrap();
+        let reply = ReplyDecoder::new(version, Limits::default())
+            .decode(&mut BytesMut::from(&wire[..]))
+            .unwrap()
+            .expect("a whole reply");
+        assert_eq!(
+            reply.status,
+            0,
+            "{version:?}: {}",
+            String::from_utf8_lossy(&reply.stderr)
+        );
+        assert_eq!(reply.object, local, "{version:?}: the object differs");
+    }
+
+    // A client that closes in the middle of its source gets nothing, and the job is
+    // counted as a broken request.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(&encode_command(Version::V1, &argv)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let source = encode_source(Version::V1, &pre.stdout);
+    s.write_all(&source[..source.len() / 2]).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut wire = Vec::new();
+    let _ = s.read_to_end(&mut wire);
+    assert!(wire.is_empty(), "a reply to half a request");
+    assert!(
+        server.wait_for_log("bad_request", Duration::from_secs(5)),
+        "{}",
+        server.log()
+    );
+    server.assert_no_leftovers();
+}

@@ -63,6 +63,15 @@ pub enum ProtoError {
         #[source]
         source: LzoError,
     },
+    /// More body bytes were accounted for than the body's header announced: the
+    /// caller driving a request walker lost track of the frame.
+    #[error("{len} body bytes accounted for where {remaining} remained")]
+    BodyOverrun {
+        /// The bytes accounted for.
+        len: u64,
+        /// What the body in progress still had to come (0 when none was).
+        remaining: u64,
+    },
     /// The stream ended in the middle of a message.
     #[error("connection closed in the middle of a message ({0} bytes of a partial frame)")]
     Truncated(usize),

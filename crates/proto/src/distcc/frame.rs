@@ -1,5 +1,6 @@
-//! "Is a whole frame buffered? Then take it": the two primitives every decoder here
-//! is built from. Neither consumes anything unless the whole frame is present.
+//! "Is a whole frame buffered? Then take it": the two primitives the reply decoder is
+//! built from (neither consumes anything unless the whole frame is present), and the
+//! decoded-size budget and decompression both directions share.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -58,7 +59,7 @@ pub(crate) fn take_body(
 }
 
 /// Running total of a message's decoded size, checked against a limit.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Budget {
     used: u64,
     limit: u64,

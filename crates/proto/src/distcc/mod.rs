@@ -16,6 +16,7 @@ pub mod pump;
 mod reply;
 mod request;
 pub mod token;
+pub mod walk;
 
 pub use error::ProtoError;
 pub use limits::Limits;
@@ -24,6 +25,7 @@ pub use request::{
     Payload, Request, RequestDecoder, TreeEntry, TreeEntryKind, encode_command, encode_source,
 };
 pub use token::Token;
+pub use walk::{Body, Event, Expect, Fed, Frame, RequestWalker};
 
 /// The protocol versions distcc defines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,15 +1,12 @@
-//! Compile requests, as a distcc client sends them.
-//!
-//! Protocols 1 and 2: `DIST v`, `ARGC n`, n × `ARGV`, `DOTI` (the preprocessed source;
-//! LZO-compressed in v2). Protocol 3 ("pump"): `DIST 3`, `CDIR`, `ARGC`/`ARGV`…,
-//! `NFIL n`, then n × (`NAME` followed by `FILE` (LZO) or `LINK`).
+//! Compile requests, as a distcc client sends them: their encoding, and a decoder that
+//! buffers a whole request. The grammar itself is [`super::walk`]'s.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::error::ProtoError;
-use super::frame::{Budget, bulk, take_body, take_value};
 use super::limits::Limits;
-use super::token::{Token, write_header};
+use super::token::{HEADER_LEN, Token, write_header};
+use super::walk::{Body, Expect, Frame, RequestWalker};
 use super::{Version, write_body};
 
 /// One complete compile request.
@@ -110,45 +107,34 @@ fn write_argv(out: &mut Vec<u8>, argv: &[Bytes]) {
     }
 }
 
-/// Where the decoder is in the request.
-#[derive(Debug)]
-enum Stage {
-    Dist,
-    Cdir,
-    Argc,
-    Argv { remaining: u32 },
-    Doti,
-    Nfil,
-    Name { remaining: u32 },
-    Content { remaining: u32, name: Bytes },
-}
-
-/// Incremental decoder of one [`Request`].
+/// Incremental decoder of one [`Request`]: the [`RequestWalker`] driven over a
+/// buffer, keeping every body in memory.
 ///
 /// Feed it the connection's read buffer after every read; it consumes whole frames
 /// from the front and returns the request once the last frame has arrived.
 #[derive(Debug)]
 pub struct RequestDecoder {
-    limits: Limits,
-    stage: Stage,
-    budget: Budget,
-    version: Option<Version>,
+    walker: RequestWalker,
+    /// A body whose header the walker has accepted; the header stays in the buffer
+    /// until the whole body is there, so only whole frames are ever consumed.
+    pending: Option<Body>,
     cwd: Bytes,
     argv: Vec<Bytes>,
+    source: Bytes,
+    name: Bytes,
     entries: Vec<TreeEntry>,
 }
 
 impl RequestDecoder {
     /// A decoder that enforces `limits`.
     pub fn new(limits: Limits) -> Self {
-        let budget = Budget::new(limits.max_message_len);
         RequestDecoder {
-            limits,
-            stage: Stage::Dist,
-            budget,
-            version: None,
+            walker: RequestWalker::new(limits),
+            pending: None,
             cwd: Bytes::new(),
             argv: Vec::new(),
+            source: Bytes::new(),
+            name: Bytes::new(),
             entries: Vec::new(),
         }
     }
@@ -156,7 +142,7 @@ impl RequestDecoder {
     /// The protocol version, once `DIST` has been read. A server needs it to answer
     /// even a request it refuses.
     pub fn version(&self) -> Option<Version> {
-        self.version
+        self.walker.version()
     }
 
     /// The command line, as far as it has been read (complete once `DOTI` or `NFIL`
@@ -169,21 +155,46 @@ impl RequestDecoder {
     /// to come. A distcc client sends the command while its preprocessor runs, so a
     /// server can get the compiler going before the source arrives.
     pub fn awaiting_source(&self) -> bool {
-        matches!(self.stage, Stage::Doti)
+        self.walker.awaiting_source()
+    }
+
+    /// Hand the rest of the request to a caller that moves the source itself (a
+    /// server streaming it into a compiler that is already running): the walker, where
+    /// this decoder stands, and the command line. A `DOTI` header that has arrived is
+    /// taken from `buf`, so `buf` then starts with what the walker expects next.
+    /// Meant for when [`RequestDecoder::awaiting_source`] is true.
+    pub fn into_source(mut self, buf: &mut BytesMut) -> (RequestWalker, Vec<Bytes>) {
+        debug_assert!(self.awaiting_source(), "the command line is not complete");
+        if self.pending.take().is_some() {
+            buf.advance(HEADER_LEN);
+        }
+        (self.walker, self.argv)
     }
 
     /// Consume whole frames from `buf`. `Ok(None)`: more bytes are needed.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Request>, ProtoError> {
         loop {
-            match self.step(buf)? {
-                Step::NeedMore => return Ok(None),
-                Step::Continue => {}
-                Step::Complete(payload) => {
-                    return Ok(Some(Request {
-                        version: self.version.expect("version is read first"),
-                        argv: std::mem::take(&mut self.argv),
-                        payload,
-                    }));
+            match self.walker.expect() {
+                Expect::Complete => return Ok(Some(self.finish())),
+                Expect::Header(_) => {
+                    let Some(head) = buf.get(..HEADER_LEN) else {
+                        return Ok(None);
+                    };
+                    let head: &[u8; HEADER_LEN] = head.try_into().expect("HEADER_LEN bytes");
+                    match self.walker.header(head)? {
+                        Frame::Body(body) => {
+                            self.pending = Some(body);
+                            if body.len == 0 {
+                                self.take_body(buf)?;
+                            }
+                        }
+                        Frame::Version(_) | Frame::Count { .. } => buf.advance(HEADER_LEN),
+                    }
+                }
+                Expect::Body { .. } => {
+                    if !self.take_body(buf)? {
+                        return Ok(None);
+                    }
                 }
             }
         }
@@ -194,141 +205,62 @@ impl RequestDecoder {
     pub fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Request>, ProtoError> {
         match self.decode(buf)? {
             Some(request) => Ok(Some(request)),
-            None if buf.is_empty() && matches!(self.stage, Stage::Dist) => Ok(None),
+            None if buf.is_empty() && self.walker.at_start() => Ok(None),
             None => Err(ProtoError::Truncated(buf.len())),
         }
     }
 
-    fn step(&mut self, buf: &mut BytesMut) -> Result<Step, ProtoError> {
-        let limits = &self.limits;
-        match self.stage {
-            Stage::Dist => {
-                let Some((_, v)) = take_value(buf, &[Token::Dist])? else {
-                    return Ok(Step::NeedMore);
-                };
-                let version = Version::from_number(v)?;
-                self.version = Some(version);
-                self.stage = if version == Version::V3 {
-                    Stage::Cdir
-                } else {
-                    Stage::Argc
-                };
-            }
-            Stage::Cdir => {
-                let Some((_, cwd)) = take_body(buf, &[(Token::Cdir, limits.max_arg_len)])? else {
-                    return Ok(Step::NeedMore);
-                };
-                self.budget.charge(cwd.len())?;
-                self.cwd = cwd;
-                self.stage = Stage::Argc;
-            }
-            Stage::Argc => {
-                let Some((_, n)) = take_value(buf, &[Token::Argc])? else {
-                    return Ok(Step::NeedMore);
-                };
-                if n > limits.max_args {
-                    return Err(too_many("argument count", n, limits.max_args));
-                }
-                self.stage = Stage::Argv { remaining: n };
-            }
-            Stage::Argv { remaining: 0 } => {
-                self.stage = match self.version {
-                    Some(Version::V3) => Stage::Nfil,
-                    _ => Stage::Doti,
-                };
-            }
-            Stage::Argv { remaining } => {
-                let Some((_, arg)) = take_body(buf, &[(Token::Argv, limits.max_arg_len)])? else {
-                    return Ok(Step::NeedMore);
-                };
-                self.budget.charge(arg.len())?;
-                self.argv.push(arg);
-                self.stage = Stage::Argv {
-                    remaining: remaining - 1,
-                };
-            }
-            Stage::Doti => {
-                let Some((_, body)) = take_body(buf, &[(Token::Doti, limits.max_body_len)])? else {
-                    return Ok(Step::NeedMore);
-                };
-                let source = self.body("DOTI", body)?;
-                self.stage = Stage::Dist;
-                return Ok(Step::Complete(Payload::Preprocessed(source)));
-            }
-            Stage::Nfil => {
-                let Some((_, n)) = take_value(buf, &[Token::Nfil])? else {
-                    return Ok(Step::NeedMore);
-                };
-                if n > limits.max_files {
-                    return Err(too_many("file count", n, limits.max_files));
-                }
-                self.stage = Stage::Name { remaining: n };
-            }
-            Stage::Name { remaining: 0 } => {
-                self.stage = Stage::Dist;
-                return Ok(Step::Complete(Payload::Tree {
-                    cwd: std::mem::take(&mut self.cwd),
-                    entries: std::mem::take(&mut self.entries),
-                }));
-            }
-            Stage::Name { remaining } => {
-                let Some((_, name)) = take_body(buf, &[(Token::Name, limits.max_arg_len)])? else {
-                    return Ok(Step::NeedMore);
-                };
-                self.budget.charge(name.len())?;
-                self.stage = Stage::Content { remaining, name };
-            }
-            Stage::Content {
-                remaining,
-                ref name,
-            } => {
-                // A LINK body is a path; a FILE body may be large.
-                let expected = [
-                    (Token::File, limits.max_body_len),
-                    (Token::Link, limits.max_arg_len),
-                ];
-                let Some((token, body)) = take_body(buf, &expected)? else {
-                    return Ok(Step::NeedMore);
-                };
-                let name = name.clone();
-                let kind = if token == Token::Link {
-                    self.budget.charge(body.len())?;
-                    TreeEntryKind::Link(body)
-                } else {
-                    TreeEntryKind::File(self.body("FILE", body)?)
-                };
-                self.entries.push(TreeEntry { name, kind });
-                self.stage = Stage::Name {
-                    remaining: remaining - 1,
-                };
-            }
+    /// Take the pending body's frame if all of it is buffered.
+    fn take_body(&mut self, buf: &mut BytesMut) -> Result<bool, ProtoError> {
+        let body = self
+            .pending
+            .expect("a body is pending while the walker expects one");
+        let len = body.len as usize;
+        if buf.len() < HEADER_LEN + len {
+            return Ok(false);
         }
-        Ok(Step::Continue)
+        buf.advance(HEADER_LEN);
+        let data = buf.split_to(len).freeze();
+        self.walker.body(len)?;
+        self.pending = None;
+        let data = self.walker.decode_body(&body, data)?;
+        match body.token {
+            Token::Cdir => self.cwd = data,
+            Token::Argv => self.argv.push(data),
+            Token::Doti => self.source = data,
+            Token::Name => self.name = data,
+            Token::File => self.entries.push(TreeEntry {
+                name: std::mem::take(&mut self.name),
+                kind: TreeEntryKind::File(data),
+            }),
+            _ => self.entries.push(TreeEntry {
+                name: std::mem::take(&mut self.name),
+                kind: TreeEntryKind::Link(data),
+            }),
+        }
+        Ok(true)
     }
 
-    /// Decompress (v2, v3) or account for (v1) a bulk body.
-    fn body(&mut self, what: &'static str, body: Bytes) -> Result<Bytes, ProtoError> {
-        let max = self.limits.max_decompressed_len;
-        bulk(
-            what,
-            body,
-            self.version.is_some_and(Version::compressed),
-            max,
-            &mut self.budget,
-        )
-    }
-}
-
-enum Step {
-    NeedMore,
-    Continue,
-    Complete(Payload),
-}
-
-fn too_many(what: &'static str, count: u32, limit: u32) -> ProtoError {
-    ProtoError::TooMany {
-        what,
-        count: count.into(),
-        limit: limit.into(),
+    /// The complete request; the decoder starts over for the next one.
+    fn finish(&mut self) -> Request {
+        let version = self
+            .walker
+            .version()
+            .expect("a complete request has a version");
+        let limits = self.walker.limits().clone();
+        self.walker = RequestWalker::new(limits);
+        let payload = if version == Version::V3 {
+            Payload::Tree {
+                cwd: std::mem::take(&mut self.cwd),
+                entries: std::mem::take(&mut self.entries),
+            }
+        } else {
+            Payload::Preprocessed(std::mem::take(&mut self.source))
+        };
+        Request {
+            version,
+            argv: std::mem::take(&mut self.argv),
+            payload,
+        }
     }
 }

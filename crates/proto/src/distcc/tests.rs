@@ -443,3 +443,43 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_source_can_be_handed_over_before_or_after_its_header() {
+    let wire = fixture("v1-hello.request");
+    let doti = wire.windows(4).position(|w| w == b"DOTI").unwrap();
+    // The last argument's header is in but not all of its body: the command line is
+    // not complete yet.
+    for cut in [doti - 3, doti - 8] {
+        let mut decoder = RequestDecoder::new(Limits::default());
+        let mut buf = BytesMut::from(&wire[..cut]);
+        assert!(decoder.decode(&mut buf).unwrap().is_none());
+        assert!(!decoder.awaiting_source(), "cut at {cut}");
+    }
+    let whole = decode_request(&wire).unwrap().unwrap();
+    let Payload::Preprocessed(source) = whole.payload else {
+        panic!("v1 carries DOTI")
+    };
+    // Cut before the header, inside it, right after it and inside the body.
+    for cut in [doti, doti + 5, doti + 12, doti + 40] {
+        let mut decoder = RequestDecoder::new(Limits::default());
+        let mut buf = BytesMut::from(&wire[..cut]);
+        assert!(decoder.decode(&mut buf).unwrap().is_none());
+        assert!(decoder.awaiting_source(), "cut at {cut}");
+        let (mut walker, argv) = decoder.into_source(&mut buf);
+        assert_eq!(args(&argv), HELLO_ARGV);
+        buf.extend_from_slice(&wire[cut..]);
+        let mut got = Vec::new();
+        let mut rest = &buf[..];
+        while !rest.is_empty() {
+            let fed = walker.feed(rest).unwrap();
+            if let walk::Event::BodyBytes { token, .. } = fed.event {
+                assert_eq!(token, Token::Doti);
+                got.extend_from_slice(&rest[..fed.used]);
+            }
+            rest = &rest[fed.used..];
+        }
+        assert_eq!(walker.expect(), walk::Expect::Complete);
+        assert_eq!(got, source, "cut at {cut}");
+    }
+}
