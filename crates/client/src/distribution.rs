@@ -35,9 +35,7 @@ use crate::hosts::{HostList, HostTransport};
 use crate::race::{Race, RaceEnd};
 use crate::verdict::Verdict;
 
-mod events;
-
-pub use events::{Action, Answer, Event, Level, Slot};
+pub use crate::actions::{Action, Answer, Event, Level, Slot};
 
 /// How many granted servers may fail one job before the host list is tried.
 pub const SCHEDULER_ATTEMPTS: u32 = 3;

@@ -20,11 +20,11 @@ use ccfarm_proto::farm::{GrantProof, JobDescription};
 use ccfarm_trust::Credentials;
 
 use crate::backoff::{BackoffPolicy, BackoffStore};
-use crate::compile::{self, Job};
 use crate::distribution::{Action, Answer, Distribution, Event, Level, Rules, Slot};
 use crate::exit;
 use crate::history::History;
 use crate::hosts::{HostEntry, HostTransport};
+use crate::job::{self, Job};
 use crate::lease::{self, Lease, Notice, Watched};
 use crate::preprocess::{self, RunningCpp};
 use crate::race::{Grant, RaceEvent};
@@ -248,7 +248,7 @@ impl<'a, 'scope> Shell<'a, 'scope> {
             Action::Deliver { reply, host } => {
                 return Performed::Event(Event::Delivered(self.job.deliver(&host, &reply)));
             }
-            Action::Emit(reply) => compile::emit(&reply),
+            Action::Emit(reply) => job::emit(&reply),
             Action::Exit(code) => return Performed::Exit(code),
         }
         Performed::Nothing

@@ -6,18 +6,22 @@
 //! outputs exactly as a local compile would; on any infrastructure failure try the
 //! next host, then compile locally.
 
+pub mod actions;
 pub mod admin;
 pub mod backoff;
 pub mod ca;
 pub mod channel;
 pub mod compile;
+mod context;
 pub mod distribution;
 mod driver;
 pub mod env;
 pub mod exit;
+pub mod grant;
 pub mod history;
 pub mod hosts;
 pub mod identity;
+mod job;
 pub mod lease;
 pub mod local;
 pub mod log;

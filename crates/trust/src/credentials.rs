@@ -181,7 +181,13 @@ impl Credentials {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .unwrap_or_default(),
         );
-        verify::own_certificate(&credentials, now).map_err(|reason| {
+        verify::own_certificate(
+            &credentials.authority,
+            &credentials.chain,
+            &credentials.crls,
+            now,
+        )
+        .map_err(|reason| {
             invalid(
                 CERT_FILE,
                 format!("not usable with this {CA_FILE}: {reason}"),

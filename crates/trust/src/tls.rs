@@ -64,7 +64,8 @@ impl Credentials {
 
     /// Settings for connecting to `expect`, proving this member's identity.
     pub fn client_config(&self, expect: Expect) -> Result<Arc<ClientConfig>, TlsError> {
-        let checker = Checker::new(self).map_err(|e| TlsError(e.to_string()))?;
+        let checker =
+            Checker::new(&self.authority, &self.crls).map_err(|e| TlsError(e.to_string()))?;
         let verifier = Arc::new(FarmServerVerifier::new(checker, expect));
         let config = ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])

@@ -12,13 +12,14 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
+use rustls_pki_types::{
+    CertificateDer, CertificateRevocationListDer, ServerName, TrustAnchor, UnixTime,
+};
 use webpki::{
     CertRevocationList, EndEntityCert, KeyUsage, OwnedCertRevocationList, RevocationCheckDepth,
     RevocationOptionsBuilder, UnknownStatusPolicy,
 };
 
-use crate::credentials::Credentials;
 use crate::identity::{Identity, Role};
 
 /// Which peer a client expects to reach.
@@ -89,12 +90,14 @@ pub(crate) struct Checker {
 
 impl Checker {
     /// The checker of the farm `credentials` belong to.
-    pub(crate) fn new(credentials: &Credentials) -> Result<Checker, VerifyError> {
-        let anchor = webpki::anchor_from_trusted_cert(&credentials.authority)
+    pub(crate) fn new(
+        authority: &CertificateDer<'_>,
+        crls: &[CertificateRevocationListDer<'_>],
+    ) -> Result<Checker, VerifyError> {
+        let anchor = webpki::anchor_from_trusted_cert(authority)
             .map_err(VerifyError::Authority)?
             .to_owned();
-        let crls = credentials
-            .crls
+        let crls = crls
             .iter()
             .map(|der| OwnedCertRevocationList::from_der(der).map(CertRevocationList::from))
             .collect::<Result<Vec<_>, _>>()
@@ -143,17 +146,19 @@ impl Checker {
 
 /// Check that a member's own certificate is usable: issued by its authority, in date,
 /// not revoked.
-pub(crate) fn own_certificate(credentials: &Credentials, now: UnixTime) -> Result<(), VerifyError> {
-    let leaf = credentials
-        .chain
-        .first()
-        .ok_or(VerifyError::NoCertificate)?;
+pub(crate) fn own_certificate(
+    authority: &CertificateDer<'_>,
+    chain: &[CertificateDer<'_>],
+    crls: &[CertificateRevocationListDer<'_>],
+    now: UnixTime,
+) -> Result<(), VerifyError> {
+    let leaf = chain.first().ok_or(VerifyError::NoCertificate)?;
     let usage = match Identity::from_certificate(leaf) {
         Ok(identity) if identity.role == Role::Scheduler => KeyUsage::server_auth(),
         _ => KeyUsage::client_auth(),
     };
-    Checker::new(credentials)?
-        .check(leaf, &credentials.chain[1..], now, usage)
+    Checker::new(authority, crls)?
+        .check(leaf, &chain[1..], now, usage)
         .map(|_| ())
 }
 

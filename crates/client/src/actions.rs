@@ -7,7 +7,7 @@ use ccfarm_proto::distcc::Reply;
 use ccfarm_proto::farm::JobResult;
 
 use crate::backoff::HostState;
-use crate::race::{Grant, RaceEvent};
+use crate::grant::{Grant, RaceEvent};
 use crate::verdict::Verdict;
 
 /// How loud a log line is.
