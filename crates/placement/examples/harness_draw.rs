@@ -8,7 +8,7 @@
 //! `make -j`, then the job costs in seconds, in Makefile order):
 //!
 //! ```sh
-//! cd ../shared/bench && python3 -c 'import benchlib
+//! cd "$BENCH_ROOT" && python3 -c 'import benchlib    # the benchmark harness's directory
 //! for w in ["W1", "W2"]:
 //!     with open(f"/tmp/harness-{w}.txt", "w") as f:
 //!         for c in benchlib.make_workload(w).clients:

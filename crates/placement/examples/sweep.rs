@@ -2,7 +2,7 @@
 //! behind a policy change, less at the mercy of one draw than `ccfarm-sim`.
 //!
 //! `cargo run --release -p ccfarm-placement --example sweep [SEEDS] [proportional|constant|headers|rebuild] [NOISE]`
-//! (`constant`: every job reports the same size, as in the shared harness without padding;
+//! (`constant`: every job reports the same size, as in the benchmark harness without padding;
 //! `headers`: sizes include headers that cost nothing, as the harness's padded sources;
 //! `rebuild`: constant sizes, every job with its previous compile time; `NOISE`: the
 //! spread of run times around the costs, [`Farm::noise`], default 0).

@@ -18,7 +18,7 @@ use crate::ids::HostId;
 use crate::size_fit::{Line, SizeFit};
 
 /// How far the size line's estimate may stray from the plain ratio's, either way: enough
-/// for the 3.5× spread of work per byte seen on the shared harness's padded sources.
+/// for the 3.5× spread of work per byte seen on the benchmark harness's padded sources.
 const LINE_LEEWAY: f64 = 4.0;
 
 /// The line is used only once it has been compared with the ratio on this many jobs.

@@ -3,7 +3,7 @@
 //!
 //! Why a line and not only a ratio: part of every preprocessed file costs the compiler
 //! little next to its size (the system headers every file includes), so work per byte is
-//! far from constant. On the shared harness with padded sources a file is 56 KB of headers
+//! far from constant. On the benchmark harness with padded sources a file is 56 KB of headers
 //! plus about 104 bytes per millisecond of work: a 169 ms job is 74 KB (2.3 µs a byte), a
 //! 2.7 s job 335 KB (8 µs a byte). A ratio fitted to the typical job took the big jobs for
 //! less than half of what they are and the small ones for more, so earliest-finish saw

@@ -371,7 +371,7 @@ fn size_based_predictions_converge_without_previous_durations() {
     assert!((predicted - 3.0).abs() < 0.15, "{predicted}");
 }
 
-/// Files that share 56 KB of headers costing nothing (the shared harness's padded
+/// Files that share 56 KB of headers costing nothing (the benchmark harness's padded
 /// sources): work per byte grows with size, and the size model fits a line, so a big file
 /// is predicted near its cost rather than at the typical file's work per byte.
 #[test]

@@ -1,4 +1,4 @@
-//! The balance-daemon ports of the seed thread (003): Scott Lystig Fritchie's
+//! The balance-daemon ports of a 2004 distcc mailing-list thread: Scott Lystig Fritchie's
 //! `balance-daemon.tcl`, served by the scheduler so that the thread's other two scripts
 //! (`bal-wrap.tcl` and `balance-status-daemon.tcl`) work against it unchanged.
 //!

@@ -83,7 +83,7 @@ fn allow_list(what: &str, list: Option<&[String]>) -> Result<AllowList, StartErr
     Ok(AllowList::new(networks))
 }
 
-/// The three ports of the balance daemon from the seed thread (003).
+/// The three ports of the 2004 balance daemon (distcc mailing list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BalancePorts {
     /// A client connects, reads one `host:port` line, and holds the connection for the job.

@@ -5,8 +5,8 @@
 //! benchmark harness measured hosts settle at 0.3–0.6 where every weight is 1. A host no job
 //! has measured yet used to keep its weight as its speed, so it looked two or three times
 //! faster than every measured peer and earliest-finish sent it the biggest jobs
-//! (bench/README.md, finding 9). An untried host is instead valued at `weight × scale`: as fast, for its
-//! weight, as the measured hosts are for theirs. Its first job then blends with that seed,
+//! (the 2026-11 runs in bench/history.md). An untried host is instead valued at
+//! `weight × scale`: as fast, for its weight, as the measured hosts are for theirs. Its first job then blends with that seed,
 //! not with the raw weight (`Speed::learn`).
 //!
 //! The scale is `Σ speed / Σ weight` over the hosts with samples, the weight-weighted mean of

@@ -40,18 +40,18 @@ pub enum Sizes {
     #[default]
     Proportional,
     /// The same size for every job, so the scheduler knows nothing of a job's cost before
-    /// it has run: the shared harness without padding (`BENCH_PAD_BYTES_PER_MS=0`), whose
+    /// it has run: the benchmark harness without padding (`BENCH_PAD_BYTES_PER_MS=0`), whose
     /// generated sources differ only in a comment.
     Constant,
     /// `(`[`HEADERS_SECS`]` + cost) × `[`BYTES_PER_SEC`](super::BYTES_PER_SEC): every file also carries headers
-    /// that cost nothing, as the shared harness's padded sources
+    /// that cost nothing, as the benchmark harness's padded sources
     /// (`BENCH_PAD_BYTES_PER_MS=100`: 56 KB of headers and about 104 bytes per millisecond
     /// of work). Size tells the cost, but only through a line with a base.
     Headers,
     /// Sizes as [`Sizes::Constant`], but every job comes with its previous compile time and
     /// server, as the client remembers them in a rebuild: the workload is first run once
     /// with constant sizes (unmeasured), then again on a fresh scheduler with each job's
-    /// duration and host from that first run, as the shared harness's unpadded sources
+    /// duration and host from that first run, as the benchmark harness's unpadded sources
     /// built a second time with the client's memory kept.
     Rebuild,
 }

@@ -25,7 +25,7 @@ impl Waiting {
     /// now (past the promise it takes any slot: [`crate::queue::Queued::wait_until`]).
     /// Not the expected free time alone: jobs overrun their estimates as often as not, and
     /// a big job whose host freed a little late then took a four times slower free slot,
-    /// the worst place for it (seen on the shared harness: a 2.7 s job waited for a fast
+    /// the worst place for it (seen on the benchmark harness: a 2.7 s job waited for a fast
     /// host, its promise passed, and it ran 10 s on a slowness-4 host). In the simulator
     /// (40 draws, earliest-finish, W1 / W2): the expected free time alone 1.131 / 1.077;
     /// this 1.108 / 1.054 (constant sizes 1.207 / 1.093 against 1.210 / 1.088); the whole
