@@ -23,7 +23,7 @@ use ccfarm_client::admin::Target;
 use ccfarm_client::exit;
 use nix::sys::signal::Signal;
 
-use crate::farm_credentials::{self, CredentialsError, FarmCredentials};
+use crate::farm_credentials::{self, FarmCredentials, FarmCredentialsError};
 use command::{Signals, run_command};
 use services::{POLL, Service, ServiceError};
 use status::ServerReport;
@@ -102,7 +102,7 @@ enum FarmError {
     )]
     NoCompiler,
     #[error("{0}")]
-    Credentials(#[from] CredentialsError),
+    Credentials(#[from] FarmCredentialsError),
     #[error("{0}")]
     Service(#[from] ServiceError),
     #[error("{name} exited ({status}) while the farm was starting; {log}")]

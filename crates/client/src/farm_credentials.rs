@@ -22,7 +22,7 @@ pub struct FarmCredentials {
 
 /// Why the farm's credentials could not be made.
 #[derive(Debug, thiserror::Error)]
-pub enum CredentialsError {
+pub enum FarmCredentialsError {
     /// A name the farm chose is not a valid identity.
     #[error("cannot make credentials for the farm: {0}")]
     Name(#[from] IdentityError),
@@ -37,11 +37,11 @@ pub fn make(
     dir: &Path,
     servers: &[String],
     user: &str,
-) -> Result<FarmCredentials, CredentialsError> {
+) -> Result<FarmCredentials, FarmCredentialsError> {
     let now = SystemTime::now();
     let ca = dir.join("authority");
     store::init_authority(&ca, "ccfarm farm", now)?;
-    let issue = |role: Role, name: &str| -> Result<PathBuf, CredentialsError> {
+    let issue = |role: Role, name: &str| -> Result<PathBuf, FarmCredentialsError> {
         let identity = Identity::new(role, name)?;
         let out = dir.join(format!("{role}-{name}"));
         let hosts = ["localhost".to_owned(), "127.0.0.1".to_owned()];
@@ -53,7 +53,7 @@ pub fn make(
         servers: servers
             .iter()
             .map(|name| Ok((name.clone(), issue(Role::Server, name)?)))
-            .collect::<Result<_, CredentialsError>>()?,
+            .collect::<Result<_, FarmCredentialsError>>()?,
         user: issue(Role::User, user)?,
     })
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ccfarm_daemon::job::{self, JobEnd, JobSpec};
+use ccfarm_daemon::job::{self, CompilerExit, JobSpec};
 use ccfarm_daemon::sandbox::{Mode, ProcessCap, ResourceLimits, Sandbox, SandboxSettings};
 
 fn main() {
@@ -88,7 +88,7 @@ fn main() {
                 let end = runtime.block_on(job::run(&spec, std::future::pending()));
                 times[i].push(started.elapsed());
                 assert!(
-                    matches!(end, JobEnd::Exited(0)),
+                    matches!(end, CompilerExit::Exited(0)),
                     "{}: {end:?}",
                     sandboxes[i].0
                 );

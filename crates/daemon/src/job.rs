@@ -45,7 +45,7 @@ pub struct JobSpec {
 
 /// How the compile ended.
 #[derive(Debug)]
-pub enum JobEnd {
+pub enum CompilerExit {
     /// The compiler exited (or was killed by a signal of its own); the raw wait status.
     Exited(u32),
     /// `--job-lifetime` was exceeded and the group was killed.
@@ -146,7 +146,7 @@ impl Running {
         mut self,
         grace: Duration,
         cancel: impl std::future::Future<Output = ()>,
-    ) -> JobEnd {
+    ) -> CompilerExit {
         let lifetime = async {
             match self.deadline {
                 Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -158,14 +158,14 @@ impl Running {
             status = self.child.wait() => {
                 return match status {
                     Ok(_) if !self.set_up.was_set_up() => {
-                        JobEnd::SandboxFailed(last_line(&self.stderr))
+                        CompilerExit::SandboxFailed(last_line(&self.stderr))
                     }
-                    Ok(status) => JobEnd::Exited(status.into_raw() as u32),
-                    Err(e) => JobEnd::SpawnFailed(e),
+                    Ok(status) => CompilerExit::Exited(status.into_raw() as u32),
+                    Err(e) => CompilerExit::SpawnFailed(e),
                 };
             }
-            () = lifetime => JobEnd::TimedOut,
-            () = &mut cancel => JobEnd::Cancelled,
+            () = lifetime => CompilerExit::TimedOut,
+            () = &mut cancel => CompilerExit::Cancelled,
         };
         self.guard.signal(Signal::SIGTERM);
         if tokio::time::timeout(grace, self.child.wait())
@@ -192,11 +192,11 @@ fn last_line(stderr: &std::path::Path) -> String {
 }
 
 /// Run `spec` until it exits, its lifetime runs out, or `cancel` completes.
-pub async fn run(spec: &JobSpec, cancel: impl std::future::Future<Output = ()>) -> JobEnd {
+pub async fn run(spec: &JobSpec, cancel: impl std::future::Future<Output = ()>) -> CompilerExit {
     match start(spec, false) {
         Ok(running) => running.finish(spec.grace, cancel).await,
-        Err(StartError::Sandbox(e)) => JobEnd::SandboxFailed(e.to_string()),
-        Err(StartError::Spawn(e)) => JobEnd::SpawnFailed(e),
+        Err(StartError::Sandbox(e)) => CompilerExit::SandboxFailed(e.to_string()),
+        Err(StartError::Spawn(e)) => CompilerExit::SpawnFailed(e),
     }
 }
 
@@ -228,7 +228,10 @@ mod tests {
             std::future::pending(),
         )
         .await;
-        assert!(matches!(end, JobEnd::Exited(s) if s == 3 << 8), "{end:?}");
+        assert!(
+            matches!(end, CompilerExit::Exited(s) if s == 3 << 8),
+            "{end:?}"
+        );
         assert_eq!(
             std::fs::read_to_string(dir.path().join("out")).unwrap(),
             "out\n"
@@ -249,7 +252,7 @@ mod tests {
             std::future::pending(),
         )
         .await;
-        assert!(matches!(end, JobEnd::TimedOut), "{end:?}");
+        assert!(matches!(end, CompilerExit::TimedOut), "{end:?}");
         let pid: i32 = std::fs::read_to_string(dir.path().join("grandchild"))
             .unwrap()
             .trim()
@@ -265,7 +268,7 @@ mod tests {
         let script = "sleep 30 & echo $! > grandchild; wait";
         let cancel = tokio::time::sleep(Duration::from_millis(300));
         let end = run(&spec(&dir, script, None), cancel).await;
-        assert!(matches!(end, JobEnd::Cancelled), "{end:?}");
+        assert!(matches!(end, CompilerExit::Cancelled), "{end:?}");
         let pid: i32 = std::fs::read_to_string(dir.path().join("grandchild"))
             .unwrap()
             .trim()
@@ -282,7 +285,7 @@ mod tests {
         s.program = "/nonexistent/cc".into();
         assert!(matches!(
             run(&s, std::future::pending()).await,
-            JobEnd::SpawnFailed(_)
+            CompilerExit::SpawnFailed(_)
         ));
     }
 }

@@ -17,7 +17,7 @@ use tokio::time::{Instant, timeout};
 use tracing::{debug, info, warn};
 
 use crate::daemon::Daemon;
-use crate::job::{self, JobEnd};
+use crate::job::{self, CompilerExit};
 use crate::prepare::{PreparedJob, RequestRefusal, prepare};
 use crate::stats::ConnectionOutcome;
 
@@ -177,7 +177,7 @@ impl Conn<'_> {
         version: Version,
         summary: &Summary,
         job: PreparedJob,
-        end: JobEnd,
+        end: CompilerExit,
         compile_started: Instant,
         inline: bool,
     ) {
@@ -186,7 +186,7 @@ impl Conn<'_> {
         daemon.stats.running(-1);
         let mut job_dir = None;
         let (outcome, reply) = match end {
-            JobEnd::Exited(status) => {
+            CompilerExit::Exited(status) => {
                 let outcome = if status == 0 {
                     ConnectionOutcome::compile_ok
                 } else {
@@ -214,7 +214,7 @@ impl Conn<'_> {
                     }
                 }
             }
-            JobEnd::TimedOut => {
+            CompilerExit::TimedOut => {
                 let lifetime = daemon.config.job_lifetime.unwrap_or_default().as_secs();
                 let reason =
                     format!("compile exceeded the job lifetime of {lifetime} s and was killed");
@@ -226,14 +226,14 @@ impl Conn<'_> {
                 warn!(%peer, category = "compile_timeout", "{}: {summary}", refusal.reason);
                 (refusal.outcome, refusal.reply(version))
             }
-            JobEnd::Cancelled => {
+            CompilerExit::Cancelled => {
                 info!(%peer, category = "client_disconnect", "client went away; compiler killed: {summary}");
                 daemon
                     .stats
                     .finished(ConnectionOutcome::client_disconnect, None, Instant::now());
                 return;
             }
-            JobEnd::SpawnFailed(err) => {
+            CompilerExit::SpawnFailed(err) => {
                 let refusal = RequestRefusal {
                     outcome: ConnectionOutcome::server_error,
                     status: exit::COMPILER_MISSING << 8,
@@ -250,7 +250,7 @@ impl Conn<'_> {
                 warn!(%peer, category = "server_error", "{}", refusal.reason);
                 (refusal.outcome, refusal.reply(version))
             }
-            JobEnd::SandboxFailed(reason) => {
+            CompilerExit::SandboxFailed(reason) => {
                 // The server's fault: reported as such (distcc then retries elsewhere
                 // or locally), never as the user's compile error.
                 let refusal = RequestRefusal::server_error(format!(

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ccfarm_daemon::job::{self, JobEnd, JobSpec};
+use ccfarm_daemon::job::{self, CompilerExit, JobSpec};
 use ccfarm_daemon::sandbox::{Mode, ProcessCap, ResourceLimits, Sandbox, SandboxSettings};
 use ccfarm_testkit::*;
 
@@ -214,7 +214,7 @@ async fn a_fork_bomb_is_capped_and_its_processes_go() {
     // At the cap, fork fails and the shell gives up (dash exits 2); unconfined, it
     // would start all 400 and wait until its lifetime ran out.
     assert!(
-        matches!(end, JobEnd::Exited(_) | JobEnd::TimedOut),
+        matches!(end, CompilerExit::Exited(_) | CompilerExit::TimedOut),
         "{end:?}"
     );
     let started = std::fs::read_to_string(dir.path().join("started"))
@@ -249,7 +249,7 @@ async fn a_huge_output_is_stopped_at_the_file_size_limit() {
     let started = Instant::now();
     let end = job::run(&spec, std::future::pending()).await;
     assert!(
-        matches!(end, JobEnd::Exited(status) if status & 0x7f == libc::SIGXFSZ as u32),
+        matches!(end, CompilerExit::Exited(status) if status & 0x7f == libc::SIGXFSZ as u32),
         "{end:?}"
     );
     let size = std::fs::metadata(dir.path().join("big.o")).unwrap().len();
@@ -273,7 +273,7 @@ async fn a_spinning_compile_is_stopped_at_the_cpu_limit() {
     let started = Instant::now();
     let end = job::run(&spec, std::future::pending()).await;
     assert!(
-        matches!(end, JobEnd::Exited(status) if status & 0x7f == libc::SIGXCPU as u32),
+        matches!(end, CompilerExit::Exited(status) if status & 0x7f == libc::SIGXCPU as u32),
         "{end:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(30));
@@ -299,6 +299,9 @@ async fn a_sandbox_that_cannot_be_set_up_is_not_a_compile_result() {
         // A job directory that is gone: neither Landlock nor bwrap can grant it.
         spec.job_dir = dir.path().join("removed");
         let end = job::run(&spec, std::future::pending()).await;
-        assert!(matches!(end, JobEnd::SandboxFailed(_)), "{mode:?}: {end:?}");
+        assert!(
+            matches!(end, CompilerExit::SandboxFailed(_)),
+            "{mode:?}: {end:?}"
+        );
     }
 }
