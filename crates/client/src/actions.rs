@@ -35,6 +35,9 @@ pub enum Action {
     /// Ask the scheduler for a server, with the preprocessed source's size. Answered by
     /// [`Event::Answer`].
     AskScheduler,
+    /// Ask the next scheduler of the list after this pause (the last answer was that no
+    /// scheduler could be used). Answered by [`Event::Answer`].
+    AskSchedulerAgain(Duration),
     /// Close the connection of a grant that will not be used, which gives it back.
     /// No event.
     GiveBackGrant,
@@ -120,6 +123,7 @@ impl Action {
             Action::StartPreprocessor
                 | Action::FinishPreprocessor
                 | Action::AskScheduler
+                | Action::AskSchedulerAgain(_)
                 | Action::ReadBackoff(_)
                 | Action::TakeSlot { .. }
                 | Action::Send(_)
@@ -140,6 +144,10 @@ pub enum Answer {
     /// The scheduler cannot be used, for this reason (unreachable, silent, refusing,
     /// or the user's credentials unusable).
     Unusable(String),
+    /// No scheduler was asked, for this reason: none could be reached moments ago, by
+    /// this or another of the user's compiles ([`crate::distribution::SCHEDULER_KEY`]),
+    /// or this client cannot ask (its credentials are unusable, its list is empty).
+    NotAsked(String),
 }
 
 /// How a slot request ended.

@@ -25,7 +25,7 @@
 //! the machine waiting for a race's events.
 
 use std::collections::HashSet;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use ccfarm_proto::distcc::Reply;
 
@@ -40,11 +40,34 @@ pub use crate::actions::{Action, Answer, Event, Level, Slot};
 /// How many granted servers may fail one job before the host list is tried.
 pub const SCHEDULER_ATTEMPTS: u32 = 3;
 
+/// The pauses before asking the schedulers again, once each has failed in turn: about
+/// 12 s in all, long enough for a scheduler restarted in place to listen again (its
+/// servers then register within its start-up grace, while the request waits there).
+pub const SCHEDULER_RETRY_DELAYS: [Duration; 6] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(4),
+];
+
+/// The back-off key under which the user's compiles remember that no scheduler could be
+/// reached even after [`SCHEDULER_RETRY_DELAYS`]: until it decays, compiles go to the
+/// host list at once instead of each waiting out the retries.
+pub const SCHEDULER_KEY: &str = "scheduler";
+
 /// The rules a job is placed by.
 #[derive(Debug, Clone)]
 pub struct Rules {
     /// Whether a scheduler is configured.
     pub scheduler: bool,
+    /// How many schedulers the list names (`CCFARM_SCHEDULER=A,B`), each asked in turn.
+    pub schedulers: usize,
+    /// The longest the job waits, in pauses between rounds of asking, for a scheduler
+    /// to become reachable (`CCFARM_SCHEDULER_RETRY`; the pauses are
+    /// [`SCHEDULER_RETRY_DELAYS`], cut to fit).
+    pub scheduler_retry: Duration,
     /// Compile locally when distribution fails (`CCFARM_FALLBACK`).
     pub fallback: bool,
     /// On a remote compile error, show the remote diagnostics instead of re-running
@@ -115,6 +138,10 @@ pub struct Distribution {
     preprocessed: bool,
     /// The scheduler's attempt under way (1-based).
     attempt: u32,
+    /// Answers in a row that no scheduler could be used.
+    unreachable: u32,
+    /// The pauses taken so far waiting for a scheduler.
+    waited: Duration,
     /// distcc's exit code of the last host failure, for a strict failure.
     last_failure: u8,
     stage: Stage,
@@ -140,6 +167,8 @@ impl Distribution {
             tried: HashSet::new(),
             preprocessed: false,
             attempt: 1,
+            unreachable: 0,
+            waited: Duration::ZERO,
             last_failure: exit::NO_HOSTS,
             stage: Stage::Over,
         }
@@ -182,7 +211,17 @@ impl Distribution {
                 self.stage = Stage::Asking;
                 vec![Action::AskScheduler]
             }
-            (Stage::Asking, Event::Answer(answer)) => self.answered(answer),
+            (Stage::Asking, Event::Answer(answer)) => {
+                let mut actions = Vec::new();
+                let reached = matches!(answer, Answer::Granted(_) | Answer::CompileLocally(_));
+                if reached && self.unreachable > 0 {
+                    // A scheduler answered after failures: forget them for every compile.
+                    self.unreachable = 0;
+                    actions.push(Action::RecordSuccess(SCHEDULER_KEY.into()));
+                }
+                actions.extend(self.answered(answer));
+                actions
+            }
             (Stage::Racing(mut race), Event::Race(event)) => {
                 let (mut actions, end) = race.handle(event);
                 match end {
@@ -319,8 +358,48 @@ impl Distribution {
                 actions.extend(self.compile_locally());
                 actions
             }
-            Answer::Unusable(why) => {
+            Answer::Unusable(why) => self.scheduler_unusable(why),
+            Answer::NotAsked(why) => {
                 let mut actions = vec![warn(format!("{why}; using the host list"))];
+                actions.extend(self.host_list());
+                actions
+            }
+        }
+    }
+
+    /// No scheduler could be used: ask the next one of the list at once, or, once each
+    /// has failed in turn, all of them again after a pause, until the pauses would
+    /// exceed the retry budget; then the host list, and every compile of the user skips
+    /// the schedulers for a while ([`SCHEDULER_KEY`]).
+    fn scheduler_unusable(&mut self, why: String) -> Vec<Action> {
+        self.unreachable += 1;
+        let schedulers = self.rules.schedulers.max(1) as u32;
+        if !self.unreachable.is_multiple_of(schedulers) {
+            self.stage = Stage::Asking;
+            return vec![
+                info(format!("{why}; asking the next scheduler")),
+                Action::AskSchedulerAgain(Duration::ZERO),
+            ];
+        }
+        let round = (self.unreachable / schedulers) as usize;
+        let pause = SCHEDULER_RETRY_DELAYS
+            .get(round - 1)
+            .copied()
+            .filter(|p| self.waited + *p <= self.rules.scheduler_retry);
+        match pause {
+            Some(pause) => {
+                self.waited += pause;
+                self.stage = Stage::Asking;
+                vec![
+                    info(format!("{why}; asking again in {} ms", pause.as_millis())),
+                    Action::AskSchedulerAgain(pause),
+                ]
+            }
+            None => {
+                let mut actions = vec![
+                    warn(format!("{why}; using the host list")),
+                    Action::RecordFailure(SCHEDULER_KEY.into()),
+                ];
                 actions.extend(self.host_list());
                 actions
             }

@@ -20,7 +20,7 @@ use ccfarm_proto::farm::{GrantProof, JobDescription};
 use ccfarm_trust::Credentials;
 
 use crate::backoff::{BackoffPolicy, BackoffStore};
-use crate::distribution::{Action, Answer, Distribution, Event, Level, Rules, Slot};
+use crate::distribution::{Action, Answer, Distribution, Event, Level, Rules, SCHEDULER_KEY, Slot};
 use crate::exit;
 use crate::history::History;
 use crate::hosts::{HostEntry, HostTransport};
@@ -37,6 +37,8 @@ pub(crate) fn distribute(job: &Job<'_>) -> i32 {
     let settings = job.ctx.settings;
     let rules = Rules {
         scheduler: settings.scheduler.is_some(),
+        schedulers: settings.schedulers().len(),
+        scheduler_retry: settings.scheduler_retry,
         fallback: settings.fallback,
         skip_local_retry: settings.skip_local_retry,
         backoff: BackoffPolicy {
@@ -58,6 +60,7 @@ pub(crate) fn distribute(job: &Job<'_>) -> i32 {
             memory: None,
             lease: None,
             race: None,
+            scheduler: 0,
         };
         let mut actions: VecDeque<Action> = machine.start().into();
         loop {
@@ -118,6 +121,8 @@ struct Shell<'a, 'scope> {
     /// A grant not yet watched.
     lease: Option<Lease>,
     race: Option<RaceIo<'scope>>,
+    /// Which scheduler of the list is asked (counting round the list).
+    scheduler: usize,
 }
 
 impl<'a, 'scope> Shell<'a, 'scope> {
@@ -150,7 +155,24 @@ impl<'a, 'scope> Shell<'a, 'scope> {
                     },
                 );
             }
-            Action::AskScheduler => return Performed::Event(Event::Answer(self.ask())),
+            Action::AskScheduler => {
+                let backed_off = match &self.backoff {
+                    Some(store) if !self.policy.base.is_zero() => {
+                        store.backed_off(SCHEDULER_KEY, &self.policy, SystemTime::now())
+                    }
+                    _ => false,
+                };
+                return Performed::Event(Event::Answer(if backed_off {
+                    Answer::NotAsked("no scheduler could be reached moments ago".into())
+                } else {
+                    self.ask()
+                }));
+            }
+            Action::AskSchedulerAgain(pause) => {
+                std::thread::sleep(pause);
+                self.scheduler += 1;
+                return Performed::Event(Event::Answer(self.ask()));
+            }
             Action::GiveBackGrant => self.lease = None,
             Action::ReadBackoff(keys) => {
                 let now = SystemTime::now();
@@ -311,7 +333,11 @@ impl<'a, 'scope> Shell<'a, 'scope> {
     fn ask(&mut self) -> Answer {
         let job = self.job;
         let (log, settings) = (job.ctx.log, job.ctx.settings);
-        let scheduler = settings.scheduler.as_deref().expect("a scheduler to ask");
+        let schedulers = settings.schedulers();
+        if schedulers.is_empty() {
+            return Answer::NotAsked("CCFARM_SCHEDULER names no scheduler".into());
+        }
+        let scheduler = schedulers[self.scheduler % schedulers.len()];
         if self.request.is_none() {
             let memory = job.memory();
             let previous = memory.as_ref().and_then(|(h, key)| h.recall(key));
@@ -332,7 +358,7 @@ impl<'a, 'scope> Shell<'a, 'scope> {
             self.memory = memory;
             let credentials = match job.ctx.credentials_if_any() {
                 Ok(credentials) => credentials,
-                Err(why) => return Answer::Unusable(why.to_string()),
+                Err(why) => return Answer::NotAsked(why.to_string()),
             };
             self.request = Some(Request {
                 description,

@@ -101,9 +101,13 @@ pub struct Settings {
     pub tmp_dir: PathBuf,
     /// How deep ccfarm is nested in itself (a compiler that calls ccfarm again).
     pub safeguard: u32,
-    /// The scheduler to ask for slots (`CCFARM_SCHEDULER=HOST:PORT`, else the file
-    /// `$CCFARM_DIR/scheduler` or `/etc/ccfarm/scheduler`).
+    /// The schedulers to ask for slots (`CCFARM_SCHEDULER=HOST:PORT[,HOST:PORT...]`,
+    /// else the file `$CCFARM_DIR/scheduler` or `/etc/ccfarm/scheduler`), as written;
+    /// [`Settings::schedulers`] lists them.
     pub scheduler: Option<String>,
+    /// How long, in pauses between rounds, a compile waits for an unreachable scheduler
+    /// to come back before it uses the host list (`CCFARM_SCHEDULER_RETRY`, seconds).
+    pub scheduler_retry: Duration,
     /// Longest wait for the scheduler's answer before using the host list.
     pub scheduler_wait: Duration,
     /// Remember each file's compile time under `state_dir/times` and tell the scheduler
@@ -117,6 +121,22 @@ pub struct Settings {
     /// user NAME`): the scheduler and the servers are then reached over TLS, and the
     /// user is the one the credentials name.
     pub credentials: Option<PathBuf>,
+}
+
+impl Settings {
+    /// The schedulers, in the order they are asked: the list in `scheduler`, separated
+    /// by commas or spaces.
+    pub fn schedulers(&self) -> Vec<&str> {
+        self.scheduler
+            .as_deref()
+            .map(|list| {
+                list.split([',', ' '])
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 impl Settings {
@@ -188,6 +208,7 @@ impl Settings {
                 .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from),
             scheduler,
             scheduler_wait: env.seconds(&["CCFARM_SCHEDULER_WAIT"], 600),
+            scheduler_retry: env.seconds(&["CCFARM_SCHEDULER_RETRY"], 12),
             history: env.flag(&["CCFARM_HISTORY"], true),
             user: env
                 .first(&["USER", "LOGNAME"])

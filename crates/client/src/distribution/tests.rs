@@ -15,6 +15,8 @@ const B: &str = "tcp_b_3632";
 fn rules() -> Rules {
     Rules {
         scheduler: false,
+        schedulers: 1,
+        scheduler_retry: Duration::ZERO,
         fallback: true,
         skip_local_retry: false,
         backoff: BackoffPolicy::default(),
@@ -491,6 +493,7 @@ fn an_unusable_scheduler_falls_back_to_the_host_list_or_a_local_compile() {
         Event::Answer(Answer::Unusable("scheduler s:1: refused".into())),
         &[
             "Warn: scheduler s:1: refused; using the host list",
+            "RecordFailure(\"scheduler\")",
             &format!("ReadBackoff {A}"),
         ],
     );
@@ -592,4 +595,122 @@ fn with_fallback_off_the_schedulers_compile_locally_fails_loudly() {
     );
     assert_eq!(got.last().unwrap(), "Exit(116)");
     assert!(!got.iter().any(|a| a == "CompileLocally"), "{got:?}");
+}
+
+#[test]
+fn an_unreachable_scheduler_is_asked_again_the_next_of_the_list_at_once() {
+    let mut m = machine(
+        "a",
+        Rules {
+            schedulers: 2,
+            scheduler_retry: Duration::from_secs(1),
+            ..scheduled()
+        },
+    );
+    asked(&mut m);
+    let unusable = || Event::Answer(Answer::Unusable("s1: refused".into()));
+    step(
+        &mut m,
+        unusable(),
+        &[
+            "Info: s1: refused; asking the next scheduler",
+            "AskSchedulerAgain(0ns)",
+        ],
+    );
+    // Both failed: a pause, then both again; the pauses stop within the budget (1 s:
+    // 250 ms and 500 ms fit, 1 s more does not).
+    step(
+        &mut m,
+        unusable(),
+        &[
+            "Info: s1: refused; asking again in 250 ms",
+            "AskSchedulerAgain(250ms)",
+        ],
+    );
+    step(
+        &mut m,
+        unusable(),
+        &[
+            "Info: s1: refused; asking the next scheduler",
+            "AskSchedulerAgain(0ns)",
+        ],
+    );
+    step(
+        &mut m,
+        unusable(),
+        &[
+            "Info: s1: refused; asking again in 500 ms",
+            "AskSchedulerAgain(500ms)",
+        ],
+    );
+    m.handle(unusable());
+    step(
+        &mut m,
+        unusable(),
+        &[
+            "Warn: s1: refused; using the host list",
+            "RecordFailure(\"scheduler\")",
+            &format!("ReadBackoff {A}"),
+        ],
+    );
+}
+
+#[test]
+fn a_scheduler_that_answers_after_failures_is_no_longer_avoided() {
+    let mut m = machine(
+        "",
+        Rules {
+            scheduler_retry: Duration::from_secs(12),
+            ..strict_scheduled()
+        },
+    );
+    asked(&mut m);
+    m.handle(Event::Answer(Answer::Unusable("restarting".into())));
+    let got = texts(&m.handle(Event::Answer(Answer::Granted(grant(1)))));
+    assert_eq!(got[0], "RecordSuccess(\"scheduler\")", "{got:?}");
+    assert!(
+        got.iter().any(|a| a.starts_with("StartCopy 0 1")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn a_scheduler_not_asked_sends_the_job_to_the_host_list_without_waiting() {
+    let mut m = machine(
+        "a",
+        Rules {
+            scheduler_retry: Duration::from_secs(12),
+            ..scheduled()
+        },
+    );
+    asked(&mut m);
+    step(
+        &mut m,
+        Event::Answer(Answer::NotAsked(
+            "no scheduler could be reached moments ago".into(),
+        )),
+        &[
+            "Warn: no scheduler could be reached moments ago; using the host list",
+            &format!("ReadBackoff {A}"),
+        ],
+    );
+    // In strict mode, with no host to try, that is a loud failure.
+    let mut m = machine(
+        "",
+        Rules {
+            scheduler_retry: Duration::from_secs(12),
+            ..strict_scheduled()
+        },
+    );
+    asked(&mut m);
+    m.handle(Event::Answer(Answer::NotAsked("unreachable".into())));
+    let got = texts(&m.handle(nothing_backed_off(0)));
+    assert_eq!(got.last().unwrap(), "Exit(116)");
+}
+
+fn strict_scheduled() -> Rules {
+    Rules {
+        scheduler: true,
+        ..strict()
+    }
 }

@@ -97,17 +97,38 @@ fn an_unreachable_scheduler_falls_back_to_the_host_list() {
     let server = Server::start(&[]);
     let scratch = Scratch::new();
     scratch.write("u.c", "int u(void) { return 4; }\n");
+    scratch.write("v.c", "int v(void) { return 5; }\n");
     let dead = format!("127.0.0.1:{}", free_port());
+    let also_dead = format!("127.0.0.1:{}", free_port());
+    let list = format!("{dead},{also_dead}");
+    // Both schedulers are asked, then both again after a pause, within the 1 s budget.
     ccfarm_ok_with(
         &scratch,
         &server.host(""),
-        &[("CCFARM_SCHEDULER", dead.as_str())],
+        &[
+            ("CCFARM_SCHEDULER", list.as_str()),
+            ("CCFARM_SCHEDULER_RETRY", "1"),
+        ],
         &["gcc", "-c", "u.c", "-o", "u.o"],
     );
+    let log = client_log(&scratch);
+    assert!(log.contains("asking the next scheduler"), "{log}");
+    assert!(log.contains("asking again in 250 ms"), "{log}");
+    assert!(log.contains("using the host list"), "{log}");
+    // The next compile does not wait: the schedulers were found unreachable moments ago.
+    ccfarm_ok_with(
+        &scratch,
+        &server.host(""),
+        &[
+            ("CCFARM_SCHEDULER", list.as_str()),
+            ("CCFARM_SCHEDULER_RETRY", "1"),
+        ],
+        &["gcc", "-c", "v.c", "-o", "v.o"],
+    );
+    let log = client_log(&scratch);
     assert!(
-        client_log(&scratch).contains("using the host list"),
-        "{}",
-        client_log(&scratch)
+        log.contains("no scheduler could be reached moments ago; using the host list"),
+        "{log}"
     );
 }
 

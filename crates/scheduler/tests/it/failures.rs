@@ -144,3 +144,22 @@ fn right_after_a_restart_requests_wait_for_the_servers_to_come_back() {
     let s = farm.status();
     assert_eq!(s["counters"]["local"], 0, "{s}");
 }
+
+/// The scheduler is killed and restarted in place in the middle of a strict build
+/// (`CCFARM_FALLBACK=0`): clients that cannot reach it ask again with a back-off, the new
+/// scheduler holds their requests until the servers have re-registered, and every object
+/// is compiled on the farm, identical to a local build.
+#[test]
+fn a_scheduler_restarted_in_place_mid_build_fails_no_compile_in_strict_mode() {
+    let mut farm = Farm::start(&["a", "b", "c"]);
+    farm.startup_grace = 10.0;
+    let scratch = Scratch::new();
+    local_build(&scratch);
+    let build = farm.spawn_make(&scratch, "strict", "ann", &["check"], &[]);
+    wait_compiled(farm.server("a"), 2);
+    farm.restart_scheduler();
+    let (objects, log) = finish_build(&scratch, "strict", build);
+    assert!(objects > 0);
+    assert!(!log.contains("running locally"), "{log}");
+    assert!(!log.contains("using the host list"), "{log}");
+}
