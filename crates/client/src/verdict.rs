@@ -27,8 +27,8 @@ pub enum Verdict {
 }
 
 /// Classify a job's exchange with a host: infrastructure failures (the connection, the
-/// server's own 100..=120 statuses, a compiler killed by a signal) apart from the
-/// compiler's verdict on the user's code.
+/// server's own 100..=120 statuses, a compiler killed by a signal, a compiler failed by
+/// the server's disk or limits) apart from the compiler's verdict on the user's code.
 pub fn judge(reply: Result<Reply, RemoteError>) -> Verdict {
     let reply = match reply {
         Ok(reply) => reply,
@@ -68,7 +68,32 @@ pub fn judge(reply: Result<Reply, RemoteError>) -> Verdict {
             back_off,
         };
     }
+    if let Some(fault) = server_fault(&reply.stderr) {
+        return Verdict::HostFailed {
+            code: exit::IO_ERROR,
+            why: format!("the server could not run the compiler: {fault}"),
+            back_off: true,
+        };
+    }
     Verdict::CompileError(reply)
+}
+
+/// What a compiler prints when the machine it runs on fails it, whatever the source:
+/// a full or read-only disk, no file descriptors left, a compiler process killed from
+/// outside. Such a failure is the server's, so the job goes elsewhere and the host is
+/// backed off, rather than the user being shown a server's broken disk as their error.
+const SERVER_FAULTS: [&str; 5] = [
+    "No space left on device",
+    "Read-only file system",
+    "Too many open files",
+    "Disk quota exceeded",
+    "Killed signal terminated program",
+];
+
+/// The first server fault named in the compiler's stderr, if any.
+fn server_fault(stderr: &[u8]) -> Option<&'static str> {
+    let text = String::from_utf8_lossy(stderr);
+    SERVER_FAULTS.into_iter().find(|fault| text.contains(fault))
 }
 
 #[cfg(test)]
@@ -106,5 +131,37 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_full_or_broken_server_disk_is_the_servers_failure_not_the_users() {
+        for stderr in [
+            "/tmp/ccfarmd-1-x/input.s: Assembler messages:\n/tmp/ccfarmd-1-x/input.s: Fatal error: can't write 4 bytes to section .text of x.o: 'No space left on device'\n",
+            "cc1: error: x.o: Read-only file system\n",
+            "x.c: fatal error: cannot open x.i: Too many open files\n",
+            "gcc: internal compiler error: Killed signal terminated program cc1\n",
+        ] {
+            match judge(failed(stderr)) {
+                Verdict::HostFailed { back_off, code, .. } => {
+                    assert!(back_off, "{stderr}");
+                    assert_eq!(code, exit::IO_ERROR);
+                }
+                other => panic!("{stderr}: {other:?}"),
+            }
+        }
+        let user_error = failed("x.c:1:1: error: unknown type name 'nt'\n");
+        assert!(matches!(judge(user_error), Verdict::CompileError(_)));
+    }
+
+    /// A reply with status 1 (the compiler's failure) and this stderr.
+    fn failed(stderr: &str) -> Result<Reply, RemoteError> {
+        Ok(Reply {
+            version: Version::V1,
+            status: 1 << 8,
+            stderr: bytes::Bytes::copy_from_slice(stderr.as_bytes()),
+            stdout: bytes::Bytes::new(),
+            object: bytes::Bytes::new(),
+            dotd: None,
+        })
     }
 }

@@ -270,6 +270,14 @@ impl PreparedJob {
                 ))),
             }
         };
+        // A compile on a full or read-only disk may have lost its own diagnostics (they
+        // go to files in the job directory) or failed for want of space: nothing it left
+        // can be trusted as the user's result, so it is the server's failure.
+        if let Some(trouble) = crate::system::disk_trouble(&self.spec.stderr) {
+            return Err(RequestRefusal::server_error(format!(
+                "the job directory's disk {trouble}"
+            )));
+        }
         let stderr = read(&self.spec.stderr, true)?;
         let stdout = read(&self.spec.stdout, true)?;
         let (object, dotd) = if status == 0 {

@@ -144,13 +144,26 @@ where
     stream.write_all(&farm::encode(&register)).await?;
     info!(scheduler = %membership.scheduler, name = %membership.name, "registered with the scheduler");
     let mut tick = tokio::time::interval(HEARTBEAT);
+    let mut disk_warned = false;
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 let tmp = daemon.config.tmp_dir.clone();
                 let sys = tokio::task::spawn_blocking(move || SystemInfo::read_light(&tmp)).await.unwrap_or_default();
                 let running = daemon.stats.running_now().max(0) as u32;
-                let slots = offered_slots(daemon.stats.slots() as u32, running, sys.load[0], membership.max_load);
+                let mut slots = offered_slots(daemon.stats.slots() as u32, running, sys.load[0], membership.max_load);
+                // A server whose job directory cannot take a compile says so by taking
+                // none, rather than failing every job it is sent.
+                let trouble = crate::system::disk_trouble(&daemon.config.tmp_dir);
+                if let Some(trouble) = trouble {
+                    slots = 0;
+                    if !disk_warned {
+                        warn!(dir = %daemon.config.tmp_dir.display(), "the job directory's disk {trouble}: taking no jobs until it is not");
+                    }
+                } else if disk_warned {
+                    info!(dir = %daemon.config.tmp_dir.display(), "the job directory's disk has room again: taking jobs");
+                }
+                disk_warned = trouble.is_some();
                 let heartbeat = ToScheduler::Heartbeat {
                     slots,
                     running,

@@ -23,6 +23,28 @@ pub struct SystemInfo {
     pub free_space_mb: u64,
 }
 
+/// Below this much free space a job directory's disk counts as full: a compile needs
+/// room for its source, its outputs and its diagnostics, and a disk this close to full
+/// fails some of them in ways that look like the user's compile errors.
+pub const FULL_DISK_BYTES: u64 = 1024 * 1024;
+
+/// Whether the filesystem holding `path` cannot take a compile: read-only, or with
+/// less than [`FULL_DISK_BYTES`] or no inode left for the daemon's user; what to say.
+pub fn disk_trouble(path: &Path) -> Option<&'static str> {
+    use nix::sys::statvfs::{FsFlags, statvfs};
+    let stat = statvfs(path).ok()?;
+    if stat.flags().contains(FsFlags::ST_RDONLY) {
+        Some("is read-only")
+    } else if stat.blocks_available() * stat.fragment_size() < FULL_DISK_BYTES
+        // Some filesystems (btrfs) keep no inode count and report zero of zero.
+        || (stat.files() > 0 && stat.files_available() == 0)
+    {
+        Some("is full")
+    } else {
+        None
+    }
+}
+
 impl SystemInfo {
     /// Read the current state; `tmp` is where jobs are written.
     pub fn read(tmp: &Path) -> SystemInfo {

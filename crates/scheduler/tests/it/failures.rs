@@ -163,3 +163,65 @@ fn a_scheduler_restarted_in_place_mid_build_fails_no_compile_in_strict_mode() {
     assert!(!log.contains("running locally"), "{log}");
     assert!(!log.contains("using the host list"), "{log}");
 }
+
+/// A tmpfs mounted over a directory for one test, unmounted when dropped.
+struct Tmpfs {
+    dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount_over(dir: &std::path::Path, size: &str) -> Tmpfs {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount a tmpfs (the tests run as root)");
+        Tmpfs {
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// Fill it: a file as large as the free space.
+    fn fill(&self) {
+        let mut f = std::fs::File::create(self.dir.join("filler")).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.dir).status();
+    }
+}
+
+/// One server's disk fills in the middle of a strict build: its jobs fail for the
+/// server's reasons (ccfarmd cannot write the job, or the compiler cannot write its
+/// output), which are transport failures, never the user's compile errors: every job is
+/// compiled elsewhere, the build succeeds with objects identical to a local build, and
+/// the full server is held responsible.
+#[test]
+fn a_server_whose_disk_fills_mid_build_costs_no_compile_and_is_held_responsible() {
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test mounts a tmpfs: run the suite as root (scripts/test.sh does)"
+    );
+    let farm = Farm::start(&["roomy", "full"]);
+    // The server's job directories are on a small disk of their own from now on.
+    let small = Tmpfs::mount_over(&farm.server("full").jobs_dir, "8m");
+    let scratch = Scratch::new();
+    local_build(&scratch);
+    let build = farm.spawn_make(&scratch, "strict", "ann", &["check"], &[]);
+    wait_compiled(farm.server("full"), 1);
+    small.fill();
+    let (objects, log) = finish_build(&scratch, "strict", build);
+    assert!(objects > 0);
+    assert!(!log.contains("running locally"), "{log}");
+    let s = farm.status();
+    assert_eq!(s["counters"]["released_compile_error"], 0, "{s}");
+    assert!(
+        s["counters"]["released_transport"].as_u64().unwrap() > 0,
+        "the full server's failures are counted against it: {s}"
+    );
+}
