@@ -84,6 +84,12 @@ fn check_claim(peer: &Peer, role: &Role) -> Result<(), ClaimError> {
     }
 }
 
+/// How long a connection may take to say hello, and to finish a frame once its first
+/// byte has come: a peer that opens connections and says nothing, or trickles a frame,
+/// holds a task and up to a frame's buffer each, so it is cut off rather than waited on.
+/// Ten seconds lets a 256 KiB frame through at 25 KB/s.
+pub const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -103,16 +109,34 @@ where
     let mut out = Vec::new();
     let mut role: Option<Role> = None;
     let mut user: Arc<str> = Arc::from("");
+    // Until the hello, the connection's own start; then the first byte of a frame not
+    // yet complete (none while no frame is under way).
+    let mut reading_since = Some(tokio::time::Instant::now());
     let refusal = loop {
         // Whole frames already buffered are handled before reading more.
         let message = match farm::decode::<ToScheduler>(&mut buf, DEFAULT_MAX_FRAME) {
             Ok(Some(message)) => message,
             Ok(None) => {
+                if role.is_some() {
+                    reading_since = match (reading_since, buf.is_empty()) {
+                        (_, true) => None,
+                        (None, false) => Some(tokio::time::Instant::now()),
+                        (since, false) => since,
+                    };
+                }
+                let deadline = reading_since.map(|t| t + READ_DEADLINE);
                 tokio::select! {
                     read = stream.read_buf(&mut buf) => match read {
                         Ok(0) | Err(_) => break None,
                         Ok(_) => continue,
                     },
+                    () = sleep_until_some(deadline) => {
+                        break Some(if role.is_none() {
+                            format!("no hello within {} s", READ_DEADLINE.as_secs())
+                        } else {
+                            format!("a frame was not completed within {} s", READ_DEADLINE.as_secs())
+                        });
+                    }
                     Some(message) = rx.recv() => {
                         out.clear();
                         let mut refused = matches!(message, FromScheduler::Refused { .. });
@@ -166,6 +190,7 @@ where
                     _ => None,
                 };
                 role = Some(r);
+                reading_since = None;
                 let _ = tx.send(FromScheduler::Welcome {
                     version: PROTOCOL_VERSION,
                     tickets,
@@ -263,6 +288,14 @@ where
         let _ = stream.shutdown().await;
     }
     debug!(%peer, "connection closed");
+}
+
+/// Sleep until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

@@ -91,3 +91,78 @@ fn bad_input_is_refused_with_a_reason_and_the_farm_carries_on() {
     assert_eq!(registered(&s), 1, "{s}");
     assert_eq!(s["leases"], 0, "{s}");
 }
+
+/// Send `bytes` and keep the connection open; what the scheduler says until it closes
+/// it, and how long that took.
+fn silent_after(farm: &Farm, bytes: &[u8]) -> (Vec<FromScheduler>, Duration) {
+    let started = std::time::Instant::now();
+    let mut s = TcpStream::connect(&farm.address).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let mut buf = BytesMut::from(&raw[..]);
+    let mut out = Vec::new();
+    while let Ok(Some(m)) = farm::decode::<FromScheduler>(&mut buf, 1 << 20) {
+        out.push(m);
+    }
+    (out, started.elapsed())
+}
+
+/// A connection that starts but never finishes its hello, or starts a frame and never
+/// finishes it, is closed with a reason after the read deadline instead of being held
+/// open. (One that sends nothing at all is closed by the first-byte check, which cannot
+/// tell which protocol to explain itself in.)
+#[test]
+fn silent_and_trickling_connections_are_cut_off_with_a_reason() {
+    let farm = Farm::start(&[]);
+    let hello = farm::encode(&ToScheduler::Hello {
+        version: PROTOCOL_VERSION,
+        role: Role::Client {
+            user: "u".into(),
+            machine: "m".into(),
+        },
+    });
+    let mut partial = hello.to_vec();
+    partial.extend_from_slice(&[0, 0, 1]); // the first bytes of a frame's length
+    let (quiet, trickle) = std::thread::scope(|s| {
+        let quiet = s.spawn(|| silent_after(&farm, &[0]));
+        let trickle = s.spawn(|| silent_after(&farm, &partial));
+        (quiet.join().unwrap(), trickle.join().unwrap())
+    });
+    assert_eq!(refusal(&quiet.0), "no hello within 10 s");
+    assert!(
+        (Duration::from_secs(9)..Duration::from_secs(20)).contains(&quiet.1),
+        "{:?}",
+        quiet.1
+    );
+    assert_eq!(refusal(&trickle.0), "a frame was not completed within 10 s");
+    assert!(
+        matches!(trickle.0[0], FromScheduler::Welcome { .. }),
+        "{:?}",
+        trickle.0
+    );
+    // A client that says hello and then waits quietly for its job is left alone.
+    let mut idle = TcpStream::connect(&farm.address).unwrap();
+    idle.write_all(&hello).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(12)))
+        .unwrap();
+    let mut buf = BytesMut::new();
+    let mut chunk = [0u8; 4096];
+    let n = idle.read(&mut chunk).unwrap();
+    buf.extend_from_slice(&chunk[..n]);
+    assert!(matches!(
+        farm::decode::<FromScheduler>(&mut buf, 1 << 20),
+        Ok(Some(FromScheduler::Welcome { .. }))
+    ));
+    let err = idle
+        .read(&mut chunk)
+        .expect_err("nothing more, and no close");
+    assert!(
+        matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        "{err}"
+    );
+}
