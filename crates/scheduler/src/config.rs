@@ -52,6 +52,9 @@ pub struct FileConfig {
     /// For this long after start, a request no server can take yet waits for servers to
     /// register instead of being told to compile locally [default: 10].
     pub startup_grace_s: Option<f64>,
+    /// How many requests one client connection may have waiting or granted at once;
+    /// more are answered "compile locally" with the reason [default: 8].
+    pub max_requests_per_connection: Option<u32>,
     /// How often static hosts are probed.
     pub probe_interval_s: Option<f64>,
     /// A probe not answered within this is a failure.

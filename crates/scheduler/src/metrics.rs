@@ -116,7 +116,7 @@ impl Default for Metrics {
         let local = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "compile_locally",
-            "Requests answered 'compile locally', by reason: waited_too_long, no_usable_host, queue_full, no_matching_compiler",
+            "Requests answered 'compile locally', by reason: waited_too_long, no_usable_host, queue_full, no_matching_compiler, too_many_requests",
             local.clone(),
         );
         let refused = Family::<RefusedLabels, Counter>::default();

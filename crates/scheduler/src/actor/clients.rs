@@ -20,10 +20,28 @@ use super::{Actor, Waiting};
 /// Requests per connection whose `Size` is still listened for.
 const RECENT_REQUESTS: usize = 16;
 
+/// How many requests one client connection may have waiting or granted at once
+/// (`max_requests_per_connection`): a compile asks for one slot, and holds two while a
+/// copy of it is speculated.
+pub const DEFAULT_MAX_REQUESTS_PER_CONNECTION: u32 = 8;
+
 /// How many (user, source) durations are remembered for cost estimates.
 const HISTORY_CAP: usize = 200_000;
 
 impl Actor {
+    /// Requests of connection `conn` waiting or granted. Only counted for a connection
+    /// that has asked several times (each compile's connection asks once or a few
+    /// times), so the common request costs no walk over the farm's requests.
+    fn outstanding(&self, conn: u64) -> u32 {
+        let asked = self.conn_requests.get(&conn).map_or(0, Vec::len);
+        if asked < 2 {
+            return asked as u32;
+        }
+        let waiting = self.requests.values().filter(|w| w.conn == conn).count();
+        let held = self.leases.values().filter(|h| h.conn == conn).count();
+        (waiting + held) as u32
+    }
+
     /// A client asks for a slot for `job`, under its own request `number`.
     pub(super) fn on_request(
         &mut self,
@@ -34,6 +52,24 @@ impl Actor {
         job: JobDescription,
         tx: Tx,
     ) -> Result<Vec<Action>, SchedError> {
+        let cap = self
+            .settings
+            .file
+            .max_requests_per_connection
+            .unwrap_or(DEFAULT_MAX_REQUESTS_PER_CONNECTION);
+        if self.outstanding(conn) >= cap {
+            // One connection asking for many slots at once is not a compile (which asks
+            // for one, and holds two while a copy is speculated) but a client holding
+            // slots others are waiting for.
+            self.settings.metrics.sent_local("too_many_requests");
+            let _ = tx.send(farm::FromScheduler::CompileLocally {
+                request: number,
+                reason: format!(
+                    "this connection already has {cap} requests waiting or granted (max_requests_per_connection)"
+                ),
+            });
+            return Ok(Vec::new());
+        }
         self.next_request += 1;
         let id = RequestId(self.next_request);
         let recent = self.conn_requests.entry(conn).or_default();

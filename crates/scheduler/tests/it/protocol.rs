@@ -166,3 +166,59 @@ fn silent_and_trickling_connections_are_cut_off_with_a_reason() {
         "{err}"
     );
 }
+
+/// One connection asking for many slots at once gets a few (waiting or granted) and is
+/// told to compile the rest locally, with the reason: it cannot hold every slot of the
+/// farm.
+#[test]
+fn one_connection_cannot_hold_more_than_its_share_of_requests() {
+    let farm = Farm::start(&["a"]);
+    let mut s = TcpStream::connect(&farm.address).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut frames = farm::encode(&ToScheduler::Hello {
+        version: PROTOCOL_VERSION,
+        role: Role::Client {
+            user: "hoarder".into(),
+            machine: "m".into(),
+        },
+    })
+    .to_vec();
+    for request in 1..=20 {
+        frames.extend_from_slice(&farm::encode(&ToScheduler::Request {
+            request,
+            job: farm::JobDescription {
+                compiler: "gcc".into(),
+                source: format!("f{request}.c"),
+                preprocessed_bytes: Some(1_000),
+                previous_ms: None,
+                previous_server: None,
+                compiler_identity: None,
+            },
+        }));
+    }
+    s.write_all(&frames).unwrap();
+    // Every request past the eighth is answered at once.
+    let mut buf = BytesMut::new();
+    let mut refused = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while refused.len() < 12 {
+        while let Ok(Some(m)) = farm::decode::<FromScheduler>(&mut buf, 1 << 20) {
+            if let FromScheduler::CompileLocally { request, reason } = m {
+                assert!(reason.contains("max_requests_per_connection"), "{reason}");
+                refused.push(request);
+            }
+        }
+        if refused.len() < 12 {
+            let n = s.read(&mut chunk).expect("the refusals");
+            assert!(n > 0, "closed after {refused:?}");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+    assert_eq!(refused, (9..=20).collect::<Vec<u64>>());
+    let metrics = farm.http_get("/metrics");
+    assert!(
+        metrics
+            .contains("ccfarm_scheduler_compile_locally_total{reason=\"too_many_requests\"} 12\n"),
+        "{metrics}"
+    );
+}
