@@ -132,8 +132,9 @@ fn an_unreachable_scheduler_falls_back_to_the_host_list() {
     );
 }
 
-#[test]
-fn compile_locally_is_obeyed_with_fallback_on() {
+/// One compile of `l.c` whose scheduler answers "compile locally: farm saturated", with
+/// `CCFARM_FALLBACK` set to `fallback`; the client's output and its scratch directory.
+fn told_to_compile_locally(fallback: &str) -> (std::process::Output, Scratch) {
     let (addr, sched) = scripted(|| FromScheduler::CompileLocally {
         request: 1,
         reason: "farm saturated".into(),
@@ -142,40 +143,32 @@ fn compile_locally_is_obeyed_with_fallback_on() {
     scratch.write("l.c", "int l(void) { return 5; }\n");
     let out = ccfarm(&scratch, "")
         .env("CCFARM_SCHEDULER", &addr)
-        .env("CCFARM_FALLBACK", "1")
+        .env("CCFARM_FALLBACK", fallback)
         .args(["gcc", "-c", "l.c", "-o", "l.o"])
         .output()
         .unwrap();
+    drop(sched);
+    (out, scratch)
+}
+
+#[test]
+fn compile_locally_is_obeyed_with_fallback_on() {
+    let (out, scratch) = told_to_compile_locally("1");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(scratch.path().join("l.o").exists());
-    assert!(
-        client_log(&scratch).contains("farm saturated"),
-        "{}",
-        client_log(&scratch)
-    );
-    drop(sched);
+    let log = client_log(&scratch);
+    assert!(log.contains("farm saturated"), "{log}");
 }
 
 /// Strict mode: "compile locally" from the farm fails the compile, saying why, and
 /// nothing is compiled here.
 #[test]
 fn compile_locally_fails_with_fallback_off() {
-    let (addr, sched) = scripted(|| FromScheduler::CompileLocally {
-        request: 1,
-        reason: "farm saturated".into(),
-    });
-    let scratch = Scratch::new();
-    scratch.write("l.c", "int l(void) { return 5; }\n");
-    let out = ccfarm(&scratch, "")
-        .env("CCFARM_SCHEDULER", &addr)
-        .env("CCFARM_FALLBACK", "0")
-        .args(["gcc", "-c", "l.c", "-o", "l.o"])
-        .output()
-        .unwrap();
+    let (out, scratch) = told_to_compile_locally("0");
     assert_eq!(
         out.status.code(),
         Some(116),
@@ -188,7 +181,6 @@ fn compile_locally_fails_with_fallback_off() {
         log.contains("farm saturated") && log.contains("CCFARM_FALLBACK=0"),
         "{log}"
     );
-    drop(sched);
 }
 
 /// What the scripted scheduler does on one client connection, after the client's
