@@ -39,7 +39,8 @@
 //! **Limits.** Every length read from either side is checked against
 //! [`Limits::default`] (the same caps ccfarmd applies) before anything is read for it, and
 //! the request is refused with the reason when one is exceeded. A client that sends
-//! nothing for [`Settings::io_timeout`] in the middle of its request is cut off, as is a
+//! nothing for [`Settings::io_timeout`] in the middle of its request, or takes longer than
+//! [`Settings::request_deadline`] to send it all, is cut off, as is a
 //! server in the middle of its reply or a client that stops reading it. Waiting for the
 //! compile itself has no timeout of its own: the server's job lifetime and the
 //! scheduler's revocation of a dead server's leases bound it.
@@ -85,6 +86,9 @@ const BUSY: u32 = 114;
 pub(crate) struct Settings {
     /// Longest a peer may make no progress in the middle of a request or reply.
     pub io_timeout: Duration,
+    /// Longest a client may take to send its whole request, however it trickles it: a
+    /// byte now and then keeps `io_timeout` from firing, while the job's lease is held.
+    pub request_deadline: Duration,
     /// Longest a granted server may take to accept the connection.
     pub connect_timeout: Duration,
     /// Servers tried for one job before it is refused.
@@ -102,6 +106,10 @@ impl Default for Settings {
             // ccfarmd's default: a distcc client sends its command line, then runs the
             // preprocessor before the source follows, so the gap can be long.
             io_timeout: Duration::from_secs(120),
+            // Room for a slow preprocessor between the command line and the source, and
+            // for a large source on a slow link; a client that takes longer is holding a
+            // slot, not compiling.
+            request_deadline: Duration::from_secs(300),
             // distcc's own (hard-coded) connect timeout.
             connect_timeout: Duration::from_secs(4),
             attempts: 4,
@@ -282,6 +290,12 @@ impl Conn {
                 ?host,
                 "distcc proxy: the client sent nothing for {:?} in the middle of its request; connection closed",
                 self.settings.io_timeout
+            ),
+            PumpEnd::TooSlow => info!(
+                %peer,
+                ?host,
+                "distcc proxy: the client did not send its whole request within {:?}; connection closed",
+                self.settings.request_deadline
             ),
             PumpEnd::Invalid(reason) => {
                 warn!(%peer, "distcc proxy: request refused: {reason}");

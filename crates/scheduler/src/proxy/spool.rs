@@ -40,6 +40,8 @@ pub(super) enum PumpEnd {
     ClientGone,
     /// The client sent nothing for the I/O timeout in the middle of its request.
     Stalled,
+    /// The client did not send its whole request within the request deadline.
+    TooSlow,
     /// The client broke the protocol or a limit.
     Invalid(Invalid),
     /// The spool could not be written (disk full...).
@@ -55,8 +57,10 @@ impl Conn {
             tx,
             at: 0,
         };
-        if let Err(end) = spooler.request().await {
-            return end;
+        match tokio::time::timeout(self.settings.request_deadline, spooler.request()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(end)) => return end,
+            Err(_) => return PumpEnd::TooSlow,
         }
         tx.send_modify(|p| p.complete = true);
         // distcc sends one request per connection and never half-closes before reading

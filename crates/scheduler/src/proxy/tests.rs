@@ -508,6 +508,51 @@ async fn a_client_stalled_mid_request_is_cut_off_and_its_lease_dropped_or_never_
 }
 
 #[tokio::test]
+async fn a_client_trickling_its_request_is_cut_off_at_the_request_deadline() {
+    let req = request(Version::V2, 100_000).encode();
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (proxy, log) = start_proxy(
+        vec![Grant::To {
+            addr: silent.local_addr().unwrap(),
+            lzo: true,
+        }],
+        Settings {
+            io_timeout: Duration::from_millis(400),
+            request_deadline: Duration::from_millis(1_500),
+            ..Settings::default()
+        },
+    )
+    .await;
+    let stream = TcpStream::connect(proxy).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let started = Instant::now();
+    // The command line and the first bytes of the source, then a byte every 200 ms:
+    // never silent for the I/O timeout, never done.
+    let trickle = tokio::spawn(async move {
+        let mut at = req.len() / 2;
+        wr.write_all(&req[..at]).await.unwrap();
+        while at < req.len() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if wr.write_all(&req[at..=at]).await.is_err() {
+                return;
+            }
+            at += 1;
+        }
+    });
+    let mut answer = Vec::new();
+    let read = timeout(Duration::from_secs(5), rd.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the proxy kept a trickling client");
+    let took = started.elapsed();
+    assert!(
+        (Duration::from_millis(1_400)..Duration::from_secs(3)).contains(&took),
+        "{took:?}"
+    );
+    gone(&log, 1).await;
+    assert_eq!(releases(&log), []);
+    trickle.abort();
+}
+
+#[tokio::test]
 async fn a_client_gone_while_its_job_compiles_ends_the_lease_and_the_server_connection() {
     let (hung, hung_saw) = server(Behaviour::Hang).await;
     let (proxy, log) = start_proxy(
