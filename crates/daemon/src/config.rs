@@ -77,7 +77,7 @@ pub struct Cli {
     /// Unsupported (distccd's inetd mode); refused with an explanation.
     #[arg(long, hide = true)]
     pub inetd: bool,
-    /// Register with the ccfarm scheduler at HOST:PORT and send it heartbeats.
+    /// Register with the ccfarm scheduler at HOST:PORT (or with each of a comma-separated list) and send it heartbeats
     #[arg(long, value_name = "HOST:PORT")]
     pub scheduler: Option<String>,
     /// This server's name in the farm [default: the name its credentials prove, else
@@ -409,6 +409,16 @@ impl Cli {
     }
 }
 
+/// The schedulers in a `scheduler` setting: `HOST:PORT`, or several separated by commas.
+pub fn scheduler_list(setting: &str) -> Vec<String> {
+    setting
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Registering with a scheduler across the network without credentials would let
 /// anyone on the path read the farm's traffic and anyone pose as the scheduler:
 /// refused unless the operator says `--insecure`.
@@ -417,12 +427,19 @@ fn check_exposure(
     has_credentials: bool,
     insecure: bool,
 ) -> Result<(), ConfigError> {
-    let Some(scheduler) = scheduler else {
+    let Some(setting) = scheduler else {
         return Ok(());
     };
     if has_credentials || insecure {
         return Ok(());
     }
+    for scheduler in scheduler_list(setting) {
+        check_one_exposure(&scheduler)?;
+    }
+    Ok(())
+}
+
+fn check_one_exposure(scheduler: &str) -> Result<(), ConfigError> {
     let host = match scheduler.rsplit_once(':') {
         Some((host, _)) => host.trim_start_matches('[').trim_end_matches(']'),
         None => scheduler,

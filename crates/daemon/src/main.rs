@@ -276,27 +276,37 @@ async fn run(
         }
         None => None,
     };
-    let register_task = config.scheduler.clone().map(|scheduler| {
-        let daemon = daemon.clone();
-        let names: Vec<String> = daemon.compilers.names().map(str::to_owned).collect();
-        let (name, distcc_port) = (config.name.clone(), config.port);
-        tokio::spawn(async move {
-            let compilers = tokio::task::spawn_blocking(move || register::identify(&names))
-                .await
-                .unwrap_or_default();
-            register::run(
-                daemon,
-                register::Membership {
-                    scheduler,
-                    name,
-                    distcc_port,
-                    compilers,
-                    max_load: config.max_load,
-                },
-            )
-            .await;
+    // One membership per scheduler of the list: each places jobs here independently,
+    // so a standby scheduler knows this server before the first one goes away.
+    let schedulers: Vec<String> = config
+        .scheduler
+        .as_deref()
+        .map(ccfarm_daemon::config::scheduler_list)
+        .unwrap_or_default();
+    let register_tasks: Vec<_> = schedulers
+        .into_iter()
+        .map(|scheduler| {
+            let daemon = daemon.clone();
+            let names: Vec<String> = daemon.compilers.names().map(str::to_owned).collect();
+            let (name, distcc_port, max_load) = (config.name.clone(), config.port, config.max_load);
+            tokio::spawn(async move {
+                let compilers = tokio::task::spawn_blocking(move || register::identify(&names))
+                    .await
+                    .unwrap_or_default();
+                register::run(
+                    daemon,
+                    register::Membership {
+                        scheduler,
+                        name,
+                        distcc_port,
+                        compilers,
+                        max_load,
+                    },
+                )
+                .await;
+            })
         })
-    });
+        .collect();
     let lifetime = config.lifetime;
     let shutdown = async move {
         let lifetime = async {
@@ -315,7 +325,7 @@ async fn run(
     };
     server::run(daemon, listener, config.max_connections, shutdown).await;
     reload_task.abort();
-    for task in [stats_task, register_task].into_iter().flatten() {
+    for task in stats_task.into_iter().chain(register_tasks) {
         task.abort();
     }
     Ok(())

@@ -1,5 +1,6 @@
-//! Membership in a farm: with `--scheduler HOST:PORT`, ccfarmd registers with the
-//! scheduler and sends a heartbeat every second (slots, running compiles, load,
+//! Membership in a farm: with `--scheduler HOST:PORT` (or a comma-separated list, each
+//! registered with on its own), ccfarmd registers with the scheduler and sends a
+//! heartbeat every second (slots, running compiles, load,
 //! free memory), so that the scheduler places jobs on it and notices within seconds
 //! when it stops. A lost connection is retried with a backoff capped at 10 s.
 
@@ -125,7 +126,7 @@ where
             if let Some(tickets) = tickets {
                 daemon
                     .trust
-                    .set_tickets(&tickets)
+                    .set_tickets(&membership.scheduler, &tickets)
                     .map_err(SessionError::TicketKey)?;
             }
         }

@@ -56,7 +56,7 @@ struct Tls {
     identity: Identity,
 }
 
-/// The current ticket key and the scheduler's clock relative to ours.
+/// A scheduler's current ticket key and its clock relative to ours.
 #[derive(Debug, Clone)]
 struct Tickets {
     key: TicketKey,
@@ -66,7 +66,9 @@ struct Tickets {
 /// ccfarmd's credentials and the scheduler's ticket key.
 pub struct Trust {
     tls: Reloadable<Tls>,
-    tickets: Mutex<Option<Tickets>>,
+    /// Each scheduler's key, by its address: a server registered with two schedulers
+    /// runs the jobs either grants.
+    tickets: Mutex<std::collections::BTreeMap<String, Tickets>>,
     with_scheduler: bool,
 }
 
@@ -99,7 +101,7 @@ impl Trust {
     pub fn none() -> Trust {
         Trust {
             tls: Reloadable::none(),
-            tickets: Mutex::new(None),
+            tickets: Mutex::default(),
             with_scheduler: false,
         }
     }
@@ -108,7 +110,7 @@ impl Trust {
     pub fn load(dir: &Path, with_scheduler: bool) -> Result<Trust, SecureError> {
         Ok(Trust {
             tls: Reloadable::load(Some(dir), load)?,
-            tickets: Mutex::new(None),
+            tickets: Mutex::default(),
             with_scheduler,
         })
     }
@@ -140,31 +142,50 @@ impl Trust {
         self.current().map(|t| t.to_scheduler.clone())
     }
 
-    /// The scheduler's welcome gave a ticket key.
-    pub fn set_tickets(&self, grant: &TicketKeyGrant) -> Result<(), TicketError> {
+    /// The welcome of the scheduler at `scheduler` gave a ticket key.
+    pub fn set_tickets(&self, scheduler: &str, grant: &TicketKeyGrant) -> Result<(), TicketError> {
         let key = TicketKey::from_hex(&grant.key)?;
         let offset_ms = grant.now_ms as i64 - now_ms();
-        *self.tickets.lock().unwrap_or_else(|e| e.into_inner()) = Some(Tickets { key, offset_ms });
+        self.tickets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(scheduler.to_owned(), Tickets { key, offset_ms });
         Ok(())
     }
 
     /// Whether `user` (proven by TLS) may run a job with `hello`; the refusal says why.
     pub fn admit(&self, user: &Identity, hello: &CompileHello) -> Result<(), JobDenied> {
         let server = self.identity().map(|i| i.name).unwrap_or_default();
-        let tickets = self
+        let tickets: Vec<Tickets> = self
             .tickets
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let scheduler_now = tickets.as_ref().map(|t| now_ms() + t.offset_ms);
-        judge(&Judged {
+            .values()
+            .cloned()
+            .collect();
+        let mut verdict = judge(&Judged {
             server: &server,
             user,
             ticket: hello.ticket.as_deref(),
             with_scheduler: self.with_scheduler,
-            key: tickets.as_ref().map(|t| &t.key),
-            scheduler_now_ms: scheduler_now.unwrap_or(0).max(0) as u64,
-        })
+            key: None,
+            scheduler_now_ms: 0,
+        });
+        // Any scheduler's key will do: the first that admits the job decides.
+        for t in &tickets {
+            verdict = judge(&Judged {
+                server: &server,
+                user,
+                ticket: hello.ticket.as_deref(),
+                with_scheduler: self.with_scheduler,
+                key: Some(&t.key),
+                scheduler_now_ms: (now_ms() + t.offset_ms).max(0) as u64,
+            });
+            if verdict.is_ok() {
+                break;
+            }
+        }
+        verdict
     }
 }
 

@@ -225,3 +225,47 @@ fn a_server_whose_disk_fills_mid_build_costs_no_compile_and_is_held_responsible(
         "the full server's failures are counted against it: {s}"
     );
 }
+
+/// Two schedulers, every server registered with both, every client given both: the
+/// first scheduler is killed for good in the middle of a strict build, and its clients
+/// carry on with the standby. No compile fails, every object is identical to a local
+/// build.
+#[test]
+fn a_scheduler_killed_mid_build_with_a_standby_fails_no_compile() {
+    let mut first = Farm::start(&[]);
+    let standby = Farm::start(&[]);
+    let both = format!("{},{}", first.address, standby.address);
+    for name in ["a", "b"] {
+        let server = Server::start(&["--scheduler", &both, "--name", name]);
+        first.servers.push((name.to_owned(), server));
+    }
+    first.wait_for(
+        |s| registered(s) == 2,
+        "the servers to register with the first",
+    );
+    standby.wait_for(
+        |s| registered(s) == 2,
+        "the servers to register with the standby",
+    );
+    let scratch = Scratch::new();
+    local_build(&scratch);
+    let build = first.spawn_make(
+        &scratch,
+        "strict",
+        "ann",
+        &["check"],
+        &[("CCFARM_SCHEDULER", both.as_str())],
+    );
+    wait_compiled(first.server("a"), 2);
+    first.scheduler.kill().unwrap();
+    let (objects, log) = finish_build(&scratch, "strict", build);
+    assert!(objects > 0);
+    assert!(log.contains("asking the next scheduler"), "{log}");
+    assert!(!log.contains("running locally"), "{log}");
+    assert!(!log.contains("using the host list"), "{log}");
+    let s = standby.status();
+    assert!(
+        s["counters"]["grants"].as_u64().unwrap() > 0,
+        "the standby granted the rest: {s}"
+    );
+}
