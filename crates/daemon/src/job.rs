@@ -56,7 +56,16 @@ pub enum CompilerExit {
     SpawnFailed(std::io::Error),
     /// The sandbox could not be set up: the server's fault, never the compile's.
     SandboxFailed(String),
+    /// A process of the compile stayed stopped (SIGSTOP, a debugger) for
+    /// [`STOPPED_LIMIT`]; the group was killed. The server's fault: the job can run
+    /// elsewhere.
+    Stopped,
 }
+
+/// How long a compile may have a process stopped before it is given up as hung: a
+/// stopped compiler never finishes, and its client would otherwise wait for its I/O
+/// timeout (minutes) before trying another server.
+pub const STOPPED_LIMIT: Duration = Duration::from_secs(5);
 
 /// Why a compile could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +163,7 @@ impl Running {
             }
         };
         tokio::pin!(cancel);
+        let root = self.child.id();
         let end = tokio::select! {
             status = self.child.wait() => {
                 return match status {
@@ -166,6 +176,7 @@ impl Running {
             }
             () = lifetime => CompilerExit::TimedOut,
             () = &mut cancel => CompilerExit::Cancelled,
+            () = stopped_for(root, STOPPED_LIMIT) => CompilerExit::Stopped,
         };
         self.guard.signal(Signal::SIGTERM);
         if tokio::time::timeout(grace, self.child.wait())
@@ -178,6 +189,58 @@ impl Running {
         // The guard's drop sends SIGKILL to whatever is left of the group.
         end
     }
+}
+
+/// Returns once a process of the tree under `root` has been seen stopped for `limit`
+/// (looked at every second); never without a root.
+async fn stopped_for(root: Option<u32>, limit: Duration) {
+    let Some(root) = root else {
+        return std::future::pending().await;
+    };
+    let mut since: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if tree_has_stopped(root) {
+            let first = *since.get_or_insert_with(tokio::time::Instant::now);
+            if first.elapsed() + Duration::from_secs(1) >= limit {
+                return;
+            }
+        } else {
+            since = None;
+        }
+    }
+}
+
+/// Whether `root` or a process below it is stopped (`T`) or stopped by a tracer (`t`),
+/// from `/proc` (each process's `children` list; a compile has a handful).
+fn tree_has_stopped(root: u32) -> bool {
+    let mut pending = vec![root];
+    let mut visited = 0;
+    while let Some(pid) = pending.pop() {
+        visited += 1;
+        if visited > 1024 {
+            break;
+        }
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ...`: comm may hold spaces and parentheses, so the state is
+        // the first field after the last ')'.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        if matches!(state, Some('T' | 't')) {
+            return true;
+        }
+        if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+            pending.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
+    }
+    false
 }
 
 /// The sandbox's own complaint, which it wrote where the compiler's stderr goes.
@@ -240,6 +303,37 @@ mod tests {
             std::fs::read_to_string(dir.path().join("err")).unwrap(),
             "err\n"
         );
+    }
+
+    /// A grandchild that stops itself (as a SIGSTOPped cc1 would be) is noticed within
+    /// the limit and the whole group is killed, stopped process included.
+    #[tokio::test]
+    async fn a_stopped_process_in_the_compile_ends_it_as_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = "sh -c 'echo $$ > grandchild; kill -STOP $$; sleep 30' & wait";
+        let started = std::time::Instant::now();
+        let end = run(&spec(&dir, script, None), std::future::pending()).await;
+        assert!(matches!(end, CompilerExit::Stopped), "{end:?}");
+        let took = started.elapsed();
+        assert!(
+            took >= STOPPED_LIMIT - Duration::from_secs(1) && took < STOPPED_LIMIT * 3,
+            "{took:?}"
+        );
+        let pid: i32 = std::fs::read_to_string(dir.path().join("grandchild"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!alive(pid as u32), "stopped grandchild {pid} survived");
+    }
+
+    /// A compile that merely waits (sleeps, reads) is not taken for a stopped one.
+    #[tokio::test]
+    async fn a_waiting_compile_is_not_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let end = run(&spec(&dir, "sleep 7; exit 0", None), std::future::pending()).await;
+        assert!(matches!(end, CompilerExit::Exited(0)), "{end:?}");
     }
 
     #[tokio::test]

@@ -250,6 +250,17 @@ impl Conn<'_> {
                 warn!(%peer, category = "server_error", "{}", refusal.reason);
                 (refusal.outcome, refusal.reply(version))
             }
+            CompilerExit::Stopped => {
+                // A stopped compiler is this server's trouble (an operator's SIGSTOP, a
+                // debugger, a frozen cgroup): the job is the server's failure, so the
+                // client runs it elsewhere at once.
+                let refusal = RequestRefusal::server_error(format!(
+                    "a process of the compile stayed stopped for {} s; the compile was killed",
+                    job::STOPPED_LIMIT.as_secs()
+                ));
+                warn!(%peer, category = "server_error", "{}: {summary}", refusal.reason);
+                (refusal.outcome, refusal.reply(version))
+            }
             CompilerExit::SandboxFailed(reason) => {
                 // The server's fault: reported as such (distcc then retries elsewhere
                 // or locally), never as the user's compile error.

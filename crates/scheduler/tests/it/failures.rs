@@ -269,3 +269,56 @@ fn a_scheduler_killed_mid_build_with_a_standby_fails_no_compile() {
         "the standby granted the rest: {s}"
     );
 }
+
+/// The processes below `root` named `name`.
+fn descendants_named(root: u32, name: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut pending = vec![root];
+    while let Some(pid) = pending.pop() {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == name {
+            found.push(pid);
+        }
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        pending.extend(
+            children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+    }
+    found
+}
+
+/// Every compiler process one server starts is stopped (SIGSTOP), as an operator or a
+/// frozen cgroup might: ccfarmd gives such a compile up after a few seconds as its own
+/// failure, the client runs it elsewhere, and the strict build finishes in seconds, not
+/// after the client's five-minute I/O timeout.
+#[test]
+fn a_stopped_compiler_costs_seconds_not_the_io_timeout() {
+    let farm = Farm::start(&["frozen", "fine"]);
+    let scratch = Scratch::new();
+    local_build(&scratch);
+    let started = std::time::Instant::now();
+    let build = farm.spawn_make(&scratch, "strict", "ann", &["check"], &[]);
+    let frozen = farm.server("frozen").pid();
+    let mut stopped = std::collections::BTreeSet::new();
+    let until = std::time::Instant::now() + Duration::from_secs(4);
+    while std::time::Instant::now() < until {
+        for pid in descendants_named(frozen, "cc1") {
+            if stopped.insert(pid) {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGSTOP);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (objects, log) = finish_build(&scratch, "strict", build);
+    let took = started.elapsed();
+    assert!(
+        !stopped.is_empty(),
+        "no compiler of the frozen server was caught"
+    );
+    assert!(objects > 0);
+    assert!(log.contains("stayed stopped"), "{log}");
+    assert!(took < Duration::from_secs(60), "the build took {took:?}");
+}
