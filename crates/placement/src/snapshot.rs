@@ -117,6 +117,9 @@ pub struct Counters {
     pub released_compile_error: u64,
     /// Releases with a transport failure.
     pub released_transport: u64,
+    /// Transport failures not counted against their host: the reporting user had no
+    /// recent success to vouch for its reports ([`crate::Scheduler::release`]).
+    pub unvouched_failures: u64,
     /// Clients that went away.
     pub clients_gone: u64,
     /// Times a host went down.

@@ -245,6 +245,11 @@ fn compile_errors_never_count_transport_failures_do() {
 fn a_host_down_for_failures_recovers_through_probe_and_probation() {
     let mut s = quiet(Policy::ListOrder); // backoff 2 s doubling, 2 successes on probation
     let (a, _) = s.join(at(0.0), spec("a", 4, 1.0)).unwrap();
+    // The user's jobs have succeeded before, so its failure reports are believed.
+    for i in 100..103 {
+        let (l, _) = granted(&s.request(at(0.0), RequestId(i), job("u", 1.0)).unwrap());
+        s.release(at(0.5), l, ok(0.5)).unwrap();
+    }
     for i in 0..3 {
         let (l, _) = granted(&s.request(at(0.0), RequestId(i), job("u", 1.0)).unwrap());
         s.release(at(1.0), l, outcome(1.0, JobEnd::Transport))
@@ -1192,5 +1197,36 @@ fn once_the_startup_grace_is_over_a_held_request_compiles_locally() {
             reason: FarmRefusal::NoUsableHost
         }]
     );
+    s.check_invariants().unwrap();
+}
+
+#[test]
+fn a_client_that_only_ever_reports_failures_cannot_take_hosts_down() {
+    let mut s = sched(Policy::ListOrder);
+    let (a, _) = s.join(at(0.0), spec("a", 4, 1.0)).unwrap();
+    let mut next = 0;
+    let mut lease = |s: &mut Scheduler, user: &str| {
+        next += 1;
+        granted(&s.request(at(0.0), RequestId(next), job(user, 1.0)).unwrap()).0
+    };
+    for _ in 0..20 {
+        let l = lease(&mut s, "downer");
+        s.release(at(0.1), l, outcome(0.1, JobEnd::Transport))
+            .unwrap();
+    }
+    assert_eq!(s.health(a), Some(Health::Up));
+    assert_eq!(host(&s.snapshot(), a).consecutive_failures, 0);
+    assert_eq!(s.snapshot().counters.unvouched_failures, 20);
+    // A user whose jobs succeed is believed: three failures in a row take the host down.
+    for _ in 0..3 {
+        let l = lease(&mut s, "honest");
+        s.release(at(0.2), l, ok(0.1)).unwrap();
+    }
+    for _ in 0..3 {
+        let l = lease(&mut s, "honest");
+        s.release(at(0.3), l, outcome(0.1, JobEnd::Transport))
+            .unwrap();
+    }
+    assert_eq!(s.health(a), Some(Health::Down));
     s.check_invariants().unwrap();
 }

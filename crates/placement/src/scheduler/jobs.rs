@@ -5,7 +5,7 @@ use crate::error::SchedError;
 use crate::ids::{Held, LeaseId, RequestId};
 use crate::job::{CostModel, JobEnd, JobInfo, ReleaseReport};
 use crate::lease::Lease;
-use crate::queue::Queued;
+use crate::queue::{Queued, UserIdx};
 use crate::time::Micros;
 
 use super::Scheduler;
@@ -119,14 +119,24 @@ impl Scheduler {
                 self.counters.released_ok += 1;
                 self.learn(&l, outcome);
                 self.host_success(&l);
+                self.vouch(l.user);
             }
             JobEnd::CompileError => {
                 self.counters.released_compile_error += 1;
                 self.host_success(&l);
+                self.vouch(l.user);
             }
             JobEnd::Transport => {
                 self.counters.released_transport += 1;
-                self.count_failure(l.host, now);
+                // Only a user whose jobs succeed is believed: a report is the client's
+                // word, and one client's word must not take the farm down.
+                let credit = self.credit.entry(l.user).or_default();
+                if *credit > 0 {
+                    *credit -= 1;
+                    self.count_failure(l.host, now);
+                } else {
+                    self.counters.unvouched_failures += 1;
+                }
             }
         }
         if let Some(twin) = l.twin
@@ -135,6 +145,13 @@ impl Scheduler {
             self.cancel_lease(twin);
         }
         Ok(self.finish())
+    }
+
+    /// A job of `user` succeeded (or failed in the compiler): its next failure report
+    /// is believed.
+    fn vouch(&mut self, user: UserIdx) {
+        let credit = self.credit.entry(user).or_default();
+        *credit = (*credit + 1).min(super::REPORT_CREDIT);
     }
 
     fn host_success(&mut self, l: &Lease) {

@@ -19,7 +19,7 @@ use crate::ids::{HostId, LeaseId, RequestId};
 use crate::job::{CostModel, JobInfo};
 use crate::lease::{Holding, Lease};
 use crate::policy::{Placement, Policy};
-use crate::queue::FairQueue;
+use crate::queue::{FairQueue, UserIdx};
 use crate::rng::SplitMix64;
 use crate::snapshot::Counters;
 use crate::time::Micros;
@@ -36,6 +36,14 @@ mod stragglers;
 mod views;
 
 pub use views::{LeaseInfo, QueuedRequest};
+
+/// How many failure reports a user's successes can vouch for at most. A client that reports
+/// every lease as a transport failure (a broken or hostile one) then cannot take hosts
+/// down: with no job succeeding it never earns the standing to. A user whose jobs succeed
+/// elsewhere keeps enough standing to take a broken host down by itself
+/// ([`Config::failures_to_down`] reports in a row), while a client that turns hostile after
+/// honest work can spend no more than this.
+pub const REPORT_CREDIT: u8 = 8;
 
 /// The farm's brain: hosts, health, leases, fair queues and placement, driven entirely by the
 /// calls its shell makes.
@@ -78,6 +86,9 @@ pub struct Scheduler {
     /// The first time the scheduler saw: the start-up grace runs from it.
     started: Option<Micros>,
     cost: CostModel,
+    /// Each user's standing to report a host's failure: one per job that succeeded,
+    /// up to [`REPORT_CREDIT`], one spent per failure reported.
+    credit: FxHashMap<UserIdx, u8>,
     counters: Counters,
     out: Vec<Action>,
     /// Buffers for placement passes' reservations ([`crate::host::Host::pass_ends`]), kept
@@ -135,6 +146,7 @@ impl Scheduler {
             queue: FairQueue::with_credit(credit),
             held: Vec::new(),
             started: None,
+            credit: FxHashMap::default(),
             counters: Counters::default(),
             out: Vec::new(),
             spare_ends: Vec::new(),
