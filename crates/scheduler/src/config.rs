@@ -55,6 +55,10 @@ pub struct FileConfig {
     /// How many requests one client connection may have waiting or granted at once;
     /// more are answered "compile locally" with the reason [default: 8].
     pub max_requests_per_connection: Option<u32>,
+    /// How many requests one user may have waiting or granted at once over all its
+    /// connections; more are answered "compile locally" with the reason [default: no
+    /// limit: the fair queue already shares the farm between users].
+    pub max_requests_per_user: Option<u32>,
     /// How often static hosts are probed.
     pub probe_interval_s: Option<f64>,
     /// A probe not answered within this is a failure.

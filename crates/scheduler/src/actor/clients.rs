@@ -42,6 +42,14 @@ impl Actor {
         (waiting + held) as u32
     }
 
+    /// Requests of `user` waiting or granted, over all its connections (a walk over the
+    /// farm's requests and leases, made only where a per-user cap is configured).
+    fn outstanding_of_user(&self, user: &str) -> u32 {
+        let waiting = self.requests.values().filter(|w| w.user == user).count();
+        let held = self.leases.values().filter(|h| h.user == user).count();
+        (waiting + held) as u32
+    }
+
     /// A client asks for a slot for `job`, under its own request `number`.
     pub(super) fn on_request(
         &mut self,
@@ -66,6 +74,18 @@ impl Actor {
                 request: number,
                 reason: format!(
                     "this connection already has {cap} requests waiting or granted (max_requests_per_connection)"
+                ),
+            });
+            return Ok(Vec::new());
+        }
+        if let Some(cap) = self.settings.file.max_requests_per_user
+            && self.outstanding_of_user(&user) >= cap
+        {
+            self.settings.metrics.sent_local("too_many_requests");
+            let _ = tx.send(farm::FromScheduler::CompileLocally {
+                request: number,
+                reason: format!(
+                    "{user} already has {cap} requests waiting or granted (max_requests_per_user)"
                 ),
             });
             return Ok(Vec::new());

@@ -222,3 +222,81 @@ fn one_connection_cannot_hold_more_than_its_share_of_requests() {
         "{metrics}"
     );
 }
+
+/// Say hello as `user` and send requests numbered `numbers`; the open connection.
+fn ask_as(farm: &Farm, user: &str, numbers: std::ops::RangeInclusive<u64>) -> TcpStream {
+    let mut s = TcpStream::connect(&farm.address).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut frames = farm::encode(&ToScheduler::Hello {
+        version: PROTOCOL_VERSION,
+        role: Role::Client {
+            user: user.into(),
+            machine: "m".into(),
+        },
+    })
+    .to_vec();
+    for request in numbers {
+        frames.extend_from_slice(&farm::encode(&ToScheduler::Request {
+            request,
+            job: farm::JobDescription {
+                compiler: "gcc".into(),
+                source: format!("f{request}.c"),
+                preprocessed_bytes: Some(1_000),
+                previous_ms: None,
+                previous_server: None,
+                compiler_identity: None,
+            },
+        }));
+    }
+    s.write_all(&frames).unwrap();
+    s
+}
+
+/// The request numbers answered "compile locally" on `s`, read until `n` have come.
+fn sent_home(s: &mut TcpStream, n: usize, why: &str) -> Vec<u64> {
+    let mut buf = BytesMut::new();
+    let mut refused = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        while let Ok(Some(m)) = farm::decode::<FromScheduler>(&mut buf, 1 << 20) {
+            if let FromScheduler::CompileLocally { request, reason } = m {
+                assert!(reason.contains(why), "{reason}");
+                refused.push(request);
+            }
+        }
+        if refused.len() >= n {
+            return refused;
+        }
+        let read = s.read(&mut chunk).expect("the answers");
+        assert!(read > 0, "closed after {refused:?}");
+        buf.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// With `max_requests_per_user`, one user's requests over all its connections are capped,
+/// with the reason; other users are not held back by it.
+#[test]
+fn a_user_cannot_hold_more_than_max_requests_per_user() {
+    let farm = Farm::start_with(&["a"], "max_requests_per_user = 3\n");
+    // The first connection stays open, its two requests waiting or granted.
+    let _first = ask_as(&farm, "greedy", 1..=2);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut second = ask_as(&farm, "greedy", 1..=3);
+    assert_eq!(sent_home(&mut second, 2, "max_requests_per_user"), [2, 3]);
+    // Another user is granted or waits, but is not sent home.
+    let mut other = ask_as(&farm, "modest", 1..=1);
+    other
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = BytesMut::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n) = other.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    while let Ok(Some(m)) = farm::decode::<FromScheduler>(&mut buf, 1 << 20) {
+        assert!(!matches!(m, FromScheduler::CompileLocally { .. }), "{m:?}");
+    }
+}
