@@ -283,6 +283,18 @@ mod tests {
         }
     }
 
+    /// The process whose pid the job wrote to `grandchild` is gone (killed with the group)
+    /// moments after the job ended.
+    async fn grandchild_is_gone(dir: &tempfile::TempDir) {
+        let pid: u32 = std::fs::read_to_string(dir.path().join("grandchild"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!alive(pid), "grandchild {pid} survived");
+    }
+
     #[tokio::test]
     async fn captures_output_and_status() {
         let dir = tempfile::tempdir().unwrap();
@@ -319,13 +331,7 @@ mod tests {
             took >= STOPPED_LIMIT - Duration::from_secs(1) && took < STOPPED_LIMIT * 3,
             "{took:?}"
         );
-        let pid: i32 = std::fs::read_to_string(dir.path().join("grandchild"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!alive(pid as u32), "stopped grandchild {pid} survived");
+        grandchild_is_gone(&dir).await;
     }
 
     /// A compile that merely waits (sleeps, reads) is not taken for a stopped one.
@@ -347,13 +353,7 @@ mod tests {
         )
         .await;
         assert!(matches!(end, CompilerExit::TimedOut), "{end:?}");
-        let pid: i32 = std::fs::read_to_string(dir.path().join("grandchild"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!alive(pid as u32), "grandchild {pid} survived");
+        grandchild_is_gone(&dir).await;
     }
 
     #[tokio::test]
@@ -363,13 +363,7 @@ mod tests {
         let cancel = tokio::time::sleep(Duration::from_millis(300));
         let end = run(&spec(&dir, script, None), cancel).await;
         assert!(matches!(end, CompilerExit::Cancelled), "{end:?}");
-        let pid: i32 = std::fs::read_to_string(dir.path().join("grandchild"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!alive(pid as u32), "grandchild {pid} survived");
+        grandchild_is_gone(&dir).await;
     }
 
     #[tokio::test]

@@ -11,8 +11,13 @@ use crate::farm::*;
 
 /// Send `bytes`, then read everything the scheduler answers until it closes.
 fn exchange(farm: &Farm, bytes: &[u8]) -> Vec<FromScheduler> {
+    exchange_within(farm, bytes, Duration::from_secs(10))
+}
+
+/// [`exchange`], waiting up to `limit` for each read.
+fn exchange_within(farm: &Farm, bytes: &[u8], limit: Duration) -> Vec<FromScheduler> {
     let mut s = TcpStream::connect(&farm.address).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_read_timeout(Some(limit)).unwrap();
     s.write_all(bytes).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
@@ -96,17 +101,8 @@ fn bad_input_is_refused_with_a_reason_and_the_farm_carries_on() {
 /// it, and how long that took.
 fn silent_after(farm: &Farm, bytes: &[u8]) -> (Vec<FromScheduler>, Duration) {
     let started = std::time::Instant::now();
-    let mut s = TcpStream::connect(&farm.address).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(bytes).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let mut buf = BytesMut::from(&raw[..]);
-    let mut out = Vec::new();
-    while let Ok(Some(m)) = farm::decode::<FromScheduler>(&mut buf, 1 << 20) {
-        out.push(m);
-    }
-    (out, started.elapsed())
+    let answers = exchange_within(farm, bytes, Duration::from_secs(30));
+    (answers, started.elapsed())
 }
 
 /// A connection that starts but never finishes its hello, or starts a frame and never
@@ -173,47 +169,9 @@ fn silent_and_trickling_connections_are_cut_off_with_a_reason() {
 #[test]
 fn one_connection_cannot_hold_more_than_its_share_of_requests() {
     let farm = Farm::start(&["a"]);
-    let mut s = TcpStream::connect(&farm.address).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut frames = farm::encode(&ToScheduler::Hello {
-        version: PROTOCOL_VERSION,
-        role: Role::Client {
-            user: "hoarder".into(),
-            machine: "m".into(),
-        },
-    })
-    .to_vec();
-    for request in 1..=20 {
-        frames.extend_from_slice(&farm::encode(&ToScheduler::Request {
-            request,
-            job: farm::JobDescription {
-                compiler: "gcc".into(),
-                source: format!("f{request}.c"),
-                preprocessed_bytes: Some(1_000),
-                previous_ms: None,
-                previous_server: None,
-                compiler_identity: None,
-            },
-        }));
-    }
-    s.write_all(&frames).unwrap();
+    let mut s = ask_as(&farm, "hoarder", 1..=20);
     // Every request past the eighth is answered at once.
-    let mut buf = BytesMut::new();
-    let mut refused = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while refused.len() < 12 {
-        while let Ok(Some(m)) = farm::decode::<FromScheduler>(&mut buf, 1 << 20) {
-            if let FromScheduler::CompileLocally { request, reason } = m {
-                assert!(reason.contains("max_requests_per_connection"), "{reason}");
-                refused.push(request);
-            }
-        }
-        if refused.len() < 12 {
-            let n = s.read(&mut chunk).expect("the refusals");
-            assert!(n > 0, "closed after {refused:?}");
-            buf.extend_from_slice(&chunk[..n]);
-        }
-    }
+    let refused = sent_home(&mut s, 12, "max_requests_per_connection");
     assert_eq!(refused, (9..=20).collect::<Vec<u64>>());
     let metrics = farm.http_get("/metrics");
     assert!(
