@@ -19,7 +19,7 @@ use ccfarm_proto::distcc::{Version, encode_command, encode_source};
 use ccfarm_proto::farm::{GrantProof, JobDescription};
 use ccfarm_trust::Credentials;
 
-use crate::backoff::{BackoffPolicy, BackoffStore};
+use crate::backoff::{BackoffPolicy, BackoffStore, HostState, is_backed_off};
 use crate::distribution::{Action, Answer, Distribution, Event, Level, Rules, SCHEDULER_KEY, Slot};
 use crate::exit;
 use crate::history::History;
@@ -156,12 +156,9 @@ impl<'a, 'scope> Shell<'a, 'scope> {
                 );
             }
             Action::AskScheduler => {
-                let backed_off = match &self.backoff {
-                    Some(store) if !self.policy.base.is_zero() => {
-                        store.backed_off(SCHEDULER_KEY, &self.policy, SystemTime::now())
-                    }
-                    _ => false,
-                };
+                let backed_off = self
+                    .stored_state(SCHEDULER_KEY)
+                    .is_some_and(|s| is_backed_off(&self.policy, &s, SystemTime::now()));
                 return Performed::Event(Event::Answer(if backed_off {
                     Answer::NotAsked("no scheduler could be reached moments ago".into())
                 } else {
@@ -176,14 +173,7 @@ impl<'a, 'scope> Shell<'a, 'scope> {
             Action::GiveBackGrant => self.lease = None,
             Action::ReadBackoff(keys) => {
                 let now = SystemTime::now();
-                // With back-off disabled nothing is read.
-                let states = keys
-                    .iter()
-                    .map(|key| match &self.backoff {
-                        Some(store) if !self.policy.base.is_zero() => store.state(key),
-                        _ => None,
-                    })
-                    .collect();
+                let states = keys.iter().map(|key| self.stored_state(key)).collect();
                 return Performed::Event(Event::Backoff { now, states });
             }
             Action::TakeSlot { among, wait } => {
@@ -325,6 +315,14 @@ impl<'a, 'scope> Shell<'a, 'scope> {
             }
             Ok(None) => Slot::Busy,
             Err(e) => Slot::Failed(e.to_string()),
+        }
+    }
+
+    /// What the back-off store remembers of `key`; nothing with back-off disabled.
+    fn stored_state(&self, key: &str) -> Option<HostState> {
+        match &self.backoff {
+            Some(store) if !self.policy.base.is_zero() => store.state(key),
+            _ => None,
         }
     }
 

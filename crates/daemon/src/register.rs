@@ -155,7 +155,7 @@ where
                 let mut slots = offered_slots(daemon.stats.slots() as u32, running, sys.load[0], membership.max_load);
                 // A server whose job directory cannot take a compile says so by taking
                 // none, rather than failing every job it is sent.
-                let trouble = crate::system::disk_trouble(&daemon.config.tmp_dir);
+                let trouble = sys.disk_trouble;
                 if let Some(trouble) = trouble {
                     slots = 0;
                     if !disk_warned {

@@ -21,6 +21,9 @@ pub struct SystemInfo {
     pub free_mem_mb: u64,
     /// Free space in the job directory's filesystem.
     pub free_space_mb: u64,
+    /// Why the job directory's filesystem cannot take a compile, if it cannot
+    /// ([`disk_trouble`]).
+    pub disk_trouble: Option<&'static str>,
 }
 
 /// Below this much free space a job directory's disk counts as full: a compile needs
@@ -31,8 +34,12 @@ pub const FULL_DISK_BYTES: u64 = 1024 * 1024;
 /// Whether the filesystem holding `path` cannot take a compile: read-only, or with
 /// less than [`FULL_DISK_BYTES`] or no inode left for the daemon's user; what to say.
 pub fn disk_trouble(path: &Path) -> Option<&'static str> {
-    use nix::sys::statvfs::{FsFlags, statvfs};
-    let stat = statvfs(path).ok()?;
+    trouble_of(&nix::sys::statvfs::statvfs(path).ok()?)
+}
+
+/// [`disk_trouble`] of a filesystem already looked at.
+fn trouble_of(stat: &nix::sys::statvfs::Statvfs) -> Option<&'static str> {
+    use nix::sys::statvfs::FsFlags;
     if stat.flags().contains(FsFlags::ST_RDONLY) {
         Some("is read-only")
     } else if stat.blocks_available() * stat.fragment_size() < FULL_DISK_BYTES
@@ -76,6 +83,7 @@ impl SystemInfo {
         }
         if let Ok(vfs) = nix::sys::statvfs::statvfs(tmp) {
             info.free_space_mb = vfs.blocks_available() * vfs.fragment_size() / (1024 * 1024);
+            info.disk_trouble = trouble_of(&vfs);
         }
         info
     }

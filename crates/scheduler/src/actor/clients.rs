@@ -29,24 +29,31 @@ pub const DEFAULT_MAX_REQUESTS_PER_CONNECTION: u32 = 8;
 const HISTORY_CAP: usize = 200_000;
 
 impl Actor {
-    /// Requests of connection `conn` waiting or granted. Only counted for a connection
-    /// that has asked several times (each compile's connection asks once or a few
-    /// times), so the common request costs no walk over the farm's requests.
+    /// Requests of connection `conn` waiting or granted. A connection that has not
+    /// asked before (each compile's connection asks once, or again after a failed
+    /// server) needs no walk over the farm's requests.
     fn outstanding(&self, conn: u64) -> u32 {
-        let asked = self.conn_requests.get(&conn).map_or(0, Vec::len);
-        if asked < 2 {
-            return asked as u32;
+        if self.conn_requests.get(&conn).is_none_or(Vec::is_empty) {
+            return 0;
         }
-        let waiting = self.requests.values().filter(|w| w.conn == conn).count();
-        let held = self.leases.values().filter(|h| h.conn == conn).count();
-        (waiting + held) as u32
+        self.held_by(|c, _| c == conn)
     }
 
     /// Requests of `user` waiting or granted, over all its connections (a walk over the
     /// farm's requests and leases, made only where a per-user cap is configured).
     fn outstanding_of_user(&self, user: &str) -> u32 {
-        let waiting = self.requests.values().filter(|w| w.user == user).count();
-        let held = self.leases.values().filter(|h| h.user == user).count();
+        self.held_by(|_, u| u == user)
+    }
+
+    /// Requests waiting and leases held by the clients `of` picks (by connection and
+    /// user).
+    fn held_by(&self, of: impl Fn(u64, &str) -> bool) -> u32 {
+        let waiting = self
+            .requests
+            .values()
+            .filter(|w| of(w.conn, &w.user))
+            .count();
+        let held = self.leases.values().filter(|h| of(h.conn, &h.user)).count();
         (waiting + held) as u32
     }
 
