@@ -35,6 +35,9 @@ pub enum Action {
     /// Ask the scheduler for a server, with the preprocessed source's size. Answered by
     /// [`Event::Answer`].
     AskScheduler,
+    /// Ask the schedulers, from now on, not to grant these servers (`address:port`),
+    /// which failed the job. No event.
+    Avoid(Vec<String>),
     /// Ask the next scheduler of the list after this pause (the last answer was that no
     /// scheduler could be used). Answered by [`Event::Answer`].
     AskSchedulerAgain(Duration),

@@ -432,15 +432,19 @@ impl Distribution {
             } => self.compile_error(grant.to_string(), reply, None),
             // A race is never decided by a failure; treated as one all the same.
             RaceEnd::Decided {
+                grant,
                 verdict: Verdict::HostFailed { .. },
                 ..
-            }
-            | RaceEnd::AllFailed => {
-                self.attempt += 1;
-                self.stage = Stage::Asking;
-                vec![Action::AskScheduler]
-            }
+            } => self.ask_elsewhere(vec![grant.server_address()]),
+            RaceEnd::AllFailed { failed } => self.ask_elsewhere(failed),
         }
+    }
+
+    /// The servers `failed` could not run the job: the scheduler is asked for another.
+    fn ask_elsewhere(&mut self, failed: Vec<String>) -> Vec<Action> {
+        self.attempt += 1;
+        self.stage = Stage::Asking;
+        vec![Action::Avoid(failed), Action::AskScheduler]
     }
 
     /// The compiler failed on a host: the user's error, not the host's. It is re-run

@@ -61,6 +61,7 @@ pub(crate) fn distribute(job: &Job<'_>) -> i32 {
             lease: None,
             race: None,
             scheduler: 0,
+            avoid: Vec::new(),
         };
         let mut actions: VecDeque<Action> = machine.start().into();
         loop {
@@ -123,6 +124,8 @@ struct Shell<'a, 'scope> {
     race: Option<RaceIo<'scope>>,
     /// Which scheduler of the list is asked (counting round the list).
     scheduler: usize,
+    /// Servers that failed the job, which the schedulers are asked to pass over.
+    avoid: Vec<String>,
 }
 
 impl<'a, 'scope> Shell<'a, 'scope> {
@@ -170,6 +173,7 @@ impl<'a, 'scope> Shell<'a, 'scope> {
                 self.scheduler += 1;
                 return Performed::Event(Event::Answer(self.ask()));
             }
+            Action::Avoid(servers) => self.avoid.extend(servers),
             Action::GiveBackGrant => self.lease = None,
             Action::ReadBackoff(keys) => {
                 let now = SystemTime::now();
@@ -352,6 +356,7 @@ impl<'a, 'scope> Shell<'a, 'scope> {
                 previous_ms: previous.as_ref().map(|p| p.ms),
                 previous_server: previous.map(|p| p.server),
                 compiler_identity: job.identity(),
+                avoid: Vec::new(),
             };
             self.memory = memory;
             let credentials = match job.ctx.credentials_if_any() {
@@ -363,7 +368,8 @@ impl<'a, 'scope> Shell<'a, 'scope> {
                 credentials,
             });
         }
-        let request = self.request.as_ref().expect("prepared above");
+        let request = self.request.as_mut().expect("prepared above");
+        request.description.avoid.clone_from(&self.avoid);
         let answer = lease::ask_as(
             scheduler,
             &settings.user,

@@ -34,8 +34,12 @@ pub enum RaceEnd {
         elapsed: Duration,
     },
     /// Every copy failed, each failure logged and its lease released as a transport
-    /// failure; the scheduler is to be asked again.
-    AllFailed,
+    /// failure; the scheduler is to be asked again, for a server other than these
+    /// (`address:port`).
+    AllFailed {
+        /// The servers that failed the job.
+        failed: Vec<String>,
+    },
 }
 
 /// A copy of the job, as the race tracks it.
@@ -211,7 +215,12 @@ impl Race {
                     None
                 } else {
                     actions.push(Action::Log(Level::Warn, message));
-                    Some(RaceEnd::AllFailed)
+                    let failed = self
+                        .copies
+                        .iter()
+                        .map(|c| c.grant.server_address())
+                        .collect();
+                    Some(RaceEnd::AllFailed { failed })
                 }
             }
             verdict => {
@@ -456,7 +465,10 @@ mod tests {
         assert!(end.is_none());
         race.handle(RaceEvent::Cancel(42));
         let (actions, end) = race.handle(done(0, failed("broken off")));
-        assert!(matches!(end, Some(RaceEnd::AllFailed)));
+        assert!(
+            matches!(&end, Some(RaceEnd::AllFailed { failed }) if failed == &["first:3632", "dead:3632"]),
+            "{end:?}"
+        );
         assert!(deeds(&actions).is_empty(), "revoked: not released");
         assert_eq!(
             logs(&actions),

@@ -128,6 +128,7 @@ pub async fn cycle(
         previous_ms: None,
         previous_server: None,
         compiler_identity: None,
+        avoid: Vec::new(),
     };
     let mut number = 0u64;
     loop {

@@ -125,6 +125,7 @@ impl Farm {
         let cost = cost(id);
         let job = JobInfo {
             compiler: None,
+            avoid: Vec::new(),
             user,
             size_bytes: (cost * 1e6) as u64,
             previous: Some(PreviousRun {

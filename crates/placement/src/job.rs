@@ -36,6 +36,10 @@ pub struct JobInfo {
     /// The compiler the client would use itself: the job goes only to a host that has it
     /// ([`crate::compilers`]). `None` places it anywhere.
     pub compiler: Option<CompilerKey>,
+    /// Hosts that already failed this job: it goes to any other host that can take it,
+    /// and to these only when no other host could ever take it (none that serves its
+    /// compiler is up).
+    pub avoid: Vec<HostId>,
 }
 
 /// A previous compile of the same file.
@@ -229,6 +233,7 @@ mod tests {
     fn job(size: u64, previous: Option<PreviousRun>) -> JobInfo {
         JobInfo {
             compiler: None,
+            avoid: Vec::new(),
             user: "u".into(),
             size_bytes: size,
             previous,

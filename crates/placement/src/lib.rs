@@ -47,7 +47,7 @@
 //! let mut s = Scheduler::new(Config::default()).unwrap();
 //! let spec = HostSpec { name: "fast:3632".into(), slots: 1, weight: 1.0 };
 //! let (fast, _) = s.join(Micros::ZERO, spec).unwrap();
-//! let job = JobInfo { user: "ann".into(), size_bytes: 400_000, previous: None, compiler: None };
+//! let job = JobInfo { user: "ann".into(), size_bytes: 400_000, previous: None, compiler: None, avoid: vec![] };
 //! let actions = s.request(Micros::ZERO, RequestId(1), job).unwrap();
 //! let [Action::Grant { lease, host, .. }] = actions[..] else { panic!("{actions:?}") };
 //! assert_eq!(host, fast);

@@ -27,12 +27,13 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
 use crate::compilers::CompilerId;
 use crate::error::InvariantError;
-use crate::ids::RequestId;
+use crate::ids::{HostId, RequestId};
 use crate::time::Micros;
 
 /// Index of an interned user name.
@@ -55,6 +56,16 @@ pub(crate) struct Queued {
     pub(crate) wait_until: Option<Micros>,
     /// The compiler it needs, if it named one.
     pub(crate) compiler: Option<CompilerId>,
+    /// Hosts it must not go to (they failed it before); shared, so that copying an entry
+    /// in a placement pass costs no allocation.
+    pub(crate) avoid: Option<Arc<[HostId]>>,
+}
+
+impl Queued {
+    /// Whether it may go to `host`.
+    pub(crate) fn may_use(&self, host: HostId) -> bool {
+        self.avoid.as_ref().is_none_or(|a| !a.contains(&host))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -466,6 +477,7 @@ mod tests {
             enqueued: Micros(at),
             wait_until: None,
             compiler: None,
+            avoid: None,
         }
     }
 

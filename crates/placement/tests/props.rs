@@ -236,6 +236,7 @@ fn step(s: &mut Scheduler, m: &mut Model, now: Micros, op: &Op) {
                     host: id(0),
                 }),
                 compiler: named.map(compiler),
+                avoid: Vec::new(),
             };
             s.request(now, r, job)
         }

@@ -360,6 +360,7 @@ fn size_based_predictions_converge_without_previous_durations() {
     s.join(at(0.0), spec("a", 1, 1.0)).unwrap();
     let sized = || JobInfo {
         compiler: None,
+        avoid: Vec::new(),
         user: "u".into(),
         size_bytes: 1_000_000,
         previous: None,
@@ -386,6 +387,7 @@ fn size_predictions_fit_a_base_shared_by_every_file() {
     let size = |secs: f64| 56_000 + (secs * 104_000.0) as u64;
     let sized = |secs: f64| JobInfo {
         compiler: None,
+        avoid: Vec::new(),
         user: "u".into(),
         size_bytes: size(secs),
         previous: None,
@@ -1051,6 +1053,7 @@ fn a_deep_queue_stops_declining_free_slots() {
 fn unknown(user: &str) -> JobInfo {
     JobInfo {
         compiler: None,
+        avoid: Vec::new(),
         user: user.into(),
         size_bytes: 0,
         previous: None,

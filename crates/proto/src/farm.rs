@@ -80,6 +80,10 @@ pub struct JobDescription {
     /// proxy, whose jobs go to any server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compiler_identity: Option<CompilerKey>,
+    /// Servers (`address:port`, as granted) that already failed this job for reasons of
+    /// their own: the scheduler places it elsewhere while another server can take it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub avoid: Vec<String>,
 }
 
 /// What a client needs to run a granted job on a server that takes TLS: the server's
@@ -348,6 +352,7 @@ mod tests {
                 previous_ms: None,
                 previous_server: None,
                 compiler_identity: None,
+                avoid: Vec::new(),
             },
         });
         round_trip(ToScheduler::Request {
@@ -362,6 +367,7 @@ mod tests {
                     version: "13.2.0".into(),
                     target: "x86_64-linux-gnu".into(),
                 }),
+                avoid: vec!["10.0.0.8:3632".into()],
             },
         });
         round_trip(ToScheduler::Release {

@@ -142,6 +142,7 @@ async fn lease_client(stream: TcpStream, peer: SocketAddr, handle: Handle) {
         previous_ms: None,
         previous_server: None,
         compiler_identity: None,
+        avoid: Vec::new(),
     };
     let asked = Instant::now();
     let answer = {

@@ -470,6 +470,8 @@ fn failed_grants_ask_again_then_the_host_list_takes_the_preprocessed_source() {
                     "Warn: failed to distribute a.c to 10.0.0.9:3632/4 (granted by the scheduler, attempt {attempt}): connection refused"
                 ),
                 "EndRace".into(),
+                // The next grant is asked for elsewhere.
+                "Avoid([\"10.0.0.9:3632\"])".into(),
                 "AskScheduler".into(),
             ]
         );

@@ -14,6 +14,7 @@ fn job() -> JobDescription {
         previous_ms: None,
         previous_server: None,
         compiler_identity: None,
+        avoid: Vec::new(),
     }
 }
 

@@ -45,16 +45,21 @@ impl Scheduler {
                 None => return self.refuse(id, FarmRefusal::NoMatchingCompiler),
             },
         };
-        let usable = self
-            .hosts
-            .values()
-            .any(|h| h.slots > 0 && h.health.accepts_new() && h.serves(compiler));
-        if !usable {
+        let usable =
+            |h: &crate::host::Host| h.slots > 0 && h.health.accepts_new() && h.serves(compiler);
+        if !self.hosts.values().any(usable) {
             if self.in_grace(now) {
                 return self.held.push((id, job));
             }
             return self.refuse(id, FarmRefusal::NoUsableHost);
         }
+        // A host that failed the job is passed over while another could run it; with
+        // none, a second try there beats no try at all.
+        let elsewhere = self
+            .hosts
+            .values()
+            .any(|h| usable(h) && !job.avoid.contains(&h.id));
+        let avoid = (elsewhere && !job.avoid.is_empty()).then(|| job.avoid.as_slice().into());
         let weight = self.cfg.user_weights.get(&job.user).copied().unwrap_or(1.0);
         let user = self.queue.intern(&job.user, weight);
         let hosts = &self.hosts;
@@ -70,6 +75,7 @@ impl Scheduler {
             enqueued: now,
             wait_until: None,
             compiler,
+            avoid,
         });
         self.settle(now);
         if self.queue.contains(id) {

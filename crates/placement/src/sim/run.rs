@@ -243,6 +243,7 @@ impl Run<'_> {
             self.submit_at[job] = now;
             let info = JobInfo {
                 compiler: None,
+                avoid: Vec::new(),
                 user: client.user.clone(),
                 size_bytes: self.size(job),
                 previous: self.previous(job),
@@ -308,6 +309,7 @@ impl Run<'_> {
                         let (k, _) = self.job_of[job];
                         let info = JobInfo {
                             compiler: None,
+                            avoid: Vec::new(),
                             user: self.workload.clients[k].user.clone(),
                             size_bytes: self.size(job),
                             previous: self.previous(job),

@@ -22,6 +22,7 @@ pub fn spec(name: &str, slots: u32, weight: f64) -> HostSpec {
 pub fn job(user: &str, secs: f64) -> JobInfo {
     JobInfo {
         compiler: None,
+        avoid: Vec::new(),
         user: user.into(),
         size_bytes: 0,
         previous: Some(PreviousRun {

@@ -139,11 +139,21 @@ impl Actor {
             },
         );
         self.settings.metrics.requests.inc();
+        let avoid = job
+            .avoid
+            .iter()
+            .filter_map(|s| s.parse::<SocketAddr>().ok())
+            .filter_map(|addr| self.hosts.host_at(addr))
+            // A client fails a job on a few servers before it gives up on the farm; a
+            // longer list is not a real client's and would only slow placement.
+            .take(8)
+            .collect();
         let info = JobInfo {
             user,
             size_bytes: job.preprocessed_bytes.unwrap_or(0),
             previous,
             compiler,
+            avoid,
         };
         self.sched.request(now, id, info)
     }

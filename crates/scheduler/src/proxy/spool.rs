@@ -158,6 +158,7 @@ impl Spooler<'_> {
             previous_ms: None,
             previous_server: None,
             compiler_identity: None,
+            avoid: Vec::new(),
         };
         self.tx.send_modify(|p| p.job = Some(job));
     }

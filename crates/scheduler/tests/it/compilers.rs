@@ -123,6 +123,7 @@ pub fn ask(farm: &Farm, identity: Option<CompilerKey>) -> FromScheduler {
         previous_ms: None,
         previous_server: None,
         compiler_identity: identity,
+        avoid: Vec::new(),
     };
     send(&mut s, &ToScheduler::Request { request: 1, job });
     read(&mut s, &mut buf)

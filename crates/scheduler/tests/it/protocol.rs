@@ -181,8 +181,54 @@ fn one_connection_cannot_hold_more_than_its_share_of_requests() {
     );
 }
 
+/// A job re-asked after a server failed it names that server, and is granted another.
+#[test]
+fn a_job_is_granted_past_the_servers_that_failed_it() {
+    let farm = Farm::start(&["a", "b"]);
+    for (failed, other) in [("a", "b"), ("b", "a")] {
+        let avoid = vec![format!("127.0.0.1:{}", farm.server(failed).port)];
+        for request in 1..=4 {
+            let mut s = ask_avoiding(&farm, "ann", request..=request, &avoid);
+            let port = granted_port(&mut s);
+            assert_eq!(
+                port,
+                farm.server(other).port,
+                "request {request} avoiding {failed} went to port {port}"
+            );
+        }
+    }
+}
+
+/// The port of the first grant on `s`.
+fn granted_port(s: &mut TcpStream) -> u16 {
+    let mut buf = BytesMut::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        while let Ok(Some(m)) = farm::decode::<FromScheduler>(&mut buf, 1 << 20) {
+            match m {
+                FromScheduler::Grant { port, .. } => return port,
+                FromScheduler::CompileLocally { reason, .. } => panic!("sent home: {reason}"),
+                _ => {}
+            }
+        }
+        let read = s.read(&mut chunk).expect("the answer");
+        assert!(read > 0, "closed before a grant");
+        buf.extend_from_slice(&chunk[..read]);
+    }
+}
+
 /// Say hello as `user` and send requests numbered `numbers`; the open connection.
 fn ask_as(farm: &Farm, user: &str, numbers: std::ops::RangeInclusive<u64>) -> TcpStream {
+    ask_avoiding(farm, user, numbers, &[])
+}
+
+/// [`ask_as`], each request avoiding the servers `avoid` (`address:port`).
+fn ask_avoiding(
+    farm: &Farm,
+    user: &str,
+    numbers: std::ops::RangeInclusive<u64>,
+    avoid: &[String],
+) -> TcpStream {
     let mut s = TcpStream::connect(&farm.address).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut frames = farm::encode(&ToScheduler::Hello {
@@ -203,6 +249,7 @@ fn ask_as(farm: &Farm, user: &str, numbers: std::ops::RangeInclusive<u64>) -> Tc
                 previous_ms: None,
                 previous_server: None,
                 compiler_identity: None,
+                avoid: avoid.to_vec(),
             },
         }));
     }

@@ -152,6 +152,7 @@ pub(crate) fn request() -> ToScheduler {
             previous_ms: None,
             previous_server: None,
             compiler_identity: None,
+            avoid: Vec::new(),
         },
     }
 }

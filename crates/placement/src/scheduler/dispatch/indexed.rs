@@ -70,14 +70,21 @@ impl Scheduler {
             }
             left -= 1;
             let rng = &mut self.builtin.as_mut().expect("checked above").rng;
-            let Some(free) = self.index.pick_free(q.compiler, rng) else {
+            let avoid = q.avoid.as_deref().unwrap_or_default();
+            let Some(free) = self.index.pick_free(q.compiler, avoid, rng) else {
+                if q.avoid.is_some() {
+                    // Only hosts it avoids are free: it waits for another.
+                    continue;
+                }
                 let Some(c) = q.compiler else { break };
                 // It waits for a host with its compiler, and so do the others that need it.
                 blocked[c.0 as usize] = true;
                 left -= pending[c.0 as usize] as usize;
                 continue;
             };
+            // A job that failed somewhere takes the first other slot: it has waited once.
             let may_wait = declines
+                && q.avoid.is_none()
                 && waits.len() < self.cfg.max_lookahead
                 && q.wait_until.is_none_or(|t| t > now);
             if may_wait {

@@ -64,18 +64,19 @@ impl Scheduler {
             biggest_first(&mut ahead, window, || order.next().cloned());
         }
         let requests = std::iter::from_fn(|| ahead.pop().or_else(|| order.next().cloned()));
-        // A request that names a compiler is shown only the hosts that have it: `shown`,
-        // whose `i`-th is `cands[farm[i]]`.
+        // A request that names a compiler, or avoids hosts, is shown only the hosts that
+        // have it and it may use: `shown`, whose `i`-th is `cands[farm[i]]`.
         let (mut shown, mut farm) = (Vec::new(), Vec::new());
         for q in requests {
             if free_total == 0 {
                 break;
             }
-            if q.compiler.is_some() {
+            let filtered = q.compiler.is_some() || q.avoid.is_some();
+            if filtered {
                 shown.clear();
                 farm.clear();
                 for (i, c) in cands.iter().enumerate() {
-                    if self.hosts[&c.host].serves(q.compiler) {
+                    if self.hosts[&c.host].serves(q.compiler) && q.may_use(c.host) {
                         shown.push(c.clone());
                         farm.push(i);
                     }
@@ -85,27 +86,28 @@ impl Scheduler {
                     continue;
                 }
             }
-            let to_farm = |d: Decision| match (q.compiler, d) {
-                (None, d) => d,
-                (Some(_), Decision::Grant(i)) => {
+            let to_farm = |d: Decision| match (filtered, d) {
+                (false, d) => d,
+                (true, Decision::Grant(i)) => {
                     farm.get(i).map_or(Decision::Skip, |&i| Decision::Grant(i))
                 }
-                (Some(_), Decision::Wait(i, t)) => farm
+                (true, Decision::Wait(i, t)) => farm
                     .get(i)
                     .map_or(Decision::Skip, |&i| Decision::Wait(i, t)),
-                (Some(_), Decision::Skip) => Decision::Skip,
+                (true, Decision::Skip) => Decision::Skip,
             };
             let job = JobView {
                 cost: q.cost,
                 size: q.size,
             };
             let may_wait = waiting_allowed
+                && q.avoid.is_none()
                 && waits.len() < self.cfg.max_lookahead
                 && q.wait_until.is_none_or(|t| t > now);
             let mut ctx = PlaceContext {
                 now,
                 job,
-                candidates: if q.compiler.is_some() { &shown } else { &cands },
+                candidates: if filtered { &shown } else { &cands },
                 may_wait,
             };
             let mut decision = to_farm(self.placement.place(&ctx));

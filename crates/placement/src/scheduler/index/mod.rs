@@ -329,25 +329,34 @@ impl HostIndex {
     pub(crate) fn pick_free(
         &self,
         compiler: Option<CompilerId>,
+        avoid: &[HostId],
         rng: &mut crate::rng::SplitMix64,
     ) -> Option<HostId> {
         let sets = self.sets(compiler);
+        let first = |set: &BTreeSet<(Rank, HostId)>| {
+            set.iter().map(|&(_, id)| id).find(|id| !avoid.contains(id))
+        };
         match self.policy? {
-            Policy::EarliestFinish => sets.fast.first().map(|&(_, id)| id),
+            Policy::EarliestFinish => first(&sets.fast),
             Policy::Random { .. } => {
                 let n = sets.by_id.count();
                 if n == 0 {
                     return None;
                 }
+                // The drawn host, or the next free one in configured order that the job
+                // does not avoid.
                 let k = rng.below(u64::from(n)) as u32;
-                Some(HostId(sets.by_id.nth(k) as u32))
+                (0..n)
+                    .map(|i| HostId(sets.by_id.nth((k + i) % n) as u32))
+                    .find(|id| !avoid.contains(id))
             }
             Policy::IcecreamLike => sets
                 .newcomers
-                .first()
+                .iter()
                 .copied()
-                .or_else(|| sets.free.first().map(|&(_, id)| id)),
-            _ => sets.free.first().map(|&(_, id)| id),
+                .find(|id| !avoid.contains(id))
+                .or_else(|| first(&sets.free)),
+            _ => first(&sets.free),
         }
     }
 
