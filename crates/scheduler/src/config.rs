@@ -52,6 +52,9 @@ pub struct FileConfig {
     /// For this long after start, a request no server can take yet waits for servers to
     /// register instead of being told to compile locally [default: 10].
     pub startup_grace_s: Option<f64>,
+    /// On SIGTERM, how long the work under way (leases held, proxied jobs) may take to
+    /// finish before the process exits anyway [default: 10].
+    pub drain_timeout_s: Option<f64>,
     /// How many requests one client connection may have waiting or granted at once;
     /// more are answered "compile locally" with the reason [default: 8].
     pub max_requests_per_connection: Option<u32>,
@@ -164,6 +167,11 @@ impl StaticHost {
 /// so after a restart every live server is back within it.
 pub const DEFAULT_STARTUP_GRACE: Duration = Duration::from_secs(10);
 
+/// The default of `drain_timeout_s`: as long as the next process's start-up grace, so
+/// that requests it holds meanwhile for want of servers (which stay with this process
+/// until it exits) are granted before that grace runs out.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = DEFAULT_STARTUP_GRACE;
+
 impl FileConfig {
     /// Read and parse a configuration file.
     pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
@@ -181,6 +189,15 @@ impl FileConfig {
             }
         }
         Ok(config)
+    }
+
+    /// How long a drain on SIGTERM may last ([`Self::drain_timeout_s`]).
+    pub fn drain_timeout(&self) -> anyhow::Result<Duration> {
+        let v = self
+            .drain_timeout_s
+            .unwrap_or(DEFAULT_DRAIN_TIMEOUT.as_secs_f64());
+        Duration::try_from_secs_f64(v)
+            .map_err(|_| anyhow::anyhow!("drain_timeout_s: {v} is not a duration in seconds"))
     }
 
     /// The state machine's tunables, from the defaults and this file.

@@ -15,6 +15,7 @@ mod event;
 mod handle;
 mod http;
 mod https;
+pub mod inherited;
 mod keepalive;
 mod matching;
 mod members;

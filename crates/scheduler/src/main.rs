@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use ccfarm_placement::Policy;
 use ccfarm_scheduler::config::FileConfig;
-use ccfarm_scheduler::service::{self, BalancePorts, Options};
+use ccfarm_scheduler::inherited::Inherited;
+use ccfarm_scheduler::service::{self, BalancePorts, Drained, Options};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
@@ -107,10 +108,17 @@ async fn main() -> anyhow::Result<()> {
     if let Some(ports) = cli.balance_ports {
         options.balance_ports = Some(ports);
     }
+    let drain_timeout = options.file.drain_timeout()?;
     let mut hangup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
-    let running = service::start(options).await?;
+    let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let running = service::start_with(options, Inherited::from_env()).await?;
     loop {
-        hangup.recv().await;
+        tokio::select! {
+            _ = hangup.recv() => {}
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
         match cli.load() {
             Ok(file) => {
                 info!("SIGHUP: reloading the configuration");
@@ -133,6 +141,18 @@ async fn main() -> anyhow::Result<()> {
             Err(e) => warn!("SIGHUP: configuration not reloaded: {e:#}"),
         }
     }
+    info!(
+        limit = ?drain_timeout,
+        "stopping: no new connections; waiting for the leases and proxied jobs under way"
+    );
+    match running.drain(drain_timeout).await {
+        Drained::Done => info!("drained: nothing under way; exiting"),
+        Drained::TimedOut { leases, proxied } => warn!(
+            leases,
+            proxied, "the drain timed out with work under way; exiting anyway"
+        ),
+    }
+    Ok(())
 }
 
 /// Every client holds a connection while it compiles, and each proxied distcc job holds

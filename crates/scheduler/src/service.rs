@@ -4,11 +4,13 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ccfarm_placement::{Policy, Scheduler};
 use ccfarm_trust::allow::{AllowList, Cidr};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::actor;
@@ -17,6 +19,7 @@ use crate::config::FileConfig;
 use crate::conn;
 use crate::handle::Handle;
 use crate::http;
+use crate::inherited::Inherited;
 use crate::metrics::Metrics;
 use crate::proxy;
 use crate::secure::{self, Admitted, Security};
@@ -178,9 +181,53 @@ pub struct Running {
     pub admin_token: Arc<RwLock<Option<String>>>,
     /// The credentials (reloaded on SIGHUP).
     pub security: Arc<Security>,
+    /// Cancelled when the service stops taking connections.
+    stop: CancellationToken,
+    /// The distcc proxy's connections under way.
+    proxied: TaskTracker,
+}
+
+/// How a drain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drained {
+    /// Every lease came back and every proxied job was answered.
+    Done,
+    /// The time allowed ran out with this much under way.
+    TimedOut {
+        /// Leases still held.
+        leases: usize,
+        /// Proxied connections still open.
+        proxied: usize,
+    },
 }
 
 impl Running {
+    /// Stop taking connections on every port and wait, up to `limit`, until the work
+    /// under way is done: the leases held (clients compiling, proxied jobs) come back
+    /// and every proxied connection has its answer. Requests already queued are still
+    /// granted meanwhile, as servers stay registered until the process exits.
+    ///
+    /// Why: with the listening sockets held elsewhere (a socket unit, or the next
+    /// process in an upgrade) new connections wait for the next process instead of
+    /// being refused, and nothing this process started is cut off, so a restart or an
+    /// upgrade costs no compile.
+    pub async fn drain(&self, limit: Duration) -> Drained {
+        self.stop.cancel();
+        self.proxied.close();
+        let deadline = Instant::now() + limit;
+        loop {
+            let leases = self.handle.snapshot().await.map_or(0, |s| s.leases);
+            let proxied = self.proxied.len();
+            if leases == 0 && proxied == 0 {
+                return Drained::Done;
+            }
+            if Instant::now() >= deadline {
+                return Drained::TimedOut { leases, proxied };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Replace the admin token (`None` disables the admin API).
     pub fn set_admin_token(&self, token: Option<String>) {
         *self.admin_token.write().unwrap_or_else(|e| e.into_inner()) = token;
@@ -189,6 +236,23 @@ impl Running {
 
 /// Bind and spawn everything on the current tokio runtime.
 pub async fn start(options: Options) -> Result<Running, StartError> {
+    start_with(options, Inherited::default()).await
+}
+
+/// A listener on `addr`: the inherited socket bound there, or a new one.
+fn listen(inherited: &mut Inherited, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    let bind_error = |source| StartError::Bind { addr, source };
+    let listener = match inherited.take(addr) {
+        Some(listener) => listener,
+        None => std::net::TcpListener::bind(addr).map_err(bind_error)?,
+    };
+    listener.set_nonblocking(true).map_err(bind_error)?;
+    TcpListener::from_std(listener).map_err(bind_error)
+}
+
+/// [`start`], taking the listening sockets in `inherited` for the ports they are bound
+/// to ([`crate::inherited`]).
+pub async fn start_with(options: Options, mut inherited: Inherited) -> Result<Running, StartError> {
     let security = Arc::new(Security::new(
         options.credentials.as_deref(),
         options.insecure,
@@ -211,30 +275,22 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
     // `new`, not `with_placement`: the built-in policies use the state machine's
     // incremental host index (config.policy is the chosen one).
     let sched = Scheduler::new(config).map_err(|e| StartError::Config(e.to_string()))?;
-    let bind = |addr: SocketAddr| async move {
-        TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })
-    };
-    let listener = bind(options.listen).await?;
+    let mut bind = |addr: SocketAddr| listen(&mut inherited, addr);
+    let listener = bind(options.listen)?;
     let listen = listener.local_addr().map_err(|source| StartError::Bind {
         addr: options.listen,
         source,
     })?;
     let http_listener = match options.http {
-        Some(addr) => Some(bind(addr).await?),
+        Some(addr) => Some(bind(addr)?),
         None => None,
     };
     let proxy_listener = match options.distcc_proxy {
-        Some(addr) => Some(bind(addr).await?),
+        Some(addr) => Some(bind(addr)?),
         None => None,
     };
     let balance_listeners = match options.balance_ports {
-        Some(ports) => Some((
-            bind(ports.lease).await?,
-            bind(ports.status).await?,
-            bind(ports.update).await?,
-        )),
+        Some(ports) => Some((bind(ports.lease)?, bind(ports.status)?, bind(ports.update)?)),
         None => None,
     };
     let admin_token = Arc::new(RwLock::new(
@@ -256,6 +312,8 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         metrics: metrics.clone(),
     };
     let handle = actor::spawn(sched, settings);
+    let stop = CancellationToken::new();
+    let proxied = TaskTracker::new();
     info!(
         addr = %listen,
         policy = %options.policy,
@@ -277,7 +335,7 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
             insecure: options.insecure,
         };
         let security = security.clone();
-        tokio::spawn(async move {
+        until_stopped(&stop, async move {
             if let Err(e) = http::serve(listener, shared, security).await {
                 warn!("HTTP endpoint failed: {e}");
             }
@@ -287,12 +345,16 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
     if let Some(listener) = proxy_listener {
         distcc_proxy = listener.local_addr().ok();
         info!(addr = ?distcc_proxy, "distcc proxy listening");
-        tokio::spawn(proxy::serve(
-            listener,
-            handle.clone(),
-            options.distcc_proxy_allow.clone(),
-            metrics.clone(),
-        ));
+        until_stopped(
+            &stop,
+            proxy::serve(
+                listener,
+                handle.clone(),
+                options.distcc_proxy_allow.clone(),
+                metrics.clone(),
+                proxied.clone(),
+            ),
+        );
     }
     if let Some((lease, status, update)) = balance_listeners {
         info!(
@@ -305,16 +367,23 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
             allow: options.balance_allow.clone(),
             metrics: metrics.clone(),
         };
-        tokio::spawn(balance::serve_lease(lease, handle.clone(), gate.clone()));
-        tokio::spawn(balance::serve_status(status, handle.clone(), gate.clone()));
-        tokio::spawn(balance::serve_update(update, handle.clone(), gate));
+        until_stopped(
+            &stop,
+            balance::serve_lease(lease, handle.clone(), gate.clone()),
+        );
+        until_stopped(
+            &stop,
+            balance::serve_status(status, handle.clone(), gate.clone()),
+        );
+        until_stopped(&stop, balance::serve_update(update, handle.clone(), gate));
     }
-    tokio::spawn(accept(
-        listener,
-        handle.clone(),
-        security.clone(),
-        metrics.clone(),
-    ));
+    for addr in inherited.unused() {
+        warn!(%addr, "an inherited socket matches no configured port; it is not served");
+    }
+    until_stopped(
+        &stop,
+        accept(listener, handle.clone(), security.clone(), metrics.clone()),
+    );
     Ok(Running {
         listen,
         http,
@@ -322,7 +391,18 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         handle,
         admin_token,
         security,
+        stop,
+        proxied,
     })
+}
+
+/// Run `serve` (a port's accept loop) until `stop` is cancelled, which drops its
+/// listener: the connections it started carry on as tasks of their own.
+fn until_stopped(stop: &CancellationToken, serve: impl Future<Output = ()> + Send + 'static) {
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        stop.run_until_cancelled(serve).await;
+    });
 }
 
 async fn accept(

@@ -68,6 +68,7 @@ use ccfarm_proto::distcc::{Limits, ProtoError, Reply, Version};
 use ccfarm_trust::allow::AllowList;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::handle::Handle;
@@ -98,6 +99,8 @@ pub(crate) struct Settings {
     /// Who may connect: the protocol carries no credential, and a proxied job reaches
     /// servers that trust the scheduler's address.
     pub allow: AllowList,
+    /// The connections under way, which a drain waits for.
+    pub jobs: TaskTracker,
 }
 
 impl Default for Settings {
@@ -115,6 +118,7 @@ impl Default for Settings {
             attempts: 4,
             limits: Limits::default(),
             allow: AllowList::new(Vec::new()),
+            jobs: TaskTracker::new(),
         }
     }
 }
@@ -125,9 +129,11 @@ pub async fn serve(
     handle: Handle,
     allow: AllowList,
     metrics: Arc<crate::metrics::Metrics>,
+    jobs: TaskTracker,
 ) {
     let settings = Settings {
         allow,
+        jobs,
         ..Settings::default()
     };
     serve_with(listener, handle, settings, Some(metrics)).await;
@@ -163,7 +169,7 @@ pub(crate) async fn serve_with(
             }
             continue;
         }
-        tokio::spawn(proxy_connection(
+        settings.jobs.spawn(proxy_connection(
             stream,
             peer,
             handle.clone(),

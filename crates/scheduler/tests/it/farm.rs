@@ -246,6 +246,116 @@ pub fn strkit_sources() -> Vec<String> {
     stems
 }
 
+/// Listening sockets the test holds for the schedulers it starts, as a socket unit
+/// holds them for systemd: each scheduler started on them serves the same ports, one
+/// after another or, during an upgrade, side by side.
+pub struct Sockets {
+    pub control: std::net::TcpListener,
+    pub http: std::net::TcpListener,
+    pub proxy: std::net::TcpListener,
+}
+
+impl Sockets {
+    pub fn bind() -> Sockets {
+        let bind = || std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        Sockets {
+            control: bind(),
+            http: bind(),
+            proxy: bind(),
+        }
+    }
+
+    pub fn port(listener: &std::net::TcpListener) -> u16 {
+        listener.local_addr().unwrap().port()
+    }
+}
+
+impl Farm {
+    /// A farm whose scheduler runs on `sockets` (its distcc proxy on `sockets.proxy`),
+    /// with servers called `names`.
+    pub fn start_on(sockets: &Sockets, names: &[&str]) -> Farm {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scheduler.toml");
+        let proxy = Sockets::port(&sockets.proxy);
+        std::fs::write(&path, format!("distcc_proxy = \"127.0.0.1:{proxy}\"\n")).unwrap();
+        let port = Sockets::port(&sockets.control);
+        let mut farm = Farm {
+            scheduler: spawn_on(sockets, &path, 0.0),
+            port,
+            address: format!("127.0.0.1:{port}"),
+            http: Sockets::port(&sockets.http),
+            servers: Vec::new(),
+            config: Some(path),
+            startup_grace: 0.0,
+            _dir: dir,
+        };
+        for name in names {
+            farm.add_server(name);
+        }
+        farm.wait_for(|s| registered(s) >= names.len(), "the servers to register");
+        farm
+    }
+
+    /// Start another scheduler on `sockets` with this farm's configuration and start-up
+    /// grace: the new process of an upgrade.
+    pub fn spawn_on(&self, sockets: &Sockets) -> Child {
+        spawn_on(sockets, self.config.as_ref().unwrap(), self.startup_grace)
+    }
+}
+
+/// A scheduler given `sockets` as systemd's socket activation gives them: descriptors
+/// 3, 4 and 5, `LISTEN_FDS=3` and `LISTEN_PID` its own pid (set by the shell that then
+/// becomes the scheduler). The descriptors are placed between fork and exec, which
+/// only `pre_exec` can do.
+#[allow(unsafe_code)]
+fn spawn_on(sockets: &Sockets, config: &std::path::Path, grace: f64) -> Child {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fds = [
+        sockets.control.as_raw_fd(),
+        sockets.http.as_raw_fd(),
+        sockets.proxy.as_raw_fd(),
+    ];
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(r#"export LISTEN_PID=$$ LISTEN_FDS=3; exec "$0" "$@""#)
+        .arg(SCHEDULER)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{}", Sockets::port(&sockets.control)),
+            "--http",
+            &format!("127.0.0.1:{}", Sockets::port(&sockets.http)),
+            "--startup-grace",
+            &grace.to_string(),
+            "--config",
+        ])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and exec.
+    unsafe {
+        c.pre_exec(move || {
+            // Out of the way first, so that no descriptor is overwritten before it is
+            // copied; dup2 leaves the copies open across exec.
+            let mut high = [0; 3];
+            for (i, fd) in fds.iter().enumerate() {
+                high[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 100);
+                if high[i] < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for (i, fd) in high.iter().enumerate() {
+                if libc::dup2(*fd, 3 + i as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    c.spawn().unwrap()
+}
+
 impl Drop for Farm {
     fn drop(&mut self) {
         let _ = self.scheduler.kill();

@@ -4,11 +4,14 @@
 //! nothing local to fall back on: `DISTCC_FALLBACK=0`, and `DISTCC_SKIP_LOCAL_RETRY=1` so
 //! that a job that failed remotely is an error rather than quietly compiled again here.
 
+use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use bytes::{Bytes, BytesMut};
+use ccfarm_proto::distcc::{Limits, Payload, Reply, ReplyDecoder, Request, Version};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
@@ -173,4 +176,105 @@ fn a_stock_distccd_behind_the_proxy_serves_protocols_one_and_two() {
     wait_no_leases(&farm);
     assert_eq!(counter(&farm, "released_ok"), objects as u64 + 1);
     assert!(distccd.log().contains("one.c"), "{}", distccd.log());
+}
+
+/// A protocol-1 job compiling a trivial source, encoded.
+fn trivial_job() -> Vec<u8> {
+    let argv = ["gcc", "-c", "x.i", "-o", "x.o"]
+        .iter()
+        .map(|a| Bytes::from(a.to_string()))
+        .collect();
+    Request {
+        version: Version::V1,
+        argv,
+        payload: Payload::Preprocessed(Bytes::from_static(b"int answer(void) { return 42; }\n")),
+    }
+    .encode()
+}
+
+/// The reply to a protocol-1 job on `s`, or why there is none.
+fn read_reply(s: &mut std::net::TcpStream) -> Result<Reply, String> {
+    let mut decoder = ReplyDecoder::new(Version::V1, Limits::default());
+    let mut buf = BytesMut::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(reply) = decoder.decode(&mut buf).map_err(|e| e.to_string())? {
+            return Ok(reply);
+        }
+        match s.read(&mut chunk) {
+            Ok(0) => return Err("closed without a reply".into()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// The scheduler is upgraded in the middle of two builds, a stock distcc one through the
+/// proxy and a strict `ccfarm` one: a new process starts on the same listening sockets
+/// (as a socket unit or an upgrade hands them over) and the old one is sent SIGTERM. The
+/// old one takes no new connection but answers every job it took (one of them is still
+/// being sent when it is told to stop), then exits on its own; the new one serves the
+/// rest. Neither build loses a job (distcc without fallback or local retry, ccfarm with
+/// `CCFARM_FALLBACK=0`) and every object is identical to a local build.
+#[test]
+fn an_upgrade_mid_build_loses_no_proxied_job_and_fails_no_compile() {
+    let sockets = Sockets::bind();
+    let mut farm = Farm::start_on(&sockets, &["a", "b"]);
+    farm.startup_grace = 10.0;
+    let scratch = Scratch::new();
+    local_build(&scratch);
+    let proxy = Sockets::port(&sockets.proxy);
+    let distcc = spawn_distcc_make(&scratch, "farm", &format!("127.0.0.1:{proxy}/50,lzo"), 50);
+    let strict = farm.spawn_make(&scratch, "strict", "ann", &["check"], &[]);
+    wait_compiled(farm.server("a"), 3);
+    let before = compiled(farm.server("a")) + compiled(farm.server("b"));
+    // A job half sent to the old process (the only one accepting yet) when it is told
+    // to stop.
+    let job = trivial_job();
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", proxy)).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    slow.write_all(&job[..job.len() / 2]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let new = farm.spawn_on(&sockets);
+    let mut old = std::mem::replace(&mut farm.scheduler, new);
+    nix::sys::signal::kill(Pid::from_raw(old.id() as i32), Signal::SIGTERM).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        old.try_wait().unwrap().is_none(),
+        "the old scheduler waits for the job it took"
+    );
+    slow.write_all(&job[job.len() / 2..]).unwrap();
+    let reply = read_reply(&mut slow).expect("the half-sent job is answered");
+    assert_eq!(
+        reply.status,
+        0,
+        "{:?}",
+        String::from_utf8_lossy(&reply.stderr)
+    );
+    assert!(reply.object.starts_with(b"\x7fELF"), "an object");
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = old.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(30),
+            "the old scheduler did not exit after its work was done"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "the old scheduler's exit: {status}");
+    let objects = finish_distcc_make(&scratch, "farm", distcc);
+    let (strict_objects, log) = finish_build(&scratch, "strict", strict);
+    assert!(!log.contains("running locally"), "{log}");
+    assert!(!log.contains("using the host list"), "{log}");
+    let after = compiled(farm.server("a")) + compiled(farm.server("b"));
+    assert!(
+        after >= before + 10,
+        "the builds went on after the upgrade: {before} compiles before, {after} after"
+    );
+    // The new process served the jobs that came after: it released leases of its own.
+    assert!(counter(&farm, "released_ok") > 0, "{}", farm.status());
+    assert!(objects > 0 && strict_objects > 0);
 }
