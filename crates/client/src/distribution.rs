@@ -33,6 +33,7 @@ use crate::backoff::{BackoffPolicy, HostState, is_backed_off};
 use crate::exit;
 use crate::hosts::{HostList, HostTransport};
 use crate::race::{Race, RaceEnd};
+use crate::records::{LocalCause, Place};
 use crate::verdict::Verdict;
 
 pub use crate::actions::{Action, Answer, Event, Level, Slot};
@@ -144,6 +145,8 @@ pub struct Distribution {
     waited: Duration,
     /// distcc's exit code of the last host failure, for a strict failure.
     last_failure: u8,
+    /// Where the job ran, for its record.
+    place: Place,
     stage: Stage,
 }
 
@@ -170,8 +173,14 @@ impl Distribution {
             unreachable: 0,
             waited: Duration::ZERO,
             last_failure: exit::NO_HOSTS,
+            place: Place::Nowhere,
             stage: Stage::Over,
         }
+    }
+
+    /// Where the job ran (so far): what its record says.
+    pub fn place(&self) -> &Place {
+        &self.place
     }
 
     /// The first actions.
@@ -355,6 +364,7 @@ impl Distribution {
                     "scheduler: compile {} locally: {reason}",
                     self.input
                 ))];
+                self.place = Place::Local(LocalCause::Scheduler(reason));
                 actions.extend(self.compile_locally());
                 actions
             }
@@ -413,6 +423,7 @@ impl Distribution {
                 verdict: Verdict::Success(reply),
                 elapsed,
             } => {
+                self.place = Place::Farm(grant.to_string());
                 self.stage = Stage::Delivering { key: None };
                 vec![
                     Action::Remember {
@@ -458,10 +469,12 @@ impl Distribution {
             self.input
         ))];
         if self.rules.skip_local_retry {
+            self.place = Place::Farm(host);
             actions.push(Action::Emit(reply));
             actions.extend(self.exit(remote));
             return actions;
         }
+        self.place = Place::Local(LocalCause::Rerun);
         self.stage = Stage::Rerun { reply, host, key };
         actions.push(Action::CompileLocally);
         actions
@@ -521,6 +534,7 @@ impl Distribution {
 
     fn run_on(&mut self, index: usize) -> Vec<Action> {
         if self.hosts[index].local {
+            self.place = Place::Local(LocalCause::Localhost);
             self.stage = Stage::Local;
             vec![Action::CompileInSlot]
         } else {
@@ -533,6 +547,7 @@ impl Distribution {
         let host = self.hosts[index].clone();
         match verdict {
             Verdict::Success(reply) => {
+                self.place = Place::Farm(host.name.clone());
                 self.stage = Stage::Delivering {
                     key: Some(host.key),
                 };
@@ -584,6 +599,7 @@ impl Distribution {
             "failed to distribute {}, running locally instead",
             self.input
         ))];
+        self.place = Place::Local(LocalCause::NoServer);
         actions.extend(self.compile_locally());
         actions
     }

@@ -28,12 +28,13 @@ use crate::job::{self, Job};
 use crate::lease::{self, Lease, Notice, Watched};
 use crate::preprocess::{self, RunningCpp};
 use crate::race::{Grant, RaceEvent};
+use crate::records::Place;
 use crate::remote::{Breaker, Connection, RemoteError, Timeouts};
 use crate::slots::{Candidate, SlotGuard};
 use crate::verdict::{self, Verdict};
 
-/// Distribute `job` and return the process exit code.
-pub(crate) fn distribute(job: &Job<'_>) -> i32 {
+/// Distribute `job`; the process exit code, and where the job ran.
+pub(crate) fn distribute(job: &Job<'_>) -> (i32, Place) {
     let settings = job.ctx.settings;
     let rules = Rules {
         scheduler: settings.scheduler.is_some(),
@@ -79,7 +80,7 @@ pub(crate) fn distribute(job: &Job<'_>) -> i32 {
                     debug_assert!(actions.is_empty(), "an answered action ends its batch");
                     actions.extend(machine.handle(event));
                 }
-                Performed::Exit(code) => return code,
+                Performed::Exit(code) => return (code, machine.place().clone()),
             }
         }
     })

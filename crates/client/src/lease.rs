@@ -13,7 +13,7 @@
 //! faster server for a straggling job (`Speculate`).
 
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use ccfarm_trust::{Credentials, Expect, Role as Proven};
@@ -181,11 +181,28 @@ impl Pending {
             wait,
         } = self;
         let scheduler = scheduler.as_str();
-        stream
-            .socket()
-            .set_read_timeout(Some(wait))
-            .map_err(|e| LeaseError::Io(scheduler.to_owned(), e))?;
-        match read(&stream, &mut buf, scheduler)? {
+        let deadline = Instant::now() + wait;
+        let answer = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(LeaseError::Io(
+                    scheduler.to_owned(),
+                    std::io::ErrorKind::TimedOut.into(),
+                ));
+            }
+            stream
+                .socket()
+                .set_read_timeout(Some(left))
+                .map_err(|e| LeaseError::Io(scheduler.to_owned(), e))?;
+            match read(&stream, &mut buf, scheduler)? {
+                // Still waiting, and alive: said at once, so the wait goes on.
+                FromScheduler::Ping => stream
+                    .write_all(&farm::encode(&ToScheduler::Pong))
+                    .map_err(|e| LeaseError::Io(scheduler.to_owned(), e))?,
+                answer => break answer,
+            }
+        };
+        match answer {
             FromScheduler::Grant {
                 lease,
                 host,

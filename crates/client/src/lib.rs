@@ -27,6 +27,7 @@ pub mod local;
 pub mod log;
 pub mod preprocess;
 pub mod race;
+pub mod records;
 pub mod remote;
 pub mod slots;
 pub mod verdict;

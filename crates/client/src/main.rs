@@ -63,6 +63,7 @@ fn run(mut args: Vec<String>) -> i32 {
             }
             Some("simulate") if invoked == "ccfarm" => return simulate(&args[1..]),
             Some("farm") if invoked == "ccfarm" => return farm::main(&args[1..]),
+            Some("stats") if invoked == "ccfarm" => return stats(&settings, &args[1..]),
             Some("ca") if invoked == "ccfarm" => {
                 return ca::main(&args[1..], |k| env.get(k).map(str::to_owned));
             }
@@ -239,12 +240,53 @@ fn show_hosts(settings: &Settings, total_only: bool, log: &Logger) -> i32 {
     0
 }
 
+/// `ccfarm stats [--reset]`: the job records summed up.
+fn stats(settings: &Settings, args: &[String]) -> i32 {
+    let current = settings.state_dir.join(compile::RECORDS_FILE);
+    let older = current.with_extension("log.1");
+    match args {
+        [] => {}
+        [reset] if reset == "--reset" => {
+            for path in [&current, &older] {
+                match std::fs::remove_file(path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        eprintln!("ccfarm stats: cannot remove {}: {e}", path.display());
+                        return exit::GENERAL.into();
+                    }
+                }
+            }
+            return 0;
+        }
+        _ => {
+            eprintln!("usage: ccfarm stats [--reset]");
+            return exit::BAD_ARGUMENTS.into();
+        }
+    }
+    let mut summary = ccfarm_client::records::Summary::default();
+    for path in [&older, &current] {
+        match std::fs::read_to_string(path) {
+            Ok(text) => summary.add(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                eprintln!("ccfarm stats: cannot read {}: {e}", path.display());
+                return exit::GENERAL.into();
+            }
+        }
+    }
+    println!("job records in {}", settings.state_dir.display());
+    print!("{}", summary.render());
+    0
+}
+
 fn print_help(name: &str) {
     println!(
         "Usage: {name} [COMPILER] [compile options] -o OUTPUT -c INPUT
        {name} [--help | --version | --show-hosts | -j]
        ccfarm hosts | drain HOST | up HOST | down HOST | add HOST[:PORT]/N[,lzo] | remove HOST
        ccfarm ca init | issue ROLE NAME | revoke CERT | list | show DIR
+       ccfarm stats [--reset]
        COMPILER [compile options]   (when a symlink named after the compiler points at {name})
 
 Distributes C and C++ compiles to compile servers (ccfarmd or distccd) over the distcc
@@ -265,6 +307,8 @@ Options:
                 (--http HOST:PORT or CCFARM_SCHEDULER_HTTP, else CCFARM_SCHEDULER's host
                  on port 7701; token from CCFARM_ADMIN_TOKEN, --token-file FILE or
                  ~/.ccfarm/admin-token)
+  stats         where this user's compiles ran, and why each local one was local
+                (from $CCFARM_DIR/jobs.log; --reset empties it)
   ca ...        the farm's certificate authority: credentials for the scheduler,
                 servers, users and admins; revocation (ccfarm ca --help)
   --help        this text

@@ -133,7 +133,44 @@ pub async fn cycle(
     let mut number = 0u64;
     loop {
         if let Some(ticks) = &mut ticks {
-            ticks.tick().await;
+            // Idle until the next request, but answering the scheduler's pings, as a
+            // client waiting for work of its own does.
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => break,
+                    message = conn.recv() => match message {
+                        Ok(FromScheduler::Ping) => {
+                            if conn.send(&ToScheduler::Pong).await.is_err() {
+                                stats.errors.io += 1;
+                                return (stats, None);
+                            }
+                        }
+                        // A cancel of a lease already released: nothing to do.
+                        Ok(FromScheduler::Cancel { .. }) => stats.cancels += 1,
+                        // A copy of a job already released here, released as below.
+                        Ok(FromScheduler::Speculate { new_lease, .. }) => {
+                            stats.speculations += 1;
+                            let release = ToScheduler::Release {
+                                lease: new_lease,
+                                result: JobResult::Ok,
+                                duration_ms,
+                            };
+                            if conn.send(&release).await.is_err() {
+                                stats.errors.io += 1;
+                                return (stats, None);
+                            }
+                        }
+                        Ok(_) => {
+                            stats.errors.unexpected += 1;
+                            return (stats, None);
+                        }
+                        Err(_) => {
+                            stats.errors.io += 1;
+                            return (stats, None);
+                        }
+                    },
+                }
+            }
         }
         let sent = Instant::now();
         if sent >= window.end {
@@ -174,6 +211,12 @@ pub async fn cycle(
                     }
                 }
                 Ok(Ok(FromScheduler::Cancel { .. })) => stats.cancels += 1,
+                Ok(Ok(FromScheduler::Ping)) => {
+                    if conn.send(&ToScheduler::Pong).await.is_err() {
+                        stats.errors.io += 1;
+                        return (stats, None);
+                    }
+                }
                 Ok(Ok(FromScheduler::Refused { .. })) => {
                     stats.errors.refused += 1;
                     return (stats, None);

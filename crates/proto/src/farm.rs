@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The version this crate speaks; a peer with another version is refused with a reason.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Default cap on one frame (a heartbeat with a long compiler list stays far below).
 pub const DEFAULT_MAX_FRAME: u32 = 256 * 1024;
@@ -169,6 +169,8 @@ pub enum ToScheduler {
         /// Bytes of preprocessed source.
         preprocessed_bytes: u64,
     },
+    /// A client's answer to [`FromScheduler::Ping`].
+    Pong,
     /// A server announces itself (after `Hello`) and what it offers.
     Register {
         /// Its distcc port, on the address the scheduler sees it connect from.
@@ -210,6 +212,10 @@ pub enum FromScheduler {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tickets: Option<TicketKeyGrant>,
     },
+    /// Sent to a client connection that has been silent for a while; the client
+    /// answers [`ToScheduler::Pong`] at once, whatever it is doing. One that does not
+    /// answer (a stopped or hung process) is cut off, which frees its leases.
+    Ping,
     /// Run the job on this server, over the distcc protocol.
     Grant {
         /// The client's request number.
@@ -370,6 +376,8 @@ mod tests {
                 avoid: vec!["10.0.0.8:3632".into()],
             },
         });
+        round_trip(ToScheduler::Pong);
+        round_trip(FromScheduler::Ping);
         round_trip(ToScheduler::Release {
             lease: 9,
             result: JobResult::CompileError,

@@ -52,6 +52,9 @@ pub struct FileConfig {
     /// For this long after start, a request no server can take yet waits for servers to
     /// register instead of being told to compile locally [default: 10].
     pub startup_grace_s: Option<f64>,
+    /// A client connection silent this long is pinged; one silent three times this long
+    /// (a stopped process) is cut off, which frees its leases [default: 5].
+    pub client_ping_s: Option<f64>,
     /// On SIGTERM, how long the work under way (leases held, proxied jobs) may take to
     /// finish before the process exits anyway [default: 10].
     pub drain_timeout_s: Option<f64>,
@@ -189,6 +192,18 @@ impl FileConfig {
             }
         }
         Ok(config)
+    }
+
+    /// How long a client connection may be silent before it is pinged
+    /// ([`Self::client_ping_s`]).
+    pub fn client_ping(&self) -> anyhow::Result<Duration> {
+        let v = self.client_ping_s.unwrap_or(5.0);
+        Duration::try_from_secs_f64(v)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                anyhow::anyhow!("client_ping_s: {v} is not a positive duration in seconds")
+            })
     }
 
     /// How long a drain on SIGTERM may last ([`Self::drain_timeout_s`]).

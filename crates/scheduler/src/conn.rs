@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use ccfarm_proto::farm::{
@@ -96,8 +96,15 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Serve one connection until it closes.
-pub async fn serve<S>(mut stream: S, peer: SocketAddr, proven: Peer, handle: Handle)
+/// How many ping intervals of silence cut a client off: one before the ping, two for
+/// the answer, which a client gives at once unless its process is stopped or hung.
+const SILENT_INTERVALS: u32 = 3;
+
+/// Serve one connection until it closes. A client connection silent for `ping` is
+/// pinged, and cut off if it stays silent for [`SILENT_INTERVALS`] times that: a
+/// stopped client (SIGSTOP, a debugger) would otherwise hold its leases, and the slots
+/// with them, until it is continued.
+pub async fn serve<S>(mut stream: S, peer: SocketAddr, proven: Peer, handle: Handle, ping: Duration)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -112,6 +119,8 @@ where
     // Until the hello, the connection's own start; then the first byte of a frame not
     // yet complete (none while no frame is under way).
     let mut reading_since = Some(tokio::time::Instant::now());
+    let mut last_heard = tokio::time::Instant::now();
+    let mut pinged = false;
     let refusal = loop {
         // Whole frames already buffered are handled before reading more.
         let message = match farm::decode::<ToScheduler>(&mut buf, DEFAULT_MAX_FRAME) {
@@ -125,11 +134,35 @@ where
                     };
                 }
                 let deadline = reading_since.map(|t| t + READ_DEADLINE);
+                let client = matches!(role, Some(Role::Client { .. }));
+                let alarm = client.then(|| {
+                    last_heard
+                        + if pinged {
+                            ping * SILENT_INTERVALS
+                        } else {
+                            ping
+                        }
+                });
                 tokio::select! {
                     read = stream.read_buf(&mut buf) => match read {
                         Ok(0) | Err(_) => break None,
-                        Ok(_) => continue,
+                        Ok(_) => {
+                            last_heard = tokio::time::Instant::now();
+                            pinged = false;
+                            continue;
+                        }
                     },
+                    () = sleep_until_some(alarm) => {
+                        if pinged {
+                            break Some(format!(
+                                "silent for {} s, a ping unanswered",
+                                (ping * SILENT_INTERVALS).as_secs_f64()
+                            ));
+                        }
+                        pinged = true;
+                        let _ = tx.send(FromScheduler::Ping);
+                        continue;
+                    }
                     () = sleep_until_some(deadline) => {
                         break Some(if role.is_none() {
                             format!("no hello within {} s", READ_DEADLINE.as_secs())
@@ -198,6 +231,8 @@ where
                 continue;
             }
             (None, other) => break Some(format!("expected hello, got {other:?}")),
+            // Its arrival has already been noted.
+            (Some(Role::Client { .. }), ToScheduler::Pong) => continue,
             (Some(Role::Client { .. }), ToScheduler::Request { request, job }) => Event::Request {
                 conn,
                 number: request,

@@ -271,6 +271,10 @@ pub async fn start_with(options: Options, mut inherited: Inherited) -> Result<Ru
         .sched_config(options.policy)
         .map_err(|e| StartError::Config(format!("{e:#}")))?;
     let probe_timeout = config.probe_timeout;
+    let ping = options
+        .file
+        .client_ping()
+        .map_err(|e| StartError::Config(format!("{e:#}")))?;
     let heartbeat_timeout = config.heartbeat_timeout;
     // `new`, not `with_placement`: the built-in policies use the state machine's
     // incremental host index (config.policy is the chosen one).
@@ -382,7 +386,13 @@ pub async fn start_with(options: Options, mut inherited: Inherited) -> Result<Ru
     }
     until_stopped(
         &stop,
-        accept(listener, handle.clone(), security.clone(), metrics.clone()),
+        accept(
+            listener,
+            handle.clone(),
+            security.clone(),
+            metrics.clone(),
+            ping,
+        ),
     );
     Ok(Running {
         listen,
@@ -410,6 +420,7 @@ async fn accept(
     handle: Handle,
     security: Arc<Security>,
     metrics: Arc<Metrics>,
+    ping: Duration,
 ) {
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -428,10 +439,10 @@ async fn accept(
             match secure::admit(stream, &security).await {
                 Admitted::Tls(stream, identity) => {
                     debug!(%peer, %identity, "TLS connection");
-                    conn::serve(*stream, peer, conn::Peer::Verified(identity), handle).await;
+                    conn::serve(*stream, peer, conn::Peer::Verified(identity), handle, ping).await;
                 }
                 Admitted::Plain(stream) => {
-                    conn::serve(stream, peer, conn::Peer::Unverified, handle).await;
+                    conn::serve(stream, peer, conn::Peer::Unverified, handle, ping).await;
                 }
                 Admitted::Refuse(mut stream, reason) => {
                     warn!(%peer, "refusing a plaintext connection: {reason}");

@@ -8,6 +8,7 @@ use ccfarm_proto::distcc::{Reply, Version};
 use super::*;
 use crate::hosts::parse_hosts;
 use crate::race::{Grant, RaceEvent};
+use crate::records::{LocalCause, Place};
 
 const A: &str = "tcp_a_3632";
 const B: &str = "tcp_b_3632";
@@ -423,6 +424,7 @@ fn a_granted_job_runs_as_a_race_and_is_remembered_and_delivered() {
     );
     // A grant's success touches no host-list back-off.
     step(&mut m, Event::Delivered(0), &["Exit(0)"]);
+    assert_eq!(*m.place(), Place::Farm("10.0.0.9:3632/4".into()));
 }
 
 #[test]
@@ -538,6 +540,10 @@ fn the_schedulers_compile_locally_is_obeyed_and_logged() {
         ],
     );
     step(&mut m, Event::LocalFinished(3), &["Exit(3)"]);
+    assert_eq!(
+        *m.place(),
+        Place::Local(LocalCause::Scheduler("farm saturated".into()))
+    );
 }
 
 #[test]

@@ -160,6 +160,11 @@ fn watch(stream: Channel, mut buf: BytesMut, stop: &AtomicBool, notify: impl Fn(
                     lzo,
                     proof,
                 }),
+                // The scheduler checks that the client is alive: it is.
+                Ok(Some(FromScheduler::Ping)) => {
+                    let _ = stream.write_all(&farm::encode(&ToScheduler::Pong));
+                    continue;
+                }
                 // Nothing else is expected on a lease connection; later protocol
                 // versions may add messages, which must not disturb the job.
                 Ok(Some(_)) => continue,

@@ -131,6 +131,43 @@ fn all_hosts_down_falls_back_to_a_local_compile() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!scratch.path().join("f0.o").exists());
+    // A link compiles nothing and is not recorded; a compile that cannot be
+    // distributed is, with its reason.
+    let out = ccfarm(&scratch, &hosts)
+        .args(["gcc", "-E", &files[0], "-o", "f0.i"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // Each compile is on record: where it ran, and why it ran here.
+    let records = std::fs::read_to_string(scratch.path().join(".ccfarm").join("jobs.log")).unwrap();
+    let kinds: Vec<(&str, &str)> = records
+        .lines()
+        .map(|l| {
+            let fields: Vec<&str> = l.split('\t').collect();
+            (fields[1], fields[3])
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("local:no_server", "0"),
+            ("none", "103"),
+            ("local:not_distributable", "0")
+        ],
+        "{records}"
+    );
+    let out = ccfarm(&scratch, &hosts).arg("stats").output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    for line in [
+        "compiles recorded            3",
+        "here                         2   66.7 %",
+        "  no_server                  1",
+        "  not_distributable          1  latest: `-E` only preprocesses, which always runs locally",
+        "not compiled                 1",
+    ] {
+        assert!(shown.contains(line), "{line:?} in:\n{shown}");
+    }
 }
 
 #[test]

@@ -50,12 +50,12 @@ fn registers_sends_heartbeats_and_reconnects() {
     let mut buf = BytesMut::new();
     let hello = next(&mut stream, &mut buf);
     assert!(
-        matches!(hello, ToScheduler::Hello { version: 1, role: Role::Server { ref name } } if name == "box-a"),
+        matches!(hello, ToScheduler::Hello { version: farm::PROTOCOL_VERSION, role: Role::Server { ref name } } if name == "box-a"),
         "{hello:?}"
     );
     stream
         .write_all(&farm::encode(&FromScheduler::Welcome {
-            version: 1,
+            version: farm::PROTOCOL_VERSION,
             tickets: None,
         }))
         .unwrap();

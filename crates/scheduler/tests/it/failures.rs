@@ -322,3 +322,47 @@ fn a_stopped_compiler_costs_seconds_not_the_io_timeout() {
     assert!(log.contains("stayed stopped"), "{log}");
     assert!(took < Duration::from_secs(60), "the build took {took:?}");
 }
+
+/// A `ccfarm` client stopped (SIGSTOP) while it holds a lease gives its slot back: the
+/// scheduler pings a silent client and cuts off one that does not answer. Without that,
+/// the slot stays taken until the client is continued, however long that is.
+#[test]
+fn a_stopped_client_gives_its_slot_back() {
+    let farm = Farm::start_with(&["a"], "client_ping_s = 0.5\n");
+    let scratch = Scratch::new();
+    let dir = scratch.path().join("stopped");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Long enough to compile that the lease is still held when the client is stopped.
+    let mut source = String::new();
+    for n in 0..3000 {
+        source.push_str(&format!(
+            "int f{n}(int x) {{ int s = 0; for (int i = 0; i < x; i++) {{ s += i * {n}; s ^= s >> 3; }} return s; }}\n"
+        ));
+    }
+    std::fs::write(dir.join("slow.c"), source).unwrap();
+    let mut client = std::process::Command::new(ccfarm_client())
+        .args(["gcc", "-O2", "-c", "slow.c", "-o", "slow.o"])
+        .current_dir(&dir)
+        .envs(farm.client_env(&scratch, "stopped"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    farm.wait_for(|s| s["leases"] == 1, "the client's lease");
+    let pid = Pid::from_raw(client.id() as i32);
+    kill(pid, Signal::SIGSTOP).unwrap();
+    let stopped = std::time::Instant::now();
+    farm.wait_for(
+        |s| s["leases"] == 0,
+        "the stopped client's lease to come back",
+    );
+    let took = stopped.elapsed();
+    let _ = kill(pid, Signal::SIGKILL);
+    let _ = client.wait();
+    // Silent for 0.5 s, then 1 s more after the ping: well under 5 s.
+    assert!(
+        took < Duration::from_secs(5),
+        "the slot came back after {took:?}"
+    );
+}

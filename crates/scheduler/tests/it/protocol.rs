@@ -138,28 +138,31 @@ fn silent_and_trickling_connections_are_cut_off_with_a_reason() {
         "{:?}",
         trickle.0
     );
-    // A client that says hello and then waits quietly for its job is left alone.
+    // A client that says hello and then waits quietly for its job, answering the
+    // scheduler's pings, is left alone past the read deadline.
     let mut idle = TcpStream::connect(&farm.address).unwrap();
     idle.write_all(&hello).unwrap();
-    idle.set_read_timeout(Some(Duration::from_secs(12)))
+    idle.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let mut buf = BytesMut::new();
     let mut chunk = [0u8; 4096];
-    let n = idle.read(&mut chunk).unwrap();
-    buf.extend_from_slice(&chunk[..n]);
-    assert!(matches!(
-        farm::decode::<FromScheduler>(&mut buf, 1 << 20),
-        Ok(Some(FromScheduler::Welcome { .. }))
-    ));
-    let err = idle
-        .read(&mut chunk)
-        .expect_err("nothing more, and no close");
+    let mut said = Vec::new();
+    let until = std::time::Instant::now() + Duration::from_secs(12);
+    while std::time::Instant::now() < until {
+        if let Ok(n) = idle.read(&mut chunk) {
+            assert!(n > 0, "closed after {said:?}");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        while let Ok(Some(m)) = farm::decode::<FromScheduler>(&mut buf, 1 << 20) {
+            if m == FromScheduler::Ping {
+                idle.write_all(&farm::encode(&ToScheduler::Pong)).unwrap();
+            }
+            said.push(m);
+        }
+    }
     assert!(
-        matches!(
-            err.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ),
-        "{err}"
+        matches!(said[..], [FromScheduler::Welcome { .. }, ref pings @ ..] if !pings.is_empty() && pings.iter().all(|m| *m == FromScheduler::Ping)),
+        "{said:?}"
     );
 }
 
@@ -178,6 +181,55 @@ fn one_connection_cannot_hold_more_than_its_share_of_requests() {
         metrics
             .contains("ccfarm_scheduler_compile_locally_total{reason=\"too_many_requests\"} 12\n"),
         "{metrics}"
+    );
+}
+
+/// A client that answers the scheduler's pings keeps its lease however long its job
+/// takes; one that does not (a stopped process) is cut off with the reason, and its lease
+/// comes back.
+#[test]
+fn a_client_that_does_not_answer_pings_is_cut_off_and_its_lease_returns() {
+    let farm = Farm::start_with(&["a"], "client_ping_s = 0.3\n");
+    let mut alive = ask_as(&farm, "ann", 1..=1);
+    let _ = granted_port(&mut alive);
+    let mut stopped = ask_as(&farm, "bob", 1..=1);
+    let _ = granted_port(&mut stopped);
+    assert_eq!(farm.status()["leases"], 2);
+    // Three seconds: ten ping intervals, three times the silence that cuts one off.
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    let mut buf = BytesMut::new();
+    let mut chunk = [0u8; 4096];
+    let mut pings = 0;
+    alive
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    while std::time::Instant::now() < until {
+        if let Ok(n) = alive.read(&mut chunk) {
+            assert!(n > 0, "the answering client was cut off");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        while let Ok(Some(m)) = farm::decode::<FromScheduler>(&mut buf, 1 << 20) {
+            assert_eq!(m, FromScheduler::Ping);
+            pings += 1;
+            alive.write_all(&farm::encode(&ToScheduler::Pong)).unwrap();
+        }
+    }
+    assert!(pings >= 3, "{pings} pings in 3 s");
+    let mut rest = Vec::new();
+    stopped.read_to_end(&mut rest).unwrap();
+    let mut rest = BytesMut::from(&rest[..]);
+    let mut said = Vec::new();
+    while let Ok(Some(m)) = farm::decode::<FromScheduler>(&mut rest, 1 << 20) {
+        said.push(m);
+    }
+    assert!(
+        matches!(said.last(), Some(FromScheduler::Refused { reason }) if reason.contains("ping unanswered")),
+        "{said:?}"
+    );
+    assert_eq!(
+        farm.status()["leases"],
+        1,
+        "only the answering client's lease is left"
     );
 }
 
