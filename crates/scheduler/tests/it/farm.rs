@@ -22,6 +22,8 @@ pub struct Farm {
     /// `--startup-grace` of the schedulers started from now on (0 unless a test sets it,
     /// so that "compile locally" is answered at once as the tests expect).
     pub startup_grace: f64,
+    /// Listening on every address (`--insecure`), for servers in network namespaces.
+    open: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -41,7 +43,7 @@ impl Farm {
         });
         let http = free_port();
         let (port, scheduler) =
-            spawn_listening(|port| scheduler_command(port, http, &config_path, 0.0));
+            spawn_listening(|port| scheduler_command(port, http, &config_path, 0.0, false));
         let address = format!("127.0.0.1:{port}");
         let mut farm = Farm {
             scheduler,
@@ -51,6 +53,7 @@ impl Farm {
             servers: Vec::new(),
             config: config_path,
             startup_grace: 0.0,
+            open: false,
             _dir: dir,
         };
         for name in names {
@@ -58,6 +61,29 @@ impl Farm {
         }
         farm.wait_for(|s| registered(s) >= names.len(), "the servers to register");
         farm
+    }
+
+    /// A scheduler listening on every address (`--insecure`: plaintext from beyond
+    /// loopback), for servers in network namespaces of the test's own; no servers yet.
+    pub fn start_open(config: &str) -> Farm {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scheduler.toml");
+        std::fs::write(&path, config).unwrap();
+        let config = Some(path);
+        let http = free_port();
+        let (port, scheduler) =
+            spawn_listening(|port| scheduler_command(port, http, &config, 0.0, true));
+        Farm {
+            scheduler,
+            port,
+            address: format!("127.0.0.1:{port}"),
+            http,
+            servers: Vec::new(),
+            config,
+            startup_grace: 0.0,
+            open: true,
+            _dir: dir,
+        }
     }
 
     /// Start another ccfarmd registering as `name`.
@@ -77,10 +103,15 @@ impl Farm {
         let _ = self.scheduler.wait();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let mut child =
-                scheduler_command(self.port, self.http, &self.config, self.startup_grace)
-                    .spawn()
-                    .unwrap();
+            let mut child = scheduler_command(
+                self.port,
+                self.http,
+                &self.config,
+                self.startup_grace,
+                self.open,
+            )
+            .spawn()
+            .unwrap();
             std::thread::sleep(Duration::from_millis(200));
             match child.try_wait().unwrap() {
                 None => {
@@ -287,6 +318,7 @@ impl Farm {
             servers: Vec::new(),
             config: Some(path),
             startup_grace: 0.0,
+            open: false,
             _dir: dir,
         };
         for name in names {
@@ -363,11 +395,21 @@ impl Drop for Farm {
     }
 }
 
-fn scheduler_command(port: u16, http: u16, config: &Option<PathBuf>, grace: f64) -> Command {
+fn scheduler_command(
+    port: u16,
+    http: u16,
+    config: &Option<PathBuf>,
+    grace: f64,
+    open: bool,
+) -> Command {
     let mut c = Command::new(SCHEDULER);
+    let ip = if open { "0.0.0.0" } else { "127.0.0.1" };
+    if open {
+        c.arg("--insecure");
+    }
     c.args([
         "--listen",
-        &format!("127.0.0.1:{port}"),
+        &format!("{ip}:{port}"),
         "--http",
         &format!("127.0.0.1:{http}"),
         "--startup-grace",
