@@ -82,6 +82,14 @@ pub struct Speculation {
     pub margin: f64,
     /// The free host must be at least this many times faster than the straggler's host.
     pub min_speedup: f64,
+    /// A job running this many times longer than expected on its host, and at least
+    /// [`Speculation::hung_after`], is taken to be hung (a compiler spinning or blocked,
+    /// its server still heartbeating) and started again on any free host, whatever its
+    /// speed.
+    pub hung_factor: f64,
+    /// The least time a job runs before it can be taken to be hung: estimates of short
+    /// jobs are rough, and a copy of a job that was merely slow costs a slot.
+    pub hung_after: Duration,
 }
 
 impl Default for Speculation {
@@ -89,6 +97,8 @@ impl Default for Speculation {
         Speculation {
             margin: 1.5,
             min_speedup: 2.0,
+            hung_factor: 4.0,
+            hung_after: Duration::from_secs(10),
         }
     }
 }
@@ -164,6 +174,7 @@ impl Config {
         if let Some(s) = self.speculation {
             at_least_one("speculation.margin", s.margin)?;
             at_least_one("speculation.min_speedup", s.min_speedup)?;
+            at_least_one("speculation.hung_factor", s.hung_factor)?;
         }
         for w in self.user_weights.values() {
             positive("user_weights", *w)?;
@@ -241,7 +252,7 @@ mod tests {
         let c = Config {
             speculation: Some(Speculation {
                 margin: 0.5,
-                min_speedup: 2.0,
+                ..Speculation::default()
             }),
             ..Config::default()
         };

@@ -127,6 +127,11 @@ impl Server {
     }
 
     pub fn start_with_config(extra: &[&str], config: Option<&str>) -> Server {
+        Server::start_with_env(extra, config, &[])
+    }
+
+    /// [`Server::start_with_config`] with `env` added to ccfarmd's environment.
+    pub fn start_with_env(extra: &[&str], config: Option<&str>, env: &[(&str, &str)]) -> Server {
         require("distcc");
         let dir = tempfile::Builder::new()
             .prefix("ccfarmd-it-")
@@ -159,6 +164,7 @@ impl Server {
                 .arg("--tmp-dir")
                 .arg(&jobs_dir)
                 .args(extra)
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped());

@@ -50,6 +50,9 @@ impl Scheduler {
         {
             consider(t);
         }
+        if let Some(t) = self.hung_next.filter(|_| !self.leases.is_empty()) {
+            consider(t);
+        }
         next
     }
 }

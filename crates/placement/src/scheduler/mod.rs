@@ -100,6 +100,11 @@ pub struct Scheduler {
     /// free slot) and the queue has stayed deeper than the lookahead since: the passes skip
     /// waiting until it is not ([`dispatch`], "Saturation").
     saturated: bool,
+    /// The earliest a lease may be taken to be hung ([`stragglers`]), so that the search,
+    /// which visits every lease, runs only then; `None` while no lease could be.
+    hung_next: Option<Micros>,
+    /// A hung job found no free host: the search runs on every change until one does.
+    hung_stuck: bool,
 }
 
 impl Scheduler {
@@ -152,6 +157,8 @@ impl Scheduler {
             spare_ends: Vec::new(),
             pass: dispatch::Pass::default(),
             saturated: false,
+            hung_next: None,
+            hung_stuck: false,
         })
     }
 

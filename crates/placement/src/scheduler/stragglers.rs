@@ -17,6 +17,7 @@ use std::ops::Bound;
 
 use crate::action::Action;
 use crate::compilers;
+use crate::config::Speculation;
 use crate::health::Health;
 use crate::ids::{HostId, LeaseId};
 use crate::lease::LeaseTiming;
@@ -81,6 +82,86 @@ impl Scheduler {
                 };
                 self.start_copy(now, original, fast);
             }
+        }
+    }
+
+    /// Jobs that have run [`crate::config::Speculation::hung_factor`] times longer than
+    /// expected on their host (and at least `hung_after`) are copied to any free up host
+    /// that can run them, the longest-running first, whatever the speeds: a compiler that
+    /// spins or blocks on a healthy server would otherwise hold its build until the
+    /// client's I/O timeout. Searched only once the first lease can be hung
+    /// ([`Scheduler::next_deadline`] wakes the shell then); while a hung job finds no
+    /// free host, on every change and every second.
+    pub(super) fn rescue_hung(&mut self, now: Micros) {
+        let Some(spec) = self.cfg.speculation else {
+            return;
+        };
+        if !self.hung_stuck && self.hung_next.is_none_or(|t| now < t) {
+            return;
+        }
+        if !self.placement.speculates() {
+            self.hung_next = None;
+            self.hung_stuck = false;
+            return;
+        }
+        let again = now.plus_secs_f64(1.0);
+        if !self.queue.is_empty() {
+            // Every slot is taken while requests wait: nowhere to copy to yet.
+            self.hung_next = Some(self.hung_next.map_or(again, |t| t.max(again)));
+            self.hung_stuck = true;
+            return;
+        }
+        let mut next: Option<Micros> = None;
+        let mut hung: Vec<(Micros, LeaseId)> = Vec::new();
+        for l in self
+            .leases
+            .values()
+            .filter(|l| l.twin.is_none() && !l.no_twin)
+        {
+            let at = hung_at(&spec, &l.timing);
+            if at <= now {
+                hung.push((l.timing.granted_at, l.id));
+            } else {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        // Longest-running first; lease ids break ties, for reproducible runs.
+        hung.sort_unstable();
+        let mut stuck = false;
+        for (_, original) in hung {
+            let (from, compiler) = {
+                let l = &self.leases[&original];
+                (l.host, l.compiler)
+            };
+            let free = self.index.fast().iter().map(|&(_, id)| id).find(|&id| {
+                let h = &self.hosts[&id];
+                id != from
+                    && h.health.effective() == Health::Up
+                    && h.free(&self.cfg) > 0
+                    && compilers::serves(&h.compilers, compiler)
+            });
+            match free {
+                Some(free) => {
+                    self.start_copy(now, original, free);
+                    self.refresh_index();
+                }
+                None => stuck = true,
+            }
+        }
+        // A hung job no host could take is looked at again on every change (a slot may
+        // have freed), and each second by the clock.
+        if stuck {
+            next = Some(next.map_or(again, |n| n.min(again)));
+        }
+        self.hung_stuck = stuck;
+        self.hung_next = next;
+    }
+
+    /// A lease was granted: it is hung, if it ever is, at [`hung_at`].
+    pub(super) fn may_hang(&mut self, timing: &LeaseTiming) {
+        if let Some(spec) = self.cfg.speculation.filter(|_| self.placement.speculates()) {
+            let at = hung_at(&spec, timing);
+            self.hung_next = Some(self.hung_next.map_or(at, |n| n.min(at)));
         }
     }
 
@@ -153,6 +234,15 @@ impl Scheduler {
         }
         best.map(|(id, _)| id)
     }
+}
+
+/// When a job granted with `timing` is taken to be hung under `spec`.
+fn hung_at(spec: &Speculation, timing: &LeaseTiming) -> Micros {
+    let after = spec
+        .hung_after
+        .as_secs_f64()
+        .max(spec.hung_factor * timing.expected_secs);
+    timing.granted_at.plus_secs_f64(after)
 }
 
 /// Keeps `(id, gain)` in `best` if it gains more, ties to the lower lease id.

@@ -366,3 +366,50 @@ fn a_stopped_client_gives_its_slot_back() {
         "the slot came back after {took:?}"
     );
 }
+
+/// One server's compiler hangs on every compile (it neither ends nor stops: a spinning
+/// or blocked compiler on a server that heartbeats as usual). The scheduler takes each
+/// job there that has run far past its expected time, and at least ten seconds, to be
+/// hung and starts it again on the other server; the strict build finishes in seconds,
+/// not the client's five-minute I/O timeout, every object identical to a local build.
+#[test]
+fn a_hung_compiler_costs_seconds_not_the_io_timeout() {
+    let mut farm = Farm::start(&["fine"]);
+    // A `gcc` that identifies itself as the real one, and never finishes a compile.
+    let bin = tempfile::tempdir().unwrap();
+    let gcc = bin.path().join("gcc");
+    std::fs::write(
+        &gcc,
+        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = -c ] && exec sleep 600; done\nexec /usr/bin/gcc \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&gcc, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let hung = Server::start_with_env(
+        &["--scheduler", &farm.address, "--name", "hung"],
+        None,
+        &[("PATH", &path)],
+    );
+    farm.servers.push(("hung".into(), hung));
+    farm.wait_for(|s| registered(s) == 2, "the hung server to register");
+    let scratch = Scratch::new();
+    local_build(&scratch);
+    let started = std::time::Instant::now();
+    let build = farm.spawn_make(&scratch, "strict", "ann", &["check"], &[]);
+    let (objects, log) = finish_build(&scratch, "strict", build);
+    let took = started.elapsed();
+    assert!(objects > 0);
+    assert!(
+        farm.status()["counters"]["speculations"].as_u64().unwrap() > 0,
+        "the hung jobs were started again elsewhere: {}",
+        farm.status()
+    );
+    assert!(
+        took < Duration::from_secs(60),
+        "the build took {took:?}\n{log}"
+    );
+}

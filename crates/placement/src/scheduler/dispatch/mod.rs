@@ -112,6 +112,7 @@ impl Scheduler {
         }
         self.refresh_index();
         self.speculate(now);
+        self.rescue_hung(now);
         self.refresh_index();
     }
 
@@ -187,6 +188,7 @@ impl Scheduler {
             },
         );
         self.granted.entry(job.request).or_default().push(id);
+        self.may_hang(&timing);
         id
     }
 }
