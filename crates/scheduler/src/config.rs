@@ -55,6 +55,10 @@ pub struct FileConfig {
     /// A client connection silent this long is pinged; one silent three times this long
     /// (a stopped process) is cut off, which frees its leases [default: 5].
     pub client_ping_s: Option<f64>,
+    /// The most the control port's connections may hold of unfinished messages, all
+    /// together, in KiB; past it, the connection that asks for more is cut off with the
+    /// reason [default: 65536, 64 MiB].
+    pub max_unread_kib: Option<usize>,
     /// On SIGTERM, how long the work under way (leases held, proxied jobs) may take to
     /// finish before the process exits anyway [default: 10].
     pub drain_timeout_s: Option<f64>,
@@ -169,6 +173,10 @@ impl StaticHost {
 /// server can take its job: servers retry a lost scheduler with a backoff capped at 10 s,
 /// so after a restart every live server is back within it.
 pub const DEFAULT_STARTUP_GRACE: Duration = Duration::from_secs(10);
+
+/// The default of `max_unread_kib`: 256 connections each in the middle of a frame of the
+/// largest size, while a live client's frames are a few hundred bytes.
+pub const DEFAULT_MAX_UNREAD_KIB: usize = 64 * 1024;
 
 /// The default of `drain_timeout_s`: as long as the next process's start-up grace, so
 /// that requests it holds meanwhile for want of servers (which stay with this process

@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use crate::budget::Budget;
 use crate::event::{Event, Registration};
 use crate::handle::Handle;
 
@@ -100,14 +101,33 @@ fn now_ms() -> u64 {
 /// the answer, which a client gives at once unless its process is stopped or hung.
 const SILENT_INTERVALS: u32 = 3;
 
-/// Serve one connection until it closes. A client connection silent for `ping` is
-/// pinged, and cut off if it stays silent for [`SILENT_INTERVALS`] times that: a
-/// stopped client (SIGSTOP, a debugger) would otherwise hold its leases, and the slots
-/// with them, until it is continued.
-pub async fn serve<S>(mut stream: S, peer: SocketAddr, proven: Peer, handle: Handle, ping: Duration)
-where
+/// What every connection on the control port is held to, besides the read deadline.
+#[derive(Debug, Clone)]
+pub struct Guards {
+    /// A client connection silent this long is pinged, and cut off if it stays silent
+    /// for [`SILENT_INTERVALS`] times that: a stopped client (SIGSTOP, a debugger) would
+    /// otherwise hold its leases, and the slots with them, until it is continued.
+    pub ping: Duration,
+    /// The receive buffers of all connections together ([`crate::budget`]).
+    pub buffers: Arc<Budget>,
+}
+
+/// A buffer emptied of its frames keeps its memory unless it is given back; past this
+/// much, it is.
+const KEPT_BUFFER: usize = 16 * 1024;
+
+/// Serve one connection until it closes, under `guards`.
+pub async fn serve<S>(
+    mut stream: S,
+    peer: SocketAddr,
+    proven: Peer,
+    handle: Handle,
+    guards: &Guards,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let ping = guards.ping;
+    let mut share = guards.buffers.share();
     let conn = handle.new_conn();
     let events = handle.events();
     let (tx, mut rx) = mpsc::unbounded_channel::<FromScheduler>();
@@ -126,6 +146,10 @@ where
         let message = match farm::decode::<ToScheduler>(&mut buf, DEFAULT_MAX_FRAME) {
             Ok(Some(message)) => message,
             Ok(None) => {
+                if buf.is_empty() && buf.capacity() > KEPT_BUFFER {
+                    buf = BytesMut::new();
+                    let _ = share.hold(0);
+                }
                 if role.is_some() {
                     reading_since = match (reading_since, buf.is_empty()) {
                         (_, true) => None,
@@ -149,6 +173,9 @@ where
                         Ok(_) => {
                             last_heard = tokio::time::Instant::now();
                             pinged = false;
+                            if let Err(spent) = share.hold(buf.capacity()) {
+                                break Some(spent.to_string());
+                            }
                             continue;
                         }
                     },

@@ -9,6 +9,7 @@
 mod actor;
 mod addresses;
 mod balance;
+mod budget;
 pub mod config;
 mod conn;
 mod event;

@@ -15,7 +15,8 @@ use tracing::{debug, info, warn};
 
 use crate::actor;
 use crate::balance;
-use crate::config::FileConfig;
+use crate::budget::Budget;
+use crate::config::{DEFAULT_MAX_UNREAD_KIB, FileConfig};
 use crate::conn;
 use crate::handle::Handle;
 use crate::http;
@@ -271,10 +272,19 @@ pub async fn start_with(options: Options, mut inherited: Inherited) -> Result<Ru
         .sched_config(options.policy)
         .map_err(|e| StartError::Config(format!("{e:#}")))?;
     let probe_timeout = config.probe_timeout;
-    let ping = options
-        .file
-        .client_ping()
-        .map_err(|e| StartError::Config(format!("{e:#}")))?;
+    let guards = conn::Guards {
+        ping: options
+            .file
+            .client_ping()
+            .map_err(|e| StartError::Config(format!("{e:#}")))?,
+        buffers: Budget::new(
+            options
+                .file
+                .max_unread_kib
+                .unwrap_or(DEFAULT_MAX_UNREAD_KIB)
+                * 1024,
+        ),
+    };
     let heartbeat_timeout = config.heartbeat_timeout;
     // `new`, not `with_placement`: the built-in policies use the state machine's
     // incremental host index (config.policy is the chosen one).
@@ -391,7 +401,7 @@ pub async fn start_with(options: Options, mut inherited: Inherited) -> Result<Ru
             handle.clone(),
             security.clone(),
             metrics.clone(),
-            ping,
+            guards,
         ),
     );
     Ok(Running {
@@ -420,8 +430,9 @@ async fn accept(
     handle: Handle,
     security: Arc<Security>,
     metrics: Arc<Metrics>,
-    ping: Duration,
+    guards: conn::Guards,
 ) {
+    let guards = Arc::new(guards);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -435,14 +446,22 @@ async fn accept(
         let _ = stream.set_nodelay(true);
         crate::keepalive::enable(&stream);
         let (handle, security, metrics) = (handle.clone(), security.clone(), metrics.clone());
+        let guards = guards.clone();
         tokio::spawn(async move {
             match secure::admit(stream, &security).await {
                 Admitted::Tls(stream, identity) => {
                     debug!(%peer, %identity, "TLS connection");
-                    conn::serve(*stream, peer, conn::Peer::Verified(identity), handle, ping).await;
+                    conn::serve(
+                        *stream,
+                        peer,
+                        conn::Peer::Verified(identity),
+                        handle,
+                        &guards,
+                    )
+                    .await;
                 }
                 Admitted::Plain(stream) => {
-                    conn::serve(stream, peer, conn::Peer::Unverified, handle, ping).await;
+                    conn::serve(stream, peer, conn::Peer::Unverified, handle, &guards).await;
                 }
                 Admitted::Refuse(mut stream, reason) => {
                     warn!(%peer, "refusing a plaintext connection: {reason}");

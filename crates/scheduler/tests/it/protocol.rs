@@ -184,6 +184,52 @@ fn one_connection_cannot_hold_more_than_its_share_of_requests() {
     );
 }
 
+/// Connections each in the middle of a large frame hold memory until their read
+/// deadline; together they may hold no more than `max_unread_kib`: past it, the one that
+/// asks for more is cut off with the reason, and the others are not.
+#[test]
+fn unfinished_messages_over_all_connections_are_bounded() {
+    let farm = Farm::start_with(&[], "max_unread_kib = 512\n");
+    let hello = farm::encode(&ToScheduler::Hello {
+        version: PROTOCOL_VERSION,
+        role: Role::Client {
+            user: "u".into(),
+            machine: "m".into(),
+        },
+    });
+    // A frame of 250,000 bytes, of which 200,000 are sent.
+    let mut partial = hello.to_vec();
+    partial.extend_from_slice(&250_000u32.to_be_bytes());
+    partial.extend(std::iter::repeat_n(b' ', 200_000));
+    let mut conns: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = TcpStream::connect(&farm.address).unwrap();
+            s.write_all(&partial).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            s
+        })
+        .collect();
+    let mut refused = Vec::new();
+    for (i, s) in conns.iter_mut().enumerate() {
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        let mut got = BytesMut::from(&got[..]);
+        while let Ok(Some(m)) = farm::decode::<FromScheduler>(&mut got, 1 << 20) {
+            if let FromScheduler::Refused { reason } = m {
+                refused.push((i, reason));
+            }
+        }
+    }
+    assert!(!refused.is_empty(), "nobody was cut off");
+    assert!(
+        refused
+            .iter()
+            .all(|(i, reason)| *i >= 2 && reason.contains("unfinished messages")),
+        "{refused:?}"
+    );
+}
+
 /// A client that answers the scheduler's pings keeps its lease however long its job
 /// takes; one that does not (a stopped process) is cut off with the reason, and its lease
 /// comes back.
