@@ -119,12 +119,20 @@ pub fn ask_as(
     credentials: Option<&Credentials>,
 ) -> Result<Pending, LeaseError> {
     let io = |e| LeaseError::Io(scheduler.to_owned(), e);
-    let addr = scheduler
-        .to_socket_addrs()
-        .map_err(io)?
-        .next()
-        .ok_or_else(|| io(std::io::Error::other("no address")))?;
-    let tcp = TcpStream::connect_timeout(&addr, connect).map_err(io)?;
+    // A name may stand for several schedulers (a standby behind the same DNS name):
+    // each address is tried in turn until one answers.
+    let mut last = std::io::Error::other("no address");
+    let mut tcp = None;
+    for addr in scheduler.to_socket_addrs().map_err(io)? {
+        match TcpStream::connect_timeout(&addr, connect) {
+            Ok(stream) => {
+                tcp = Some(stream);
+                break;
+            }
+            Err(e) => last = e,
+        }
+    }
+    let tcp = tcp.ok_or_else(|| io(last))?;
     tcp.set_nodelay(true).map_err(io)?;
     tcp.set_read_timeout(Some(connect)).map_err(io)?;
     tcp.set_write_timeout(Some(connect)).map_err(io)?;
