@@ -17,12 +17,14 @@ scenarios=(
   faults::a_slow_link_costs_no_compile
   faults::a_server_killed_across_a_link_costs_no_compile
   faults::a_server_stopped_across_a_link_costs_no_compile
-  # On loopback (failures.rs, proxy.rs).
+  # On loopback (failures.rs, hostile.rs, proxy.rs).
   failures::a_scheduler_restarted_in_place_mid_build_fails_no_compile_in_strict_mode
   failures::a_scheduler_killed_mid_build_with_a_standby_fails_no_compile
   failures::a_server_whose_disk_fills_mid_build_costs_no_compile_and_is_held_responsible
   failures::a_stopped_compiler_costs_seconds_not_the_io_timeout
   failures::a_stopped_client_gives_its_slot_back
+  failures::a_hung_compiler_costs_seconds_not_the_io_timeout
+  hostile::a_downer_and_a_hoarder_do_not_hold_a_real_build_back
   proxy::a_server_killed_mid_build_costs_no_job
   proxy::an_upgrade_mid_build_loses_no_proxied_job_and_fails_no_compile
 )

@@ -292,13 +292,23 @@ fn descendants_named(root: u32, name: &str) -> Vec<u32> {
 
 /// Every compiler process one server starts is stopped (SIGSTOP), as an operator or a
 /// frozen cgroup might: ccfarmd gives such a compile up after a few seconds as its own
-/// failure, the client runs it elsewhere, and the strict build finishes in seconds, not
-/// after the client's five-minute I/O timeout.
+/// failure and the client runs it elsewhere (or the scheduler, knowing the job is late,
+/// has it copied elsewhere first), and the strict build finishes within three times its
+/// normal time, not after the client's five-minute I/O timeout.
 #[test]
 fn a_stopped_compiler_costs_seconds_not_the_io_timeout() {
     let farm = Farm::start(&["frozen", "fine"]);
     let scratch = Scratch::new();
     local_build(&scratch);
+    // The build's normal time on this farm: its second build, caches warm.
+    let build_in = |dir: &str| {
+        let started = std::time::Instant::now();
+        let build = farm.spawn_make(&scratch, dir, "ann", &["check"], &[]);
+        finish_build(&scratch, dir, build);
+        started.elapsed()
+    };
+    build_in("warm");
+    let normal = build_in("normal");
     let started = std::time::Instant::now();
     let build = farm.spawn_make(&scratch, "strict", "ann", &["check"], &[]);
     let frozen = farm.server("frozen").pid();
@@ -319,8 +329,23 @@ fn a_stopped_compiler_costs_seconds_not_the_io_timeout() {
         "no compiler of the frozen server was caught"
     );
     assert!(objects > 0);
-    assert!(log.contains("stayed stopped"), "{log}");
-    assert!(took < Duration::from_secs(60), "the build took {took:?}");
+    // Each stopped job was either failed by ccfarmd as the server's (stopped for 5 s)
+    // and run elsewhere, or copied elsewhere by the scheduler as a straggler first.
+    assert!(
+        log.contains("stayed stopped") || log.contains("finished first"),
+        "{log}"
+    );
+    println!(
+        "FAULT compiler SIGSTOP: build {:.1} s, {:.1} s without the fault",
+        took.as_secs_f64(),
+        normal.as_secs_f64()
+    );
+    // Within three times its normal time (and a few seconds: the machine is shared and
+    // noisy), where the client's I/O timeout alone would be 300 s.
+    assert!(
+        took < normal * 3 + Duration::from_secs(5),
+        "the build took {took:?}, {normal:?} without the fault"
+    );
 }
 
 /// A `ccfarm` client stopped (SIGSTOP) while it holds a lease gives its slot back: the

@@ -11,6 +11,7 @@ mod failures;
 mod farm;
 mod faults;
 mod history;
+mod hostile;
 mod netns;
 mod probes;
 mod protocol;
