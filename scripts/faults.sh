@@ -12,8 +12,10 @@ cd "$(dirname "$0")/.."
 
 scenarios=(
   # Across a network link (crates/scheduler/tests/it/faults.rs).
+  faults::no_fault_baseline
   faults::a_partitioned_server_costs_no_compile_and_comes_back
   faults::a_lossy_link_costs_no_compile
+  faults::a_delayed_link_costs_no_compile
   faults::a_slow_link_costs_no_compile
   faults::a_server_killed_across_a_link_costs_no_compile
   faults::a_server_stopped_across_a_link_costs_no_compile

@@ -155,6 +155,7 @@ fn a_scheduler_restarted_in_place_mid_build_fails_no_compile_in_strict_mode() {
     farm.startup_grace = 10.0;
     let scratch = Scratch::new();
     local_build(&scratch);
+    let started = std::time::Instant::now();
     let build = farm.spawn_make(&scratch, "strict", "ann", &["check"], &[]);
     wait_compiled(farm.server("a"), 2);
     farm.restart_scheduler();
@@ -162,6 +163,13 @@ fn a_scheduler_restarted_in_place_mid_build_fails_no_compile_in_strict_mode() {
     assert!(objects > 0);
     assert!(!log.contains("running locally"), "{log}");
     assert!(!log.contains("using the host list"), "{log}");
+    report_fault(
+        "scheduler SIGKILL, restarted in place",
+        &format!(
+            "build ok, {objects} objects identical to a local build, 0 lost, {:.1} s",
+            started.elapsed().as_secs_f64()
+        ),
+    );
 }
 
 /// A tmpfs mounted over a directory for one test, unmounted when dropped.
@@ -212,6 +220,7 @@ fn a_server_whose_disk_fills_mid_build_costs_no_compile_and_is_held_responsible(
     let small = Tmpfs::mount_over(&farm.server("full").jobs_dir, "8m");
     let scratch = Scratch::new();
     local_build(&scratch);
+    let started = std::time::Instant::now();
     let build = farm.spawn_make(&scratch, "strict", "ann", &["check"], &[]);
     wait_compiled(farm.server("full"), 1);
     small.fill();
@@ -220,9 +229,17 @@ fn a_server_whose_disk_fills_mid_build_costs_no_compile_and_is_held_responsible(
     assert!(!log.contains("running locally"), "{log}");
     let s = farm.status();
     assert_eq!(s["counters"]["released_compile_error"], 0, "{s}");
+    let failures = s["counters"]["released_transport"].as_u64().unwrap();
     assert!(
-        s["counters"]["released_transport"].as_u64().unwrap() > 0,
+        failures > 0,
         "the full server's failures are counted against it: {s}"
+    );
+    report_fault(
+        "disk full mid-build",
+        &format!(
+            "build ok, {objects} objects identical to a local build, 0 lost, {:.1} s; {failures} jobs failed by the full server and run elsewhere",
+            started.elapsed().as_secs_f64()
+        ),
     );
 }
 
@@ -249,6 +266,7 @@ fn a_scheduler_killed_mid_build_with_a_standby_fails_no_compile() {
     );
     let scratch = Scratch::new();
     local_build(&scratch);
+    let started = std::time::Instant::now();
     let build = first.spawn_make(
         &scratch,
         "strict",
@@ -267,6 +285,14 @@ fn a_scheduler_killed_mid_build_with_a_standby_fails_no_compile() {
     assert!(
         s["counters"]["grants"].as_u64().unwrap() > 0,
         "the standby granted the rest: {s}"
+    );
+    report_fault(
+        "scheduler SIGKILL, standby takes over",
+        &format!(
+            "build ok, {objects} objects identical to a local build, 0 lost, {:.1} s; {} grants by the standby",
+            started.elapsed().as_secs_f64(),
+            s["counters"]["grants"]
+        ),
     );
 }
 
@@ -335,10 +361,13 @@ fn a_stopped_compiler_costs_seconds_not_the_io_timeout() {
         log.contains("stayed stopped") || log.contains("finished first"),
         "{log}"
     );
-    println!(
-        "FAULT compiler SIGSTOP: build {:.1} s, {:.1} s without the fault",
-        took.as_secs_f64(),
-        normal.as_secs_f64()
+    report_fault(
+        "compiler SIGSTOP",
+        &format!(
+            "build ok, {objects} objects identical to a local build, 0 lost, {:.1} s; {:.1} s without the fault",
+            took.as_secs_f64(),
+            normal.as_secs_f64()
+        ),
     );
     // Within three times its normal time (and a few seconds: the machine is shared and
     // noisy), where the client's I/O timeout alone would be 300 s.
@@ -390,6 +419,13 @@ fn a_stopped_client_gives_its_slot_back() {
         took < Duration::from_secs(5),
         "the slot came back after {took:?}"
     );
+    report_fault(
+        "client SIGSTOP holding a lease",
+        &format!(
+            "slot back {:.1} s after the stop (client_ping_s = 0.5)",
+            took.as_secs_f64()
+        ),
+    );
 }
 
 /// One server's compiler hangs on every compile (it neither ends nor stops: a spinning
@@ -436,5 +472,13 @@ fn a_hung_compiler_costs_seconds_not_the_io_timeout() {
     assert!(
         took < Duration::from_secs(60),
         "the build took {took:?}\n{log}"
+    );
+    report_fault(
+        "compiler hung (never ends, never stops)",
+        &format!(
+            "build ok, {objects} objects identical to a local build, 0 lost, {:.1} s; {} jobs started again elsewhere",
+            took.as_secs_f64(),
+            farm.status()["counters"]["speculations"]
+        ),
     );
 }

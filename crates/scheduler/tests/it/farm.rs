@@ -457,6 +457,11 @@ pub fn finish_build(scratch: &Scratch, dir: &str, build: Child) -> (usize, Strin
     (objects, client_log)
 }
 
+/// One fault scenario's figures, on the `FAULT` line `scripts/faults.sh` collects.
+pub fn report_fault(scenario: &str, figures: &str) {
+    println!("FAULT {scenario}: {figures}");
+}
+
 /// Compiles a server finished successfully.
 pub fn compiled(server: &Server) -> u64 {
     server.status()["results"]["compile_ok"]

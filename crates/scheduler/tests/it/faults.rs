@@ -63,9 +63,12 @@ fn health(status: &serde_json::Value, name: &str) -> String {
 
 /// One scenario's figures, on the line `scripts/faults.sh` collects.
 fn report(scenario: &str, objects: usize, took: Duration, more: &str) {
-    println!(
-        "FAULT {scenario}: build ok, {objects} objects identical to a local build, 0 lost, {:.1} s{more}",
-        took.as_secs_f64()
+    report_fault(
+        scenario,
+        &format!(
+            "build ok, {objects} objects identical to a local build, 0 lost, {:.1} s{more}",
+            took.as_secs_f64()
+        ),
     );
 }
 
@@ -129,6 +132,36 @@ fn a_lossy_link_costs_no_compile() {
     let said = format!("{said}; {dropped} packets dropped");
     assert!(objects > 0);
     report("packet loss (20 % each way)", objects, took, &said);
+}
+
+/// The same build with no fault: what the others compare with.
+#[test]
+#[ignore = "the full fault set: scripts/faults.sh"]
+fn no_fault_baseline() {
+    let (farm, servers) = farm();
+    let (objects, took, said) = build_under(&farm, &servers, |_, _| String::new());
+    report("none (the baseline)", objects, took, &said);
+}
+
+/// 100 ms more latency each way on one server's link, where the kernel has `netem`
+/// (this one may not: the scenario then says it was not run, and fails nothing).
+#[test]
+#[ignore = "the full fault set: scripts/faults.sh"]
+fn a_delayed_link_costs_no_compile() {
+    if !Link::has_netem() {
+        report_fault(
+            "delay (100 ms each way)",
+            "not run: this kernel has no netem",
+        );
+        return;
+    }
+    let (farm, servers) = farm();
+    let (objects, took, said) = build_under(&farm, &servers, |_, servers| {
+        servers[0].link.delay_ms(100);
+        String::new()
+    });
+    assert!(objects > 0);
+    report("delay (100 ms each way)", objects, took, &said);
 }
 
 /// A slow link (2 Mbit/s each way, up to 0.5 s of queueing) to one server.

@@ -147,6 +147,42 @@ impl Link {
             .sum()
     }
 
+    /// Whether this kernel can delay packets (`tc qdisc ... netem`): tried on a link of
+    /// a namespace made for the question.
+    pub fn has_netem() -> bool {
+        let probe = Link::create();
+        let ns_if = probe.host_if.replace('h', "n");
+        Command::new("ip")
+            .args([
+                "netns", "exec", &probe.ns, "tc", "qdisc", "add", "dev", &ns_if,
+            ])
+            .args(["root", "netem", "delay", "1ms"])
+            .output()
+            .is_ok_and(|out| out.status.success())
+    }
+
+    /// Delay every packet on the link by `ms` each way.
+    pub fn delay_ms(&self, ms: u32) {
+        let ns_if = self.host_if.replace('h', "n");
+        let delay = format!("{ms}ms");
+        run(
+            "tc",
+            &[
+                "qdisc",
+                "add",
+                "dev",
+                &self.host_if,
+                "root",
+                "netem",
+                "delay",
+                &delay,
+            ],
+        );
+        self.exec(&[
+            "tc", "qdisc", "add", "dev", &ns_if, "root", "netem", "delay", &delay,
+        ]);
+    }
+
     /// Make the link slow: `rate` (tc's notation, e.g. `4mbit`) each way, with up to
     /// half a second of queueing.
     pub fn slow(&self, rate: &str) {
