@@ -91,31 +91,36 @@ fn build_under(
     (objects, started.elapsed(), said)
 }
 
-/// A server's link is cut for 6 s in the middle of the build: the scheduler marks it
-/// down within its heartbeat timeout, its jobs are revoked and run elsewhere, and it is
-/// back in service once the link is.
+/// A server is cut off for 6 s in the middle of the build (every packet to or from it
+/// dropped): the scheduler marks it down within its heartbeat timeout, its jobs are
+/// revoked and run elsewhere, and it is back in service once the network heals.
 #[test]
 fn a_partitioned_server_costs_no_compile_and_comes_back() {
     let (farm, servers) = farm();
     let (objects, took, said) = build_under(&farm, &servers, |farm, servers| {
         let s0 = &servers[0];
-        s0.link.set_up(false);
+        s0.link.partition(true);
         let down = time_until(farm, Duration::from_secs(15), |s| health(s, "s0") == "Down")
             .expect("the cut-off server marked down");
         std::thread::sleep(Duration::from_secs(6).saturating_sub(down));
-        s0.link.set_up(true);
+        s0.link.partition(false);
         let back = time_until(farm, Duration::from_secs(30), |s| {
             matches!(health(s, "s0").as_str(), "Up" | "Probation")
         })
-        .expect("the server back in service once its link is");
+        .expect("the server back in service once the network heals");
         format!(
-            "; down {:.1} s after the cut, back {:.1} s after the link",
+            "; down {:.1} s after the cut, back {:.1} s after it healed",
             down.as_secs_f64(),
             back.as_secs_f64()
         )
     });
     assert!(objects > 0);
-    report("partition (link down 6 s)", objects, took, &said);
+    report(
+        "partition (6 s, every packet dropped)",
+        objects,
+        took,
+        &said,
+    );
 }
 
 /// One server's link loses a fifth of its packets in each direction for the whole

@@ -101,26 +101,38 @@ impl Link {
         run("ip", &all);
     }
 
-    /// Cut the link (both ends see it go down), or restore it.
-    pub fn set_up(&self, up: bool) {
-        run(
-            "ip",
-            &["link", "set", &self.host_if, if up { "up" } else { "down" }],
-        );
+    /// Cut the namespace off (every packet in or out dropped, silently, as a network
+    /// partition does: the link stays up, so no route changes and nothing is refused),
+    /// or heal it.
+    pub fn partition(&self, cut: bool) {
+        if cut {
+            self.load_rules(
+                "ccfarm_partition",
+                "chain input { type filter hook input priority -10; drop; }\n\
+                 chain output { type filter hook output priority -10; drop; }",
+            );
+        } else {
+            self.exec(&["nft", "delete", "table", "inet", "ccfarm_partition"]);
+        }
+    }
+
+    /// Load nft `chains` as table `table` inside the namespace.
+    fn load_rules(&self, table: &str, chains: &str) {
+        let path = std::env::temp_dir().join(format!("{}-{table}.nft", self.ns));
+        std::fs::write(&path, format!("table inet {table} {{\n{chains}\n}}\n")).unwrap();
+        self.exec(&["nft", "-f", path.to_str().unwrap()]);
+        let _ = std::fs::remove_file(path);
     }
 
     /// Drop `percent` of the packets the namespace sends and receives.
     pub fn lose(&self, percent: u32) {
-        let rules = format!(
-            "table inet ccfarm_faults {{\n\
-               chain input {{ type filter hook input priority 0; numgen random mod 100 < {percent} counter drop; }}\n\
-               chain output {{ type filter hook output priority 0; numgen random mod 100 < {percent} counter drop; }}\n\
-             }}\n"
+        self.load_rules(
+            "ccfarm_faults",
+            &format!(
+                "chain input {{ type filter hook input priority 0; numgen random mod 100 < {percent} counter drop; }}\n\
+                 chain output {{ type filter hook output priority 0; numgen random mod 100 < {percent} counter drop; }}"
+            ),
         );
-        let path = std::env::temp_dir().join(format!("{}.nft", self.ns));
-        std::fs::write(&path, rules).unwrap();
-        self.exec(&["nft", "-f", path.to_str().unwrap()]);
-        let _ = std::fs::remove_file(path);
     }
 
     /// Packets dropped so far by [`Link::lose`]'s rules.
