@@ -25,11 +25,11 @@
 //! the machine waiting for a race's events.
 
 use std::collections::HashSet;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use ccfarm_proto::distcc::Reply;
 
-use crate::backoff::{BackoffPolicy, HostState, is_backed_off};
+use crate::backoff::BackoffPolicy;
 use crate::exit;
 use crate::hosts::{HostList, HostTransport};
 use crate::race::{Race, RaceEnd};
@@ -479,130 +479,6 @@ impl Distribution {
         actions.push(Action::CompileLocally);
         actions
     }
-
-    /// The next round on the host list: first the back-off state of the hosts left.
-    fn host_list(&mut self) -> Vec<Action> {
-        let keys: Vec<String> = self
-            .hosts
-            .iter()
-            .filter(|h| h.eligible && !h.local && !self.tried.contains(&h.key))
-            .map(|h| h.key.clone())
-            .collect();
-        self.stage = Stage::Backoff { keys: keys.clone() };
-        vec![Action::ReadBackoff(keys)]
-    }
-
-    fn choose(
-        &mut self,
-        keys: &[String],
-        now: SystemTime,
-        states: &[Option<HostState>],
-    ) -> Vec<Action> {
-        let backed_off: HashSet<&str> = keys
-            .iter()
-            .zip(states)
-            .filter(|(_, state)| {
-                state
-                    .as_ref()
-                    .is_some_and(|s| is_backed_off(&self.rules.backoff, s, now))
-            })
-            .map(|(key, _)| key.as_str())
-            .collect();
-        let usable: Vec<usize> = (0..self.hosts.len())
-            .filter(|&i| {
-                let h = &self.hosts[i];
-                h.eligible && !self.tried.contains(&h.key) && !backed_off.contains(h.key.as_str())
-            })
-            .collect();
-        if usable.is_empty() {
-            return self.give_up();
-        }
-        if !self.preprocessed && usable.iter().any(|&i| !self.hosts[i].local) {
-            self.stage = Stage::EarlyCpp { usable };
-            return vec![Action::StartPreprocessor];
-        }
-        self.wait_for_slot(usable)
-    }
-
-    fn wait_for_slot(&mut self, usable: Vec<usize>) -> Vec<Action> {
-        self.stage = Stage::Waiting;
-        vec![Action::TakeSlot {
-            among: usable,
-            wait: true,
-        }]
-    }
-
-    fn run_on(&mut self, index: usize) -> Vec<Action> {
-        if self.hosts[index].local {
-            self.place = Place::Local(LocalCause::Localhost);
-            self.stage = Stage::Local;
-            vec![Action::CompileInSlot]
-        } else {
-            self.stage = Stage::Sending(index);
-            vec![Action::Send(index)]
-        }
-    }
-
-    fn judged(&mut self, index: usize, verdict: Verdict) -> Vec<Action> {
-        let host = self.hosts[index].clone();
-        match verdict {
-            Verdict::Success(reply) => {
-                self.place = Place::Farm(host.name.clone());
-                self.stage = Stage::Delivering {
-                    key: Some(host.key),
-                };
-                vec![Action::Deliver {
-                    reply,
-                    host: host.name,
-                }]
-            }
-            Verdict::CompileError(reply) => {
-                let mut actions = vec![Action::ReleaseSlot];
-                actions.extend(self.compile_error(host.name, reply, Some(host.key)));
-                actions
-            }
-            Verdict::HostFailed {
-                code,
-                why,
-                back_off,
-            } => {
-                let mut actions = vec![
-                    Action::ReleaseSlot,
-                    warn(format!(
-                        "failed to distribute {} to {}: {why}",
-                        self.input, host.name
-                    )),
-                ];
-                if back_off {
-                    actions.push(Action::RecordFailure(host.key.clone()));
-                }
-                self.tried.insert(host.key);
-                self.last_failure = code;
-                actions.extend(self.host_list());
-                actions
-            }
-        }
-    }
-
-    /// No host could run the job: compile here, or with fallback off fail with the last
-    /// failure's code rather than compile locally behind the user's back.
-    fn give_up(&mut self) -> Vec<Action> {
-        if !self.rules.fallback {
-            let mut actions = vec![Action::Log(
-                Level::Error,
-                "failed to distribute and fallbacks are disabled".into(),
-            )];
-            actions.extend(self.exit(self.last_failure.into()));
-            return actions;
-        }
-        let mut actions = vec![warn(format!(
-            "failed to distribute {}, running locally instead",
-            self.input
-        ))];
-        self.place = Place::Local(LocalCause::NoServer);
-        actions.extend(self.compile_locally());
-        actions
-    }
 }
 
 /// A wait status as a process exit code.
@@ -623,5 +499,6 @@ fn warn(message: String) -> Action {
     Action::Log(Level::Warn, message)
 }
 
+mod host_list;
 #[cfg(test)]
 mod tests;

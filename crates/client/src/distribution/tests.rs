@@ -6,6 +6,7 @@ use bytes::Bytes;
 use ccfarm_proto::distcc::{Reply, Version};
 
 use super::*;
+use crate::backoff::HostState;
 use crate::hosts::parse_hosts;
 use crate::race::{Grant, RaceEvent};
 use crate::records::{LocalCause, Place};
