@@ -203,11 +203,15 @@ async fn a_fork_bomb_is_capped_and_its_processes_go() {
     }
     let dir = tempfile::tempdir().unwrap();
     // Every child that gets to run records itself; a marker in its command line lets
-    // the test count what is left on the host afterwards.
+    // the test count what is left on the host afterwards. The first child is waited for
+    // (with the shell's builtins only, which fork nothing) before the rest are started:
+    // at the cap the shell gives up at once and the job's processes are killed with it,
+    // and on a loaded machine none of the children might have run by then.
     let marker = format!("3600.{}", std::process::id());
+    let child = format!("sh -c 'echo $$ >> started; exec sleep {marker}' 2>/dev/null &");
     let script = format!(
-        "i=0; while [ $i -lt 400 ]; do sh -c 'echo $$ >> started; exec sleep {marker}' 2>/dev/null & \
-         i=$((i+1)); done; wait"
+        "{child} while [ ! -s started ]; do :; done; \
+         i=1; while [ $i -lt 400 ]; do {child} i=$((i+1)); done; wait"
     );
     let spec = shell_job(dir.path(), &script, Duration::from_secs(4), sandbox);
     let end = job::run(&spec, std::future::pending()).await;
