@@ -290,11 +290,6 @@ pub async fn start_with(options: Options, mut inherited: Inherited) -> Result<Ru
     // incremental host index (config.policy is the chosen one).
     let sched = Scheduler::new(config).map_err(|e| StartError::Config(e.to_string()))?;
     let mut bind = |addr: SocketAddr| listen(&mut inherited, addr);
-    let listener = bind(options.listen)?;
-    let listen = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: options.listen,
-        source,
-    })?;
     let http_listener = match options.http {
         Some(addr) => Some(bind(addr)?),
         None => None,
@@ -307,6 +302,13 @@ pub async fn start_with(options: Options, mut inherited: Inherited) -> Result<Ru
         Some(ports) => Some((bind(ports.lease)?, bind(ports.status)?, bind(ports.update)?)),
         None => None,
     };
+    // The control port last: a port that accepts tells launchers (and tests) that the
+    // service is up, so every other port must be bound by then.
+    let listener = bind(options.listen)?;
+    let listen = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: options.listen,
+        source,
+    })?;
     let admin_token = Arc::new(RwLock::new(
         options
             .file
