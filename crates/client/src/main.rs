@@ -240,13 +240,13 @@ fn show_hosts(settings: &Settings, total_only: bool, log: &Logger) -> i32 {
     0
 }
 
-/// `ccfarm stats [--reset]`: the job records summed up.
+/// `ccfarm stats [--zero]`: the job records summed up.
 fn stats(settings: &Settings, args: &[String]) -> i32 {
     let current = settings.state_dir.join(compile::RECORDS_FILE);
     let older = current.with_extension("log.1");
     match args {
         [] => {}
-        [reset] if reset == "--reset" => {
+        [zero] if zero == "--zero" => {
             for path in [&current, &older] {
                 match std::fs::remove_file(path) {
                     Ok(()) => {}
@@ -260,7 +260,7 @@ fn stats(settings: &Settings, args: &[String]) -> i32 {
             return 0;
         }
         _ => {
-            eprintln!("usage: ccfarm stats [--reset]");
+            eprintln!("usage: ccfarm stats [--zero]");
             return exit::BAD_ARGUMENTS.into();
         }
     }
@@ -286,7 +286,7 @@ fn print_help(name: &str) {
        {name} [--help | --version | --show-hosts | -j]
        ccfarm hosts | drain HOST | up HOST | down HOST | add HOST[:PORT]/N[,lzo] | remove HOST
        ccfarm ca init | issue ROLE NAME | revoke CERT | list | show DIR
-       ccfarm stats [--reset]
+       ccfarm stats [--zero]
        COMPILER [compile options]   (when a symlink named after the compiler points at {name})
 
 Distributes C and C++ compiles to compile servers (ccfarmd or distccd) over the distcc
@@ -308,7 +308,7 @@ Options:
                  on port 7701; token from CCFARM_ADMIN_TOKEN, --token-file FILE or
                  ~/.ccfarm/admin-token)
   stats         where this user's compiles ran, and why each local one was local
-                (from $CCFARM_DIR/jobs.log; --reset empties it)
+                (from $CCFARM_DIR/jobs.log; --zero empties it)
   ca ...        the farm's certificate authority: credentials for the scheduler,
                 servers, users and admins; revocation (ccfarm ca --help)
   --help        this text

@@ -168,6 +168,15 @@ fn all_hosts_down_falls_back_to_a_local_compile() {
     ] {
         assert!(shown.contains(line), "{line:?} in:\n{shown}");
     }
+    // Zeroed, the records start again.
+    let out = ccfarm(&scratch, &hosts)
+        .args(["stats", "--zero"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = ccfarm(&scratch, &hosts).arg("stats").output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("compiles recorded            0"), "{shown}");
 }
 
 #[test]
