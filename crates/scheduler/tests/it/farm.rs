@@ -284,15 +284,25 @@ pub struct Sockets {
     pub control: std::net::TcpListener,
     pub http: std::net::TcpListener,
     pub proxy: std::net::TcpListener,
+    /// Up to five more, for ports the configuration names (the balance ports).
+    pub more: Vec<std::net::TcpListener>,
 }
 
 impl Sockets {
     pub fn bind() -> Sockets {
+        Sockets::bind_more(0)
+    }
+
+    /// [`Sockets::bind`] and `n` more: held by the test from the start, no other test can
+    /// take a port the configuration names before the scheduler binds it.
+    pub fn bind_more(n: usize) -> Sockets {
+        assert!(n <= 5, "at most eight sockets in all");
         let bind = || std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         Sockets {
             control: bind(),
             http: bind(),
             proxy: bind(),
+            more: (0..n).map(|_| bind()).collect(),
         }
     }
 
@@ -305,10 +315,19 @@ impl Farm {
     /// A farm whose scheduler runs on `sockets` (its distcc proxy on `sockets.proxy`),
     /// with servers called `names`.
     pub fn start_on(sockets: &Sockets, names: &[&str]) -> Farm {
+        Farm::start_on_with(sockets, names, "")
+    }
+
+    /// [`Farm::start_on`] with `more` added to the configuration (top-level keys).
+    pub fn start_on_with(sockets: &Sockets, names: &[&str], more: &str) -> Farm {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("scheduler.toml");
         let proxy = Sockets::port(&sockets.proxy);
-        std::fs::write(&path, format!("distcc_proxy = \"127.0.0.1:{proxy}\"\n")).unwrap();
+        std::fs::write(
+            &path,
+            format!("distcc_proxy = \"127.0.0.1:{proxy}\"\n{more}"),
+        )
+        .unwrap();
         let port = Sockets::port(&sockets.control);
         let mut farm = Farm {
             scheduler: spawn_on(sockets, &path, 0.0),
@@ -336,21 +355,28 @@ impl Farm {
 }
 
 /// A scheduler given `sockets` as systemd's socket activation gives them: descriptors
-/// 3, 4 and 5, `LISTEN_FDS=3` and `LISTEN_PID` its own pid (set by the shell that then
-/// becomes the scheduler). The descriptors are placed between fork and exec, which
-/// only `pre_exec` can do.
+/// 3 onwards, `LISTEN_FDS` their number and `LISTEN_PID` its own pid (set by the shell
+/// that then becomes the scheduler). The descriptors are placed between fork and exec,
+/// which only `pre_exec` can do.
 #[allow(unsafe_code)]
 fn spawn_on(sockets: &Sockets, config: &std::path::Path, grace: f64) -> Child {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
-    let fds = [
-        sockets.control.as_raw_fd(),
-        sockets.http.as_raw_fd(),
-        sockets.proxy.as_raw_fd(),
-    ];
+    // A fixed array: nothing may allocate between fork and exec.
+    let mut fds = [-1; 8];
+    let all = [&sockets.control, &sockets.http, &sockets.proxy]
+        .into_iter()
+        .chain(&sockets.more);
+    let mut n = 0;
+    for (slot, listener) in fds.iter_mut().zip(all) {
+        *slot = listener.as_raw_fd();
+        n += 1;
+    }
     let mut c = Command::new("sh");
     c.arg("-c")
-        .arg(r#"export LISTEN_PID=$$ LISTEN_FDS=3; exec "$0" "$@""#)
+        .arg(format!(
+            r#"export LISTEN_PID=$$ LISTEN_FDS={n}; exec "$0" "$@""#
+        ))
         .arg(SCHEDULER)
         .args([
             "--listen",
@@ -370,14 +396,14 @@ fn spawn_on(sockets: &Sockets, config: &std::path::Path, grace: f64) -> Child {
         c.pre_exec(move || {
             // Out of the way first, so that no descriptor is overwritten before it is
             // copied; dup2 leaves the copies open across exec.
-            let mut high = [0; 3];
-            for (i, fd) in fds.iter().enumerate() {
-                high[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 100);
+            let mut high = [0; 8];
+            for i in 0..n {
+                high[i] = libc::fcntl(fds[i], libc::F_DUPFD_CLOEXEC, 100);
                 if high[i] < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
             }
-            for (i, fd) in high.iter().enumerate() {
+            for (i, fd) in high.iter().enumerate().take(n) {
                 if libc::dup2(*fd, 3 + i as i32) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }

@@ -19,10 +19,12 @@ use crate::farm::*;
 
 /// A farm whose scheduler also serves a distcc proxy port; the port is returned.
 fn proxy_farm(names: &[&str], more_config: &str) -> (Farm, u16) {
-    let port = free_port();
-    // Top-level keys come before any [[hosts]] table in `more_config`.
-    let config = format!("distcc_proxy = \"127.0.0.1:{port}\"\n{more_config}");
-    (Farm::start_with(names, &config), port)
+    // The ports are bound here and handed to the scheduler, so that no other test can
+    // take the proxy's between its choice and its bind; the scheduler keeps its own
+    // copies when these are dropped.
+    let sockets = Sockets::bind();
+    let farm = Farm::start_on_with(&sockets, names, more_config);
+    (farm, Sockets::port(&sockets.proxy))
 }
 
 /// Start `make -jJOBS` of demo/strkit into `scratch/<dir>/out` with `CC="distcc gcc"`,

@@ -13,13 +13,17 @@ use crate::secure::{Authority, SecureFarm};
 
 #[test]
 fn the_ports_without_credentials_refuse_addresses_outside_their_allow_lists() {
-    let (proxy, lease, status, update) = (free_port(), free_port(), free_port(), free_port());
+    // Every port held by the test and handed to the scheduler: none can be taken by
+    // another test between being chosen and being bound.
+    let sockets = Sockets::bind_more(3);
+    let proxy = Sockets::port(&sockets.proxy);
+    let [lease, status, update] = [0, 1, 2].map(|i| Sockets::port(&sockets.more[i]));
     // Loopback is outside these lists, so every connection from the test is a stranger's.
-    let farm = Farm::start_with(
+    let farm = Farm::start_on_with(
+        &sockets,
         &["a"],
         &format!(
-            "distcc_proxy = \"127.0.0.1:{proxy}\"\n\
-             balance_ports = \"{lease},{status},{update}\"\n\
+            "balance_ports = \"{lease},{status},{update}\"\n\
              distcc_proxy_allow = [\"10.0.0.0/8\"]\n\
              balance_allow = [\"192.0.2.0/24\"]\n"
         ),
