@@ -102,6 +102,36 @@ pub async fn open_many(
     (conns, errors)
 }
 
+/// Answer what the scheduler may send a client at any time: a ping; the cancel of a
+/// lease already released (counted); a speculative copy of a job already released here,
+/// released at once as the protocol asks (the scheduler ignores the release if it has
+/// cancelled the copy meanwhile). Anything else comes back; `Err` when an answer could
+/// not be sent.
+async fn aside(
+    conn: &mut Conn,
+    stats: &mut ClientStats,
+    message: FromScheduler,
+    duration_ms: u64,
+) -> Result<Option<FromScheduler>, ()> {
+    let answer = match message {
+        FromScheduler::Ping => ToScheduler::Pong,
+        FromScheduler::Cancel { .. } => {
+            stats.cancels += 1;
+            return Ok(None);
+        }
+        FromScheduler::Speculate { new_lease, .. } => {
+            stats.speculations += 1;
+            ToScheduler::Release {
+                lease: new_lease,
+                result: JobResult::Ok,
+                duration_ms,
+            }
+        }
+        other => return Ok(Some(other)),
+    };
+    conn.send(&answer).await.map(|_| None).map_err(|_| ())
+}
+
 /// Cycle until the window ends. The connection comes back (for the caller to keep open
 /// until it has checked that every lease was returned) unless it failed.
 ///
@@ -139,31 +169,17 @@ pub async fn cycle(
                 tokio::select! {
                     _ = ticks.tick() => break,
                     message = conn.recv() => match message {
-                        Ok(FromScheduler::Ping) => {
-                            if conn.send(&ToScheduler::Pong).await.is_err() {
+                        Ok(message) => match aside(&mut conn, &mut stats, message, duration_ms).await {
+                            Ok(None) => {}
+                            Ok(Some(_)) => {
+                                stats.errors.unexpected += 1;
+                                return (stats, None);
+                            }
+                            Err(()) => {
                                 stats.errors.io += 1;
                                 return (stats, None);
                             }
-                        }
-                        // A cancel of a lease already released: nothing to do.
-                        Ok(FromScheduler::Cancel { .. }) => stats.cancels += 1,
-                        // A copy of a job already released here, released as below.
-                        Ok(FromScheduler::Speculate { new_lease, .. }) => {
-                            stats.speculations += 1;
-                            let release = ToScheduler::Release {
-                                lease: new_lease,
-                                result: JobResult::Ok,
-                                duration_ms,
-                            };
-                            if conn.send(&release).await.is_err() {
-                                stats.errors.io += 1;
-                                return (stats, None);
-                            }
-                        }
-                        Ok(_) => {
-                            stats.errors.unexpected += 1;
-                            return (stats, None);
-                        }
+                        },
                         Err(_) => {
                             stats.errors.io += 1;
                             return (stats, None);
@@ -196,36 +212,23 @@ pub async fn cycle(
                     stats.errors.compile_locally += 1;
                     break None;
                 }
-                // A copy of a job already released here: release the copy as the protocol
-                // asks (the scheduler ignores it if it has cancelled the copy meanwhile).
-                Ok(Ok(FromScheduler::Speculate { new_lease, .. })) => {
-                    stats.speculations += 1;
-                    let release = ToScheduler::Release {
-                        lease: new_lease,
-                        result: JobResult::Ok,
-                        duration_ms,
-                    };
-                    if conn.send(&release).await.is_err() {
-                        stats.errors.io += 1;
-                        return (stats, None);
-                    }
-                }
-                Ok(Ok(FromScheduler::Cancel { .. })) => stats.cancels += 1,
-                Ok(Ok(FromScheduler::Ping)) => {
-                    if conn.send(&ToScheduler::Pong).await.is_err() {
-                        stats.errors.io += 1;
-                        return (stats, None);
-                    }
-                }
                 Ok(Ok(FromScheduler::Refused { .. })) => {
                     stats.errors.refused += 1;
                     return (stats, None);
                 }
-                // Out of step with the scheduler: this connection's figures mean nothing more.
-                Ok(Ok(_)) => {
-                    stats.errors.unexpected += 1;
-                    return (stats, None);
-                }
+                Ok(Ok(message)) => match aside(&mut conn, &mut stats, message, duration_ms).await {
+                    Ok(None) => {}
+                    // Out of step with the scheduler: this connection's figures mean
+                    // nothing more.
+                    Ok(Some(_)) => {
+                        stats.errors.unexpected += 1;
+                        return (stats, None);
+                    }
+                    Err(()) => {
+                        stats.errors.io += 1;
+                        return (stats, None);
+                    }
+                },
                 Ok(Err(_)) => {
                     stats.errors.io += 1;
                     return (stats, None);
