@@ -1,6 +1,8 @@
 //! A blocking connection, plaintext or TLS, that one thread may read while another
 //! writes: a lease connection is watched by one thread for the scheduler's notices
-//! while the job's thread sends the release.
+//! while the job's thread sends the release. The plaintext may also be a local
+//! socket to the user's agent, which keeps the TLS session on the other side (see
+//! [`crate::agent`]).
 //!
 //! A TLS session is one state machine for both directions, so it sits behind a lock;
 //! a reader never holds that lock while it waits for the network (it waits on the
@@ -9,7 +11,9 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use ccfarm_trust::tls::rustls::{self, ClientConfig, ClientConnection};
 use rustls::pki_types::ServerName;
@@ -23,17 +27,82 @@ struct Session {
     unread: Vec<u8>,
 }
 
+/// The socket under a [`Channel`]: to the peer itself, or to the user's agent.
+#[derive(Debug)]
+pub enum Socket {
+    /// A TCP connection to the scheduler or a compile server.
+    Tcp(TcpStream),
+    /// A local connection to the agent, which relays it to the peer over TLS.
+    Local(UnixStream),
+}
+
+impl Socket {
+    /// Bound each read (`None`: no bound).
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.set_read_timeout(timeout),
+            Socket::Local(s) => s.set_read_timeout(timeout),
+        }
+    }
+
+    /// Bound each write (`None`: no bound).
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.set_write_timeout(timeout),
+            Socket::Local(s) => s.set_write_timeout(timeout),
+        }
+    }
+
+    /// Shut the socket down (wakes a blocked read on any handle).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.shutdown(how),
+            Socket::Local(s) => s.shutdown(how),
+        }
+    }
+
+    /// A second handle on the same socket.
+    pub fn try_clone(&self) -> io::Result<Socket> {
+        Ok(match self {
+            Socket::Tcp(s) => Socket::Tcp(s.try_clone()?),
+            Socket::Local(s) => Socket::Local(s.try_clone()?),
+        })
+    }
+}
+
+impl Read for &Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => (&*s).read(buf),
+            Socket::Local(s) => (&*s).read(buf),
+        }
+    }
+}
+
+impl Write for &Socket {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => (&*s).write(bytes),
+            Socket::Local(s) => (&*s).write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A connection to a scheduler or a compile server.
 #[derive(Clone)]
 pub struct Channel {
-    raw: Arc<TcpStream>,
+    raw: Arc<Socket>,
     session: Option<Arc<Mutex<Session>>>,
 }
 
 impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Channel")
-            .field("peer", &self.raw.peer_addr().ok())
+            .field("socket", &self.raw)
             .field("tls", &self.session.is_some())
             .finish()
     }
@@ -47,7 +116,15 @@ impl Channel {
     /// A plaintext channel over `stream`.
     pub fn plain(stream: TcpStream) -> Channel {
         Channel {
-            raw: Arc::new(stream),
+            raw: Arc::new(Socket::Tcp(stream)),
+            session: None,
+        }
+    }
+
+    /// A channel through the user's agent: plaintext here, TLS from the agent on.
+    pub fn through_agent(stream: UnixStream) -> Channel {
+        Channel {
+            raw: Arc::new(Socket::Local(stream)),
             session: None,
         }
     }
@@ -65,7 +142,7 @@ impl Channel {
             tls.complete_io(&mut raw)?;
         }
         Ok(Channel {
-            raw: Arc::new(raw),
+            raw: Arc::new(Socket::Tcp(raw)),
             session: Some(Arc::new(Mutex::new(Session {
                 tls,
                 unread: Vec::new(),
@@ -74,13 +151,31 @@ impl Channel {
     }
 
     /// The socket, for timeouts and shutdown.
-    pub fn socket(&self) -> &TcpStream {
+    pub fn socket(&self) -> &Socket {
         &self.raw
     }
 
     /// A second handle on the same socket, to shut it down from another thread.
-    pub fn try_clone_socket(&self) -> io::Result<TcpStream> {
+    pub fn try_clone_socket(&self) -> io::Result<Socket> {
         self.raw.try_clone()
+    }
+
+    /// Whether the peer has closed or broken the connection, seen without waiting
+    /// and without taking anything from it (a connection kept ready is checked
+    /// before it is used).
+    pub fn is_closed(&self) -> bool {
+        let Socket::Tcp(tcp) = &*self.raw else {
+            return false;
+        };
+        if tcp.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let closed = match tcp.peek(&mut [0u8; 1]) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        };
+        tcp.set_nonblocking(false).is_err() || closed
     }
 
     /// Shut the socket down (wakes a blocked read on any handle).

@@ -2,9 +2,7 @@
 //! host list and, on a secured farm, the user's credentials (loaded once, when first
 //! needed).
 
-use std::sync::Arc;
-
-use ccfarm_trust::{CredentialError, Credentials};
+use crate::agent::Dialer;
 
 use crate::env::Settings;
 use crate::hosts::HostList;
@@ -29,35 +27,30 @@ pub struct Context<'a> {
 /// Why the user's credentials cannot be used.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CredentialsError {
-    /// `CCFARM_CREDENTIALS` names a directory whose credentials do not load.
-    #[error("CCFARM_CREDENTIALS: {0}")]
-    Unusable(Arc<CredentialError>),
     /// A secure grant needs credentials and none are named.
     #[error("the scheduler granted a secure server, but CCFARM_CREDENTIALS names no credentials")]
     NotNamed,
 }
 
-/// The user's credentials, loaded once per process (a failure too: it is reported for
-/// every job of the process, not retried).
-static CREDENTIALS: std::sync::OnceLock<Result<Credentials, Arc<CredentialError>>> =
-    std::sync::OnceLock::new();
+/// How this process reaches a secure farm, made when first needed.
+static DIALER: std::sync::OnceLock<Option<Dialer>> = std::sync::OnceLock::new();
 
 impl Context<'_> {
-    /// The user's credentials (`CCFARM_CREDENTIALS`), needed for a secure grant.
-    pub fn credentials(&self) -> Result<&'static Credentials, CredentialsError> {
-        self.credentials_if_any()?.ok_or(CredentialsError::NotNamed)
+    /// How to reach a secure server: needed for a secure grant.
+    pub fn dialer(&self) -> Result<&'static Dialer, CredentialsError> {
+        self.dialer_if_any().ok_or(CredentialsError::NotNamed)
     }
 
-    /// The user's credentials if `CCFARM_CREDENTIALS` is set; an error says why they
-    /// cannot be used.
-    pub fn credentials_if_any(&self) -> Result<Option<&'static Credentials>, CredentialsError> {
-        let Some(dir) = &self.settings.credentials else {
-            return Ok(None);
-        };
-        CREDENTIALS
-            .get_or_init(|| Credentials::load(dir).map_err(Arc::new))
+    /// How to reach the scheduler and servers over TLS, if `CCFARM_CREDENTIALS` names
+    /// the user's credentials (loaded by the agent, or by this process only if it
+    /// connects by itself).
+    pub fn dialer_if_any(&self) -> Option<&'static Dialer> {
+        DIALER
+            .get_or_init(|| {
+                let settings = self.settings;
+                let dir = settings.credentials.as_ref()?;
+                Some(Dialer::new(dir, settings.agent))
+            })
             .as_ref()
-            .map(Some)
-            .map_err(|e| CredentialsError::Unusable(e.clone()))
     }
 }

@@ -17,8 +17,8 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 use ccfarm_proto::distcc::{Version, encode_command, encode_source};
 use ccfarm_proto::farm::{GrantProof, JobDescription};
-use ccfarm_trust::Credentials;
 
+use crate::agent::Dialer;
 use crate::backoff::{BackoffPolicy, BackoffStore, HostState, is_backed_off};
 use crate::distribution::{Action, Answer, Distribution, Event, Level, Rules, SCHEDULER_KEY, Slot};
 use crate::exit;
@@ -96,7 +96,7 @@ enum Performed {
 /// A scheduler request as first prepared for the job, asked again after a failed server.
 struct Request {
     description: JobDescription,
-    credentials: Option<&'static Credentials>,
+    secure: Option<&'static Dialer>,
 }
 
 /// The I/O side of a race: its events, the watched lease, and the copies.
@@ -360,13 +360,9 @@ impl<'a, 'scope> Shell<'a, 'scope> {
                 avoid: Vec::new(),
             };
             self.memory = memory;
-            let credentials = match job.ctx.credentials_if_any() {
-                Ok(credentials) => credentials,
-                Err(why) => return Answer::NotAsked(why.to_string()),
-            };
             self.request = Some(Request {
                 description,
-                credentials,
+                secure: job.ctx.dialer_if_any(),
             });
         }
         let request = self.request.as_mut().expect("prepared above");
@@ -378,9 +374,14 @@ impl<'a, 'scope> Shell<'a, 'scope> {
             request.description.clone(),
             settings.connect_timeout,
             settings.scheduler_wait,
-            request.credentials,
+            request.secure,
         )
-        .and_then(lease::Pending::wait);
+        .and_then(|pending| {
+            if pending.through_agent() {
+                log.info(&format!("asked {scheduler} over TLS by the user's agent"));
+            }
+            pending.wait()
+        });
         match answer {
             Ok(lease::Answer::Granted(lease)) => {
                 let grant = Grant {
@@ -394,6 +395,8 @@ impl<'a, 'scope> Shell<'a, 'scope> {
                 Answer::Granted(grant)
             }
             Ok(lease::Answer::CompileLocally(reason)) => Answer::CompileLocally(reason),
+            // This client cannot prove who it is: no scheduler would take it.
+            Err(e @ lease::LeaseError::Credentials(_)) => Answer::NotAsked(e.to_string()),
             Err(e) => Answer::Unusable(e.to_string()),
         }
     }
@@ -520,11 +523,11 @@ impl Job<'_> {
         let mut connection = match remote.proof() {
             // A secure grant: TLS, to the server named in it, with its ticket.
             Some(proof) => {
-                let credentials = self.ctx.credentials().map_err(|why| RemoteError::Refused {
+                let dialer = self.ctx.dialer().map_err(|why| RemoteError::Refused {
                     addr: format!("{name}:{port}"),
                     why: why.to_string(),
                 })?;
-                Connection::open_granted(name, port, timeouts, credentials, proof)?
+                Connection::open_granted(name, port, timeouts, dialer, proof)?
             }
             None => Connection::open(name, port, timeouts)?,
         };
@@ -546,16 +549,21 @@ impl Job<'_> {
             remote.name(),
             ccfarm_compiler::strip_local_args(self.argv).join(" ")
         ));
-        if let Some(proof) = remote.proof() {
-            self.ctx.log.info(&format!(
-                "over TLS to {} (its certificate checked), with the scheduler's ticket",
-                proof.server
-            ));
-        }
         let version = remote.version();
         let reply = connection
             .unwrap_or_else(|| self.connect(remote))
             .and_then(|mut c| {
+                if let Some(proof) = remote.proof() {
+                    self.ctx.log.info(&format!(
+                        "over TLS to {} (its certificate checked){}, with the scheduler's ticket",
+                        proof.server,
+                        if c.through_agent() {
+                            " by the user's agent"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
                 if let Some(breaker) = breaker {
                     breaker.guard(&c)?;
                 }

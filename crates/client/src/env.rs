@@ -121,6 +121,9 @@ pub struct Settings {
     /// user NAME`): the scheduler and the servers are then reached over TLS, and the
     /// user is the one the credentials name.
     pub credentials: Option<PathBuf>,
+    /// Make TLS connections through the user's agent (`CCFARM_AGENT`, default on;
+    /// see [`crate::agent`]).
+    pub agent: bool,
 }
 
 impl Settings {
@@ -219,6 +222,7 @@ impl Settings {
                 .get("CCFARM_CREDENTIALS")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
+            agent: env.flag(&["CCFARM_AGENT"], true),
             safeguard: env
                 .first(&["_CCFARM_SAFEGUARD", "_DISTCC_SAFEGUARD"])
                 .and_then(|v| v.parse().ok())

@@ -16,8 +16,9 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use ccfarm_trust::{Credentials, Expect, Role as Proven};
 
+use crate::agent::wire::Peer;
+use crate::agent::{DialError, Dialer};
 use crate::channel::Channel;
 use ccfarm_proto::farm::{
     self, DEFAULT_MAX_FRAME, FromScheduler, GrantProof, JobDescription, JobResult,
@@ -64,6 +65,9 @@ pub enum LeaseError {
     /// The scheduler refused us.
     #[error("scheduler {0} refused: {1}")]
     Refused(String, String),
+    /// The user's credentials cannot be used.
+    #[error("{0}")]
+    Credentials(String),
     /// The scheduler broke the protocol.
     #[error("scheduler {0}: {1}")]
     Protocol(String, String),
@@ -83,6 +87,24 @@ pub fn request(
     ask(scheduler, user, machine, job, connect, wait)?.wait()
 }
 
+/// A TCP connection to `scheduler`: a name may stand for several schedulers (a
+/// standby behind the same DNS name), and each address is tried in turn until one
+/// answers.
+fn connect_plain(scheduler: &str, connect: Duration) -> Result<TcpStream, LeaseError> {
+    let io = |e| LeaseError::Io(scheduler.to_owned(), e);
+    let mut last = std::io::Error::other("no address");
+    for addr in scheduler.to_socket_addrs().map_err(io)? {
+        match TcpStream::connect_timeout(&addr, connect) {
+            Ok(stream) => {
+                stream.set_nodelay(true).map_err(io)?;
+                return Ok(stream);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(io(last))
+}
+
 /// A request the scheduler has received; its answer is read with [`Pending::wait`].
 /// Until then the client can do other work (preprocess) and tell the scheduler what it
 /// learns ([`Pending::size`]).
@@ -92,6 +114,7 @@ pub struct Pending {
     buf: BytesMut,
     scheduler: String,
     wait: Duration,
+    through_agent: bool,
 }
 
 /// Send a request for `job` to `scheduler` and return once it is welcomed (bounded by
@@ -107,8 +130,8 @@ pub fn ask(
     ask_as(scheduler, user, machine, job, connect, wait, None)
 }
 
-/// [`ask`], over TLS proving `credentials` when given: the user is then the one they
-/// name.
+/// [`ask`], over TLS proving the user's credentials when `secure` is given: the user
+/// is then the one they name.
 pub fn ask_as(
     scheduler: &str,
     user: &str,
@@ -116,42 +139,42 @@ pub fn ask_as(
     job: JobDescription,
     connect: Duration,
     wait: Duration,
-    credentials: Option<&Credentials>,
+    secure: Option<&Dialer>,
 ) -> Result<Pending, LeaseError> {
     let io = |e| LeaseError::Io(scheduler.to_owned(), e);
-    // A name may stand for several schedulers (a standby behind the same DNS name):
-    // each address is tried in turn until one answers.
-    let mut last = std::io::Error::other("no address");
-    let mut tcp = None;
-    for addr in scheduler.to_socket_addrs().map_err(io)? {
-        match TcpStream::connect_timeout(&addr, connect) {
-            Ok(stream) => {
-                tcp = Some(stream);
-                break;
-            }
-            Err(e) => last = e,
+    let mut through_agent = false;
+    let (stream, user) = match secure {
+        Some(dialer) => {
+            // Silences on a lease connection are bounded by the scheduler's pings;
+            // the relay's own bound only has to outlast the longest wait for a grant.
+            let dialed = dialer
+                .dial(scheduler, Peer::Scheduler, connect, wait + connect)
+                .map_err(|e| match e {
+                    DialError::Credentials(why) => LeaseError::Credentials(why),
+                    DialError::Connect { source, .. } | DialError::Handshake { source, .. } => {
+                        io(source)
+                    }
+                })?;
+            through_agent = dialed.through_agent;
+            (dialed.channel, dialed.user)
         }
-    }
-    let tcp = tcp.ok_or_else(|| io(last))?;
-    tcp.set_nodelay(true).map_err(io)?;
-    tcp.set_read_timeout(Some(connect)).map_err(io)?;
-    tcp.set_write_timeout(Some(connect)).map_err(io)?;
-    let (stream, user) = match credentials {
-        Some(credentials) => {
-            let config = credentials
-                .client_config(Expect::Role(Proven::Scheduler))
-                .map_err(|e| LeaseError::Protocol(scheduler.to_owned(), e.to_string()))?;
-            let host = scheduler.rsplit_once(':').map_or(scheduler, |(h, _)| h);
-            let channel =
-                Channel::tls(tcp, config, ccfarm_trust::tls::server_name(host)).map_err(io)?;
-            (channel, credentials.identity.name.as_str())
-        }
-        None => (Channel::plain(tcp), user),
+        None => (
+            Channel::plain(connect_plain(scheduler, connect)?),
+            user.to_owned(),
+        ),
     };
+    stream
+        .socket()
+        .set_read_timeout(Some(connect))
+        .map_err(io)?;
+    stream
+        .socket()
+        .set_write_timeout(Some(connect))
+        .map_err(io)?;
     let hello = ToScheduler::Hello {
         version: PROTOCOL_VERSION,
         role: Role::Client {
-            user: user.to_owned(),
+            user,
             machine: machine.to_owned(),
         },
     };
@@ -176,10 +199,16 @@ pub fn ask_as(
         buf,
         scheduler: scheduler.to_owned(),
         wait,
+        through_agent,
     })
 }
 
 impl Pending {
+    /// Whether the request went through the user's agent.
+    pub fn through_agent(&self) -> bool {
+        self.through_agent
+    }
+
     /// Wait for the answer.
     pub fn wait(self) -> Result<Answer, LeaseError> {
         let Pending {
@@ -187,6 +216,7 @@ impl Pending {
             mut buf,
             scheduler,
             wait,
+            through_agent: _,
         } = self;
         let scheduler = scheduler.as_str();
         let deadline = Instant::now() + wait;

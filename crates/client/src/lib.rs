@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod admin;
+pub mod agent;
 pub mod backoff;
 pub mod ca;
 pub mod channel;

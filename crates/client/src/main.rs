@@ -64,6 +64,7 @@ fn run(mut args: Vec<String>) -> i32 {
             Some("simulate") if invoked == "ccfarm" => return simulate(&args[1..]),
             Some("farm") if invoked == "ccfarm" => return farm::main(&args[1..]),
             Some("stats") if invoked == "ccfarm" => return stats(&settings, &args[1..]),
+            Some("agent") if invoked == "ccfarm" => return agent(&args[1..]),
             Some("ca") if invoked == "ccfarm" => {
                 return ca::main(&args[1..], |k| env.get(k).map(str::to_owned));
             }
@@ -346,4 +347,25 @@ fn simulate(args: &[String]) -> i32 {
     let err = std::process::Command::new(&sim).args(args).exec();
     eprintln!("ccfarm simulate: cannot run {}: {err}", sim.display());
     exit::GENERAL.into()
+}
+
+/// `ccfarm agent --credentials DIR`: the user's agent (see `ccfarm_client::agent`),
+/// normally started by a compile rather than by hand.
+fn agent(args: &[String]) -> i32 {
+    let dir = match args {
+        [flag, dir] if flag == "--credentials" => std::path::PathBuf::from(dir),
+        _ => {
+            eprintln!(
+                "usage: ccfarm agent --credentials DIR\n\nKeeps TLS connections to a secure farm ready for this user's compiles,\nwhich start it themselves; it exits after ten idle minutes."
+            );
+            return 2;
+        }
+    };
+    match ccfarm_client::agent::serve::run(&dir) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("ccfarm agent: {e}");
+            1
+        }
+    }
 }

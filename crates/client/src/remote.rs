@@ -11,9 +11,10 @@ use std::time::Duration;
 use bytes::BytesMut;
 use ccfarm_proto::distcc::{Limits, ProtoError, Reply, ReplyDecoder, Version};
 use ccfarm_proto::farm::{self, CompileHello, GrantProof};
-use ccfarm_trust::{Credentials, Expect, Identity, Role};
 
-use crate::channel::Channel;
+use crate::agent::wire::Peer;
+use crate::agent::{DialError, Dialer};
+use crate::channel::{Channel, Socket};
 use crate::exit;
 
 /// Why a job could not be run on a host. Every variant is an infrastructure failure:
@@ -100,7 +101,7 @@ pub struct Timeouts {
 /// returns at once (as a closed connection or an I/O error) instead of waiting for the
 /// I/O timeout, and the server sees the client go away.
 #[derive(Debug)]
-pub struct Abort(TcpStream);
+pub struct Abort(Socket);
 
 impl Abort {
     fn of(channel: &Channel) -> std::io::Result<Abort> {
@@ -169,6 +170,7 @@ impl Breaker {
 pub struct Connection {
     stream: Channel,
     addr: String,
+    through_agent: bool,
 }
 
 impl Connection {
@@ -193,6 +195,7 @@ impl Connection {
                     return Ok(Connection {
                         stream: Channel::plain(stream),
                         addr,
+                        through_agent: false,
                     });
                 }
                 Err(e) => last = Some(e),
@@ -208,39 +211,56 @@ impl Connection {
         host: &str,
         port: u16,
         timeouts: Timeouts,
-        credentials: &Credentials,
+        dialer: &Dialer,
         proof: &GrantProof,
     ) -> Result<Connection, RemoteError> {
-        let plain = Connection::open(host, port, timeouts)?;
-        let addr = plain.addr;
-        let refused = |why: String| RemoteError::Refused {
-            addr: addr.clone(),
-            why,
-        };
-        let server =
-            Identity::new(Role::Server, &proof.server).map_err(|e| refused(e.to_string()))?;
-        let config = credentials
-            .client_config(Expect::Exactly(server))
-            .map_err(|e| refused(e.to_string()))?;
-        let tcp = plain
-            .stream
-            .try_clone_socket()
-            .map_err(|source| RemoteError::Io {
-                addr: addr.clone(),
-                source,
-            })?;
-        let stream =
-            Channel::tls(tcp, config, ccfarm_trust::tls::server_name(host)).map_err(|source| {
-                RemoteError::Connect {
+        let addr = format!("{host}:{port}");
+        let dialed = dialer
+            .dial(
+                &addr,
+                Peer::Server(proof.server.clone()),
+                timeouts.connect,
+                timeouts.io,
+            )
+            .map_err(|e| match e {
+                DialError::Credentials(why) => RemoteError::Refused {
                     addr: addr.clone(),
-                    source,
+                    why,
+                },
+                DialError::Connect { source, .. } | DialError::Handshake { source, .. } => {
+                    RemoteError::Connect {
+                        addr: addr.clone(),
+                        source,
+                    }
                 }
             })?;
-        let mut connection = Connection { stream, addr };
+        let (stream, through_agent) = (dialed.channel, dialed.through_agent);
+        let io = |source| RemoteError::Io {
+            addr: addr.clone(),
+            source,
+        };
+        stream
+            .socket()
+            .set_read_timeout(Some(timeouts.io))
+            .map_err(io)?;
+        stream
+            .socket()
+            .set_write_timeout(Some(timeouts.io))
+            .map_err(io)?;
+        let mut connection = Connection {
+            stream,
+            addr,
+            through_agent,
+        };
         connection.send(&farm::encode(&CompileHello {
             ticket: Some(proof.ticket.clone()),
         }))?;
         Ok(connection)
+    }
+
+    /// Whether the user's agent made the connection (and holds its TLS session).
+    pub fn through_agent(&self) -> bool {
+        self.through_agent
     }
 
     /// A handle that breaks this connection off from another thread.

@@ -55,9 +55,16 @@ impl Credentials {
             .with_single_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|e| TlsError(format!("this member's certificate and key: {e}")))?;
         if auth == ClientAuth::Required {
-            // Farm members connect from a new process per compile, which could never
-            // use a resumption ticket: sending them would only cost time and bytes.
-            config.send_tls13_tickets = 0;
+            // Resumption: a member reconnecting (a user's agent, a server after a
+            // restart of the scheduler) skips the certificates and their signatures,
+            // about half of a handshake's CPU. Tickets are sealed with a key made here,
+            // so settings rebuilt on reload (a renewed certificate, a new revocation
+            // list) refuse every ticket issued before: a revoked member cannot resume.
+            #[allow(deprecated)]
+            let ticketer = rustls::crypto::ring::Ticketer::new()
+                .map_err(|e| TlsError(format!("resumption tickets: {e}")))?;
+            config.ticketer = ticketer;
+            config.send_tls13_tickets = 1;
         }
         Ok(Arc::new(config))
     }

@@ -116,11 +116,22 @@ fn build_wordstat_through_the_farm(secure: bool) {
 /// Start a standing farm and return it with its scheduler's address, read from the
 /// instructions it prints.
 fn standing_farm(scratch: &Scratch, jobs_tmp: &std::path::Path) -> (Child, String) {
+    let (farm, addr, _) = standing_farm_with(scratch, jobs_tmp, false);
+    (farm, addr)
+}
+
+/// [`standing_farm`], `--secure` if asked: then also the user credentials it made.
+pub(crate) fn standing_farm_with(
+    scratch: &Scratch,
+    jobs_tmp: &std::path::Path,
+    secure: bool,
+) -> (Child, String, Option<std::path::PathBuf>) {
     let mut command = ccfarm_farm();
     clean_env(&mut command);
     let mut farm = command
         .env("TMPDIR", jobs_tmp)
         .args(["farm", "--servers", "1", "--jobs", "1"])
+        .args(secure.then_some("--secure"))
         .args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
         .current_dir(scratch.path())
         .stdin(Stdio::null())
@@ -128,18 +139,25 @@ fn standing_farm(scratch: &Scratch, jobs_tmp: &std::path::Path) -> (Child, Strin
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(farm.stdout.take().unwrap()).lines();
-    let addr = loop {
+    let mut addr = None;
+    let credentials = loop {
         let line = lines
             .next()
             .expect("ccfarm farm exited before printing its address")
             .unwrap();
-        if let Some(addr) = line.trim().strip_prefix("export CCFARM_SCHEDULER=") {
-            break addr.to_owned();
+        if let Some(a) = line.trim().strip_prefix("export CCFARM_SCHEDULER=") {
+            addr = Some(a.to_owned());
+            if !secure {
+                break None;
+            }
+        }
+        if let Some(dir) = line.trim().strip_prefix("export CCFARM_CREDENTIALS=") {
+            break Some(std::path::PathBuf::from(dir));
         }
     };
     // Keep reading, so that the farm never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    (farm, addr)
+    (farm, addr.expect("no scheduler address"), credentials)
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod agent;
 mod ca;
 mod compat;
 mod diagnostics;

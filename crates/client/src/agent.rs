@@ -1,0 +1,61 @@
+//! The user's agent: a small background process that makes the TLS connections of a
+//! secure farm for the user's compiles.
+//!
+//! Every compile is a new `ccfarm` process. Made by the compile itself, each remote
+//! job costs two full TLS handshakes with certificates on both sides (the scheduler,
+//! then the granted server) and the parsing of the user's credentials, about two
+//! milliseconds of CPU across the client, the scheduler and the server, all on the
+//! job's path. The agent, started by the first compile that finds none, loads the
+//! credentials once and keeps a connection ready, handshake done, to each member the
+//! user's compiles recently reached; a compile takes one over a local socket and the
+//! agent relays the bytes. The handshakes still happen, but while the previous job
+//! compiles rather than in front of this one.
+//!
+//! The agent is reached by an abstract socket whose name holds the user's id, the
+//! credential directory and the protocol version; both ends check that the other runs
+//! as the same user, since anyone can connect to, or take, an abstract name. A compile
+//! that finds no usable agent connects by itself, so nothing depends on the agent
+//! being there. It exits when idle for ten minutes or when its credential directory
+//! is removed.
+
+pub mod connect;
+mod dialer;
+pub mod pool;
+pub mod serve;
+pub mod wire;
+
+use std::hash::Hasher;
+use std::io;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixStream};
+use std::path::Path;
+
+pub use dialer::{DialError, Dialed, Dialer};
+
+/// The agent's socket for the credentials in `dir`.
+fn address(dir: &Path) -> io::Result<SocketAddr> {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+    let mut hash = fnv::FnvHasher::default();
+    hash.write(dir.as_os_str().as_encoded_bytes());
+    let name = format!(
+        "ccfarm-agent/{}/{}/{:016x}",
+        wire::VERSION,
+        nix::unistd::getuid(),
+        hash.finish()
+    );
+    SocketAddr::from_abstract_name(name.as_bytes())
+}
+
+/// Refuse a local peer that runs as another user.
+fn same_user(stream: &UnixStream) -> io::Result<()> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    let peer = getsockopt(stream, PeerCredentials).map_err(io::Error::from)?;
+    let me = nix::unistd::getuid().as_raw();
+    if peer.uid() != me {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("the agent's socket is held by uid {}, not {me}", peer.uid()),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! How a compile reaches a secure farm member: through the user's agent when one
+//! answers, else by itself (and the agent is started for the compiles that follow).
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use ccfarm_trust::{CredentialError, Credentials};
+
+use super::connect::{self, Failure};
+use super::wire::{Answer, MAX_LINE, Peer, Request, Stage};
+use crate::channel::Channel;
+
+/// Why a secure connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// The user's credentials cannot be used.
+    #[error("CCFARM_CREDENTIALS: {0}")]
+    Credentials(String),
+    /// No TCP connection to the member.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect { addr: String, source: io::Error },
+    /// The TLS handshake failed, or the member is not the one expected.
+    #[error("TLS with {addr}: {source}")]
+    Handshake { addr: String, source: io::Error },
+}
+
+impl DialError {
+    fn new(addr: &str, stage: Stage, source: io::Error) -> DialError {
+        let addr = addr.to_owned();
+        match stage {
+            Stage::Connect => DialError::Connect { addr, source },
+            Stage::Handshake => DialError::Handshake { addr, source },
+            Stage::Credentials => DialError::Credentials(source.to_string()),
+        }
+    }
+}
+
+/// A secure connection: the channel, and the user the credentials prove.
+pub struct Dialed {
+    /// Plaintext to the agent, or TLS to the member.
+    pub channel: Channel,
+    /// The identity's name, as the hello must give it.
+    pub user: String,
+    /// Whether the agent made the connection.
+    pub through_agent: bool,
+}
+
+/// Makes the TLS connections of one compile, for one credential directory.
+pub struct Dialer {
+    dir: PathBuf,
+    use_agent: bool,
+    /// Set once the agent was found missing and started: a compile starts it once.
+    started: AtomicBool,
+    /// Loaded only if the compile connects by itself.
+    credentials: OnceLock<Result<Credentials, Arc<CredentialError>>>,
+}
+
+impl Dialer {
+    /// A dialer for the credentials in `dir`, through the agent if `use_agent`.
+    pub fn new(dir: &Path, use_agent: bool) -> Dialer {
+        Dialer {
+            dir: dir.to_owned(),
+            use_agent,
+            started: AtomicBool::new(false),
+            credentials: OnceLock::new(),
+        }
+    }
+
+    /// Connect to `peer` at `addr`: the handshake and connect bounded by `connect`,
+    /// the relay's silences (through the agent) by `idle`.
+    pub fn dial(
+        &self,
+        addr: &str,
+        peer: Peer,
+        connect: Duration,
+        idle: Duration,
+    ) -> Result<Dialed, DialError> {
+        if self.use_agent {
+            let request = Request {
+                peer: peer.clone(),
+                addr: addr.to_owned(),
+                connect_ms: connect.as_millis() as u64,
+                idle_ms: idle.as_millis() as u64,
+            };
+            match through_agent(&self.dir, &request, connect) {
+                Ok(Ok((channel, user))) => {
+                    return Ok(Dialed {
+                        channel,
+                        user,
+                        through_agent: true,
+                    });
+                }
+                // The agent reached the member and failed as a direct attempt would:
+                // trying again directly would only double the wait.
+                Ok(Err((stage, why))) => {
+                    return Err(DialError::new(addr, stage, io::Error::other(why)));
+                }
+                Err(_) => self.start_agent(),
+            }
+        }
+        let credentials = self
+            .credentials
+            .get_or_init(|| Credentials::load(&self.dir).map_err(Arc::new))
+            .as_ref()
+            .map_err(|e| DialError::Credentials(e.to_string()))?;
+        let to = |Failure { stage, source }| DialError::new(addr, stage, source);
+        let config = connect::config(credentials, &peer).map_err(to)?;
+        let channel = connect::connect(addr, config, connect).map_err(to)?;
+        Ok(Dialed {
+            channel,
+            user: credentials.identity.name.clone(),
+            through_agent: false,
+        })
+    }
+
+    /// Start the agent in the background for the compiles that follow; this one goes
+    /// on by itself. A second agent started by a concurrent compile finds the name
+    /// taken and exits.
+    fn start_agent(&self) {
+        if self.started.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        // Only the real `ccfarm` (or a copy named distcc) has the agent's command: a
+        // program that links this library would take the arguments for its own.
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        if !exe
+            .file_name()
+            .is_some_and(|name| name == "ccfarm" || name == "distcc")
+        {
+            return;
+        }
+        let _ = Command::new(exe)
+            .arg("agent")
+            .arg("--credentials")
+            .arg(&self.dir)
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn();
+    }
+}
+
+type Reached = Result<(Channel, String), (Stage, String)>;
+
+/// Ask the agent for the connection. The outer error: no usable agent (none
+/// running, another user's, or not speaking this version); the inner one: the
+/// agent's own attempt failed.
+fn through_agent(dir: &Path, request: &Request, connect: Duration) -> io::Result<Reached> {
+    let mut stream = UnixStream::connect_addr(&super::address(dir)?)?;
+    super::same_user(&stream)?;
+    // The agent's own connect and handshake are bounded by `connect`; a second more
+    // covers its answer.
+    let bound = Some(connect + Duration::from_secs(1));
+    stream.set_read_timeout(bound)?;
+    stream.set_write_timeout(bound)?;
+    let line = request.encode().map_err(io::Error::other)?;
+    stream.write_all(line.as_bytes())?;
+    let answer = read_line(&mut stream)?;
+    match Answer::decode(&answer).map_err(io::Error::other)? {
+        Answer::Ready { user } => Ok(Ok((Channel::through_agent(stream), user))),
+        Answer::Failed { stage, why } => Ok(Err((stage, why))),
+    }
+}
+
+/// One line, newline excluded. Neither side sends anything after its line until it
+/// has the other's (the agent relays nothing towards the compile before the compile
+/// has spoken), so whatever a read returns belongs to the line.
+pub(super) fn read_line(stream: &mut UnixStream) -> io::Result<String> {
+    let mut line = Vec::with_capacity(128);
+    let mut buf = [0u8; 512];
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        line.extend_from_slice(&buf[..n]);
+        if let Some(end) = line.iter().position(|&b| b == b'\n') {
+            if end + 1 != line.len() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "more than one line",
+                ));
+            }
+            line.truncate(end);
+            break;
+        }
+        if line.len() >= MAX_LINE {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
+        }
+    }
+    String::from_utf8(line).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not text"))
+}
