@@ -63,6 +63,10 @@
 #     shipped (both `default`: Landlock here, and a per-job pids cgroup because the
 #     harness runs ccfarmd as root); bench/ccfarm-secure-rlimit.sh: the same with
 #     `process_cap = rlimit`, which is what a deployed ccfarmd (`--user`, not root) gets.
+#   * CCFARM_AGENT=0|1 (secure only; default: the client's own default, on): whether the
+#     clients make their TLS connections through the user's agent (`ccfarm agent`, one
+#     per client's credentials, started by its first compile and killed at `stop`).
+#     bench/ccfarm-secure-direct.sh: ccfarm-secure-rlimit.sh with the agent off.
 #
 # static: no scheduler. ccfarmd per host on 127.0.0.$((CCFARM_ADDR_BASE+i)):
 #   $((CCFARM_PORT_BASE+i)); clients get CCFARM_HOSTS listing the hosts in farm
@@ -324,6 +328,8 @@ stop)
         curl -sf --max-time 2 "${CURL_TLS[@]}" "$SCHEME://127.0.0.1:$HTTP_PORT/metrics" >"$RUN_DIR/metrics-final.txt" || true
     fi
     kill_recorded
+    # The clients' agents (secure runs) would otherwise idle on for ten minutes.
+    pkill -f "ccfarm agent --credentials $CA/" 2>/dev/null || true
     ;;
 client-env)
     if [ -n "${CCFARM_MEMORY:-}" ]; then
@@ -352,6 +358,7 @@ client-env)
         elif [ "$SECURE" = 1 ]; then
             echo "CCFARM_CREDENTIALS=$CA/user-one"
         fi
+        if [ "$SECURE" = 1 ] && [ -n "${CCFARM_AGENT:-}" ]; then echo "CCFARM_AGENT=$CCFARM_AGENT"; fi
     else
         echo "CCFARM_HOSTS=${h# }"
     fi
@@ -379,7 +386,7 @@ describe)
         [ -n "${CCFARM_SPECULATION:-}" ] && extra="$extra, speculation=${CCFARM_SPECULATION}"
         [ -n "${CCFARM_MEMORY:-}" ] && extra="$extra, client memory kept in $CCFARM_MEMORY"
         sec=plaintext
-        [ "$SECURE" = 1 ] && sec="TLS with credentials"
+        [ "$SECURE" = 1 ] && sec="TLS with credentials, agent ${CCFARM_AGENT:-default}"
         echo "ccfarm $v (scheduler, policy $POLICY, host-list fallback: $fb, users: $users$extra; $sec, sandbox $SANDBOX, process cap $PROCESS_CAP)"
     else
         echo "ccfarm $v (static host list, no scheduler; sandbox $SANDBOX, process cap $PROCESS_CAP)"
