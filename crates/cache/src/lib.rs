@@ -1,0 +1,21 @@
+//! ccfarm's result cache: nobody compiles the same thing twice.
+//!
+//! A compile's output is determined by the exact compiler, the options that reach the
+//! compiler proper, the preprocessed source, and (when debug information records it)
+//! the working directory. [`key`] turns those into a [`Key`], leaving out what cannot
+//! change the output (the output's name, the options only the preprocessor or the
+//! dependency file see) and refusing what cannot be cached ([`NotCacheable`]). An
+//! [`Entry`] holds everything a compile returns — status, stdout, stderr, object and
+//! dependency file — and carries its own checksum, so a damaged or altered entry is
+//! never served. [`DiskCache`] keeps entries on local disk within a size limit,
+//! evicting the least recently used.
+//!
+//! Keys and entries are pure (no files, no clock); the disk store is the only I/O.
+
+pub mod disk;
+pub mod entry;
+pub mod key;
+
+pub use disk::{CacheError, DiskCache};
+pub use entry::{Entry, EntryError};
+pub use key::{Key, KeyInputs, NotCacheable, key};
