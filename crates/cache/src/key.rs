@@ -119,8 +119,7 @@ fn refusal(argv: &[String]) -> Option<NotCacheable> {
 fn records_directory(argv: &[String]) -> bool {
     argv.iter()
         .skip(1)
-        .filter(|a| a.starts_with("-g"))
-        .next_back()
+        .rfind(|a| a.starts_with("-g"))
         .is_some_and(|a| a != "-g0")
 }
 
