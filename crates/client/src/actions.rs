@@ -32,6 +32,10 @@ pub enum Action {
     /// Collect the preprocessor's output as the job's source. Answered by
     /// [`Event::Preprocessed`] or [`Event::PreprocessFailed`].
     FinishPreprocessor,
+    /// Look the preprocessed job up in the result cache. Answered by [`Event::Cache`].
+    LookUpCache,
+    /// Store a successful remote compile's reply in the result cache. No event.
+    StoreInCache(Reply),
     /// Ask the scheduler for a server, with the preprocessed source's size. Answered by
     /// [`Event::Answer`].
     AskScheduler,
@@ -125,6 +129,7 @@ impl Action {
             self,
             Action::StartPreprocessor
                 | Action::FinishPreprocessor
+                | Action::LookUpCache
                 | Action::AskScheduler
                 | Action::AskSchedulerAgain(_)
                 | Action::ReadBackoff(_)
@@ -173,6 +178,8 @@ pub enum Event {
     Preprocessed,
     /// Preprocessing failed (its diagnostics already shown): exit with this code.
     PreprocessFailed(i32),
+    /// The result cache's answer: a stored reply, or `None` (a miss, or not cacheable).
+    Cache(Option<Reply>),
     /// The scheduler's answer.
     Answer(Answer),
     /// The back-off state of the keys asked about (in their order), as of `now`.

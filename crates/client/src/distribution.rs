@@ -76,6 +76,9 @@ pub struct Rules {
     pub skip_local_retry: bool,
     /// How long failing hosts are avoided.
     pub backoff: BackoffPolicy,
+    /// Look each job up in the result cache once preprocessed, and store what the farm
+    /// compiles (`CCFARM_CACHE`).
+    pub cache: bool,
 }
 
 /// A host-list entry as the machine sees it.
@@ -93,6 +96,8 @@ struct Listed {
 enum Stage {
     /// The scheduler's source is being preprocessed; `started` once the preprocessor runs.
     SchedulerCpp { started: bool },
+    /// Waiting for the result cache's answer; on a miss, the job goes on as `then` says.
+    LookingUp(AfterMiss),
     /// Waiting for the scheduler's answer.
     Asking,
     /// Running under a grant.
@@ -125,6 +130,18 @@ enum Stage {
     Local,
     /// Exited.
     Over,
+}
+
+/// Where a job goes after a cache miss.
+#[derive(Debug)]
+enum AfterMiss {
+    /// To the scheduler.
+    Scheduler,
+    /// To the host list: this slot (if any) is held, these entries are usable.
+    HostList {
+        usable: Vec<usize>,
+        slot: Option<usize>,
+    },
 }
 
 /// The state machine of one job's distribution.
@@ -217,9 +234,12 @@ impl Distribution {
                 // Asked once the preprocessed source is ready, not while the
                 // preprocessor runs: a slot granted meanwhile would sit idle, and a
                 // request placed before its size is known is placed blind.
-                self.stage = Stage::Asking;
-                vec![Action::AskScheduler]
+                self.look_up_or(AfterMiss::Scheduler)
             }
+            (Stage::LookingUp(then), Event::Cache(found)) => match found {
+                Some(reply) => self.cache_hit(then, reply),
+                None => self.cache_missed(then),
+            },
             (Stage::Asking, Event::Answer(answer)) => {
                 let mut actions = Vec::new();
                 let reached = matches!(answer, Answer::Granted(_) | Answer::CompileLocally(_));
@@ -272,10 +292,7 @@ impl Distribution {
             }
             (Stage::EarlyFinish { usable, slot }, Event::Preprocessed) => {
                 self.preprocessed = true;
-                match slot {
-                    Some(index) => self.run_on(index),
-                    None => self.wait_for_slot(usable),
-                }
+                self.look_up_or(AfterMiss::HostList { usable, slot })
             }
             (Stage::Waiting, Event::Slot(slot)) => match slot {
                 Slot::Taken(index) => self.run_on(index),
@@ -313,6 +330,53 @@ impl Distribution {
             (Stage::Local, Event::LocalFinished(code)) => self.exit(code),
             (stage, event) => panic!("{event:?} while {stage:?}"),
         }
+    }
+
+    /// Look the job up in the cache if it is on, else go on as after a miss.
+    fn look_up_or(&mut self, then: AfterMiss) -> Vec<Action> {
+        if self.rules.cache {
+            self.stage = Stage::LookingUp(then);
+            vec![Action::LookUpCache]
+        } else {
+            self.cache_missed(then)
+        }
+    }
+
+    fn cache_missed(&mut self, then: AfterMiss) -> Vec<Action> {
+        match then {
+            AfterMiss::Scheduler => {
+                self.stage = Stage::Asking;
+                vec![Action::AskScheduler]
+            }
+            AfterMiss::HostList { usable, slot } => match slot {
+                Some(index) => self.run_on(index),
+                None => self.wait_for_slot(usable),
+            },
+        }
+    }
+
+    /// A hit is delivered as the compile it stands for; a host-list slot taken while
+    /// preprocessing is given back unused.
+    fn cache_hit(&mut self, then: AfterMiss, reply: Reply) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if let AfterMiss::HostList { slot: Some(_), .. } = then {
+            actions.push(Action::ReleaseSlot);
+        }
+        self.place = Place::Cache;
+        self.stage = Stage::Delivering { key: None };
+        actions.push(info(format!("cache hit for {}", self.input)));
+        actions.push(Action::Deliver {
+            reply,
+            host: "the cache".into(),
+        });
+        actions
+    }
+
+    /// What a successful remote compile is stored as, when the cache is on.
+    fn store(&self, reply: &Reply) -> Option<Action> {
+        self.rules
+            .cache
+            .then(|| Action::StoreInCache(reply.clone()))
     }
 
     fn exit(&mut self, code: i32) -> Vec<Action> {
@@ -425,16 +489,16 @@ impl Distribution {
             } => {
                 self.place = Place::Farm(grant.to_string());
                 self.stage = Stage::Delivering { key: None };
-                vec![
-                    Action::Remember {
-                        server: grant.server_address(),
-                        elapsed,
-                    },
-                    Action::Deliver {
-                        reply,
-                        host: grant.to_string(),
-                    },
-                ]
+                let mut actions = vec![Action::Remember {
+                    server: grant.server_address(),
+                    elapsed,
+                }];
+                actions.extend(self.store(&reply));
+                actions.push(Action::Deliver {
+                    reply,
+                    host: grant.to_string(),
+                });
+                actions
             }
             RaceEnd::Decided {
                 grant,

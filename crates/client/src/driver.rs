@@ -30,6 +30,7 @@ use crate::preprocess::{self, RunningCpp};
 use crate::race::{Grant, RaceEvent};
 use crate::records::Place;
 use crate::remote::{Breaker, Connection, RemoteError, Timeouts};
+use crate::result_cache;
 use crate::slots::{Candidate, SlotGuard};
 use crate::verdict::{self, Verdict};
 
@@ -46,6 +47,7 @@ pub(crate) fn distribute(job: &Job<'_>) -> (i32, Place) {
             base: settings.backoff_period,
             max: settings.backoff_period,
         },
+        cache: settings.cache,
     };
     let mut machine = Distribution::new(&job.job.input, job.ctx.hosts, rules.clone());
     std::thread::scope(|scope| {
@@ -158,6 +160,15 @@ impl<'a, 'scope> Shell<'a, 'scope> {
                         Err(e) => self.preprocess_failed(&e),
                     },
                 );
+            }
+            Action::LookUpCache => {
+                let source = self.source.as_deref().unwrap_or_default();
+                return Performed::Event(Event::Cache(result_cache::look_up(self.job, source)));
+            }
+            Action::StoreInCache(reply) => {
+                if let Some(source) = &self.source {
+                    result_cache::keep(self.job, source, &reply);
+                }
             }
             Action::AskScheduler => {
                 let backed_off = self

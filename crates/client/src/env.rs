@@ -124,6 +124,11 @@ pub struct Settings {
     /// Make TLS connections through the user's agent (`CCFARM_AGENT`, default on;
     /// see [`crate::agent`]).
     pub agent: bool,
+    /// Look each compile up in the result cache under `state_dir/cache` and keep what
+    /// the farm compiles (`CCFARM_CACHE`, default off).
+    pub cache: bool,
+    /// The cache's size limit in bytes (`CCFARM_CACHE_SIZE`, in MiB; default 5 GiB).
+    pub cache_size: u64,
 }
 
 impl Settings {
@@ -223,6 +228,12 @@ impl Settings {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
             agent: env.flag(&["CCFARM_AGENT"], true),
+            cache: env.flag(&["CCFARM_CACHE"], false),
+            cache_size: env
+                .get("CCFARM_CACHE_SIZE")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(5 * 1024)
+                .saturating_mul(1024 * 1024),
             safeguard: env
                 .first(&["_CCFARM_SAFEGUARD", "_DISTCC_SAFEGUARD"])
                 .and_then(|v| v.parse().ok())

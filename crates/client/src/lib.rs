@@ -30,5 +30,6 @@ pub mod preprocess;
 pub mod race;
 pub mod records;
 pub mod remote;
+mod result_cache;
 pub mod slots;
 pub mod verdict;

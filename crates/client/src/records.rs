@@ -21,6 +21,8 @@ pub enum Place {
     Farm(String),
     /// Here, for this reason.
     Local(LocalCause),
+    /// From the result cache: no compile at all.
+    Cache,
     /// Nowhere: the job failed before any compile (strict mode, a bad command line).
     Nowhere,
 }
@@ -96,6 +98,7 @@ impl Record {
             Place::Farm(host) => ("farm".to_owned(), host.as_str()),
             Place::Local(cause) => (format!("local:{}", cause.slug()), cause.detail()),
             Place::Nowhere => ("none".to_owned(), ""),
+            Place::Cache => ("cache".to_owned(), ""),
         };
         format!(
             "{}\t{kind}\t{}\t{}\t{}\t{}\n",
@@ -126,6 +129,8 @@ pub struct Summary {
     pub local: BTreeMap<String, (u64, String)>,
     /// Jobs that ran nowhere.
     pub nowhere: u64,
+    /// Jobs answered from the result cache.
+    pub cached: u64,
 }
 
 impl Summary {
@@ -144,6 +149,7 @@ impl Summary {
             match kind {
                 "farm" => *self.farm.entry(detail.to_owned()).or_default() += 1,
                 "none" => self.nowhere += 1,
+                "cache" => self.cached += 1,
                 _ => match kind.strip_prefix("local:") {
                     Some(cause) => {
                         let entry = self.local.entry(cause.to_owned()).or_default();
@@ -188,6 +194,14 @@ impl Summary {
         );
         for (host, n) in &self.farm {
             let _ = writeln!(out, "  {host:<20}{n:>8}");
+        }
+        if self.cached > 0 {
+            let _ = writeln!(
+                out,
+                "from the cache        {:>8}  {:5.1} %",
+                self.cached,
+                share(self.cached)
+            );
         }
         let local: u64 = self.local.values().map(|(n, _)| n).sum();
         let _ = writeln!(
@@ -250,20 +264,26 @@ mod tests {
         text += &record(Place::Local(LocalCause::Scheduler("second".into())), 0).line();
         text += &record(Place::Local(LocalCause::NoServer), 0).line();
         text += &record(Place::Nowhere, 116).line();
+        text += &record(Place::Cache, 0).line();
         text += "garbage\n";
         let mut s = Summary::default();
         s.add(&text);
-        assert_eq!(s.jobs, 7);
+        assert_eq!(s.jobs, 8);
         assert_eq!(s.unreadable, 1);
         assert_eq!(s.failed, 2);
         assert_eq!(s.nowhere, 1);
+        assert_eq!(s.cached, 1);
         assert_eq!(s.farm["a:3632/4"], 2);
         assert_eq!(s.farm["b:3632/4"], 1);
         assert_eq!(s.local["scheduler"], (2, "second".to_owned()));
         assert_eq!(s.local["no_server"], (1, String::new()));
         let shown = s.render();
         assert!(
-            shown.contains("on the farm                  3   42.9 %"),
+            shown.contains("on the farm                  3   37.5 %"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("from the cache               1   12.5 %"),
             "{shown}"
         );
         assert!(

@@ -83,10 +83,12 @@ impl Distribution {
                 self.stage = Stage::Delivering {
                     key: Some(host.key),
                 };
-                vec![Action::Deliver {
+                let mut actions: Vec<Action> = self.store(&reply).into_iter().collect();
+                actions.push(Action::Deliver {
                     reply,
                     host: host.name,
-                }]
+                });
+                actions
             }
             Verdict::CompileError(reply) => {
                 let mut actions = vec![Action::ReleaseSlot];

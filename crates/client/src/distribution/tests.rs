@@ -22,6 +22,7 @@ fn rules() -> Rules {
         fallback: true,
         skip_local_retry: false,
         backoff: BackoffPolicy::default(),
+        cache: false,
     }
 }
 
@@ -96,6 +97,7 @@ fn text(action: &Action) -> String {
         Action::Remember { server, .. } => format!("Remember {server}"),
         Action::StartCopy { copy, grant } => format!("StartCopy {copy} {}", grant.lease),
         Action::ReleaseLease { lease, result, .. } => format!("ReleaseLease {lease} {result:?}"),
+        Action::StoreInCache(reply) => format!("StoreInCache {}", reply.status),
         other => format!("{other:?}"),
     }
 }
@@ -722,4 +724,112 @@ fn strict_scheduled() -> Rules {
         scheduler: true,
         ..strict()
     }
+}
+
+fn cached(rules: Rules) -> Rules {
+    Rules {
+        cache: true,
+        ..rules
+    }
+}
+
+#[test]
+fn a_cache_hit_is_delivered_without_asking_the_scheduler() {
+    let mut m = machine("a", cached(scheduled()));
+    assert_eq!(texts(&m.start()), ["StartPreprocessor"]);
+    step(&mut m, Event::PreprocessorStarted, &["FinishPreprocessor"]);
+    step(&mut m, Event::Preprocessed, &["LookUpCache"]);
+    step(
+        &mut m,
+        Event::Cache(Some(reply(0))),
+        &["Info: cache hit for a.c", "Deliver from the cache"],
+    );
+    step(&mut m, Event::Delivered(0), &["Exit(0)"]);
+    assert_eq!(*m.place(), Place::Cache);
+}
+
+#[test]
+fn a_cache_miss_goes_to_the_farm_and_the_farms_result_is_stored() {
+    let mut m = machine("a", cached(scheduled()));
+    assert_eq!(texts(&m.start()), ["StartPreprocessor"]);
+    step(&mut m, Event::PreprocessorStarted, &["FinishPreprocessor"]);
+    step(&mut m, Event::Preprocessed, &["LookUpCache"]);
+    step(&mut m, Event::Cache(None), &["AskScheduler"]);
+    step(
+        &mut m,
+        Event::Answer(Answer::Granted(grant(7))),
+        &["WatchLease", "StartCopy 0 7"],
+    );
+    step(
+        &mut m,
+        Event::Race(RaceEvent::Done {
+            copy: 0,
+            verdict: Verdict::Success(reply(0)),
+            elapsed: Duration::from_millis(100),
+        }),
+        &[
+            "ReleaseLease 7 Ok",
+            "EndRace",
+            "Remember 10.0.0.9:3632",
+            "StoreInCache 0",
+            "Deliver from 10.0.0.9:3632/4",
+        ],
+    );
+    step(&mut m, Event::Delivered(0), &["Exit(0)"]);
+    assert_eq!(*m.place(), Place::Farm("10.0.0.9:3632/4".into()));
+}
+
+#[test]
+fn on_the_host_list_a_hit_gives_back_the_slot_and_a_miss_is_sent_and_stored() {
+    let mut m = machine("a b", cached(rules()));
+    assert_eq!(texts(&m.start()), [format!("ReadBackoff {A} {B}")]);
+    step(&mut m, nothing_backed_off(2), &["StartPreprocessor"]);
+    step(
+        &mut m,
+        Event::PreprocessorStarted,
+        &["TakeSlot [0, 1] wait=false"],
+    );
+    step(
+        &mut m,
+        Event::Slot(Slot::Taken(0)),
+        &["Connect(0)", "FinishPreprocessor"],
+    );
+    step(&mut m, Event::Preprocessed, &["LookUpCache"]);
+    step(
+        &mut m,
+        Event::Cache(Some(reply(0))),
+        &[
+            "ReleaseSlot",
+            "Info: cache hit for a.c",
+            "Deliver from the cache",
+        ],
+    );
+    step(&mut m, Event::Delivered(0), &["Exit(0)"]);
+    assert_eq!(*m.place(), Place::Cache);
+
+    let mut m = machine("a b", cached(rules()));
+    m.start();
+    m.handle(nothing_backed_off(2));
+    m.handle(Event::PreprocessorStarted);
+    m.handle(Event::Slot(Slot::Taken(0)));
+    step(&mut m, Event::Preprocessed, &["LookUpCache"]);
+    step(&mut m, Event::Cache(None), &["Send(0)"]);
+    step(
+        &mut m,
+        Event::Verdict(Verdict::Success(reply(0))),
+        &["StoreInCache 0", "Deliver from a:3632/4"],
+    );
+}
+
+#[test]
+fn with_the_cache_off_nothing_is_looked_up_or_stored() {
+    let mut m = machine("a", scheduled());
+    asked(&mut m);
+    m.handle(Event::Answer(Answer::Granted(grant(7))));
+    let actions = texts(&m.handle(Event::Race(RaceEvent::Done {
+        copy: 0,
+        verdict: Verdict::Success(reply(0)),
+        elapsed: Duration::from_millis(100),
+    })));
+    assert!(!actions.iter().any(|a| a.contains("Cache")), "{actions:?}");
 }

@@ -5,6 +5,7 @@ mod common;
 
 mod agent;
 mod ca;
+mod cache;
 mod compat;
 mod diagnostics;
 mod failures;

@@ -1,0 +1,161 @@
+//! The result cache on the client (`CCFARM_CACHE=1`): demo/strkit built through a real
+//! ccfarmd from one directory, then from a copy in another, compiles nothing the second
+//! time and gives the local build's objects; a changed define misses; warnings are
+//! replayed; a tampered entry is never served.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ccfarm_testkit::*;
+
+use crate::common::*;
+
+fn copy_project(to: &Path) {
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(demo_dir("strkit"))
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// `make` in `project` through the farm at `hosts` with the cache on.
+fn build(scratch: &Scratch, hosts: &str, project: &Path, out: &Path) {
+    let mut make = Command::new("make");
+    let result = farm_env(&mut make, scratch, hosts)
+        .env("CCFARM_CACHE", "1")
+        .arg("-C")
+        .arg(project)
+        .arg(format!("OUT={}", out.display()))
+        .arg(format!("CC={CCFARM} gcc"))
+        .args(["-j8", "check"])
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&result.stderr),
+        client_log(scratch)
+    );
+}
+
+/// Where each compile recorded in the job records ran (`farm`, `cache`, `local:…`).
+fn places(scratch: &Scratch) -> Vec<String> {
+    std::fs::read_to_string(scratch.path().join(".ccfarm/jobs.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split('\t').nth(1).unwrap_or("").to_owned())
+        .collect()
+}
+
+fn compiled_by(server: &Server) -> u64 {
+    server.status()["results"]["compile_ok"].as_u64().unwrap()
+}
+
+fn cache_entries(scratch: &Scratch) -> Vec<PathBuf> {
+    let mut entries = Vec::new();
+    for sub in std::fs::read_dir(scratch.path().join(".ccfarm/cache"))
+        .unwrap()
+        .flatten()
+    {
+        for item in std::fs::read_dir(sub.path()).unwrap().flatten() {
+            entries.push(item.path());
+        }
+    }
+    entries
+}
+
+#[test]
+fn a_second_build_from_another_directory_compiles_nothing_and_matches_a_local_build() {
+    let server = Server::start(&[]);
+    let scratch = Scratch::new();
+    let (first, second) = (scratch.path().join("a"), scratch.path().join("b"));
+    copy_project(&first);
+    copy_project(&second);
+    let local_out = scratch.path().join("local");
+    make_locally(&first, &local_out, &["-j4", "check"]);
+
+    let hosts = server.host(",lzo");
+    build(&scratch, &hosts, &first, &scratch.path().join("out-a"));
+    let objects = assert_same_objects(&local_out, &scratch.path().join("out-a")) as u64;
+    assert!(objects >= 50, "strkit has only {objects} objects");
+    assert_eq!(compiled_by(&server), objects, "{}", client_log(&scratch));
+    assert_eq!(cache_entries(&scratch).len() as u64, objects);
+
+    // Another directory, the same cache: every object a hit, nothing sent.
+    build(&scratch, &hosts, &second, &scratch.path().join("out-b"));
+    assert_same_objects(&local_out, &scratch.path().join("out-b"));
+    assert_eq!(
+        compiled_by(&server),
+        objects,
+        "the second build compiled on the farm"
+    );
+    let places = places(&scratch);
+    let second_build = &places[objects as usize..];
+    assert_eq!(second_build.len() as u64, objects, "{places:?}");
+    assert!(
+        second_build.iter().all(|p| p == "cache"),
+        "{second_build:?}"
+    );
+    let stats = ccfarm(&scratch, "").arg("stats").output().unwrap();
+    let stats = String::from_utf8_lossy(&stats.stdout);
+    assert!(
+        stats.contains(&format!("from the cache       {objects:>9}")),
+        "{stats}"
+    );
+
+    // Entries altered on disk are refused, compiled again, and the objects are right.
+    for entry in cache_entries(&scratch) {
+        let mut bytes = std::fs::read(&entry).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x55;
+        std::fs::write(&entry, bytes).unwrap();
+    }
+    std::fs::remove_dir_all(scratch.path().join("out-b")).unwrap();
+    build(&scratch, &hosts, &second, &scratch.path().join("out-b"));
+    assert_same_objects(&local_out, &scratch.path().join("out-b"));
+    assert_eq!(
+        compiled_by(&server),
+        2 * objects,
+        "a tampered entry was served"
+    );
+    assert!(client_log(&scratch).contains("refused and removed"));
+}
+
+#[test]
+fn a_changed_define_misses_and_a_hit_replays_the_warnings() {
+    let server = Server::start(&[]);
+    let scratch = Scratch::new();
+    scratch.write(
+        "w.c",
+        "int f(int a) {\n    int unused;\n#ifdef WIDE\n    return a * 2;\n#else\n    return a;\n#endif\n}\n",
+    );
+    let compile = |define: &str| {
+        let out = ccfarm(&scratch, &server.host(""))
+            .env("CCFARM_CACHE", "1")
+            .args(["gcc", "-Wall", define, "-c", "w.c", "-o", "w.o"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", client_log(&scratch));
+        (
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            std::fs::read(scratch.path().join("w.o")).unwrap(),
+        )
+    };
+    let (warned, narrow) = compile("-DNARROW");
+    assert!(warned.contains("unused variable"), "{warned}");
+    assert_eq!(compiled_by(&server), 1);
+    // The same again: from the cache, the same warning and object.
+    assert_eq!(compile("-DNARROW"), (warned.clone(), narrow.clone()));
+    assert_eq!(compiled_by(&server), 1);
+    assert!(client_log(&scratch).contains("cache hit for w.c"));
+    // A define that changes the source: compiled, and a different object.
+    let (_, wide) = compile("-DWIDE");
+    assert_eq!(compiled_by(&server), 2);
+    assert_ne!(wide, narrow);
+    // A define the source never reads leaves the preprocessed text, and so the key,
+    // unchanged.
+    assert_eq!(compile("-DUNUSED").1, narrow);
+    assert_eq!(compiled_by(&server), 2);
+}
