@@ -283,7 +283,9 @@ impl Distribution {
                     Slot::Busy | Slot::Failed(_) => None,
                 };
                 let mut actions = Vec::new();
-                if let Some(index) = slot.filter(|&i| !self.hosts[i].local) {
+                // With the cache on, a hit would leave a server holding a command line
+                // it never gets the source for: the connection waits for the miss.
+                if let Some(index) = slot.filter(|&i| !self.hosts[i].local && !self.rules.cache) {
                     actions.push(Action::Connect(index));
                 }
                 actions.push(Action::FinishPreprocessor);

@@ -780,7 +780,7 @@ fn a_cache_miss_goes_to_the_farm_and_the_farms_result_is_stored() {
 }
 
 #[test]
-fn on_the_host_list_a_hit_gives_back_the_slot_and_a_miss_is_sent_and_stored() {
+fn on_the_host_list_the_cache_is_asked_before_connecting_and_a_hit_gives_back_the_slot() {
     let mut m = machine("a b", cached(rules()));
     assert_eq!(texts(&m.start()), [format!("ReadBackoff {A} {B}")]);
     step(&mut m, nothing_backed_off(2), &["StartPreprocessor"]);
@@ -789,11 +789,7 @@ fn on_the_host_list_a_hit_gives_back_the_slot_and_a_miss_is_sent_and_stored() {
         Event::PreprocessorStarted,
         &["TakeSlot [0, 1] wait=false"],
     );
-    step(
-        &mut m,
-        Event::Slot(Slot::Taken(0)),
-        &["Connect(0)", "FinishPreprocessor"],
-    );
+    step(&mut m, Event::Slot(Slot::Taken(0)), &["FinishPreprocessor"]);
     step(&mut m, Event::Preprocessed, &["LookUpCache"]);
     step(
         &mut m,
