@@ -538,6 +538,24 @@ pub fn demo_dir(name: &str) -> PathBuf {
         .unwrap()
 }
 
+/// A copy of the demo project `name` at `to` (which must not exist), for a build that
+/// may write beside its sources: stock distcc, for one, writes a `-MD` compile's
+/// dependency file into the working directory when `-o` points elsewhere.
+pub fn copy_demo(name: &str, to: &Path) -> PathBuf {
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(demo_dir(name))
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(
+        status.success(),
+        "cannot copy demo/{name} to {}",
+        to.display()
+    );
+    to.to_owned()
+}
+
 /// Build `project` locally with make into `out` (the reference a farm build is compared
 /// with), passing `args`; panics with make's stderr when it fails.
 pub fn make_locally(project: &Path, out: &Path, args: &[&str]) {

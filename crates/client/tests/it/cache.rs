@@ -10,16 +10,6 @@ use ccfarm_testkit::*;
 
 use crate::common::*;
 
-fn copy_project(to: &Path) {
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(demo_dir("strkit"))
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 /// `make` in `project` through the farm at `hosts` with the cache on.
 fn build(scratch: &Scratch, hosts: &str, project: &Path, out: &Path) {
     let mut make = Command::new("make");
@@ -71,8 +61,8 @@ fn a_second_build_from_another_directory_compiles_nothing_and_matches_a_local_bu
     let server = Server::start(&[]);
     let scratch = Scratch::new();
     let (first, second) = (scratch.path().join("a"), scratch.path().join("b"));
-    copy_project(&first);
-    copy_project(&second);
+    copy_demo("strkit", &first);
+    copy_demo("strkit", &second);
     let local_out = scratch.path().join("local");
     make_locally(&first, &local_out, &["-j4", "check"]);
 

@@ -32,6 +32,8 @@ fn proxy_farm(names: &[&str], more_config: &str) -> (Farm, u16) {
 fn spawn_distcc_make(scratch: &Scratch, dir: &str, hosts: &str, jobs: u32) -> Child {
     let root = scratch.path().join(dir);
     std::fs::create_dir_all(root.join(".distcc")).unwrap();
+    // distcc writes dependency files beside the sources: build a copy.
+    let project = copy_demo("strkit", &root.join("strkit"));
     let mut command = Command::new("make");
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("DISTCC_") {
@@ -40,7 +42,7 @@ fn spawn_distcc_make(scratch: &Scratch, dir: &str, hosts: &str, jobs: u32) -> Ch
     }
     command
         .arg("-C")
-        .arg(demo_dir("strkit"))
+        .arg(&project)
         .arg(format!("OUT={}", root.join("out").display()))
         .arg("CC=distcc gcc")
         .arg(format!("-j{jobs}"))
