@@ -11,6 +11,7 @@
 
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -87,7 +88,13 @@ impl DiskCache {
             let path = path.to_owned();
             move |source| CacheError::Io { path, source }
         };
-        fs::create_dir_all(&subdir).map_err(io(&subdir))?;
+        // The cache holds the user's compiled code: only the user may list or read it
+        // (entries are written 0600 by `tempfile`).
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&subdir)
+            .map_err(io(&subdir))?;
         let mut temporary = tempfile::Builder::new()
             .prefix(TEMPORARY)
             .tempfile_in(&subdir)
@@ -163,6 +170,7 @@ impl DiskCache {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
     use std::time::Duration;
 
     use super::*;
@@ -199,6 +207,19 @@ mod tests {
         assert_eq!(cache.get(&a).unwrap(), Some(entry(100)));
         assert!(cache.get(&b).unwrap().is_none());
         assert_eq!(cache.usage().1, 1);
+    }
+
+    #[test]
+    fn only_the_user_can_read_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        let cache = DiskCache::new(&root, 1 << 30);
+        let k = key_for("int a;");
+        cache.put(&k, &entry(10)).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&cache.subdir(&k)), 0o700);
+        assert_eq!(mode(&cache.path(&k)), 0o600);
     }
 
     #[test]
