@@ -158,6 +158,19 @@ pub enum Answer {
     NotAsked(String),
 }
 
+/// What the result cache answered.
+#[derive(Debug)]
+pub enum Lookup {
+    /// The stored result of an identical compile.
+    Hit(Reply),
+    /// Nothing stored.
+    Miss,
+    /// The job is never cached, for this reason.
+    NotCacheable(String),
+    /// The cache could not be read, for this reason.
+    Unusable(String),
+}
+
 /// How a slot request ended.
 #[derive(Debug)]
 pub enum Slot {
@@ -178,8 +191,8 @@ pub enum Event {
     Preprocessed,
     /// Preprocessing failed (its diagnostics already shown): exit with this code.
     PreprocessFailed(i32),
-    /// The result cache's answer: a stored reply, or `None` (a miss, or not cacheable).
-    Cache(Option<Reply>),
+    /// The result cache's answer.
+    Cache(Lookup),
     /// The scheduler's answer.
     Answer(Answer),
     /// The back-off state of the keys asked about (in their order), as of `now`.

@@ -10,14 +10,14 @@ pub use crate::context::{Context, CredentialsError};
 use crate::exit;
 use crate::job::{CPP_KEY, Job, LOCAL_KEY, run_local, run_local_with};
 use crate::local;
-use crate::records::{LocalCause, Place, Record};
+use crate::records::{CacheNote, LocalCause, Place, Record};
 use crate::slots::SlotDir;
 
 /// Run `argv` (compiler first) and return the process exit code; the job's record is
 /// appended to `$CCFARM_DIR/jobs.log` ([`crate::records`]).
 pub fn run(ctx: &Context<'_>, argv: Vec<String>) -> i32 {
     let started = Instant::now();
-    let (code, place, input) = place_and_run(ctx, &argv);
+    let (code, place, cache, input) = place_and_run(ctx, &argv);
     if let Some(input) = input {
         let record = Record {
             at_ms: SystemTime::now()
@@ -27,6 +27,7 @@ pub fn run(ctx: &Context<'_>, argv: Vec<String>) -> i32 {
             code,
             elapsed_ms: started.elapsed().as_millis() as u64,
             input,
+            cache,
         };
         append_record(ctx, &record);
     }
@@ -35,11 +36,14 @@ pub fn run(ctx: &Context<'_>, argv: Vec<String>) -> i32 {
 
 /// Run the compile; its exit code, where it ran, and its source file (`None` for a
 /// command line that compiles nothing, such as a link, which is not recorded).
-fn place_and_run(ctx: &Context<'_>, argv: &[String]) -> (i32, Place, Option<String>) {
+/// Where the compile ran and its exit code, what the cache said, and its source file.
+type Placed = (i32, Place, Option<CacheNote>, Option<String>);
+
+fn place_and_run(ctx: &Context<'_>, argv: &[String]) -> Placed {
     let Some(program) = local::resolve_compiler(&argv[0], ctx.path_var) else {
         ctx.log
             .error(&format!("failed to exec {}: compiler not found", argv[0]));
-        return (exit::COMPILER_MISSING.into(), Place::Nowhere, None);
+        return (exit::COMPILER_MISSING.into(), Place::Nowhere, None, None);
     };
     let classified = ccfarm_compiler::scan_args(argv);
     let input = match &classified {
@@ -61,7 +65,7 @@ fn place_and_run(ctx: &Context<'_>, argv: &[String]) -> (i32, Place, Option<Stri
                 ctx.settings.state_dir.display()
             ));
             let code = run_local(ctx, &program, argv, None);
-            return (code, here(LocalCause::NoStateDir), input);
+            return (code, here(LocalCause::NoStateDir), None, input);
         }
     };
     let job = match classified {
@@ -69,7 +73,7 @@ fn place_and_run(ctx: &Context<'_>, argv: &[String]) -> (i32, Place, Option<Stri
         Classification::Distributable(_) => {
             ctx.log.info("nested inside ccfarm: compiling locally");
             let code = run_local(ctx, &program, argv, Some(&slots));
-            return (code, here(LocalCause::Nested), input);
+            return (code, here(LocalCause::Nested), None, input);
         }
         Classification::Local(reason) => {
             ctx.log
@@ -83,18 +87,19 @@ fn place_and_run(ctx: &Context<'_>, argv: &[String]) -> (i32, Place, Option<Stri
             return (
                 code,
                 here(LocalCause::NotDistributable(reason.to_string())),
+                None,
                 input,
             );
         }
     };
-    let (code, place) = crate::driver::distribute(&Job {
+    let (code, place, cache) = crate::driver::distribute(&Job {
         ctx,
         program: &program,
         argv,
         job: &job,
         slots: &slots,
     });
-    (code, place, input)
+    (code, place, cache, input)
 }
 
 /// Append `record` to the job records. A record that cannot be written is not worth

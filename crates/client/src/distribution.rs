@@ -33,10 +33,10 @@ use crate::backoff::BackoffPolicy;
 use crate::exit;
 use crate::hosts::{HostList, HostTransport};
 use crate::race::{Race, RaceEnd};
-use crate::records::{LocalCause, Place};
+use crate::records::{CacheNote, LocalCause, Place};
 use crate::verdict::Verdict;
 
-pub use crate::actions::{Action, Answer, Event, Level, Slot};
+pub use crate::actions::{Action, Answer, Event, Level, Lookup, Slot};
 
 /// How many granted servers may fail one job before the host list is tried.
 pub const SCHEDULER_ATTEMPTS: u32 = 3;
@@ -164,6 +164,10 @@ pub struct Distribution {
     last_failure: u8,
     /// Where the job ran, for its record.
     place: Place,
+    /// What the result cache said, for its record.
+    cache: Option<CacheNote>,
+    /// Whether the farm's result is to be stored in the cache.
+    store: bool,
     stage: Stage,
 }
 
@@ -191,6 +195,8 @@ impl Distribution {
             waited: Duration::ZERO,
             last_failure: exit::NO_HOSTS,
             place: Place::Nowhere,
+            cache: None,
+            store: false,
             stage: Stage::Over,
         }
     }
@@ -198,6 +204,11 @@ impl Distribution {
     /// Where the job ran (so far): what its record says.
     pub fn place(&self) -> &Place {
         &self.place
+    }
+
+    /// What the result cache said about the job, if it was asked.
+    pub fn cache_note(&self) -> Option<&CacheNote> {
+        self.cache.as_ref()
     }
 
     /// The first actions.
@@ -236,10 +247,21 @@ impl Distribution {
                 // request placed before its size is known is placed blind.
                 self.look_up_or(AfterMiss::Scheduler)
             }
-            (Stage::LookingUp(then), Event::Cache(found)) => match found {
-                Some(reply) => self.cache_hit(then, reply),
-                None => self.cache_missed(then),
-            },
+            (Stage::LookingUp(then), Event::Cache(lookup)) => {
+                let (note, hit) = match lookup {
+                    Lookup::Hit(reply) => (CacheNote::Hit, Some(reply)),
+                    Lookup::Miss => (CacheNote::Miss, None),
+                    Lookup::NotCacheable(why) => (CacheNote::NotCacheable(why), None),
+                    Lookup::Unusable(why) => (CacheNote::Unusable(why), None),
+                };
+                // Only a miss is worth storing: the rest could never be looked up.
+                self.store = note == CacheNote::Miss;
+                self.cache = Some(note);
+                match hit {
+                    Some(reply) => self.cache_hit(then, reply),
+                    None => self.cache_missed(then),
+                }
+            }
             (Stage::Asking, Event::Answer(answer)) => {
                 let mut actions = Vec::new();
                 let reached = matches!(answer, Answer::Granted(_) | Answer::CompileLocally(_));
@@ -374,11 +396,9 @@ impl Distribution {
         actions
     }
 
-    /// What a successful remote compile is stored as, when the cache is on.
+    /// What a successful remote compile is stored as, after a cache miss.
     fn store(&self, reply: &Reply) -> Option<Action> {
-        self.rules
-            .cache
-            .then(|| Action::StoreInCache(reply.clone()))
+        self.store.then(|| Action::StoreInCache(reply.clone()))
     }
 
     fn exit(&mut self, code: i32) -> Vec<Action> {

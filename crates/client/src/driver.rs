@@ -28,14 +28,14 @@ use crate::job::{self, Job};
 use crate::lease::{self, Lease, Notice, Watched};
 use crate::preprocess::{self, RunningCpp};
 use crate::race::{Grant, RaceEvent};
-use crate::records::Place;
+use crate::records::{CacheNote, Place};
 use crate::remote::{Breaker, Connection, RemoteError, Timeouts};
 use crate::result_cache;
 use crate::slots::{Candidate, SlotGuard};
 use crate::verdict::{self, Verdict};
 
 /// Distribute `job`; the process exit code, and where the job ran.
-pub(crate) fn distribute(job: &Job<'_>) -> (i32, Place) {
+pub(crate) fn distribute(job: &Job<'_>) -> (i32, Place, Option<CacheNote>) {
     let settings = job.ctx.settings;
     let rules = Rules {
         scheduler: settings.scheduler.is_some(),
@@ -82,7 +82,9 @@ pub(crate) fn distribute(job: &Job<'_>) -> (i32, Place) {
                     debug_assert!(actions.is_empty(), "an answered action ends its batch");
                     actions.extend(machine.handle(event));
                 }
-                Performed::Exit(code) => return (code, machine.place().clone()),
+                Performed::Exit(code) => {
+                    return (code, machine.place().clone(), machine.cache_note().cloned());
+                }
             }
         }
     })

@@ -27,6 +27,31 @@ pub enum Place {
     Nowhere,
 }
 
+/// What the result cache said about a compile that looked it up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheNote {
+    /// Answered from the cache (the record's place is [`Place::Cache`]).
+    Hit,
+    /// Not there: compiled, and stored if the farm compiled it.
+    Miss,
+    /// Never cached, for this reason (profiling, extra outputs, ...).
+    NotCacheable(String),
+    /// The cache could not be read, for this reason; compiled instead.
+    Unusable(String),
+}
+
+impl CacheNote {
+    /// The note as a record field: `hit`, `miss`, `not-cacheable:WHY`, `unusable:WHY`.
+    fn field(&self) -> String {
+        match self {
+            CacheNote::Hit => "hit".into(),
+            CacheNote::Miss => "miss".into(),
+            CacheNote::NotCacheable(why) => format!("not-cacheable:{}", field(why)),
+            CacheNote::Unusable(why) => format!("unusable:{}", field(why)),
+        }
+    }
+}
+
 /// Why a compile ran here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LocalCause {
@@ -82,6 +107,8 @@ pub struct Record {
     pub elapsed_ms: u64,
     /// The source file.
     pub input: String,
+    /// What the result cache said, if it was asked.
+    pub cache: Option<CacheNote>,
 }
 
 /// A field with the separators a line uses (tab, newline) replaced by spaces.
@@ -90,9 +117,9 @@ fn field(text: &str) -> String {
 }
 
 impl Record {
-    /// The record as one line, newline included: `at_ms`, where (`farm` or
-    /// `local:CAUSE`, `none`), the server or the reason, exit code, elapsed ms, input;
-    /// tab-separated.
+    /// The record as one line, newline included: `at_ms`, where (`farm`, `cache`,
+    /// `local:CAUSE`, `none`), the server or the reason, exit code, elapsed ms, input,
+    /// and the cache's note if it was asked; tab-separated.
     pub fn line(&self) -> String {
         let (kind, detail) = match &self.place {
             Place::Farm(host) => ("farm".to_owned(), host.as_str()),
@@ -100,8 +127,13 @@ impl Record {
             Place::Nowhere => ("none".to_owned(), ""),
             Place::Cache => ("cache".to_owned(), ""),
         };
+        let cache = self
+            .cache
+            .as_ref()
+            .map(|note| format!("\t{}", note.field()))
+            .unwrap_or_default();
         format!(
-            "{}\t{kind}\t{}\t{}\t{}\t{}\n",
+            "{}\t{kind}\t{}\t{}\t{}\t{}{cache}\n",
             self.at_ms,
             field(detail),
             self.code,
@@ -131,6 +163,12 @@ pub struct Summary {
     pub nowhere: u64,
     /// Jobs answered from the result cache.
     pub cached: u64,
+    /// Jobs the cache was asked about and did not have.
+    pub cache_misses: u64,
+    /// Jobs never cached, by reason.
+    pub not_cacheable: BTreeMap<String, u64>,
+    /// Look-ups that failed (the cache unreadable, an entry refused), by reason.
+    pub cache_unusable: u64,
 }
 
 impl Summary {
@@ -138,9 +176,15 @@ impl Summary {
     pub fn add(&mut self, text: &str) {
         for line in text.lines().filter(|l| !l.is_empty()) {
             let parts: Vec<&str> = line.split('\t').collect();
-            let [at, kind, detail, code, _elapsed, _input] = parts[..] else {
-                self.unreadable += 1;
-                continue;
+            let (at, kind, detail, code, note) = match parts[..] {
+                [at, kind, detail, code, _elapsed, _input] => (at, kind, detail, code, None),
+                [at, kind, detail, code, _elapsed, _input, note] => {
+                    (at, kind, detail, code, Some(note))
+                }
+                _ => {
+                    self.unreadable += 1;
+                    continue;
+                }
             };
             let (Ok(at), Ok(code)) = (at.parse::<u64>(), code.parse::<i32>()) else {
                 self.unreadable += 1;
@@ -163,6 +207,14 @@ impl Summary {
                         continue;
                     }
                 },
+            }
+            match note.map(|n| n.split_once(':').unwrap_or((n, ""))) {
+                Some(("miss", _)) => self.cache_misses += 1,
+                Some(("not-cacheable", why)) => {
+                    *self.not_cacheable.entry(why.to_owned()).or_default() += 1;
+                }
+                Some(("unusable", _)) => self.cache_unusable += 1,
+                _ => {}
             }
             self.jobs += 1;
             if code != 0 {
@@ -203,6 +255,15 @@ impl Summary {
                 share(self.cached)
             );
         }
+        if self.cache_misses > 0 || self.cached > 0 {
+            let _ = writeln!(out, "cache misses          {:>8}", self.cache_misses);
+        }
+        for (why, n) in &self.not_cacheable {
+            let _ = writeln!(out, "not cacheable         {n:>8}  {why}");
+        }
+        if self.cache_unusable > 0 {
+            let _ = writeln!(out, "cache unusable        {:>8}", self.cache_unusable);
+        }
         let local: u64 = self.local.values().map(|(n, _)| n).sum();
         let _ = writeln!(
             out,
@@ -238,7 +299,39 @@ mod tests {
             code,
             elapsed_ms: 250,
             input: "src/a.c".into(),
+            cache: None,
         }
+    }
+
+    #[test]
+    fn the_caches_notes_are_counted_and_old_lines_still_read() {
+        let noted = |place, note| Record {
+            cache: Some(note),
+            ..record(place, 0)
+        };
+        let mut text = String::new();
+        text += &noted(Place::Cache, CacheNote::Hit).line();
+        text += &noted(Place::Farm("a:3632/4".into()), CacheNote::Miss).line();
+        text += &noted(Place::Farm("a:3632/4".into()), CacheNote::Miss).line();
+        let profiled = CacheNote::NotCacheable("profiling or coverage".into());
+        text += &noted(Place::Farm("a:3632/4".into()), profiled).line();
+        let broken = CacheNote::Unusable("cache x: refused\tand removed".into());
+        let line = noted(Place::Farm("a:3632/4".into()), broken).line();
+        assert_eq!(line.matches('\t').count(), 6, "{line:?}");
+        text += &line;
+        // A line from before the cache: six fields.
+        text += &record(Place::Farm("b:3632/4".into()), 0).line();
+        let mut s = Summary::default();
+        s.add(&text);
+        assert_eq!((s.jobs, s.unreadable), (6, 0));
+        assert_eq!((s.cached, s.cache_misses, s.cache_unusable), (1, 2, 1));
+        assert_eq!(s.not_cacheable["profiling or coverage"], 1);
+        let shown = s.render();
+        assert!(shown.contains("cache misses                 2"), "{shown}");
+        assert!(
+            shown.contains("not cacheable                1  profiling or coverage"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use ccfarm_cache::{DiskCache, Entry, Key, KeyInputs, NotCacheable};
 use ccfarm_proto::distcc::{Reply, Version};
 
+use crate::actions::Lookup;
 use crate::job::Job;
 
 /// The cache directory and limit of this job's settings.
@@ -43,18 +44,18 @@ fn key_of(job: &Job<'_>, source: &[u8]) -> Result<Key, NotCacheable> {
     })
 }
 
-/// The stored result of this job, if any; every failure is a miss, said in the log.
-pub(crate) fn look_up(job: &Job<'_>, source: &[u8]) -> Option<Reply> {
+/// What the cache holds for this job; every failure is a miss, said in the log.
+pub(crate) fn look_up(job: &Job<'_>, source: &[u8]) -> Lookup {
     let log = job.ctx.log;
     let key = match key_of(job, source) {
         Ok(key) => key,
         Err(why) => {
             log.info(&format!("not cached: {why}"));
-            return None;
+            return Lookup::NotCacheable(why.to_string());
         }
     };
     match store(job).get(&key) {
-        Ok(Some(entry)) => Some(Reply {
+        Ok(Some(entry)) => Lookup::Hit(Reply {
             version: Version::V1,
             status: entry.status,
             stderr: Bytes::from(entry.stderr),
@@ -64,11 +65,11 @@ pub(crate) fn look_up(job: &Job<'_>, source: &[u8]) -> Option<Reply> {
         }),
         Ok(None) => {
             log.info(&format!("cache miss for {}", job.job.input));
-            None
+            Lookup::Miss
         }
         Err(e) => {
             log.warn(&format!("{e}; compiling instead"));
-            None
+            Lookup::Unusable(e.to_string())
         }
     }
 }

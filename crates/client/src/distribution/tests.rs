@@ -9,7 +9,7 @@ use super::*;
 use crate::backoff::HostState;
 use crate::hosts::parse_hosts;
 use crate::race::{Grant, RaceEvent};
-use crate::records::{LocalCause, Place};
+use crate::records::{CacheNote, LocalCause, Place};
 
 const A: &str = "tcp_a_3632";
 const B: &str = "tcp_b_3632";
@@ -741,7 +741,7 @@ fn a_cache_hit_is_delivered_without_asking_the_scheduler() {
     step(&mut m, Event::Preprocessed, &["LookUpCache"]);
     step(
         &mut m,
-        Event::Cache(Some(reply(0))),
+        Event::Cache(Lookup::Hit(reply(0))),
         &["Info: cache hit for a.c", "Deliver from the cache"],
     );
     step(&mut m, Event::Delivered(0), &["Exit(0)"]);
@@ -754,7 +754,7 @@ fn a_cache_miss_goes_to_the_farm_and_the_farms_result_is_stored() {
     assert_eq!(texts(&m.start()), ["StartPreprocessor"]);
     step(&mut m, Event::PreprocessorStarted, &["FinishPreprocessor"]);
     step(&mut m, Event::Preprocessed, &["LookUpCache"]);
-    step(&mut m, Event::Cache(None), &["AskScheduler"]);
+    step(&mut m, Event::Cache(Lookup::Miss), &["AskScheduler"]);
     step(
         &mut m,
         Event::Answer(Answer::Granted(grant(7))),
@@ -793,7 +793,7 @@ fn on_the_host_list_the_cache_is_asked_before_connecting_and_a_hit_gives_back_th
     step(&mut m, Event::Preprocessed, &["LookUpCache"]);
     step(
         &mut m,
-        Event::Cache(Some(reply(0))),
+        Event::Cache(Lookup::Hit(reply(0))),
         &[
             "ReleaseSlot",
             "Info: cache hit for a.c",
@@ -809,7 +809,7 @@ fn on_the_host_list_the_cache_is_asked_before_connecting_and_a_hit_gives_back_th
     m.handle(Event::PreprocessorStarted);
     m.handle(Event::Slot(Slot::Taken(0)));
     step(&mut m, Event::Preprocessed, &["LookUpCache"]);
-    step(&mut m, Event::Cache(None), &["Send(0)"]);
+    step(&mut m, Event::Cache(Lookup::Miss), &["Send(0)"]);
     step(
         &mut m,
         Event::Verdict(Verdict::Success(reply(0))),
@@ -828,4 +828,31 @@ fn with_the_cache_off_nothing_is_looked_up_or_stored() {
         elapsed: Duration::from_millis(100),
     })));
     assert!(!actions.iter().any(|a| a.contains("Cache")), "{actions:?}");
+}
+
+#[test]
+fn a_job_that_cannot_be_cached_is_compiled_and_not_stored_and_its_reason_kept() {
+    let mut m = machine("a", cached(scheduled()));
+    m.start();
+    m.handle(Event::PreprocessorStarted);
+    step(&mut m, Event::Preprocessed, &["LookUpCache"]);
+    step(
+        &mut m,
+        Event::Cache(Lookup::NotCacheable("profiling or coverage".into())),
+        &["AskScheduler"],
+    );
+    m.handle(Event::Answer(Answer::Granted(grant(7))));
+    let actions = texts(&m.handle(Event::Race(RaceEvent::Done {
+        copy: 0,
+        verdict: Verdict::Success(reply(0)),
+        elapsed: Duration::from_millis(100),
+    })));
+    assert!(
+        !actions.iter().any(|a| a.contains("StoreInCache")),
+        "{actions:?}"
+    );
+    assert_eq!(
+        m.cache_note(),
+        Some(&CacheNote::NotCacheable("profiling or coverage".into()))
+    );
 }

@@ -148,4 +148,8 @@ fn a_changed_define_misses_and_a_hit_replays_the_warnings() {
     // unchanged.
     assert_eq!(compile("-DUNUSED").1, narrow);
     assert_eq!(compiled_by(&server), 2);
+    let stats = ccfarm(&scratch, "").arg("stats").output().unwrap();
+    let stats = String::from_utf8_lossy(&stats.stdout);
+    assert!(stats.contains("from the cache               2"), "{stats}");
+    assert!(stats.contains("cache misses                 2"), "{stats}");
 }
