@@ -13,6 +13,11 @@ pub const READY_FOR: Duration = Duration::from_secs(4);
 /// How long after its last request a member keeps a connection ready.
 pub const WANTED_FOR: Duration = Duration::from_secs(60);
 
+/// At most this many members keep a connection ready: those most recently asked for.
+/// Every ready connection costs its member a handshake every [`READY_FOR`]; a build
+/// spread over a hundred servers must not make each user's agent hold a hundred.
+pub const MOST_READY: usize = 8;
+
 /// A member the user's compiles reach, and the connection kept ready for it.
 #[derive(Debug)]
 struct Member<C> {
@@ -87,16 +92,21 @@ impl<K: Eq + Hash + Clone, C> Pool<K, C> {
     /// connect timeout); [`Pool::made`] must follow each.
     pub fn tend(&mut self, now: Instant) -> Vec<(K, Duration)> {
         self.members.retain(|_, m| m.making || m.wanted_until > now);
+        // The members asked for last come first; only the first MOST_READY keep a
+        // connection ready.
+        let mut by_recency: Vec<&K> = self.members.keys().collect();
+        by_recency.sort_by_key(|k| std::cmp::Reverse(self.members[*k].wanted_until));
+        let kept: Vec<K> = by_recency.into_iter().take(MOST_READY).cloned().collect();
         let mut refill = Vec::new();
         for (key, member) in &mut self.members {
-            if member
+            let stale = member
                 .ready
                 .as_ref()
-                .is_some_and(|(_, made)| now.saturating_duration_since(*made) >= READY_FOR)
-            {
+                .is_some_and(|(_, made)| now.saturating_duration_since(*made) >= READY_FOR);
+            if stale || !kept.contains(key) {
                 member.ready = None;
             }
-            if member.ready.is_none() && !member.making {
+            if member.ready.is_none() && !member.making && kept.contains(key) {
                 member.making = true;
                 refill.push((key.clone(), member.connect));
             }
@@ -176,6 +186,30 @@ mod tests {
         pool.made(&"gone", Some(3), at(t0, wanted + 2));
         let taken = pool.take(&"gone", CONNECT, at(t0, wanted + 3));
         assert!(taken.ready.is_none() && taken.refill.is_some());
+    }
+
+    #[test]
+    fn only_the_members_asked_for_last_keep_a_connection_ready() {
+        let mut pool: Pool<usize, u32> = Pool::default();
+        let t0 = Instant::now();
+        let n = MOST_READY + 3;
+        for server in 0..n {
+            let at = at(t0, server as u64);
+            pool.take(&server, CONNECT, at);
+            pool.made(&server, Some(server as u32), at);
+        }
+        // Still fresh, but the three members asked for first lose theirs.
+        let later = at(t0, 100);
+        assert!(pool.tend(later).is_empty());
+        let ready: Vec<usize> = (0..n)
+            .filter(|server| pool.take(server, CONNECT, later).ready.is_some())
+            .collect();
+        assert_eq!(ready, (3..n).collect::<Vec<_>>());
+        // All were just asked for again: all are wanted, MOST_READY are refilled.
+        for server in 0..n {
+            pool.made(&server, None, later);
+        }
+        assert_eq!(pool.tend(at(t0, 200)).len(), MOST_READY);
     }
 
     #[test]
