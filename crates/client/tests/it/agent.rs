@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use ccfarm_testkit::*;
 
 use crate::common::*;
-use crate::farm::standing_farm_with;
+use crate::farm::{FarmProcess, standing_farm_with};
 
 /// The agents serving the credentials in `dir`: the only processes with that
 /// directory on their command line.
@@ -64,7 +64,8 @@ fn compiles_go_through_the_users_agent_and_lose_nothing_when_it_dies() {
     let scratch = Scratch::new();
     let jobs_tmp = scratch.path().join("jobs");
     std::fs::create_dir(&jobs_tmp).unwrap();
-    let (mut farm, addr, credentials) = standing_farm_with(&scratch, &jobs_tmp, true);
+    let (farm, addr, credentials) = standing_farm_with(&scratch, &jobs_tmp, true);
+    let mut farm = FarmProcess(farm);
     let credentials = credentials.expect("a secure farm prints the user's credentials");
     for i in 0..12 {
         scratch.write(
@@ -163,11 +164,11 @@ fn compiles_go_through_the_users_agent_and_lose_nothing_when_it_dies() {
 
     // The farm removes its credentials when it stops; the agent goes with them.
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(farm.id() as i32),
+        nix::unistd::Pid::from_raw(farm.0.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let _ = farm.wait();
+    let _ = farm.0.wait();
     assert!(!credentials.exists(), "the farm left its credentials");
     assert!(
         wait_gone(&marker(&credentials), Duration::from_secs(5)).is_some(),

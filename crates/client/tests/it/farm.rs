@@ -120,6 +120,31 @@ fn standing_farm(scratch: &Scratch, jobs_tmp: &std::path::Path) -> (Child, Strin
     (farm, addr)
 }
 
+/// A `ccfarm farm` stopped (SIGTERM, then SIGKILL after 10 s) when dropped, so that a
+/// failing test does not leave it and its services running.
+pub(crate) struct FarmProcess(pub(crate) Child);
+
+impl Drop for FarmProcess {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if self.0.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// [`standing_farm`], `--secure` if asked: then also the user credentials it made.
 pub(crate) fn standing_farm_with(
     scratch: &Scratch,
@@ -177,7 +202,8 @@ fn sigterm_stops_the_farm_and_its_compiles() {
     }
     scratch.write("slow.c", source);
 
-    let (mut farm, addr) = standing_farm(&scratch, &jobs_tmp);
+    let (farm, addr) = standing_farm(&scratch, &jobs_tmp);
+    let mut farm = FarmProcess(farm);
     let mut client = ccfarm(&scratch, "")
         .env("CCFARM_SCHEDULER", &addr)
         .env("TMPDIR", &client_tmp)
@@ -208,17 +234,17 @@ fn sigterm_stops_the_farm_and_its_compiles() {
     );
 
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(farm.id() as i32),
+        nix::unistd::Pid::from_raw(farm.0.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
     let start = Instant::now();
     let status = loop {
-        if let Some(status) = farm.try_wait().unwrap() {
+        if let Some(status) = farm.0.try_wait().unwrap() {
             break status;
         }
         if start.elapsed() > Duration::from_secs(10) {
-            let _ = farm.kill();
+            let _ = farm.0.kill();
             panic!("ccfarm farm did not stop within 10 s of SIGTERM");
         }
         std::thread::sleep(Duration::from_millis(20));
