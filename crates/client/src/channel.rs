@@ -10,7 +10,7 @@
 //! waiting by a quiet peer. Timeouts are the socket's own, as for a plaintext stream.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -25,6 +25,23 @@ struct Session {
     tls: ClientConnection,
     /// Ciphertext read from the socket that the session has not taken yet.
     unread: Vec<u8>,
+}
+
+/// A TCP connection to `addr` (`host:port`), each of its addresses tried in turn
+/// within `timeout` (a name may stand for several schedulers, a standby behind the same
+/// DNS name), with Nagle's delay off: every ccfarm message is sent whole.
+pub fn connect_any(addr: &str, timeout: Duration) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{addr}: no address"));
+    for a in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// The socket under a [`Channel`]: to the peer itself, or to the user's agent.

@@ -12,14 +12,13 @@
 //! within seconds instead of its I/O timeout, and for the scheduler offering a second,
 //! faster server for a straggling job (`Speculate`).
 
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
 use crate::agent::wire::Peer;
 use crate::agent::{DialError, Dialer};
-use crate::channel::Channel;
+use crate::channel::{self, Channel};
 use ccfarm_proto::farm::{
     self, DEFAULT_MAX_FRAME, FromScheduler, GrantProof, JobDescription, JobResult,
     PROTOCOL_VERSION, Role, ToScheduler,
@@ -87,24 +86,6 @@ pub fn request(
     ask(scheduler, user, machine, job, connect, wait)?.wait()
 }
 
-/// A TCP connection to `scheduler`: a name may stand for several schedulers (a
-/// standby behind the same DNS name), and each address is tried in turn until one
-/// answers.
-fn connect_plain(scheduler: &str, connect: Duration) -> Result<TcpStream, LeaseError> {
-    let io = |e| LeaseError::Io(scheduler.to_owned(), e);
-    let mut last = std::io::Error::other("no address");
-    for addr in scheduler.to_socket_addrs().map_err(io)? {
-        match TcpStream::connect_timeout(&addr, connect) {
-            Ok(stream) => {
-                stream.set_nodelay(true).map_err(io)?;
-                return Ok(stream);
-            }
-            Err(e) => last = e,
-        }
-    }
-    Err(io(last))
-}
-
 /// A request the scheduler has received; its answer is read with [`Pending::wait`].
 /// Until then the client can do other work (preprocess) and tell the scheduler what it
 /// learns ([`Pending::size`]).
@@ -159,7 +140,7 @@ pub fn ask_as(
             (dialed.channel, dialed.user)
         }
         None => (
-            Channel::plain(connect_plain(scheduler, connect)?),
+            Channel::plain(channel::connect_any(scheduler, connect).map_err(io)?),
             user.to_owned(),
         ),
     };

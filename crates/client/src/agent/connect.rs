@@ -2,7 +2,6 @@
 //! compile itself when no agent answers.
 
 use std::io;
-use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use ccfarm_trust::tls::rustls::ClientConfig;
 use ccfarm_trust::{Credentials, Expect, Identity, Role};
 
 use super::wire::{Peer, Stage};
-use crate::channel::Channel;
+use crate::channel::{self, Channel};
 
 /// Why a connection to a member could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -54,23 +53,8 @@ pub fn connect(
     config: Arc<ClientConfig>,
     connect: Duration,
 ) -> Result<Channel, Failure> {
-    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{addr}: no address"));
-    let addrs = addr
-        .to_socket_addrs()
-        .map_err(Failure::at(Stage::Connect))?;
-    let mut tcp = None;
-    for a in addrs {
-        match TcpStream::connect_timeout(&a, connect) {
-            Ok(stream) => {
-                tcp = Some(stream);
-                break;
-            }
-            Err(e) => last = e,
-        }
-    }
-    let tcp = tcp.ok_or(last).map_err(Failure::at(Stage::Connect))?;
+    let tcp = channel::connect_any(addr, connect).map_err(Failure::at(Stage::Connect))?;
     let setup = || -> io::Result<()> {
-        tcp.set_nodelay(true)?;
         tcp.set_read_timeout(Some(connect))?;
         tcp.set_write_timeout(Some(connect))
     };

@@ -1,7 +1,7 @@
 //! Asking for, holding, releasing and watching leases, against a scripted scheduler.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::mpsc::Receiver;
 
 use super::*;
