@@ -164,10 +164,9 @@ pub struct Distribution {
     last_failure: u8,
     /// Where the job ran, for its record.
     place: Place,
-    /// What the result cache said, for its record.
+    /// What the result cache said, for its record (and, a miss, the farm's result is
+    /// stored).
     cache: Option<CacheNote>,
-    /// Whether the farm's result is to be stored in the cache.
-    store: bool,
     stage: Stage,
 }
 
@@ -196,7 +195,6 @@ impl Distribution {
             last_failure: exit::NO_HOSTS,
             place: Place::Nowhere,
             cache: None,
-            store: false,
             stage: Stage::Over,
         }
     }
@@ -254,8 +252,6 @@ impl Distribution {
                     Lookup::NotCacheable(why) => (CacheNote::NotCacheable(why), None),
                     Lookup::Unusable(why) => (CacheNote::Unusable(why), None),
                 };
-                // Only a miss is worth storing: the rest could never be looked up.
-                self.store = note == CacheNote::Miss;
                 self.cache = Some(note);
                 match hit {
                     Some(reply) => self.cache_hit(then, reply),
@@ -396,9 +392,10 @@ impl Distribution {
         actions
     }
 
-    /// What a successful remote compile is stored as, after a cache miss.
+    /// What a successful remote compile is stored as, after a cache miss: only a miss
+    /// is worth storing, the rest could never be looked up.
     fn store(&self, reply: &Reply) -> Option<Action> {
-        self.store.then(|| Action::StoreInCache(reply.clone()))
+        (self.cache == Some(CacheNote::Miss)).then(|| Action::StoreInCache(reply.clone()))
     }
 
     fn exit(&mut self, code: i32) -> Vec<Action> {

@@ -57,6 +57,7 @@ pub(crate) fn distribute(job: &Job<'_>) -> (i32, Place, Option<CacheNote>) {
             backoff: BackoffStore::open(&settings.state_dir).ok(),
             cpp: None,
             source: None,
+            cache_key: None,
             slot: None,
             early: None,
             request: None,
@@ -119,6 +120,8 @@ struct Shell<'a, 'scope> {
     backoff: Option<BackoffStore>,
     cpp: Option<RunningCpp>,
     source: Option<Bytes>,
+    /// The job's cache key, from the look-up, for storing the farm's result.
+    cache_key: Option<ccfarm_cache::Key>,
     slot: Option<SlotGuard>,
     /// A connection opened while the preprocessor ran, with the command line sent.
     early: Option<Result<Connection, RemoteError>>,
@@ -165,11 +168,13 @@ impl<'a, 'scope> Shell<'a, 'scope> {
             }
             Action::LookUpCache => {
                 let source = self.source.as_deref().unwrap_or_default();
-                return Performed::Event(Event::Cache(result_cache::look_up(self.job, source)));
+                let (lookup, key) = result_cache::look_up(self.job, source);
+                self.cache_key = key;
+                return Performed::Event(Event::Cache(lookup));
             }
             Action::StoreInCache(reply) => {
-                if let Some(source) = &self.source {
-                    result_cache::keep(self.job, source, &reply);
+                if let Some(key) = &self.cache_key {
+                    result_cache::keep(self.job, key, &reply);
                 }
             }
             Action::AskScheduler => {

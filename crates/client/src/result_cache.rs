@@ -44,17 +44,18 @@ fn key_of(job: &Job<'_>, source: &[u8]) -> Result<Key, NotCacheable> {
     })
 }
 
-/// What the cache holds for this job; every failure is a miss, said in the log.
-pub(crate) fn look_up(job: &Job<'_>, source: &[u8]) -> Lookup {
+/// What the cache holds for this job, and the job's key for storing the farm's result
+/// after a miss; every failure is a miss, said in the log.
+pub(crate) fn look_up(job: &Job<'_>, source: &[u8]) -> (Lookup, Option<Key>) {
     let log = job.ctx.log;
     let key = match key_of(job, source) {
         Ok(key) => key,
         Err(why) => {
             log.info(&format!("not cached: {why}"));
-            return Lookup::NotCacheable(why.to_string());
+            return (Lookup::NotCacheable(why.to_string()), None);
         }
     };
-    match store(job).get(&key) {
+    let lookup = match store(job).get(&key) {
         Ok(Some(entry)) => Lookup::Hit(Reply {
             version: Version::V1,
             status: entry.status,
@@ -71,17 +72,16 @@ pub(crate) fn look_up(job: &Job<'_>, source: &[u8]) -> Lookup {
             log.warn(&format!("{e}; compiling instead"));
             Lookup::Unusable(e.to_string())
         }
-    }
+    };
+    (lookup, Some(key))
 }
 
-/// Keep a successful remote compile's `reply` for the next identical job.
-pub(crate) fn keep(job: &Job<'_>, source: &[u8], reply: &Reply) {
+/// Keep a successful remote compile's `reply` under the job's `key` for the next
+/// identical job.
+pub(crate) fn keep(job: &Job<'_>, key: &Key, reply: &Reply) {
     if reply.status != 0 {
         return;
     }
-    let Ok(key) = key_of(job, source) else {
-        return;
-    };
     let entry = Entry {
         status: reply.status,
         stdout: reply.stdout.to_vec(),
@@ -89,7 +89,7 @@ pub(crate) fn keep(job: &Job<'_>, source: &[u8], reply: &Reply) {
         object: reply.object.to_vec(),
         dotd: reply.dotd.as_ref().map(|d| d.to_vec()),
     };
-    if let Err(e) = store(job).put(&key, &entry) {
+    if let Err(e) = store(job).put(key, &entry) {
         job.ctx.log.warn(&format!("not stored in the cache: {e}"));
     }
 }
