@@ -25,7 +25,7 @@ pub mod serve;
 pub mod wire;
 
 use std::hash::Hasher;
-use std::io;
+use std::io::{self, Read};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixStream};
 use std::path::Path;
@@ -58,4 +58,33 @@ fn same_user(stream: &UnixStream) -> io::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// One line, newline excluded. Neither side sends anything after its line until it
+/// has the other's (the agent relays nothing towards the compile before the compile
+/// has spoken), so whatever a read returns belongs to the line.
+fn read_line(stream: &mut UnixStream) -> io::Result<String> {
+    let mut line = Vec::with_capacity(128);
+    let mut buf = [0u8; 512];
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        line.extend_from_slice(&buf[..n]);
+        if let Some(end) = line.iter().position(|&b| b == b'\n') {
+            if end + 1 != line.len() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "more than one line",
+                ));
+            }
+            line.truncate(end);
+            break;
+        }
+        if line.len() >= wire::MAX_LINE {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
+        }
+    }
+    String::from_utf8(line).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not text"))
 }

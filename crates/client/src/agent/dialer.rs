@@ -1,7 +1,7 @@
 //! How a compile reaches a secure farm member: through the user's agent when one
 //! answers, else by itself (and the agent is started for the compiles that follow).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use std::time::Duration;
 use ccfarm_trust::{CredentialError, Credentials};
 
 use super::connect::{self, Failure};
-use super::wire::{Answer, MAX_LINE, Peer, Request, Stage};
+use super::wire::{Answer, Peer, Request, Stage};
 use crate::channel::Channel;
 
 /// Why a secure connection could not be made.
@@ -165,38 +165,9 @@ fn through_agent(dir: &Path, request: &Request, connect: Duration) -> io::Result
     stream.set_write_timeout(bound)?;
     let line = request.encode().map_err(io::Error::other)?;
     stream.write_all(line.as_bytes())?;
-    let answer = read_line(&mut stream)?;
+    let answer = super::read_line(&mut stream)?;
     match Answer::decode(&answer).map_err(io::Error::other)? {
         Answer::Ready { user } => Ok(Ok((Channel::through_agent(stream), user))),
         Answer::Failed { stage, why } => Ok(Err((stage, why))),
     }
-}
-
-/// One line, newline excluded. Neither side sends anything after its line until it
-/// has the other's (the agent relays nothing towards the compile before the compile
-/// has spoken), so whatever a read returns belongs to the line.
-pub(super) fn read_line(stream: &mut UnixStream) -> io::Result<String> {
-    let mut line = Vec::with_capacity(128);
-    let mut buf = [0u8; 512];
-    loop {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        line.extend_from_slice(&buf[..n]);
-        if let Some(end) = line.iter().position(|&b| b == b'\n') {
-            if end + 1 != line.len() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "more than one line",
-                ));
-            }
-            line.truncate(end);
-            break;
-        }
-        if line.len() >= MAX_LINE {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
-        }
-    }
-    String::from_utf8(line).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not text"))
 }

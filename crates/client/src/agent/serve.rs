@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use ccfarm_trust::credentials::{CA_FILE, CERT_FILE, CRL_FILE, KEY_FILE};
 use ccfarm_trust::tls::rustls::ClientConfig;
 use ccfarm_trust::{CredentialError, Credentials};
 
@@ -43,7 +44,7 @@ struct Stamp(Vec<Option<SystemTime>>);
 impl Stamp {
     fn of(dir: &Path) -> Stamp {
         Stamp(
-            ["cert.pem", "key.pem", "ca.pem", "crl.pem"]
+            [CERT_FILE, KEY_FILE, CA_FILE, CRL_FILE]
                 .iter()
                 .map(|f| dir.join(f).metadata().and_then(|m| m.modified()).ok())
                 .collect(),
@@ -150,7 +151,7 @@ impl Agent {
         super::same_user(&local)?;
         local.set_read_timeout(Some(REQUEST_DEADLINE))?;
         local.set_write_timeout(Some(REQUEST_DEADLINE))?;
-        let line = super::dialer::read_line(&mut local)?;
+        let line = super::read_line(&mut local)?;
         let request = match Request::decode(&line) {
             Ok(request) => request,
             Err(e) => {
