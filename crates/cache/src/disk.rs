@@ -181,7 +181,7 @@ mod tests {
         key(&KeyInputs {
             compiler: "gcc 12",
             argv: &argv,
-            cwd: "/",
+            cwd: Some("/"),
             source: source.as_bytes(),
         })
         .unwrap()

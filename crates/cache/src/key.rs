@@ -17,6 +17,16 @@ impl Key {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The key's 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// A key from its 32 bytes (as [`Key::as_bytes`] gave them).
+    pub fn from_bytes(bytes: [u8; 32]) -> Key {
+        Key(bytes)
+    }
+
     /// The key's first byte, which spreads entries over subdirectories.
     pub fn first_byte(&self) -> u8 {
         self.0[0]
@@ -63,8 +73,10 @@ pub struct KeyInputs<'a> {
     pub compiler: &'a str,
     /// The command line as given (`argv[0]` is the compiler as invoked).
     pub argv: &'a [String],
-    /// The working directory, which debug information records.
-    pub cwd: &'a str,
+    /// The working directory, which debug information records; `None` where it is not
+    /// known (a server keying what a client sent): gcc writes it into the preprocessed
+    /// source whenever debug information is on, so the source then keys it.
+    pub cwd: Option<&'a str>,
     /// The preprocessed source.
     pub source: &'a [u8],
 }
@@ -174,10 +186,9 @@ pub fn key(inputs: &KeyInputs<'_>) -> Result<Key, NotCacheable> {
     for option in &options {
         field(option.as_bytes());
     }
-    let directory = if records_directory(inputs.argv) {
-        inputs.cwd
-    } else {
-        ""
+    let directory = match inputs.cwd {
+        Some(cwd) if records_directory(inputs.argv) => cwd,
+        _ => "",
     };
     field(directory.as_bytes());
     field(inputs.source);
@@ -197,7 +208,7 @@ mod tests {
         key(&KeyInputs {
             compiler: "gcc 12.2.0 x86_64-linux-gnu",
             argv: &argv,
-            cwd,
+            cwd: Some(cwd),
             source: source.as_bytes(),
         })
     }
@@ -246,7 +257,7 @@ mod tests {
         let other_compiler = key(&KeyInputs {
             compiler: "gcc 13.1.0 x86_64-linux-gnu",
             argv: &argv,
-            cwd: "/p",
+            cwd: Some("/p"),
             source: SRC.as_bytes(),
         })
         .unwrap();

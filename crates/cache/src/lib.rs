@@ -10,12 +10,22 @@
 //! never served. [`DiskCache`] keeps entries on local disk within a size limit,
 //! evicting the least recently used.
 //!
-//! Keys and entries are pure (no files, no clock); the disk store is the only I/O.
+//! A shared store ([`SharedStore`], feature `shared`: Redis, WebDAV, memcached, S3
+//! through OpenDAL) serves a whole farm; its entries are [`sealed`] by the server that
+//! wrote them, so that being able to write the store is not being able to poison it.
+//!
+//! Keys, entries and seals are pure (no files, no clock); the stores are the only I/O.
 
 pub mod disk;
 pub mod entry;
 pub mod key;
+pub mod sealed;
+#[cfg(feature = "shared")]
+pub mod shared;
 
 pub use disk::{CacheError, DiskCache};
 pub use entry::{Entry, EntryError};
 pub use key::{Key, KeyInputs, NotCacheable, key};
+pub use sealed::{Seal, SealedError};
+#[cfg(feature = "shared")]
+pub use shared::{SharedError, SharedStore};

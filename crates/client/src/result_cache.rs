@@ -39,7 +39,7 @@ fn key_of(job: &Job<'_>, source: &[u8]) -> Result<Key, NotCacheable> {
     ccfarm_cache::key(&KeyInputs {
         compiler: &compiler_stamp(job),
         argv: job.argv,
-        cwd: &cwd,
+        cwd: Some(&cwd),
         source,
     })
 }

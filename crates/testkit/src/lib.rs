@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod stores;
+
 /// The workspace's build directory (`target/debug`), found from the running test binary
 /// (`target/debug/deps/NAME-HASH`).
 pub fn bin_dir() -> PathBuf {

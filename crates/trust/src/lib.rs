@@ -15,6 +15,7 @@ pub mod authority;
 pub mod credentials;
 pub mod identity;
 pub mod reload;
+pub mod seal;
 pub mod store;
 pub mod ticket;
 pub mod tls;
@@ -22,5 +23,6 @@ pub mod verify;
 
 pub use credentials::{CredentialError, Credentials};
 pub use identity::{Identity, IdentityError, Role};
+pub use seal::{SealChecker, SealError, Sealer};
 pub use tls::{ClientAuth, TlsError};
 pub use verify::Expect;
