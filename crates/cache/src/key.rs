@@ -63,6 +63,14 @@ pub enum NotCacheable {
     /// `-o -`: the object goes to stdout.
     #[error("output to stdout")]
     OutputToStdout,
+    /// The server preprocesses (distcc's pump mode): there is no preprocessed source to
+    /// key before the compile.
+    #[error("source sent as a file tree (pump mode)")]
+    SourceTree,
+    /// An argument that is not UTF-8 text, which the key could not tell apart from
+    /// another.
+    #[error("an argument that is not text")]
+    NotText,
 }
 
 /// What a compile's output depends on.

@@ -92,6 +92,10 @@ pub struct Cli {
     /// Register with a scheduler across the network without credentials.
     #[arg(long)]
     pub insecure: bool,
+    /// Answer jobs from, and store results in, the shared result cache at URL
+    /// (`redis://HOST:PORT`, `webdav+http://HOST/PATH`, `memcached://HOST:PORT`, `s3://BUCKET/PREFIX`).
+    #[arg(long, value_name = "URL")]
+    pub cache: Option<String>,
     /// Run as USER (started as root: drop privileges after binding the ports).
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
@@ -156,6 +160,8 @@ pub struct FileConfig {
     name: Option<String>,
     credentials: Option<PathBuf>,
     insecure: Option<bool>,
+    cache: Option<String>,
+    cache_deadline_ms: Option<u64>,
     limits: Option<FileLimits>,
     sandbox: Option<FileSandbox>,
 }
@@ -227,6 +233,10 @@ pub struct Config {
     pub limits: Limits,
     /// The compile sandbox and resource limits.
     pub sandbox: SandboxSettings,
+    /// The shared result cache's URL.
+    pub cache: Option<String>,
+    /// Longest a shared cache operation may take before it counts as a miss.
+    pub cache_deadline: Duration,
 }
 
 /// A configuration mistake, reported before anything starts.
@@ -354,6 +364,12 @@ impl Cli {
         let credentials = self.credentials.or(file.credentials);
         let insecure = self.insecure || file.insecure.unwrap_or(false);
         check_exposure(scheduler.as_deref(), credentials.is_some(), insecure)?;
+        let cache = self.cache.or(file.cache);
+        if let Some(url) = &cache
+            && !(credentials.is_some() || insecure)
+        {
+            crate::cache::check_exposure(url).map_err(ConfigError::Invalid)?;
+        }
         let sandbox = self.sandbox.merge(file.sandbox.unwrap_or_default())?;
         Ok(Config {
             listen: self
@@ -405,6 +421,11 @@ impl Cli {
             lifetime: self.lifetime.filter(|&s| s > 0).map(Duration::from_secs),
             limits,
             sandbox,
+            cache,
+            cache_deadline: Duration::from_millis(
+                file.cache_deadline_ms
+                    .unwrap_or(crate::cache::DEFAULT_DEADLINE_MS),
+            ),
         })
     }
 }

@@ -8,6 +8,7 @@ use ccfarm_proto::distcc::Limits;
 use tokio::sync::Semaphore;
 
 use crate::allow::AllowList;
+use crate::cache::ServerCache;
 use crate::compilers::CompilerPolicy;
 use crate::config::Config;
 use crate::sandbox::Sandbox;
@@ -61,6 +62,8 @@ pub struct Daemon {
     pub trust: Trust,
     /// What every compile runs in.
     pub sandbox: Arc<Sandbox>,
+    /// The shared result cache (`--cache`).
+    pub cache: Option<Arc<ServerCache>>,
 }
 
 impl Daemon {
@@ -82,6 +85,7 @@ impl Daemon {
             stats: Stats::new(jobs, queue),
             trust: Trust::none(),
             sandbox: Arc::new(Sandbox::off()),
+            cache: None,
         }
     }
 
@@ -91,6 +95,12 @@ impl Daemon {
             sandbox: Arc::new(sandbox),
             ..self
         }
+    }
+
+    /// The same daemon, answering from and storing into `cache`.
+    pub fn with_cache(mut self, cache: ServerCache) -> Daemon {
+        self.cache = Some(Arc::new(cache));
+        self
     }
 
     /// The same daemon with credentials.

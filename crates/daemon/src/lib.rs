@@ -10,6 +10,7 @@
 
 mod admit;
 use ccfarm_trust::allow;
+pub mod cache;
 pub mod compilers;
 pub mod config;
 pub mod daemon;

@@ -200,6 +200,28 @@ fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 // process), and on a busy compile server cross-thread wake-ups between runtime
 // workers cost more than they parallelise (measured: about 1 ms per job on the W3s
 // benchmark). Large file work still goes to the blocking pool.
+/// The shared result cache at `url`, sealing with this server's credentials if it has
+/// them.
+fn shared_cache(url: &str, config: &Config) -> anyhow::Result<ccfarm_daemon::cache::ServerCache> {
+    let limit = u64::from(config.limits.max_body_len) * 4;
+    let store = ccfarm_cache::SharedStore::open(url, config.cache_deadline, limit)?;
+    let credentials = match &config.credentials {
+        Some(dir) => Some(
+            ccfarm_trust::Credentials::load_as(dir, ccfarm_trust::Role::Server)
+                .with_context(|| format!("credentials {}", dir.display()))?,
+        ),
+        None => None,
+    };
+    let cache = ccfarm_daemon::cache::ServerCache::new(store, credentials.as_ref())
+        .context("the shared cache's seals")?;
+    info!(
+        store = cache.describe(),
+        sealed = credentials.is_some(),
+        "shared result cache: looking up every preprocessed job, storing every successful compile"
+    );
+    Ok(cache)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn run(
     config: Config,
@@ -238,17 +260,19 @@ async fn run(
         }
         info!(%identity, "TLS jobs need a user's certificate{}", if config.scheduler.is_some() { " and the scheduler's grant" } else { "" });
     }
-    let daemon = Arc::new(
-        Daemon::new(
-            settings,
-            compilers,
-            config.allow.clone(),
-            config.jobs,
-            config.max_queue,
-        )
-        .with_sandbox(sandbox)
-        .with_trust(trust),
-    );
+    let mut daemon = Daemon::new(
+        settings,
+        compilers,
+        config.allow.clone(),
+        config.jobs,
+        config.max_queue,
+    )
+    .with_sandbox(sandbox)
+    .with_trust(trust);
+    if let Some(url) = &config.cache {
+        daemon = daemon.with_cache(shared_cache(url, &config)?);
+    }
+    let daemon = Arc::new(daemon);
     // SIGHUP re-reads the credentials (a new certificate or revocation list); open
     // connections keep theirs.
     let reload_task = {

@@ -67,11 +67,17 @@ pub async fn serve<S>(
             // The client is still preprocessing. With a slot free now, start the
             // compiler at once, reading its source from stdin, so its start-up is
             // hidden behind the client's preprocessor.
-            if let Some(early) = start_early(&daemon, &decoder) {
+            // With a shared cache the whole source is needed first, to key the job.
+            let early = match daemon.cache {
+                None => start_early(&daemon, &decoder),
+                Some(_) => None,
+            };
+            if let Some(early) = early {
                 let ctx = Conn {
                     daemon: &daemon,
                     peer,
                     started,
+                    cache_key: None,
                 };
                 return ctx
                     .serve_streamed(&mut reader, &mut writer, decoder, &mut buf, early)
@@ -89,15 +95,22 @@ pub async fn serve<S>(
         }
         Err(err) => return report_read_error(&daemon, peer, err),
     };
-    let ctx = Conn {
+    let mut ctx = Conn {
         daemon: &daemon,
         peer,
         started,
+        cache_key: None,
     };
     let version = request.version;
     let summary = Summary::of(&request);
     if let Some(refusal) = denial {
         return refuse(&daemon, &mut writer, peer, version, &summary, refusal).await;
+    }
+    if daemon.cache.is_some() {
+        match crate::cache::consult(&daemon, &request).await {
+            (_, Some(reply)) => return ctx.answer_from_cache(&mut writer, &summary, reply).await,
+            (key, None) => ctx.cache_key = key,
+        }
     }
 
     let inline = request_size(&request) <= INLINE_FILE_WORK;
@@ -166,9 +179,36 @@ struct Conn<'a> {
     daemon: &'a Daemon,
     peer: SocketAddr,
     started: Instant,
+    /// The job's key in the shared cache, where its result is stored after a compile.
+    cache_key: Option<ccfarm_cache::Key>,
 }
 
 impl Conn<'_> {
+    /// Send a reply found in the shared cache: no compiler ran.
+    async fn answer_from_cache(
+        &self,
+        writer: &mut (impl AsyncWrite + Unpin),
+        summary: &Summary,
+        reply: Reply,
+    ) {
+        let (daemon, peer) = (self.daemon, self.peer);
+        let outcome = match send(daemon, writer, &reply).await {
+            Ok(()) => ConnectionOutcome::cache_hit,
+            Err(err) => {
+                warn!(%peer, category = "client_disconnect", "could not send the reply: {err}");
+                ConnectionOutcome::client_disconnect
+            }
+        };
+        info!(
+            result = outcome.name(),
+            "client: {peer} {} exit:{} time:{}ms cache hit: {summary}",
+            outcome.name().to_uppercase(),
+            reply.status >> 8,
+            self.started.elapsed().as_millis(),
+        );
+        daemon.stats.finished(outcome, None, Instant::now());
+    }
+
     /// Turn a finished job into the reply, send it, and account for it.
     #[allow(clippy::too_many_arguments)]
     async fn conclude(
@@ -275,6 +315,14 @@ impl Conn<'_> {
 
         let sent = send(daemon, writer, &reply).await;
         drop(job_dir);
+        if outcome == ConnectionOutcome::compile_ok
+            && let (Some(cache), Some(key)) = (&daemon.cache, self.cache_key)
+        {
+            // Stored after the reply went out, off the client's path.
+            let (cache, entry) = (cache.clone(), crate::cache::entry_of(&reply));
+            let metrics = daemon.stats.cache.clone();
+            tokio::spawn(async move { cache.keep(key, entry, &metrics).await });
+        }
         let outcome = if let Err(err) = &sent {
             warn!(%peer, category = "client_disconnect", "could not send the reply: {err}");
             ConnectionOutcome::client_disconnect

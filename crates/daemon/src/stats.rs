@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
+
+use crate::cache::CacheMetrics;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -49,10 +51,12 @@ pub enum ConnectionOutcome {
     refused_grant,
     /// The server failed (temp files, spawning the compiler, ...).
     server_error,
+    /// Answered from the shared cache without running the compiler.
+    cache_hit,
 }
 
 impl ConnectionOutcome {
-    const ALL: [ConnectionOutcome; 13] = [
+    const ALL: [ConnectionOutcome; 14] = [
         ConnectionOutcome::compile_ok,
         ConnectionOutcome::compile_error,
         ConnectionOutcome::compile_timeout,
@@ -66,6 +70,7 @@ impl ConnectionOutcome {
         ConnectionOutcome::refused_address,
         ConnectionOutcome::refused_grant,
         ConnectionOutcome::server_error,
+        ConnectionOutcome::cache_hit,
     ];
 
     /// The name used in logs and JSON.
@@ -84,6 +89,7 @@ impl ConnectionOutcome {
             ConnectionOutcome::refused_address => "refused_address",
             ConnectionOutcome::refused_grant => "refused_grant",
             ConnectionOutcome::server_error => "server_error",
+            ConnectionOutcome::cache_hit => "cache_hit",
         }
     }
 }
@@ -118,6 +124,8 @@ pub struct Stats {
     recent: Mutex<VecDeque<Instant>>,
     running_samples: Mutex<VecDeque<(Instant, i64)>>,
     max_running_seen: AtomicI64,
+    /// The shared cache's counters.
+    pub cache: CacheMetrics,
 }
 
 impl std::fmt::Debug for Stats {
@@ -164,6 +172,7 @@ impl Stats {
             "Time spent running the compiler",
             duration.clone(),
         );
+        let cache = CacheMetrics::register(&mut registry);
         for outcome in ConnectionOutcome::ALL {
             let _ = results.get_or_create(&ResultLabel { result: outcome });
         }
@@ -179,6 +188,7 @@ impl Stats {
             recent: Mutex::new(VecDeque::new()),
             running_samples: Mutex::new(VecDeque::new()),
             max_running_seen: AtomicI64::new(0),
+            cache,
         }
     }
 

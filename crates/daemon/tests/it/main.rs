@@ -2,6 +2,7 @@
 //! `distcc` client (fallback off, so nothing silently compiles locally) and by
 //! hand-made protocol requests where a real client cannot produce them.
 
+mod cache;
 mod cli;
 mod compile;
 mod hostile;
