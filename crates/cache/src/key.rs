@@ -5,7 +5,7 @@ use std::fmt;
 use ccfarm_compiler::{ArgForm, Classification, scan_args, strip_local_args};
 
 /// Changes whenever what goes into a key changes, so old entries simply stop matching.
-const KEY_FORMAT: &[u8] = b"ccfarm-cache-key-1";
+const KEY_FORMAT: &[u8] = b"ccfarm-cache-key-2";
 
 /// A cache key: a BLAKE3 hash, shown as 64 hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -166,7 +166,10 @@ fn compiler_options(
         .filter(|(_, dropped)| !dropped)
         .map(|(a, _)| a.clone())
         .collect();
-    args[0] = "<compiler>".into();
+    // The driver's name stays: `gcc` and `g++` of one installation report the same
+    // identity, and compile a `.c` file as different languages.
+    let name = argv[0].rsplit('/').next().unwrap_or_default();
+    args[0] = name.to_owned();
     strip_local_args(&args)
 }
 
@@ -227,7 +230,6 @@ mod tests {
     fn names_and_preprocessor_options_do_not_change_the_key() {
         let base = key_of("gcc -O2 -c a.c -o a.o", "/home/ann/p", SRC).unwrap();
         for same in [
-            "cc -O2 -c a.c -o a.o",
             "/usr/bin/gcc -O2 -c b.c -o obj/b.o",
             "gcc -O2 -c a.c -oa.o",
             "gcc -O2 -c a.c",
@@ -254,6 +256,8 @@ mod tests {
             "gcc -O2 -fPIC -c a.c -o a.o",
             "gcc -O2 -Werror -c a.c -o a.o",
             "gcc -O2 -g -c a.c -o a.o",
+            // The same installation's C++ driver compiles `a.c` as C++.
+            "g++ -O2 -c a.c -o a.o",
         ] {
             assert_ne!(key_of(different, "/p", SRC).unwrap(), base, "{different}");
         }

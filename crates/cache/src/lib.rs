@@ -18,14 +18,20 @@
 
 pub mod disk;
 pub mod entry;
+#[cfg(feature = "shared")]
+pub mod farm_store;
 pub mod key;
+pub mod request;
 pub mod sealed;
 #[cfg(feature = "shared")]
 pub mod shared;
 
 pub use disk::{CacheError, DiskCache};
 pub use entry::{Entry, EntryError};
+#[cfg(feature = "shared")]
+pub use farm_store::{FarmStore, Lookup};
 pub use key::{Key, KeyInputs, NotCacheable, key};
+pub use request::{identity, request_key};
 pub use sealed::{Seal, SealedError};
 #[cfg(feature = "shared")]
 pub use shared::{SharedError, SharedStore};

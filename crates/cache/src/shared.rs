@@ -21,6 +21,39 @@ use opendal::{ErrorKind, Operator};
 
 use crate::key::Key;
 
+/// How long a shared store operation may take by default: a look-up on a healthy store
+/// on the site's network takes a millisecond or two, and a miss after the deadline
+/// costs only the deadline.
+pub const DEFAULT_DEADLINE_MS: u64 = 300;
+
+/// A store across the network, used without credentials, would let anyone able to write
+/// it plant objects that are served: refused unless the operator says `--insecure`.
+pub fn check_exposure(url: &str) -> Result<(), String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = match host.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => host,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        return Ok(());
+    }
+    Err(format!(
+        "a shared cache at {host} needs credentials: without them entries can be neither \
+         sealed nor checked, so anyone able to write the store could plant objects that \
+         are served; set `credentials` (from `ccfarm ca issue`), or pass --insecure to \
+         trust everyone who can write the store"
+    ))
+}
+
 /// Why the shared store cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SharedError {
@@ -278,6 +311,26 @@ mod tests {
         let err = SharedStore::open("redis://u:pw@h:1/x", SECOND, 1).unwrap_err();
         assert!(err.to_string().contains("database number"), "{err}");
         assert!(!err.to_string().contains("pw"), "{err}");
+    }
+
+    #[test]
+    fn a_store_off_loopback_needs_credentials() {
+        for url in [
+            "redis://127.0.0.1:6379",
+            "redis://u:p@localhost:6379/2",
+            "webdav+http://[::1]:8080/c",
+        ] {
+            assert_eq!(check_exposure(url), Ok(()), "{url}");
+        }
+        for url in [
+            "redis://10.0.0.5:6379",
+            "webdav+https://u:p@dav.example/ccfarm",
+            "s3://bucket/prefix",
+        ] {
+            let err = check_exposure(url).unwrap_err();
+            assert!(err.contains("needs credentials"), "{url}: {err}");
+            assert!(!err.contains(":p@"), "{err}");
+        }
     }
 
     #[test]

@@ -19,12 +19,12 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use bytes::Bytes;
-use ccfarm_cache::{Entry, Key, KeyInputs, NotCacheable, Seal, SharedStore, sealed};
-use ccfarm_proto::distcc::{Payload, Reply, Request};
-use ccfarm_trust::{Credentials, Role, SealChecker, SealError, Sealer};
+use ccfarm_cache::{Entry, FarmStore, Key, Lookup, NotCacheable, SharedStore};
+use ccfarm_proto::distcc::{Reply, Request};
+use ccfarm_trust::{Credentials, SealError};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -33,53 +33,6 @@ use prometheus_client::registry::Registry;
 use tracing::{debug, info, warn};
 
 use crate::daemon::Daemon;
-
-/// How long a shared cache operation may take by default: a look-up on a healthy store
-/// on the site's network takes a millisecond or two, and a miss after the deadline
-/// costs only the deadline.
-pub const DEFAULT_DEADLINE_MS: u64 = 300;
-
-/// A store across the network, used without credentials, would serve whatever anyone
-/// able to write it put there: refused unless the operator says `--insecure`.
-pub fn check_exposure(url: &str) -> Result<(), String> {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    let host = match host.rsplit_once(':') {
-        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
-        _ => host,
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if loopback {
-        return Ok(());
-    }
-    Err(format!(
-        "a shared cache at {host} needs credentials: without them this server cannot seal \
-         what it stores or check who wrote what it serves, so anyone able to write the store \
-         could plant objects; set `credentials` (from `ccfarm ca issue server NAME`), or pass \
-         --insecure to trust everyone who can write the store"
-    ))
-}
-
-/// What the store had for a job.
-#[derive(Debug)]
-pub enum Lookup {
-    /// A whole entry, from a writer this server trusts.
-    Hit(Entry),
-    /// Nothing under the key.
-    Miss,
-    /// An entry that is not served (altered, cut short, or not sealed by a farm server);
-    /// it has been removed.
-    Refused(String),
-    /// The store could not answer (down, slow, refused); a miss.
-    Unusable(String),
-}
 
 /// The result label of the look-up and store counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
@@ -144,21 +97,11 @@ impl CacheMetrics {
 }
 
 /// The shared cache of one server.
+#[derive(Debug)]
 pub struct ServerCache {
-    store: SharedStore,
-    sealer: Option<Sealer>,
-    checker: Option<SealChecker>,
+    store: FarmStore,
     /// Each resolved compiler's identity, found once (it runs the compiler).
     identities: Mutex<HashMap<String, Option<String>>>,
-}
-
-impl std::fmt::Debug for ServerCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerCache")
-            .field("store", &self.store.describe())
-            .field("sealed", &self.sealer.is_some())
-            .finish_non_exhaustive()
-    }
 }
 
 impl ServerCache {
@@ -168,17 +111,8 @@ impl ServerCache {
         store: SharedStore,
         credentials: Option<&Credentials>,
     ) -> Result<ServerCache, SealError> {
-        let (sealer, checker) = match credentials {
-            Some(credentials) => (
-                Some(Sealer::new(credentials)?),
-                Some(SealChecker::new(credentials, Role::Server)?),
-            ),
-            None => (None, None),
-        };
         Ok(ServerCache {
-            store,
-            sealer,
-            checker,
+            store: FarmStore::new(store, credentials, true)?,
             identities: Mutex::new(HashMap::new()),
         })
     }
@@ -194,7 +128,7 @@ impl ServerCache {
             return known.clone();
         }
         let found = crate::register::identify_one(program)
-            .map(|id| format!("{} {}", id.version, id.target));
+            .map(|id| ccfarm_cache::identity(&id.version, &id.target));
         self.identities
             .lock()
             .expect("not poisoned")
@@ -205,50 +139,24 @@ impl ServerCache {
     /// The key of `request`, which runs the compiler at `program`: blocking (it may run
     /// the compiler once for its identity, and hashes the whole source).
     pub fn key_of(&self, program: &str, request: &Request) -> Result<Key, NotCacheable> {
-        let Payload::Preprocessed(source) = &request.payload else {
-            return Err(NotCacheable::SourceTree);
-        };
-        let argv = request
-            .argv
-            .iter()
-            .map(|a| String::from_utf8(a.to_vec()).map_err(|_| NotCacheable::NotText))
-            .collect::<Result<Vec<_>, _>>()?;
-        let compiler = self.identity(program).ok_or(NotCacheable::NotACompile)?;
-        ccfarm_cache::key(&KeyInputs {
-            compiler: &compiler,
-            argv: &argv,
-            cwd: None,
-            source,
-        })
+        let identity = self.identity(program).ok_or(NotCacheable::NotACompile)?;
+        ccfarm_cache::request_key(&identity, request)
     }
 
-    /// What the store holds under `key`, checked.
+    /// What the store holds under `key`, checked, counted and timed.
     pub async fn look_up(&self, key: &Key, metrics: &CacheMetrics) -> Lookup {
         let started = Instant::now();
-        let found = self.store.get(key).await;
+        let lookup = self.store.look_up(key).await;
         metrics
             .lookup_seconds
             .observe(started.elapsed().as_secs_f64());
-        let lookup = match found {
-            Ok(None) => Lookup::Miss,
-            Ok(Some(bytes)) => match self.open(key, &bytes) {
-                Ok(entry) => Lookup::Hit(entry),
-                Err(why) => {
-                    if let Err(e) = self.store.remove(key).await {
-                        debug!("could not remove the refused entry {key}: {e}");
-                    }
-                    Lookup::Refused(why)
-                }
-            },
-            Err(e) => Lookup::Unusable(e.to_string()),
-        };
         metrics.lookup(match &lookup {
             Lookup::Hit(_) => Outcome::hit,
             Lookup::Miss => Outcome::miss,
             Lookup::Refused(why) => {
                 warn!(
                     category = "cache",
-                    "shared cache entry {key} refused: {why}"
+                    "shared cache entry {key} refused and removed: {why}"
                 );
                 Outcome::refused
             }
@@ -269,33 +177,9 @@ impl ServerCache {
         metrics.lookup(Outcome::not_cacheable);
     }
 
-    /// The entry in `bytes` stored under `key`, if whole and from a trusted writer.
-    fn open(&self, key: &Key, bytes: &[u8]) -> Result<Entry, String> {
-        let (entry, seal) = sealed::decode(bytes).map_err(|e| e.to_string())?;
-        if let Some(checker) = &self.checker {
-            let Some(Seal { cert, signature }) = seal else {
-                return Err("not sealed by a server of this farm".into());
-            };
-            let message = sealed::message(key, entry);
-            checker
-                .check(&cert, &message, &signature, SystemTime::now())
-                .map_err(|e| e.to_string())?;
-        }
-        Entry::decode(entry).map_err(|e| e.to_string())
-    }
-
     /// Store `entry` under `key`, sealed when this server has credentials.
     pub async fn keep(&self, key: Key, entry: Entry, metrics: &CacheMetrics) {
-        let bytes = entry.encode();
-        let seal = self.sealer.as_ref().map(|sealer| {
-            let (cert, signature) = sealer.seal(&sealed::message(&key, &bytes));
-            Seal { cert, signature }
-        });
-        match self
-            .store
-            .put(&key, sealed::encode(&bytes, seal.as_ref()))
-            .await
-        {
+        match self.store.keep(&key, &entry).await {
             Ok(()) => metrics.store(Outcome::stored),
             Err(e) => {
                 info!(
@@ -366,132 +250,5 @@ pub fn entry_of(reply: &Reply) -> Entry {
         stderr: reply.stderr.to_vec(),
         object: reply.object.to_vec(),
         dotd: None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use ccfarm_trust::Identity;
-    use ccfarm_trust::authority::Authority;
-
-    use super::*;
-
-    fn member(farm: &Authority, role: Role, name: &str) -> Credentials {
-        let issued = farm
-            .issue(
-                &Identity::new(role, name).unwrap(),
-                SystemTime::now(),
-                Duration::from_secs(3600),
-            )
-            .unwrap();
-        Credentials::from_pem(
-            farm.cert_pem().as_bytes(),
-            issued.cert_pem.as_bytes(),
-            issued.key_pem.as_bytes(),
-            None,
-        )
-        .unwrap()
-    }
-
-    fn cache(credentials: Option<&Credentials>) -> ServerCache {
-        // Opening a store contacts nothing; these tests never reach it.
-        let store =
-            SharedStore::open("redis://127.0.0.1:9", Duration::from_millis(10), 1 << 20).unwrap();
-        ServerCache::new(store, credentials).unwrap()
-    }
-
-    fn entry() -> Vec<u8> {
-        Entry {
-            status: 0,
-            stdout: vec![],
-            stderr: b"warning\n".to_vec(),
-            object: b"\x7fELF object".to_vec(),
-            dotd: None,
-        }
-        .encode()
-    }
-
-    fn sealed_by(who: &Credentials, key: &Key, entry: &[u8]) -> Vec<u8> {
-        let (cert, signature) = Sealer::new(who).unwrap().seal(&sealed::message(key, entry));
-        sealed::encode(entry, Some(&Seal { cert, signature }))
-    }
-
-    #[test]
-    fn a_secure_server_serves_only_what_a_server_of_its_farm_sealed_for_that_key() {
-        let farm = Authority::create("farm", SystemTime::now()).unwrap();
-        let reader = cache(Some(&member(&farm, Role::Server, "build1")));
-        let writer = member(&farm, Role::Server, "build2");
-        let key = Key::from_bytes([1; 32]);
-        let entry = entry();
-
-        assert!(reader.open(&key, &sealed_by(&writer, &key, &entry)).is_ok());
-
-        let unsealed = sealed::encode(&entry, None);
-        let err = reader.open(&key, &unsealed).unwrap_err();
-        assert!(err.contains("not sealed"), "{err}");
-
-        let user = member(&farm, Role::User, "mallory");
-        let err = reader
-            .open(&key, &sealed_by(&user, &key, &entry))
-            .unwrap_err();
-        assert!(err.contains("only server may write"), "{err}");
-
-        let other_key = Key::from_bytes([2; 32]);
-        let moved = sealed_by(&writer, &other_key, &entry);
-        assert!(
-            reader.open(&key, &moved).is_err(),
-            "an entry moved to another key"
-        );
-
-        // An entry altered after sealing, its own checksum recomputed.
-        let mut forged = Entry::decode(&entry).unwrap();
-        forged.object = b"\x7fELF planted".to_vec();
-        let mut altered = sealed_by(&writer, &key, &entry);
-        let at = altered.len() - entry.len();
-        altered.truncate(at);
-        altered.extend_from_slice(&forged.encode());
-        let err = reader.open(&key, &altered).unwrap_err();
-        assert!(err.contains("signature"), "{err}");
-
-        let elsewhere = Authority::create("elsewhere", SystemTime::now()).unwrap();
-        let stranger = member(&elsewhere, Role::Server, "build2");
-        assert!(
-            reader
-                .open(&key, &sealed_by(&stranger, &key, &entry))
-                .is_err()
-        );
-    }
-
-    #[test]
-    fn a_server_without_credentials_checks_only_the_entry_itself() {
-        let reader = cache(None);
-        let key = Key::from_bytes([1; 32]);
-        let entry = entry();
-        assert!(reader.open(&key, &sealed::encode(&entry, None)).is_ok());
-        let mut cut = sealed::encode(&entry, None);
-        cut.pop();
-        assert!(reader.open(&key, &cut).is_err());
-    }
-
-    #[test]
-    fn a_store_off_loopback_needs_credentials() {
-        for url in [
-            "redis://127.0.0.1:6379",
-            "redis://u:p@localhost:6379/2",
-            "webdav+http://[::1]:8080/c",
-        ] {
-            assert_eq!(check_exposure(url), Ok(()), "{url}");
-        }
-        for url in [
-            "redis://10.0.0.5:6379",
-            "webdav+https://u:p@dav.example/ccfarm",
-            "s3://bucket/prefix",
-        ] {
-            let err = check_exposure(url).unwrap_err();
-            assert!(err.contains("needs credentials"), "{url}: {err}");
-            assert!(!err.contains(":p@"), "{err}");
-        }
     }
 }

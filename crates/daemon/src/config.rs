@@ -368,7 +368,7 @@ impl Cli {
         if let Some(url) = &cache
             && !(credentials.is_some() || insecure)
         {
-            crate::cache::check_exposure(url).map_err(ConfigError::Invalid)?;
+            ccfarm_cache::shared::check_exposure(url).map_err(ConfigError::Invalid)?;
         }
         let sandbox = self.sandbox.merge(file.sandbox.unwrap_or_default())?;
         Ok(Config {
@@ -424,7 +424,7 @@ impl Cli {
             cache,
             cache_deadline: Duration::from_millis(
                 file.cache_deadline_ms
-                    .unwrap_or(crate::cache::DEFAULT_DEADLINE_MS),
+                    .unwrap_or(ccfarm_cache::shared::DEFAULT_DEADLINE_MS),
             ),
         })
     }

@@ -96,6 +96,11 @@ pub struct FileConfig {
     pub insecure: Option<bool>,
     /// Who may use the distcc proxy port: `ADDR[/BITS]` networks (default: loopback).
     pub distcc_proxy_allow: Option<Vec<String>>,
+    /// The shared result cache the distcc proxy answers from (`redis://…`,
+    /// `webdav+http://…`, `memcached://…`, `s3://…`); the farm's servers write it.
+    pub cache: Option<String>,
+    /// Longest a cache look-up may take before the job goes to a server (default 300).
+    pub cache_deadline_ms: Option<u64>,
     /// Who may use the balance-daemon ports: `ADDR[/BITS]` networks (default: loopback).
     pub balance_allow: Option<Vec<String>>,
     /// Fair-share weight per user.

@@ -61,6 +61,12 @@ pub enum Event {
     Snapshot(oneshot::Sender<Snapshot>),
     /// The balance-daemon status port wants each host's name and distcc address.
     Addresses(oneshot::Sender<Vec<(String, SocketAddr)>>),
+    /// The distcc proxy's cache wants the identities (version, target) of the compilers
+    /// registered servers run under this name.
+    Identities {
+        name: String,
+        reply: oneshot::Sender<Vec<(String, String)>>,
+    },
     /// An operator's change.
     Admin {
         op: AdminOp,

@@ -66,6 +66,20 @@ impl Handle {
         rx.await.ok()
     }
 
+    /// The identities (version, target) of the compilers registered servers run as
+    /// `name`; empty when none does (or the scheduler is gone).
+    pub async fn identities(&self, name: &str) -> Vec<(String, String)> {
+        let (tx, rx) = oneshot::channel();
+        let event = Event::Identities {
+            name: name.to_owned(),
+            reply: tx,
+        };
+        if self.events.send(event).is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
     /// Apply an operator's change; returns what was done, for the operator.
     pub async fn admin(&self, op: AdminOp) -> Result<String, AdminError> {
         let (tx, rx) = oneshot::channel();

@@ -69,6 +69,8 @@ pub struct Metrics {
     probes: Family<ResultLabels, Counter>,
     local: Family<ReasonLabels, Counter>,
     refused: Family<RefusedLabels, Counter>,
+    cache_lookups: Family<ResultLabels, Counter>,
+    cache_lookup_seconds: Histogram,
     // Copied from the snapshot at each scrape (behind a lock so a scrape is consistent).
     state: Mutex<()>,
     host_slots: Family<HostLabels, Gauge>,
@@ -125,7 +127,21 @@ impl Default for Metrics {
             "Connections and registrations refused, by reason: name_in_use (a second registration under a connected server's name), identity (a hello that does not match its certificate), plaintext (no TLS on a secure scheduler), handshake (a failed TLS handshake), address (outside a port's allow-list)",
             refused.clone(),
         );
+        let cache_lookups = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "cache_lookups",
+            "distcc proxy jobs looked up in the shared result cache, by result: hit, miss, not_cacheable, refused (an entry not served: altered, or not sealed by a server of this farm), unusable (the store did not answer in time)",
+            cache_lookups.clone(),
+        );
+        let cache_lookup_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 15));
+        registry.register(
+            "cache_lookup_seconds",
+            "Time to look a distcc proxy job up in the shared result cache",
+            cache_lookup_seconds.clone(),
+        );
         let m = Metrics {
+            cache_lookups,
+            cache_lookup_seconds,
             registry,
             refused,
             requests,
@@ -261,6 +277,19 @@ impl Metrics {
                 reason: reason.into(),
             })
             .inc();
+    }
+
+    /// A proxied job was looked up in the shared cache, with `result` (see the metric's
+    /// help), taking `took` (none when it was not looked up).
+    pub fn cache_lookup(&self, result: &'static str, took: Option<Duration>) {
+        self.cache_lookups
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
+        if let Some(took) = took {
+            self.cache_lookup_seconds.observe(took.as_secs_f64());
+        }
     }
 
     /// A request was told to compile locally, for `reason`.

@@ -240,6 +240,42 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
     start_with(options, Inherited::default()).await
 }
 
+/// The shared result cache at `url`, as the distcc proxy reads it: checking seals with
+/// the scheduler's credentials when it has them.
+fn proxy_cache(
+    url: &str,
+    options: &Options,
+    metrics: Arc<Metrics>,
+) -> Result<proxy::ProxyCache, StartError> {
+    let credentials = match &options.credentials {
+        Some(dir) => Some(
+            ccfarm_trust::Credentials::load_as(dir, ccfarm_trust::Role::Scheduler)
+                .map_err(|e| StartError::Config(format!("cache: {e}")))?,
+        ),
+        None => None,
+    };
+    if credentials.is_none() && !options.insecure {
+        ccfarm_cache::shared::check_exposure(url).map_err(StartError::Config)?;
+    }
+    let deadline = std::time::Duration::from_millis(
+        options
+            .file
+            .cache_deadline_ms
+            .unwrap_or(ccfarm_cache::shared::DEFAULT_DEADLINE_MS),
+    );
+    let limit = u64::from(ccfarm_proto::distcc::Limits::default().max_body_len) * 4;
+    let store = ccfarm_cache::SharedStore::open(url, deadline, limit)
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let store = ccfarm_cache::FarmStore::new(store, credentials.as_ref(), false)
+        .map_err(|e| StartError::Config(format!("cache: {e}")))?;
+    info!(
+        store = store.describe(),
+        checks_seals = store.checks_seals(),
+        "distcc proxy: answering from the shared result cache"
+    );
+    Ok(proxy::ProxyCache::new(store, Some(metrics)))
+}
+
 /// A listener on `addr`: the inherited socket bound there, or a new one.
 fn listen(inherited: &mut Inherited, addr: SocketAddr) -> Result<TcpListener, StartError> {
     let bind_error = |source| StartError::Bind { addr, source };
@@ -316,6 +352,10 @@ pub async fn start_with(options: Options, mut inherited: Inherited) -> Result<Ru
             .map_err(|e| StartError::Config(format!("{e:#}")))?,
     ));
     let metrics = Arc::new(Metrics::default());
+    let proxy_cache = match (&options.file.cache, &options.distcc_proxy) {
+        (Some(url), Some(_)) => Some(Arc::new(proxy_cache(url, &options, metrics.clone())?)),
+        _ => None,
+    };
     let settings = actor::Settings {
         probe_compiler: options
             .file
@@ -369,6 +409,7 @@ pub async fn start_with(options: Options, mut inherited: Inherited) -> Result<Ru
                 options.distcc_proxy_allow.clone(),
                 metrics.clone(),
                 proxied.clone(),
+                proxy_cache.clone(),
             ),
         );
     }

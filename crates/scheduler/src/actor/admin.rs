@@ -39,6 +39,26 @@ impl Actor {
         Ok(Vec::new())
     }
 
+    /// The identities of the compilers registered servers run as `name` (compared by
+    /// the program's file name, as ccfarmd resolves it), each once.
+    pub(super) fn on_identities(
+        &mut self,
+        name: &str,
+        reply: oneshot::Sender<Vec<(String, String)>>,
+    ) -> Result<Vec<Action>, SchedError> {
+        let wanted = name.rsplit('/').next().unwrap_or(name);
+        let mut found: Vec<(String, String)> = Vec::new();
+        for compiler in self.registered_compilers.values().flatten() {
+            let offered = compiler.name.rsplit('/').next().unwrap_or(&compiler.name);
+            let identity = (compiler.version.clone(), compiler.target.clone());
+            if offered == wanted && !found.contains(&identity) {
+                found.push(identity);
+            }
+        }
+        let _ = reply.send(found);
+        Ok(Vec::new())
+    }
+
     /// An operator's change; the answer says what was done or why not.
     pub(super) fn on_admin(
         &mut self,

@@ -236,6 +236,7 @@ impl Actor {
                 host = self.sched.host_name(host).unwrap_or("?"),
                 "server disconnected"
             );
+            self.registered_compilers.remove(&host);
             actions.extend(self.sched.leave(now, host)?);
         }
         let leases: Vec<LeaseId> = self

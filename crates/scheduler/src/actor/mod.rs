@@ -15,6 +15,7 @@ use std::time::Duration;
 use ccfarm_placement::{
     Action, CompilerKey, HostId, LeaseId, Micros, PreviousRun, RequestId, SchedError, Scheduler,
 };
+use ccfarm_proto::farm::CompilerIdentity;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::warn;
@@ -74,6 +75,7 @@ async fn run(
         conn_requests: HashMap::new(),
         history: HashMap::new(),
         configured_compilers: HashSet::new(),
+        registered_compilers: HashMap::new(),
     };
     for host in actor.settings.file.hosts.clone() {
         if let Err(e) = actor.add_static(now(), &host) {
@@ -148,6 +150,8 @@ struct Actor {
     history: HashMap<(String, String), PreviousRun>,
     /// Static hosts whose compilers are configured: what their probes learn is ignored.
     configured_compilers: HashSet<HostId>,
+    /// The compilers each registered server runs, by the names clients use.
+    registered_compilers: HashMap<HostId, Vec<CompilerIdentity>>,
 }
 
 impl Actor {
@@ -186,6 +190,7 @@ impl Actor {
             Event::ProbeDone { host, result } => self.on_probe_done(now, host, result),
             Event::Snapshot(reply) => self.on_snapshot(reply),
             Event::Addresses(reply) => self.on_addresses(reply),
+            Event::Identities { name, reply } => self.on_identities(&name, reply),
             Event::Admin { op, reply } => self.on_admin(now, op, reply),
             Event::Reload { file, reply } => self.on_reload(now, *file, reply),
         };

@@ -93,6 +93,7 @@ impl Actor {
             warn!(%name, "a silent connection of this server is replaced");
         }
         let keys = matching::registered(&compilers);
+        self.registered_compilers.insert(host, compilers);
         let more = self
             .sched
             .set_compilers(now, host, &keys)
@@ -206,6 +207,7 @@ impl Actor {
     pub(super) fn forget(&mut self, id: HostId) {
         self.hosts.remove(id);
         self.configured_compilers.remove(&id);
+        self.registered_compilers.remove(&id);
         self.members.forget(id);
     }
 }

@@ -24,6 +24,8 @@ pub(super) enum Verdict {
     Committed(Committed),
     /// No server will run this job.
     Refuse(String),
+    /// The shared result cache had the reply: no server is needed.
+    Cached(ccfarm_proto::distcc::Reply),
 }
 
 pub(super) struct Committed {

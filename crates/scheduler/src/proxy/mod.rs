@@ -54,6 +54,7 @@
 //! spool are done inline on the runtime: they go to the page cache and never wait for
 //! the disk unless memory is short.
 
+mod cached;
 mod io;
 mod lease;
 mod reply;
@@ -70,6 +71,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
+
+pub use cached::ProxyCache;
 
 use crate::handle::Handle;
 use io::{Pipe, write_all};
@@ -101,6 +104,8 @@ pub(crate) struct Settings {
     pub allow: AllowList,
     /// The connections under way, which a drain waits for.
     pub jobs: TaskTracker,
+    /// The shared result cache, looked up before a server is.
+    pub cache: Option<Arc<ProxyCache>>,
 }
 
 impl Default for Settings {
@@ -119,6 +124,7 @@ impl Default for Settings {
             limits: Limits::default(),
             allow: AllowList::new(Vec::new()),
             jobs: TaskTracker::new(),
+            cache: None,
         }
     }
 }
@@ -130,10 +136,12 @@ pub async fn serve(
     allow: AllowList,
     metrics: Arc<crate::metrics::Metrics>,
     jobs: TaskTracker,
+    cache: Option<Arc<ProxyCache>>,
 ) {
     let settings = Settings {
         allow,
         jobs,
+        cache,
         ..Settings::default()
     };
     serve_with(listener, handle, settings, Some(metrics)).await;
@@ -245,7 +253,7 @@ impl Conn {
         let (tx, rx) = watch::channel(Progress::default());
         let pump = self.pump(&tx);
         tokio::pin!(pump);
-        let drive = self.drive(handle, rx.clone());
+        let drive = self.decide(handle, rx.clone());
         tokio::pin!(drive);
         let verdict = tokio::select! {
             end = &mut pump => {
@@ -266,6 +274,14 @@ impl Conn {
             .version
             .expect("the driver decides only after DIST");
         match (verdict, rest) {
+            (Verdict::Cached(reply), None) => {
+                if let Err(e) =
+                    write_all(&self.client, &reply.encode(), self.settings.io_timeout).await
+                {
+                    debug!(peer = %self.peer, "distcc proxy: could not send the cached reply: {e}");
+                }
+            }
+            (Verdict::Cached(_), Some(end)) => self.pump_ended(end, Some(version), None).await,
             (Verdict::Committed(committed), None) => self.forward(committed, version).await,
             (Verdict::Refuse(reason), None) => {
                 info!(peer = %self.peer, "distcc proxy: job refused: {reason}");
@@ -282,6 +298,16 @@ impl Conn {
                 self.pump_ended(end, Some(version), None).await;
             }
         }
+    }
+
+    /// The shared cache's answer if it has one, else a server's.
+    async fn decide(&self, handle: &Handle, rx: watch::Receiver<Progress>) -> Verdict {
+        if let Some(cache) = &self.settings.cache
+            && let Some(reply) = self.cached_reply(cache, handle, rx.clone()).await
+        {
+            return Verdict::Cached(reply);
+        }
+        self.drive(handle, rx).await
     }
 
     /// Log why the client's side ended and, when the client can still read, tell it.

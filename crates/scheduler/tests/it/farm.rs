@@ -88,7 +88,14 @@ impl Farm {
 
     /// Start another ccfarmd registering as `name`.
     pub fn add_server(&mut self, name: &str) {
-        let server = Server::start(&["--scheduler", &self.address, "--name", name]);
+        self.add_server_with(name, &[]);
+    }
+
+    /// Start another ccfarmd registering as `name`, with `extra` flags.
+    pub fn add_server_with(&mut self, name: &str, extra: &[&str]) {
+        let mut args = vec!["--scheduler", &self.address, "--name", name];
+        args.extend_from_slice(extra);
+        let server = Server::start(&args);
         self.servers.push((name.to_owned(), server));
     }
 

@@ -299,3 +299,84 @@ fn an_upgrade_mid_build_loses_no_proxied_job_and_fails_no_compile() {
         ),
     );
 }
+
+/// A counter on the scheduler's `/metrics` (`name{label}`), 0 when absent.
+fn scheduler_metric(farm: &Farm, series: &str) -> u64 {
+    farm.http_get("/metrics")
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// A counter on a server's `/metrics`, 0 when absent.
+fn server_metric(server: &Server, series: &str) -> u64 {
+    server
+        .http_get("/metrics")
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[test]
+fn a_second_stock_distcc_build_through_the_proxy_is_served_from_the_cache_without_a_server() {
+    let scratch = Scratch::new();
+    let redis = ccfarm_testkit::stores::Redis::start(scratch.path());
+    let sockets = Sockets::bind();
+    let mut farm = Farm::start_on_with(&sockets, &[], &format!("cache = \"{}\"\n", redis.url()));
+    farm.add_server_with("writer", &["--cache", &redis.url()]);
+    farm.wait_for(|s| registered(s) >= 1, "the server to register");
+    let hosts = format!("127.0.0.1:{}/20,lzo", Sockets::port(&sockets.proxy));
+    local_build(&scratch);
+
+    let objects = finish_distcc_make(
+        &scratch,
+        "first",
+        spawn_distcc_make(&scratch, "first", &hosts, 8),
+    ) as u64;
+    let server = farm.server("writer");
+    assert_eq!(compiled(server), objects);
+    let stored = "ccfarmd_cache_stores_total{result=\"stored\"}";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server_metric(server, stored) < objects {
+        assert!(
+            Instant::now() < deadline,
+            "the server stored only {}",
+            server_metric(server, stored)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        scheduler_metric(
+            &farm,
+            "ccfarm_scheduler_cache_lookups_total{result=\"miss\"}"
+        ),
+        objects
+    );
+    let connections = server_metric(server, "ccfarmd_connections_total");
+
+    // The same build again, from another checkout: every job answered by the proxy.
+    let served = finish_distcc_make(
+        &scratch,
+        "second",
+        spawn_distcc_make(&scratch, "second", &hosts, 8),
+    ) as u64;
+    assert_eq!(served, objects);
+    assert_eq!(
+        scheduler_metric(
+            &farm,
+            "ccfarm_scheduler_cache_lookups_total{result=\"hit\"}"
+        ),
+        objects
+    );
+    assert_eq!(
+        server_metric(server, "ccfarmd_connections_total"),
+        connections,
+        "a server was contacted"
+    );
+    assert_eq!(compiled(server), objects);
+    assert_eq!(
+        counter(&farm, "released_ok"),
+        objects,
+        "a lease was taken for a hit"
+    );
+}
