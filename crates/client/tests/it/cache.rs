@@ -153,3 +153,75 @@ fn a_changed_define_misses_and_a_hit_replays_the_warnings() {
     assert!(stats.contains("from the cache               2"), "{stats}");
     assert!(stats.contains("cache misses                 2"), "{stats}");
 }
+
+/// A counter on `server`'s `/metrics`, 0 when absent.
+fn server_metric(server: &Server, series: &str) -> u64 {
+    server
+        .http_get("/metrics")
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[test]
+fn two_clients_in_different_directories_share_the_servers_redis_cache() {
+    let store = Scratch::new();
+    let redis = ccfarm_testkit::stores::Redis::start(store.path());
+    // Two servers sharing the store: each client uses its own.
+    let first = Server::start(&["--cache", &redis.url()]);
+    let second = Server::start(&["--cache", &redis.url()]);
+    let (alice, bob) = (Scratch::new(), Scratch::new());
+    let alice_project = copy_demo("strkit", &alice.path().join("strkit"));
+    std::fs::create_dir(bob.path().join("work")).unwrap();
+    let bob_project = copy_demo("strkit", &bob.path().join("work/strkit"));
+    let local_out = alice.path().join("local");
+    make_locally(&alice_project, &local_out, &["-j4", "check"]);
+
+    // Neither client has a cache of its own: what the second one gets, it gets from
+    // the farm's.
+    let build = |scratch: &Scratch, hosts: &str, project: &Path, out: &Path| {
+        let result = farm_env(&mut Command::new("make"), scratch, hosts)
+            .arg("-C")
+            .arg(project)
+            .arg(format!("OUT={}", out.display()))
+            .arg(format!("CC={CCFARM} gcc"))
+            .args(["-j8", "check"])
+            .output()
+            .unwrap();
+        assert!(result.status.success(), "{}", client_log(scratch));
+    };
+    build(
+        &alice,
+        &first.host(",lzo"),
+        &alice_project,
+        &alice.path().join("out"),
+    );
+    let objects = assert_same_objects(&local_out, &alice.path().join("out")) as u64;
+    let stored = "ccfarmd_cache_stores_total{result=\"stored\"}";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server_metric(&first, stored) < objects {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} stored",
+            server_metric(&first, stored)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    build(
+        &bob,
+        &second.host(",lzo"),
+        &bob_project,
+        &bob.path().join("out"),
+    );
+    assert_same_objects(&local_out, &bob.path().join("out"));
+    assert_eq!(
+        compiled_by(&second),
+        0,
+        "the second client's build compiled something"
+    );
+    assert_eq!(
+        server_metric(&second, "ccfarmd_cache_lookups_total{result=\"hit\"}"),
+        objects
+    );
+}

@@ -40,10 +40,20 @@ fn wait_stored(server: &Server, n: u64) {
 
 /// `make` in `project` with stock distcc on `hosts`, objects under `out`.
 fn make_with_distcc(scratch: &Scratch, project: &Path, out: &Path, hosts: &str) {
+    let result = distcc_make(scratch, project, out, hosts).output().unwrap();
+    assert!(
+        result.status.success(),
+        "distcc build failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+/// The command of [`make_with_distcc`].
+fn distcc_make(scratch: &Scratch, project: &Path, out: &Path, hosts: &str) -> Command {
     let state = scratch.path().join(".distcc");
     std::fs::create_dir_all(&state).unwrap();
-    let result = Command::new("make")
-        .arg("-C")
+    let mut make = Command::new("make");
+    make.arg("-C")
         .arg(project)
         .arg("-j4")
         .arg(format!("OUT={}", out.display()))
@@ -53,13 +63,9 @@ fn make_with_distcc(scratch: &Scratch, project: &Path, out: &Path, hosts: &str) 
         .env("DISTCC_BACKOFF_PERIOD", "0")
         .env("DISTCC_DIR", &state)
         .env_remove("DISTCC_VERBOSE")
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "distcc build failed: {}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    make
 }
 
 /// Every `*.d` under `dir`, by path relative to it.
@@ -253,15 +259,34 @@ fn a_dead_redis_is_a_miss_and_hits_come_back_with_it() {
     let local = scratch.path().join("local-out");
     make_locally(&project, &local, &[]);
 
-    // Redis dies before the build: every job still compiles, none waits long.
-    redis.stop();
+    // Redis dies in the middle of the build: every job still compiles, none waits long.
     let started = Instant::now();
-    make_with_distcc(&scratch, &project, Path::new("out1"), &server.host(""));
+    let build = distcc_make(&scratch, &project, Path::new("out1"), &server.host(""))
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&server, "ccfarmd_cache_lookups_total{result=\"miss\"}") < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the build never started: {}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    redis.stop();
+    let result = build.wait_with_output().unwrap();
+    assert!(
+        result.status.success(),
+        "the build failed when redis died: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
     let objects = assert_same_objects(&local, &project.join("out1")) as u64;
     assert_eq!(compiles(&server), objects);
-    assert_eq!(
-        metric(&server, "ccfarmd_cache_lookups_total{result=\"unusable\"}"),
-        objects
+    let unusable = metric(&server, "ccfarmd_cache_lookups_total{result=\"unusable\"}");
+    assert!(
+        unusable > 0,
+        "no look-up met the dead store: {}",
+        server.log()
     );
     assert!(
         started.elapsed() < Duration::from_secs(60),
