@@ -77,7 +77,17 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 async fn status(State(shared): State<Shared>) -> Response {
     match shared.handle.snapshot().await {
-        Some(s) => Json(s).into_response(),
+        Some(s) => {
+            let mut doc = serde_json::to_value(s).unwrap_or_default();
+            // The distcc proxy's shared-cache look-ups, when it made any.
+            let cache = shared.metrics.cache_counts();
+            if !cache.is_empty()
+                && let Some(fields) = doc.as_object_mut()
+            {
+                fields.insert("cache".into(), json!(cache));
+            }
+            Json(doc).into_response()
+        }
         None => unavailable(),
     }
 }

@@ -292,6 +292,21 @@ impl Metrics {
         }
     }
 
+    /// The distcc proxy's cache look-ups so far, by result (for `/status` and the
+    /// dashboard); empty while none was made.
+    pub fn cache_counts(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        ["hit", "miss", "not_cacheable", "refused", "unusable"]
+            .into_iter()
+            .filter_map(|result| {
+                let labels = ResultLabels {
+                    result: result.into(),
+                };
+                let n = self.cache_lookups.get(&labels).map(|c| c.get())?;
+                Some((result, n))
+            })
+            .collect()
+    }
+
     /// A request was told to compile locally, for `reason`.
     pub fn sent_local(&self, reason: &str) {
         self.local

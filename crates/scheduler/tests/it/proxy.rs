@@ -379,4 +379,7 @@ fn a_second_stock_distcc_build_through_the_proxy_is_served_from_the_cache_withou
         objects,
         "a lease was taken for a hit"
     );
+    // The dashboard's figures.
+    assert_eq!(farm.status()["cache"]["hit"], objects);
+    assert_eq!(farm.status()["cache"]["miss"], objects);
 }
