@@ -17,6 +17,7 @@ use std::time::SystemTime;
 
 use crate::entry::{Entry, EntryError};
 use crate::key::Key;
+use crate::manifest::Manifest;
 
 /// What the store could not do.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,8 @@ pub struct DiskCache {
 
 /// Files whose names start with this are entries being written.
 const TEMPORARY: &str = ".tmp-";
+/// What a manifest's file name ends with (an entry's is its key alone).
+const MANIFEST: &str = ".manifest";
 
 impl DiskCache {
     /// The store in `dir` (made when first written), holding at most `limit` bytes.
@@ -58,13 +61,30 @@ impl DiskCache {
 
     /// The entry stored under `key`, if any.
     pub fn get(&self, key: &Key) -> Result<Option<Entry>, CacheError> {
-        let path = self.path(key);
+        self.read(self.path(key), Entry::decode)
+    }
+
+    /// The direct-mode manifest stored under `key` (a manifest key), if any.
+    pub fn get_manifest(&self, key: &Key) -> Result<Option<Manifest>, CacheError> {
+        self.read(self.manifest_path(key), Manifest::decode)
+    }
+
+    fn manifest_path(&self, key: &Key) -> PathBuf {
+        self.subdir(key).join(format!("{}{MANIFEST}", key.hex()))
+    }
+
+    /// What `path` holds, decoded by `decode`: a file that fails is removed and reported.
+    fn read<T>(
+        &self,
+        path: PathBuf,
+        decode: impl Fn(&[u8]) -> Result<T, EntryError>,
+    ) -> Result<Option<T>, CacheError> {
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(CacheError::Io { path, source }),
         };
-        match Entry::decode(&bytes) {
+        match decode(&bytes) {
             Ok(entry) => {
                 // Most recently used from now on; failing to say so only makes it an
                 // earlier candidate for eviction.
@@ -83,6 +103,15 @@ impl DiskCache {
     /// Store `entry` under `key`, then keep its subdirectory within its share of the
     /// limit.
     pub fn put(&self, key: &Key, entry: &Entry) -> Result<(), CacheError> {
+        self.write(key, self.path(key), &entry.encode())
+    }
+
+    /// Store a direct-mode `manifest` under `key` (a manifest key).
+    pub fn put_manifest(&self, key: &Key, manifest: &Manifest) -> Result<(), CacheError> {
+        self.write(key, self.manifest_path(key), &manifest.encode())
+    }
+
+    fn write(&self, key: &Key, path: PathBuf, bytes: &[u8]) -> Result<(), CacheError> {
         let subdir = self.subdir(key);
         let io = |path: &Path| {
             let path = path.to_owned();
@@ -99,10 +128,7 @@ impl DiskCache {
             .prefix(TEMPORARY)
             .tempfile_in(&subdir)
             .map_err(io(&subdir))?;
-        temporary
-            .write_all(&entry.encode())
-            .map_err(io(temporary.path()))?;
-        let path = self.path(key);
+        temporary.write_all(bytes).map_err(io(temporary.path()))?;
         temporary.persist(&path).map_err(|e| CacheError::Io {
             path: path.clone(),
             source: e.error,

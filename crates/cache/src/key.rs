@@ -173,6 +173,17 @@ fn compiler_options(
     strip_local_args(&args)
 }
 
+/// Whether the command line `argv` can be cached at all, and if not, why.
+pub fn cacheable(argv: &[String]) -> Result<(), NotCacheable> {
+    if let Some(why) = refusal(argv) {
+        return Err(why);
+    }
+    match scan_args(argv) {
+        Classification::Distributable(_) => Ok(()),
+        _ => Err(NotCacheable::NotACompile),
+    }
+}
+
 /// The key of a compile, or why it is not cached.
 pub fn key(inputs: &KeyInputs<'_>) -> Result<Key, NotCacheable> {
     if let Some(why) = refusal(inputs.argv) {

@@ -21,6 +21,7 @@ pub mod entry;
 #[cfg(feature = "shared")]
 pub mod farm_store;
 pub mod key;
+pub mod manifest;
 pub mod request;
 pub mod sealed;
 #[cfg(feature = "shared")]
@@ -30,7 +31,8 @@ pub use disk::{CacheError, DiskCache};
 pub use entry::{Entry, EntryError};
 #[cfg(feature = "shared")]
 pub use farm_store::{FarmStore, Lookup};
-pub use key::{Key, KeyInputs, NotCacheable, key};
+pub use key::{Key, KeyInputs, NotCacheable, cacheable, key};
+pub use manifest::{DirectInputs, Manifest, manifest_key};
 pub use request::{identity, request_key};
 pub use sealed::{Seal, SealedError};
 #[cfg(feature = "shared")]

@@ -32,6 +32,9 @@ pub enum Action {
     /// Collect the preprocessor's output as the job's source. Answered by
     /// [`Event::Preprocessed`] or [`Event::PreprocessFailed`].
     FinishPreprocessor,
+    /// Look the job up in the result cache by its source and the headers it read last
+    /// time, before preprocessing (direct mode). Answered by [`Event::Direct`].
+    LookUpDirect,
     /// Look the preprocessed job up in the result cache. Answered by [`Event::Cache`].
     LookUpCache,
     /// Store a successful remote compile's reply in the result cache. No event.
@@ -130,6 +133,7 @@ impl Action {
             Action::StartPreprocessor
                 | Action::FinishPreprocessor
                 | Action::LookUpCache
+                | Action::LookUpDirect
                 | Action::AskScheduler
                 | Action::AskSchedulerAgain(_)
                 | Action::ReadBackoff(_)
@@ -191,6 +195,8 @@ pub enum Event {
     Preprocessed,
     /// Preprocessing failed (its diagnostics already shown): exit with this code.
     PreprocessFailed(i32),
+    /// The direct look-up's answer: the reply of a hit (its dependency file written).
+    Direct(Option<Reply>),
     /// The result cache's answer.
     Cache(Lookup),
     /// The scheduler's answer.

@@ -79,6 +79,9 @@ pub struct Rules {
     /// Look each job up in the result cache once preprocessed, and store what the farm
     /// compiles (`CCFARM_CACHE`).
     pub cache: bool,
+    /// Before preprocessing, look the job up by its source and the headers it read last
+    /// time (`CCFARM_CACHE_DIRECT`, with the cache on).
+    pub direct: bool,
 }
 
 /// A host-list entry as the machine sees it.
@@ -94,6 +97,8 @@ struct Listed {
 /// Where the job is.
 #[derive(Debug)]
 enum Stage {
+    /// Waiting for the direct look-up's answer, before anything else.
+    Direct,
     /// The scheduler's source is being preprocessed; `started` once the preprocessor runs.
     SchedulerCpp { started: bool },
     /// Waiting for the result cache's answer; on a miss, the job goes on as `then` says.
@@ -211,6 +216,15 @@ impl Distribution {
 
     /// The first actions.
     pub fn start(&mut self) -> Vec<Action> {
+        if self.rules.direct {
+            self.stage = Stage::Direct;
+            return vec![Action::LookUpDirect];
+        }
+        self.distribute()
+    }
+
+    /// The first actions of distributing the job (after a direct look-up's miss).
+    fn distribute(&mut self) -> Vec<Action> {
         if self.rules.scheduler {
             self.stage = Stage::SchedulerCpp { started: false };
             vec![Action::StartPreprocessor]
@@ -234,6 +248,13 @@ impl Distribution {
         let stage = std::mem::replace(&mut self.stage, Stage::Over);
         match (stage, event) {
             (_, Event::PreprocessFailed(code)) => self.exit(code),
+            (Stage::Direct, Event::Direct(found)) => match found {
+                Some(reply) => {
+                    self.cache = Some(CacheNote::Hit);
+                    self.cache_hit(AfterMiss::Scheduler, reply)
+                }
+                None => self.distribute(),
+            },
             (Stage::SchedulerCpp { started: false }, Event::PreprocessorStarted) => {
                 self.stage = Stage::SchedulerCpp { started: true };
                 vec![Action::FinishPreprocessor]

@@ -48,6 +48,7 @@ pub(crate) fn distribute(job: &Job<'_>) -> (i32, Place, Option<CacheNote>) {
             max: settings.backoff_period,
         },
         cache: settings.cache,
+        direct: settings.cache && settings.cache_direct,
     };
     let mut machine = Distribution::new(&job.job.input, job.ctx.hosts, rules.clone());
     std::thread::scope(|scope| {
@@ -58,6 +59,7 @@ pub(crate) fn distribute(job: &Job<'_>) -> (i32, Place, Option<CacheNote>) {
             cpp: None,
             source: None,
             cache_key: None,
+            direct: None,
             slot: None,
             early: None,
             request: None,
@@ -122,6 +124,8 @@ struct Shell<'a, 'scope> {
     source: Option<Bytes>,
     /// The job's cache key, from the look-up, for storing the farm's result.
     cache_key: Option<ccfarm_cache::Key>,
+    /// The direct look-up's missed manifest, written once the result is in the cache.
+    direct: Option<result_cache::Direct>,
     slot: Option<SlotGuard>,
     /// A connection opened while the preprocessor ran, with the command line sent.
     early: Option<Result<Connection, RemoteError>>,
@@ -166,15 +170,25 @@ impl<'a, 'scope> Shell<'a, 'scope> {
                     },
                 );
             }
+            Action::LookUpDirect => {
+                let (hit, direct) = result_cache::look_up_direct(self.job);
+                self.direct = direct;
+                return Performed::Event(Event::Direct(hit));
+            }
             Action::LookUpCache => {
                 let source = self.source.as_deref().unwrap_or_default();
                 let (lookup, key) = result_cache::look_up(self.job, source);
                 self.cache_key = key;
+                if let (crate::actions::Lookup::Hit(_), Some(key)) = (&lookup, &key) {
+                    self.remember_manifest(key);
+                }
                 return Performed::Event(Event::Cache(lookup));
             }
             Action::StoreInCache(reply) => {
-                if let Some(key) = &self.cache_key {
-                    result_cache::keep(self.job, key, &reply);
+                if let Some(key) = self.cache_key
+                    && result_cache::keep(self.job, &key, &reply)
+                {
+                    self.remember_manifest(&key);
                 }
             }
             Action::AskScheduler => {
@@ -287,6 +301,14 @@ impl<'a, 'scope> Shell<'a, 'scope> {
             Action::Exit(code) => return Performed::Exit(code),
         }
         Performed::Nothing
+    }
+
+    /// Write the direct-mode manifest pointing at the result under `key`, now in the
+    /// cache.
+    fn remember_manifest(&mut self, key: &ccfarm_cache::Key) {
+        if let (Some(direct), Some(source)) = (self.direct.take(), self.source.as_deref()) {
+            result_cache::keep_manifest(self.job, direct, key, source);
+        }
     }
 
     fn entry(&self, index: usize) -> &'a HostEntry {

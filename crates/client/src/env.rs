@@ -129,6 +129,9 @@ pub struct Settings {
     pub cache: bool,
     /// The cache's size limit in bytes (`CCFARM_CACHE_SIZE`, in MiB; default 5 GiB).
     pub cache_size: u64,
+    /// With the cache on, answer a job whose source and headers are unchanged without
+    /// running the preprocessor (`CCFARM_CACHE_DIRECT`, default on).
+    pub cache_direct: bool,
 }
 
 impl Settings {
@@ -229,6 +232,7 @@ impl Settings {
                 .map(PathBuf::from),
             agent: env.flag(&["CCFARM_AGENT"], true),
             cache: env.flag(&["CCFARM_CACHE"], false),
+            cache_direct: env.flag(&["CCFARM_CACHE_DIRECT"], true),
             cache_size: env
                 .get("CCFARM_CACHE_SIZE")
                 .and_then(|v| v.trim().parse::<u64>().ok())

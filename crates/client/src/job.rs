@@ -134,7 +134,7 @@ fn write_outputs(reply: &Reply, output: &Path) -> std::io::Result<()> {
 }
 
 /// Put `bytes` at `path` in one rename, with the mode a newly created file gets.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
     let dir = match path.parent() {

@@ -1,11 +1,16 @@
 //! The result cache as a compile uses it: the key of this job, a look-up before the
-//! farm is asked, and the store of what the farm compiled. The key and the store are
-//! `ccfarm_cache`'s; what is decided here is only where the inputs come from.
+//! farm is asked, and the store of what the farm compiled; in direct mode, a look-up
+//! before the preprocessor runs, and the manifest that makes the next one possible.
+//! Keys, entries and manifests are `ccfarm_cache`'s; what is decided here is only where
+//! their inputs come from.
 
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::SystemTime;
 
 use bytes::Bytes;
-use ccfarm_cache::{DiskCache, Entry, Key, KeyInputs, NotCacheable};
+use ccfarm_cache::manifest::{PREPROCESSOR_ENV, Read, files_read};
+use ccfarm_cache::{DirectInputs, DiskCache, Entry, Key, KeyInputs, Manifest, NotCacheable};
 use ccfarm_proto::distcc::{Reply, Version};
 
 use crate::actions::Lookup;
@@ -56,14 +61,7 @@ pub(crate) fn look_up(job: &Job<'_>, source: &[u8]) -> (Lookup, Option<Key>) {
         }
     };
     let lookup = match store(job).get(&key) {
-        Ok(Some(entry)) => Lookup::Hit(Reply {
-            version: Version::V1,
-            status: entry.status,
-            stderr: Bytes::from(entry.stderr),
-            stdout: Bytes::from(entry.stdout),
-            object: Bytes::from(entry.object),
-            dotd: entry.dotd.map(Bytes::from),
-        }),
+        Ok(Some(entry)) => Lookup::Hit(reply_of(entry)),
         Ok(None) => {
             log.info(&format!("cache miss for {}", job.job.input));
             Lookup::Miss
@@ -76,11 +74,22 @@ pub(crate) fn look_up(job: &Job<'_>, source: &[u8]) -> (Lookup, Option<Key>) {
     (lookup, Some(key))
 }
 
+fn reply_of(entry: Entry) -> Reply {
+    Reply {
+        version: Version::V1,
+        status: entry.status,
+        stderr: Bytes::from(entry.stderr),
+        stdout: Bytes::from(entry.stdout),
+        object: Bytes::from(entry.object),
+        dotd: entry.dotd.map(Bytes::from),
+    }
+}
+
 /// Keep a successful remote compile's `reply` under the job's `key` for the next
-/// identical job.
-pub(crate) fn keep(job: &Job<'_>, key: &Key, reply: &Reply) {
+/// identical job; whether it was stored.
+pub(crate) fn keep(job: &Job<'_>, key: &Key, reply: &Reply) -> bool {
     if reply.status != 0 {
-        return;
+        return false;
     }
     let entry = Entry {
         status: reply.status,
@@ -89,7 +98,162 @@ pub(crate) fn keep(job: &Job<'_>, key: &Key, reply: &Reply) {
         object: reply.object.to_vec(),
         dotd: reply.dotd.as_ref().map(|d| d.to_vec()),
     };
-    if let Err(e) = store(job).put(key, &entry) {
-        job.ctx.log.warn(&format!("not stored in the cache: {e}"));
+    match store(job).put(key, &entry) {
+        Ok(()) => true,
+        Err(e) => {
+            job.ctx.log.warn(&format!("not stored in the cache: {e}"));
+            false
+        }
+    }
+}
+
+/// A direct look-up that missed: the manifest key to write, once the job's result is
+/// in the cache, and when the job began (a file changed since is not trusted).
+#[derive(Debug)]
+pub(crate) struct Direct {
+    key: Key,
+    started: SystemTime,
+}
+
+/// The manifest key of this job, unless it cannot be looked up directly.
+fn manifest_key_of(job: &Job<'_>) -> Option<Key> {
+    if job.job.preprocessed || ccfarm_cache::cacheable(job.argv).is_err() {
+        return None;
+    }
+    // `-fpch-preprocess` leaves the precompiled header's name, not its contents, in the
+    // preprocessed text, so the files read would not cover it.
+    if job.argv.iter().any(|a| a == "-fpch-preprocess") {
+        return None;
+    }
+    let source = std::fs::read(&job.job.input).ok()?;
+    let cwd = std::env::current_dir().ok()?;
+    let env: Vec<String> = PREPROCESSOR_ENV
+        .iter()
+        .filter_map(|name| Some(format!("{name}={}", std::env::var(name).ok()?)))
+        .collect();
+    Some(ccfarm_cache::manifest_key(&DirectInputs {
+        compiler: &compiler_stamp(job),
+        argv: job.argv,
+        cwd: &cwd.to_string_lossy(),
+        env: &env,
+        source: &source,
+    }))
+}
+
+/// The reply of a direct hit (its dependency file written), and on a miss what
+/// [`keep_manifest`] needs later. Every failure is a miss.
+pub(crate) fn look_up_direct(job: &Job<'_>) -> (Option<Reply>, Option<Direct>) {
+    let started = SystemTime::now();
+    let Some(key) = manifest_key_of(job) else {
+        return (None, None);
+    };
+    let miss = (None, Some(Direct { key, started }));
+    let store = store(job);
+    let manifest = match store.get_manifest(&key) {
+        Ok(Some(manifest)) => manifest,
+        Ok(None) => return miss,
+        Err(e) => {
+            job.ctx.log.warn(&format!("{e}; preprocessing instead"));
+            return miss;
+        }
+    };
+    for read in &manifest.reads {
+        let same = std::fs::read(&read.path)
+            .is_ok_and(|contents| blake3::hash(&contents).as_bytes() == &read.hash);
+        if !same {
+            job.ctx
+                .log
+                .info(&format!("direct look-up missed: {} changed", read.path));
+            return miss;
+        }
+    }
+    let entry = match store.get(&manifest.result) {
+        Ok(Some(entry)) => entry,
+        Ok(None) => return miss,
+        Err(e) => {
+            job.ctx.log.warn(&format!("{e}; preprocessing instead"));
+            return miss;
+        }
+    };
+    // The preprocessor, which is not run, would have written the dependency file.
+    match (job.job.dep_file(), &manifest.dotd) {
+        (None, None) => {}
+        (Some(path), Some(dotd)) => {
+            if let Err(e) = crate::job::write_atomically(Path::new(&path), dotd) {
+                job.ctx
+                    .log
+                    .warn(&format!("cannot write {path}: {e}; preprocessing instead"));
+                return miss;
+            }
+        }
+        _ => return miss,
+    }
+    job.ctx.log.info(&format!(
+        "direct cache hit for {}: {} files unchanged",
+        job.job.input,
+        manifest.reads.len()
+    ));
+    (Some(reply_of(entry)), None)
+}
+
+/// Whether `text` uses a macro that expands to the time of preprocessing: a result
+/// found without preprocessing would carry another time.
+fn mentions_the_time(text: &[u8]) -> bool {
+    text.windows(2).enumerate().any(|(i, w)| {
+        w == b"__" && {
+            let rest = &text[i + 2..];
+            rest.starts_with(b"DATE__")
+                || rest.starts_with(b"TIME__")
+                || rest.starts_with(b"TIMESTAMP__")
+        }
+    })
+}
+
+/// Write the manifest that lets the next identical job skip the preprocessor: the files
+/// `source` (the preprocessed text) says were read, with their hashes now, and the
+/// result's `key`. Not written when a file changed after the job began, or uses the
+/// time of preprocessing.
+pub(crate) fn keep_manifest(job: &Job<'_>, direct: Direct, key: &Key, source: &[u8]) {
+    let log = job.ctx.log;
+    let mut reads = Vec::new();
+    for path in files_read(source) {
+        let newer = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map_or(true, |modified| modified >= direct.started);
+        if newer {
+            log.info(&format!(
+                "no direct-mode manifest: {path} changed during the compile"
+            ));
+            return;
+        }
+        let Ok(contents) = std::fs::read(&path) else {
+            log.info(&format!("no direct-mode manifest: cannot read {path}"));
+            return;
+        };
+        if mentions_the_time(&contents) {
+            log.info(&format!(
+                "no direct-mode manifest: {path} uses __DATE__ or __TIME__"
+            ));
+            return;
+        }
+        reads.push(Read {
+            path,
+            hash: *blake3::hash(&contents).as_bytes(),
+        });
+    }
+    let dotd = match job.job.dep_file() {
+        Some(path) => match std::fs::read(&path) {
+            Ok(dotd) => Some(dotd),
+            Err(_) => return,
+        },
+        None => None,
+    };
+    let manifest = Manifest {
+        result: *key,
+        reads,
+        dotd,
+    };
+    if let Err(e) = store(job).put_manifest(&direct.key, &manifest) {
+        log.warn(&format!("direct-mode manifest not stored: {e}"));
     }
 }

@@ -25,6 +25,7 @@ fn rules() -> Rules {
         skip_local_retry: false,
         backoff: BackoffPolicy::default(),
         cache: false,
+        direct: false,
     }
 }
 

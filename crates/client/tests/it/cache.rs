@@ -50,7 +50,10 @@ fn cache_entries(scratch: &Scratch) -> Vec<PathBuf> {
         .flatten()
     {
         for item in std::fs::read_dir(sub.path()).unwrap().flatten() {
-            entries.push(item.path());
+            // Results only, not direct mode's manifests.
+            if item.path().extension().is_none() {
+                entries.push(item.path());
+            }
         }
     }
     entries
@@ -224,4 +227,94 @@ fn two_clients_in_different_directories_share_the_servers_redis_cache() {
         server_metric(&second, "ccfarmd_cache_lookups_total{result=\"hit\"}"),
         objects
     );
+}
+
+/// Every `*.d` under `dir`, by path relative to it.
+fn dependency_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut found = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "d") {
+                let name = path.strip_prefix(dir).unwrap().display().to_string();
+                found.insert(name, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn direct_mode_skips_the_preprocessor_until_a_header_changes() {
+    let server = Server::start(&[]);
+    let scratch = Scratch::new();
+    let project = copy_demo("strkit", &scratch.path().join("p"));
+    let local_out = scratch.path().join("local");
+    make_locally(&project, &local_out, &["-j4", "check"]);
+    let hosts = server.host(",lzo");
+    let out = scratch.path().join("out");
+    let direct_hits = |scratch: &Scratch| client_log(scratch).matches("direct cache hit").count();
+
+    build(&scratch, &hosts, &project, &out);
+    let objects = assert_same_objects(&local_out, &out);
+    let first_deps = dependency_files(&out);
+    assert_eq!(first_deps.len(), objects);
+    assert_eq!(direct_hits(&scratch), 0);
+
+    // Again, from scratch: every job found by its source and headers, the dependency
+    // files written as the preprocessor wrote them.
+    std::fs::remove_dir_all(&out).unwrap();
+    build(&scratch, &hosts, &project, &out);
+    assert_same_objects(&local_out, &out);
+    assert_eq!(direct_hits(&scratch), objects, "{}", client_log(&scratch));
+    assert_eq!(dependency_files(&out), first_deps);
+    assert_eq!(compiled_by(&server), objects as u64);
+
+    // A header most files include changes: those files are not found directly (the
+    // preprocessed look-up finds them), and the objects are those of a local build.
+    let header = project.join("include/strkit/common.h");
+    let mut text = std::fs::read_to_string(&header).unwrap();
+    // A macro nothing uses: the header's bytes change, the preprocessed text does not.
+    text.push_str("\n#define STRKIT_DIRECT_MODE_TEST 1\n");
+    std::fs::write(&header, text).unwrap();
+    std::fs::remove_dir_all(&local_out).unwrap();
+    make_locally(&project, &local_out, &["-j4", "check"]);
+    std::fs::remove_dir_all(&out).unwrap();
+    let before = direct_hits(&scratch);
+    build(&scratch, &hosts, &project, &out);
+    assert_same_objects(&local_out, &out);
+    let including = first_deps
+        .values()
+        .filter(|d| String::from_utf8_lossy(d).contains("strkit/common.h"))
+        .count();
+    assert!(including > 0);
+    assert_eq!(
+        direct_hits(&scratch) - before,
+        objects - including,
+        "a file including the changed header was found directly"
+    );
+}
+
+#[test]
+fn a_source_using_the_time_of_day_is_never_found_directly() {
+    let server = Server::start(&[]);
+    let scratch = Scratch::new();
+    scratch.write("t.c", "const char *built = __TIME__;\n");
+    let compile = || {
+        let out = ccfarm(&scratch, &server.host(""))
+            .env("CCFARM_CACHE", "1")
+            .args(["gcc", "-c", "t.c", "-o", "t.o"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", client_log(&scratch));
+    };
+    compile();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    compile();
+    let log = client_log(&scratch);
+    assert!(log.contains("uses __DATE__ or __TIME__"), "{log}");
+    assert!(!log.contains("direct cache hit"), "{log}");
 }

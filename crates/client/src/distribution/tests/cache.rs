@@ -133,3 +133,48 @@ fn a_job_that_cannot_be_cached_is_compiled_and_not_stored_and_its_reason_kept() 
         Some(&CacheNote::NotCacheable("profiling or coverage".into()))
     );
 }
+
+fn direct(rules: Rules) -> Rules {
+    Rules {
+        direct: true,
+        ..cached(rules)
+    }
+}
+
+#[test]
+fn a_direct_hit_is_delivered_before_anything_runs() {
+    for rules in [direct(scheduled()), direct(rules())] {
+        let mut m = machine("a", rules);
+        assert_eq!(texts(&m.start()), ["LookUpDirect"]);
+        step(
+            &mut m,
+            Event::Direct(Some(reply(0))),
+            &["Info: cache hit for a.c", "Deliver from the cache"],
+        );
+        step(&mut m, Event::Delivered(0), &["Exit(0)"]);
+        assert_eq!(*m.place(), Place::Cache);
+        assert_eq!(m.cache_note(), Some(&CacheNote::Hit));
+    }
+}
+
+#[test]
+fn a_direct_miss_preprocesses_and_looks_up_as_before() {
+    let mut m = machine("a", direct(scheduled()));
+    assert_eq!(texts(&m.start()), ["LookUpDirect"]);
+    step(&mut m, Event::Direct(None), &["StartPreprocessor"]);
+    step(&mut m, Event::PreprocessorStarted, &["FinishPreprocessor"]);
+    step(&mut m, Event::Preprocessed, &["LookUpCache"]);
+    step(&mut m, Event::Cache(Lookup::Miss), &["AskScheduler"]);
+
+    let mut m = machine("a", direct(rules()));
+    assert_eq!(texts(&m.start()), ["LookUpDirect"]);
+    let host_list = machine("a", rules()).start();
+    step(
+        &mut m,
+        Event::Direct(None),
+        &texts(&host_list)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+}
