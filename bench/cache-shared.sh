@@ -2,6 +2,7 @@
 # The shared result cache on two real projects, demo/strkit and zstd's library (from the
 # zstd-sys crate's sources in the cargo registry), each built cold and warm:
 #   - ccache, local, in its default direct mode and in preprocessor mode;
+#   - sccache (Debian's), local disk cache, when it is installed;
 #   - ccfarm's local cache (CCFARM_CACHE=1, misses compiled by a plain ccfarmd);
 #   - the shared cache: ccfarm clients against a ccfarmd with --cache on a real
 #     redis-server, the client's own cache off; warm = the store filled by the cold
@@ -65,7 +66,8 @@ build() {   # build PROJECT CC...  -> seconds on stdout
 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-kinds="local ccache-cold ccache-warm ccache-pp-cold ccache-pp-warm farm-nocache local-cache-cold local-cache-warm shared-cold shared-warm"
+sccache=$(command -v sccache || true)
+kinds="local ccache-cold ccache-warm ccache-pp-cold ccache-pp-warm${sccache:+ sccache-cold sccache-warm} farm-nocache local-cache-cold local-cache-warm shared-cold shared-warm"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for project in strkit zstd; do
     declare -A times=()
@@ -81,6 +83,16 @@ for project in strkit zstd; do
         times[ccache-pp-cold]+=" $(build $project ccache gcc)"
         times[ccache-pp-warm]+=" $(build $project ccache gcc)"
         unset CCACHE_DIR CCACHE_NODIRECT
+        if [ -n "$sccache" ]; then
+            export SCCACHE_DIR=$work/sccache
+            sccache --stop-server >/dev/null 2>&1 || true
+            rm -rf "$SCCACHE_DIR"
+            sccache --start-server >/dev/null 2>&1
+            times[sccache-cold]+=" $(build $project sccache gcc)"
+            times[sccache-warm]+=" $(build $project sccache gcc)"
+            sccache --stop-server >/dev/null 2>&1 || true
+            unset SCCACHE_DIR
+        fi
         export CCFARM_DIR=$work/ccfarm CCFARM_FALLBACK=0 CCFARM_AGENT=0
         export CCFARM_HOSTS="127.0.0.1:$PORT/$J"
         rm -rf "$CCFARM_DIR"
