@@ -197,25 +197,29 @@ impl SharedStore {
     /// The stored bytes under `key`, or `None` when there are none.
     pub async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, SharedError> {
         let path = path_of(key);
+        // The size first, then at most that many bytes: an oversized entry planted in the
+        // store costs its reader nothing but the refusal, and one that grows in between
+        // is read cut short, which its checksum then refuses.
         let read = async {
-            match self.operator.read(&path).await {
-                Ok(buffer) => Ok(Some(buffer)),
+            let len = match self.operator.stat(&path).await {
+                Ok(meta) => meta.content_length(),
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(self.error(e)),
+            };
+            if len > self.limit {
+                return Err(SharedError::TooLarge {
+                    store: self.shown.clone(),
+                    len,
+                    limit: self.limit,
+                });
+            }
+            match self.operator.read_with(&path).range(0..len).await {
+                Ok(buffer) => Ok(Some(buffer.to_vec())),
                 Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(self.error(e)),
             }
         };
-        let Some(buffer) = self.within(read).await?? else {
-            return Ok(None);
-        };
-        let len = buffer.len() as u64;
-        if len > self.limit {
-            return Err(SharedError::TooLarge {
-                store: self.shown.clone(),
-                len,
-                limit: self.limit,
-            });
-        }
-        Ok(Some(buffer.to_vec()))
+        self.within(read).await?
     }
 
     /// Keep `bytes` under `key`.
