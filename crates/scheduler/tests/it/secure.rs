@@ -587,3 +587,128 @@ fn a_server_without_a_scheduler_serves_the_farms_users_and_reloads_its_revocatio
     let reply = compile(server.port, &bob, None);
     assert_eq!(reply.status, 0);
 }
+
+/// One `distcc` compile of `a.c` through the proxy at `proxy`, in `scratch`; its object.
+fn distcc_through(scratch: &Scratch, proxy: u16) -> Vec<u8> {
+    let out = distcc(scratch, &format!("127.0.0.1:{proxy}/4"))
+        .args(["gcc", "-O2", "-c", "a.c", "-o", "a.o"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    scratch.read("a.o")
+}
+
+/// A shared-cache counter of `server` (`ccfarmd_cache_lookups_total{result=…}`).
+fn server_lookups(server: &Server, result: &str) -> u64 {
+    let series = format!("ccfarmd_cache_lookups_total{{result=\"{result}\"}}");
+    server
+        .http_get("/metrics")
+        .lines()
+        .find_map(|line| line.strip_prefix(&series)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[test]
+fn on_a_secure_farm_the_proxy_serves_only_entries_a_server_sealed() {
+    let scratch = Scratch::new();
+    let redis = ccfarm_testkit::stores::Redis::start(scratch.path());
+    let authority = Authority::new("test farm");
+    let scheduler_dir = authority.issue(Proven::Scheduler, "sched");
+    let config = scratch.path().join("scheduler.toml");
+    let proxy = free_port();
+    std::fs::write(
+        &config,
+        format!(
+            "credentials = {:?}\ndistcc_proxy = \"127.0.0.1:{proxy}\"\ncache = \"{}\"\n",
+            scheduler_dir.display().to_string(),
+            redis.url()
+        ),
+    )
+    .unwrap();
+    let http = free_port();
+    let (port, mut scheduler) = spawn_listening(|port| {
+        let mut c = std::process::Command::new(SCHEDULER);
+        c.args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--http", &format!("127.0.0.1:{http}"), "--config"])
+            .arg(&config)
+            .stderr(std::process::Stdio::null());
+        c
+    });
+    let build7 = authority.issue(Proven::Server, "build7");
+    let server = Server::start(&[
+        "--scheduler",
+        &format!("127.0.0.1:{port}"),
+        "--credentials",
+        build7.to_str().unwrap(),
+        "--cache",
+        &redis.url(),
+    ]);
+    scratch.write("a.c", "int answer(void) { return 42; }\n");
+    let local = {
+        let out = run(&scratch, "gcc", &["-O2", "-c", "a.c", "-o", "local.o"]);
+        assert!(out.status.success());
+        scratch.read("local.o")
+    };
+    // The first compile reaches the server (once it has registered), which stores it
+    // sealed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while compiled(&server) == 0 {
+        assert!(Instant::now() < deadline, "the server never compiled");
+        let _ = distcc(&scratch, &format!("127.0.0.1:{proxy}/4"))
+            .args(["gcc", "-O2", "-c", "a.c", "-o", "a.o"])
+            .output();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(scratch.read("a.o"), local);
+    let keys = String::from_utf8(redis.cli(&["--scan", "--pattern", "*"])).unwrap();
+    let key = keys.lines().next().expect("a stored entry").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while redis.cli(&["EXISTS", &key]).starts_with(b"0") {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // The sealed entry is served by the proxy, checked against the farm's authority:
+    // the server sees no job.
+    let connections = server.status()["connections"].clone();
+    assert_eq!(distcc_through(&scratch, proxy), local);
+    assert_eq!(compiled(&server), 1);
+    assert_eq!(
+        server.status()["connections"],
+        connections,
+        "the server was contacted"
+    );
+
+    // A well-formed entry with a planted object, its checksum right but unsealed, as
+    // anyone who can write Redis could put there: never served.
+    let planted = ccfarm_cache::Entry {
+        status: 0,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        object: b"\x7fELF planted".to_vec(),
+        dotd: None,
+    };
+    let forged = ccfarm_cache::sealed::encode(&planted.encode(), None);
+    let file = scratch.write("forged", &forged);
+    let set = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port().to_string(), "-x", "SET", &key])
+        .stdin(std::fs::File::open(file).unwrap())
+        .output()
+        .unwrap();
+    assert!(set.status.success());
+    assert_eq!(
+        distcc_through(&scratch, proxy),
+        local,
+        "a planted object was served"
+    );
+    assert_eq!(compiled(&server), 2, "the job was not compiled again");
+    // The proxy refused the entry and removed it, so the server found nothing.
+    assert_eq!(server_lookups(&server, "refused"), 0);
+    assert_eq!(server_lookups(&server, "miss"), 2);
+    let _ = scheduler.kill();
+    let _ = scheduler.wait();
+}
