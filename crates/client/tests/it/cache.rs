@@ -251,7 +251,7 @@ fn dependency_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
 fn direct_mode_skips_the_preprocessor_until_a_header_changes() {
     let server = Server::start(&[]);
     let scratch = Scratch::new();
-    let project = copy_demo("strkit", &scratch.path().join("p"));
+    let project = copy_demo("wordstat", &scratch.path().join("p"));
     let local_out = scratch.path().join("local");
     make_locally(&project, &local_out, &["-j4", "check"]);
     let hosts = server.host(",lzo");
@@ -275,10 +275,10 @@ fn direct_mode_skips_the_preprocessor_until_a_header_changes() {
 
     // A header most files include changes: those files are not found directly (the
     // preprocessed look-up finds them), and the objects are those of a local build.
-    let header = project.join("include/strkit/common.h");
+    let header = project.join("src/hash.h");
     let mut text = std::fs::read_to_string(&header).unwrap();
     // A macro nothing uses: the header's bytes change, the preprocessed text does not.
-    text.push_str("\n#define STRKIT_DIRECT_MODE_TEST 1\n");
+    text.push_str("\n#define WORDSTAT_DIRECT_MODE_TEST 1\n");
     std::fs::write(&header, text).unwrap();
     std::fs::remove_dir_all(&local_out).unwrap();
     make_locally(&project, &local_out, &["-j4", "check"]);
@@ -288,7 +288,7 @@ fn direct_mode_skips_the_preprocessor_until_a_header_changes() {
     assert_same_objects(&local_out, &out);
     let including = first_deps
         .values()
-        .filter(|d| String::from_utf8_lossy(d).contains("strkit/common.h"))
+        .filter(|d| String::from_utf8_lossy(d).contains("src/hash.h"))
         .count();
     assert!(including > 0);
     assert_eq!(
