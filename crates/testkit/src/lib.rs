@@ -240,6 +240,11 @@ impl Server {
         out
     }
 
+    /// The value of one series on `/metrics` (`name{label="value"}`), 0 while absent.
+    pub fn metric(&self, series: &str) -> u64 {
+        metric_in(&self.http_get("/metrics"), series)
+    }
+
     /// The `/status` document.
     pub fn status(&self) -> serde_json::Value {
         let response = self.http_get("/status");
@@ -604,6 +609,32 @@ pub fn spawn_listening(make: impl Fn(u16) -> Command) -> (u16, Child) {
 /// The `ccfarm` client binary (see [`built`]).
 pub fn ccfarm_client() -> PathBuf {
     built("ccfarm-client", "ccfarm")
+}
+
+/// The value of `series` (`name{label="value"}`) in a Prometheus text page, 0 while
+/// absent.
+pub fn metric_in(page: &str, series: &str) -> u64 {
+    page.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// Every `*.d` file under `dir`, by its path relative to `dir`.
+pub fn dependency_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut found = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "d") {
+                let name = path.strip_prefix(dir).unwrap().display().to_string();
+                found.insert(name, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    found
 }
 
 /// Assert that the `*.o` files under `farm` are exactly those under `local`, byte for

@@ -157,15 +157,6 @@ fn a_changed_define_misses_and_a_hit_replays_the_warnings() {
     assert!(stats.contains("cache misses                 2"), "{stats}");
 }
 
-/// A counter on `server`'s `/metrics`, 0 when absent.
-fn server_metric(server: &Server, series: &str) -> u64 {
-    server
-        .http_get("/metrics")
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
-}
-
 #[test]
 fn two_clients_in_different_directories_share_the_servers_redis_cache() {
     let store = Scratch::new();
@@ -202,11 +193,11 @@ fn two_clients_in_different_directories_share_the_servers_redis_cache() {
     let objects = assert_same_objects(&local_out, &alice.path().join("out")) as u64;
     let stored = "ccfarmd_cache_stores_total{result=\"stored\"}";
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while server_metric(&first, stored) < objects {
+    while first.metric(stored) < objects {
         assert!(
             std::time::Instant::now() < deadline,
             "only {} stored",
-            server_metric(&first, stored)
+            first.metric(stored)
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
@@ -224,27 +215,9 @@ fn two_clients_in_different_directories_share_the_servers_redis_cache() {
         "the second client's build compiled something"
     );
     assert_eq!(
-        server_metric(&second, "ccfarmd_cache_lookups_total{result=\"hit\"}"),
+        second.metric("ccfarmd_cache_lookups_total{result=\"hit\"}"),
         objects
     );
-}
-
-/// Every `*.d` under `dir`, by path relative to it.
-fn dependency_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut found = std::collections::BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "d") {
-                let name = path.strip_prefix(dir).unwrap().display().to_string();
-                found.insert(name, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    found
 }
 
 #[test]

@@ -8,30 +8,22 @@ use std::time::{Duration, Instant};
 use ccfarm_testkit::stores::Redis;
 use ccfarm_testkit::*;
 
-/// A counter's value on `server`'s `/metrics` (`name{label}`), 0 when absent.
-fn metric(server: &Server, series: &str) -> u64 {
-    let page = server.http_get("/metrics");
-    page.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
-}
-
 fn hits(server: &Server) -> u64 {
-    metric(server, "ccfarmd_cache_lookups_total{result=\"hit\"}")
+    server.metric("ccfarmd_cache_lookups_total{result=\"hit\"}")
 }
 
 fn compiles(server: &Server) -> u64 {
-    metric(server, "ccfarmd_jobs_total{result=\"compile_ok\"}")
+    server.metric("ccfarmd_jobs_total{result=\"compile_ok\"}")
 }
 
 /// Wait until `server` has stored `n` results (stores happen after the reply).
 fn wait_stored(server: &Server, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while metric(server, "ccfarmd_cache_stores_total{result=\"stored\"}") < n {
+    while server.metric("ccfarmd_cache_stores_total{result=\"stored\"}") < n {
         assert!(
             Instant::now() < deadline,
             "only {} of {n} results stored: {}",
-            metric(server, "ccfarmd_cache_stores_total{result=\"stored\"}"),
+            server.metric("ccfarmd_cache_stores_total{result=\"stored\"}"),
             server.log()
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -66,24 +58,6 @@ fn distcc_make(scratch: &Scratch, project: &Path, out: &Path, hosts: &str) -> Co
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     make
-}
-
-/// Every `*.d` under `dir`, by path relative to it.
-fn dependency_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut found = std::collections::BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "d") {
-                let name = path.strip_prefix(dir).unwrap().display().to_string();
-                found.insert(name, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    found
 }
 
 #[test]
@@ -265,7 +239,7 @@ fn a_dead_redis_is_a_miss_and_hits_come_back_with_it() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while metric(&server, "ccfarmd_cache_lookups_total{result=\"miss\"}") < 3 {
+    while server.metric("ccfarmd_cache_lookups_total{result=\"miss\"}") < 3 {
         assert!(
             Instant::now() < deadline,
             "the build never started: {}",
@@ -282,7 +256,7 @@ fn a_dead_redis_is_a_miss_and_hits_come_back_with_it() {
     );
     let objects = assert_same_objects(&local, &project.join("out1")) as u64;
     assert_eq!(compiles(&server), objects);
-    let unusable = metric(&server, "ccfarmd_cache_lookups_total{result=\"unusable\"}");
+    let unusable = server.metric("ccfarmd_cache_lookups_total{result=\"unusable\"}");
     assert!(
         unusable > 0,
         "no look-up met the dead store: {}",
@@ -298,7 +272,7 @@ fn a_dead_redis_is_a_miss_and_hits_come_back_with_it() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut build = 2;
     loop {
-        let before = metric(&server, "ccfarmd_cache_stores_total{result=\"stored\"}");
+        let before = server.metric("ccfarmd_cache_stores_total{result=\"stored\"}");
         make_with_distcc(
             &scratch,
             &project,
@@ -306,7 +280,7 @@ fn a_dead_redis_is_a_miss_and_hits_come_back_with_it() {
             &server.host(""),
         );
         build += 1;
-        if metric(&server, "ccfarmd_cache_stores_total{result=\"stored\"}") >= before + objects {
+        if server.metric("ccfarmd_cache_stores_total{result=\"stored\"}") >= before + objects {
             break;
         }
         assert!(
@@ -357,7 +331,7 @@ fn an_altered_entry_is_never_served_and_is_replaced() {
     assert_eq!(scratch.read("a.o"), good, "an altered entry was served");
     assert_eq!(hits(&server), 0);
     assert_eq!(
-        metric(&server, "ccfarmd_cache_lookups_total{result=\"refused\"}"),
+        server.metric("ccfarmd_cache_lookups_total{result=\"refused\"}"),
         1,
         "{}",
         server.log()

@@ -302,19 +302,7 @@ fn an_upgrade_mid_build_loses_no_proxied_job_and_fails_no_compile() {
 
 /// A counter on the scheduler's `/metrics` (`name{label}`), 0 when absent.
 fn scheduler_metric(farm: &Farm, series: &str) -> u64 {
-    farm.http_get("/metrics")
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
-}
-
-/// A counter on a server's `/metrics`, 0 when absent.
-fn server_metric(server: &Server, series: &str) -> u64 {
-    server
-        .http_get("/metrics")
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+    metric_in(&farm.http_get("/metrics"), series)
 }
 
 #[test]
@@ -337,11 +325,11 @@ fn a_second_stock_distcc_build_through_the_proxy_is_served_from_the_cache_withou
     assert_eq!(compiled(server), objects);
     let stored = "ccfarmd_cache_stores_total{result=\"stored\"}";
     let deadline = Instant::now() + Duration::from_secs(20);
-    while server_metric(server, stored) < objects {
+    while server.metric(stored) < objects {
         assert!(
             Instant::now() < deadline,
             "the server stored only {}",
-            server_metric(server, stored)
+            server.metric(stored)
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -352,7 +340,7 @@ fn a_second_stock_distcc_build_through_the_proxy_is_served_from_the_cache_withou
         ),
         objects
     );
-    let connections = server_metric(server, "ccfarmd_connections_total");
+    let connections = server.metric("ccfarmd_connections_total");
 
     // The same build again, from another checkout: every job answered by the proxy.
     let served = finish_distcc_make(
@@ -369,7 +357,7 @@ fn a_second_stock_distcc_build_through_the_proxy_is_served_from_the_cache_withou
         objects
     );
     assert_eq!(
-        server_metric(server, "ccfarmd_connections_total"),
+        server.metric("ccfarmd_connections_total"),
         connections,
         "a server was contacted"
     );

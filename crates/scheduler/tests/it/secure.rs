@@ -604,12 +604,9 @@ fn distcc_through(scratch: &Scratch, proxy: u16) -> Vec<u8> {
 
 /// A shared-cache counter of `server` (`ccfarmd_cache_lookups_total{result=…}`).
 fn server_lookups(server: &Server, result: &str) -> u64 {
-    let series = format!("ccfarmd_cache_lookups_total{{result=\"{result}\"}}");
-    server
-        .http_get("/metrics")
-        .lines()
-        .find_map(|line| line.strip_prefix(&series)?.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+    server.metric(&format!(
+        "ccfarmd_cache_lookups_total{{result=\"{result}\"}}"
+    ))
 }
 
 #[test]
