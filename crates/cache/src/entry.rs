@@ -9,8 +9,7 @@
 /// The first bytes of every entry; a new layout gets a new header.
 const HEADER: &[u8] = b"ccfarm-cache-entry 1\n";
 
-/// Bytes of the checksum at the end.
-const HASH_LEN: usize = 32;
+use crate::framing::{HASH_LEN, checked, put_checksum, put_optional};
 
 /// What a compile returned, as a local compile would have produced it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,20 +56,9 @@ impl Entry {
             Some(&self.object),
             self.dotd.as_ref(),
         ] {
-            match part {
-                Some(bytes) => {
-                    out.push(1);
-                    out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-                    out.extend_from_slice(bytes);
-                }
-                None => {
-                    out.push(0);
-                    out.extend_from_slice(&0u64.to_le_bytes());
-                }
-            }
+            put_optional(&mut out, part.map(Vec::as_slice));
         }
-        let hash = blake3::hash(&out);
-        out.extend_from_slice(hash.as_bytes());
+        put_checksum(&mut out);
         out
     }
 
@@ -80,29 +68,13 @@ impl Entry {
         if body.len() < 4 + 4 * 9 + HASH_LEN {
             return Err(EntryError::Truncated);
         }
-        let (contents, hash) = bytes.split_at(bytes.len() - HASH_LEN);
-        if blake3::hash(contents).as_bytes() != hash {
-            return Err(EntryError::Checksum);
-        }
-        let mut rest = &contents[HEADER.len()..];
-        let mut take = |n: usize| -> Result<&[u8], EntryError> {
-            if rest.len() < n {
-                return Err(EntryError::Truncated);
-            }
-            let (head, tail) = rest.split_at(n);
-            rest = tail;
-            Ok(head)
-        };
-        let status = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes"));
+        let mut fields = checked(bytes, HEADER)?;
+        let status = u32::from_le_bytes(fields.array()?);
         let mut parts = Vec::with_capacity(4);
         for _ in 0..4 {
-            let present = take(1)?[0];
-            let len = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
-            let len = usize::try_from(len).map_err(|_| EntryError::Truncated)?;
-            let bytes = take(len)?.to_vec();
-            parts.push((present == 1).then_some(bytes));
+            parts.push(fields.optional()?.map(<[u8]>::to_vec));
         }
-        if !rest.is_empty() {
+        if !fields.is_empty() {
             return Err(EntryError::Format);
         }
         let mut parts = parts.into_iter();

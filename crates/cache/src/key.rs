@@ -4,6 +4,8 @@ use std::fmt;
 
 use ccfarm_compiler::{ArgForm, Classification, scan_args, strip_local_args};
 
+use crate::framing::Fields;
+
 /// Changes whenever what goes into a key changes, so old entries simply stop matching.
 const KEY_FORMAT: &[u8] = b"ccfarm-cache-key-2";
 
@@ -194,12 +196,8 @@ pub fn key(inputs: &KeyInputs<'_>) -> Result<Key, NotCacheable> {
     };
     let output = job.output_arg.map(|p| (p.value_index(), p.form));
     let options = compiler_options(inputs.argv, job.input_index, output);
-    let mut hash = blake3::Hasher::new();
-    // Every field is length-prefixed, so no two different inputs hash the same bytes.
-    let mut field = |bytes: &[u8]| {
-        hash.update(&(bytes.len() as u64).to_le_bytes());
-        hash.update(bytes);
-    };
+    let mut fields = Fields::new();
+    let mut field = |bytes: &[u8]| fields.field(bytes);
     field(KEY_FORMAT);
     field(inputs.compiler.as_bytes());
     field(job.language.x_name().as_bytes());
@@ -214,7 +212,7 @@ pub fn key(inputs: &KeyInputs<'_>) -> Result<Key, NotCacheable> {
     };
     field(directory.as_bytes());
     field(inputs.source);
-    Ok(Key(*hash.finalize().as_bytes()))
+    Ok(fields.key())
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod disk;
 pub mod entry;
 #[cfg(feature = "shared")]
 pub mod farm_store;
+mod framing;
 pub mod key;
 pub mod manifest;
 pub mod request;

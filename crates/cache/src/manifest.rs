@@ -12,14 +12,13 @@
 //! against by not writing a manifest that lists a file newer than the compile's start.
 
 use crate::entry::EntryError;
+use crate::framing::{Fields, checked, put_checksum, put_optional};
 use crate::key::Key;
 
 /// The first bytes of every manifest; a new layout gets a new header.
 const HEADER: &[u8] = b"ccfarm-cache-manifest 1\n";
 /// Changes whenever what goes into a manifest key changes.
 const KEY_FORMAT: &[u8] = b"ccfarm-cache-direct-1";
-/// Bytes of the checksum at the end.
-const HASH_LEN: usize = 32;
 /// Caps on what a manifest read back may claim, so a damaged one cannot make the reader
 /// allocate without bound.
 const MAX_FILES: usize = 1 << 17;
@@ -54,24 +53,20 @@ pub struct DirectInputs<'a> {
 
 /// The key of a job's manifest.
 pub fn manifest_key(inputs: &DirectInputs<'_>) -> Key {
-    let mut hash = blake3::Hasher::new();
-    let mut field = |bytes: &[u8]| {
-        hash.update(&(bytes.len() as u64).to_le_bytes());
-        hash.update(bytes);
-    };
-    field(KEY_FORMAT);
-    field(inputs.compiler.as_bytes());
-    field(&(inputs.argv.len() as u64).to_le_bytes());
+    let mut fields = Fields::new();
+    fields.field(KEY_FORMAT);
+    fields.field(inputs.compiler.as_bytes());
+    fields.field(&(inputs.argv.len() as u64).to_le_bytes());
     for arg in inputs.argv {
-        field(arg.as_bytes());
+        fields.field(arg.as_bytes());
     }
-    field(inputs.cwd.as_bytes());
-    field(&(inputs.env.len() as u64).to_le_bytes());
+    fields.field(inputs.cwd.as_bytes());
+    fields.field(&(inputs.env.len() as u64).to_le_bytes());
     for var in inputs.env {
-        field(var.as_bytes());
+        fields.field(var.as_bytes());
     }
-    field(inputs.source);
-    Key::from_bytes(*hash.finalize().as_bytes())
+    fields.field(inputs.source);
+    fields.key()
 }
 
 /// One file the preprocessor read, and the hash of its contents then.
@@ -101,63 +96,35 @@ impl Manifest {
         let mut out = Vec::new();
         out.extend_from_slice(HEADER);
         out.extend_from_slice(self.result.as_bytes());
-        match &self.dotd {
-            Some(dotd) => {
-                out.push(1);
-                out.extend_from_slice(&(dotd.len() as u64).to_le_bytes());
-                out.extend_from_slice(dotd);
-            }
-            None => {
-                out.push(0);
-                out.extend_from_slice(&0u64.to_le_bytes());
-            }
-        }
+        put_optional(&mut out, self.dotd.as_deref());
         out.extend_from_slice(&(self.reads.len() as u32).to_le_bytes());
         for read in &self.reads {
             out.extend_from_slice(&(read.path.len() as u32).to_le_bytes());
             out.extend_from_slice(read.path.as_bytes());
             out.extend_from_slice(&read.hash);
         }
-        let hash = blake3::hash(&out);
-        out.extend_from_slice(hash.as_bytes());
+        put_checksum(&mut out);
         out
     }
 
     /// The manifest in `bytes`, if they are a whole, unaltered one.
     pub fn decode(bytes: &[u8]) -> Result<Manifest, EntryError> {
-        let body = bytes.strip_prefix(HEADER).ok_or(EntryError::Format)?;
-        if body.len() < HASH_LEN {
-            return Err(EntryError::Truncated);
-        }
-        let (body_only, hash) = bytes.split_at(bytes.len() - HASH_LEN);
-        if blake3::hash(body_only).as_bytes() != hash {
-            return Err(EntryError::Checksum);
-        }
-        let mut rest = &body[..body.len() - HASH_LEN];
-        let mut take = |n: usize| -> Result<&[u8], EntryError> {
-            if rest.len() < n {
-                return Err(EntryError::Truncated);
-            }
-            let (head, tail) = rest.split_at(n);
-            rest = tail;
-            Ok(head)
-        };
-        let result = Key::from_bytes(take(32)?.try_into().expect("32 bytes"));
-        let present = take(1)?[0] == 1;
-        let len = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes")) as usize;
-        let dotd = present.then(|| take(len).map(<[u8]>::to_vec)).transpose()?;
-        let count = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+        let mut fields = checked(bytes, HEADER)?;
+        let result = Key::from_bytes(fields.array()?);
+        let dotd = fields.optional()?.map(<[u8]>::to_vec);
+        let count = u32::from_le_bytes(fields.array()?) as usize;
         if count > MAX_FILES {
             return Err(EntryError::Format);
         }
         let mut reads = Vec::with_capacity(count);
         for _ in 0..count {
-            let len = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+            let len = u32::from_le_bytes(fields.array()?) as usize;
             if len > MAX_PATH {
                 return Err(EntryError::Format);
             }
-            let path = String::from_utf8(take(len)?.to_vec()).map_err(|_| EntryError::Format)?;
-            let hash = take(32)?.try_into().expect("32 bytes");
+            let path =
+                String::from_utf8(fields.take(len)?.to_vec()).map_err(|_| EntryError::Format)?;
+            let hash = fields.array()?;
             reads.push(Read { path, hash });
         }
         Ok(Manifest {
