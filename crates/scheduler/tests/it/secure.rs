@@ -56,6 +56,19 @@ impl Authority {
     }
 }
 
+/// A scheduler with the configuration file `config` and its HTTP endpoint on `http`, on a
+/// free control port; that port and the process.
+fn spawn_scheduler(config: &Path, http: u16) -> (u16, Child) {
+    spawn_listening(|port| {
+        let mut c = std::process::Command::new(SCHEDULER);
+        c.args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--http", &format!("127.0.0.1:{http}"), "--config"])
+            .arg(config)
+            .stderr(std::process::Stdio::null());
+        c
+    })
+}
+
 fn rand_suffix() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -202,14 +215,7 @@ impl SecureFarm {
         )
         .unwrap();
         let http = free_port();
-        let (port, scheduler) = spawn_listening(|port| {
-            let mut c = std::process::Command::new(SCHEDULER);
-            c.args(["--listen", &format!("127.0.0.1:{port}")])
-                .args(["--http", &format!("127.0.0.1:{http}"), "--config"])
-                .arg(&path)
-                .stderr(std::process::Stdio::null());
-            c
-        });
+        let (port, scheduler) = spawn_scheduler(&path, http);
         let build7 = authority.issue(Proven::Server, "build7");
         let server = Server::start(&[
             "--scheduler",
@@ -626,15 +632,7 @@ fn on_a_secure_farm_the_proxy_serves_only_entries_a_server_sealed() {
         ),
     )
     .unwrap();
-    let http = free_port();
-    let (port, mut scheduler) = spawn_listening(|port| {
-        let mut c = std::process::Command::new(SCHEDULER);
-        c.args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--http", &format!("127.0.0.1:{http}"), "--config"])
-            .arg(&config)
-            .stderr(std::process::Stdio::null());
-        c
-    });
+    let (port, mut scheduler) = spawn_scheduler(&config, free_port());
     let build7 = authority.issue(Proven::Server, "build7");
     let server = Server::start(&[
         "--scheduler",
