@@ -9,6 +9,7 @@
 /// The first bytes of every entry; a new layout gets a new header.
 const HEADER: &[u8] = b"ccfarm-cache-entry 1\n";
 
+pub use crate::framing::EntryError;
 use crate::framing::{HASH_LEN, checked, put_checksum, put_optional};
 
 /// What a compile returned, as a local compile would have produced it.
@@ -24,20 +25,6 @@ pub struct Entry {
     pub object: Vec<u8>,
     /// The dependency file, when the compile made one.
     pub dotd: Option<Vec<u8>>,
-}
-
-/// Why bytes are not an entry.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EntryError {
-    /// Another format, or not an entry at all.
-    #[error("not a ccfarm cache entry of this version")]
-    Format,
-    /// Shorter than its lengths say.
-    #[error("the entry is cut short")]
-    Truncated,
-    /// The checksum does not match the contents.
-    #[error("the entry's checksum does not match its contents")]
-    Checksum,
 }
 
 impl Entry {

@@ -2,8 +2,19 @@
 //! everything before it, so that a file cut short, damaged or altered is refused whole;
 //! and the length-prefixed hashing keys are made with.
 
-use crate::entry::EntryError;
-use crate::key::Key;
+/// Why bytes are not a cache file (an entry or a manifest) of this version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    /// Another format, or not an entry at all.
+    #[error("not a ccfarm cache entry of this version")]
+    Format,
+    /// Shorter than its lengths say.
+    #[error("the entry is cut short")]
+    Truncated,
+    /// The checksum does not match the contents.
+    #[error("the entry's checksum does not match its contents")]
+    Checksum,
+}
 
 /// Bytes of the checksum at the end of a file.
 pub(crate) const HASH_LEN: usize = 32;
@@ -89,8 +100,8 @@ impl Fields {
         self.0.update(bytes);
     }
 
-    /// The key the fields make.
-    pub(crate) fn key(&self) -> Key {
-        Key::from_bytes(*self.0.finalize().as_bytes())
+    /// The hash the fields make, which keys are made of.
+    pub(crate) fn finish(&self) -> [u8; 32] {
+        *self.0.finalize().as_bytes()
     }
 }

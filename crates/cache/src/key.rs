@@ -212,7 +212,7 @@ pub fn key(inputs: &KeyInputs<'_>) -> Result<Key, NotCacheable> {
     };
     field(directory.as_bytes());
     field(inputs.source);
-    Ok(fields.key())
+    Ok(Key::from_bytes(fields.finish()))
 }
 
 #[cfg(test)]

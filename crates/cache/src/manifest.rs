@@ -66,7 +66,7 @@ pub fn manifest_key(inputs: &DirectInputs<'_>) -> Key {
         fields.field(var.as_bytes());
     }
     fields.field(inputs.source);
-    fields.key()
+    Key::from_bytes(fields.finish())
 }
 
 /// One file the preprocessor read, and the hash of its contents then.

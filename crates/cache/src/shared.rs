@@ -28,7 +28,7 @@ pub const DEFAULT_DEADLINE_MS: u64 = 300;
 
 /// A store across the network, used without credentials, would let anyone able to write
 /// it plant objects that are served: refused unless the operator says `--insecure`.
-pub fn check_exposure(url: &str) -> Result<(), String> {
+pub fn check_exposure(url: &str) -> Result<(), ExposedStore> {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
     let host = authority
@@ -46,12 +46,22 @@ pub fn check_exposure(url: &str) -> Result<(), String> {
     if loopback {
         return Ok(());
     }
-    Err(format!(
-        "a shared cache at {host} needs credentials: without them entries can be neither \
-         sealed nor checked, so anyone able to write the store could plant objects that \
-         are served; set `credentials` (from `ccfarm ca issue`), or pass --insecure to \
-         trust everyone who can write the store"
-    ))
+    Err(ExposedStore {
+        host: host.to_owned(),
+    })
+}
+
+/// A shared store off loopback, to be used without credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a shared cache at {host} needs credentials: without them entries can be neither \
+     sealed nor checked, so anyone able to write the store could plant objects that \
+     are served; set `credentials` (from `ccfarm ca issue`), or pass --insecure to \
+     trust everyone who can write the store"
+)]
+pub struct ExposedStore {
+    /// The store's host.
+    pub host: String,
 }
 
 /// Why the shared store cannot be used.
@@ -326,12 +336,14 @@ mod tests {
         ] {
             assert_eq!(check_exposure(url), Ok(()), "{url}");
         }
-        for url in [
-            "redis://10.0.0.5:6379",
-            "webdav+https://u:p@dav.example/ccfarm",
-            "s3://bucket/prefix",
+        for (url, host) in [
+            ("redis://10.0.0.5:6379", "10.0.0.5"),
+            ("webdav+https://u:p@dav.example/ccfarm", "dav.example"),
+            ("s3://bucket/prefix", "bucket"),
         ] {
-            let err = check_exposure(url).unwrap_err();
+            let refused = check_exposure(url).unwrap_err();
+            assert_eq!(refused.host, host, "{url}");
+            let err = refused.to_string();
             assert!(err.contains("needs credentials"), "{url}: {err}");
             assert!(!err.contains(":p@"), "{err}");
         }

@@ -5,7 +5,7 @@
 //! the machine as an [`Event`]; the machine decides everything else.
 //!
 //! A scheduler grant and a host-list entry are sent the job by the same code
-//! ([`Remote`]); they differ only in how they are connected to.
+//! ([`crate::send::Remote`]); they differ only in how they are connected to.
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -15,24 +15,24 @@ use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use ccfarm_proto::distcc::{Version, encode_command, encode_source};
-use ccfarm_proto::farm::{GrantProof, JobDescription};
+use ccfarm_proto::farm::JobDescription;
 
 use crate::agent::Dialer;
 use crate::backoff::{BackoffPolicy, BackoffStore, HostState, is_backed_off};
 use crate::distribution::{Action, Answer, Distribution, Event, Level, Rules, SCHEDULER_KEY, Slot};
 use crate::exit;
 use crate::history::History;
-use crate::hosts::{HostEntry, HostTransport};
+use crate::hosts::HostEntry;
 use crate::job::{self, Job};
 use crate::lease::{self, Lease, Notice, Watched};
 use crate::preprocess::{self, RunningCpp};
 use crate::race::{Grant, RaceEvent};
 use crate::records::{CacheNote, Place};
-use crate::remote::{Breaker, Connection, RemoteError, Timeouts};
+use crate::remote::{Breaker, Connection, RemoteError};
 use crate::result_cache;
+use crate::send::Remote;
 use crate::slots::{Candidate, SlotGuard};
-use crate::verdict::{self, Verdict};
+use crate::verdict::Verdict;
 
 /// Distribute `job`; the process exit code, and where the job ran.
 pub(crate) fn distribute(job: &Job<'_>) -> (i32, Place, Option<CacheNote>) {
@@ -508,115 +508,5 @@ fn notice(notice: Notice) -> RaceEvent {
             },
         },
         Notice::Lost(why) => RaceEvent::Lost(why),
-    }
-}
-
-/// A server a job is sent to: a host-list entry or a scheduler's grant.
-enum Remote<'r> {
-    Listed(&'r HostEntry),
-    Granted(&'r Grant),
-}
-
-impl Remote<'_> {
-    fn address(&self) -> (&str, u16) {
-        match self {
-            Remote::Listed(entry) => match &entry.transport {
-                HostTransport::Tcp { host, port } => (host, *port),
-                _ => unreachable!("only TCP entries are sent jobs"),
-            },
-            Remote::Granted(grant) => (&grant.host, grant.port),
-        }
-    }
-
-    fn version(&self) -> Version {
-        let lzo = match self {
-            Remote::Listed(entry) => entry.lzo,
-            Remote::Granted(grant) => grant.lzo,
-        };
-        if lzo { Version::V2 } else { Version::V1 }
-    }
-
-    fn proof(&self) -> Option<&GrantProof> {
-        match self {
-            Remote::Listed(_) => None,
-            Remote::Granted(grant) => grant.proof.as_ref(),
-        }
-    }
-
-    /// As the log names it.
-    fn name(&self) -> String {
-        match self {
-            Remote::Listed(entry) => entry.display(),
-            Remote::Granted(grant) => grant.to_string(),
-        }
-    }
-}
-
-impl Job<'_> {
-    /// Connect and send the command line (the source follows once preprocessed).
-    fn connect(&self, remote: &Remote<'_>) -> Result<Connection, RemoteError> {
-        let (name, port) = remote.address();
-        let timeouts = Timeouts {
-            connect: self.ctx.settings.connect_timeout,
-            io: self.ctx.settings.io_timeout,
-        };
-        let mut connection = match remote.proof() {
-            // A secure grant: TLS, to the server named in it, with its ticket.
-            Some(proof) => {
-                let dialer = self.ctx.dialer().map_err(|why| RemoteError::Refused {
-                    addr: format!("{name}:{port}"),
-                    why: why.to_string(),
-                })?;
-                Connection::open_granted(name, port, timeouts, dialer, proof)?
-            }
-            None => Connection::open(name, port, timeouts)?,
-        };
-        connection.send(&encode_command(remote.version(), &self.server_argv()))?;
-        Ok(connection)
-    }
-
-    /// Run the job on `remote`, on `connection` if one was opened early, giving up as
-    /// soon as `breaker` (if any) trips. Writes nothing.
-    fn exchange(
-        &self,
-        remote: &Remote<'_>,
-        connection: Option<Result<Connection, RemoteError>>,
-        breaker: Option<&Breaker>,
-        source: &Bytes,
-    ) -> Verdict {
-        self.ctx.log.info(&format!(
-            "exec on {}: {}",
-            remote.name(),
-            ccfarm_compiler::strip_local_args(self.argv).join(" ")
-        ));
-        let version = remote.version();
-        let reply = connection
-            .unwrap_or_else(|| self.connect(remote))
-            .and_then(|mut c| {
-                if let Some(proof) = remote.proof() {
-                    self.ctx.log.info(&format!(
-                        "over TLS to {} (its certificate checked){}, with the scheduler's ticket",
-                        proof.server,
-                        if c.through_agent() {
-                            " by the user's agent"
-                        } else {
-                            ""
-                        }
-                    ));
-                }
-                if let Some(breaker) = breaker {
-                    breaker.guard(&c)?;
-                }
-                c.send(&encode_source(version, source))?;
-                c.read_reply(version)
-            });
-        verdict::judge(reply)
-    }
-
-    fn server_argv(&self) -> Vec<Bytes> {
-        ccfarm_compiler::strip_local_args(self.argv)
-            .iter()
-            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-            .collect()
     }
 }

@@ -31,5 +31,6 @@ pub mod race;
 pub mod records;
 pub mod remote;
 mod result_cache;
+mod send;
 pub mod slots;
 pub mod verdict;

@@ -18,7 +18,7 @@
 //! next compile replaces it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -32,7 +32,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tracing::{debug, info, warn};
 
-use crate::daemon::Daemon;
+use crate::compilers::CompilerPolicy;
 
 /// The result label of the look-up and store counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
@@ -127,7 +127,7 @@ impl ServerCache {
         if let Some(known) = self.identities.lock().expect("not poisoned").get(program) {
             return known.clone();
         }
-        let found = crate::register::identify_one(program)
+        let found = crate::compilers::identify_one(program)
             .map(|id| ccfarm_cache::identity(&id.version, &id.target));
         self.identities
             .lock()
@@ -194,18 +194,19 @@ impl ServerCache {
 
 /// Key `request` and look it up: the key to store the result under after a miss, or
 /// the reply of a hit. Every failure is a miss, counted by reason.
-pub async fn consult(daemon: &Daemon, request: &Request) -> (Option<Key>, Option<Reply>) {
-    let Some(cache) = daemon.cache.clone() else {
-        return (None, None);
-    };
-    let metrics = &daemon.stats.cache;
+pub async fn consult(
+    cache: &Arc<ServerCache>,
+    compilers: &CompilerPolicy,
+    metrics: &CacheMetrics,
+    request: &Request,
+) -> (Option<Key>, Option<Reply>) {
     let argv0 = request
         .argv
         .first()
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .unwrap_or_default();
     // A compiler that may not run is refused when the job is prepared; no key is needed.
-    let Ok(program) = daemon.compilers.resolve(&argv0) else {
+    let Ok(program) = compilers.resolve(&argv0) else {
         return (None, None);
     };
     let keyed = {

@@ -8,6 +8,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use ccfarm_compiler::identity;
+
 /// The directories distccd reads its allow-list from.
 pub const MASQUERADE_DIRS: [&str; 2] = ["/usr/lib/distcc", "/usr/local/lib/distcc"];
 
@@ -113,6 +115,23 @@ impl CompilerPolicy {
             Err(NotAllowed::Name(argv0.to_owned()))
         }
     }
+}
+
+/// The identity of the compiler `program` (a name run through `PATH`, or a path), by
+/// asking it ([`identity::identify`]); `None` when it does not run or answer.
+pub fn identify_one(program: impl AsRef<std::ffi::OsStr>) -> Option<identity::Identity> {
+    let program = program.as_ref();
+    identity::identify(|flag| {
+        let out = std::process::Command::new(program)
+            .arg(flag)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    })
 }
 
 #[cfg(test)]

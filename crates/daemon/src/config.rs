@@ -368,7 +368,8 @@ impl Cli {
         if let Some(url) = &cache
             && !(credentials.is_some() || insecure)
         {
-            ccfarm_cache::shared::check_exposure(url).map_err(ConfigError::Invalid)?;
+            ccfarm_cache::shared::check_exposure(url)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
         let sandbox = self.sandbox.merge(file.sandbox.unwrap_or_default())?;
         Ok(Config {

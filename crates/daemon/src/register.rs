@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use ccfarm_compiler::identity;
 use ccfarm_proto::farm::{
     self, CompilerIdentity, DEFAULT_MAX_FRAME, FromScheduler, PROTOCOL_VERSION, Role, ToScheduler,
 };
@@ -216,7 +215,7 @@ pub fn identify(names: &[String]) -> Vec<CompilerIdentity> {
     names
         .iter()
         .filter_map(|name| {
-            let id = identify_one(name)?;
+            let id = crate::compilers::identify_one(name)?;
             Some(CompilerIdentity {
                 name: name.clone(),
                 version: id.version,
@@ -226,26 +225,10 @@ pub fn identify(names: &[String]) -> Vec<CompilerIdentity> {
         .collect()
 }
 
-/// The identity of the compiler `program` (a name run through `PATH`, or a path), by
-/// asking it ([`identity::identify`]); `None` when it does not run or answer.
-pub fn identify_one(program: impl AsRef<std::ffi::OsStr>) -> Option<identity::Identity> {
-    let program = program.as_ref();
-    identity::identify(|flag| {
-        let out = std::process::Command::new(program)
-            .arg(flag)
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    })
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{identify_one, offered_slots};
+    use super::offered_slots;
+    use crate::compilers::identify_one;
 
     /// What the compiler answers when asked, and what its objects say of it (all a probe
     /// of a stock distccd can see), agree: a server identified either way matches clients.

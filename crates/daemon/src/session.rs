@@ -106,8 +106,9 @@ pub async fn serve<S>(
     if let Some(refusal) = denial {
         return refuse(&daemon, &mut writer, peer, version, &summary, refusal).await;
     }
-    if daemon.cache.is_some() {
-        match crate::cache::consult(&daemon, &request).await {
+    if let Some(cache) = &daemon.cache {
+        let metrics = &daemon.stats.cache;
+        match crate::cache::consult(cache, &daemon.compilers, metrics, &request).await {
             (_, Some(reply)) => return ctx.answer_from_cache(&mut writer, &summary, reply).await,
             (key, None) => ctx.cache_key = key,
         }

@@ -255,7 +255,7 @@ fn proxy_cache(
         None => None,
     };
     if credentials.is_none() && !options.insecure {
-        ccfarm_cache::shared::check_exposure(url).map_err(StartError::Config)?;
+        ccfarm_cache::shared::check_exposure(url).map_err(|e| StartError::Config(e.to_string()))?;
     }
     let deadline = std::time::Duration::from_millis(
         options
