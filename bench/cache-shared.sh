@@ -7,6 +7,10 @@
 #   - the shared cache: ccfarm clients against a ccfarmd with --cache on a real
 #     redis-server, the client's own cache off; warm = the store filled by the cold
 #     build, every job answered by the server without compiling;
+#   - the shared cache through the scheduler (cache = the same Redis): clients with
+#     their cache on (CCFARM_CACHE=1) but emptied before each build; warm = every job
+#     answered in direct mode from the user's manifests and the servers' entries,
+#     without preprocessing;
 # beside a plain local build and the farm without any cache. REPS repetitions (default
 # 3), each from empty caches; every repetition and the median, in seconds.
 #
@@ -39,7 +43,22 @@ pids+=($!)
     --tmp-dir "$work/jobs-shared" --log-file "$work/shared.log" \
     --cache "redis://127.0.0.1:$redis_port" &
 pids+=($!)
-wait_port "$PORT"; wait_port $((PORT + 1))
+sched_port=$((PORT + 3))
+printf 'cache = "redis://127.0.0.1:%s"\n' "$redis_port" > "$work/scheduler.toml"
+"$BIN/ccfarm-scheduler" --listen "127.0.0.1:$sched_port" --http "127.0.0.1:$((PORT + 4))" \
+    --config "$work/scheduler.toml" >"$work/scheduler.log" 2>&1 &
+pids+=($!)
+wait_port "$sched_port"
+mkdir -p "$work/jobs-sched"
+"$BIN/ccfarmd" --no-detach --listen 127.0.0.1 --port $((PORT + 5)) --allow 127.0.0.1 --jobs "$J" \
+    --tmp-dir "$work/jobs-sched" --log-file "$work/sched-server.log" \
+    --cache "redis://127.0.0.1:$redis_port" --scheduler "127.0.0.1:$sched_port" &
+pids+=($!)
+wait_port "$PORT"; wait_port $((PORT + 1)); wait_port $((PORT + 5))
+for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$((PORT + 4))/status" | grep -qiE '"health" *: *"up"' && break
+    sleep 0.1
+done
 
 # The projects: strkit as it is; zstd's library with a two-rule makefile.
 cp -r "$here/demo/strkit" "$work/strkit"
@@ -67,7 +86,7 @@ build() {   # build PROJECT CC...  -> seconds on stdout
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 sccache=$(command -v sccache || true)
-kinds="local ccache-cold ccache-warm ccache-pp-cold ccache-pp-warm${sccache:+ sccache-cold sccache-warm} farm-nocache local-cache-cold local-cache-warm shared-cold shared-warm"
+kinds="local ccache-cold ccache-warm ccache-pp-cold ccache-pp-warm${sccache:+ sccache-cold sccache-warm} farm-nocache local-cache-cold local-cache-warm shared-cold shared-warm sched-cold sched-warm"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for project in strkit zstd; do
     declare -A times=()
@@ -107,7 +126,15 @@ for project in strkit zstd; do
         sleep 1  # the server stores after replying
         rm -rf "$CCFARM_DIR"
         times[shared-warm]+=" $(CCFARM_CACHE=0 build $project "$BIN/ccfarm" gcc)"
-        unset CCFARM_DIR CCFARM_HOSTS CCFARM_FALLBACK CCFARM_AGENT
+        redis-cli -p "$redis_port" FLUSHALL >/dev/null
+        unset CCFARM_HOSTS
+        export CCFARM_SCHEDULER="127.0.0.1:$sched_port"
+        rm -rf "$CCFARM_DIR"
+        times[sched-cold]+=" $(CCFARM_CACHE=1 build $project "$BIN/ccfarm" gcc)"
+        sleep 1  # the server stores after replying
+        rm -rf "$CCFARM_DIR"
+        times[sched-warm]+=" $(CCFARM_CACHE=1 build $project "$BIN/ccfarm" gcc)"
+        unset CCFARM_DIR CCFARM_SCHEDULER CCFARM_FALLBACK CCFARM_AGENT
     done
     echo "$project ($jobs compiles), make -j$J, $REPS repetitions"
     for k in $kinds; do
@@ -117,3 +144,4 @@ for project in strkit zstd; do
 done
 echo "load average before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "shared server: $(grep -c 'cache hit' "$work/shared.log") jobs answered from the cache"
+echo "scheduler: $(curl -s "http://127.0.0.1:$((PORT + 4))/metrics" | grep '^ccfarm_scheduler_client_cache_requests_total' | tr '\n' ' ')"

@@ -1,12 +1,14 @@
 //! A shared store as the farm uses it: entries sealed by the server that wrote them,
 //! and served only when the seal holds.
 //!
-//! Compile servers write (they store what they compiled themselves); the scheduler's
-//! proxy and the servers read. With credentials, a writer seals each entry with its
-//! farm key and a reader serves only entries a server of its own farm sealed for that
-//! key; without credentials (loopback, or `--insecure`) only the entry's own checksum is
-//! checked. An entry refused for either reason is removed, so the next compile
-//! replaces it.
+//! Compile servers write entries (they store what they compiled themselves); the
+//! scheduler's proxy, the scheduler's clients and the servers read. The scheduler
+//! writes direct-mode manifests, each filed under the user who sent it
+//! ([`crate::manifest::writer_key`]). With credentials, a writer seals what it stores
+//! with its farm key and a reader serves only what a member of the writing role sealed
+//! for that key; without credentials (loopback, or `--insecure`) only the bytes' own
+//! checksum is checked. Whatever is refused for either reason is removed, so the next
+//! compile replaces it.
 
 use std::time::SystemTime;
 
@@ -14,14 +16,15 @@ use ccfarm_trust::{Credentials, Role, SealChecker, SealError, Sealer};
 
 use crate::entry::Entry;
 use crate::key::Key;
+use crate::manifest::Manifest;
 use crate::sealed::{self, Seal};
 use crate::shared::{SharedError, SharedStore};
 
-/// What the store had for a job.
+/// What the store had for a job (an entry, or a manifest).
 #[derive(Debug)]
-pub enum Lookup {
+pub enum Lookup<T = Entry> {
     /// A whole entry, from a writer this reader trusts.
-    Hit(Entry),
+    Hit(T),
     /// Nothing under the key.
     Miss,
     /// An entry that is not served (altered, cut short, or not sealed by a server of the
@@ -48,17 +51,28 @@ impl std::fmt::Debug for FarmStore {
 }
 
 impl FarmStore {
-    /// `store` as a farm member with `credentials` (if any) uses it; a `writer` seals
-    /// what it stores with them.
+    /// `store` as a farm member with `credentials` (if any) uses it for entries, which
+    /// servers write; a `writer` seals what it stores with them.
     pub fn new(
         store: SharedStore,
         credentials: Option<&Credentials>,
         writer: bool,
     ) -> Result<FarmStore, SealError> {
+        FarmStore::written_by(store, credentials, writer, Role::Server)
+    }
+
+    /// `store` for what members of the role `sealer` write and seal (servers their
+    /// entries, the scheduler its users' manifests).
+    pub fn written_by(
+        store: SharedStore,
+        credentials: Option<&Credentials>,
+        writer: bool,
+        sealer: Role,
+    ) -> Result<FarmStore, SealError> {
         let (sealer, checker) = match credentials {
             Some(credentials) => (
                 writer.then(|| Sealer::new(credentials)).transpose()?,
-                Some(SealChecker::new(credentials, Role::Server)?),
+                Some(SealChecker::new(credentials, sealer)?),
             ),
             None => (None, None),
         };
@@ -79,12 +93,25 @@ impl FarmStore {
         self.checker.is_some()
     }
 
-    /// What the store holds under `key`, checked.
+    /// The entry the store holds under `key`, checked.
     pub async fn look_up(&self, key: &Key) -> Lookup {
+        self.fetch(key, |bytes| Entry::decode(bytes).map_err(|e| e.to_string()))
+            .await
+    }
+
+    /// The manifest the store holds under `key`, checked.
+    pub async fn look_up_manifest(&self, key: &Key) -> Lookup<Manifest> {
+        self.fetch(key, |bytes| {
+            Manifest::decode(bytes).map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    async fn fetch<T>(&self, key: &Key, decode: impl Fn(&[u8]) -> Result<T, String>) -> Lookup<T> {
         match self.store.get(key).await {
             Ok(None) => Lookup::Miss,
-            Ok(Some(bytes)) => match self.open(key, &bytes) {
-                Ok(entry) => Lookup::Hit(entry),
+            Ok(Some(bytes)) => match self.open(key, &bytes).and_then(&decode) {
+                Ok(found) => Lookup::Hit(found),
                 Err(why) => {
                     // A refused entry would be refused again; the next compile
                     // replaces it. Failing to remove it only costs that.
@@ -98,7 +125,15 @@ impl FarmStore {
 
     /// Store `entry` under `key`, sealed when this member seals.
     pub async fn keep(&self, key: &Key, entry: &Entry) -> Result<(), SharedError> {
-        let bytes = entry.encode();
+        self.keep_bytes(key, entry.encode()).await
+    }
+
+    /// Store `manifest` under `key`, sealed when this member seals.
+    pub async fn keep_manifest(&self, key: &Key, manifest: &Manifest) -> Result<(), SharedError> {
+        self.keep_bytes(key, manifest.encode()).await
+    }
+
+    async fn keep_bytes(&self, key: &Key, bytes: Vec<u8>) -> Result<(), SharedError> {
         let seal = self.sealer.as_ref().map(|sealer| {
             let (cert, signature) = sealer.seal(&sealed::message(key, &bytes));
             Seal { cert, signature }
@@ -108,19 +143,19 @@ impl FarmStore {
             .await
     }
 
-    /// The entry in `bytes` stored under `key`, if whole and from a trusted writer.
-    fn open(&self, key: &Key, bytes: &[u8]) -> Result<Entry, String> {
+    /// What `bytes` stored under `key` hold, if from a trusted writer.
+    fn open<'b>(&self, key: &Key, bytes: &'b [u8]) -> Result<&'b [u8], String> {
         let (entry, seal) = sealed::decode(bytes).map_err(|e| e.to_string())?;
         if let Some(checker) = &self.checker {
             let Some(Seal { cert, signature }) = seal else {
-                return Err("not sealed by a server of this farm".into());
+                return Err("not sealed by a member of this farm".into());
             };
             let message = sealed::message(key, entry);
             checker
                 .check(&cert, &message, &signature, SystemTime::now())
                 .map_err(|e| e.to_string())?;
         }
-        Entry::decode(entry).map_err(|e| e.to_string())
+        Ok(entry)
     }
 }
 
@@ -157,6 +192,13 @@ mod tests {
         FarmStore::new(store, credentials, false).unwrap()
     }
 
+    /// What `reader` serves of `bytes` under `key`, as an entry.
+    fn opened(reader: &FarmStore, key: &Key, bytes: &[u8]) -> Result<Entry, String> {
+        reader
+            .open(key, bytes)
+            .and_then(|b| Entry::decode(b).map_err(|e| e.to_string()))
+    }
+
     fn entry() -> Vec<u8> {
         Entry {
             status: 0,
@@ -181,22 +223,18 @@ mod tests {
         let key = Key::from_bytes([1; 32]);
         let entry = entry();
 
-        assert!(reader.open(&key, &sealed_by(&writer, &key, &entry)).is_ok());
+        assert!(opened(&reader, &key, &sealed_by(&writer, &key, &entry)).is_ok());
 
-        let err = reader
-            .open(&key, &sealed::encode(&entry, None))
-            .unwrap_err();
+        let err = opened(&reader, &key, &sealed::encode(&entry, None)).unwrap_err();
         assert!(err.contains("not sealed"), "{err}");
 
         let user = member(&farm, Role::User, "mallory");
-        let err = reader
-            .open(&key, &sealed_by(&user, &key, &entry))
-            .unwrap_err();
+        let err = opened(&reader, &key, &sealed_by(&user, &key, &entry)).unwrap_err();
         assert!(err.contains("only server may write"), "{err}");
 
         let moved = sealed_by(&writer, &Key::from_bytes([2; 32]), &entry);
         assert!(
-            reader.open(&key, &moved).is_err(),
+            opened(&reader, &key, &moved).is_err(),
             "an entry moved to another key"
         );
 
@@ -206,16 +244,12 @@ mod tests {
         let mut altered = sealed_by(&writer, &key, &entry);
         altered.truncate(altered.len() - entry.len());
         altered.extend_from_slice(&forged.encode());
-        let err = reader.open(&key, &altered).unwrap_err();
+        let err = opened(&reader, &key, &altered).unwrap_err();
         assert!(err.contains("signature"), "{err}");
 
         let elsewhere = Authority::create("elsewhere", SystemTime::now()).unwrap();
         let stranger = member(&elsewhere, Role::Server, "build2");
-        assert!(
-            reader
-                .open(&key, &sealed_by(&stranger, &key, &entry))
-                .is_err()
-        );
+        assert!(opened(&reader, &key, &sealed_by(&stranger, &key, &entry)).is_err());
     }
 
     #[test]
@@ -223,9 +257,43 @@ mod tests {
         let reader = reader(None);
         let key = Key::from_bytes([1; 32]);
         let entry = entry();
-        assert!(reader.open(&key, &sealed::encode(&entry, None)).is_ok());
+        assert!(opened(&reader, &key, &sealed::encode(&entry, None)).is_ok());
         let mut cut = sealed::encode(&entry, None);
         cut.pop();
-        assert!(reader.open(&key, &cut).is_err());
+        assert!(opened(&reader, &key, &cut).is_err());
+    }
+
+    #[test]
+    fn manifests_are_served_only_when_the_scheduler_sealed_them() {
+        let farm = Authority::create("farm", SystemTime::now()).unwrap();
+        let scheduler = member(&farm, Role::Scheduler, "sched");
+        let store =
+            SharedStore::open("redis://127.0.0.1:9", Duration::from_millis(10), 1 << 20).unwrap();
+        let manifests =
+            FarmStore::written_by(store, Some(&scheduler), true, Role::Scheduler).unwrap();
+        let key = Key::from_bytes([4; 32]);
+        let manifest = Manifest {
+            result: Key::from_bytes([8; 32]),
+            reads: vec![],
+            dotd: None,
+        }
+        .encode();
+        assert!(
+            manifests
+                .open(&key, &sealed_by(&scheduler, &key, &manifest))
+                .is_ok()
+        );
+        let user = member(&farm, Role::User, "mallory");
+        assert!(
+            manifests
+                .open(&key, &sealed_by(&user, &key, &manifest))
+                .is_err()
+        );
+        let server = member(&farm, Role::Server, "build1");
+        assert!(
+            manifests
+                .open(&key, &sealed_by(&server, &key, &manifest))
+                .is_err()
+        );
     }
 }

@@ -29,6 +29,20 @@ impl Key {
         Key(bytes)
     }
 
+    /// A key from its 64 hex digits (as [`Key::hex`] gave them), either case.
+    pub fn from_hex(hex: &str) -> Option<Key> {
+        let hex = hex.as_bytes();
+        if hex.len() != 64 || !hex.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(hex.chunks(2)) {
+            let pair = std::str::from_utf8(pair).ok()?;
+            *byte = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(Key(bytes))
+    }
+
     /// The key's first byte, which spreads entries over subdirectories.
     pub fn first_byte(&self) -> u8 {
         self.0[0]
@@ -218,6 +232,16 @@ pub fn key(inputs: &KeyInputs<'_>) -> Result<Key, NotCacheable> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_reads_back_from_its_hex() {
+        let key = Key::from_bytes(std::array::from_fn(|i| i as u8 * 7));
+        assert_eq!(Key::from_hex(&key.hex()), Some(key));
+        assert_eq!(Key::from_hex(&key.hex().to_uppercase()), Some(key));
+        assert_eq!(Key::from_hex(&key.hex()[1..]), None);
+        assert_eq!(Key::from_hex(&"+1".repeat(32)), None);
+        assert_eq!(Key::from_hex(&"zz".repeat(32)), None);
+    }
 
     fn argv(line: &str) -> Vec<String> {
         line.split_whitespace().map(str::to_owned).collect()

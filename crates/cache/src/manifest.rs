@@ -69,6 +69,19 @@ pub fn manifest_key(inputs: &DirectInputs<'_>) -> Key {
     Key::from_bytes(fields.finish())
 }
 
+/// The key a shared store files `writer`'s manifest for the manifest key `key` under.
+/// A manifest says which entry a source with these headers compiled to, and only its
+/// writer vouches for that (no reader can check it without preprocessing), so each
+/// user's manifests are kept apart and read only by that user: a farm member cannot
+/// point another's look-up at an entry of its choosing.
+pub fn writer_key(writer: &str, key: &Key) -> Key {
+    let mut fields = Fields::new();
+    fields.field(b"ccfarm-manifest-writer 1");
+    fields.field(writer.as_bytes());
+    fields.field(key.as_bytes());
+    Key::from_bytes(fields.finish())
+}
+
 /// One file the preprocessor read, and the hash of its contents then.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Read {
@@ -197,6 +210,16 @@ mod tests {
                 "include/we\\ird \"x\".h"
             ]
         );
+    }
+
+    #[test]
+    fn each_writer_files_a_manifest_apart() {
+        let key = Key::from_bytes([5; 32]);
+        let alice = writer_key("alice", &key);
+        assert_eq!(alice, writer_key("alice", &key));
+        assert_ne!(alice, writer_key("bob", &key));
+        assert_ne!(alice, key);
+        assert_ne!(alice, writer_key("alice", &Key::from_bytes([6; 32])));
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub enum Action {
     /// Look the job up in the result cache by its source and the headers it read last
     /// time, before preprocessing (direct mode). Answered by [`Event::Direct`].
     LookUpDirect,
+    /// After a local direct miss, look the job up the same way in the farm's shared
+    /// cache, through the scheduler. Answered by [`Event::Direct`].
+    LookUpShared,
     /// Look the preprocessed job up in the result cache. Answered by [`Event::Cache`].
     LookUpCache,
     /// Store a successful remote compile's reply in the result cache. No event.
@@ -134,6 +137,7 @@ impl Action {
                 | Action::FinishPreprocessor
                 | Action::LookUpCache
                 | Action::LookUpDirect
+                | Action::LookUpShared
                 | Action::AskScheduler
                 | Action::AskSchedulerAgain(_)
                 | Action::ReadBackoff(_)
@@ -195,7 +199,8 @@ pub enum Event {
     Preprocessed,
     /// Preprocessing failed (its diagnostics already shown): exit with this code.
     PreprocessFailed(i32),
-    /// The direct look-up's answer: the reply of a hit (its dependency file written).
+    /// A direct look-up's answer (local or shared): the reply of a hit (its dependency
+    /// file written).
     Direct(Option<Reply>),
     /// The result cache's answer.
     Cache(Lookup),

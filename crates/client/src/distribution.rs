@@ -82,6 +82,10 @@ pub struct Rules {
     /// Before preprocessing, look the job up by its source and the headers it read last
     /// time (`CCFARM_CACHE_DIRECT`, with the cache on).
     pub direct: bool,
+    /// After a direct miss in the local cache, look the job up the same way in the
+    /// farm's shared cache through the scheduler (`CCFARM_CACHE_SHARED`, with direct
+    /// look-ups and a scheduler).
+    pub shared: bool,
 }
 
 /// A host-list entry as the machine sees it.
@@ -99,6 +103,8 @@ struct Listed {
 enum Stage {
     /// Waiting for the direct look-up's answer, before anything else.
     Direct,
+    /// Waiting for the shared cache's direct answer, after a local miss.
+    SharedDirect,
     /// The scheduler's source is being preprocessed; `started` once the preprocessor runs.
     SchedulerCpp { started: bool },
     /// Waiting for the result cache's answer; on a miss, the job goes on as `then` says.
@@ -251,6 +257,17 @@ impl Distribution {
             (Stage::Direct, Event::Direct(found)) => match found {
                 Some(reply) => {
                     self.cache = Some(CacheNote::Hit);
+                    self.cache_hit(AfterMiss::Scheduler, reply)
+                }
+                None if self.rules.shared && self.rules.scheduler => {
+                    self.stage = Stage::SharedDirect;
+                    vec![Action::LookUpShared]
+                }
+                None => self.distribute(),
+            },
+            (Stage::SharedDirect, Event::Direct(found)) => match found {
+                Some(reply) => {
+                    self.cache = Some(CacheNote::SharedHit);
                     self.cache_hit(AfterMiss::Scheduler, reply)
                 }
                 None => self.distribute(),

@@ -24,6 +24,7 @@ use crate::exit;
 use crate::history::History;
 use crate::hosts::HostEntry;
 use crate::job::{self, Job};
+use crate::lease::Caller;
 use crate::lease::{self, Lease, Notice, Watched};
 use crate::preprocess::{self, RunningCpp};
 use crate::race::{Grant, RaceEvent};
@@ -31,6 +32,7 @@ use crate::records::{CacheNote, Place};
 use crate::remote::{Breaker, Connection, RemoteError};
 use crate::result_cache;
 use crate::send::Remote;
+use crate::shared_cache::{self, SharedCache};
 use crate::slots::{Candidate, SlotGuard};
 use crate::verdict::Verdict;
 
@@ -49,6 +51,7 @@ pub(crate) fn distribute(job: &Job<'_>) -> (i32, Place, Option<CacheNote>) {
         },
         cache: settings.cache,
         direct: settings.cache && settings.cache_direct,
+        shared: settings.cache && settings.cache_direct && settings.cache_shared,
     };
     let mut machine = Distribution::new(&job.job.input, job.ctx.hosts, rules.clone());
     std::thread::scope(|scope| {
@@ -60,6 +63,7 @@ pub(crate) fn distribute(job: &Job<'_>) -> (i32, Place, Option<CacheNote>) {
             source: None,
             cache_key: None,
             direct: None,
+            shared: None,
             slot: None,
             early: None,
             request: None,
@@ -126,6 +130,9 @@ struct Shell<'a, 'scope> {
     cache_key: Option<ccfarm_cache::Key>,
     /// The direct look-up's missed manifest, written once the result is in the cache.
     direct: Option<result_cache::Direct>,
+    /// The connection to the scheduler's shared cache, once tried (`Some(None)`: it
+    /// has none, or could not be reached).
+    shared: Option<Option<SharedCache>>,
     slot: Option<SlotGuard>,
     /// A connection opened while the preprocessor ran, with the command line sent.
     early: Option<Result<Connection, RemoteError>>,
@@ -171,8 +178,20 @@ impl<'a, 'scope> Shell<'a, 'scope> {
                 );
             }
             Action::LookUpDirect => {
-                let (hit, direct) = result_cache::look_up_direct(self.job);
-                self.direct = direct;
+                self.direct = result_cache::direct_of(self.job);
+                let hit = self
+                    .direct
+                    .and_then(|direct| result_cache::look_up_direct(self.job, &direct));
+                return Performed::Event(Event::Direct(hit));
+            }
+            Action::LookUpShared => {
+                let job = self.job;
+                let hit = match self.direct {
+                    Some(direct) => self
+                        .shared_cache()
+                        .and_then(|cache| result_cache::look_up_shared(job, &direct, cache)),
+                    None => None,
+                };
                 return Performed::Event(Event::Direct(hit));
             }
             Action::LookUpCache => {
@@ -303,12 +322,38 @@ impl<'a, 'scope> Shell<'a, 'scope> {
         Performed::Nothing
     }
 
-    /// Write the direct-mode manifest pointing at the result under `key`, now in the
-    /// cache.
+    /// Write the direct-mode manifests pointing at the result under `key`, now in the
+    /// cache, and at the entry the server stored in the farm's shared cache, when that
+    /// was asked.
     fn remember_manifest(&mut self, key: &ccfarm_cache::Key) {
         if let (Some(direct), Some(source)) = (self.direct.take(), self.source.as_deref()) {
-            result_cache::keep_manifest(self.job, direct, key, source);
+            let shared = self.shared.as_mut().and_then(Option::as_mut);
+            result_cache::keep_manifest(self.job, &direct, key, source, shared);
         }
+    }
+
+    /// The scheduler's shared cache, connected to when first needed; `None` when the
+    /// scheduler has none or cannot be reached (said in the log once).
+    fn shared_cache(&mut self) -> Option<&mut SharedCache> {
+        if self.shared.is_none() {
+            let (log, settings) = (self.job.ctx.log, self.job.ctx.settings);
+            let schedulers = settings.schedulers();
+            let scheduler = schedulers.get(self.scheduler % schedulers.len().max(1))?;
+            let caller = Caller {
+                user: &settings.user,
+                machine: &settings.machine,
+                secure: self.job.ctx.dialer_if_any(),
+            };
+            let opened = shared_cache::open(scheduler, caller, settings.connect_timeout);
+            self.shared = Some(match opened {
+                Ok(cache) => cache,
+                Err(e) => {
+                    log.info(&format!("shared cache: {e}; preprocessing instead"));
+                    None
+                }
+            });
+        }
+        self.shared.as_mut().and_then(Option::as_mut)
     }
 
     fn entry(&self, index: usize) -> &'a HostEntry {

@@ -132,6 +132,10 @@ pub struct Settings {
     /// With the cache on, answer a job whose source and headers are unchanged without
     /// running the preprocessor (`CCFARM_CACHE_DIRECT`, default on).
     pub cache_direct: bool,
+    /// With direct look-ups, also ask the scheduler's shared cache (when it has one)
+    /// after a local miss, and send it the manifests of what the farm compiled
+    /// (`CCFARM_CACHE_SHARED`, default on).
+    pub cache_shared: bool,
 }
 
 impl Settings {
@@ -233,6 +237,7 @@ impl Settings {
             agent: env.flag(&["CCFARM_AGENT"], true),
             cache: env.flag(&["CCFARM_CACHE"], false),
             cache_direct: env.flag(&["CCFARM_CACHE_DIRECT"], true),
+            cache_shared: env.flag(&["CCFARM_CACHE_SHARED"], true),
             cache_size: env
                 .get("CCFARM_CACHE_SIZE")
                 .and_then(|v| v.trim().parse::<u64>().ok())

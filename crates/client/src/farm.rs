@@ -9,6 +9,7 @@
 //! stops the services; their logs are kept in the farm's temporary directory and
 //! shown when something fails.
 
+mod args;
 mod command;
 mod services;
 mod status;
@@ -24,33 +25,10 @@ use ccfarm_client::exit;
 use nix::sys::signal::Signal;
 
 use crate::farm_credentials::{self, FarmCredentials, FarmCredentialsError};
+use args::{Args, USAGE, parse};
 use command::{Signals, run_command};
 use services::{POLL, Service, ServiceError};
 use status::ServerReport;
-
-const USAGE: &str =
-    "usage: ccfarm farm [--servers N] [--jobs J] [--listen ADDR:PORT] [--http ADDR:PORT]
-                   [--distcc-proxy ADDR:PORT] [--secure] [-- COMMAND ARGS...]
-
-Runs a scheduler (ccfarm-scheduler) and N compile servers (ccfarmd) on loopback, as
-child processes, until Ctrl-C or SIGTERM. With a COMMAND, runs it with
-CCFARM_SCHEDULER pointing at the farm (and CCFARM_HOSTS empty, so every compile goes
-through the scheduler), prints the farm's status when it ends, and exits with its
-status. ccfarmd and ccfarm-scheduler are found beside ccfarm, else on PATH.
-
-  --servers N            compile servers [default: 2]
-  --jobs J               compile slots per server [default: CPUs / servers, at least 1]
-  --listen ADDR:PORT     the scheduler's port [default: 127.0.0.1:7700; with a COMMAND,
-                         any free port]
-  --http ADDR:PORT       dashboard, /status and /metrics [default: 127.0.0.1:7701; with a
-                         COMMAND, any free port]
-  --distcc-proxy ADDR:PORT  a port for stock distcc clients [default: none]
-  --secure               credentials made on the fly for the scheduler, the servers and
-                         the user; every channel TLS and authenticated, every job with
-                         the scheduler's grant; the COMMAND gets CCFARM_CREDENTIALS
-
-Environment: CCFARM_LOG (a tracing filter) for the services' logs, which are kept in
-the farm's temporary directory under TMPDIR while it runs and shown when one fails.";
 
 /// Compilers the farm's servers run besides those of distcc's masquerade directories,
 /// which are missing on a machine without distcc. They are looked up on `PATH` like
@@ -132,95 +110,6 @@ impl FarmError {
             _ => exit::GENERAL.into(),
         }
     }
-}
-
-/// A mistake on the command line.
-#[derive(Debug, PartialEq, thiserror::Error)]
-enum ArgsError {
-    #[error("nothing after `--`: give the command to run")]
-    NoCommand,
-    #[error("unknown option {0:?} (a command to run goes after `--`)")]
-    Unknown(String),
-    #[error("{0} needs a value")]
-    NoValue(String),
-    #[error("{0} {1:?}: expected a number from 1 to 64")]
-    Count(String, String),
-    #[error("{0} {1:?}: expected ADDR:PORT, e.g. 127.0.0.1:7700")]
-    Addr(String, String),
-}
-
-/// The command line of `ccfarm farm`.
-#[derive(Debug, Clone, PartialEq)]
-struct Args {
-    servers: usize,
-    jobs: Option<usize>,
-    listen: Option<SocketAddr>,
-    http: Option<SocketAddr>,
-    distcc_proxy: Option<SocketAddr>,
-    secure: bool,
-    command: Vec<String>,
-}
-
-fn parse(args: &[String]) -> Result<Option<Args>, ArgsError> {
-    let mut parsed = Args {
-        servers: 2,
-        jobs: None,
-        listen: None,
-        http: None,
-        distcc_proxy: None,
-        secure: false,
-        command: Vec::new(),
-    };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        if flag == "--help" || flag == "-h" {
-            return Ok(None);
-        }
-        if flag == "--secure" {
-            parsed.secure = true;
-            continue;
-        }
-        if flag == "--" {
-            parsed.command = it.cloned().collect();
-            if parsed.command.is_empty() {
-                return Err(ArgsError::NoCommand);
-            }
-            break;
-        }
-        let (name, inline) = match flag.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name, Some(value.to_owned())),
-            _ => (flag.as_str(), None),
-        };
-        let known = [
-            "--servers",
-            "--jobs",
-            "--listen",
-            "--http",
-            "--distcc-proxy",
-        ];
-        if !known.contains(&name) {
-            return Err(ArgsError::Unknown(flag.clone()));
-        }
-        let Some(value) = inline.or_else(|| it.next().cloned()) else {
-            return Err(ArgsError::NoValue(name.to_owned()));
-        };
-        let count = |v: &str| match v.parse::<usize>() {
-            Ok(n) if (1..=64).contains(&n) => Ok(n),
-            _ => Err(ArgsError::Count(name.to_owned(), v.to_owned())),
-        };
-        let addr = |v: &str| {
-            v.parse()
-                .map_err(|_| ArgsError::Addr(name.to_owned(), v.to_owned()))
-        };
-        match name {
-            "--servers" => parsed.servers = count(&value)?,
-            "--jobs" => parsed.jobs = Some(count(&value)?),
-            "--listen" => parsed.listen = Some(addr(&value)?),
-            "--http" => parsed.http = Some(addr(&value)?),
-            _ => parsed.distcc_proxy = Some(addr(&value)?),
-        }
-    }
-    Ok(Some(parsed))
 }
 
 /// `ccfarm farm ARGS`: returns the exit status.
@@ -399,6 +288,17 @@ fn serve(
     if let Some(c) = setup.credentials {
         scheduler_args.extend(["--credentials".into(), relative(&c.scheduler)]);
     }
+    if let Some(url) = &args.cache {
+        // The scheduler takes its cache from its configuration file only.
+        let config = setup.dir.join("scheduler.toml");
+        std::fs::write(&config, format!("cache = \"{url}\"\n")).map_err(|source| {
+            FarmError::TmpDir {
+                dir: setup.dir.to_owned(),
+                source,
+            }
+        })?;
+        scheduler_args.extend(["--config".into(), relative(&config)]);
+    }
     running.push(Service::start(
         "scheduler",
         setup.scheduler_bin,
@@ -440,6 +340,9 @@ fn serve(
         }
         if let Some(c) = setup.credentials {
             server_args.extend(["--credentials".into(), relative(&c.servers[i].1)]);
+        }
+        if let Some(url) = &args.cache {
+            server_args.extend(["--cache".into(), url.into()]);
         }
         running.push(Service::start(
             name,
@@ -597,50 +500,6 @@ mod tests {
 
     fn args(words: &[&str]) -> Vec<String> {
         words.iter().map(|w| (*w).to_owned()).collect()
-    }
-
-    #[test]
-    fn defaults_and_command() {
-        let a = parse(&args(&["--", "make", "-j8", "CC=ccfarm gcc"]))
-            .unwrap()
-            .unwrap();
-        assert_eq!(a.servers, 2);
-        assert_eq!(a.jobs, None);
-        assert_eq!(a.listen, None);
-        assert_eq!(a.command, ["make", "-j8", "CC=ccfarm gcc"]);
-    }
-
-    #[test]
-    fn flags_with_and_without_equals() {
-        let a = parse(&args(&[
-            "--servers=3",
-            "--jobs",
-            "4",
-            "--listen",
-            "127.0.0.1:0",
-            "--distcc-proxy=127.0.0.1:3632",
-        ]))
-        .unwrap()
-        .unwrap();
-        assert_eq!((a.servers, a.jobs), (3, Some(4)));
-        assert_eq!(a.listen, Some("127.0.0.1:0".parse().unwrap()));
-        assert_eq!(a.distcc_proxy, Some("127.0.0.1:3632".parse().unwrap()));
-        assert!(a.command.is_empty());
-    }
-
-    #[test]
-    fn mistakes_are_explained() {
-        for (words, needle) in [
-            (&["--servers", "0"][..], "1 to 64"),
-            (&["--jobs"][..], "needs a value"),
-            (&["--listen", "7700"][..], "ADDR:PORT"),
-            (&["make"][..], "after `--`"),
-            (&["--"][..], "nothing after"),
-        ] {
-            let err = parse(&args(words)).unwrap_err().to_string();
-            assert!(err.contains(needle), "{words:?}: {err}");
-        }
-        assert_eq!(parse(&args(&["--help"])).unwrap(), None);
     }
 
     #[test]

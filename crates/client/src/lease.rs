@@ -122,14 +122,68 @@ pub fn ask_as(
     wait: Duration,
     secure: Option<&Dialer>,
 ) -> Result<Pending, LeaseError> {
+    // Silences on a lease connection are bounded by the scheduler's pings; the relay's
+    // own bound only has to outlast the longest wait for a grant.
+    let greeted = greet(
+        scheduler,
+        Caller {
+            user,
+            machine,
+            secure,
+        },
+        connect,
+        wait + connect,
+        Some(ToScheduler::Request { request: 1, job }),
+    )?;
+    Ok(Pending {
+        stream: greeted.stream,
+        buf: greeted.buf,
+        scheduler: scheduler.to_owned(),
+        wait,
+        through_agent: greeted.through_agent,
+    })
+}
+
+/// Who asks the scheduler: the user and machine a hello names, and on a secure farm how
+/// to reach it over TLS (the user is then the one the credentials name).
+#[derive(Clone, Copy)]
+pub struct Caller<'a> {
+    /// The user.
+    pub user: &'a str,
+    /// The client machine.
+    pub machine: &'a str,
+    /// The user's credentials, on a secure farm.
+    pub secure: Option<&'a Dialer>,
+}
+
+/// A connection the scheduler has welcomed.
+#[derive(Debug)]
+pub(crate) struct Greeted {
+    pub(crate) stream: Channel,
+    /// Bytes read after the welcome.
+    pub(crate) buf: BytesMut,
+    /// Whether it answers look-ups in a shared result cache.
+    pub(crate) cache: bool,
+    /// Whether the connection goes through the user's agent.
+    pub(crate) through_agent: bool,
+}
+
+/// Connect to `scheduler` as `caller` and say hello, with `then` in the same write;
+/// return once welcomed. `connect` bounds the connection and the greeting; `relay`
+/// bounds the silences the user's agent relays.
+pub(crate) fn greet(
+    scheduler: &str,
+    caller: Caller<'_>,
+    connect: Duration,
+    relay: Duration,
+    then: Option<ToScheduler>,
+) -> Result<Greeted, LeaseError> {
     let io = |e| LeaseError::Io(scheduler.to_owned(), e);
     let mut through_agent = false;
-    let (stream, user) = match secure {
+    let (stream, user) = match caller.secure {
         Some(dialer) => {
-            // Silences on a lease connection are bounded by the scheduler's pings;
-            // the relay's own bound only has to outlast the longest wait for a grant.
             let dialed = dialer
-                .dial(scheduler, Peer::Scheduler, connect, wait + connect)
+                .dial(scheduler, Peer::Scheduler, connect, relay)
                 .map_err(|e| match e {
                     DialError::Credentials(why) => LeaseError::Credentials(why),
                     DialError::Connect { source, .. } | DialError::Handshake { source, .. } => {
@@ -141,7 +195,7 @@ pub fn ask_as(
         }
         None => (
             Channel::plain(channel::connect_any(scheduler, connect).map_err(io)?),
-            user.to_owned(),
+            caller.user.to_owned(),
         ),
     };
     stream
@@ -156,32 +210,28 @@ pub fn ask_as(
         version: PROTOCOL_VERSION,
         role: Role::Client {
             user,
-            machine: machine.to_owned(),
+            machine: caller.machine.to_owned(),
         },
     };
     let mut out = farm::encode(&hello);
-    out.extend_from_slice(&farm::encode(&ToScheduler::Request { request: 1, job }));
+    if let Some(then) = then {
+        out.extend_from_slice(&farm::encode(&then));
+    }
     stream.write_all(&out).map_err(io)?;
     let mut buf = BytesMut::new();
-    match read(&stream, &mut buf, scheduler)? {
-        FromScheduler::Welcome { .. } => {}
-        FromScheduler::Refused { reason } => {
-            return Err(LeaseError::Refused(scheduler.to_owned(), reason));
-        }
-        other => {
-            return Err(LeaseError::Protocol(
-                scheduler.to_owned(),
-                format!("expected welcome, got {other:?}"),
-            ));
-        }
+    match read(&stream, &mut buf, scheduler, DEFAULT_MAX_FRAME)? {
+        FromScheduler::Welcome { cache, .. } => Ok(Greeted {
+            stream,
+            buf,
+            cache,
+            through_agent,
+        }),
+        FromScheduler::Refused { reason } => Err(LeaseError::Refused(scheduler.to_owned(), reason)),
+        other => Err(LeaseError::Protocol(
+            scheduler.to_owned(),
+            format!("expected welcome, got {other:?}"),
+        )),
     }
-    Ok(Pending {
-        stream,
-        buf,
-        scheduler: scheduler.to_owned(),
-        wait,
-        through_agent,
-    })
 }
 
 impl Pending {
@@ -213,7 +263,7 @@ impl Pending {
                 .socket()
                 .set_read_timeout(Some(left))
                 .map_err(|e| LeaseError::Io(scheduler.to_owned(), e))?;
-            match read(&stream, &mut buf, scheduler)? {
+            match read(&stream, &mut buf, scheduler, DEFAULT_MAX_FRAME)? {
                 // Still waiting, and alive: said at once, so the wait goes on.
                 FromScheduler::Ping => stream
                     .write_all(&farm::encode(&ToScheduler::Pong))
@@ -263,14 +313,16 @@ impl Lease {
     }
 }
 
-fn read(
+/// The next message from `scheduler`, in frames of at most `max_frame` bytes.
+pub(crate) fn read(
     stream: &Channel,
     buf: &mut BytesMut,
     scheduler: &str,
+    max_frame: u32,
 ) -> Result<FromScheduler, LeaseError> {
-    let mut chunk = [0u8; 4096];
+    let mut chunk = [0u8; 16 * 1024];
     loop {
-        match farm::decode(buf, DEFAULT_MAX_FRAME) {
+        match farm::decode(buf, max_frame) {
             Ok(Some(message)) => return Ok(message),
             Ok(None) => {}
             Err(e) => return Err(LeaseError::Protocol(scheduler.to_owned(), e.to_string())),

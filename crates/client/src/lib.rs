@@ -32,5 +32,6 @@ pub mod records;
 pub mod remote;
 mod result_cache;
 mod send;
+pub mod shared_cache;
 pub mod slots;
 pub mod verdict;

@@ -32,6 +32,9 @@ pub enum Place {
 pub enum CacheNote {
     /// Answered from the cache (the record's place is [`Place::Cache`]).
     Hit,
+    /// Answered from the farm's shared cache, without preprocessing (the record's place
+    /// is [`Place::Cache`]).
+    SharedHit,
     /// Not there: compiled, and stored if the farm compiled it.
     Miss,
     /// Never cached, for this reason (profiling, extra outputs, ...).
@@ -41,10 +44,12 @@ pub enum CacheNote {
 }
 
 impl CacheNote {
-    /// The note as a record field: `hit`, `miss`, `not-cacheable:WHY`, `unusable:WHY`.
+    /// The note as a record field: `hit`, `shared-hit`, `miss`, `not-cacheable:WHY`,
+    /// `unusable:WHY`.
     fn field(&self) -> String {
         match self {
             CacheNote::Hit => "hit".into(),
+            CacheNote::SharedHit => "shared-hit".into(),
             CacheNote::Miss => "miss".into(),
             CacheNote::NotCacheable(why) => format!("not-cacheable:{}", field(why)),
             CacheNote::Unusable(why) => format!("unusable:{}", field(why)),
@@ -163,6 +168,8 @@ pub struct Summary {
     pub nowhere: u64,
     /// Jobs answered from the result cache.
     pub cached: u64,
+    /// Of those, jobs answered from the farm's shared cache.
+    pub shared_hits: u64,
     /// Jobs the cache was asked about and did not have.
     pub cache_misses: u64,
     /// Jobs never cached, by reason.
@@ -210,6 +217,7 @@ impl Summary {
             }
             match note.map(|n| n.split_once(':').unwrap_or((n, ""))) {
                 Some(("miss", _)) => self.cache_misses += 1,
+                Some(("shared-hit", _)) => self.shared_hits += 1,
                 Some(("not-cacheable", why)) => {
                     *self.not_cacheable.entry(why.to_owned()).or_default() += 1;
                 }
@@ -254,6 +262,9 @@ impl Summary {
                 self.cached,
                 share(self.cached)
             );
+        }
+        if self.shared_hits > 0 {
+            let _ = writeln!(out, "  from the farm's      {:>8}", self.shared_hits);
         }
         if self.cache_misses > 0 || self.cached > 0 {
             let _ = writeln!(out, "cache misses          {:>8}", self.cache_misses);

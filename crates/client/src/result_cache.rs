@@ -10,11 +10,15 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use ccfarm_cache::manifest::{PREPROCESSOR_ENV, Read, files_read};
-use ccfarm_cache::{DirectInputs, DiskCache, Entry, Key, KeyInputs, Manifest, NotCacheable};
-use ccfarm_proto::distcc::{Reply, Version};
+use ccfarm_cache::{
+    DirectInputs, DiskCache, Entry, Key, KeyInputs, Manifest, NotCacheable, identity, request_key,
+};
+use ccfarm_proto::distcc::{Payload, Reply, Request, Version};
+use ccfarm_proto::farm::CacheItem;
 
 use crate::actions::Lookup;
 use crate::job::Job;
+use crate::shared_cache::SharedCache;
 
 /// The cache directory and limit of this job's settings.
 fn store(job: &Job<'_>) -> DiskCache {
@@ -107,16 +111,21 @@ pub(crate) fn keep(job: &Job<'_>, key: &Key, reply: &Reply) -> bool {
     }
 }
 
-/// A direct look-up that missed: the manifest key to write, once the job's result is
-/// in the cache, and when the job began (a file changed since is not trusted).
-#[derive(Debug)]
+/// A job that can be looked up directly: its manifest key, and when the job began (a
+/// file changed since is not trusted when its manifest is written).
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Direct {
     key: Key,
     started: SystemTime,
 }
 
-/// The manifest key of this job, unless it cannot be looked up directly.
-fn manifest_key_of(job: &Job<'_>) -> Option<Key> {
+/// The largest manifest sent to the scheduler's shared cache: its frame, as base64,
+/// must stay within the control connection's frame limit.
+const MOST_SHARED_MANIFEST: usize = 160 * 1024;
+
+/// This job's direct look-up, unless it cannot be looked up directly.
+pub(crate) fn direct_of(job: &Job<'_>) -> Option<Direct> {
+    let started = SystemTime::now();
     if job.job.preprocessed || ccfarm_cache::cacheable(job.argv).is_err() {
         return None;
     }
@@ -131,32 +140,74 @@ fn manifest_key_of(job: &Job<'_>) -> Option<Key> {
         .iter()
         .filter_map(|name| Some(format!("{name}={}", std::env::var(name).ok()?)))
         .collect();
-    Some(ccfarm_cache::manifest_key(&DirectInputs {
+    let key = ccfarm_cache::manifest_key(&DirectInputs {
         compiler: &compiler_stamp(job),
         argv: job.argv,
         cwd: &cwd.to_string_lossy(),
         env: &env,
         source: &source,
-    }))
+    });
+    Some(Direct { key, started })
 }
 
-/// The reply of a direct hit (its dependency file written), and on a miss what
-/// [`keep_manifest`] needs later. Every failure is a miss.
-pub(crate) fn look_up_direct(job: &Job<'_>) -> (Option<Reply>, Option<Direct>) {
-    let started = SystemTime::now();
-    let Some(key) = manifest_key_of(job) else {
-        return (None, None);
-    };
-    let miss = (None, Some(Direct { key, started }));
+/// The reply of a direct hit in the local cache (its dependency file written). Every
+/// failure is a miss.
+pub(crate) fn look_up_direct(job: &Job<'_>, direct: &Direct) -> Option<Reply> {
     let store = store(job);
-    let manifest = match store.get_manifest(&key) {
-        Ok(Some(manifest)) => manifest,
-        Ok(None) => return miss,
+    let manifest = match store.get_manifest(&direct.key) {
+        Ok(found) => found?,
         Err(e) => {
             job.ctx.log.warn(&format!("{e}; preprocessing instead"));
-            return miss;
+            return None;
         }
     };
+    if !unchanged(job, &manifest) {
+        return None;
+    }
+    let entry = match store.get(&manifest.result) {
+        Ok(found) => found?,
+        Err(e) => {
+            job.ctx.log.warn(&format!("{e}; preprocessing instead"));
+            return None;
+        }
+    };
+    answer(job, &manifest, entry, "direct cache hit")
+}
+
+/// The reply of a direct hit in the farm's shared cache: the user's own manifest for
+/// this job, and the entry a server stored. Every failure is a miss, said in the log.
+pub(crate) fn look_up_shared(
+    job: &Job<'_>,
+    direct: &Direct,
+    cache: &mut SharedCache,
+) -> Option<Reply> {
+    let log = job.ctx.log;
+    let fetched = cache
+        .look_up(CacheItem::Manifest, &direct.key)
+        .and_then(|manifest| {
+            let Some(manifest) = manifest.and_then(|b| Manifest::decode(&b).ok()) else {
+                return Ok(None);
+            };
+            if !unchanged(job, &manifest) {
+                return Ok(None);
+            }
+            let entry = cache.look_up(CacheItem::Entry, &manifest.result)?;
+            Ok(entry
+                .and_then(|b| Entry::decode(&b).ok())
+                .map(|entry| (manifest, entry)))
+        });
+    match fetched {
+        Ok(Some((manifest, entry))) => answer(job, &manifest, entry, "shared cache hit"),
+        Ok(None) => None,
+        Err(e) => {
+            log.info(&format!("shared cache: {e}; preprocessing instead"));
+            None
+        }
+    }
+}
+
+/// Whether every file `manifest` lists still has the contents it had.
+fn unchanged(job: &Job<'_>, manifest: &Manifest) -> bool {
     for read in &manifest.reads {
         let same = std::fs::read(&read.path)
             .is_ok_and(|contents| blake3::hash(&contents).as_bytes() == &read.hash);
@@ -164,18 +215,15 @@ pub(crate) fn look_up_direct(job: &Job<'_>) -> (Option<Reply>, Option<Direct>) {
             job.ctx
                 .log
                 .info(&format!("direct look-up missed: {} changed", read.path));
-            return miss;
+            return false;
         }
     }
-    let entry = match store.get(&manifest.result) {
-        Ok(Some(entry)) => entry,
-        Ok(None) => return miss,
-        Err(e) => {
-            job.ctx.log.warn(&format!("{e}; preprocessing instead"));
-            return miss;
-        }
-    };
-    // The preprocessor, which is not run, would have written the dependency file.
+    true
+}
+
+/// `entry` as the reply of a direct hit, once the dependency file the preprocessor
+/// would have written is written.
+fn answer(job: &Job<'_>, manifest: &Manifest, entry: Entry, what: &str) -> Option<Reply> {
     match (job.job.dep_file(), &manifest.dotd) {
         (None, None) => {}
         (Some(path), Some(dotd)) => {
@@ -183,17 +231,17 @@ pub(crate) fn look_up_direct(job: &Job<'_>) -> (Option<Reply>, Option<Direct>) {
                 job.ctx
                     .log
                     .warn(&format!("cannot write {path}: {e}; preprocessing instead"));
-                return miss;
+                return None;
             }
         }
-        _ => return miss,
+        _ => return None,
     }
     job.ctx.log.info(&format!(
-        "direct cache hit for {}: {} files unchanged",
+        "{what} for {}: {} files unchanged",
         job.job.input,
         manifest.reads.len()
     ));
-    (Some(reply_of(entry)), None)
+    Some(reply_of(entry))
 }
 
 /// Whether `text` uses a macro that expands to the time of preprocessing: a result
@@ -209,11 +257,56 @@ fn mentions_the_time(text: &[u8]) -> bool {
     })
 }
 
-/// Write the manifest that lets the next identical job skip the preprocessor: the files
-/// `source` (the preprocessed text) says were read, with their hashes now, and the
-/// result's `key`. Not written when a file changed after the job began, or uses the
-/// time of preprocessing.
-pub(crate) fn keep_manifest(job: &Job<'_>, direct: Direct, key: &Key, source: &[u8]) {
+/// Write the manifests that let the next identical job skip the preprocessor: the files
+/// `source` (the preprocessed text) says were read, with their hashes now, pointing at
+/// the result under `key` in the local cache and, with `shared`, at the entry the
+/// server stored in the farm's. Not written when a file changed after the job began, or
+/// uses the time of preprocessing.
+pub(crate) fn keep_manifest(
+    job: &Job<'_>,
+    direct: &Direct,
+    key: &Key,
+    source: &[u8],
+    shared: Option<&mut SharedCache>,
+) {
+    let log = job.ctx.log;
+    let Some(manifest) = manifest_of(job, direct, key, source) else {
+        return;
+    };
+    if let Err(e) = store(job).put_manifest(&direct.key, &manifest) {
+        log.warn(&format!("direct-mode manifest not stored: {e}"));
+    }
+    let Some(cache) = shared else {
+        return;
+    };
+    let Some(result) = server_key(job, source) else {
+        return;
+    };
+    let bytes = Manifest { result, ..manifest }.encode();
+    if bytes.len() > MOST_SHARED_MANIFEST {
+        log.info("direct-mode manifest too large for the shared cache");
+        return;
+    }
+    if let Err(e) = cache.keep(&direct.key, bytes) {
+        log.info(&format!("shared cache: {e}; manifest not kept"));
+    }
+}
+
+/// The key a server stores this job's result under in the farm's shared cache: the
+/// request as it is sent (the arguments and the preprocessed source), under the
+/// compiler's identity, which the scheduler matches to the server's.
+fn server_key(job: &Job<'_>, source: &[u8]) -> Option<Key> {
+    let compiler = job.identity()?;
+    let request = Request {
+        version: Version::V1,
+        argv: job.server_argv(),
+        payload: Payload::Preprocessed(Bytes::copy_from_slice(source)),
+    };
+    request_key(&identity(&compiler.version, &compiler.target), &request).ok()
+}
+
+/// The manifest of this job's compile, whose result is under `key`.
+fn manifest_of(job: &Job<'_>, direct: &Direct, key: &Key, source: &[u8]) -> Option<Manifest> {
     let log = job.ctx.log;
     let mut reads = Vec::new();
     for path in files_read(source) {
@@ -224,17 +317,17 @@ pub(crate) fn keep_manifest(job: &Job<'_>, direct: Direct, key: &Key, source: &[
             log.info(&format!(
                 "no direct-mode manifest: {path} changed during the compile"
             ));
-            return;
+            return None;
         }
         let Ok(contents) = std::fs::read(&path) else {
             log.info(&format!("no direct-mode manifest: cannot read {path}"));
-            return;
+            return None;
         };
         if mentions_the_time(&contents) {
             log.info(&format!(
                 "no direct-mode manifest: {path} uses __DATE__ or __TIME__"
             ));
-            return;
+            return None;
         }
         reads.push(Read {
             path,
@@ -242,18 +335,12 @@ pub(crate) fn keep_manifest(job: &Job<'_>, direct: Direct, key: &Key, source: &[
         });
     }
     let dotd = match job.job.dep_file() {
-        Some(path) => match std::fs::read(&path) {
-            Ok(dotd) => Some(dotd),
-            Err(_) => return,
-        },
+        Some(path) => Some(std::fs::read(&path).ok()?),
         None => None,
     };
-    let manifest = Manifest {
+    Some(Manifest {
         result: *key,
         reads,
         dotd,
-    };
-    if let Err(e) = store(job).put_manifest(&direct.key, &manifest) {
-        log.warn(&format!("direct-mode manifest not stored: {e}"));
-    }
+    })
 }

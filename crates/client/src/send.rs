@@ -114,7 +114,8 @@ impl Job<'_> {
         verdict::judge(reply)
     }
 
-    fn server_argv(&self) -> Vec<Bytes> {
+    /// The command line as a server is sent it.
+    pub(crate) fn server_argv(&self) -> Vec<Bytes> {
         ccfarm_compiler::strip_local_args(self.argv)
             .iter()
             .map(|a| Bytes::copy_from_slice(a.as_bytes()))

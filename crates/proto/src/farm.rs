@@ -118,6 +118,46 @@ pub struct CompileHello {
     pub ticket: Option<String>,
 }
 
+/// What a client looks up in the scheduler's shared result cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheItem {
+    /// A direct-mode manifest: the files a source read and the entry it compiled to.
+    Manifest,
+    /// A compile's result.
+    Entry,
+}
+
+/// Bytes in a control message, as base64 text in the JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob(pub Vec<u8>);
+
+impl Serialize for Blob {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine;
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Blob, D::Error> {
+        use base64::Engine;
+        let text = String::deserialize(deserializer)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map(Blob)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The largest entry a scheduler sends in answer to a cache look-up; a larger one is
+/// answered as not found (the job compiles, and its result comes over the distcc wire).
+pub const MAX_CACHE_BLOB: usize = 64 << 20;
+
+/// The largest frame a client reads in answer to a cache look-up: one
+/// [`MAX_CACHE_BLOB`] as base64, with room for the message around it.
+pub const MAX_CACHE_FRAME: u32 = (MAX_CACHE_BLOB / 3 * 4 + (1 << 20)) as u32;
+
 /// How a leased job ended, as the client saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -171,6 +211,25 @@ pub enum ToScheduler {
     },
     /// A client's answer to [`FromScheduler::Ping`].
     Pong,
+    /// A client looks something up in the shared result cache (only when the
+    /// `Welcome` said `cache`); the answer is [`FromScheduler::CacheFound`].
+    CacheLookUp {
+        /// The client's number for this look-up, echoed in the answer.
+        request: u64,
+        /// What is looked up.
+        item: CacheItem,
+        /// Its key, in hexadecimal: a manifest key (the scheduler files it under the
+        /// asking user), or the key of an entry a server stored.
+        key: String,
+    },
+    /// A client keeps a direct-mode manifest in the shared result cache, filed under
+    /// its user: read back only by that user's own look-ups. No answer.
+    CacheKeep {
+        /// The manifest key, in hexadecimal.
+        key: String,
+        /// The manifest's bytes.
+        manifest: Blob,
+    },
     /// A server announces itself (after `Hello`) and what it offers.
     Register {
         /// Its distcc port, on the address the scheduler sees it connect from.
@@ -211,6 +270,10 @@ pub enum FromScheduler {
         /// For a server on a secure scheduler: the key its grant tickets are made with.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tickets: Option<TicketKeyGrant>,
+        /// For a client: the scheduler answers [`ToScheduler::CacheLookUp`] from a shared
+        /// result cache. Absent from older schedulers, which must not be asked.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cache: bool,
     },
     /// Sent to a client connection that has been silent for a while; the client
     /// answers [`ToScheduler::Pong`] at once, whatever it is doing. One that does not
@@ -262,6 +325,16 @@ pub enum FromScheduler {
         /// As for [`FromScheduler::Grant`].
         #[serde(default, skip_serializing_if = "Option::is_none")]
         proof: Option<GrantProof>,
+    },
+    /// The answer to [`ToScheduler::CacheLookUp`]: what the shared cache holds, checked
+    /// (a whole entry sealed by a server of the farm, or a manifest the scheduler filed
+    /// for this user), or nothing.
+    CacheFound {
+        /// The client's look-up number.
+        request: u64,
+        /// The bytes found.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bytes: Option<Blob>,
     },
     /// The connection is refused (version, authentication, malformed message).
     Refused {
@@ -440,6 +513,7 @@ mod tests {
         round_trip(FromScheduler::Welcome {
             version: 1,
             tickets: None,
+            cache: false,
         });
         round_trip(FromScheduler::Welcome {
             version: 1,
@@ -447,6 +521,24 @@ mod tests {
                 key: "00ff".into(),
                 now_ms: 5,
             }),
+            cache: true,
+        });
+        round_trip(ToScheduler::CacheLookUp {
+            request: 3,
+            item: CacheItem::Manifest,
+            key: "ab".repeat(32),
+        });
+        round_trip(ToScheduler::CacheKeep {
+            key: "cd".repeat(32),
+            manifest: Blob(vec![0, 1, 2, 255]),
+        });
+        round_trip(FromScheduler::CacheFound {
+            request: 3,
+            bytes: Some(Blob(b"\x7fELF and every byte \0\xff".to_vec())),
+        });
+        round_trip(FromScheduler::CacheFound {
+            request: 4,
+            bytes: None,
         });
         round_trip(CompileHello {
             ticket: Some("1.2.ab".into()),
@@ -475,6 +567,32 @@ mod tests {
 
     /// A client from before `previous_server` existed is still understood, and a request
     /// without it says nothing of it on the wire (so an older scheduler sees what it knows).
+    #[test]
+    fn cache_blobs_are_base64_and_an_old_welcome_offers_no_cache() {
+        let wire = encode(&FromScheduler::CacheFound {
+            request: 1,
+            bytes: Some(Blob(b"hi!".to_vec())),
+        });
+        let text = std::str::from_utf8(&wire[4..]).unwrap();
+        assert!(text.contains(r#""bytes":"aGkh""#), "{text}");
+        let old = br#"{"type":"welcome","version":2}"#;
+        let mut buf = BytesMut::from(&(old.len() as u32).to_be_bytes()[..]);
+        buf.extend_from_slice(old);
+        let welcome: FromScheduler = decode(&mut buf, DEFAULT_MAX_FRAME).unwrap().unwrap();
+        assert_eq!(
+            welcome,
+            FromScheduler::Welcome {
+                version: 2,
+                tickets: None,
+                cache: false
+            }
+        );
+        let bad = br#"{"type":"cache_found","request":1,"bytes":"not base64!"}"#;
+        let mut buf = BytesMut::from(&(bad.len() as u32).to_be_bytes()[..]);
+        buf.extend_from_slice(bad);
+        assert!(decode::<FromScheduler>(&mut buf, DEFAULT_MAX_FRAME).is_err());
+    }
+
     #[test]
     fn previous_server_is_optional_on_the_wire() {
         let old = br#"{"type":"request","request":1,"job":{"compiler":"cc","source":"a.c","preprocessed_bytes":null,"previous_ms":40}}"#;

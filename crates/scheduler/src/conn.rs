@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::budget::Budget;
+use crate::client_cache::ClientCache;
 use crate::event::{Event, Registration};
 use crate::handle::Handle;
 
@@ -123,6 +124,7 @@ pub async fn serve<S>(
     proven: Peer,
     handle: Handle,
     guards: &Guards,
+    cache: Option<&ClientCache>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -249,17 +251,34 @@ pub async fn serve<S>(
                     },
                     _ => None,
                 };
+                let cache = cache.is_some() && matches!(r, Role::Client { .. });
                 role = Some(r);
                 reading_since = None;
                 let _ = tx.send(FromScheduler::Welcome {
                     version: PROTOCOL_VERSION,
                     tickets,
+                    cache,
                 });
                 continue;
             }
             (None, other) => break Some(format!("expected hello, got {other:?}")),
             // Its arrival has already been noted.
             (Some(Role::Client { .. }), ToScheduler::Pong) => continue,
+            // Answered here, within the store's deadline: the actor has no part in it.
+            (Some(Role::Client { .. }), ToScheduler::CacheLookUp { request, item, key }) => {
+                let bytes = match cache {
+                    Some(cache) => cache.look_up(&user, item, &key).await,
+                    None => None,
+                };
+                let _ = tx.send(FromScheduler::CacheFound { request, bytes });
+                continue;
+            }
+            (Some(Role::Client { .. }), ToScheduler::CacheKeep { key, manifest }) => {
+                if let Some(cache) = cache {
+                    cache.keep(&user, &key, &manifest).await;
+                }
+                continue;
+            }
             (Some(Role::Client { .. }), ToScheduler::Request { request, job }) => Event::Request {
                 conn,
                 number: request,

@@ -10,6 +10,7 @@ mod actor;
 mod addresses;
 mod balance;
 mod budget;
+mod client_cache;
 pub mod config;
 mod conn;
 mod event;

@@ -37,6 +37,12 @@ struct ResultLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ClientCacheLabels {
+    item: String,
+    result: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RefusedLabels {
     reason: String,
 }
@@ -71,6 +77,7 @@ pub struct Metrics {
     refused: Family<RefusedLabels, Counter>,
     cache_lookups: Family<ResultLabels, Counter>,
     cache_lookup_seconds: Histogram,
+    client_cache: Family<ClientCacheLabels, Counter>,
     // Copied from the snapshot at each scrape (behind a lock so a scrape is consistent).
     state: Mutex<()>,
     host_slots: Family<HostLabels, Gauge>,
@@ -139,8 +146,15 @@ impl Default for Metrics {
             "Time to look a distcc proxy job up in the shared result cache",
             cache_lookup_seconds.clone(),
         );
+        let client_cache = Family::<ClientCacheLabels, Counter>::default();
+        registry.register(
+            "client_cache_requests",
+            "Clients' requests to the shared result cache, by item (manifest, entry, keep: a manifest sent to be kept) and result: hit, miss, refused (not served: altered, or not sealed by the farm), unusable (the store did not answer in time), too_large (an entry too large for the control connection), invalid (not a key or a manifest), stored, not_stored",
+            client_cache.clone(),
+        );
         let m = Metrics {
             cache_lookups,
+            client_cache,
             cache_lookup_seconds,
             registry,
             refused,
@@ -290,6 +304,17 @@ impl Metrics {
         if let Some(took) = took {
             self.cache_lookup_seconds.observe(took.as_secs_f64());
         }
+    }
+
+    /// A client's request to the shared cache for `item` ended with `result` (see the
+    /// metric's help).
+    pub fn client_cache(&self, item: &'static str, result: &'static str) {
+        self.client_cache
+            .get_or_create(&ClientCacheLabels {
+                item: item.into(),
+                result: result.into(),
+            })
+            .inc();
     }
 
     /// The distcc proxy's cache look-ups so far, by result (for `/status` and the

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use ccfarm_cache::FarmStore;
 use ccfarm_placement::{Policy, Scheduler};
 use ccfarm_trust::allow::{AllowList, Cidr};
 use tokio::net::TcpListener;
@@ -16,6 +17,7 @@ use tracing::{debug, info, warn};
 use crate::actor;
 use crate::balance;
 use crate::budget::Budget;
+use crate::client_cache::ClientCache;
 use crate::config::{DEFAULT_MAX_UNREAD_KIB, FileConfig};
 use crate::conn;
 use crate::handle::Handle;
@@ -240,17 +242,19 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
     start_with(options, Inherited::default()).await
 }
 
-/// The shared result cache at `url`, as the distcc proxy reads it: checking seals with
-/// the scheduler's credentials when it has them.
-fn proxy_cache(
+/// The shared result cache at `url`, as the distcc proxy and the clients read it:
+/// checking seals with the scheduler's credentials when it has them, and sealing the
+/// manifests it keeps for clients.
+fn shared_cache(
     url: &str,
     options: &Options,
     metrics: Arc<Metrics>,
-) -> Result<proxy::ProxyCache, StartError> {
+) -> Result<(proxy::ProxyCache, ClientCache), StartError> {
+    let config = |e: &dyn std::fmt::Display| StartError::Config(format!("cache: {e}"));
     let credentials = match &options.credentials {
         Some(dir) => Some(
             ccfarm_trust::Credentials::load_as(dir, ccfarm_trust::Role::Scheduler)
-                .map_err(|e| StartError::Config(format!("cache: {e}")))?,
+                .map_err(|e| config(&e))?,
         ),
         None => None,
     };
@@ -267,14 +271,26 @@ fn proxy_cache(
     let limit = u64::from(ccfarm_proto::distcc::Limits::default().max_body_len) + (1 << 20);
     let store = ccfarm_cache::SharedStore::open(url, deadline, limit)
         .map_err(|e| StartError::Config(e.to_string()))?;
-    let store = ccfarm_cache::FarmStore::new(store, credentials.as_ref(), false)
-        .map_err(|e| StartError::Config(format!("cache: {e}")))?;
+    let entries = |store| FarmStore::new(store, credentials.as_ref(), false);
+    let proxied = entries(store.clone()).map_err(|e| config(&e))?;
+    let manifests = FarmStore::written_by(
+        store.clone(),
+        credentials.as_ref(),
+        true,
+        ccfarm_trust::Role::Scheduler,
+    )
+    .map_err(|e| config(&e))?;
     info!(
-        store = store.describe(),
-        checks_seals = store.checks_seals(),
-        "distcc proxy: answering from the shared result cache"
+        store = proxied.describe(),
+        checks_seals = proxied.checks_seals(),
+        "answering from the shared result cache"
     );
-    Ok(proxy::ProxyCache::new(store, Some(metrics)))
+    let clients = ClientCache::new(
+        entries(store).map_err(|e| config(&e))?,
+        manifests,
+        metrics.clone(),
+    );
+    Ok((proxy::ProxyCache::new(proxied, Some(metrics)), clients))
 }
 
 /// A listener on `addr`: the inherited socket bound there, or a new one.
@@ -353,9 +369,12 @@ pub async fn start_with(options: Options, mut inherited: Inherited) -> Result<Ru
             .map_err(|e| StartError::Config(format!("{e:#}")))?,
     ));
     let metrics = Arc::new(Metrics::default());
-    let proxy_cache = match (&options.file.cache, &options.distcc_proxy) {
-        (Some(url), Some(_)) => Some(Arc::new(proxy_cache(url, &options, metrics.clone())?)),
-        _ => None,
+    let (proxy_cache, client_cache) = match &options.file.cache {
+        Some(url) => {
+            let (proxied, clients) = shared_cache(url, &options, metrics.clone())?;
+            (Some(Arc::new(proxied)), Some(Arc::new(clients)))
+        }
+        None => (None, None),
     };
     let settings = actor::Settings {
         probe_compiler: options
@@ -446,6 +465,7 @@ pub async fn start_with(options: Options, mut inherited: Inherited) -> Result<Ru
             security.clone(),
             metrics.clone(),
             guards,
+            client_cache,
         ),
     );
     Ok(Running {
@@ -475,6 +495,7 @@ async fn accept(
     security: Arc<Security>,
     metrics: Arc<Metrics>,
     guards: conn::Guards,
+    cache: Option<Arc<ClientCache>>,
 ) {
     let guards = Arc::new(guards);
     loop {
@@ -490,8 +511,9 @@ async fn accept(
         let _ = stream.set_nodelay(true);
         crate::keepalive::enable(&stream);
         let (handle, security, metrics) = (handle.clone(), security.clone(), metrics.clone());
-        let guards = guards.clone();
+        let (guards, cache) = (guards.clone(), cache.clone());
         tokio::spawn(async move {
+            let cache = cache.as_deref();
             match secure::admit(stream, &security).await {
                 Admitted::Tls(stream, identity) => {
                     debug!(%peer, %identity, "TLS connection");
@@ -501,11 +523,12 @@ async fn accept(
                         conn::Peer::Verified(identity),
                         handle,
                         &guards,
+                        cache,
                     )
                     .await;
                 }
                 Admitted::Plain(stream) => {
-                    conn::serve(stream, peer, conn::Peer::Unverified, handle, &guards).await;
+                    conn::serve(stream, peer, conn::Peer::Unverified, handle, &guards, cache).await;
                 }
                 Admitted::Refuse(mut stream, reason) => {
                     warn!(%peer, "refusing a plaintext connection: {reason}");

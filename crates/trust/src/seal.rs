@@ -118,9 +118,15 @@ impl SealChecker {
             now.duration_since(SystemTime::UNIX_EPOCH)
                 .unwrap_or_default(),
         );
+        // The scheduler's certificate is for serving only; every other writer's (a
+        // server's) is also for connecting.
+        let usage = match self.writer {
+            Role::Scheduler => KeyUsage::server_auth(),
+            _ => KeyUsage::client_auth(),
+        };
         let writer = self
             .checker
-            .check(&der, &[], now, KeyUsage::client_auth())
+            .check(&der, &[], now, usage)
             .map_err(|e| SealError::Certificate(e.to_string()))?;
         if writer.role != self.writer {
             return Err(SealError::Role {

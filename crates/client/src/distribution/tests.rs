@@ -26,6 +26,7 @@ fn rules() -> Rules {
         backoff: BackoffPolicy::default(),
         cache: false,
         direct: false,
+        shared: false,
     }
 }
 

@@ -51,6 +51,7 @@ fn grant_then_release() {
         FromScheduler::Welcome {
             version: 1,
             tickets: None,
+            cache: false,
         },
         FromScheduler::Grant {
             request: 1,
@@ -92,6 +93,7 @@ fn compile_locally_and_refusals() {
         FromScheduler::Welcome {
             version: 1,
             tickets: None,
+            cache: false,
         },
         FromScheduler::CompileLocally {
             request: 1,
@@ -148,6 +150,7 @@ fn granting(
         let mut out = farm::encode(&FromScheduler::Welcome {
             version: 1,
             tickets: None,
+            cache: false,
         });
         out.extend(farm::encode(&FromScheduler::Grant {
             request: 1,

@@ -64,7 +64,7 @@ fn compiles_go_through_the_users_agent_and_lose_nothing_when_it_dies() {
     let scratch = Scratch::new();
     let jobs_tmp = scratch.path().join("jobs");
     std::fs::create_dir(&jobs_tmp).unwrap();
-    let (farm, addr, credentials) = standing_farm_with(&scratch, &jobs_tmp, true);
+    let (farm, addr, credentials) = standing_farm_with(&scratch, &jobs_tmp, true, &[]);
     let mut farm = FarmProcess(farm);
     let credentials = credentials.expect("a secure farm prints the user's credentials");
     for i in 0..12 {

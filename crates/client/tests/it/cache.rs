@@ -288,3 +288,114 @@ fn a_source_using_the_time_of_day_is_never_found_directly() {
     assert!(log.contains("uses __DATE__ or __TIME__"), "{log}");
     assert!(!log.contains("direct cache hit"), "{log}");
 }
+
+/// The cache note of each compile in the job records (`hit`, `shared-hit`, `miss`, …).
+fn cache_notes(scratch: &Scratch) -> Vec<String> {
+    std::fs::read_to_string(scratch.path().join(".ccfarm/jobs.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split('\t').nth(6).unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn a_client_with_an_empty_cache_skips_the_preprocessor_with_its_users_manifests_from_the_farm() {
+    shared_direct_mode(false);
+}
+
+/// The same on a secured farm: the look-ups and manifests go over TLS (through the
+/// user's agent), and the manifests the scheduler keeps are sealed with its key.
+#[test]
+fn on_a_secure_farm_the_users_sealed_manifests_are_found_too() {
+    shared_direct_mode(true);
+}
+
+fn shared_direct_mode(secure: bool) {
+    let store = Scratch::new();
+    let redis = ccfarm_testkit::stores::Redis::start(store.path());
+    let work = Scratch::new();
+    let jobs_tmp = work.path().join("tmp");
+    std::fs::create_dir(&jobs_tmp).unwrap();
+    let project = copy_demo("wordstat", &work.path().join("p"));
+    let local_out = work.path().join("local");
+    make_locally(&project, &local_out, &["-j4", "check"]);
+    let (farm, scheduler, credentials) =
+        crate::farm::standing_farm_with(&work, &jobs_tmp, secure, &["--cache", &redis.url()]);
+    let _farm = crate::farm::FarmProcess(farm);
+    // Every build writes the same outputs: a manifest is for one command line.
+    let out = work.path().join("out");
+    let build = |user: &str, scratch: &Scratch| {
+        let _ = std::fs::remove_dir_all(&out);
+        let mut make = Command::new("make");
+        let result = farm_env(&mut make, scratch, "")
+            .env("CCFARM_SCHEDULER", &scheduler)
+            .env("CCFARM_CACHE", "1")
+            .envs(credentials.iter().map(|c| ("CCFARM_CREDENTIALS", c)))
+            .env("USER", user)
+            .env("LOGNAME", user)
+            .arg("-C")
+            .arg(&project)
+            .arg(format!("OUT={}", out.display()))
+            .arg(format!("CC={CCFARM} gcc"))
+            .args(["-j4", "check"])
+            .output()
+            .unwrap();
+        assert!(
+            result.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&result.stderr),
+            client_log(scratch)
+        );
+        assert_same_objects(&local_out, &out)
+    };
+
+    let alice = Scratch::new();
+    let objects = build("alice", &alice);
+    assert!(objects >= 8, "wordstat has only {objects} objects");
+    let first_deps = dependency_files(&out);
+    assert_eq!(places(&alice), vec!["farm"; objects]);
+    // The server stores each entry after its reply, and the scheduler files each of
+    // alice's manifests: one key each.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let keys = || {
+        String::from_utf8_lossy(&redis.cli(&["DBSIZE"]))
+            .trim()
+            .parse::<usize>()
+            .unwrap()
+    };
+    while keys() < 2 * objects {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} keys in the store for {objects} objects",
+            keys()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    // Alice again, on a machine whose cache is empty: every job answered from the
+    // farm's cache without running the preprocessor, the dependency files as it wrote
+    // them.
+    let alice_elsewhere = Scratch::new();
+    build("alice", &alice_elsewhere);
+    assert_eq!(cache_notes(&alice_elsewhere), vec!["shared-hit"; objects]);
+    assert_eq!(places(&alice_elsewhere), vec!["cache"; objects]);
+    let log = client_log(&alice_elsewhere);
+    assert_eq!(log.matches("shared cache hit").count(), objects, "{log}");
+    assert_eq!(dependency_files(&out), first_deps);
+
+    if secure {
+        // The farm made credentials for one user only.
+        return;
+    }
+    // Bob is not served alice's manifests: he preprocesses, and the server answers
+    // each job from the entries it stored.
+    let bob = Scratch::new();
+    build("bob", &bob);
+    assert!(
+        !cache_notes(&bob).iter().any(|n| n == "shared-hit"),
+        "{:?}",
+        cache_notes(&bob)
+    );
+    assert_eq!(places(&bob), vec!["farm"; objects]);
+    assert_eq!(dependency_files(&out), first_deps);
+}

@@ -13,7 +13,7 @@ use crate::common::*;
 
 /// The `compiled` column of each server row in the status table `ccfarm farm` prints.
 /// `ccfarm` for `ccfarm farm`, with the services it runs built beside it.
-fn ccfarm_farm() -> Command {
+pub(crate) fn ccfarm_farm() -> Command {
     ccfarmd();
     ccfarm_scheduler();
     Command::new(CCFARM)
@@ -116,7 +116,7 @@ fn build_wordstat_through_the_farm(secure: bool) {
 /// Start a standing farm and return it with its scheduler's address, read from the
 /// instructions it prints.
 fn standing_farm(scratch: &Scratch, jobs_tmp: &std::path::Path) -> (Child, String) {
-    let (farm, addr, _) = standing_farm_with(scratch, jobs_tmp, false);
+    let (farm, addr, _) = standing_farm_with(scratch, jobs_tmp, false, &[]);
     (farm, addr)
 }
 
@@ -145,11 +145,13 @@ impl Drop for FarmProcess {
     }
 }
 
-/// [`standing_farm`], `--secure` if asked: then also the user credentials it made.
+/// [`standing_farm`], `--secure` if asked (then also the user credentials it made),
+/// with `extra` options.
 pub(crate) fn standing_farm_with(
     scratch: &Scratch,
     jobs_tmp: &std::path::Path,
     secure: bool,
+    extra: &[&str],
 ) -> (Child, String, Option<std::path::PathBuf>) {
     let mut command = ccfarm_farm();
     clean_env(&mut command);
@@ -157,6 +159,7 @@ pub(crate) fn standing_farm_with(
         .env("TMPDIR", jobs_tmp)
         .args(["farm", "--servers", "1", "--jobs", "1"])
         .args(secure.then_some("--secure"))
+        .args(extra)
         .args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
         .current_dir(scratch.path())
         .stdin(Stdio::null())

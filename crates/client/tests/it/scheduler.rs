@@ -27,6 +27,7 @@ fn scripted(
         s.write_all(&farm::encode(&FromScheduler::Welcome {
             version: 1,
             tickets: None,
+            cache: false,
         }))
         .unwrap();
         let mut got = Vec::new();
@@ -221,6 +222,7 @@ fn scripted_steps(steps: Vec<Step>) -> (String, std::thread::JoinHandle<Vec<Vec<
             s.write_all(&farm::encode(&FromScheduler::Welcome {
                 version: 1,
                 tickets: None,
+                cache: false,
             }))
             .unwrap();
             let mut got = Vec::new();

@@ -57,6 +57,7 @@ fn registers_sends_heartbeats_and_reconnects() {
         .write_all(&farm::encode(&FromScheduler::Welcome {
             version: farm::PROTOCOL_VERSION,
             tickets: None,
+            cache: false,
         }))
         .unwrap();
     match next(&mut stream, &mut buf) {

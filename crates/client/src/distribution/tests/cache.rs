@@ -178,3 +178,55 @@ fn a_direct_miss_preprocesses_and_looks_up_as_before() {
             .collect::<Vec<_>>(),
     );
 }
+
+fn shared(rules: Rules) -> Rules {
+    Rules {
+        shared: true,
+        ..direct(rules)
+    }
+}
+
+#[test]
+fn after_a_local_direct_miss_the_shared_cache_is_asked_and_its_hit_delivered() {
+    let mut m = machine("a", shared(scheduled()));
+    assert_eq!(texts(&m.start()), ["LookUpDirect"]);
+    step(&mut m, Event::Direct(None), &["LookUpShared"]);
+    step(
+        &mut m,
+        Event::Direct(Some(reply(0))),
+        &["Info: cache hit for a.c", "Deliver from the cache"],
+    );
+    step(&mut m, Event::Delivered(0), &["Exit(0)"]);
+    assert_eq!(*m.place(), Place::Cache);
+    assert_eq!(m.cache_note(), Some(&CacheNote::SharedHit));
+}
+
+#[test]
+fn a_shared_miss_preprocesses_and_the_farm_result_is_stored() {
+    let mut m = machine("a", shared(scheduled()));
+    m.start();
+    step(&mut m, Event::Direct(None), &["LookUpShared"]);
+    step(&mut m, Event::Direct(None), &["StartPreprocessor"]);
+    step(&mut m, Event::PreprocessorStarted, &["FinishPreprocessor"]);
+    step(&mut m, Event::Preprocessed, &["LookUpCache"]);
+    step(&mut m, Event::Cache(Lookup::Miss), &["AskScheduler"]);
+    m.handle(Event::Answer(Answer::Granted(grant(7))));
+    let actions = texts(&m.handle(Event::Race(RaceEvent::Done {
+        copy: 0,
+        verdict: Verdict::Success(reply(0)),
+        elapsed: Duration::from_millis(100),
+    })));
+    assert!(
+        actions.iter().any(|a| a.contains("StoreInCache")),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn without_a_scheduler_there_is_no_shared_cache_to_ask() {
+    let mut m = machine("a", shared(rules()));
+    assert_eq!(texts(&m.start()), ["LookUpDirect"]);
+    let host_list = texts(&machine("a", rules()).start());
+    let actions = texts(&m.handle(Event::Direct(None)));
+    assert_eq!(actions, host_list);
+}
