@@ -14,7 +14,8 @@
 # beside a plain local build and the farm without any cache. REPS repetitions (default
 # 3), each from empty caches; every repetition and the median, in seconds.
 #
-#   bench/cache-shared.sh [REPS]     (binaries from target/release; needs ccache, redis-server)
+#   bench/cache-shared.sh [REPS]     (binaries from target/release; needs ccache, redis-server;
+#                                    PROJECTS="strkit" for one project)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${CCFARM_BIN:-$here/target/release}
@@ -88,7 +89,7 @@ median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[in
 sccache=$(command -v sccache || true)
 kinds="local ccache-cold ccache-warm ccache-pp-cold ccache-pp-warm${sccache:+ sccache-cold sccache-warm} farm-nocache local-cache-cold local-cache-warm shared-cold shared-warm sched-cold sched-warm"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-for project in strkit zstd; do
+for project in ${PROJECTS:-strkit zstd}; do
     declare -A times=()
     for rep in $(seq "$REPS"); do
         times[local]+=" $(build $project gcc)"

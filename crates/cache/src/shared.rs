@@ -110,6 +110,9 @@ pub struct SharedStore {
     shown: String,
     deadline: Duration,
     limit: u64,
+    /// Whether the store itself bounds a value's size (Redis at 512 MiB, memcached at
+    /// its item size), so that a value can be read whole in one request.
+    bounded: bool,
 }
 
 impl SharedStore {
@@ -196,6 +199,7 @@ impl SharedStore {
             shown,
             deadline,
             limit,
+            bounded: matches!(parsed.scheme(), "redis" | "memcached"),
         })
     }
 
@@ -207,9 +211,25 @@ impl SharedStore {
     /// The stored bytes under `key`, or `None` when there are none.
     pub async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, SharedError> {
         let path = path_of(key);
-        // The size first, then at most that many bytes: an oversized entry planted in the
-        // store costs its reader nothing but the refusal, and one that grows in between
-        // is read cut short, which its checksum then refuses.
+        if self.bounded {
+            // One request: the store holds nothing larger than it allows.
+            let read = async {
+                match self.operator.read(&path).await {
+                    Ok(buffer) if buffer.len() as u64 > self.limit => Err(SharedError::TooLarge {
+                        store: self.shown.clone(),
+                        len: buffer.len() as u64,
+                        limit: self.limit,
+                    }),
+                    Ok(buffer) => Ok(Some(buffer.to_vec())),
+                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(self.error(e)),
+                }
+            };
+            return self.within(read).await?;
+        }
+        // Elsewhere the size first, then at most that many bytes: an oversized entry
+        // planted in the store costs its reader nothing but the refusal, and one that
+        // grows in between is read cut short, which its checksum then refuses.
         let read = async {
             let len = match self.operator.stat(&path).await {
                 Ok(meta) => meta.content_length(),

@@ -32,7 +32,7 @@ use crate::records::{CacheNote, Place};
 use crate::remote::{Breaker, Connection, RemoteError};
 use crate::result_cache;
 use crate::send::Remote;
-use crate::shared_cache::{self, SharedCache};
+use crate::shared_cache::{self, Found, SharedCache};
 use crate::slots::{Candidate, SlotGuard};
 use crate::verdict::Verdict;
 
@@ -185,11 +185,10 @@ impl<'a, 'scope> Shell<'a, 'scope> {
                 return Performed::Event(Event::Direct(hit));
             }
             Action::LookUpShared => {
-                let job = self.job;
                 let hit = match self.direct {
                     Some(direct) => self
-                        .shared_cache()
-                        .and_then(|cache| result_cache::look_up_shared(job, &direct, cache)),
+                        .open_shared(Some(&direct))
+                        .and_then(|found| result_cache::shared_hit(self.job, found)),
                     None => None,
                 };
                 return Performed::Event(Event::Direct(hit));
@@ -326,34 +325,41 @@ impl<'a, 'scope> Shell<'a, 'scope> {
     /// cache, and at the entry the server stored in the farm's shared cache, when that
     /// was asked.
     fn remember_manifest(&mut self, key: &ccfarm_cache::Key) {
+        if let Some(Some(cache)) = &self.shared
+            && cache.stale()
+        {
+            self.open_shared(None);
+        }
         if let (Some(direct), Some(source)) = (self.direct.take(), self.source.as_deref()) {
             let shared = self.shared.as_mut().and_then(Option::as_mut);
             result_cache::keep_manifest(self.job, &direct, key, source, shared);
         }
     }
 
-    /// The scheduler's shared cache, connected to when first needed; `None` when the
-    /// scheduler has none or cannot be reached (said in the log once).
-    fn shared_cache(&mut self) -> Option<&mut SharedCache> {
-        if self.shared.is_none() {
-            let (log, settings) = (self.job.ctx.log, self.job.ctx.settings);
-            let schedulers = settings.schedulers();
-            let scheduler = schedulers.get(self.scheduler % schedulers.len().max(1))?;
-            let caller = Caller {
-                user: &settings.user,
-                machine: &settings.machine,
-                secure: self.job.ctx.dialer_if_any(),
-            };
-            let opened = shared_cache::open(scheduler, caller, settings.connect_timeout);
-            self.shared = Some(match opened {
-                Ok(cache) => cache,
-                Err(e) => {
-                    log.info(&format!("shared cache: {e}; preprocessing instead"));
-                    None
-                }
-            });
+    /// Connect to the scheduler's shared cache, looking `direct` up in the same
+    /// exchange: what was found, or `None` when there is no shared cache or it could
+    /// not be reached (said in the log).
+    fn open_shared(&mut self, direct: Option<&result_cache::Direct>) -> Option<Found> {
+        let (log, settings) = (self.job.ctx.log, self.job.ctx.settings);
+        let schedulers = settings.schedulers();
+        let scheduler = schedulers.get(self.scheduler % schedulers.len().max(1))?;
+        let caller = Caller {
+            user: &settings.user,
+            machine: &settings.machine,
+            secure: self.job.ctx.dialer_if_any(),
+        };
+        let key = direct.map(result_cache::Direct::key);
+        match shared_cache::open(scheduler, caller, settings.connect_timeout, key) {
+            Ok((cache, found)) => {
+                self.shared = Some(cache);
+                Some(found)
+            }
+            Err(e) => {
+                log.info(&format!("shared cache: {e}; preprocessing instead"));
+                self.shared = Some(None);
+                None
+            }
         }
-        self.shared.as_mut().and_then(Option::as_mut)
     }
 
     fn entry(&self, index: usize) -> &'a HostEntry {

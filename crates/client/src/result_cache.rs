@@ -14,11 +14,10 @@ use ccfarm_cache::{
     DirectInputs, DiskCache, Entry, Key, KeyInputs, Manifest, NotCacheable, identity, request_key,
 };
 use ccfarm_proto::distcc::{Payload, Reply, Request, Version};
-use ccfarm_proto::farm::CacheItem;
 
 use crate::actions::Lookup;
 use crate::job::Job;
-use crate::shared_cache::SharedCache;
+use crate::shared_cache::{Found, SharedCache};
 
 /// The cache directory and limit of this job's settings.
 fn store(job: &Job<'_>) -> DiskCache {
@@ -123,6 +122,13 @@ pub(crate) struct Direct {
 /// must stay within the control connection's frame limit.
 const MOST_SHARED_MANIFEST: usize = 160 * 1024;
 
+impl Direct {
+    /// The manifest key.
+    pub(crate) fn key(&self) -> &Key {
+        &self.key
+    }
+}
+
 /// This job's direct look-up, unless it cannot be looked up directly.
 pub(crate) fn direct_of(job: &Job<'_>) -> Option<Direct> {
     let started = SystemTime::now();
@@ -174,36 +180,16 @@ pub(crate) fn look_up_direct(job: &Job<'_>, direct: &Direct) -> Option<Reply> {
     answer(job, &manifest, entry, "direct cache hit")
 }
 
-/// The reply of a direct hit in the farm's shared cache: the user's own manifest for
-/// this job, and the entry a server stored. Every failure is a miss, said in the log.
-pub(crate) fn look_up_shared(
-    job: &Job<'_>,
-    direct: &Direct,
-    cache: &mut SharedCache,
-) -> Option<Reply> {
-    let log = job.ctx.log;
-    let fetched = cache
-        .look_up(CacheItem::Manifest, &direct.key)
-        .and_then(|manifest| {
-            let Some(manifest) = manifest.and_then(|b| Manifest::decode(&b).ok()) else {
-                return Ok(None);
-            };
-            if !unchanged(job, &manifest) {
-                return Ok(None);
-            }
-            let entry = cache.look_up(CacheItem::Entry, &manifest.result)?;
-            Ok(entry
-                .and_then(|b| Entry::decode(&b).ok())
-                .map(|entry| (manifest, entry)))
-        });
-    match fetched {
-        Ok(Some((manifest, entry))) => answer(job, &manifest, entry, "shared cache hit"),
-        Ok(None) => None,
-        Err(e) => {
-            log.info(&format!("shared cache: {e}; preprocessing instead"));
-            None
-        }
+/// The reply of a direct hit in the farm's shared cache, from what a look-up `found`:
+/// the user's own manifest for this job, and the entry a server stored. Every failure
+/// is a miss.
+pub(crate) fn shared_hit(job: &Job<'_>, found: Found) -> Option<Reply> {
+    let manifest = Manifest::decode(&found.manifest?).ok()?;
+    if !unchanged(job, &manifest) {
+        return None;
     }
+    let entry = Entry::decode(&found.entry?).ok()?;
+    answer(job, &manifest, entry, "shared cache hit")
 }
 
 /// Whether every file `manifest` lists still has the contents it had.

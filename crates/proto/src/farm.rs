@@ -118,16 +118,6 @@ pub struct CompileHello {
     pub ticket: Option<String>,
 }
 
-/// What a client looks up in the scheduler's shared result cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CacheItem {
-    /// A direct-mode manifest: the files a source read and the entry it compiled to.
-    Manifest,
-    /// A compile's result.
-    Entry,
-}
-
 /// Bytes in a control message, as base64 text in the JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob(pub Vec<u8>);
@@ -151,7 +141,7 @@ impl<'de> Deserialize<'de> for Blob {
 }
 
 /// The largest entry a scheduler sends in answer to a cache look-up; a larger one is
-/// answered as not found (the job compiles, and its result comes over the distcc wire).
+/// left out of the answer (the job compiles, and its result comes over the distcc wire).
 pub const MAX_CACHE_BLOB: usize = 64 << 20;
 
 /// The largest frame a client reads in answer to a cache look-up: one
@@ -211,15 +201,14 @@ pub enum ToScheduler {
     },
     /// A client's answer to [`FromScheduler::Ping`].
     Pong,
-    /// A client looks something up in the shared result cache (only when the
-    /// `Welcome` said `cache`); the answer is [`FromScheduler::CacheFound`].
+    /// A client looks a job up in the shared result cache by its direct-mode manifest
+    /// key (only when the `Welcome` said `cache`); the answer is
+    /// [`FromScheduler::CacheFound`].
     CacheLookUp {
         /// The client's number for this look-up, echoed in the answer.
         request: u64,
-        /// What is looked up.
-        item: CacheItem,
-        /// Its key, in hexadecimal: a manifest key (the scheduler files it under the
-        /// asking user), or the key of an entry a server stored.
+        /// The manifest key, in hexadecimal (the scheduler files manifests under the
+        /// asking user).
         key: String,
     },
     /// A client keeps a direct-mode manifest in the shared result cache, filed under
@@ -326,15 +315,19 @@ pub enum FromScheduler {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         proof: Option<GrantProof>,
     },
-    /// The answer to [`ToScheduler::CacheLookUp`]: what the shared cache holds, checked
-    /// (a whole entry sealed by a server of the farm, or a manifest the scheduler filed
-    /// for this user), or nothing.
+    /// The answer to [`ToScheduler::CacheLookUp`]: the user's manifest under the key,
+    /// and with it the entry it names (sealed by a server of the farm, on a farm with
+    /// credentials), in one answer so that a hit costs one exchange; either may be
+    /// missing.
     CacheFound {
         /// The client's look-up number.
         request: u64,
-        /// The bytes found.
+        /// The manifest's bytes.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        bytes: Option<Blob>,
+        manifest: Option<Blob>,
+        /// The entry's bytes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        entry: Option<Blob>,
     },
     /// The connection is refused (version, authentication, malformed message).
     Refused {
@@ -525,7 +518,6 @@ mod tests {
         });
         round_trip(ToScheduler::CacheLookUp {
             request: 3,
-            item: CacheItem::Manifest,
             key: "ab".repeat(32),
         });
         round_trip(ToScheduler::CacheKeep {
@@ -534,11 +526,13 @@ mod tests {
         });
         round_trip(FromScheduler::CacheFound {
             request: 3,
-            bytes: Some(Blob(b"\x7fELF and every byte \0\xff".to_vec())),
+            manifest: Some(Blob(b"manifest".to_vec())),
+            entry: Some(Blob(b"\x7fELF and every byte \0\xff".to_vec())),
         });
         round_trip(FromScheduler::CacheFound {
             request: 4,
-            bytes: None,
+            manifest: None,
+            entry: None,
         });
         round_trip(CompileHello {
             ticket: Some("1.2.ab".into()),
@@ -571,10 +565,12 @@ mod tests {
     fn cache_blobs_are_base64_and_an_old_welcome_offers_no_cache() {
         let wire = encode(&FromScheduler::CacheFound {
             request: 1,
-            bytes: Some(Blob(b"hi!".to_vec())),
+            manifest: Some(Blob(b"hi!".to_vec())),
+            entry: None,
         });
         let text = std::str::from_utf8(&wire[4..]).unwrap();
-        assert!(text.contains(r#""bytes":"aGkh""#), "{text}");
+        assert!(text.contains(r#""manifest":"aGkh""#), "{text}");
+        assert!(!text.contains("entry"), "{text}");
         let old = br#"{"type":"welcome","version":2}"#;
         let mut buf = BytesMut::from(&(old.len() as u32).to_be_bytes()[..]);
         buf.extend_from_slice(old);
@@ -587,7 +583,7 @@ mod tests {
                 cache: false
             }
         );
-        let bad = br#"{"type":"cache_found","request":1,"bytes":"not base64!"}"#;
+        let bad = br#"{"type":"cache_found","request":1,"entry":"not base64!"}"#;
         let mut buf = BytesMut::from(&(bad.len() as u32).to_be_bytes()[..]);
         buf.extend_from_slice(bad);
         assert!(decode::<FromScheduler>(&mut buf, DEFAULT_MAX_FRAME).is_err());

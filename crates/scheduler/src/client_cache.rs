@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use ccfarm_cache::manifest::writer_key;
 use ccfarm_cache::{FarmStore, Key, Lookup, Manifest};
-use ccfarm_proto::farm::{Blob, CacheItem, MAX_CACHE_BLOB};
+use ccfarm_proto::farm::{Blob, MAX_CACHE_BLOB};
 use tracing::{debug, info};
 
 use crate::metrics::Metrics;
@@ -48,33 +48,43 @@ impl ClientCache {
         }
     }
 
-    /// What the store holds for `user` under `key` (hexadecimal): their own manifest, or
-    /// an entry. Every failure is "nothing", counted by reason.
-    pub async fn look_up(&self, user: &str, item: CacheItem, key: &str) -> Option<Blob> {
-        let label = match item {
-            CacheItem::Manifest => "manifest",
-            CacheItem::Entry => "entry",
-        };
+    /// What the store holds for `user` under the manifest key `key` (hexadecimal):
+    /// their own manifest, and the entry it names. Every failure is "nothing", counted
+    /// by reason.
+    pub async fn look_up(&self, user: &str, key: &str) -> (Option<Blob>, Option<Blob>) {
         let Some(key) = Key::from_hex(key) else {
-            self.metrics.client_cache(label, "invalid");
-            return None;
+            self.metrics.client_cache("manifest", "invalid");
+            return (None, None);
         };
-        let (result, found) = match item {
-            CacheItem::Manifest => {
-                let filed = writer_key(user, &key);
-                outcome(self.manifests.look_up_manifest(&filed).await, |m| {
-                    m.encode()
-                })
+        let filed = writer_key(user, &key);
+        let manifest = match self.manifests.look_up_manifest(&filed).await {
+            Lookup::Hit(manifest) => manifest,
+            other => {
+                self.metrics.client_cache("manifest", outcome(&other));
+                return (None, None);
             }
-            CacheItem::Entry => outcome(self.entries.look_up(&key).await, |e| e.encode()),
         };
-        let (result, found) = match found {
-            Some(bytes) if bytes.len() > MAX_CACHE_BLOB => ("too_large", None),
-            found => (result, found),
+        self.metrics.client_cache("manifest", "hit");
+        let entry = match self.entries.look_up(&manifest.result).await {
+            Lookup::Hit(entry) => Some(entry.encode()),
+            other => {
+                self.metrics.client_cache("entry", outcome(&other));
+                None
+            }
         };
-        self.metrics.client_cache(label, result);
-        debug!(user, item = label, key = %key.hex(), result, "client cache look-up");
-        found.map(Blob)
+        let entry = match entry {
+            Some(bytes) if bytes.len() > MAX_CACHE_BLOB => {
+                self.metrics.client_cache("entry", "too_large");
+                None
+            }
+            Some(bytes) => {
+                self.metrics.client_cache("entry", "hit");
+                Some(Blob(bytes))
+            }
+            None => None,
+        };
+        debug!(user, key = %key.hex(), entry = entry.is_some(), "a client's direct look-up");
+        (Some(Blob(manifest.encode())), entry)
     }
 
     /// Keep `manifest`, sent by `user` for the manifest key `key` (hexadecimal), filed
@@ -102,18 +112,15 @@ impl ClientCache {
     }
 }
 
-/// A look-up's result label, and the bytes to send for a hit.
-fn outcome<T>(
-    lookup: Lookup<T>,
-    encode: impl Fn(&T) -> Vec<u8>,
-) -> (&'static str, Option<Vec<u8>>) {
+/// The result label of a look-up that found nothing usable.
+fn outcome<T>(lookup: &Lookup<T>) -> &'static str {
     match lookup {
-        Lookup::Hit(found) => ("hit", Some(encode(&found))),
-        Lookup::Miss => ("miss", None),
+        Lookup::Hit(_) => "hit",
+        Lookup::Miss => "miss",
         Lookup::Refused(why) => {
             info!("refused an entry of the shared cache: {why}");
-            ("refused", None)
+            "refused"
         }
-        Lookup::Unusable(_) => ("unusable", None),
+        Lookup::Unusable(_) => "unusable",
     }
 }

@@ -265,12 +265,16 @@ pub async fn serve<S>(
             // Its arrival has already been noted.
             (Some(Role::Client { .. }), ToScheduler::Pong) => continue,
             // Answered here, within the store's deadline: the actor has no part in it.
-            (Some(Role::Client { .. }), ToScheduler::CacheLookUp { request, item, key }) => {
-                let bytes = match cache {
-                    Some(cache) => cache.look_up(&user, item, &key).await,
-                    None => None,
+            (Some(Role::Client { .. }), ToScheduler::CacheLookUp { request, key }) => {
+                let (manifest, entry) = match cache {
+                    Some(cache) => cache.look_up(&user, &key).await,
+                    None => (None, None),
                 };
-                let _ = tx.send(FromScheduler::CacheFound { request, bytes });
+                let _ = tx.send(FromScheduler::CacheFound {
+                    request,
+                    manifest,
+                    entry,
+                });
                 continue;
             }
             (Some(Role::Client { .. }), ToScheduler::CacheKeep { key, manifest }) => {
