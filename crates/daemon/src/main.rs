@@ -82,7 +82,8 @@ fn main() -> ExitCode {
         }
     };
     if config.detach
-        && let Err(err) = ccfarm_daemon_detach::detach(config.log_stderr)
+        && let Err(err) =
+            ccfarm_daemon_detach::detach(config.log_stderr, config.pid_file.as_deref())
     {
         eprintln!("ccfarmd: cannot detach: {err}");
         return ExitCode::from(1);
@@ -99,8 +100,9 @@ fn main() -> ExitCode {
     if nice.is_some() {
         warn!("--nice is accepted for compatibility and ignored");
     }
-    if let Some(pid_file) = &config.pid_file
-        && let Err(err) = write_pid_file(pid_file)
+    // Detached, the launcher has written it already.
+    if let Some(pid_file) = config.pid_file.as_ref().filter(|_| !config.detach)
+        && let Err(err) = write_pid_file(pid_file, std::process::id())
     {
         error!("cannot write pid file {}: {err}", pid_file.display());
         return ExitCode::from(1);
@@ -380,10 +382,10 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes this process's id to `path` atomically (a temporary file in the same directory,
-/// renamed over it), so that a reader — a test, an init script — never sees the file
-/// created but still empty.
-fn write_pid_file(path: &std::path::Path) -> std::io::Result<()> {
+/// Writes `pid` to `path` atomically (a temporary file in the same directory, renamed
+/// over it), so that a reader — a test, an init script — never sees the file created but
+/// still empty.
+fn write_pid_file(path: &std::path::Path, pid: u32) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::PermissionsExt as _;
     let dir = match path.parent() {
@@ -391,7 +393,7 @@ fn write_pid_file(path: &std::path::Path) -> std::io::Result<()> {
         _ => std::path::Path::new("."),
     };
     let mut tmp = tempfile::Builder::new().prefix(".pid").tempfile_in(dir)?;
-    tmp.write_all(format!("{}\n", std::process::id()).as_bytes())?;
+    tmp.write_all(format!("{pid}\n").as_bytes())?;
     // Readable by all, as a pid file written with the usual umask is.
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o644))?;
@@ -406,13 +408,27 @@ mod ccfarm_daemon_detach {
     use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout, fork, setsid};
 
     /// Fork into the background and start a new session. Called before the async
-    /// runtime (or any other thread) exists.
+    /// runtime (or any other thread) exists. The launcher writes the child's pid to
+    /// `pid_file` before it exits, as distccd's does: init scripts read the file as
+    /// soon as the launcher returns.
     #[allow(unsafe_code)]
-    pub fn detach(keep_stderr: bool) -> nix::Result<()> {
+    pub fn detach(keep_stderr: bool, pid_file: Option<&std::path::Path>) -> nix::Result<()> {
         // SAFETY: the process is single-threaded here (no runtime, no threads yet),
         // so the child is a complete copy and may do anything the parent could.
         match unsafe { fork() }? {
-            ForkResult::Parent { .. } => std::process::exit(0),
+            ForkResult::Parent { child } => {
+                let Some(path) = pid_file else {
+                    std::process::exit(0)
+                };
+                match super::write_pid_file(path, child.as_raw() as u32) {
+                    Ok(()) => std::process::exit(0),
+                    Err(err) => {
+                        eprintln!("ccfarmd: cannot write pid file {}: {err}", path.display());
+                        let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGTERM);
+                        std::process::exit(1)
+                    }
+                }
+            }
             ForkResult::Child => {}
         }
         setsid()?;

@@ -199,13 +199,18 @@ fn two_clients_in_different_directories_share_the_servers_redis_cache() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 
-    build(
-        &bob,
-        &second.host(",lzo"),
-        &bob_project,
-        &bob.path().join("out"),
-    );
-    assert_same_objects(&local_out, &bob.path().join("out"));
+    // Bob's reference: a local build writing where his farm build will, so that its
+    // dependency files name the same targets.
+    let bob_out = bob.path().join("out");
+    make_locally(&bob_project, &bob_out, &["-j4", "check"]);
+    let bob_local_deps = dependency_files(&bob_out);
+    assert_eq!(bob_local_deps.len() as u64, objects);
+    let bob_local = bob.path().join("local");
+    std::fs::rename(&bob_out, &bob_local).unwrap();
+    build(&bob, &second.host(",lzo"), &bob_project, &bob_out);
+    assert_same_objects(&local_out, &bob_out);
+    assert_same_objects(&bob_local, &bob_out);
+    assert_eq!(dependency_files(&bob_out), bob_local_deps);
     assert_eq!(
         compiled_by(&second),
         0,
