@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use ccfarm_proto::distcc::Reply;
 use ccfarm_proto::farm::JobResult;
 
@@ -123,6 +124,9 @@ pub enum Action {
     },
     /// Print a reply's stdout and stderr as the compiler would have. No event.
     Emit(Reply),
+    /// Print what a server said when it failed the job, on stderr as it was sent. No
+    /// event.
+    ShowServerMessage(Bytes),
     /// The job is over: exit with this code.
     Exit(i32),
 }

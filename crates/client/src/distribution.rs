@@ -27,6 +27,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use bytes::Bytes;
 use ccfarm_proto::distcc::Reply;
 
 use crate::backoff::BackoffPolicy;
@@ -173,6 +174,9 @@ pub struct Distribution {
     waited: Duration,
     /// distcc's exit code of the last host failure, for a strict failure.
     last_failure: u8,
+    /// What the server of the last host failure said, when it failed the job with a
+    /// distcc status of its own.
+    last_message: Option<Bytes>,
     /// Where the job ran, for its record.
     place: Place,
     /// What the result cache said, for its record (and, a miss, the farm's result is
@@ -204,6 +208,7 @@ impl Distribution {
             unreachable: 0,
             waited: Duration::ZERO,
             last_failure: exit::NO_HOSTS,
+            last_message: None,
             place: Place::Nowhere,
             cache: None,
             stage: Stage::Over,
@@ -568,7 +573,10 @@ impl Distribution {
                 verdict: Verdict::HostFailed { .. },
                 ..
             } => self.ask_elsewhere(vec![grant.server_address()]),
-            RaceEnd::AllFailed { failed } => self.ask_elsewhere(failed),
+            RaceEnd::AllFailed { failed, message } => {
+                self.last_message = message.or(self.last_message.take());
+                self.ask_elsewhere(failed)
+            }
         }
     }
 

@@ -316,6 +316,10 @@ impl<'a, 'scope> Shell<'a, 'scope> {
                 return Performed::Event(Event::Delivered(self.job.deliver(&host, &reply)));
             }
             Action::Emit(reply) => job::emit(&reply),
+            Action::ShowServerMessage(message) => {
+                use std::io::Write as _;
+                let _ = std::io::stderr().write_all(&message);
+            }
             Action::Exit(code) => return Performed::Exit(code),
         }
         Performed::Nothing
@@ -518,6 +522,7 @@ impl<'a, 'scope> Shell<'a, 'scope> {
                     code: exit::GENERAL,
                     why: "the job's thread panicked".into(),
                     back_off: false,
+                    message: None,
                 });
                 let _ = done.send(RaceEvent::Done {
                     copy,
@@ -534,6 +539,7 @@ impl<'a, 'scope> Shell<'a, 'scope> {
                         code: exit::GENERAL,
                         why: format!("cannot start a thread: {e}"),
                         back_off: false,
+                        message: None,
                     },
                     elapsed: started.elapsed(),
                 });

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use ccfarm_proto::farm::JobResult;
 
 use crate::actions::{Action, Level};
@@ -39,6 +40,9 @@ pub enum RaceEnd {
     AllFailed {
         /// The servers that failed the job.
         failed: Vec<String>,
+        /// What the last server to fail it said, if it failed the job with a distcc
+        /// status of its own ([`Verdict::HostFailed`]'s `message`).
+        message: Option<Bytes>,
     },
 }
 
@@ -190,7 +194,9 @@ impl Race {
         let (grant, revoked) = (c.grant.clone(), c.revoked);
         let others_running = self.running().next().is_some();
         match verdict {
-            Verdict::HostFailed { why, .. } => {
+            Verdict::HostFailed {
+                why, message: said, ..
+            } => {
                 // After a revocation the failure is our own abort; the revocation is
                 // the real cause.
                 let why = if revoked {
@@ -220,7 +226,10 @@ impl Race {
                         .iter()
                         .map(|c| c.grant.server_address())
                         .collect();
-                    Some(RaceEnd::AllFailed { failed })
+                    Some(RaceEnd::AllFailed {
+                        failed,
+                        message: said,
+                    })
                 }
             }
             verdict => {
@@ -286,6 +295,7 @@ mod tests {
             code: exit::CONNECT_FAILED,
             why: why.into(),
             back_off: true,
+            message: None,
         }
     }
 
@@ -466,7 +476,7 @@ mod tests {
         race.handle(RaceEvent::Cancel(42));
         let (actions, end) = race.handle(done(0, failed("broken off")));
         assert!(
-            matches!(&end, Some(RaceEnd::AllFailed { failed }) if failed == &["first:3632", "dead:3632"]),
+            matches!(&end, Some(RaceEnd::AllFailed { failed, .. }) if failed == &["first:3632", "dead:3632"]),
             "{end:?}"
         );
         assert!(deeds(&actions).is_empty(), "revoked: not released");

@@ -3,6 +3,7 @@
 //!
 //! Pure: it classifies a reply already read, so every rule is tested without a socket.
 
+use bytes::Bytes;
 use ccfarm_proto::distcc::Reply;
 
 use crate::exit;
@@ -23,6 +24,10 @@ pub enum Verdict {
         why: String,
         /// Whether the failure is the host's health (a refusal is about the job).
         back_off: bool,
+        /// What a distcc server said when it failed the job with one of its own
+        /// statuses (its stderr), shown to the user when the job then fails, as distcc
+        /// shows it.
+        message: Option<Bytes>,
     },
 }
 
@@ -37,6 +42,7 @@ pub fn judge(reply: Result<Reply, RemoteError>) -> Verdict {
                 code: e.exit_code(),
                 why: e.to_string(),
                 back_off: true,
+                message: None,
             };
         }
     };
@@ -50,6 +56,7 @@ pub fn judge(reply: Result<Reply, RemoteError>) -> Verdict {
             code: exit::GENERAL,
             why: format!("the remote compiler died of signal {signal}"),
             back_off: true,
+            message: None,
         };
     }
     // Statuses a distcc server uses for its own failures (distcc's 100..=120): the
@@ -66,6 +73,7 @@ pub fn judge(reply: Result<Reply, RemoteError>) -> Verdict {
             code: code as u8,
             why,
             back_off,
+            message: Some(reply.stderr.clone()).filter(|m| !m.is_empty()),
         };
     }
     if let Some(fault) = server_fault(&reply.stderr) {
@@ -73,6 +81,7 @@ pub fn judge(reply: Result<Reply, RemoteError>) -> Verdict {
             code: exit::IO_ERROR,
             why: format!("the server could not run the compiler: {fault}"),
             back_off: true,
+            message: None,
         };
     }
     Verdict::CompileError(reply)
@@ -122,7 +131,18 @@ mod tests {
         ));
         assert!(matches!(
             judge(reply(113 << 8, "not allowed")),
-            Verdict::HostFailed { code: 113, back_off: false, ref why } if why.ends_with(": not allowed")
+            Verdict::HostFailed { code: 113, back_off: false, ref why, message: Some(ref m) }
+                if why.ends_with(": not allowed") && m == "not allowed"
+        ));
+        // A server status with nothing said, and a host failure that is not the server's
+        // word, have no message to show.
+        assert!(matches!(
+            judge(reply(110 << 8, "")),
+            Verdict::HostFailed { message: None, .. }
+        ));
+        assert!(matches!(
+            judge(reply(9, "killed")),
+            Verdict::HostFailed { message: None, .. }
         ));
         assert!(matches!(
             judge(Err(RemoteError::BrokenOff("h:1".into()))),

@@ -99,6 +99,7 @@ impl Distribution {
                 code,
                 why,
                 back_off,
+                message,
             } => {
                 let mut actions = vec![
                     Action::ReleaseSlot,
@@ -112,6 +113,7 @@ impl Distribution {
                 }
                 self.tried.insert(host.key);
                 self.last_failure = code;
+                self.last_message = message;
                 actions.extend(self.host_list());
                 actions
             }
@@ -122,10 +124,18 @@ impl Distribution {
     /// failure's code rather than compile locally behind the user's back.
     pub(super) fn give_up(&mut self) -> Vec<Action> {
         if !self.rules.fallback {
-            let mut actions = vec![Action::Log(
+            // The job fails here: what the last server said about it is the user's
+            // to read, as distcc shows it, wherever the log goes.
+            let mut actions: Vec<Action> = self
+                .last_message
+                .take()
+                .map(Action::ShowServerMessage)
+                .into_iter()
+                .collect();
+            actions.push(Action::Log(
                 Level::Error,
                 "failed to distribute and fallbacks are disabled".into(),
-            )];
+            ));
             actions.extend(self.exit(self.last_failure.into()));
             return actions;
         }

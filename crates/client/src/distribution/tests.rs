@@ -64,6 +64,7 @@ fn refused() -> Verdict {
         code: exit::CONNECT_FAILED,
         why: "connection refused".into(),
         back_off: true,
+        message: None,
     }
 }
 
@@ -98,6 +99,9 @@ fn text(action: &Action) -> String {
         Action::TakeSlot { among, wait } => format!("TakeSlot {among:?} wait={wait}"),
         Action::Deliver { host, .. } => format!("Deliver from {host}"),
         Action::Emit(reply) => format!("Emit {}", reply.status),
+        Action::ShowServerMessage(message) => {
+            format!("ShowServerMessage {}", String::from_utf8_lossy(message))
+        }
         Action::Remember { server, .. } => format!("Remember {server}"),
         Action::StartCopy { copy, grant } => format!("StartCopy {copy} {}", grant.lease),
         Action::ReleaseLease { lease, result, .. } => format!("ReleaseLease {lease} {result:?}"),
@@ -202,6 +206,7 @@ fn a_refusal_of_the_job_moves_on_without_backing_the_host_off() {
         code: exit::ACCESS_DENIED,
         why: "not allowed".into(),
         back_off: false,
+        message: None,
     };
     let got = texts(&m.handle(Event::Verdict(refusal)));
     assert!(
@@ -209,6 +214,62 @@ fn a_refusal_of_the_job_moves_on_without_backing_the_host_off() {
         "{got:?}"
     );
     assert_eq!(got.last().unwrap(), &format!("ReadBackoff {B}"));
+}
+
+#[test]
+fn a_strict_job_that_every_server_refused_shows_the_last_servers_reason() {
+    let mut m = machine("a", strict());
+    assert_eq!(texts(&m.start()), [format!("ReadBackoff {A}")]);
+    step(&mut m, nothing_backed_off(1), &["StartPreprocessor"]);
+    m.handle(Event::PreprocessorStarted);
+    m.handle(Event::Slot(Slot::Taken(0)));
+    m.handle(Event::Preprocessed);
+    let refusal = Verdict::HostFailed {
+        code: exit::ACCESS_DENIED,
+        why: "server failed the job with code 113".into(),
+        back_off: false,
+        message: Some(bytes::Bytes::from_static(
+            b"ccfarmd: mygcc is not allow-listed\n",
+        )),
+    };
+    let got = texts(&m.handle(Event::Verdict(refusal)));
+    assert_eq!(got.last().unwrap(), "ReadBackoff ", "{got:?}");
+    let got = texts(&m.handle(nothing_backed_off(0)));
+    let shown = got
+        .iter()
+        .position(|a| a == "ShowServerMessage ccfarmd: mygcc is not allow-listed\n");
+    let failed = got
+        .iter()
+        .position(|a| a.contains("fallbacks are disabled"));
+    assert!(
+        matches!((shown, failed), (Some(s), Some(f)) if s < f),
+        "{got:?}"
+    );
+    assert_eq!(
+        got.last().unwrap(),
+        &format!("Exit({})", exit::ACCESS_DENIED)
+    );
+
+    // With fallback on the job compiles here, and the server's words stay in the log.
+    let mut m = machine("a", rules());
+    m.start();
+    m.handle(nothing_backed_off(1));
+    m.handle(Event::PreprocessorStarted);
+    m.handle(Event::Slot(Slot::Taken(0)));
+    m.handle(Event::Preprocessed);
+    let refusal = Verdict::HostFailed {
+        code: exit::ACCESS_DENIED,
+        why: "server failed the job with code 113".into(),
+        back_off: false,
+        message: Some(bytes::Bytes::from_static(b"not allowed\n")),
+    };
+    m.handle(Event::Verdict(refusal));
+    let got = texts(&m.handle(nothing_backed_off(0)));
+    assert_eq!(got.last().unwrap(), "CompileLocally", "{got:?}");
+    assert!(
+        !got.iter().any(|a| a.starts_with("ShowServerMessage")),
+        "{got:?}"
+    );
 }
 
 #[test]
@@ -308,6 +369,7 @@ fn strict_mode_never_compiles_locally_and_fails_with_the_last_code() {
         code: exit::TIMEOUT,
         why: "timed out".into(),
         back_off: true,
+        message: None,
     };
     m.handle(Event::Verdict(timeout));
     step(

@@ -77,3 +77,36 @@ fn dependency_file_lands_where_local_gcc_puts_it() {
     );
     assert_eq!(scratch.read("obj/x.o"), scratch.read("ref/x.o"));
 }
+
+/// A server that refuses the job says why; with fallback off the job fails there, and
+/// the user reads the server's reason on stderr even when the log goes to a file, as
+/// with distcc.
+#[test]
+fn a_refused_strict_job_shows_the_servers_reason() {
+    let server = Server::start(&[]);
+    let scratch = Scratch::new();
+    scratch.write("ok.c", "int ok(void) { return 1; }\n");
+    // A compiler the client can run that the server does not allow.
+    let bin = scratch.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let gcc = String::from_utf8(run(&scratch, "sh", &["-c", "command -v gcc"]).stdout).unwrap();
+    std::os::unix::fs::symlink(gcc.trim(), bin.join("farmgcc")).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = ccfarm(&scratch, &server.host(""))
+        .env("PATH", &path)
+        .args(["farmgcc", "-c", "ok.c", "-o", "ok.o"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(!scratch.path().join("ok.o").exists());
+    assert!(
+        stderr.contains("ccfarmd: ") && stderr.contains("farmgcc") && stderr.contains("allow"),
+        "the server's reason is not on stderr: {stderr:?}\nlog: {}",
+        client_log(&scratch)
+    );
+    assert!(
+        server.wait_for_log("refused_compiler", std::time::Duration::from_secs(5)),
+        "the server did not refuse the compiler"
+    );
+}
