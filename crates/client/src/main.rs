@@ -55,9 +55,9 @@ fn run(mut args: Vec<String>) -> i32 {
                 return 0;
             }
             Some("--version") => {
-                println!(
-                    "{name} {} (ccfarm)\n  protocols 1 and 2 (default port 3632)\n  MIT OR Apache-2.0",
-                    env!("CARGO_PKG_VERSION")
+                print!(
+                    "{}",
+                    ccfarm_proto::distcc::version_text(name, env!("CARGO_PKG_VERSION"), "1 and 2")
                 );
                 return 0;
             }

@@ -34,9 +34,20 @@ fn main() -> ExitCode {
         }
     };
     if cli.version {
-        println!("ccfarmd {}", env!("CARGO_PKG_VERSION"));
-        println!("  (protocols 1, 2 and 3) (default port 3632)");
-        println!("  ccfarm is dual-licensed under MIT or Apache-2.0.");
+        // Named as invoked: distccd's scripts and test suite check the name.
+        let program = std::env::args_os()
+            .next()
+            .and_then(|a| {
+                std::path::Path::new(&a)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+            })
+            .filter(|n| n == "distccd")
+            .unwrap_or_else(|| "ccfarmd".to_owned());
+        print!(
+            "{}",
+            ccfarm_proto::distcc::version_text(&program, env!("CARGO_PKG_VERSION"), "1, 2 and 3")
+        );
         return ExitCode::SUCCESS;
     }
     let insecure = cli.enable_tcp_insecure;

@@ -55,7 +55,18 @@ fn distcc_options_and_log_lines() {
         .arg("--version")
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("protocols 1 and 2"));
+    // Laid out as distcc's: scripts and distcc's own suite read these two lines.
+    let version = String::from_utf8_lossy(&out.stdout);
+    let mut lines = version.lines();
+    let first: Vec<&str> = lines.next().unwrap().split(' ').collect();
+    assert_eq!(first.len(), 3, "{version}");
+    assert_eq!(first[0], "distcc", "{version}");
+    assert_eq!(first[1], env!("CARGO_PKG_VERSION"), "{version}");
+    assert_eq!(
+        lines.next().unwrap(),
+        "  (protocols 1 and 2) (default port 3632)",
+        "{version}"
+    );
 
     scratch.write("v.c", "int v(void) { return 5; }\n");
     let out = as_distcc(&scratch, &distcc, &server.host(",lzo"))

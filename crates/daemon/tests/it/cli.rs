@@ -9,16 +9,32 @@ const CCFARMD: &str = env!("CARGO_BIN_EXE_ccfarmd");
 
 #[test]
 fn version_help_and_bad_options() {
-    let out = Command::new(CCFARMD).arg("--version").output().unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.lines()
-            .nth(1)
-            .unwrap()
-            .contains("(protocols 1, 2 and 3) (default port 3632)"),
-        "{text}"
-    );
+    // Laid out as distccd's, under the name it was invoked by: scripts and distcc's
+    // own suite read the first two lines.
+    let scratch = Scratch::new();
+    let distccd = scratch.path().join("distccd");
+    std::os::unix::fs::symlink(CCFARMD, &distccd).unwrap();
+    for (program, name) in [
+        (std::path::Path::new(CCFARMD), "ccfarmd"),
+        (&distccd, "distccd"),
+    ] {
+        let out = Command::new(program).arg("--version").output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let first: Vec<&str> = lines.next().unwrap().split(' ').collect();
+        assert_eq!(first.len(), 3, "{text}");
+        assert_eq!(
+            (first[0], first[1]),
+            (name, env!("CARGO_PKG_VERSION")),
+            "{text}"
+        );
+        assert_eq!(
+            lines.next().unwrap(),
+            "  (protocols 1, 2 and 3) (default port 3632)",
+            "{text}"
+        );
+    }
 
     let out = Command::new(CCFARMD).arg("--help").output().unwrap();
     assert!(out.status.success());

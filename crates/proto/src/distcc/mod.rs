@@ -16,6 +16,7 @@ pub mod pump;
 mod reply;
 mod request;
 pub mod token;
+mod version;
 pub mod walk;
 
 pub use error::ProtoError;
@@ -25,6 +26,7 @@ pub use request::{
     Payload, Request, RequestDecoder, TreeEntry, TreeEntryKind, encode_command, encode_source,
 };
 pub use token::Token;
+pub use version::{platform, version_text};
 pub use walk::{Body, Event, Expect, Fed, Frame, RequestWalker};
 
 /// The protocol versions distcc defines.
