@@ -90,11 +90,50 @@ pub enum HostTransport {
 
 impl HostList {
     /// What `distcc -j` prints: every listed host's slots, including `localhost` and `,down`
-    /// hosts (distcc counts the list, not what is usable), excluding `--localslots`.
+    /// hosts (distcc counts the list, not what is usable), excluding `--localslots`, and
+    /// excluding ssh entries, which ccfarm never sends work to: `make -j$(distcc -j)`
+    /// then runs no more jobs than there are slots to take them.
     pub fn total_slots(&self) -> u32 {
         self.hosts
             .iter()
+            .filter(|h| !matches!(h.transport, HostTransport::Ssh { .. }))
             .fold(0, |sum, h| sum.saturating_add(h.slots))
+    }
+
+    /// What the user should be told about this list: the parts of distcc's grammar
+    /// ccfarm reads but does not act on. Empty for a list it uses whole.
+    pub fn notices(&self) -> Vec<String> {
+        let mut notices = Vec::new();
+        if self.zeroconf {
+            notices.push(
+                "+zeroconf in the host list is ignored: ccfarm does not browse mDNS; \
+                 a scheduler (CCFARM_SCHEDULER) finds the farm's servers instead"
+                    .to_owned(),
+            );
+        }
+        let ssh: Vec<String> = self
+            .hosts
+            .iter()
+            .filter(|h| matches!(h.transport, HostTransport::Ssh { .. }))
+            .map(HostEntry::display)
+            .collect();
+        if !ssh.is_empty() {
+            notices.push(format!(
+                "ssh hosts in the host list are skipped ({}): ccfarm does not start \
+                 servers over ssh; run ccfarmd or distccd there and list it as HOST:PORT",
+                ssh.join(" ")
+            ));
+        }
+        notices
+    }
+
+    /// Whether any entry can take a job (`localhost`, or a TCP server not `,down`).
+    pub fn usable(&self) -> bool {
+        self.hosts.iter().any(|h| match h.transport {
+            HostTransport::Localhost => true,
+            HostTransport::Tcp { .. } => !h.down,
+            HostTransport::Ssh { .. } => false,
+        })
     }
 }
 

@@ -107,11 +107,9 @@ fn run(mut args: Vec<String>) -> i32 {
             return exit::BAD_HOSTSPEC.into();
         }
     };
-    if hosts.hosts.is_empty() && settings.scheduler.is_none() {
-        log.warn(&format!(
-            "no hosts: set $CCFARM_HOSTS or $DISTCC_HOSTS (or write {} or /etc/distcc/hosts); can't distribute work",
-            settings.state_dir.join("hosts").display()
-        ));
+    tell_once(&settings.state_dir, &hosts.notices(), &log);
+    if !hosts.usable() && settings.scheduler.is_none() {
+        log.warn(&no_hosts(&settings));
     }
     let hosts = if hosts.randomize {
         shuffled(hosts)
@@ -220,6 +218,40 @@ fn shuffled(mut hosts: ccfarm_client::hosts::HostList) -> ccfarm_client::hosts::
     hosts
 }
 
+/// Why no compile can be distributed with these settings' host list.
+fn no_hosts(settings: &Settings) -> String {
+    match &settings.hosts_source {
+        HostSource::None => format!(
+            "no hosts: set $CCFARM_HOSTS or $DISTCC_HOSTS (or write {} or /etc/distcc/hosts); can't distribute work",
+            settings.state_dir.join("hosts").display()
+        ),
+        HostSource::Variable(name) => {
+            format!("no usable hosts in ${name}; can't distribute work")
+        }
+        HostSource::File(path) => format!(
+            "no usable hosts in {}; can't distribute work",
+            path.display()
+        ),
+    }
+}
+
+/// Say `notices` about the host list once for as long as they stay the same, not once
+/// per compile: the last ones said are kept in the state directory.
+fn tell_once(state_dir: &std::path::Path, notices: &[String], log: &Logger) {
+    if notices.is_empty() {
+        return;
+    }
+    let said = state_dir.join("host-notices");
+    let text = notices.join("\n");
+    if std::fs::read_to_string(&said).is_ok_and(|before| before == text) {
+        return;
+    }
+    for notice in notices {
+        log.warn(notice);
+    }
+    let _ = std::fs::create_dir_all(state_dir).and_then(|()| std::fs::write(&said, text));
+}
+
 fn show_hosts(settings: &Settings, total_only: bool, log: &Logger) -> i32 {
     let hosts = match parse_hosts(&settings.hosts_text) {
         Ok(h) => h,
@@ -232,9 +264,18 @@ fn show_hosts(settings: &Settings, total_only: bool, log: &Logger) -> i32 {
         println!("{}", hosts.total_slots());
         return 0;
     }
-    if settings.hosts_source == HostSource::None {
-        log.warn("no hosts: set $CCFARM_HOSTS or $DISTCC_HOSTS");
+    for notice in hosts.notices() {
+        log.warn(&notice);
     }
+    if !hosts.usable() {
+        log.warn(&no_hosts(settings));
+    }
+    // Shown in the order compiles would try them.
+    let hosts = if hosts.randomize {
+        shuffled(hosts)
+    } else {
+        hosts
+    };
     for host in &hosts.hosts {
         println!("{}", host.display());
     }

@@ -180,13 +180,36 @@ fn hosts_file_with_comments_and_globals() {
 }
 
 #[test]
-fn total_slots_is_distcc_minus_j() {
+fn total_slots_is_distcc_minus_j_without_the_ssh_hosts_never_used() {
     let list = parse_hosts("localhost/3 a:4000/5,lzo b @c/7,lzo,cpp").unwrap();
-    assert_eq!(list.total_slots(), 19);
+    assert_eq!(list.total_slots(), 12);
     let down = parse_hosts("a,down localhost --localslots=9").unwrap();
     assert_eq!(down.total_slots(), 6);
     let huge = parse_hosts("a/4294967295 b/2").unwrap();
     assert_eq!(huge.total_slots(), u32::MAX);
+}
+
+#[test]
+fn what_ccfarm_reads_but_does_not_act_on_is_told() {
+    assert!(
+        parse_hosts("a b/2,lzo localhost")
+            .unwrap()
+            .notices()
+            .is_empty()
+    );
+    let list = parse_hosts("+zeroconf @c u@d:/opt/distccd a").unwrap();
+    let notices = list.notices();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(notices[0].contains("+zeroconf") && notices[0].contains("CCFARM_SCHEDULER"));
+    assert!(
+        notices[1].contains("@c") && notices[1].contains("u@d") && notices[1].contains("ssh"),
+        "{notices:?}"
+    );
+    assert!(list.usable(), "a takes jobs");
+    assert!(!parse_hosts("+zeroconf @c").unwrap().usable());
+    assert!(!parse_hosts("a,down").unwrap().usable());
+    assert!(!parse_hosts("").unwrap().usable());
+    assert!(parse_hosts("localhost/2").unwrap().usable());
 }
 
 #[test]

@@ -36,11 +36,12 @@ fn distcc_options_and_log_lines() {
         server.port
     );
 
+    // distcc's count, without the ssh host ccfarm never sends work to.
     let out = as_distcc(&scratch, &distcc, "localhost/3 a:4000/5,lzo b @c/7,lzo,cpp")
         .arg("-j")
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "19");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "12");
     let out = as_distcc(&scratch, &distcc, &hosts)
         .arg("--show-hosts")
         .output()
@@ -156,4 +157,60 @@ fn masquerading_as_gcc() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// distcc host-list entries ccfarm reads but does not act on (`+zeroconf`, ssh hosts)
+/// are said once, clearly, not dropped in silence; a list with nothing usable says so
+/// rather than asking for a variable that is set; `--randomize` shuffles what
+/// `--show-hosts` prints, as it shuffles the order compiles try.
+#[test]
+fn unused_host_entries_are_told_once_and_randomize_shows_shuffled() {
+    let scratch = Scratch::new();
+    let distcc = link_as(&scratch, "bin", "distcc");
+    scratch.write("u.c", "int u(void) { return 6; }\n");
+    let compile = || {
+        let out = as_distcc(&scratch, &distcc, "+zeroconf @buildbox")
+            .env("DISTCC_FALLBACK", "1")
+            .args(["gcc", "-c", "u.c", "-o", "u.o"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let first = compile();
+    assert!(
+        first.contains("+zeroconf in the host list is ignored")
+            && first.contains("ssh hosts in the host list are skipped (@buildbox")
+            && first.contains("no usable hosts in $DISTCC_HOSTS"),
+        "{first}"
+    );
+    assert!(!first.contains("set $CCFARM_HOSTS"), "{first}");
+    assert!(scratch.path().join("u.o").exists());
+    // The next compile of the same build does not say it again.
+    let second = compile();
+    assert!(
+        !second.contains("+zeroconf") && !second.contains("ssh hosts"),
+        "{second}"
+    );
+
+    let hosts: Vec<String> = (1..=8).map(|i| format!("10.0.0.{i}")).collect();
+    let list = format!("--randomize {}", hosts.join(" "));
+    let orders: std::collections::HashSet<Vec<String>> = (0..8)
+        .map(|_| {
+            let out = as_distcc(&scratch, &distcc, &list)
+                .arg("--show-hosts")
+                .output()
+                .unwrap();
+            let shown: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| l.split(':').next().unwrap().to_owned())
+                .collect();
+            let mut sorted = shown.clone();
+            sorted.sort();
+            assert_eq!(sorted, hosts, "every host shown once");
+            shown
+        })
+        .collect();
+    // Eight shuffles of eight hosts all alike would happen once in 40320^7 lists.
+    assert!(orders.len() > 1, "--randomize did not shuffle: {orders:?}");
 }
