@@ -12,6 +12,7 @@ pub mod agent;
 pub mod backoff;
 pub mod ca;
 pub mod channel;
+pub mod commands;
 pub mod compile;
 mod context;
 pub mod distribution;

@@ -81,7 +81,21 @@ fn run(mut args: Vec<String>) -> i32 {
             Some(first) if first.starts_with('-') || is_source(first) => {
                 std::iter::once("cc".to_owned()).chain(args).collect()
             }
-            Some(_) => args,
+            Some(first) => {
+                // A mistyped command (`ccfarm hots`) would run as a compiler that does
+                // not exist: say what was probably meant instead.
+                let on_path = ccfarm_client::local::resolve_compiler(first, env.get("PATH"));
+                if invoked == "ccfarm"
+                    && on_path.is_none()
+                    && let Some(meant) = ccfarm_client::commands::did_you_mean(first)
+                {
+                    eprintln!(
+                        "ccfarm: `{first}` is neither a ccfarm command nor a compiler on PATH; did you mean `ccfarm {meant}`?"
+                    );
+                    return exit::BAD_ARGUMENTS.into();
+                }
+                args
+            }
         }
     } else {
         // Masquerade: we are `gcc` (or `cc`, ...); the real one is found on PATH.

@@ -214,3 +214,23 @@ fn unused_host_entries_are_told_once_and_randomize_shows_shuffled() {
     // Eight shuffles of eight hosts all alike would happen once in 40320^7 lists.
     assert!(orders.len() > 1, "--randomize did not shuffle: {orders:?}");
 }
+
+/// A mistyped ccfarm command is not run as a compiler that does not exist.
+#[test]
+fn a_mistyped_command_is_named_not_run() {
+    let scratch = Scratch::new();
+    let out = ccfarm(&scratch, "").arg("hots").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("did you mean `ccfarm hosts`?"), "{stderr}");
+    // A compiler on PATH whose name is near a command still runs as the compiler.
+    let out = ccfarm(&scratch, "")
+        .args(["cc", "--version"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
