@@ -193,7 +193,7 @@ impl Distribution {
             .iter()
             .map(|h| Listed {
                 key: h.key(),
-                name: h.display(),
+                name: h.log_name(),
                 local: matches!(h.transport, HostTransport::Localhost),
                 eligible: !h.down && !matches!(h.transport, HostTransport::Ssh { .. }),
             })

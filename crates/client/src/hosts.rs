@@ -47,7 +47,7 @@ pub struct HostList {
 }
 
 /// One host entry, with defaults filled in, so callers never re-derive distcc's defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct HostEntry {
     /// Where jobs sent to this entry run.
     pub transport: HostTransport,
@@ -62,7 +62,33 @@ pub struct HostEntry {
     /// `,auth` or `,auth=NAME` (GSS-API); `Some("")` for bare `auth`, meaning the default
     /// principal.
     pub auth: Option<String>,
+    /// The entry as the host list spells it, which the log names it by, as distcc's
+    /// does; `None` for an entry built in code.
+    pub given: Option<String>,
 }
+
+/// Two entries are the same whatever their spelling (`a` and `a:3632/4`).
+impl PartialEq for HostEntry {
+    fn eq(&self, other: &HostEntry) -> bool {
+        (
+            &self.transport,
+            self.slots,
+            self.lzo,
+            self.cpp,
+            self.down,
+            &self.auth,
+        ) == (
+            &other.transport,
+            other.slots,
+            other.lzo,
+            other.cpp,
+            other.down,
+            &other.auth,
+        )
+    }
+}
+
+impl Eq for HostEntry {}
 
 /// How a host-list entry reaches its compiler: the three ways distcc knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +178,7 @@ impl HostEntry {
             cpp: false,
             down: false,
             auth: None,
+            given: None,
         }
     }
 
@@ -189,6 +216,11 @@ impl HostEntry {
                 format!("ssh_{}@{}", key_part(user), key_part(host))
             }
         }
+    }
+
+    /// How the log names it: as the host list spells it, else [`HostEntry::display`].
+    pub fn log_name(&self) -> String {
+        self.given.clone().unwrap_or_else(|| self.display())
     }
 
     /// How `--show-hosts` prints it: canonical, with port and slots always spelled out (e.g.

@@ -47,7 +47,7 @@ impl Remote<'_> {
     /// As the log names it.
     pub(crate) fn name(&self) -> String {
         match self {
-            Remote::Listed(entry) => entry.display(),
+            Remote::Listed(entry) => entry.log_name(),
             Remote::Granted(grant) => grant.to_string(),
         }
     }

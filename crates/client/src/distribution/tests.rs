@@ -165,7 +165,7 @@ fn a_success_on_the_first_host_is_delivered_and_clears_its_backoff() {
     step(
         &mut m,
         Event::Verdict(Verdict::Success(reply(0))),
-        &["Deliver from a:3632/4"],
+        &["Deliver from a"],
     );
     step(
         &mut m,
@@ -183,7 +183,7 @@ fn a_transport_failure_backs_the_host_off_and_tries_the_next() {
         Event::Verdict(refused()),
         &[
             "ReleaseSlot",
-            "Warn: failed to distribute a.c to a:3632/4: connection refused",
+            "Warn: failed to distribute a.c to a: connection refused",
             &format!("RecordFailure({A:?})"),
             &format!("ReadBackoff {B}"),
         ],
@@ -194,7 +194,7 @@ fn a_transport_failure_backs_the_host_off_and_tries_the_next() {
     step(
         &mut m,
         Event::Verdict(Verdict::Success(reply(0))),
-        &["Deliver from b:3632/4"],
+        &["Deliver from b"],
     );
 }
 
@@ -281,7 +281,7 @@ fn a_compile_error_is_the_users_result_not_a_host_failure() {
         Event::Verdict(Verdict::CompileError(reply(1 << 8))),
         &[
             "ReleaseSlot",
-            "Info: compile a.c on a:3632/4 failed with exit code 1",
+            "Info: compile a.c on a failed with exit code 1",
             "CompileLocally",
         ],
     );
@@ -308,7 +308,7 @@ fn a_compile_error_with_local_retry_skipped_shows_the_remote_diagnostics() {
         Event::Verdict(Verdict::CompileError(reply(2 << 8))),
         &[
             "ReleaseSlot",
-            "Info: compile a.c on a:3632/4 failed with exit code 2",
+            "Info: compile a.c on a failed with exit code 2",
             "Emit 512",
             "Exit(2)",
         ],
@@ -324,7 +324,7 @@ fn a_remote_compile_error_that_compiles_here_backs_the_host_off() {
         &mut m,
         Event::LocalFinished(0),
         &[
-            "Warn: remote compile of a.c on a:3632/4 failed but the local compile succeeded; avoiding that host",
+            "Warn: remote compile of a.c on a failed but the local compile succeeded; avoiding that host",
             &format!("RecordFailure({A:?})"),
             "Exit(0)",
         ],

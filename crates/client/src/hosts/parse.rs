@@ -126,7 +126,10 @@ fn apply_token(list: &mut HostList, token: &str) -> Result<(), Kind> {
         _ if token.starts_with(CPP) => list.local_slots_cpp = Some(global_value(token, CPP)?),
         _ if token.starts_with(LOCAL) => list.local_slots = Some(global_value(token, LOCAL)?),
         _ if token.starts_with("--") || token.starts_with('+') => return Err(Kind::UnknownGlobal),
-        _ => list.hosts.push(parse_host(token)?),
+        _ => list.hosts.push(HostEntry {
+            given: Some(token.to_owned()),
+            ..parse_host(token)?
+        }),
     }
     Ok(())
 }

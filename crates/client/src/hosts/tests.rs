@@ -190,6 +190,17 @@ fn total_slots_is_distcc_minus_j_without_the_ssh_hosts_never_used() {
 }
 
 #[test]
+fn the_log_names_an_entry_as_the_list_spells_it() {
+    let list = parse_hosts("a 127.0.0.1:4000,lzo [::1]").unwrap();
+    let names: Vec<String> = list.hosts.iter().map(HostEntry::log_name).collect();
+    assert_eq!(names, ["a", "127.0.0.1:4000,lzo", "[::1]"]);
+    assert_eq!(list.hosts[0].display(), "a:3632/4");
+    // The spelling does not make another entry.
+    assert_eq!(list.hosts[0], parse_hosts("a:3632/4").unwrap().hosts[0]);
+    assert_eq!(tcp("a", 3632, 4).log_name(), "a:3632/4");
+}
+
+#[test]
 fn what_ccfarm_reads_but_does_not_act_on_is_told() {
     assert!(
         parse_hosts("a b/2,lzo localhost")

@@ -69,6 +69,19 @@ fn distcc_options_and_log_lines() {
         "{version}"
     );
 
+    // A host is named in the log as the list spells it, as distcc names it.
+    scratch.write("w.c", "int w(void) { return 4; }\n");
+    let given = format!("127.0.0.1:{}", server.port);
+    let out = as_distcc(&scratch, &distcc, &given)
+        .args(["gcc", "-c", "w.c", "-o", "w.o"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("compile w.c on {given} completed ok")),
+        "{stderr}"
+    );
+
     scratch.write("v.c", "int v(void) { return 5; }\n");
     let out = as_distcc(&scratch, &distcc, &server.host(",lzo"))
         .args(["gcc", "-c", "v.c", "-o", "v.o"])

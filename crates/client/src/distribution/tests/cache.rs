@@ -90,7 +90,7 @@ fn on_the_host_list_the_cache_is_asked_before_connecting_and_a_hit_gives_back_th
     step(
         &mut m,
         Event::Verdict(Verdict::Success(reply(0))),
-        &["StoreInCache 0", "Deliver from a:3632/4"],
+        &["StoreInCache 0", "Deliver from a"],
     );
 }
 
