@@ -40,12 +40,25 @@ pub fn run(ctx: &Context<'_>, argv: Vec<String>) -> i32 {
 type Placed = (i32, Place, Option<CacheNote>, Option<String>);
 
 fn place_and_run(ctx: &Context<'_>, argv: &[String]) -> Placed {
-    let Some(program) = local::resolve_compiler(&argv[0], ctx.path_var) else {
-        ctx.log
-            .error(&format!("failed to exec {}: compiler not found", argv[0]));
-        return (exit::COMPILER_MISSING.into(), Place::Nowhere, None, None);
-    };
     let classified = ccfarm_compiler::scan_args(argv);
+    let program = match local::resolve_compiler(&argv[0], ctx.path_var) {
+        Some(program) => program,
+        // An already preprocessed source needs a compiler only where it compiles: sent
+        // as it is, as distcc sends it, and the server says whether it has one.
+        None if matches!(&classified, Classification::Distributable(job) if job.preprocessed) => {
+            ctx.log.info(&format!(
+                "{} is not on PATH here; sending the preprocessed {} to be compiled",
+                argv[0],
+                ccfarm_compiler::source_name(argv).unwrap_or("source")
+            ));
+            std::path::PathBuf::from(&argv[0])
+        }
+        None => {
+            ctx.log
+                .error(&format!("failed to exec {}: compiler not found", argv[0]));
+            return (exit::COMPILER_MISSING.into(), Place::Nowhere, None, None);
+        }
+    };
     let input = match &classified {
         Classification::Distributable(job) => Some(job.input.clone()),
         // A link or a driver call compiles nothing: not a compile to account for.

@@ -247,3 +247,41 @@ fn a_mistyped_command_is_named_not_run() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// An already preprocessed source is sent to the server even when this machine has no
+/// such compiler, as distcc sends it: only the server compiles it.
+#[test]
+fn a_preprocessed_source_goes_to_the_server_without_a_compiler_here() {
+    let server = Server::start(&[]);
+    let scratch = Scratch::new();
+    scratch.write("p.c", "#define N 7\nint p(void) { return N; }\n");
+    let cpp = run(&scratch, "gcc", &["-E", "p.c", "-o", "p.i"]);
+    assert!(cpp.status.success());
+    let local = run(&scratch, "gcc", &["-c", "p.i", "-o", "local.o"]);
+    assert!(local.status.success());
+    let nothing = scratch.path().join("empty-path");
+    std::fs::create_dir(&nothing).unwrap();
+    let out = ccfarm(&scratch, &server.host(""))
+        .env("PATH", &nothing)
+        .args(["gcc", "-c", "p.i", "-o", "p.o"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        client_log(&scratch)
+    );
+    assert_eq!(
+        std::fs::read(scratch.path().join("p.o")).unwrap(),
+        std::fs::read(scratch.path().join("local.o")).unwrap()
+    );
+    // A source that still needs the preprocessor does need the compiler here.
+    let out = ccfarm(&scratch, &server.host(""))
+        .env("PATH", &nothing)
+        .args(["gcc", "-c", "p.c", "-o", "p2.o"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(client_log(&scratch).contains("compiler not found"));
+}
