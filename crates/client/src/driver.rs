@@ -345,6 +345,15 @@ impl<'a, 'scope> Shell<'a, 'scope> {
     /// not be reached (said in the log).
     fn open_shared(&mut self, direct: Option<&result_cache::Direct>) -> Option<Found> {
         let (log, settings) = (self.job.ctx.log, self.job.ctx.settings);
+        // No scheduler could be reached moments ago: the cache is not worth a connect
+        // timeout per compile, which the lease request then skips as well.
+        let backed_off = self
+            .stored_state(SCHEDULER_KEY)
+            .is_some_and(|s| is_backed_off(&self.policy, &s, SystemTime::now()));
+        if backed_off {
+            self.shared = Some(None);
+            return None;
+        }
         let schedulers = settings.schedulers();
         let scheduler = schedulers.get(self.scheduler % schedulers.len().max(1))?;
         let caller = Caller {

@@ -404,3 +404,40 @@ fn shared_direct_mode(secure: bool) {
     assert_eq!(places(&bob), vec!["farm"; objects]);
     assert_eq!(dependency_files(&out), first_deps);
 }
+
+/// A scheduler that cannot be reached costs the shared look-up once: while the user's
+/// compiles avoid the scheduler, they do not try its cache either.
+#[test]
+fn an_unreachable_scheduler_is_not_asked_for_its_cache_again_and_again() {
+    let server = Server::start(&[]);
+    let scratch = Scratch::new();
+    let closed = free_port();
+    for name in ["a", "b", "c"] {
+        scratch.write(
+            &format!("{name}.c"),
+            format!("int {name}(void) {{ return 1; }}\n"),
+        );
+        let out = ccfarm(&scratch, &server.host(""))
+            .env("CCFARM_CACHE", "1")
+            .env("CCFARM_SCHEDULER", format!("127.0.0.1:{closed}"))
+            .env("CCFARM_SCHEDULER_RETRY", "0")
+            .args([
+                "gcc",
+                "-c",
+                &format!("{name}.c"),
+                "-o",
+                &format!("{name}.o"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            client_log(&scratch)
+        );
+    }
+    let log = client_log(&scratch);
+    assert_eq!(log.matches("shared cache: ").count(), 1, "{log}");
+    assert_eq!(compiled_by(&server), 3);
+}
