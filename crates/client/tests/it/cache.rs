@@ -17,9 +17,28 @@ fn build(scratch: &Scratch, hosts: &str, project: &Path, out: &Path) {
 
 /// `make` in `project` through the farm at `hosts`, with the client's cache on or off.
 fn make_through(scratch: &Scratch, hosts: &str, project: &Path, out: &Path, cache: bool) {
+    let cache = if cache { "1" } else { "0" };
+    make_with(
+        scratch,
+        hosts,
+        project,
+        out,
+        &[("CCFARM_CACHE", cache.as_ref())],
+    );
+}
+
+/// `make` in `project` through the farm at `hosts`, with `env` besides the clean
+/// environment.
+fn make_with(
+    scratch: &Scratch,
+    hosts: &str,
+    project: &Path,
+    out: &Path,
+    env: &[(&str, &std::ffi::OsStr)],
+) {
     let mut make = Command::new("make");
     let result = farm_env(&mut make, scratch, hosts)
-        .env("CCFARM_CACHE", if cache { "1" } else { "0" })
+        .envs(env.iter().copied())
         .arg("-C")
         .arg(project)
         .arg(format!("OUT={}", out.display()))
@@ -331,26 +350,18 @@ fn shared_direct_mode(secure: bool) {
     let out = work.path().join("out");
     let build = |user: &str, scratch: &Scratch| {
         let _ = std::fs::remove_dir_all(&out);
-        let mut make = Command::new("make");
-        let result = farm_env(&mut make, scratch, "")
-            .env("CCFARM_SCHEDULER", &scheduler)
-            .env("CCFARM_CACHE", "1")
-            .envs(credentials.iter().map(|c| ("CCFARM_CREDENTIALS", c)))
-            .env("USER", user)
-            .env("LOGNAME", user)
-            .arg("-C")
-            .arg(&project)
-            .arg(format!("OUT={}", out.display()))
-            .arg(format!("CC={CCFARM} gcc"))
-            .args(["-j4", "check"])
-            .output()
-            .unwrap();
-        assert!(
-            result.status.success(),
-            "{}\n{}",
-            String::from_utf8_lossy(&result.stderr),
-            client_log(scratch)
+        let mut env: Vec<(&str, &std::ffi::OsStr)> = vec![
+            ("CCFARM_SCHEDULER", scheduler.as_ref()),
+            ("CCFARM_CACHE", "1".as_ref()),
+            ("USER", user.as_ref()),
+            ("LOGNAME", user.as_ref()),
+        ];
+        env.extend(
+            credentials
+                .iter()
+                .map(|c| ("CCFARM_CREDENTIALS", c.as_os_str())),
         );
+        make_with(scratch, "", &project, &out, &env);
         assert_same_objects(&local_out, &out)
     };
 
