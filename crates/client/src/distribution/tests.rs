@@ -216,9 +216,10 @@ fn a_refusal_of_the_job_moves_on_without_backing_the_host_off() {
     assert_eq!(got.last().unwrap(), &format!("ReadBackoff {B}"));
 }
 
-#[test]
-fn a_strict_job_that_every_server_refused_shows_the_last_servers_reason() {
-    let mut m = machine("a", strict());
+/// A job on a one-host list whose server refuses it, saying `message`: the actions
+/// once no host is left.
+fn refused_by_the_only_host(rules: Rules, message: &'static [u8]) -> Vec<String> {
+    let mut m = machine("a", rules);
     assert_eq!(texts(&m.start()), [format!("ReadBackoff {A}")]);
     step(&mut m, nothing_backed_off(1), &["StartPreprocessor"]);
     m.handle(Event::PreprocessorStarted);
@@ -228,13 +229,16 @@ fn a_strict_job_that_every_server_refused_shows_the_last_servers_reason() {
         code: exit::ACCESS_DENIED,
         why: "server failed the job with code 113".into(),
         back_off: false,
-        message: Some(bytes::Bytes::from_static(
-            b"ccfarmd: mygcc is not allow-listed\n",
-        )),
+        message: Some(bytes::Bytes::from_static(message)),
     };
     let got = texts(&m.handle(Event::Verdict(refusal)));
     assert_eq!(got.last().unwrap(), "ReadBackoff ", "{got:?}");
-    let got = texts(&m.handle(nothing_backed_off(0)));
+    texts(&m.handle(nothing_backed_off(0)))
+}
+
+#[test]
+fn a_strict_job_that_every_server_refused_shows_the_last_servers_reason() {
+    let got = refused_by_the_only_host(strict(), b"ccfarmd: mygcc is not allow-listed\n");
     let shown = got
         .iter()
         .position(|a| a == "ShowServerMessage ccfarmd: mygcc is not allow-listed\n");
@@ -251,20 +255,7 @@ fn a_strict_job_that_every_server_refused_shows_the_last_servers_reason() {
     );
 
     // With fallback on the job compiles here, and the server's words stay in the log.
-    let mut m = machine("a", rules());
-    m.start();
-    m.handle(nothing_backed_off(1));
-    m.handle(Event::PreprocessorStarted);
-    m.handle(Event::Slot(Slot::Taken(0)));
-    m.handle(Event::Preprocessed);
-    let refusal = Verdict::HostFailed {
-        code: exit::ACCESS_DENIED,
-        why: "server failed the job with code 113".into(),
-        back_off: false,
-        message: Some(bytes::Bytes::from_static(b"not allowed\n")),
-    };
-    m.handle(Event::Verdict(refusal));
-    let got = texts(&m.handle(nothing_backed_off(0)));
+    let got = refused_by_the_only_host(rules(), b"not allowed\n");
     assert_eq!(got.last().unwrap(), "CompileLocally", "{got:?}");
     assert!(
         !got.iter().any(|a| a.starts_with("ShowServerMessage")),
