@@ -12,7 +12,7 @@ use ccfarm_scheduler::inherited::Inherited;
 use ccfarm_scheduler::service::{self, BalancePorts, Drained, Options};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// Command-line flags; each overrides the configuration file's setting.
 #[derive(Debug, Parser)]
@@ -81,6 +81,9 @@ impl Cli {
     }
 }
 
+/// The exit status when a port cannot be bound (distcc's `EXIT_BIND_FAILED`).
+const EXIT_BIND_FAILED: i32 = 102;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -112,7 +115,16 @@ async fn main() -> anyhow::Result<()> {
     let mut hangup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    let running = service::start_with(options, Inherited::from_env()).await?;
+    let running = match service::start_with(options, Inherited::from_env()).await {
+        Ok(running) => running,
+        // distccd's and ccfarmd's code for a port that cannot be bound, so that whoever
+        // started it can tell "try another port" from a broken configuration.
+        Err(e @ service::StartError::Bind { .. }) => {
+            error!("{e}");
+            std::process::exit(EXIT_BIND_FAILED);
+        }
+        Err(e) => return Err(e.into()),
+    };
     loop {
         tokio::select! {
             _ = hangup.recv() => {}

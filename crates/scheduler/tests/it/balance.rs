@@ -22,10 +22,18 @@ fn seed_script(name: &str) -> PathBuf {
 }
 
 /// Free ports for the status and update ports, and the configuration line for all three.
-fn balance_config(lease: u16) -> (u16, u16, String) {
-    let (status, update) = (free_port(), free_port());
+/// The scheduler's sockets, the balance ports among them (`lease`, when given, and two
+/// more), all held by the test from the start so that no other test can take a port
+/// the configuration names before the scheduler has it: the sockets, the lease, status
+/// and update ports, and the configuration line.
+fn balance_sockets(lease: Option<std::net::TcpListener>) -> (Sockets, [u16; 3], String) {
+    let mut sockets = Sockets::bind_more(2);
+    let lease = lease.unwrap_or_else(|| std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    sockets.more.insert(0, lease);
+    let ports = [0, 1, 2].map(|i| Sockets::port(&sockets.more[i]));
+    let [lease, status, update] = ports;
     let line = format!("balance_ports = \"{lease},{status},{update}\"\n");
-    (status, update, line)
+    (sockets, ports, line)
 }
 
 /// A held connection on the lease port.
@@ -108,10 +116,13 @@ fn health(farm: &Farm, name: &str) -> (String, String) {
 
 #[test]
 fn a_server_reported_down_gets_no_lease_until_reported_up() {
-    let lease_port = free_port();
-    let (_, update_port, ports) = balance_config(lease_port);
+    let (sockets, [lease_port, _, update_port], ports) = balance_sockets(None);
     // No speculative copies: they would take slots on their own and blur the count.
-    let farm = Farm::start_with(&["a", "b"], &format!("{ports}speculation = false\n"));
+    let farm = Farm::start_on_with(
+        &sockets,
+        &["a", "b"],
+        &format!("{ports}speculation = false\n"),
+    );
     let (a, b) = (farm.server("a").port, farm.server("b").port);
 
     let answer = update(update_port, format!("{} down\n", addr(a)).as_bytes());
@@ -148,9 +159,8 @@ fn a_server_reported_down_gets_no_lease_until_reported_up() {
 
 #[test]
 fn a_lease_client_that_disconnects_returns_its_slot() {
-    let lease_port = free_port();
-    let (_, _, ports) = balance_config(lease_port);
-    let farm = Farm::start_with(&["a"], &format!("{ports}speculation = false\n"));
+    let (sockets, [lease_port, ..], ports) = balance_sockets(None);
+    let farm = Farm::start_on_with(&sockets, &["a"], &format!("{ports}speculation = false\n"));
     let a = farm.server("a").port;
 
     let mut one = LeaseClient::connect(lease_port);
@@ -183,8 +193,7 @@ fn a_lease_client_that_disconnects_returns_its_slot() {
 
 #[test]
 fn the_update_port_explains_every_refusal_and_the_status_port_lists_the_servers() {
-    let lease_port = free_port();
-    let (status_port, update_port, ports) = balance_config(lease_port);
+    let (sockets, [_, status_port, update_port], ports) = balance_sockets(None);
     // A stock distccd probed once at start (then not for two minutes): on probation, which a
     // status daemon's routine "up" must not turn into trust.
     let distccd = Distccd::start(&[]);
@@ -192,7 +201,7 @@ fn the_update_port_explains_every_refusal_and_the_status_port_lists_the_servers(
         "{ports}probe_interval_s = 120\n[[hosts]]\naddress = \"{}\"\nname = \"stock\"\nslots = 2\n",
         addr(distccd.port)
     );
-    let farm = Farm::start_with(&["a"], &config);
+    let farm = Farm::start_on_with(&sockets, &["a"], &config);
     farm.wait_for(
         |s| health_in(s, "stock") == Some("Probation") && health_in(s, "a") == Some("Up"),
         "a to register and stock to pass its first probe",
@@ -322,12 +331,10 @@ fn the_seed_scripts_work_unchanged_against_the_scheduler() {
     )
     .map_err(|(_, e)| e)
     .unwrap();
-    drop(
-        std::net::TcpListener::bind(("127.0.0.1", SEED_LEASE_PORT)).unwrap_or_else(|e| {
-            panic!("port {SEED_LEASE_PORT} (hard-coded in bal-wrap.tcl) is taken: {e}")
-        }),
-    );
-    let (status_port, update_port, ports) = balance_config(SEED_LEASE_PORT);
+    let lease = std::net::TcpListener::bind(("127.0.0.1", SEED_LEASE_PORT)).unwrap_or_else(|e| {
+        panic!("port {SEED_LEASE_PORT} (hard-coded in bal-wrap.tcl) is taken: {e}")
+    });
+    let (sockets, [_, status_port, update_port], ports) = balance_sockets(Some(lease));
     // The stock distccd is probed at start and then not for two minutes: when it stops, only
     // the status daemon can tell.
     let distccd = Distccd::start(&[]);
@@ -335,7 +342,7 @@ fn the_seed_scripts_work_unchanged_against_the_scheduler() {
         "{ports}probe_interval_s = 120\n[[hosts]]\naddress = \"{}\"\nname = \"stock\"\nslots = 2\n",
         addr(distccd.port)
     );
-    let mut farm = Farm::start_with(&["a", "b"], &config);
+    let mut farm = Farm::start_on_with(&sockets, &["a", "b"], &config);
     farm.wait_for(
         |s| {
             health_in(s, "a") == Some("Up")

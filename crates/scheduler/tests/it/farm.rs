@@ -41,9 +41,14 @@ impl Farm {
             std::fs::write(&path, config).unwrap();
             path
         });
-        let http = free_port();
-        let (port, scheduler) =
-            spawn_listening(|port| scheduler_command(port, http, &config_path, 0.0, false));
+        // A port another test takes before the scheduler binds it makes the scheduler
+        // exit 102, and the next attempt takes other ports.
+        let http = std::cell::Cell::new(0);
+        let (port, scheduler) = spawn_listening(|port| {
+            http.set(free_port());
+            scheduler_command(port, http.get(), &config_path, 0.0, false)
+        });
+        let http = http.get();
         let address = format!("127.0.0.1:{port}");
         let mut farm = Farm {
             scheduler,
@@ -70,9 +75,12 @@ impl Farm {
         let path = dir.path().join("scheduler.toml");
         std::fs::write(&path, config).unwrap();
         let config = Some(path);
-        let http = free_port();
-        let (port, scheduler) =
-            spawn_listening(|port| scheduler_command(port, http, &config, 0.0, true));
+        let http = std::cell::Cell::new(0);
+        let (port, scheduler) = spawn_listening(|port| {
+            http.set(free_port());
+            scheduler_command(port, http.get(), &config, 0.0, true)
+        });
+        let http = http.get();
         Farm {
             scheduler,
             port,

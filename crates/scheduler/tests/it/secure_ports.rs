@@ -48,6 +48,35 @@ fn the_ports_without_credentials_refuse_addresses_outside_their_allow_lists() {
     assert!(refused.ends_with(" 4"), "{refused}");
 }
 
+/// A port already taken is distcc's "bind failed" (102), said with the address, so that a
+/// launcher can choose another port; a broken configuration is not.
+#[test]
+fn a_taken_port_exits_102_and_names_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http_addr = http.local_addr().unwrap();
+    drop(http);
+    let out = std::process::Command::new(SCHEDULER)
+        .args([
+            "--listen",
+            &addr.to_string(),
+            "--http",
+            &http_addr.to_string(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(102), "{stderr}");
+    assert!(stderr.contains(&addr.to_string()), "{stderr}");
+    let out = std::process::Command::new(SCHEDULER)
+        .args(["--listen", "127.0.0.1:0", "--balance-ports", "1,2"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_ne!(out.status.code(), Some(102));
+}
+
 #[test]
 fn listening_beyond_loopback_without_credentials_is_refused_at_start() {
     // Refused before anything is bound or sent.
