@@ -56,17 +56,20 @@ impl Authority {
     }
 }
 
-/// A scheduler with the configuration file `config` and its HTTP endpoint on `http`, on a
-/// free control port; that port and the process.
-fn spawn_scheduler(config: &Path, http: u16) -> (u16, Child) {
-    spawn_listening(|port| {
+/// A scheduler with the configuration file `config` on free control and HTTP ports, both
+/// chosen again when the scheduler finds one taken (exit 102); the ports and the process.
+fn spawn_scheduler(config: &Path) -> (u16, u16, Child) {
+    let http = std::cell::Cell::new(0);
+    let (port, child) = spawn_listening(|port| {
+        http.set(free_port());
         let mut c = std::process::Command::new(SCHEDULER);
         c.args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--http", &format!("127.0.0.1:{http}"), "--config"])
+            .args(["--http", &format!("127.0.0.1:{}", http.get()), "--config"])
             .arg(config)
             .stderr(std::process::Stdio::null());
         c
-    })
+    });
+    (port, http.get(), child)
 }
 
 fn rand_suffix() -> u64 {
@@ -214,8 +217,7 @@ impl SecureFarm {
             ),
         )
         .unwrap();
-        let http = free_port();
-        let (port, scheduler) = spawn_scheduler(&path, http);
+        let (port, http, scheduler) = spawn_scheduler(&path);
         let build7 = authority.issue(Proven::Server, "build7");
         let server = Server::start(&[
             "--scheduler",
@@ -632,7 +634,7 @@ fn on_a_secure_farm_the_proxy_serves_only_entries_a_server_sealed() {
         ),
     )
     .unwrap();
-    let (port, mut scheduler) = spawn_scheduler(&config, free_port());
+    let (port, _, mut scheduler) = spawn_scheduler(&config);
     let build7 = authority.issue(Proven::Server, "build7");
     let server = Server::start(&[
         "--scheduler",
