@@ -424,28 +424,17 @@ fn an_unreachable_scheduler_is_not_asked_for_its_cache_again_and_again() {
     let scratch = Scratch::new();
     let closed = free_port();
     for name in ["a", "b", "c"] {
-        scratch.write(
-            &format!("{name}.c"),
-            format!("int {name}(void) {{ return 1; }}\n"),
-        );
-        let out = ccfarm(&scratch, &server.host(""))
-            .env("CCFARM_CACHE", "1")
-            .env("CCFARM_SCHEDULER", format!("127.0.0.1:{closed}"))
-            .env("CCFARM_SCHEDULER_RETRY", "0")
-            .args([
-                "gcc",
-                "-c",
-                &format!("{name}.c"),
-                "-o",
-                &format!("{name}.o"),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            client_log(&scratch)
+        let (source, object) = (format!("{name}.c"), format!("{name}.o"));
+        scratch.write(&source, format!("int {name}(void) {{ return 1; }}\n"));
+        ccfarm_ok_with(
+            &scratch,
+            &server.host(""),
+            &[
+                ("CCFARM_CACHE", "1"),
+                ("CCFARM_SCHEDULER", &format!("127.0.0.1:{closed}")),
+                ("CCFARM_SCHEDULER_RETRY", "0"),
+            ],
+            &["gcc", "-c", &source, "-o", &object],
         );
     }
     let log = client_log(&scratch);

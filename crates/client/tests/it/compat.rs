@@ -261,16 +261,11 @@ fn a_preprocessed_source_goes_to_the_server_without_a_compiler_here() {
     assert!(local.status.success());
     let nothing = scratch.path().join("empty-path");
     std::fs::create_dir(&nothing).unwrap();
-    let out = ccfarm(&scratch, &server.host(""))
-        .env("PATH", &nothing)
-        .args(["gcc", "-c", "p.i", "-o", "p.o"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        client_log(&scratch)
+    ccfarm_ok_with(
+        &scratch,
+        &server.host(""),
+        &[("PATH", nothing.to_str().unwrap())],
+        &["gcc", "-c", "p.i", "-o", "p.o"],
     );
     assert_eq!(
         std::fs::read(scratch.path().join("p.o")).unwrap(),

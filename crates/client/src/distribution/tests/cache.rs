@@ -3,6 +3,17 @@
 
 use super::*;
 
+/// The actions once the scheduler's grant has compiled the job: what follows a
+/// successful farm compile.
+fn compiled_on_a_grant(m: &mut Distribution) -> Vec<String> {
+    m.handle(Event::Answer(Answer::Granted(grant(7))));
+    texts(&m.handle(Event::Race(RaceEvent::Done {
+        copy: 0,
+        verdict: Verdict::Success(reply(0)),
+        elapsed: Duration::from_millis(100),
+    })))
+}
+
 fn cached(rules: Rules) -> Rules {
     Rules {
         cache: true,
@@ -98,12 +109,7 @@ fn on_the_host_list_the_cache_is_asked_before_connecting_and_a_hit_gives_back_th
 fn with_the_cache_off_nothing_is_looked_up_or_stored() {
     let mut m = machine("a", scheduled());
     asked(&mut m);
-    m.handle(Event::Answer(Answer::Granted(grant(7))));
-    let actions = texts(&m.handle(Event::Race(RaceEvent::Done {
-        copy: 0,
-        verdict: Verdict::Success(reply(0)),
-        elapsed: Duration::from_millis(100),
-    })));
+    let actions = compiled_on_a_grant(&mut m);
     assert!(!actions.iter().any(|a| a.contains("Cache")), "{actions:?}");
 }
 
@@ -118,12 +124,7 @@ fn a_job_that_cannot_be_cached_is_compiled_and_not_stored_and_its_reason_kept() 
         Event::Cache(Lookup::NotCacheable("profiling or coverage".into())),
         &["AskScheduler"],
     );
-    m.handle(Event::Answer(Answer::Granted(grant(7))));
-    let actions = texts(&m.handle(Event::Race(RaceEvent::Done {
-        copy: 0,
-        verdict: Verdict::Success(reply(0)),
-        elapsed: Duration::from_millis(100),
-    })));
+    let actions = compiled_on_a_grant(&mut m);
     assert!(
         !actions.iter().any(|a| a.contains("StoreInCache")),
         "{actions:?}"
@@ -210,12 +211,7 @@ fn a_shared_miss_preprocesses_and_the_farm_result_is_stored() {
     step(&mut m, Event::PreprocessorStarted, &["FinishPreprocessor"]);
     step(&mut m, Event::Preprocessed, &["LookUpCache"]);
     step(&mut m, Event::Cache(Lookup::Miss), &["AskScheduler"]);
-    m.handle(Event::Answer(Answer::Granted(grant(7))));
-    let actions = texts(&m.handle(Event::Race(RaceEvent::Done {
-        copy: 0,
-        verdict: Verdict::Success(reply(0)),
-        elapsed: Duration::from_millis(100),
-    })));
+    let actions = compiled_on_a_grant(&mut m);
     assert!(
         actions.iter().any(|a| a.contains("StoreInCache")),
         "{actions:?}"
