@@ -26,6 +26,13 @@ use crate::key::Key;
 /// costs only the deadline.
 pub const DEFAULT_DEADLINE_MS: u64 = 300;
 
+/// The largest entry a member reads from a shared store, when one body on the distcc
+/// wire may be `max_body_len` bytes: an entry holds one object, with room for its
+/// stderr, its header and its seal.
+pub fn entry_limit(max_body_len: u32) -> u64 {
+    u64::from(max_body_len) + (1 << 20)
+}
+
 /// A store across the network, used without credentials, would let anyone able to write
 /// it plant objects that are served: refused unless the operator says `--insecure`.
 pub fn check_exposure(url: &str) -> Result<(), ExposedStore> {

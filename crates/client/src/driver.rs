@@ -210,10 +210,7 @@ impl<'a, 'scope> Shell<'a, 'scope> {
                 }
             }
             Action::AskScheduler => {
-                let backed_off = self
-                    .stored_state(SCHEDULER_KEY)
-                    .is_some_and(|s| is_backed_off(&self.policy, &s, SystemTime::now()));
-                return Performed::Event(Event::Answer(if backed_off {
+                return Performed::Event(Event::Answer(if self.scheduler_avoided() {
                     Answer::NotAsked("no scheduler could be reached moments ago".into())
                 } else {
                     self.ask()
@@ -334,7 +331,7 @@ impl<'a, 'scope> Shell<'a, 'scope> {
         {
             self.open_shared(None);
         }
-        if let (Some(direct), Some(source)) = (self.direct.take(), self.source.as_deref()) {
+        if let (Some(direct), Some(source)) = (self.direct.take(), self.source.as_ref()) {
             let shared = self.shared.as_mut().and_then(Option::as_mut);
             result_cache::keep_manifest(self.job, &direct, key, source, shared);
         }
@@ -347,10 +344,7 @@ impl<'a, 'scope> Shell<'a, 'scope> {
         let (log, settings) = (self.job.ctx.log, self.job.ctx.settings);
         // No scheduler could be reached moments ago: the cache is not worth a connect
         // timeout per compile, which the lease request then skips as well.
-        let backed_off = self
-            .stored_state(SCHEDULER_KEY)
-            .is_some_and(|s| is_backed_off(&self.policy, &s, SystemTime::now()));
-        if backed_off {
+        if self.scheduler_avoided() {
             self.shared = Some(None);
             return None;
         }
@@ -428,6 +422,13 @@ impl<'a, 'scope> Shell<'a, 'scope> {
     }
 
     /// What the back-off store remembers of `key`; nothing with back-off disabled.
+    /// Whether no scheduler could be reached moments ago, by this or another of the
+    /// user's compiles ([`SCHEDULER_KEY`]'s back-off).
+    fn scheduler_avoided(&self) -> bool {
+        self.stored_state(SCHEDULER_KEY)
+            .is_some_and(|s| is_backed_off(&self.policy, &s, SystemTime::now()))
+    }
+
     fn stored_state(&self, key: &str) -> Option<HostState> {
         match &self.backoff {
             Some(store) if !self.policy.base.is_zero() => store.state(key),

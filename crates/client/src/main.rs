@@ -83,11 +83,11 @@ fn run(mut args: Vec<String>) -> i32 {
             }
             Some(first) => {
                 // A mistyped command (`ccfarm hots`) would run as a compiler that does
-                // not exist: say what was probably meant instead.
-                let on_path = ccfarm_client::local::resolve_compiler(first, env.get("PATH"));
+                // not exist: say what was probably meant instead. PATH is searched only
+                // for a near miss, not for every compile (the compile searches it).
                 if invoked == "ccfarm"
-                    && on_path.is_none()
                     && let Some(meant) = ccfarm_client::commands::did_you_mean(first)
+                    && ccfarm_client::local::resolve_compiler(first, env.get("PATH")).is_none()
                 {
                     eprintln!(
                         "ccfarm: `{first}` is neither a ccfarm command nor a compiler on PATH; did you mean `ccfarm {meant}`?"

@@ -252,7 +252,7 @@ pub(crate) fn keep_manifest(
     job: &Job<'_>,
     direct: &Direct,
     key: &Key,
-    source: &[u8],
+    source: &Bytes,
     shared: Option<&mut SharedCache>,
 ) {
     let log = job.ctx.log;
@@ -281,12 +281,12 @@ pub(crate) fn keep_manifest(
 /// The key a server stores this job's result under in the farm's shared cache: the
 /// request as it is sent (the arguments and the preprocessed source), under the
 /// compiler's identity, which the scheduler matches to the server's.
-fn server_key(job: &Job<'_>, source: &[u8]) -> Option<Key> {
+fn server_key(job: &Job<'_>, source: &Bytes) -> Option<Key> {
     let compiler = job.identity()?;
     let request = Request {
         version: Version::V1,
         argv: job.server_argv(),
-        payload: Payload::Preprocessed(Bytes::copy_from_slice(source)),
+        payload: Payload::Preprocessed(source.clone()),
     };
     request_key(&identity(&compiler.version, &compiler.target), &request).ok()
 }

@@ -216,8 +216,7 @@ fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 /// The shared result cache at `url`, sealing with this server's credentials if it has
 /// them.
 fn shared_cache(url: &str, config: &Config) -> anyhow::Result<ccfarm_daemon::cache::ServerCache> {
-    // An entry holds one object, which may be as large as one body on the wire.
-    let limit = u64::from(config.limits.max_body_len) + (1 << 20);
+    let limit = ccfarm_cache::shared::entry_limit(config.limits.max_body_len);
     let store = ccfarm_cache::SharedStore::open(url, config.cache_deadline, limit)?;
     let credentials = match &config.credentials {
         Some(dir) => Some(

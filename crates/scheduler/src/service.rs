@@ -267,8 +267,8 @@ fn shared_cache(
             .cache_deadline_ms
             .unwrap_or(ccfarm_cache::shared::DEFAULT_DEADLINE_MS),
     );
-    // An entry holds one object, which may be as large as one body on the wire.
-    let limit = u64::from(ccfarm_proto::distcc::Limits::default().max_body_len) + (1 << 20);
+    let limit =
+        ccfarm_cache::shared::entry_limit(ccfarm_proto::distcc::Limits::default().max_body_len);
     let store = ccfarm_cache::SharedStore::open(url, deadline, limit)
         .map_err(|e| StartError::Config(e.to_string()))?;
     let entries = |store| FarmStore::new(store, credentials.as_ref(), false);
