@@ -251,27 +251,7 @@ impl Pending {
         } = self;
         let scheduler = scheduler.as_str();
         let deadline = Instant::now() + wait;
-        let answer = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(LeaseError::Io(
-                    scheduler.to_owned(),
-                    std::io::ErrorKind::TimedOut.into(),
-                ));
-            }
-            stream
-                .socket()
-                .set_read_timeout(Some(left))
-                .map_err(|e| LeaseError::Io(scheduler.to_owned(), e))?;
-            match read(&stream, &mut buf, scheduler, DEFAULT_MAX_FRAME)? {
-                // Still waiting, and alive: said at once, so the wait goes on.
-                FromScheduler::Ping => stream
-                    .write_all(&farm::encode(&ToScheduler::Pong))
-                    .map_err(|e| LeaseError::Io(scheduler.to_owned(), e))?,
-                answer => break answer,
-            }
-        };
-        match answer {
+        match answer(&stream, &mut buf, scheduler, deadline, DEFAULT_MAX_FRAME)? {
             FromScheduler::Grant {
                 lease,
                 host,
@@ -310,6 +290,32 @@ impl Lease {
             duration_ms: duration.as_millis() as u64,
         };
         let _ = self.stream.write_all(&farm::encode(&release));
+    }
+}
+
+/// The scheduler's next message other than a ping, by `deadline`, in frames of at most
+/// `max_frame` bytes. A ping is answered at once: still waiting, and alive, so the
+/// wait goes on.
+pub(crate) fn answer(
+    stream: &Channel,
+    buf: &mut BytesMut,
+    scheduler: &str,
+    deadline: Instant,
+    max_frame: u32,
+) -> Result<FromScheduler, LeaseError> {
+    let io = |e| LeaseError::Io(scheduler.to_owned(), e);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io(std::io::ErrorKind::TimedOut.into()));
+        }
+        stream.socket().set_read_timeout(Some(left)).map_err(io)?;
+        match read(stream, buf, scheduler, max_frame)? {
+            FromScheduler::Ping => stream
+                .write_all(&farm::encode(&ToScheduler::Pong))
+                .map_err(io)?,
+            message => return Ok(message),
+        }
     }
 }
 

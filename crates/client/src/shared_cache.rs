@@ -94,42 +94,29 @@ impl SharedCache {
     /// The answer to look-up `request`, within [`LOOK_UP_WAIT`].
     fn answer(&mut self, request: u64) -> Result<Found, LeaseError> {
         let deadline = Instant::now() + LOOK_UP_WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(self.io(std::io::ErrorKind::TimedOut.into()));
+        let message = lease::answer(
+            &self.stream,
+            &mut self.buf,
+            &self.scheduler,
+            deadline,
+            MAX_CACHE_FRAME,
+        )?;
+        match message {
+            FromScheduler::CacheFound {
+                request: r,
+                manifest,
+                entry,
+            } if r == request => Ok(Found {
+                manifest: manifest.map(|b| b.0),
+                entry: entry.map(|b| b.0),
+            }),
+            FromScheduler::Refused { reason } => {
+                Err(LeaseError::Refused(self.scheduler.clone(), reason))
             }
-            self.stream
-                .socket()
-                .set_read_timeout(Some(left))
-                .map_err(|e| self.io(e))?;
-            match lease::read(
-                &self.stream,
-                &mut self.buf,
-                &self.scheduler,
-                MAX_CACHE_FRAME,
-            )? {
-                FromScheduler::CacheFound {
-                    request: r,
-                    manifest,
-                    entry,
-                } if r == request => {
-                    return Ok(Found {
-                        manifest: manifest.map(|b| b.0),
-                        entry: entry.map(|b| b.0),
-                    });
-                }
-                FromScheduler::Ping => self.send(&ToScheduler::Pong)?,
-                FromScheduler::Refused { reason } => {
-                    return Err(LeaseError::Refused(self.scheduler.clone(), reason));
-                }
-                other => {
-                    return Err(LeaseError::Protocol(
-                        self.scheduler.clone(),
-                        format!("expected a cache answer, got {other:?}"),
-                    ));
-                }
-            }
+            other => Err(LeaseError::Protocol(
+                self.scheduler.clone(),
+                format!("expected a cache answer, got {other:?}"),
+            )),
         }
     }
 
