@@ -7,9 +7,12 @@
 //! milliseconds of CPU across the client, the scheduler and the server, all on the
 //! job's path. The agent, started by the first compile that finds none, loads the
 //! credentials once and keeps a connection ready, handshake done, to each member the
-//! user's compiles recently reached; a compile takes one over a local socket and the
-//! agent relays the bytes. The handshakes still happen, but while the previous job
-//! compiles rather than in front of this one.
+//! user's compiles recently reached; a compile takes one over a local socket. The
+//! agent hands over the connection itself with the session's traffic keys, and the
+//! compile continues the session (see [`ccfarm_trust::record`]); where that is not
+//! possible it relays the bytes. The handshakes still happen, but while the previous
+//! job compiles rather than in front of this one, and nothing passes through the
+//! agent on the job's path.
 //!
 //! The agent is reached by an abstract socket whose name holds the user's id, the
 //! credential directory and the protocol version; both ends check that the other runs
@@ -25,7 +28,8 @@ pub mod serve;
 pub mod wire;
 
 use std::hash::Hasher;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixStream};
 use std::path::Path;
@@ -58,6 +62,83 @@ fn same_user(stream: &UnixStream) -> io::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Send `line` with a copy of `socket`'s descriptor attached.
+fn send_with_socket(stream: &UnixStream, line: &[u8], socket: &impl AsFd) -> io::Result<()> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let fds = [socket.as_fd().as_raw_fd()];
+    let sent = sendmsg::<()>(
+        stream.as_raw_fd(),
+        &[io::IoSlice::new(line)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map_err(io::Error::from)?;
+    (&*stream).write_all(&line[sent..])
+}
+
+/// One line, newline excluded, and the descriptor that came with it if any (more
+/// than one is refused: only one is ever sent).
+#[allow(unsafe_code)]
+fn read_line_with_socket(stream: &UnixStream) -> io::Result<(String, Option<OwnedFd>)> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut line = Vec::with_capacity(256);
+    let mut received: Vec<OwnedFd> = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 2]);
+        let (n, fds) = {
+            let mut iov = [io::IoSliceMut::new(&mut buf)];
+            let msg = recvmsg::<()>(
+                stream.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            )
+            .map_err(io::Error::from)?;
+            let mut fds = Vec::new();
+            for cmsg in msg.cmsgs().map_err(io::Error::from)? {
+                if let ControlMessageOwned::ScmRights(rights) = cmsg {
+                    fds.extend(rights);
+                }
+            }
+            (msg.bytes, fds)
+        };
+        // SAFETY: the kernel installed these descriptors in this process for this
+        // message; nothing else owns them.
+        received.extend(
+            fds.into_iter()
+                .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+        );
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        line.extend_from_slice(&buf[..n]);
+        if let Some(end) = line.iter().position(|&b| b == b'\n') {
+            if end + 1 != line.len() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "more than one line",
+                ));
+            }
+            line.truncate(end);
+            break;
+        }
+        if line.len() >= wire::MAX_LINE {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
+        }
+    }
+    if received.len() > 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "more than one socket",
+        ));
+    }
+    let line = String::from_utf8(line)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not text"))?;
+    Ok((line, received.pop()))
 }
 
 /// One line, newline excluded. Neither side sends anything after its line until it

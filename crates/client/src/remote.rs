@@ -258,9 +258,15 @@ impl Connection {
         Ok(connection)
     }
 
-    /// Whether the user's agent made the connection (and holds its TLS session).
+    /// Whether the user's agent made the connection.
     pub fn through_agent(&self) -> bool {
         self.through_agent
+    }
+
+    /// Whether this process continues a TLS session the agent handed over (rather
+    /// than the agent relaying it).
+    pub fn handed_over(&self) -> bool {
+        self.stream.handed_over()
     }
 
     /// A handle that breaks this connection off from another thread.

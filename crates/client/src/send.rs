@@ -98,10 +98,10 @@ impl Job<'_> {
                     self.ctx.log.info(&format!(
                         "over TLS to {} (its certificate checked){}, with the scheduler's ticket",
                         proof.server,
-                        if c.through_agent() {
-                            " by the user's agent"
-                        } else {
-                            ""
+                        match (c.through_agent(), c.handed_over()) {
+                            (true, true) => " by the user's agent, which handed it over",
+                            (true, false) => " by the user's agent, which relays it",
+                            (false, _) => "",
                         }
                     ));
                 }

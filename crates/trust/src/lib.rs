@@ -14,6 +14,7 @@ pub mod allow;
 pub mod authority;
 pub mod credentials;
 pub mod identity;
+pub mod record;
 pub mod reload;
 pub mod seal;
 pub mod store;

@@ -14,7 +14,7 @@ use ccfarm_trust::{CredentialError, Credentials};
 
 use super::connect::{self, Failure};
 use super::wire::{Answer, Peer, Request, Stage};
-use crate::channel::Channel;
+use crate::channel::{Channel, Handoff};
 
 /// Why a secure connection could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -165,9 +165,16 @@ fn through_agent(dir: &Path, request: &Request, connect: Duration) -> io::Result
     stream.set_write_timeout(bound)?;
     let line = request.encode().map_err(io::Error::other)?;
     stream.write_all(line.as_bytes())?;
-    let answer = super::read_line(&mut stream)?;
+    let (answer, socket) = super::read_line_with_socket(&stream)?;
     match Answer::decode(&answer).map_err(io::Error::other)? {
         Answer::Ready { user } => Ok(Ok((Channel::through_agent(stream), user))),
+        Answer::Handoff { user, tx, rx } => {
+            let socket = socket.ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, "a handoff without its socket")
+            })?;
+            let tcp = std::net::TcpStream::from(socket);
+            Ok(Ok((Channel::handed(Handoff { tcp, tx, rx })?, user)))
+        }
         Answer::Failed { stage, why } => Ok(Err((stage, why))),
     }
 }

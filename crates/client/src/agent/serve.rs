@@ -21,6 +21,9 @@ use crate::channel::Channel;
 /// The agent exits after this long with no request and no relay.
 pub const IDLE_EXIT: Duration = Duration::from_secs(600);
 
+/// How long a connection kept ready waits for the member's resumption ticket.
+const TICKET_WAIT: Duration = Duration::from_millis(200);
+
 /// How long a compile may take to send its request.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -79,7 +82,10 @@ impl Agent {
             }
             state.credentials.clone()
         };
-        let config = connect::config(&credentials, peer)?;
+        let mut config = (*connect::config(&credentials, peer)?).clone();
+        // The compile continues each session from its keys (see `serve`).
+        config.enable_secret_extraction = true;
+        let config = Arc::new(config);
         self.state().configs.insert(peer.clone(), config.clone());
         Ok(config)
     }
@@ -108,6 +114,11 @@ impl Agent {
         let agent = self.clone();
         std::thread::spawn(move || {
             let made = agent.make(&key, connect).ok();
+            // Wait for the member's resumption ticket while nobody waits for the
+            // connection: the next one then resumes, half the handshake's work.
+            if let Some(channel) = &made {
+                let _ = channel.settle(TICKET_WAIT);
+            }
             agent.state().pool.made(&key, made, Instant::now());
         });
     }
@@ -179,6 +190,19 @@ impl Agent {
             }
         };
         let user = self.state().credentials.identity.name.clone();
+        // Hand the connection over when the session allows: the compile then talks to
+        // the member directly, and nothing passes through here. Else relay.
+        let channel = match channel.hand_off() {
+            Ok(handoff) => {
+                let answer = Answer::Handoff {
+                    user,
+                    tx: handoff.tx,
+                    rx: handoff.rx,
+                };
+                return super::send_with_socket(&local, answer.encode().as_bytes(), &handoff.tcp);
+            }
+            Err(channel) => channel,
+        };
         local.write_all(Answer::Ready { user }.encode().as_bytes())?;
         let idle = Some(Duration::from_millis(request.idle_ms.max(1)));
         local.set_read_timeout(idle)?;

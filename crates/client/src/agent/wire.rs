@@ -4,9 +4,11 @@
 
 use std::fmt;
 
+use ccfarm_trust::record::TrafficKeys;
+
 /// Changes whenever the request or answer changes; part of the agent's socket name,
 /// so a `ccfarm` never talks to an agent of another version.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Longest request or answer line, newline included.
 pub const MAX_LINE: usize = 4096;
@@ -50,6 +52,14 @@ pub enum Answer {
     /// Connected; everything from here on is relayed. `user` is the identity the
     /// agent proved, which the scheduler expects in the hello.
     Ready { user: String },
+    /// Connected, and the connection itself comes with this line (its descriptor in
+    /// the same message): the compile continues the TLS session with these keys, its
+    /// sending (`tx`) and receiving (`rx`) ones.
+    Handoff {
+        user: String,
+        tx: TrafficKeys,
+        rx: TrafficKeys,
+    },
     /// Not connected, and why.
     Failed { stage: Stage, why: String },
 }
@@ -134,6 +144,9 @@ impl Answer {
     pub fn encode(&self) -> String {
         let mut line = match self {
             Answer::Ready { user } => format!("ready {user}"),
+            Answer::Handoff { user, tx, rx } => {
+                format!("handoff {user} {} {}", tx.encode(), rx.encode())
+            }
             Answer::Failed { stage, why } => {
                 format!("failed {stage} {}", why.replace(['\n', '\r'], " "))
             }
@@ -155,6 +168,17 @@ impl Answer {
             Some(("ready", user)) => Ok(Answer::Ready {
                 user: word(user)?.to_owned(),
             }),
+            Some(("handoff", rest)) => {
+                let [user, tx, rx] = rest.split(' ').collect::<Vec<_>>()[..] else {
+                    return Err(bad("a handoff is a user and two sets of keys"));
+                };
+                let keys = |word: &str| TrafficKeys::decode(word).map_err(|e| bad(e.to_string()));
+                Ok(Answer::Handoff {
+                    user: word(user)?.to_owned(),
+                    tx: keys(tx)?,
+                    rx: keys(rx)?,
+                })
+            }
             Some(("failed", rest)) => {
                 let (stage, why) = rest.split_once(' ').unwrap_or((rest, ""));
                 let stage = match stage {
@@ -178,6 +202,26 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn a_handoff_reads_back_with_both_sets_of_keys() {
+        let keys = |seq: u64, byte: &str| {
+            TrafficKeys::decode(&format!(
+                "aes128gcm:{seq}:{}:{}",
+                byte.repeat(16),
+                "01".repeat(12)
+            ))
+            .unwrap()
+        };
+        let handoff = Answer::Handoff {
+            user: "alice".into(),
+            tx: keys(0, "0a"),
+            rx: keys(1, "0b"),
+        };
+        let line = handoff.encode();
+        assert!(line.len() < MAX_LINE && line.ends_with('\n'));
+        assert_eq!(Answer::decode(line.trim_end()).unwrap(), handoff);
+    }
 
     #[test]
     fn a_request_reads_back_as_written() {
@@ -206,11 +250,11 @@ mod tests {
         for line in [
             "",
             "dial",
-            "dial 2 1 1 scheduler h:1",
-            "dial 1 x 1 scheduler h:1",
-            "dial 1 1 1 admin h:1",
-            "dial 1 1 1 server: h:1",
-            "dial 1 1 1 scheduler h:1 extra",
+            "dial 1 1 1 scheduler h:1",
+            "dial 2 x 1 scheduler h:1",
+            "dial 2 1 1 admin h:1",
+            "dial 2 1 1 server: h:1",
+            "dial 2 1 1 scheduler h:1 extra",
             "GET / HTTP/1.1",
         ] {
             assert!(Request::decode(line).is_err(), "{line:?} accepted");
@@ -250,6 +294,8 @@ mod tests {
             })
         ));
         assert!(Answer::decode("ready").is_err());
+        assert!(Answer::decode("handoff alice").is_err());
+        assert!(Answer::decode("handoff alice x y").is_err());
         assert!(Answer::decode("failed nowhere why").is_err());
     }
 

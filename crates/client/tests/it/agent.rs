@@ -59,6 +59,11 @@ fn by_agent(log: &str) -> bool {
     log.contains("(its certificate checked) by the user's agent")
 }
 
+/// Whether the agent handed the session over, so nothing passed through it.
+fn handed_over(log: &str) -> bool {
+    log.contains("by the user's agent, which handed it over")
+}
+
 #[test]
 fn compiles_go_through_the_users_agent_and_lose_nothing_when_it_dies() {
     let scratch = Scratch::new();
@@ -123,6 +128,7 @@ fn compiles_go_through_the_users_agent_and_lose_nothing_when_it_dies() {
         through.contains(ASKED_BY_AGENT),
         "the scheduler was asked directly:\n{through}"
     );
+    assert!(handed_over(&through), "the agent relayed:\n{through}");
     let agents = agents_for(&credentials);
     assert_eq!(
         agents.len(),
