@@ -18,6 +18,7 @@ use bytes::Bytes;
 use ccfarm_proto::farm::JobDescription;
 
 use crate::agent::Dialer;
+use crate::agent::wire::Peer;
 use crate::backoff::{BackoffPolicy, BackoffStore, HostState, is_backed_off};
 use crate::distribution::{Action, Answer, Distribution, Event, Level, Rules, SCHEDULER_KEY, Slot};
 use crate::exit;
@@ -158,6 +159,7 @@ impl<'a, 'scope> Shell<'a, 'scope> {
             Action::Log(Level::Warn, message) => log.warn(&message),
             Action::Log(Level::Error, message) => log.error(&message),
             Action::StartPreprocessor => {
+                self.dial_scheduler_ahead();
                 return Performed::Event(match self.job.start_preprocessor() {
                     Ok(cpp) => {
                         self.cpp = cpp;
@@ -419,6 +421,27 @@ impl<'a, 'scope> Shell<'a, 'scope> {
             Ok(None) => Slot::Busy,
             Err(e) => Slot::Failed(e.to_string()),
         }
+    }
+
+    /// On a secure farm, start connecting to the scheduler while the preprocessor runs:
+    /// the TLS connection (the agent's handoff, or this compile's own handshake) is
+    /// then ready when the request is, instead of in front of it. A job that ends
+    /// without asking (a cache hit, a preprocessor error) just drops it.
+    fn dial_scheduler_ahead(&self) {
+        let settings = self.job.ctx.settings;
+        let Some(dialer) = self.job.ctx.dialer_if_any() else {
+            return;
+        };
+        let schedulers = settings.schedulers();
+        if schedulers.is_empty() || self.scheduler_avoided() {
+            return;
+        }
+        dialer.dial_ahead(
+            schedulers[self.scheduler % schedulers.len()],
+            Peer::Scheduler,
+            settings.connect_timeout,
+            settings.scheduler_wait + settings.connect_timeout,
+        );
     }
 
     /// What the back-off store remembers of `key`; nothing with back-off disabled.

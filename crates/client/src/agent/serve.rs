@@ -27,6 +27,11 @@ const TICKET_WAIT: Duration = Duration::from_millis(200);
 /// How long a compile may take to send its request.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 
+/// How long a compile's local connection waits, after a handoff, for its next request
+/// (the server's connection follows the scheduler's once a grant comes, which may wait
+/// in the scheduler's queue).
+const NEXT_REQUEST: Duration = IDLE_EXIT;
+
 /// Why the agent cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -94,19 +99,17 @@ impl Agent {
         connect::connect(&key.0, self.config(&key.1)?, connect)
     }
 
-    /// A ready connection for `key` if one is fresh and open; either way the next is
-    /// being made.
-    fn take_ready(self: &Arc<Self>, key: &Key, connect: Duration) -> Option<Channel> {
+    /// A ready connection for `key` if one is fresh and open, and whether the next
+    /// is to be made (by [`Agent::refill`], once the compile has its answer).
+    fn take_ready(&self, key: &Key, connect: Duration) -> (Option<Channel>, Option<Duration>) {
         let now = Instant::now();
         let taken = {
             let mut state = self.state();
             state.last_request = now;
             state.pool.take(key, connect, now)
         };
-        if let Some(connect) = taken.refill {
-            self.refill(key.clone(), connect);
-        }
-        taken.ready.filter(|channel| !channel.is_closed())
+        let ready = taken.ready.filter(|channel| !channel.is_closed());
+        (ready, taken.refill)
     }
 
     /// Make the next ready connection for `key` in the background.
@@ -158,24 +161,52 @@ impl Agent {
         }
     }
 
+    /// Answer a compile's requests on one local connection: after a handoff the
+    /// compile may ask for its next connection (the server, after the scheduler) on
+    /// the same one; a relay or a failure ends it.
     fn serve(self: &Arc<Self>, mut local: UnixStream) -> io::Result<()> {
         super::same_user(&local)?;
-        local.set_read_timeout(Some(REQUEST_DEADLINE))?;
         local.set_write_timeout(Some(REQUEST_DEADLINE))?;
-        let line = super::read_line(&mut local)?;
-        let request = match Request::decode(&line) {
+        let mut wait = REQUEST_DEADLINE;
+        loop {
+            local.set_read_timeout(Some(wait))?;
+            let line = match super::read_line(&mut local) {
+                Ok(line) => line,
+                // The compile is done with the connection (or went quiet after its
+                // first answer): nothing is owed to it.
+                Err(_) if wait == NEXT_REQUEST => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            match self.answer(&mut local, &line)? {
+                Served::HandedOff => wait = NEXT_REQUEST,
+                Served::Done => return Ok(()),
+            }
+        }
+    }
+
+    fn answer(self: &Arc<Self>, local: &mut UnixStream, line: &str) -> io::Result<Served> {
+        let request = match Request::decode(line) {
             Ok(request) => request,
             Err(e) => {
                 let refusal = Answer::Failed {
                     stage: Stage::Connect,
                     why: e.to_string(),
                 };
-                return local.write_all(refusal.encode().as_bytes());
+                local.write_all(refusal.encode().as_bytes())?;
+                return Ok(Served::Done);
             }
         };
         let connect = Duration::from_millis(request.connect_ms);
         let key = (request.addr, request.peer);
-        let made = match self.take_ready(&key, connect) {
+        let (ready, refill) = self.take_ready(&key, connect);
+        // The next ready connection is started after this answer, not before: its
+        // thread and handshake would otherwise delay the compile that waits for it.
+        let refill = Refill {
+            agent: self,
+            key: key.clone(),
+            connect: refill,
+        };
+        let made = match ready {
             Some(channel) => Ok(channel),
             None => self.make(&key, connect),
         };
@@ -186,7 +217,8 @@ impl Agent {
                     stage,
                     why: source.to_string(),
                 };
-                return local.write_all(failed.encode().as_bytes());
+                local.write_all(failed.encode().as_bytes())?;
+                return Ok(Served::Done);
             }
         };
         let user = self.state().credentials.identity.name.clone();
@@ -199,23 +231,50 @@ impl Agent {
                     tx: handoff.tx,
                     rx: handoff.rx,
                 };
-                return super::send_with_socket(&local, answer.encode().as_bytes(), &handoff.tcp);
+                super::send_with_socket(local, answer.encode().as_bytes(), &handoff.tcp)?;
+                drop(refill);
+                return Ok(Served::HandedOff);
             }
             Err(channel) => channel,
         };
         local.write_all(Answer::Ready { user }.encode().as_bytes())?;
+        drop(refill);
         let idle = Some(Duration::from_millis(request.idle_ms.max(1)));
         local.set_read_timeout(idle)?;
         local.set_write_timeout(idle)?;
         channel.socket().set_read_timeout(idle)?;
         channel.socket().set_write_timeout(idle)?;
         self.state().relays += 1;
-        relay(local, channel);
+        relay(local.try_clone()?, channel);
         let mut state = self.state();
         state.relays -= 1;
         state.last_request = Instant::now();
-        Ok(())
+        Ok(Served::Done)
     }
+}
+
+/// Starts the refill it holds when dropped, that is once the request is answered
+/// (or its answer failed).
+struct Refill<'a> {
+    agent: &'a Arc<Agent>,
+    key: Key,
+    connect: Option<Duration>,
+}
+
+impl Drop for Refill<'_> {
+    fn drop(&mut self) {
+        if let Some(connect) = self.connect.take() {
+            self.agent.refill(self.key.clone(), connect);
+        }
+    }
+}
+
+/// How a request on a local connection ended.
+enum Served {
+    /// A connection was handed over: the compile may ask again.
+    HandedOff,
+    /// Answered for good (a failure, or a relay that has ended).
+    Done,
 }
 
 /// Copy both ways until either side closes or falls silent for too long; then close
