@@ -99,13 +99,7 @@ impl Dialer {
     /// way.
     ///
     /// [`dial`]: Dialer::dial
-    pub fn dial_ahead(
-        &'static self,
-        addr: &str,
-        peer: Peer,
-        connect: Duration,
-        idle: Duration,
-    ) {
+    pub fn dial_ahead(&'static self, addr: &str, peer: Peer, connect: Duration, idle: Duration) {
         let mut ahead = self.ahead.lock().unwrap_or_else(PoisonError::into_inner);
         if ahead.is_some() {
             return;
