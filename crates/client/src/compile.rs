@@ -40,7 +40,7 @@ pub fn run(ctx: &Context<'_>, argv: Vec<String>) -> i32 {
 type Placed = (i32, Place, Option<CacheNote>, Option<String>);
 
 fn place_and_run(ctx: &Context<'_>, argv: &[String]) -> Placed {
-    let classified = ccfarm_compiler::scan_args(argv);
+    let classified = ccfarm_compiler::scan_client_args(argv);
     let program = match local::resolve_compiler(&argv[0], ctx.path_var) {
         Some(program) => program,
         // An already preprocessed source needs a compiler only where it compiles: sent

@@ -88,7 +88,7 @@ impl Job<'_> {
         self.ctx.log.info(&format!(
             "exec on {}: {}",
             remote.name(),
-            ccfarm_compiler::strip_local_args(self.argv).join(" ")
+            ccfarm_compiler::server_argv(self.argv, self.job).join(" ")
         ));
         let version = remote.version();
         let reply = connection
@@ -116,7 +116,7 @@ impl Job<'_> {
 
     /// The command line as a server is sent it.
     pub(crate) fn server_argv(&self) -> Vec<Bytes> {
-        ccfarm_compiler::strip_local_args(self.argv)
+        ccfarm_compiler::server_argv(self.argv, self.job)
             .iter()
             .map(|a| Bytes::copy_from_slice(a.as_bytes()))
             .collect()

@@ -1,6 +1,7 @@
 //! The client's two rewrites for protocols 1 and 2: the local preprocessor command, and the
 //! command sent to the server.
 
+use crate::comments::Preprocessing;
 use crate::options::takes_separate_value;
 use crate::scan::{ArgForm, CompileJob};
 
@@ -22,6 +23,9 @@ pub fn local_cpp_argv(argv: &[String], job: &CompileJob) -> Vec<String> {
             }
         } else if i > 0 && (a == "-c" || a == "-S") {
             out.push("-E".to_string());
+            if job.preprocessing == Preprocessing::DirectivesOnly {
+                out.push("-fdirectives-only".to_string());
+            }
         } else {
             out.push(a.clone());
             if i > 0
@@ -135,6 +139,17 @@ pub fn strip_local_args(argv: &[String]) -> Vec<String> {
     out
 }
 
+/// The command sent to a protocol 1/2 server for `job`: [`strip_local_args`], and
+/// `-fdirectives-only` when the text was preprocessed that way (gcc then takes the
+/// `.i` input as preprocessed with it: the macros are expanded there).
+pub fn server_argv(argv: &[String], job: &CompileJob) -> Vec<String> {
+    let mut out = strip_local_args(argv);
+    if job.preprocessing == Preprocessing::DirectivesOnly {
+        out.push("-fdirectives-only".to_string());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +164,37 @@ mod tests {
         let args = argv(cmd);
         let job = scan_args(&args).job().cloned().expect("distributable");
         local_cpp_argv(&args, &job).join(" ")
+    }
+
+    #[test]
+    fn a_fall_through_warning_keeps_comments_on_both_sides() {
+        let args = argv("gcc -O2 -Wextra -c ft.c -o ft.o");
+        let job = crate::scan::scan_client_args(&args)
+            .job()
+            .cloned()
+            .expect("distributable");
+        assert_eq!(job.preprocessing, Preprocessing::DirectivesOnly);
+        assert_eq!(
+            local_cpp_argv(&args, &job).join(" "),
+            "gcc -O2 -Wextra -E -fdirectives-only ft.c"
+        );
+        let sent = server_argv(&args, &job);
+        assert_eq!(
+            sent.join(" "),
+            "gcc -O2 -Wextra -c ft.c -o ft.o -fdirectives-only"
+        );
+        assert!(check_server_safety(&sent, 2).is_ok());
+        // A server classifies what it is sent without the client's decision.
+        assert!(
+            scan_args(&argv("gcc -g -Wextra -c ft.c -o ft.o"))
+                .job()
+                .is_some()
+        );
+        let plain = scan_args(&argv("gcc -O2 -c ft.c")).job().cloned().unwrap();
+        assert_eq!(
+            server_argv(&argv("gcc -O2 -c ft.c"), &plain).join(" "),
+            "gcc -O2 -c ft.c"
+        );
     }
 
     #[test]

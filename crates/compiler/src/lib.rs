@@ -29,6 +29,7 @@
 //!   `-dumpfullversion` and `-dumpmachine`, or produced an object.
 
 mod client;
+pub mod comments;
 mod expand;
 pub mod identity;
 mod lang;
@@ -38,13 +39,14 @@ mod scan;
 mod server;
 mod source;
 
-pub use client::{local_cpp_argv, strip_local_args};
+pub use client::{local_cpp_argv, server_argv, strip_local_args};
+pub use comments::Preprocessing;
 pub use expand::{expand_preprocessor_options, split_response_file};
 pub use lang::{Language, preprocessed_extension};
 pub use rules::LocalReason;
 pub use scan::{
     ArgForm, ArgPosition, Classification, CompileJob, DepStyle, DepTarget, Dependencies, Mode,
-    scan_args,
+    scan_args, scan_client_args,
 };
 pub use server::{
     PumpArgs, Refusal, RefusalKind, check_server_safety, compiler_name, fix_dotd, rewrite_for_pump,

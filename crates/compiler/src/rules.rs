@@ -72,6 +72,9 @@ pub enum LocalReason {
     LongOptionAlias(String),
     /// An option that needs a value came last.
     MissingArgument(String),
+    /// Diagnostics that read the source's comments, with an object that would record how
+    /// it was preprocessed (see [`crate::comments`]).
+    CommentDiagnostics(String),
 }
 
 impl fmt::Display for LocalReason {
@@ -143,6 +146,10 @@ impl fmt::Display for LocalReason {
                 "`{a}` is a long option spelling that ccfarm does not interpret; use the short form to distribute"
             ),
             MissingArgument(a) => write!(f, "`{a}` is missing its value"),
+            CommentDiagnostics(why) => write!(
+                f,
+                "{why}: a server gives either the local object or the local diagnostics, not both (add -gno-record-gcc-switches to distribute)"
+            ),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! (`-gsplit-dwarf`, `-fstack-usage`, ...) keep the job local. The rules themselves live in
 //! [`crate::rules`].
 
+use crate::comments::{self, Decision, Preprocessing};
 use crate::expand::expand_wp_items;
 use crate::lang::{FileKind, Language, XLanguage, classify_file, parse_x_language, stem};
 use crate::rules::{LocalReason, option_forces_local};
@@ -179,6 +180,8 @@ pub struct CompileJob {
     pub language_arg: Option<ArgPosition>,
     /// Dependency-file options.
     pub deps: Dependencies,
+    /// How the client preprocesses it.
+    pub preprocessing: Preprocessing,
 }
 
 impl CompileJob {
@@ -236,6 +239,23 @@ impl CompileJob {
 /// starting with `@` keeps the job local. Never panics, whatever the input.
 pub fn scan_args(argv: &[String]) -> Classification {
     match scan(argv) {
+        Ok(job) => Classification::Distributable(job),
+        Err(reason) => Classification::Local(reason),
+    }
+}
+
+/// [`scan_args`] for a client about to preprocess here: also decides how (see
+/// [`crate::comments`]), which may keep the job here. A server classifies what it is
+/// sent with [`scan_args`] alone.
+pub fn scan_client_args(argv: &[String]) -> Classification {
+    match scan(argv) {
+        Ok(mut job) if !job.preprocessed => match comments::decide(argv) {
+            Decision::Distribute(preprocessing) => {
+                job.preprocessing = preprocessing;
+                Classification::Distributable(job)
+            }
+            Decision::Local(reason) => Classification::Local(reason),
+        },
         Ok(job) => Classification::Distributable(job),
         Err(reason) => Classification::Local(reason),
     }
@@ -539,6 +559,7 @@ impl Scanner {
             preprocessed,
             language_arg,
             deps: self.deps,
+            preprocessing: Preprocessing::Expanded,
         })
     }
 }

@@ -110,3 +110,114 @@ fn a_refused_strict_job_shows_the_servers_reason() {
         "the server did not refuse the compiler"
     );
 }
+
+/// A switch whose first fall-through is marked by a comment (which gcc's
+/// `-Wimplicit-fallthrough` accepts) and whose second is not (which it reports).
+const FALLS_THROUGH: &str = "int f(int c) {\n  int r = 0;\n  switch (c) {\n  case 1:\n    r += 1;\n    /* FALLTHROUGH */\n  case 2:\n    r += 2;\n  case 3:\n    r += 3;\n    break;\n  }\n  return r;\n}\n";
+
+/// The diagnostics themselves, without the source lines gcc quotes under them (a
+/// server has only the preprocessed text and quotes none).
+fn diagnostics(stderr: &str) -> Vec<&str> {
+    let quoted = |l: &str| {
+        let gutter = l.split('|').next().unwrap_or_default().trim();
+        l.contains('|') && (gutter.is_empty() || gutter.parse::<u32>().is_ok())
+    };
+    stderr.lines().filter(|l| !quoted(l)).collect()
+}
+
+#[test]
+fn fall_through_comments_reach_the_server_so_its_warnings_are_the_local_ones() {
+    let server = Server::start(&[]);
+    let scratch = Scratch::new();
+    scratch.write("ft.c", FALLS_THROUGH);
+    for flags in [
+        &["-O2", "-Wall", "-Wextra"][..],
+        &[
+            "-O2",
+            "-Wimplicit-fallthrough=3",
+            "-g",
+            "-gno-record-gcc-switches",
+        ][..],
+    ] {
+        let args: Vec<&str> = flags.iter().copied().chain(["-c", "ft.c"]).collect();
+        let local = run(&scratch, "gcc", &[&args[..], &["-o", "local.o"]].concat());
+        assert!(local.status.success());
+        let warned = String::from_utf8_lossy(&local.stderr).into_owned();
+        assert_eq!(
+            warned.matches("[-Wimplicit-fallthrough=]").count(),
+            1,
+            "{warned}"
+        );
+        for opts in ["", ",lzo"] {
+            let out = ccfarm_ok(
+                &scratch,
+                &server.host(opts),
+                &[&["gcc"][..], &args[..], &["-o", "ft.o"]].concat(),
+            );
+            assert_eq!(
+                diagnostics(&String::from_utf8_lossy(&out.stderr)),
+                diagnostics(&warned),
+                "{flags:?}"
+            );
+            assert!(
+                scratch.read("ft.o") == scratch.read("local.o"),
+                "{flags:?}: the object differs from the local one"
+            );
+        }
+    }
+    // Made an error, the marked fall-through still passes and the other still fails,
+    // as here; the host is not blamed.
+    scratch.write(
+        "marked.c",
+        FALLS_THROUGH.replace("  case 3:\n", "    /* fall through */\n  case 3:\n"),
+    );
+    let strict = [
+        "gcc",
+        "-O2",
+        "-Werror=implicit-fallthrough",
+        "-c",
+        "marked.c",
+        "-o",
+        "marked.o",
+    ];
+    ccfarm_ok(&scratch, &server.host(""), &strict);
+    let out = ccfarm(&scratch, &server.host(""))
+        .args([
+            "gcc",
+            "-O2",
+            "-Werror=implicit-fallthrough",
+            "-c",
+            "ft.c",
+            "-o",
+            "ft.o",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(server.status()["results"]["compile_error"], 1);
+}
+
+#[test]
+fn with_switches_recorded_in_debug_information_a_fall_through_warning_keeps_the_job_here() {
+    let server = Server::start(&[]);
+    let scratch = Scratch::new();
+    scratch.write("ft.c", FALLS_THROUGH);
+    let out = ccfarm(&scratch, &server.host(""))
+        .args(["gcc", "-g", "-O2", "-Wextra", "-c", "ft.c", "-o", "ft.o"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let local = run(
+        &scratch,
+        "gcc",
+        &["-g", "-O2", "-Wextra", "-c", "ft.c", "-o", "local.o"],
+    );
+    assert_eq!(out.stderr, local.stderr);
+    assert!(scratch.read("ft.o") == scratch.read("local.o"));
+    let log = client_log(&scratch);
+    assert!(
+        log.contains("add -gno-record-gcc-switches to distribute"),
+        "no reason given:\n{log}"
+    );
+    assert_eq!(server.status()["results"]["compile_ok"], 0, "{log}");
+}
