@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
                 let again = RequestDecoder::new(limits).decode(&mut BytesMut::from(&request.encode()[..]));
                 assert_eq!(again.unwrap().unwrap(), request);
                 if let ccfarm_proto::distcc::Payload::Tree { cwd, entries } = &request.payload {
-                    let _ = pump::validate_tree(cwd, entries);
+                    let _ = pump::validate_tree(cwd, entries, &pump::system_dirs([b"/usr/include".as_slice()]));
                 }
                 return;
             }

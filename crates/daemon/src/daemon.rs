@@ -1,10 +1,12 @@
 //! The shared state of a running ccfarmd: its settings, policies, slots and counters.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ccfarm_proto::distcc::Limits;
+use ccfarm_proto::distcc::pump::{self, RootedPath};
 use tokio::sync::Semaphore;
 
 use crate::allow::AllowList;
@@ -64,6 +66,9 @@ pub struct Daemon {
     pub sandbox: Arc<Sandbox>,
     /// The shared result cache (`--cache`).
     pub cache: Option<Arc<ServerCache>>,
+    /// Each compiler's system include directories, asked once (protocol-3 trees may
+    /// link out to them).
+    system_dirs: std::sync::Mutex<HashMap<String, Arc<Vec<RootedPath>>>>,
 }
 
 impl Daemon {
@@ -86,7 +91,34 @@ impl Daemon {
             trust: Trust::none(),
             sandbox: Arc::new(Sandbox::off()),
             cache: None,
+            system_dirs: Default::default(),
         }
+    }
+
+    /// The system include directories of `program` (as a job names its compiler),
+    /// asked of it the first time.
+    pub fn system_dirs(&self, program: &str) -> Arc<Vec<RootedPath>> {
+        let known = self
+            .system_dirs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(program)
+            .cloned();
+        if let Some(dirs) = known {
+            return dirs;
+        }
+        use std::os::unix::ffi::OsStrExt;
+        let found = crate::sandbox::toolchain::find_program(program)
+            .map(|p| crate::sandbox::toolchain::system_include_dirs(&p))
+            .unwrap_or_default();
+        let dirs = Arc::new(pump::system_dirs(
+            found.iter().map(|d| d.as_os_str().as_bytes()),
+        ));
+        self.system_dirs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(program.to_owned(), dirs.clone());
+        dirs
     }
 
     /// The same daemon, running every compile in `sandbox`.

@@ -72,7 +72,8 @@ pub fn prepare(daemon: &Daemon, request: Request) -> Result<PreparedJob, Request
             (args, dir.path().to_owned(), None)
         }
         Payload::Tree { cwd, entries } => {
-            let tree = validate_tree(&cwd, &entries).map_err(|e| {
+            let system_dirs = daemon.system_dirs(&program);
+            let tree = validate_tree(&cwd, &entries, &system_dirs).map_err(|e| {
                 RequestRefusal::denied(ConnectionOutcome::refused_tree, e.to_string())
             })?;
             let root = dir.path().join("root");
@@ -224,7 +225,8 @@ fn bytes_path(bytes: &[u8]) -> PathBuf {
 }
 
 /// Create the validated tree under `root`. Links are made absolute into `root`, so
-/// their meaning does not depend on where they sit.
+/// their meaning does not depend on where they sit; a link out to one of the
+/// compiler's system directories points at that directory itself.
 fn write_tree(root: &Path, tree: &SafeTree) -> std::io::Result<()> {
     std::fs::create_dir_all(root)?;
     for entry in &tree.entries {
@@ -237,6 +239,7 @@ fn write_tree(root: &Path, tree: &SafeTree) -> std::io::Result<()> {
             SafeEntryKind::Link(target) => {
                 std::os::unix::fs::symlink(root.join(bytes_path(&target.to_bytes())), &path)?
             }
+            SafeEntryKind::System(target) => std::os::unix::fs::symlink(bytes_path(target), &path)?,
         }
     }
     Ok(())

@@ -152,6 +152,32 @@ pub fn discover(programs: &[String]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The system include directories of `program` (a compiler, as found by
+/// [`find_program`]) for C and C++, as it prints them and canonical: where distcc's
+/// include server links a protocol-3 tree out to. A program that is not a compiler
+/// binary, or does not answer in time, has none.
+pub fn system_include_dirs(program: &Path) -> Vec<PathBuf> {
+    if !is_elf(program) {
+        return Vec::new();
+    }
+    let deadline = Instant::now() + ANSWER_WITHIN;
+    let mut dirs = Vec::new();
+    for language in ["c", "c++"] {
+        if let Some((_, stderr)) = ask(
+            program,
+            &["-E", "-v", "-x", language, "/dev/null"],
+            deadline,
+        ) {
+            dirs.extend(parse_include_dirs(&stderr));
+        }
+    }
+    let canonical: Vec<PathBuf> = dirs.iter().filter_map(|d| d.canonicalize().ok()).collect();
+    dirs.extend(canonical);
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
 /// `program` as the daemon will run it: absolute as given, or the first match on `PATH`.
 pub fn find_program(program: &str) -> Option<PathBuf> {
     if program.is_empty() {

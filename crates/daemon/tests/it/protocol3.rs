@@ -163,3 +163,94 @@ fn hostile_trees_are_refused_with_a_reason() {
     );
     server.assert_no_leftovers();
 }
+
+/// gcc's system include directories as it prints them (`-E -v`), which is where
+/// distcc's include server finds them on the client.
+fn gcc_system_dirs() -> Vec<String> {
+    let out = std::process::Command::new("gcc")
+        .args(["-E", "-v", "-x", "c", "/dev/null"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut inside = false;
+    let mut dirs = Vec::new();
+    for line in stderr.lines() {
+        if line.starts_with("#include <...> search starts here:") {
+            inside = true;
+        } else if line.starts_with("End of search list.") {
+            inside = false;
+        } else if inside {
+            dirs.push(line.trim().to_owned());
+        }
+    }
+    assert!(
+        !dirs.is_empty(),
+        "gcc named no system directories: {stderr}"
+    );
+    dirs
+}
+
+/// The link distcc's include server puts at a system directory's place
+/// (`include_server/compiler_defaults.py`): `../` for twenty root components plus the
+/// directory's own depth, then the directory again, so that the server compiles
+/// against its own system headers.
+fn include_server_link(dir: &str) -> TreeEntry {
+    let depth = dir.matches('/').count();
+    link(dir, &format!("{}{}", "../".repeat(20 + depth), &dir[1..]))
+}
+
+#[test]
+fn the_include_servers_links_to_system_directories_compile_against_the_servers_headers() {
+    let server = Server::start(&[]);
+    let scratch = Scratch::new();
+    let source = "#include <stddef.h>\n#include <limits.h>\n#include <stdio.h>\nsize_t n = CHAR_BIT + offsetof(struct { int a; char b; }, b);\nint main(void) { return printf(\"%zu\\n\", n) < 0; }\n";
+    scratch.write("main.c", source);
+    let local = run(&scratch, "gcc", &["-O2", "-c", "main.c", "-o", "main.o"]);
+    assert!(local.status.success());
+    let mut entries = vec![file("/home/dev/p/main.c", source)];
+    // One link covers the directories below it (`/usr/include` covers
+    // `/usr/include/x86_64-linux-gnu`), as the include server sends them.
+    let dirs = gcc_system_dirs();
+    let outermost = dirs.iter().filter(|d| {
+        !dirs
+            .iter()
+            .any(|other| other != *d && d.starts_with(&format!("{other}/")))
+    });
+    entries.extend(outermost.map(|d| include_server_link(d)));
+    let argv = ["gcc", "-O2", "-c", "main.c", "-o", "main.o"];
+    let reply = send(&server, &request("/home/dev/p", &argv, entries));
+    assert_eq!(
+        reply.status,
+        0,
+        "{}",
+        String::from_utf8_lossy(&reply.stderr)
+    );
+    assert_eq!(
+        reply.object.as_ref(),
+        &scratch.read("main.o")[..],
+        "object differs from the local build"
+    );
+    let dotd = String::from_utf8(reply.dotd.expect("v3 success carries DOTD").to_vec()).unwrap();
+    assert!(
+        dotd.starts_with("main.o:") && dotd.contains("main.c"),
+        "{dotd}"
+    );
+    assert!(
+        !dotd.contains(server.jobs_dir.to_str().unwrap()),
+        "server paths leak into the .d: {dotd}"
+    );
+
+    // The same shape of link to anywhere else is refused.
+    let entries = vec![
+        file("/home/dev/p/main.c", "int x;"),
+        include_server_link("/etc"),
+    ];
+    let reply = send(&server, &request("/home/dev/p", &argv, entries));
+    assert_ne!(reply.status, 0);
+    let stderr = String::from_utf8_lossy(&reply.stderr);
+    assert!(
+        stderr.contains("not into one of the server's system directories"),
+        "{stderr}"
+    );
+    server.assert_no_leftovers();
+}

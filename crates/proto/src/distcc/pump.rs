@@ -10,7 +10,17 @@
 //! * link targets that, resolved lexically from the link's directory (absolute
 //!   targets from the root, as distcc re-roots them), leave the root, or apply `..`
 //!   after passing through another link of the tree (where the real directory may be
-//!   shallower than the lexical one).
+//!   shallower than the lexical one) — with one exception, below.
+//!
+//! distcc's include server sends no system headers: for each of the compiler's system
+//! include directories it puts a link in the tree, at that directory's place, whose
+//! target climbs out of the server's root with more `../` than any root is deep and
+//! descends to the same directory, so that the server compiles against its own system
+//! headers (`../../…/usr/lib/gcc/x86_64-linux-gnu/12/include`). Such a target, resolved
+//! as the kernel resolves it (`..` at `/` stays at `/`), names an absolute directory; it
+//! is accepted only if that directory is one of the system directories the server
+//! names (its compiler's own include directories) or lies below one, and the link is
+//! then written to that absolute directory. Any other way out of the root is refused.
 
 use std::collections::HashSet;
 
@@ -63,6 +73,9 @@ pub enum SafeEntryKind {
     /// re-rooted; relative ones are resolved). The server writes it as an absolute
     /// link into its root, so its meaning does not depend on where it sits.
     Link(RootedPath),
+    /// A symlink out of the root to one of the server's system directories (or below
+    /// one): this absolute path, `/`-separated, on the server itself.
+    System(Vec<u8>),
 }
 
 /// A tree that can be written under a root directory without escaping it.
@@ -99,6 +112,15 @@ fn absolute(path: &[u8]) -> Result<RootedPath, TreeError> {
     relative_to(&RootedPath(Vec::new()), path, &HashSet::new())
 }
 
+/// Where a link's target leads.
+enum Resolved {
+    /// Inside the root.
+    Inside(RootedPath),
+    /// Out of the root: the absolute path it names on the server, `..` at `/` staying
+    /// at `/`.
+    Outside(RootedPath),
+}
+
 /// Resolve `path` lexically from `base`; `..` may not leave the root, nor follow a
 /// component that is (or lies below) one of `links`.
 fn relative_to(
@@ -106,6 +128,19 @@ fn relative_to(
     path: &[u8],
     links: &HashSet<RootedPath>,
 ) -> Result<RootedPath, TreeError> {
+    match resolve(base, path, links)? {
+        Resolved::Inside(inside) => Ok(inside),
+        Resolved::Outside(_) => Err(refuse(path, "path leaves the root with `..`")),
+    }
+}
+
+/// [`relative_to`], telling a path that leaves the root where it leads on the server
+/// instead of refusing it.
+fn resolve(
+    base: &RootedPath,
+    path: &[u8],
+    links: &HashSet<RootedPath>,
+) -> Result<Resolved, TreeError> {
     if path.contains(&0) {
         return Err(refuse(path, "path contains a NUL byte"));
     }
@@ -114,12 +149,20 @@ fn relative_to(
     } else {
         base.clone()
     };
+    let mut outside = false;
     for component in path.split(|&b| b == b'/') {
         match component {
             b"" | b"." => {}
             b".." => {
                 if out.0.is_empty() {
-                    return Err(refuse(path, "path leaves the root with `..`"));
+                    outside = true;
+                    continue;
+                }
+                if outside {
+                    // Out of the root, the server's own directories: nothing of the
+                    // tree is below them.
+                    out.0.pop();
+                    continue;
                 }
                 if links.contains(&out) || out.ancestors().any(|a| links.contains(&a)) {
                     return Err(refuse(path, "`..` after a symlink of the tree"));
@@ -129,11 +172,38 @@ fn relative_to(
             c => out.0.push(Bytes::copy_from_slice(c)),
         }
     }
-    Ok(out)
+    Ok(if outside {
+        Resolved::Outside(out)
+    } else {
+        Resolved::Inside(out)
+    })
+}
+
+/// Whether `path` (absolute on the server) is one of `system_dirs` or below one.
+fn within(path: &RootedPath, system_dirs: &[RootedPath]) -> bool {
+    system_dirs
+        .iter()
+        .any(|dir| !dir.0.is_empty() && path.0.starts_with(&dir.0))
+}
+
+/// A server's system directories (absolute paths) in the form [`validate_tree`] takes;
+/// paths that are not absolute, or that `..` would take above `/`, are left out.
+pub fn system_dirs<'a>(paths: impl IntoIterator<Item = &'a [u8]>) -> Vec<RootedPath> {
+    paths
+        .into_iter()
+        .filter_map(|p| absolute(p).ok())
+        .filter(|p| !p.0.is_empty())
+        .collect()
 }
 
 /// Check a protocol-3 tree; see the module documentation for the rules.
-pub fn validate_tree(cwd: &[u8], entries: &[TreeEntry]) -> Result<SafeTree, TreeError> {
+/// `system_dirs` are the server's system directories, which links may lead out to
+/// (from [`system_dirs`]).
+pub fn validate_tree(
+    cwd: &[u8],
+    entries: &[TreeEntry],
+    system_dirs: &[RootedPath],
+) -> Result<SafeTree, TreeError> {
     let cwd = absolute(cwd)?;
     let mut names = HashSet::new();
     let mut paths = Vec::with_capacity(entries.len());
@@ -168,7 +238,18 @@ pub fn validate_tree(cwd: &[u8], entries: &[TreeEntry]) -> Result<SafeTree, Tree
                 if target.is_empty() {
                     return Err(refuse(&entry.name, "symlink has an empty target"));
                 }
-                SafeEntryKind::Link(relative_to(&path.parent(), target, &links)?)
+                match resolve(&path.parent(), target, &links)? {
+                    Resolved::Inside(inside) => SafeEntryKind::Link(inside),
+                    Resolved::Outside(out) if within(&out, system_dirs) => {
+                        SafeEntryKind::System([b"/".as_slice(), &out.to_bytes()].concat())
+                    }
+                    Resolved::Outside(_) => {
+                        return Err(refuse(
+                            target,
+                            "path leaves the root with `..`, and not into one of the server's system directories",
+                        ));
+                    }
+                }
             }
         };
         safe.push(SafeEntry { path, kind });
@@ -197,7 +278,7 @@ mod tests {
     fn target_of(tree: &SafeTree, i: usize) -> String {
         match &tree.entries[i].kind {
             SafeEntryKind::Link(p) => String::from_utf8(p.to_bytes()).unwrap(),
-            SafeEntryKind::File(_) => panic!("not a link"),
+            other => panic!("not a link into the root: {other:?}"),
         }
     }
 
@@ -211,6 +292,7 @@ mod tests {
                 link("/home/u/src/inc", "../include"),
                 link("/lib64", "/usr/lib64"),
             ],
+            &[],
         )
         .unwrap();
         assert_eq!(tree.cwd.to_bytes(), b"home/u/src");
@@ -242,10 +324,92 @@ mod tests {
             ),
         ];
         for (entries, why) in cases {
-            let err = validate_tree(b"/", entries).unwrap_err();
+            let err = validate_tree(b"/", entries, &gcc_dirs()).unwrap_err();
             assert!(err.to_string().contains(why), "{entries:?}: {err}");
         }
-        assert!(validate_tree(b"../x", &[]).is_err());
-        assert!(validate_tree(b"/a/../..", &[]).is_err());
+        assert!(validate_tree(b"../x", &[], &[]).is_err());
+        assert!(validate_tree(b"/a/../..", &[], &[]).is_err());
+    }
+
+    fn gcc_dirs() -> Vec<RootedPath> {
+        system_dirs(
+            [
+                "/usr/lib/gcc/x86_64-linux-gnu/12/include",
+                "/usr/include/x86_64-linux-gnu",
+                "/usr/include",
+                "relative/ignored",
+            ]
+            .map(str::as_bytes),
+        )
+    }
+
+    fn system_of(tree: &SafeTree, i: usize) -> String {
+        match &tree.entries[i].kind {
+            SafeEntryKind::System(p) => String::from_utf8(p.clone()).unwrap(),
+            other => panic!("not a link out of the root: {other:?}"),
+        }
+    }
+
+    /// As distcc's include server makes them (`compiler_defaults.py`): a link at the
+    /// system directory's place, `../` for twenty root components plus the link's own
+    /// depth, then the directory again.
+    fn include_server_link(dir: &str) -> TreeEntry {
+        let depth = dir.matches('/').count();
+        link(dir, &format!("{}{}", "../".repeat(20 + depth), &dir[1..]))
+    }
+
+    #[test]
+    fn the_include_servers_links_lead_to_the_servers_own_system_directories() {
+        let tree = validate_tree(
+            b"/home/u/src",
+            &[
+                file("/home/u/src/hello.c"),
+                include_server_link("/usr/lib/gcc/x86_64-linux-gnu/12/include"),
+                include_server_link("/usr/include"),
+                link(
+                    "/home/u/src/sys",
+                    "../../../../../../usr/include/x86_64-linux-gnu/sys",
+                ),
+            ],
+            &gcc_dirs(),
+        )
+        .unwrap();
+        assert_eq!(
+            system_of(&tree, 1),
+            "/usr/lib/gcc/x86_64-linux-gnu/12/include"
+        );
+        assert_eq!(system_of(&tree, 2), "/usr/include");
+        assert_eq!(system_of(&tree, 3), "/usr/include/x86_64-linux-gnu/sys");
+        // Anywhere else out of the root, or with no system directories, is refused.
+        for (entries, dirs) in [
+            (vec![include_server_link("/etc")], gcc_dirs()),
+            (
+                vec![link("/usr/include", "../../../../../../usr")],
+                gcc_dirs(),
+            ),
+            (
+                vec![link("/a/l", "../../../usr/include/../../etc")],
+                gcc_dirs(),
+            ),
+            (vec![link("/a/l", "../../../usr/includes")], gcc_dirs()),
+            (vec![include_server_link("/usr/include")], Vec::new()),
+        ] {
+            let err = validate_tree(b"/", &entries, &dirs).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("not into one of the server's system directories"),
+                "{entries:?}: {err}"
+            );
+        }
+        // A link out of the root is still a link: nothing may be written below it.
+        let below = validate_tree(
+            b"/",
+            &[
+                include_server_link("/usr/include"),
+                file("/usr/include/stdio.h"),
+            ],
+            &gcc_dirs(),
+        );
+        assert!(below.unwrap_err().to_string().contains("below a symlink"));
     }
 }
