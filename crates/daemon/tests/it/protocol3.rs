@@ -254,3 +254,85 @@ fn the_include_servers_links_to_system_directories_compile_against_the_servers_h
     );
     server.assert_no_leftovers();
 }
+
+/// A request captured from distcc's real include server (distcc built from its source
+/// at f4a7147; `pump distcc gcc -Iinclude -std=c11 -O2 -Wall -Wextra -c src/json.c` in
+/// demo/strkit, recorded by scripts/record-proxy.py): the project's headers, `,lzo`
+/// compressed, and the include server's links out of the root to gcc's system
+/// directories (`../` 26 times, then `usr/lib/gcc/x86_64-linux-gnu/12/include`).
+const CAPTURED: &[u8] = include_bytes!("../fixtures/pump/strkit-json.request");
+
+#[test]
+fn a_request_captured_from_distccs_include_server_compiles_like_a_local_build() {
+    let request = ccfarm_proto::distcc::RequestDecoder::new(Limits::default())
+        .decode(&mut BytesMut::from(CAPTURED))
+        .unwrap()
+        .expect("a whole request");
+    let Payload::Tree { cwd, entries } = &request.payload else {
+        panic!("not a protocol-3 request");
+    };
+    let links: Vec<String> = entries
+        .iter()
+        .filter_map(|e| match &e.kind {
+            TreeEntryKind::Link(target) => Some(String::from_utf8_lossy(target).into_owned()),
+            TreeEntryKind::File(_) => None,
+        })
+        .collect();
+    assert!(
+        links
+            .iter()
+            .any(|t| t.starts_with("../../../../../../../../../../")),
+        "the fixture has no link out of the root: {links:?}"
+    );
+
+    // The same files on the local disk, for the reference build.
+    let scratch = Scratch::new();
+    for entry in entries {
+        if let TreeEntryKind::File(data) = &entry.kind {
+            let path = scratch
+                .path()
+                .join(String::from_utf8_lossy(&entry.name).trim_start_matches('/'));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, data).unwrap();
+        }
+    }
+    let dir = scratch
+        .path()
+        .join(String::from_utf8_lossy(cwd).trim_start_matches('/'));
+    let argv: Vec<String> = request
+        .argv
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let output = argv
+        .iter()
+        .position(|a| a == "-o")
+        .map(|i| argv[i + 1].clone())
+        .expect("-o");
+    std::fs::create_dir_all(dir.join(&output).parent().unwrap()).unwrap();
+    let local = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        local.status.success(),
+        "{}",
+        String::from_utf8_lossy(&local.stderr)
+    );
+
+    let server = Server::start(&[]);
+    let reply = send(&server, &request);
+    assert_eq!(
+        reply.status,
+        0,
+        "{}",
+        String::from_utf8_lossy(&reply.stderr)
+    );
+    assert_eq!(
+        reply.object.as_ref(),
+        &std::fs::read(dir.join(&output)).unwrap()[..],
+        "object differs from the local build"
+    );
+    server.assert_no_leftovers();
+}
