@@ -176,13 +176,7 @@ mod tests {
                 Duration::from_secs(3600),
             )
             .unwrap();
-        Credentials::from_pem(
-            farm.cert_pem().as_bytes(),
-            issued.cert_pem.as_bytes(),
-            issued.key_pem.as_bytes(),
-            None,
-        )
-        .unwrap()
+        Credentials::issued(farm, &issued).unwrap()
     }
 
     fn reader(credentials: Option<&Credentials>) -> FarmStore {

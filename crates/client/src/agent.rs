@@ -28,7 +28,7 @@ pub mod serve;
 pub mod wire;
 
 use std::hash::Hasher;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixStream};
@@ -80,7 +80,7 @@ fn send_with_socket(stream: &UnixStream, line: &[u8], socket: &impl AsFd) -> io:
 }
 
 /// One line, newline excluded, and the descriptor that came with it if any (more
-/// than one is refused: only one is ever sent).
+/// than one is refused: only one is ever sent). See [`read_line`].
 #[allow(unsafe_code)]
 fn read_line_with_socket(stream: &UnixStream) -> io::Result<(String, Option<OwnedFd>)> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
@@ -141,31 +141,10 @@ fn read_line_with_socket(stream: &UnixStream) -> io::Result<(String, Option<Owne
     Ok((line, received.pop()))
 }
 
-/// One line, newline excluded. Neither side sends anything after its line until it
-/// has the other's (the agent relays nothing towards the compile before the compile
-/// has spoken), so whatever a read returns belongs to the line.
-fn read_line(stream: &mut UnixStream) -> io::Result<String> {
-    let mut line = Vec::with_capacity(128);
-    let mut buf = [0u8; 512];
-    loop {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        line.extend_from_slice(&buf[..n]);
-        if let Some(end) = line.iter().position(|&b| b == b'\n') {
-            if end + 1 != line.len() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "more than one line",
-                ));
-            }
-            line.truncate(end);
-            break;
-        }
-        if line.len() >= wire::MAX_LINE {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
-        }
-    }
-    String::from_utf8(line).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not text"))
+/// One line, newline excluded; a descriptor sent with it, which no request carries,
+/// is closed. Neither side sends anything after its line until it has the other's (the
+/// agent relays nothing towards the compile before the compile has spoken), so
+/// whatever a read returns belongs to the line.
+fn read_line(stream: &UnixStream) -> io::Result<String> {
+    read_line_with_socket(stream).map(|(line, _)| line)
 }

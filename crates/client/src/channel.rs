@@ -443,13 +443,21 @@ mod tests {
                 DEFAULT_VALIDITY,
             )
             .unwrap();
-        Credentials::from_pem(
-            ca.cert_pem().as_bytes(),
-            issued.cert_pem.as_bytes(),
-            issued.key_pem.as_bytes(),
-            None,
-        )
-        .unwrap()
+        Credentials::issued(ca, &issued).unwrap()
+    }
+
+    /// Read `channel` in a thread of its own until the peer closes.
+    fn read_to_close(channel: Channel) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match channel.read(&mut buf).unwrap() {
+                    0 => return all,
+                    n => all.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
     }
 
     /// An echo server over TLS that answers each line with its length, then a large
@@ -494,16 +502,7 @@ mod tests {
         )
         .unwrap();
         let reader = channel.clone();
-        let read = std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let mut buf = [0u8; 4096];
-            loop {
-                match reader.read(&mut buf).unwrap() {
-                    0 => return all,
-                    n => all.extend_from_slice(&buf[..n]),
-                }
-            }
-        });
+        let read = read_to_close(reader);
         for line in ["a\n", "bcd\n", "efghij\n"] {
             channel.write_all(line.as_bytes()).unwrap();
             std::thread::sleep(Duration::from_millis(20));
@@ -576,16 +575,7 @@ mod tests {
             let channel = Channel::handed(handoff).unwrap();
             assert!(channel.handed_over());
             let reader = channel.clone();
-            let read = std::thread::spawn(move || {
-                let mut all = Vec::new();
-                let mut buf = [0u8; 4096];
-                loop {
-                    match reader.read(&mut buf).unwrap() {
-                        0 => return all,
-                        n => all.extend_from_slice(&buf[..n]),
-                    }
-                }
-            });
+            let read = read_to_close(reader);
             channel.write_all(b"hello there\n").unwrap();
             let all = read.join().unwrap();
             assert_eq!(&all[..3], b"11\n");

@@ -18,13 +18,7 @@ fn credentials(ca: &Authority, role: Role, name: &str) -> Credentials {
             DEFAULT_VALIDITY,
         )
         .unwrap();
-    Credentials::from_pem(
-        ca.cert_pem().as_bytes(),
-        issued.cert_pem.as_bytes(),
-        issued.key_pem.as_bytes(),
-        None,
-    )
-    .unwrap()
+    Credentials::issued(ca, &issued).unwrap()
 }
 
 fn pump(c: &mut ClientConnection, s: &mut ServerConnection, tc: &mut Duration, ts: &mut Duration) {

@@ -16,6 +16,7 @@ use std::time::SystemTime;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
 
+use crate::authority::{Authority, Issued};
 use crate::identity::{Identity, IdentityError, Role};
 use crate::verify;
 
@@ -132,6 +133,17 @@ impl Credentials {
             });
         }
         Ok(credentials)
+    }
+
+    /// The credentials `authority` just issued, as a member would load them, with no
+    /// revocation list: for members made in memory (tests, benchmarks).
+    pub fn issued(authority: &Authority, issued: &Issued) -> Result<Credentials, CredentialError> {
+        Credentials::from_pem(
+            authority.cert_pem().as_bytes(),
+            issued.cert_pem.as_bytes(),
+            issued.key_pem.as_bytes(),
+            None,
+        )
     }
 
     /// Credentials from PEM text. The certificate must have been issued by the

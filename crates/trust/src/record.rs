@@ -237,31 +237,31 @@ impl Outgoing {
         Ok(Outgoing { key, iv, seq })
     }
 
-    /// Append `plaintext` to `out` as protected application-data records.
+    /// Append `plaintext` to `out` as protected application-data records, each
+    /// sealed in place where it lands.
     pub fn protect(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), RecordError> {
-        for chunk in plaintext.chunks(MAX_PLAINTEXT) {
-            self.record(APPLICATION_DATA, chunk, out)?;
+        for content in plaintext.chunks(MAX_PLAINTEXT) {
+            if self.seq >= MAX_RECORDS {
+                return Err(RecordError::Exhausted);
+            }
+            let body = (content.len() + 1 + TAG) as u16;
+            let [high, low] = body.to_be_bytes();
+            let header = [APPLICATION_DATA, 3, 3, high, low];
+            out.extend_from_slice(&header);
+            let start = out.len();
+            out.extend_from_slice(content);
+            out.push(APPLICATION_DATA);
+            let tag = self
+                .key
+                .seal_in_place_separate_tag(
+                    nonce(&self.iv, self.seq),
+                    Aad::from(header),
+                    &mut out[start..],
+                )
+                .map_err(|_| RecordError::Exhausted)?;
+            out.extend_from_slice(tag.as_ref());
+            self.seq += 1;
         }
-        Ok(())
-    }
-
-    fn record(&mut self, kind: u8, content: &[u8], out: &mut Vec<u8>) -> Result<(), RecordError> {
-        if self.seq >= MAX_RECORDS {
-            return Err(RecordError::Exhausted);
-        }
-        let body = content.len() + 1 + TAG;
-        let start = out.len();
-        out.extend_from_slice(&[APPLICATION_DATA, 3, 3]);
-        out.extend_from_slice(&(body as u16).to_be_bytes());
-        let header: [u8; HEADER] = out[start..].try_into().expect("five bytes");
-        out.extend_from_slice(content);
-        out.push(kind);
-        let mut inner = out.split_off(start + HEADER);
-        self.key
-            .seal_in_place_append_tag(nonce(&self.iv, self.seq), Aad::from(header), &mut inner)
-            .map_err(|_| RecordError::Exhausted)?;
-        out.extend_from_slice(&inner);
-        self.seq += 1;
         Ok(())
     }
 }

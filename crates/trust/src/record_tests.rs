@@ -19,13 +19,7 @@ fn credentials(ca: &Authority, role: Role, name: &str) -> Credentials {
             DEFAULT_VALIDITY,
         )
         .unwrap();
-    Credentials::from_pem(
-        ca.cert_pem().as_bytes(),
-        issued.cert_pem.as_bytes(),
-        issued.key_pem.as_bytes(),
-        None,
-    )
-    .unwrap()
+    Credentials::issued(ca, &issued).unwrap()
 }
 
 fn pump(from: &mut impl FnMut(&mut Vec<u8>), to: &mut dyn FnMut(&[u8])) {

@@ -169,13 +169,7 @@ mod tests {
                 std::time::Duration::from_secs(3600),
             )
             .unwrap();
-        Credentials::from_pem(
-            authority.cert_pem().as_bytes(),
-            issued.cert_pem.as_bytes(),
-            issued.key_pem.as_bytes(),
-            None,
-        )
-        .unwrap()
+        Credentials::issued(authority, &issued).unwrap()
     }
 
     #[test]

@@ -170,7 +170,7 @@ impl Agent {
         let mut wait = REQUEST_DEADLINE;
         loop {
             local.set_read_timeout(Some(wait))?;
-            let line = match super::read_line(&mut local) {
+            let line = match super::read_line(&local) {
                 Ok(line) => line,
                 // The compile is done with the connection (or went quiet after its
                 // first answer): nothing is owed to it.
