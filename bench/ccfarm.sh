@@ -176,6 +176,20 @@ make_credentials() {
     fi
 }
 
+# Whether this ccfarmd times a calibration compile (newer ones): it then calibrates with
+# fakegcc, whose cost for a source without a cost marker is FAKECC_DEFAULT_COST_MS
+# (CCFARM_CALIBRATION_COST_MS, default 200) times the host's slowness, and the farm is
+# ready once every host has reported its calibration.
+calibrates() {
+    [ -z "${CALIBRATES:-}" ] && { "$BIN/ccfarmd" --help 2>&1 | grep -q -- --calibrate-with && CALIBRATES=1 || CALIBRATES=0; }
+    [ "$CALIBRATES" = 1 ]
+}
+
+calibration_flags() {
+    calibrates || return 0
+    printf '%s\n' --calibrate-with fakegcc
+}
+
 # ccfarmd's sandbox flags for this variant; none for a ccfarmd from before the sandbox
 # (which has no such flags and runs compiles unconfined).
 sandbox_flags() {
@@ -195,9 +209,11 @@ try:
 except ValueError:
     sys.exit(1)
 have = {h["name"]: h for h in snap.get("hosts", [])}
+calibrated = sys.argv[2] == "1"
 ok = all(n in have and str(have[n]["health"]).lower() == "up" and have[n]["capacity"] == k
+         and (not calibrated or have[n].get("calibration_ms") is not None)
          for n, k in want.items())
-sys.exit(0 if ok else 1)' "${1:-$FARM_HOSTS}"
+sys.exit(0 if ok else 1)' "${1:-$FARM_HOSTS}" "$(calibrates && echo 1 || echo 0)"
 }
 
 # The scheduler's TOML file (needs a ccfarm-scheduler with --config): CCFARM_WEIGHTS=1
@@ -228,15 +244,17 @@ start_daemons() {   # [NAME]: all farm hosts, or only NAME
         [ "$MODE" = scheduler ] && extra=(--scheduler "$SCHED" --name "$name")
         if [ "$SECURE" = 1 ]; then extra+=(--credentials "$CA/server-$name"); fi
         mapfile -t sbx < <(sandbox_flags)
+        mapfile -t cal < <(calibration_flags)
         # shellcheck disable=SC2046
         # The sandbox in force is logged at info by ccfarmd's main module; keep that line.
         logf=()
         [ -z "${CCFARM_DAEMON_LOG:-}" ] && logf=(CCFARM_LOG="warn,ccfarmd=info")
         bg "ccfarmd-$name" env $(host_env "$name" "$slow" "$slots") PATH="$BENCH_BIN:$PATH" "${logf[@]}" \
+            FAKECC_DEFAULT_COST_MS="${CCFARM_CALIBRATION_COST_MS:-200}" \
             "$BIN/ccfarmd" --no-detach --listen "$addr" --port "$port" --allow 127.0.0.0/8 \
             --jobs "$slots" --allow-compiler fakegcc --tmp-dir "$RUN_DIR/jobs-$name" \
             --log-file "$RUN_DIR/ccfarmd-$name.log" --log-level "${CCFARM_DAEMON_LOG:-warning}" \
-            "${sbx[@]}" "${extra[@]}"
+            "${sbx[@]}" "${cal[@]}" "${extra[@]}"
     done < <(hosts_list)
     while read -r name slow slots addr port; do
         [ -n "${1:-}" ] && [ "$1" != "$name" ] && continue

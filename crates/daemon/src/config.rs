@@ -65,6 +65,11 @@ pub struct Cli {
     /// Also allow this compiler (a name found on PATH, or an absolute path); repeatable.
     #[arg(long, value_name = "NAME|PATH")]
     pub allow_compiler: Vec<String>,
+    /// Time a calibration compile with this compiler (the one the farm's builds use), so
+    /// that the scheduler compares servers on the same work; `off` for none [default:
+    /// `cc` when allowed, else the first allowed compiler].
+    #[arg(long, value_name = "NAME|off")]
+    pub calibrate_with: Option<String>,
     /// Directory for job files [default: $TMPDIR or /tmp].
     #[arg(long, value_name = "DIR")]
     pub tmp_dir: Option<PathBuf>,
@@ -149,6 +154,7 @@ pub struct FileConfig {
     max_load: Option<f64>,
     kill_grace_ms: Option<u64>,
     allowed_compilers: Option<Vec<String>>,
+    calibrate_with: Option<String>,
     tmp_dir: Option<PathBuf>,
     stats: Option<bool>,
     stats_port: Option<u16>,
@@ -203,6 +209,9 @@ pub struct Config {
     pub kill_grace: Duration,
     /// Extra allowed compilers.
     pub allowed_compilers: Vec<String>,
+    /// The compiler of the calibration compile as configured (`off`: none; unset: the
+    /// default choice, [`crate::calibrate::choose`]).
+    pub calibrate_with: Option<String>,
     /// Job directory parent.
     pub tmp_dir: PathBuf,
     /// Stats port, when stats are on.
@@ -398,6 +407,7 @@ impl Cli {
             },
             kill_grace: Duration::from_millis(file.kill_grace_ms.unwrap_or(1000)),
             allowed_compilers,
+            calibrate_with: self.calibrate_with.or(file.calibrate_with),
             tmp_dir,
             stats_port: stats.then(|| {
                 self.stats_port

@@ -11,6 +11,7 @@
 mod admit;
 use ccfarm_trust::allow;
 pub mod cache;
+pub mod calibrate;
 pub mod compilers;
 pub mod config;
 pub mod daemon;

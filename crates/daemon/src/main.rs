@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use ccfarm_daemon::calibrate::{self, Calibration};
 use ccfarm_daemon::compilers::{CompilerPolicy, MASQUERADE_DIRS};
 use ccfarm_daemon::config::{Cli, Config};
 use ccfarm_daemon::daemon::{Daemon, Settings};
@@ -320,10 +321,17 @@ async fn run(
         .as_deref()
         .map(ccfarm_daemon::config::scheduler_list)
         .unwrap_or_default();
+    // One calibration for every membership; none without a scheduler to tell.
+    let (calibration_tx, calibration) = tokio::sync::watch::channel(Calibration::Pending);
+    let calibration_task = (!schedulers.is_empty()).then(|| {
+        let compiler = calibrate::choose(&daemon.compilers, config.calibrate_with.as_deref());
+        tokio::spawn(calibrate::run(daemon.clone(), compiler, calibration_tx))
+    });
     let register_tasks: Vec<_> = schedulers
         .into_iter()
         .map(|scheduler| {
             let daemon = daemon.clone();
+            let calibration = calibration.clone();
             let names: Vec<String> = daemon.compilers.names().map(str::to_owned).collect();
             let (name, distcc_port, max_load) = (config.name.clone(), config.port, config.max_load);
             tokio::spawn(async move {
@@ -338,6 +346,7 @@ async fn run(
                         distcc_port,
                         compilers,
                         max_load,
+                        calibration,
                     },
                 )
                 .await;
@@ -362,7 +371,11 @@ async fn run(
     };
     server::run(daemon, listener, config.max_connections, shutdown).await;
     reload_task.abort();
-    for task in stats_task.into_iter().chain(register_tasks) {
+    for task in stats_task
+        .into_iter()
+        .chain(register_tasks)
+        .chain(calibration_task)
+    {
         task.abort();
     }
     Ok(())

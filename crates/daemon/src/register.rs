@@ -13,9 +13,11 @@ use ccfarm_proto::farm::{
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio::time::timeout;
 use tracing::{info, warn};
 
+use crate::calibrate::Calibration;
 use crate::daemon::Daemon;
 use crate::system::SystemInfo;
 
@@ -37,10 +39,20 @@ pub struct Membership {
     pub compilers: Vec<CompilerIdentity>,
     /// Offer no slots while the load not caused by our compiles is above this.
     pub max_load: Option<f64>,
+    /// This server's calibration compile ([`crate::calibrate`]): registration waits until
+    /// it is measured (or known unavailable), and heartbeats carry the latest.
+    pub calibration: watch::Receiver<Calibration>,
 }
 
 /// Stay registered until the task is dropped.
-pub async fn run(daemon: Arc<Daemon>, membership: Membership) {
+pub async fn run(daemon: Arc<Daemon>, mut membership: Membership) {
+    // Joined measured: a server placed on before its calibration would be timed while
+    // compiling, and placed at a guessed speed meanwhile. The measurement has its own
+    // deadline; a dropped sender (no calibration task) ends the wait too.
+    let _ = membership
+        .calibration
+        .wait_for(|c| *c != Calibration::Pending)
+        .await;
     let mut retry = Duration::from_millis(500);
     loop {
         match session(&daemon, &membership).await {
@@ -164,11 +176,16 @@ where
                     info!(dir = %daemon.config.tmp_dir.display(), "the job directory's disk has room again: taking jobs");
                 }
                 disk_warned = trouble.is_some();
+                let calibration_ms = match *membership.calibration.borrow() {
+                    Calibration::Measured(took) => Some(took.as_secs_f64() * 1e3),
+                    Calibration::Pending | Calibration::Unavailable => None,
+                };
                 let heartbeat = ToScheduler::Heartbeat {
                     slots,
                     running,
                     load_average: sys.load,
                     free_memory_mb: sys.free_mem_mb,
+                    calibration_ms,
                 };
                 timeout(CONNECT_TIMEOUT, stream.write_all(&farm::encode(&heartbeat))).await.map_err(|_| SessionError::Timeout)??;
             }

@@ -218,6 +218,11 @@ impl Stats {
         self.running.get()
     }
 
+    /// Connections accepted since start.
+    pub fn accepted_total(&self) -> u64 {
+        self.accepted.get()
+    }
+
     /// Requests waiting now.
     pub fn queued_now(&self) -> i64 {
         self.queued.get()

@@ -128,6 +128,7 @@ async fn serve_fake(addr: SocketAddr, index: usize, slots: u32) -> anyhow::Resul
                     running: 0,
                     load_average: [0.0; 3],
                     free_memory_mb: 64 * 1024,
+                    calibration_ms: None,
                 })
                 .await?;
             }

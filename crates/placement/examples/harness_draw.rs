@@ -15,9 +15,13 @@
 //!             print(c.offset_s, c.make_j, *(j.cost_ms / 1000 for j in c.jobs), file=f)'
 //! cargo run --release -p ccfarm-placement --example harness_draw /tmp/harness-W1.txt /tmp/harness-W2.txt
 //! ```
+//!
+//! `FARM=name:slowness:slots,...` runs another farm than the harness's default one;
+//! `SPEEDS=weights|learned|calibrated` says what the scheduler knows of the hosts' speeds
+//! ([`Knowledge`]; default `weights`).
 
 use ccfarm_placement::Policy;
-use ccfarm_placement::sim::{Farm, SimClient, Sizes, Workload, simulate};
+use ccfarm_placement::sim::{Farm, Knowledge, SimClient, Sizes, Workload, simulate};
 
 fn parse(path: &str) -> Workload {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -55,7 +59,14 @@ fn parse(path: &str) -> Workload {
 }
 
 fn main() {
-    let farm = Farm::default();
+    let farm = std::env::var("FARM").map_or_else(
+        |_| Farm::default(),
+        |spec| Farm::parse(&spec).unwrap_or_else(|e| panic!("FARM: {e}")),
+    );
+    let speeds: Knowledge = std::env::var("SPEEDS")
+        .map_or(Ok(Knowledge::Weights), |s| s.parse())
+        .unwrap_or_else(|e| panic!("SPEEDS: {e}"));
+    let farm = farm.with_knowledge(speeds);
     println!("| workload | sizes | policy | ratio | Jain | speculated |");
     println!("|---|---|---|---|---|---|");
     for path in std::env::args().skip(1) {

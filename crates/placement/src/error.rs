@@ -33,6 +33,9 @@ pub enum SchedError {
     /// A host name that is empty.
     #[error("host name must not be empty")]
     EmptyHostName,
+    /// A calibration compile that took no time: not a measurement.
+    #[error("a calibration compile must take some time, got {0:?}")]
+    InvalidCalibration(std::time::Duration),
 }
 
 /// A [`crate::Config`] value out of range.

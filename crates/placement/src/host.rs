@@ -33,6 +33,9 @@ pub struct Heartbeat {
     pub load_avg: Option<f64>,
     /// Free memory in bytes, if known.
     pub free_memory: Option<u64>,
+    /// How long its latest calibration compile took, if it has one
+    /// ([`crate::Scheduler::calibrated`]).
+    pub calibration: Option<std::time::Duration>,
 }
 
 /// How the scheduler knows a host is alive.
@@ -59,12 +62,20 @@ pub enum HostKind {
 /// `work / secs` overestimates a host's throughput (E[1/secs] > 1/E[secs]). Fed back
 /// through the size model (work = secs × speed), that bias compounded into a drift of
 /// every estimate by orders of magnitude within one build when sizes say little.
+///
+/// A *calibrated* speed is measured instead: `1 / seconds` of the calibration compile, the
+/// same translation unit on every host (`Scheduler::calibrated`). It is not learned from jobs
+/// at all. A host's jobs say how fast it is only when their costs are known; when sizes say
+/// nothing about cost, "work per second" mostly measures which jobs a host happened to get
+/// (a host of half the speed learned faster than a full-speed one on the benchmark harness).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Speed {
     pub(crate) value: f64,
     pub(crate) samples: u32,
     work: f64,
     secs: f64,
+    /// Measured by calibration: jobs no longer move it.
+    pub(crate) calibrated: bool,
 }
 
 impl Speed {
@@ -74,6 +85,20 @@ impl Speed {
             samples: 0,
             work: weight,
             secs: 1.0,
+            calibrated: false,
+        }
+    }
+
+    /// The speed of a host whose calibration compile took `secs` (> 0): calibration
+    /// compiles per second. It counts as a sample, so the host is measured.
+    pub(crate) fn calibrated(secs: f64) -> Speed {
+        let value = (1.0 / secs).clamp(1e-6, 1e6);
+        Speed {
+            value,
+            samples: 1,
+            work: value,
+            secs: 1.0,
+            calibrated: true,
         }
     }
 
@@ -82,6 +107,10 @@ impl Speed {
     /// well-learned host.
     pub(crate) fn learn(&mut self, work: f64, secs: f64, alpha: f64) {
         if !(work.is_finite() && work > 0.0 && secs.is_finite() && secs > 0.0) {
+            return;
+        }
+        if self.calibrated {
+            self.samples = self.samples.saturating_add(1);
             return;
         }
         let alpha = alpha.max(1.0 / (f64::from(self.samples) + 2.0));
@@ -103,6 +132,8 @@ pub(crate) struct Host {
     pub(crate) slots: u32,
     pub(crate) weight: f64,
     pub(crate) speed: Speed,
+    /// How long its latest calibration compile took, if it has run one.
+    pub(crate) calibration: Option<std::time::Duration>,
     pub(crate) health: HealthState,
     pub(crate) leases: HostLeases,
     /// Jobs the host runs that are not our leases (reported running minus our leases at the
@@ -199,6 +230,7 @@ impl Host {
             slots: spec.slots,
             weight: spec.weight,
             speed: Speed::seeded(spec.weight),
+            calibration: None,
             health,
             leases: HostLeases::default(),
             external: 0,
@@ -347,6 +379,14 @@ mod tests {
         assert_eq!(h.load_factor(), 0.5);
         h.load_avg = Some(1000.0);
         assert_eq!(h.load_factor(), 0.25);
+    }
+
+    #[test]
+    fn a_calibrated_speed_is_not_moved_by_jobs() {
+        let mut s = Speed::calibrated(0.25);
+        assert_eq!((s.value, s.samples), (4.0, 1));
+        s.learn(1.0, 10.0, 0.5);
+        assert_eq!((s.value, s.samples), (4.0, 2), "counted, not learned from");
     }
 
     #[test]

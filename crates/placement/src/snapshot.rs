@@ -65,8 +65,14 @@ pub struct HostStatus {
     /// Learned speed (work per second); with no samples, its weight times
     /// [`Snapshot::speed_scale`].
     pub speed: f64,
-    /// Jobs the speed was learned from.
+    /// Jobs the speed was learned from (a calibration counts as one).
     pub samples: u32,
+    /// Its speed over the fastest host's (1 the fastest host of the farm, 0.25 a host four
+    /// times slower): what placement believes of it, whether measured or learned.
+    pub relative_speed: f64,
+    /// How long its latest calibration compile took, in milliseconds; `None` when it has
+    /// run none and its speed is learned from its jobs.
+    pub calibration_ms: Option<f64>,
     /// Last reported load average.
     pub load_avg: Option<f64>,
     /// Last reported free memory.

@@ -293,6 +293,7 @@ fn step(s: &mut Scheduler, m: &mut Model, now: Micros, op: &Op) {
                     running,
                     load_avg: Some(f64::from(running)),
                     free_memory: None,
+                    calibration: None,
                 };
                 let before = s.snapshot();
                 let actions = s.heartbeat(now, hid, hb).expect("known host");

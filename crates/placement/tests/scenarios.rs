@@ -150,6 +150,7 @@ fn missed_heartbeats_take_a_host_down_and_revoke_its_leases() {
         running: 0,
         load_avg: None,
         free_memory: None,
+        calibration: None,
     };
     let (l1, _) = granted(&s.request(at(0.0), RequestId(1), job("u", 60.0)).unwrap());
     let (l2, _) = granted(&s.request(at(0.0), RequestId(2), job("u", 60.0)).unwrap());
@@ -889,6 +890,7 @@ fn admin_down_revokes_and_only_admin_up_restores() {
         running: 0,
         load_avg: None,
         free_memory: None,
+        calibration: None,
     };
     s.heartbeat(at(2.0), a, hb).unwrap();
     s.probe_result(at(2.0), a, true).unwrap();
@@ -933,6 +935,7 @@ fn foreign_jobs_and_low_memory_reduce_capacity() {
         running: 3,
         load_avg: Some(3.0),
         free_memory: Some(8 << 30),
+        calibration: None,
     };
     s.heartbeat(at(0.0), a, hb).unwrap();
     assert_eq!(host(&s.snapshot(), a).capacity, 1);

@@ -245,6 +245,11 @@ pub enum ToScheduler {
         load_average: [f64; 3],
         /// Available memory.
         free_memory_mb: u64,
+        /// How long the server's latest calibration compile took, in milliseconds: the
+        /// same translation unit on every server, so the scheduler compares their speeds
+        /// directly. Absent from servers that have none (and from older ones).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        calibration_ms: Option<f64>,
     },
 }
 
@@ -470,6 +475,7 @@ mod tests {
             running: 3,
             load_average: [1.5, 1.0, 0.5],
             free_memory_mb: 20_000,
+            calibration_ms: Some(251.5),
         });
         round_trip(FromScheduler::Grant {
             request: 7,

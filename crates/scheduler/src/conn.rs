@@ -343,6 +343,7 @@ pub async fn serve<S>(
                     running,
                     load_average,
                     free_memory_mb,
+                    calibration_ms,
                 },
             ) => Event::Heartbeat {
                 conn,
@@ -350,6 +351,10 @@ pub async fn serve<S>(
                 running,
                 load: load_average[0],
                 free_memory_mb,
+                // A nonsensical figure is no measurement.
+                calibration: calibration_ms
+                    .filter(|ms| ms.is_finite() && *ms > 0.0 && *ms < 3.6e6)
+                    .map(|ms| Duration::from_secs_f64(ms / 1e3)),
             },
             (Some(_), other) => break Some(format!("unexpected message {other:?}")),
         };

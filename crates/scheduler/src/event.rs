@@ -4,6 +4,7 @@
 //! each of those depends on this module and neither on the other's internals.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use ccfarm_compiler::identity::Identity;
 use ccfarm_placement::{HostId, Snapshot};
@@ -46,6 +47,7 @@ pub enum Event {
         running: u32,
         load: f64,
         free_memory_mb: u64,
+        calibration: Option<Duration>,
     },
     /// A connection closed: its requests and leases (client) or its host (server) go.
     Gone { conn: u64 },

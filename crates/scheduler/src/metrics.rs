@@ -84,6 +84,7 @@ pub struct Metrics {
     host_capacity: Family<HostLabels, Gauge>,
     host_leases: Family<HostLabels, Gauge>,
     host_speed: Family<HostLabels, FloatGauge>,
+    host_relative_speed: Family<HostLabels, FloatGauge>,
     host_load: Family<HostLabels, FloatGauge>,
     host_health: Family<HostHealthLabels, Gauge>,
     user_queued: Family<UserLabels, Gauge>,
@@ -169,6 +170,7 @@ impl Default for Metrics {
             host_capacity: Family::default(),
             host_leases: Family::default(),
             host_speed: Family::default(),
+            host_relative_speed: Family::default(),
             host_load: Family::default(),
             host_health: Family::default(),
             user_queued: Family::default(),
@@ -203,8 +205,13 @@ impl Metrics {
         );
         r.register(
             "host_speed",
-            "Learned host speed (work per second, 1 = reference)",
+            "Host speed placement uses: calibration compiles per second when calibrated, else learned work per second",
             self.host_speed.clone(),
+        );
+        r.register(
+            "host_relative_speed",
+            "Host speed over the fastest host's (1 = the fastest)",
+            self.host_relative_speed.clone(),
         );
         r.register(
             "host_load_average",
@@ -348,6 +355,7 @@ impl Metrics {
             family.clear();
         }
         self.host_speed.clear();
+        self.host_relative_speed.clear();
         self.host_load.clear();
         self.host_health.clear();
         for family in [&self.user_queued, &self.user_running, &self.user_granted] {
@@ -363,6 +371,9 @@ impl Metrics {
                 .set(h.capacity.into());
             self.host_leases.get_or_create(&host).set(h.leases.into());
             self.host_speed.get_or_create(&host).set(h.speed);
+            self.host_relative_speed
+                .get_or_create(&host)
+                .set(h.relative_speed);
             if let Some(load) = h.load_avg {
                 self.host_load.get_or_create(&host).set(load);
             }

@@ -1,7 +1,7 @@
-//! `ccfarmd --scheduler`: the server side of farm membership. Until the scheduler
-//! service exists, the test plays the scheduler's end of the protocol itself (with
-//! ccfarm-proto's codec) and checks what ccfarmd says: hello, registration,
-//! heartbeats every second, and reconnection after the scheduler goes away.
+//! `ccfarmd --scheduler`: the server side of farm membership. The test plays the
+//! scheduler's end of the protocol itself (with ccfarm-proto's codec) and checks what
+//! ccfarmd says: hello, registration, heartbeats every second with its calibration
+//! compile's time, and reconnection after the scheduler goes away.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -89,10 +89,17 @@ fn registers_sends_heartbeats_and_reconnects() {
                 slots,
                 running,
                 free_memory_mb,
+                calibration_ms,
                 ..
             } => {
                 assert_eq!((slots, running), (3, 0));
                 assert!(free_memory_mb > 0);
+                // Registered after its calibration compile with the real cc, so every
+                // heartbeat carries it.
+                assert!(
+                    calibration_ms.is_some_and(|ms| ms > 0.0),
+                    "{calibration_ms:?}"
+                );
             }
             other => panic!("expected a heartbeat, got {other:?}"),
         }

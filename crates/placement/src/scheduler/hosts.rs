@@ -3,7 +3,9 @@
 use crate::action::Action;
 use crate::error::SchedError;
 use crate::health::Failure;
-use crate::host::{Heartbeat, Host, HostKind, HostSpec};
+use std::time::Duration;
+
+use crate::host::{Heartbeat, Host, HostKind, HostSpec, Speed};
 use crate::ids::HostId;
 use crate::time::Micros;
 
@@ -93,7 +95,44 @@ impl Scheduler {
         h.load_avg = hb.load_avg.filter(|l| l.is_finite() && *l >= 0.0);
         h.free_memory = hb.free_memory;
         h.health.heartbeat();
+        if let Some(took) = hb.calibration.filter(|t| !t.is_zero()) {
+            self.calibrate(host, took);
+        }
         Ok(self.finish())
+    }
+
+    /// A host's calibration compile — the same translation unit on every host, run while
+    /// the host had nothing else to do — took `took`. From now on its speed is that
+    /// measurement (`1 / seconds`), not learned from its jobs, until the next calibration.
+    /// The shell gets it from the host's registration and heartbeats, or times it itself.
+    pub fn calibrated(
+        &mut self,
+        now: Micros,
+        host: HostId,
+        took: Duration,
+    ) -> Result<Vec<Action>, SchedError> {
+        self.known(host)?;
+        if took.is_zero() {
+            return Err(SchedError::InvalidCalibration(took));
+        }
+        self.advance(now);
+        self.calibrate(host, took);
+        Ok(self.finish())
+    }
+
+    fn calibrate(&mut self, host: HostId, took: Duration) {
+        let h = self.hosts.get_mut(&host).expect("checked");
+        if h.calibration == Some(took) {
+            return;
+        }
+        self.scale.forget(h);
+        let samples = h.speed.samples;
+        h.speed = Speed::calibrated(took.as_secs_f64());
+        h.speed.samples = h.speed.samples.max(samples);
+        h.calibration = Some(took);
+        self.scale.admit(h);
+        self.touch(host);
+        self.rescale();
     }
 
     /// A registered host says goodbye: it is down (its leases are revoked) until it joins

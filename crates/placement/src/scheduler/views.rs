@@ -112,6 +112,11 @@ impl Scheduler {
         for l in self.leases.values() {
             *running.entry(l.user).or_default() += 1;
         }
+        let fastest = self
+            .hosts
+            .values()
+            .map(|h| h.speed.value)
+            .fold(f64::MIN_POSITIVE, f64::max);
         Snapshot {
             now: self.now,
             policy: self.placement.name().to_owned(),
@@ -131,6 +136,8 @@ impl Scheduler {
                     weight: h.weight,
                     speed: h.speed.value,
                     samples: h.speed.samples,
+                    relative_speed: h.speed.value / fastest,
+                    calibration_ms: h.calibration.map(|d| d.as_secs_f64() * 1e3),
                     load_avg: h.load_avg,
                     free_memory: h.free_memory,
                     consecutive_failures: h.health.consecutive_failures(),

@@ -28,6 +28,40 @@ pub struct Farm {
     /// show what a policy does when its estimates are off: a fast host freeing late, a
     /// waiting request's promise passing.
     pub noise: f64,
+    /// What the scheduler is told of, or measures about, the hosts' speeds.
+    pub knowledge: Knowledge,
+}
+
+/// What the scheduler knows of the simulated hosts' speeds when they join.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Knowledge {
+    /// Each host's weight is its true speed `1 / slowness`, as an operator who benchmarked
+    /// the farm would configure it; speeds are then learned from jobs.
+    #[default]
+    Weights,
+    /// Every weight is 1 (the default of a host nobody configured); speeds are learned from
+    /// jobs only.
+    Learned,
+    /// Every weight is 1, and each host reports a calibration compile of `secs` seconds of
+    /// work at speed 1 as it joins, with the farm's noise on its run time.
+    Calibrated {
+        /// The calibration compile's cost at speed 1.
+        secs: f64,
+    },
+}
+
+impl std::str::FromStr for Knowledge {
+    type Err = FarmError;
+
+    /// `weights`, `learned` or `calibrated` (a 0.3 s calibration compile).
+    fn from_str(s: &str) -> Result<Knowledge, FarmError> {
+        match s {
+            "weights" => Ok(Knowledge::Weights),
+            "learned" => Ok(Knowledge::Learned),
+            "calibrated" => Ok(Knowledge::Calibrated { secs: 0.3 }),
+            other => Err(FarmError::Knowledge(other.to_owned())),
+        }
+    }
 }
 
 impl Farm {
@@ -59,7 +93,11 @@ impl Farm {
         if hosts.is_empty() {
             return Err(FarmError::Empty);
         }
-        Ok(Farm { hosts, noise: 0.0 })
+        Ok(Farm {
+            hosts,
+            noise: 0.0,
+            knowledge: Knowledge::default(),
+        })
     }
 
     /// Work per second the whole farm can do: Σ slots / slowness.
@@ -81,7 +119,11 @@ impl Farm {
                 slowness: [1.0, 2.0, 4.0][rng.below(3) as usize],
             })
             .collect();
-        Farm { hosts, noise: 0.0 }
+        Farm {
+            hosts,
+            noise: 0.0,
+            knowledge: Knowledge::default(),
+        }
     }
 
     /// The same farm with run-time noise `noise` (see [`Farm::noise`]).
@@ -90,6 +132,11 @@ impl Farm {
             return Err(FarmError::Noise(noise));
         }
         Ok(Farm { noise, ..self })
+    }
+
+    /// The same farm, the scheduler knowing `knowledge` of its speeds.
+    pub fn with_knowledge(self, knowledge: Knowledge) -> Farm {
+        Farm { knowledge, ..self }
     }
 
     pub(super) fn min_slowness(&self) -> f64 {
@@ -136,6 +183,9 @@ pub enum FarmError {
     /// No host at all.
     #[error("empty farm")]
     Empty,
+    /// Not a name of a [`Knowledge`].
+    #[error("{0:?}: expected weights, learned or calibrated")]
+    Knowledge(String),
     /// A noise that is negative or not finite.
     #[error("noise {0} must be a finite number >= 0")]
     Noise(f64),

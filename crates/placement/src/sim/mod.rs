@@ -13,8 +13,10 @@
 //! # Model
 //!
 //! * A host of slowness `s` runs a job of cost `c` (seconds at speed 1) in `c × s` seconds,
-//!   independent of its other jobs (its slots are real cores). The scheduler is told the
-//!   host's weight `1 / s` and learns the rest from the reported durations.
+//!   independent of its other jobs (its slots are real cores). What the scheduler knows of
+//!   its speed is the farm's [`Knowledge`]: told its weight `1 / s`, nothing, or a
+//!   calibration compile timed as the host joins; it learns the rest from the reported
+//!   durations.
 //! * Client `k` starts at its start time and submits its jobs in order, keeping at most its
 //!   `make -j` outstanding; a job is submitted the moment an earlier one completes.
 //! * A job reports a preprocessed size of `cost × `[`BYTES_PER_SEC`] bytes, so size-based cost
@@ -49,7 +51,7 @@ mod report;
 mod run;
 mod workload;
 
-pub use farm::{Farm, FarmError, SimHost};
+pub use farm::{Farm, FarmError, Knowledge, SimHost};
 pub use report::{Means, Report, table};
 pub use workload::{HEADERS_SECS, SimClient, Sizes, UnknownSizes, Workload};
 

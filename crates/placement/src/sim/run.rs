@@ -2,6 +2,7 @@
 //! simulated hosts, and completions fed back, in virtual time.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::action::Action;
 use crate::config::Config;
@@ -13,7 +14,7 @@ use crate::scheduler::Scheduler;
 use crate::time::Micros;
 
 use super::workload::CONSTANT_SIZE;
-use super::{BYTES_PER_SEC, DEFAULT_SEED, Farm, HEADERS_SECS, Sizes, Workload};
+use super::{BYTES_PER_SEC, DEFAULT_SEED, Farm, HEADERS_SECS, Knowledge, Sizes, Workload};
 
 /// Something due at a virtual time.
 #[derive(Debug, Clone, Copy)]
@@ -92,13 +93,26 @@ fn execute_remembering<'a>(
 ) -> Run<'a> {
     let mut sched = Scheduler::new(config).expect("valid simulator config");
     let mut slowness = BTreeMap::new();
+    // Its own draws, so that calibrating changes no run time of a job.
+    let mut calibration_rng = SplitMix64::new(DEFAULT_SEED ^ 0xca1b);
     for h in &farm.hosts {
+        let weight = match farm.knowledge {
+            Knowledge::Weights => 1.0 / h.slowness,
+            Knowledge::Learned | Knowledge::Calibrated { .. } => 1.0,
+        };
         let spec = HostSpec {
             name: h.name.clone(),
             slots: h.slots,
-            weight: 1.0 / h.slowness,
+            weight,
         };
         let (id, _) = sched.join(Micros::ZERO, spec).expect("valid host");
+        if let Knowledge::Calibrated { secs } = farm.knowledge {
+            let spread = (farm.noise * calibration_rng.gauss()).exp();
+            let took = Duration::from_secs_f64(secs * h.slowness * spread);
+            sched
+                .calibrated(Micros::ZERO, id, took)
+                .expect("a calibration of a known host");
+        }
         slowness.insert(id, h.slowness);
     }
     let mut job_of = Vec::new();

@@ -184,7 +184,17 @@ impl Actor {
                 running,
                 load,
                 free_memory_mb,
-            } => self.on_heartbeat(now, conn, slots, running, load, free_memory_mb),
+                calibration,
+            } => {
+                let beat = ccfarm_placement::Heartbeat {
+                    slots,
+                    running,
+                    load_avg: Some(load),
+                    free_memory: Some(free_memory_mb * 1024 * 1024),
+                    calibration,
+                };
+                self.on_heartbeat(now, conn, beat)
+            }
             Event::Gone { conn } => self.on_gone(now, conn),
             Event::OneCopy { conn } => self.on_one_copy(conn),
             Event::ProbeDone { host, result } => self.on_probe_done(now, host, result),

@@ -106,21 +106,10 @@ impl Actor {
         &mut self,
         now: Micros,
         conn: u64,
-        slots: u32,
-        running: u32,
-        load: f64,
-        free_memory_mb: u64,
+        beat: Heartbeat,
     ) -> Result<Vec<Action>, SchedError> {
         match self.members.heard(conn) {
-            Some(host) => {
-                let beat = Heartbeat {
-                    slots,
-                    running,
-                    load_avg: Some(load),
-                    free_memory: Some(free_memory_mb * 1024 * 1024),
-                };
-                self.sched.heartbeat(now, host, beat)
-            }
+            Some(host) => self.sched.heartbeat(now, host, beat),
             None => Ok(Vec::new()),
         }
     }

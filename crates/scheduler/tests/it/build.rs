@@ -30,6 +30,25 @@ fn three_servers_build_for_two_concurrent_clients_with_every_job_granted() {
     );
     let s = farm.status();
     assert_eq!(s["counters"]["grants"], total, "{s}");
+    // Every server joined timed on the calibration compile, and placement reads its
+    // speed from that: three servers on one machine, each within a factor of the others
+    // (they calibrated at once, on 2 cores), and the fastest at 1.
+    let hosts = s["hosts"].as_array().unwrap();
+    let relative: Vec<f64> = hosts
+        .iter()
+        .map(|h| {
+            assert!(
+                h["calibration_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+                "{h}"
+            );
+            h["relative_speed"].as_f64().unwrap()
+        })
+        .collect();
+    assert!(relative.contains(&1.0), "{relative:?}");
+    assert!(
+        relative.iter().all(|&r| r > 0.2 && r <= 1.0),
+        "{relative:?}"
+    );
     assert_eq!(s["counters"]["released_ok"], total, "{s}");
     assert_eq!(s["leases"], 0, "every lease was released: {s}");
     assert_eq!(s["queued"], 0, "{s}");

@@ -57,6 +57,7 @@ impl Reported {
                     running: 0,
                     load_average: [0.0; 3],
                     free_memory_mb: 8_000,
+                    calibration_ms: None,
                 };
                 if s.write_all(&farm::encode(&beat)).is_err() {
                     return;

@@ -88,6 +88,7 @@ fn bad_input_is_refused_with_a_reason_and_the_farm_carries_on() {
         running: 0,
         load_average: [0.0; 3],
         free_memory_mb: 1,
+        calibration_ms: None,
     }));
     assert!(refusal(&exchange(&farm, &register)).contains("unexpected message"));
 
