@@ -82,6 +82,12 @@ pub struct Speculation {
     pub margin: f64,
     /// The free host must be at least this many times faster than the straggler's host.
     pub min_speedup: f64,
+    /// A job nothing told the cost of ([`crate::JobInfo`] with no previous run, and sizes
+    /// that have not told costs apart) is copied from a host at least this many times
+    /// slower than the free one, whatever its expected remaining time: its estimate is
+    /// only the mean job's, so "past its estimate" says little, and the copy costs only a
+    /// slot that would stand idle. Longest-running first.
+    pub blind_min_speedup: f64,
     /// A job running this many times longer than expected on its host, and at least
     /// [`Speculation::hung_after`], is taken to be hung (a compiler spinning or blocked,
     /// its server still heartbeating) and started again on any free host, whatever its
@@ -97,6 +103,7 @@ impl Default for Speculation {
         Speculation {
             margin: 1.5,
             min_speedup: 2.0,
+            blind_min_speedup: 2.5,
             hung_factor: 4.0,
             hung_after: Duration::from_secs(10),
         }
@@ -174,6 +181,7 @@ impl Config {
         if let Some(s) = self.speculation {
             at_least_one("speculation.margin", s.margin)?;
             at_least_one("speculation.min_speedup", s.min_speedup)?;
+            at_least_one("speculation.blind_min_speedup", s.blind_min_speedup)?;
             at_least_one("speculation.hung_factor", s.hung_factor)?;
         }
         for w in self.user_weights.values() {

@@ -24,6 +24,17 @@ const LINE_LEEWAY: f64 = 4.0;
 /// The line is used only once it has been compared with the ratio on this many jobs.
 const MIN_COMPARED: u64 = 4;
 
+/// Sizes are believed to tell costs apart (as they roughly do in most code) until the size
+/// model has been judged on this many jobs; from then on, while...
+const MIN_JUDGED: u64 = 8;
+
+/// ...its squared log error is at most this share of the variance of the jobs' log
+/// works: it explains at least half of how much jobs differ. Files whose sizes say nothing
+/// (every file one size, or cost set by templates rather than bytes) leave the error at
+/// the whole variance or above; the benchmark harness's padded sources, well under a
+/// tenth.
+const TELLING_SHARE: f64 = 0.5;
+
 /// What a client tells the scheduler about a job when asking for a slot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobInfo {
@@ -100,6 +111,12 @@ pub(crate) struct CostModel {
     /// trivial jobs look 50 times faster than one that ran none).
     unknown_work: f64,
     unknown_samples: u64,
+    /// Moving means, over jobs with a size, of the squared log error of the size model's
+    /// prediction in use, and of the log work and its square; and how many jobs.
+    size_miss: f64,
+    log_work: f64,
+    log_work_sq: f64,
+    judged: u64,
 }
 
 impl CostModel {
@@ -115,7 +132,27 @@ impl CostModel {
             in_use: None,
             unknown_work: cfg.default_cost.as_secs_f64(),
             unknown_samples: 0,
+            size_miss: 0.0,
+            log_work: 0.0,
+            log_work_sq: 0.0,
+            judged: 0,
         }
+    }
+
+    /// Whether sizes tell jobs' costs apart: believed at first, then judged on the recent
+    /// jobs ([`MIN_JUDGED`], [`TELLING_SHARE`]).
+    pub(crate) fn sizes_tell(&self) -> bool {
+        let variance = self.log_work_sq - self.log_work * self.log_work;
+        self.judged < MIN_JUDGED || self.size_miss <= TELLING_SHARE * variance
+    }
+
+    /// Whether nothing tells `job`'s cost from another's: no previous run, and no size or
+    /// sizes that have not told costs apart. Placement then does not make it wait for a
+    /// faster host (the wait pays only for a job known to be long, and holds back a build
+    /// whose `-j` the farm could otherwise fill), and its stragglers are copied on time
+    /// run alone.
+    pub(crate) fn blind(&self, job: &JobInfo) -> bool {
+        job.previous.is_none() && (job.size_bytes == 0 || !self.sizes_tell())
     }
 
     pub(crate) fn secs_per_byte(&self) -> f64 {
@@ -199,6 +236,17 @@ impl CostModel {
     pub(crate) fn learn(&mut self, size: u64, work: f64, alpha: f64) {
         if size == 0 || !(work.is_finite() && work > 0.0) {
             return;
+        }
+        {
+            let log = work.ln();
+            let miss = (work / self.by_size(size).max(f64::MIN_POSITIVE))
+                .ln()
+                .powi(2);
+            let a = alpha.max(1.0 / (self.judged as f64 + 1.0));
+            self.size_miss += a * (miss - self.size_miss);
+            self.log_work += a * (log - self.log_work);
+            self.log_work_sq += a * (log * log - self.log_work_sq);
+            self.judged += 1;
         }
         if let Some(l) = self.fitted {
             let miss = |predicted: f64| (work / predicted).ln().powi(2);
@@ -286,6 +334,36 @@ mod tests {
             "a ratio predicts as well: no line"
         );
         assert!((proportional.of_size(2_600_000, &cfg) - 2.6).abs() < 0.01);
+    }
+
+    #[test]
+    fn sizes_tell_costs_apart_only_when_they_predict_them() {
+        let cfg = Config::default();
+        let (mut telling, mut constant) = (CostModel::new(&cfg), CostModel::new(&cfg));
+        let unknown = |size| job(size, None);
+        assert!(telling.sizes_tell(), "believed until judged");
+        for i in 0..100 {
+            // Works spread over 50x, as a lognormal draw of compile times is.
+            let work = 0.05 * 1.04f64.powi((i * 37) % 100);
+            telling.learn((work * 1e6) as u64, work, cfg.size_alpha);
+            constant.learn(400_000, work, cfg.size_alpha);
+        }
+        assert!(telling.sizes_tell());
+        assert!(!telling.blind(&unknown(300_000)));
+        assert!(
+            telling.blind(&unknown(0)),
+            "no size: blind whatever the model"
+        );
+        assert!(!constant.sizes_tell());
+        assert!(constant.blind(&unknown(400_000)));
+        let remembered = job(
+            400_000,
+            Some(PreviousRun {
+                duration: Duration::from_secs(1),
+                host: None,
+            }),
+        );
+        assert!(!constant.blind(&remembered), "a previous run tells");
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub(crate) struct Lease {
     pub(crate) no_twin: bool,
     /// Whether its cost came from the job (size or previous run) rather than the default.
     pub(crate) known_cost: bool,
+    /// Whether nothing told its cost from another job's when it was placed: a straggler
+    /// among such jobs is copied on time run alone (`scheduler::stragglers`).
+    pub(crate) blind: bool,
     /// The compiler the job needs (a speculative copy needs it too).
     pub(crate) compiler: Option<CompilerId>,
 }

@@ -50,6 +50,8 @@ pub(crate) struct Queued {
     pub(crate) size: u64,
     /// Whether the cost came from the job (size or previous run), not the default.
     pub(crate) known: bool,
+    /// Whether nothing tells its cost from another job's ([`crate::job::CostModel::blind`]).
+    pub(crate) blind: bool,
     pub(crate) enqueued: Micros,
     /// Set when the policy declined a free slot expecting a better one by this time; never
     /// moved later, and once passed the request takes any free slot.
@@ -474,6 +476,7 @@ mod tests {
             cost: 1.0,
             size: 0,
             known: true,
+            blind: false,
             enqueued: Micros(at),
             wait_until: None,
             compiler: None,

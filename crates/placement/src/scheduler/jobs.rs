@@ -72,6 +72,7 @@ impl Scheduler {
             cost,
             size: job.size_bytes,
             known: CostModel::knows(&job),
+            blind: self.cost.blind(&job),
             enqueued: now,
             wait_until: None,
             compiler,
@@ -266,6 +267,7 @@ impl Scheduler {
                 q.cost = self.cost.of_size(size_bytes, &self.cfg);
                 q.known = true;
             }
+            q.blind &= !self.cost.sizes_tell();
             return Ok(self.finish());
         }
         let leases = self

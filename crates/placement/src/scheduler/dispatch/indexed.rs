@@ -84,6 +84,7 @@ impl Scheduler {
             };
             // A job that failed somewhere takes the first other slot: it has waited once.
             let may_wait = declines
+                && !q.blind
                 && q.avoid.is_none()
                 && waits.len() < self.cfg.max_lookahead
                 && q.wait_until.is_none_or(|t| t > now);
@@ -128,6 +129,7 @@ impl Scheduler {
                 cost: q.cost,
                 size: q.size,
                 known: q.known,
+                blind: q.blind,
                 compiler: q.compiler,
             };
             let lease = self.new_lease(now, free, job, None);

@@ -101,6 +101,7 @@ impl Scheduler {
                 size: q.size,
             };
             let may_wait = waiting_allowed
+                && !q.blind
                 && q.avoid.is_none()
                 && waits.len() < self.cfg.max_lookahead
                 && q.wait_until.is_none_or(|t| t > now);

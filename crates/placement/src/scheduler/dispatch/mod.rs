@@ -76,6 +76,7 @@ pub(super) struct JobRef {
     pub(super) cost: f64,
     pub(super) size: u64,
     pub(super) known: bool,
+    pub(super) blind: bool,
     pub(super) compiler: Option<CompilerId>,
 }
 
@@ -143,6 +144,7 @@ impl Scheduler {
             cost: q.cost,
             size: q.size,
             known: q.known,
+            blind: q.blind,
             compiler: q.compiler,
         };
         let id = self.new_lease(now, host, job, None);
@@ -184,6 +186,7 @@ impl Scheduler {
                 twin,
                 no_twin: false,
                 known_cost: job.known,
+                blind: job.blind,
                 compiler: job.compiler,
             },
         );
