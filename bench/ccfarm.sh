@@ -36,6 +36,8 @@
 #     instead, so every build after the first of a workload is a rebuild whose files'
 #     previous compile times the client sends (empty DIR before the first run for a
 #     clean start; `describe` says which).
+#   * CCFARM_OFFER_LOCAL=1 (bench/ccfarm-local.sh): each client offers its own machine's
+#     LOCAL_SLOTS slots (CCFARM_LOCAL_SLOTS); the capacity model is then farm+local.
 #   * CCFARM_WEIGHTS=1 / CCFARM_SPECULATION=0|1: a scheduler.toml (--config) with
 #     [servers.hN] weight = 1/slowness / speculation on or off (newer schedulers only).
 #   * diagnostics kept in $RUN_DIR: ccfarm-scheduler.out (its log; CCFARM_SCHED_LOG
@@ -380,6 +382,7 @@ client-env)
     else
         echo "CCFARM_HOSTS=${h# }"
     fi
+    if [ "${CCFARM_OFFER_LOCAL:-0}" = 1 ]; then echo "CCFARM_LOCAL_SLOTS=${LOCAL_SLOTS:-2}"; fi
     if [ "${CCFARM_CLIENT_LOG:-0}" = 1 ]; then
         # The client's own informational lines (speculative copies taken or not, granted
         # hosts, retries), one file per client: the only record of which jobs got a copy.
@@ -390,7 +393,7 @@ client-env)
 wrapper) echo "$BIN/ccfarm" ;;
 exec-prefix) ;;
 jobs) echo "$2" ;;
-capacity-model) echo farm ;;
+capacity-model) if [ "${CCFARM_OFFER_LOCAL:-0}" = 1 ]; then echo farm+local; else echo farm; fi ;;
 describe)
     v=$("$BIN/ccfarm" --version 2>/dev/null | head -1 | awk '{print $2}')
     c=$(git -C "$BIN" rev-parse --short HEAD 2>/dev/null || true)
@@ -403,6 +406,7 @@ describe)
         [ "${CCFARM_WEIGHTS:-0}" = 1 ] && extra="$extra, weights 1/slowness"
         [ -n "${CCFARM_SPECULATION:-}" ] && extra="$extra, speculation=${CCFARM_SPECULATION}"
         [ -n "${CCFARM_MEMORY:-}" ] && extra="$extra, client memory kept in $CCFARM_MEMORY"
+        [ "${CCFARM_OFFER_LOCAL:-0}" = 1 ] && extra="$extra, clients offer ${LOCAL_SLOTS:-2} slots of their own"
         sec=plaintext
         [ "$SECURE" = 1 ] && sec="TLS with credentials, agent ${CCFARM_AGENT:-default}"
         echo "ccfarm $v (scheduler, policy $POLICY, host-list fallback: $fb, users: $users$extra; $sec, sandbox $SANDBOX, process cap $PROCESS_CAP)"

@@ -82,6 +82,10 @@ pub enum Action {
     CompileInSlot,
     /// Compile here under a local slot. Answered by [`Event::LocalFinished`].
     CompileLocally,
+    /// Compile here in the slot the scheduler placed the job in ([`Answer::RunHere`]),
+    /// then release that lease with the compile's duration. Answered by
+    /// [`Event::LocalFinished`].
+    CompileHere,
     /// Start watching the granted lease for the scheduler's notices, which come as
     /// [`Event::Race`]. No event.
     WatchLease,
@@ -149,6 +153,7 @@ impl Action {
                 | Action::Send(_)
                 | Action::CompileInSlot
                 | Action::CompileLocally
+                | Action::CompileHere
                 | Action::Deliver { .. }
         )
     }
@@ -159,6 +164,8 @@ impl Action {
 pub enum Answer {
     /// Run the job on this server.
     Granted(Grant),
+    /// Run the job on this machine, in a slot it offered the farm.
+    RunHere,
     /// Compile here, for this reason.
     CompileLocally(String),
     /// The scheduler cannot be used, for this reason (unreachable, silent, refusing,

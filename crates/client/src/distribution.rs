@@ -472,6 +472,19 @@ impl Distribution {
                 actions.extend(start);
                 actions
             }
+            Answer::RunHere => {
+                // Not a fallback: the user offered this machine's slots, and the farm
+                // chose one as the soonest place, so strict mode allows it.
+                self.place = Place::Local(LocalCause::Offered);
+                self.stage = Stage::Local;
+                vec![
+                    info(format!(
+                        "scheduler: compile {} here, in a slot this machine offers",
+                        self.input
+                    )),
+                    Action::CompileHere,
+                ]
+            }
             Answer::CompileLocally(reason) if !self.rules.fallback => {
                 // Strict mode promises that every object was compiled on the farm: the
                 // farm's "compile here" is then a failure to distribute, said as such.

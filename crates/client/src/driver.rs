@@ -15,7 +15,7 @@ use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use ccfarm_proto::farm::JobDescription;
+use ccfarm_proto::farm::{JobDescription, JobResult};
 
 use crate::agent::Dialer;
 use crate::agent::wire::Peer;
@@ -70,6 +70,7 @@ pub(crate) fn distribute(job: &Job<'_>) -> (i32, Place, Option<CacheNote>) {
             request: None,
             memory: None,
             lease: None,
+            here: None,
             race: None,
             scheduler: 0,
             avoid: Vec::new(),
@@ -141,6 +142,8 @@ struct Shell<'a, 'scope> {
     memory: Option<(History, String)>,
     /// A grant not yet watched.
     lease: Option<Lease>,
+    /// The slot of this machine's own the scheduler placed the job in.
+    here: Option<lease::HereLease>,
     race: Option<RaceIo<'scope>>,
     /// Which scheduler of the list is asked (counting round the list).
     scheduler: usize,
@@ -266,6 +269,19 @@ impl<'a, 'scope> Shell<'a, 'scope> {
             }
             Action::CompileLocally => {
                 return Performed::Event(Event::LocalFinished(self.job.compile_locally()));
+            }
+            Action::CompileHere => {
+                let started = Instant::now();
+                let code = self.job.compile_locally();
+                if let Some(here) = self.here.take() {
+                    let result = if code == 0 {
+                        JobResult::Ok
+                    } else {
+                        JobResult::CompileError
+                    };
+                    here.release(result, started.elapsed());
+                }
+                return Performed::Event(Event::LocalFinished(code));
             }
             Action::WatchLease => {
                 let lease = self.lease.take().expect("a grant to watch");
@@ -486,6 +502,7 @@ impl<'a, 'scope> Shell<'a, 'scope> {
                 previous_server: previous.map(|p| p.server),
                 compiler_identity: job.identity(),
                 avoid: Vec::new(),
+                local_slots: settings.local_slots,
             };
             self.memory = memory;
             self.request = Some(Request {
@@ -521,6 +538,10 @@ impl<'a, 'scope> Shell<'a, 'scope> {
                 };
                 self.lease = Some(lease);
                 Answer::Granted(grant)
+            }
+            Ok(lease::Answer::RunHere(here)) => {
+                self.here = Some(here);
+                Answer::RunHere
             }
             Ok(lease::Answer::CompileLocally(reason)) => Answer::CompileLocally(reason),
             // This client cannot prove who it is: no scheduler would take it.

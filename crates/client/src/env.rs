@@ -115,8 +115,12 @@ pub struct Settings {
     pub history: bool,
     /// Who is building (for per-user fairness).
     pub user: String,
-    /// This machine's name (for the dashboard).
+    /// This machine's name (for the dashboard, and to pool its offered slots).
     pub machine: String,
+    /// Compile slots this machine offers the scheduler for its own jobs
+    /// (`CCFARM_LOCAL_SLOTS`, default 0): the scheduler may answer "compile it here"
+    /// when that finishes a job soonest.
+    pub local_slots: u32,
     /// The user's credential directory (`CCFARM_CREDENTIALS`, from `ccfarm ca issue
     /// user NAME`): the scheduler and the servers are then reached over TLS, and the
     /// user is the one the credentials name.
@@ -230,6 +234,10 @@ impl Settings {
                 .unwrap_or("unknown")
                 .to_owned(),
             machine: env.get("HOSTNAME").unwrap_or("unknown").to_owned(),
+            local_slots: env
+                .get("CCFARM_LOCAL_SLOTS")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0),
             credentials: env
                 .get("CCFARM_CREDENTIALS")
                 .filter(|v| !v.is_empty())

@@ -33,8 +33,32 @@ pub use watch::{Notice, Offer, Watched};
 pub enum Answer {
     /// Run the job on this server; release the lease afterwards.
     Granted(Lease),
+    /// Run the job on this machine, in a slot it offered; release the lease afterwards.
+    RunHere(HereLease),
     /// Compile here, for this reason.
     CompileLocally(String),
+}
+
+/// A slot of this machine's own that the scheduler placed the job in, held until
+/// released or dropped (closing the connection gives it back unmeasured).
+#[derive(Debug)]
+pub struct HereLease {
+    stream: Channel,
+    /// The lease number.
+    pub id: u64,
+}
+
+impl HereLease {
+    /// Give the slot back with the compile's figures, which teach the scheduler this
+    /// machine's speed. Errors are ignored: closing the connection releases it anyway.
+    pub fn release(self, result: JobResult, duration: Duration) {
+        let release = ToScheduler::Release {
+            lease: self.id,
+            result,
+            duration_ms: duration.as_millis() as u64,
+        };
+        let _ = self.stream.write_all(&farm::encode(&release));
+    }
 }
 
 /// A granted slot, held until released or dropped.
@@ -268,6 +292,9 @@ impl Pending {
                 lzo,
                 proof,
             })),
+            FromScheduler::RunHere { lease, .. } => {
+                Ok(Answer::RunHere(HereLease { stream, id: lease }))
+            }
             FromScheduler::CompileLocally { reason, .. } => Ok(Answer::CompileLocally(reason)),
             FromScheduler::Refused { reason } => {
                 Err(LeaseError::Refused(scheduler.to_owned(), reason))

@@ -62,6 +62,9 @@ impl CacheNote {
 pub enum LocalCause {
     /// The scheduler answered "compile locally", with its reason.
     Scheduler(String),
+    /// The scheduler placed the job in a slot this machine offered
+    /// (`CCFARM_LOCAL_SLOTS`): the farm's choice, not a fallback.
+    Offered,
     /// Every server failed the job, or none could be reached.
     NoServer,
     /// The host list's `localhost` slot was the one free.
@@ -82,6 +85,7 @@ impl LocalCause {
     pub fn slug(&self) -> &'static str {
         match self {
             LocalCause::Scheduler(_) => "scheduler",
+            LocalCause::Offered => "offered",
             LocalCause::NoServer => "no_server",
             LocalCause::Localhost => "localhost",
             LocalCause::Rerun => "rerun",

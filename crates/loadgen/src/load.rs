@@ -159,6 +159,7 @@ pub async fn cycle(
         previous_server: None,
         compiler_identity: None,
         avoid: Vec::new(),
+        local_slots: 0,
     };
     let mut number = 0u64;
     loop {

@@ -132,6 +132,7 @@ impl Farm {
                 duration: Duration::from_secs_f64(cost),
                 host: None,
             }),
+            local: None,
         };
         let actions = self
             .sched

@@ -60,6 +60,27 @@ fn main() {
                     );
                 }
             }
+            // The clients' own two slots each, offered to the scheduler (the harness's
+            // `farm+local`), calibrated speeds.
+            let farm = Farm::parse(spec)
+                .expect("a valid profile")
+                .with_noise(noise)
+                .expect("a valid noise")
+                .with_knowledge(Knowledge::Calibrated { secs: 0.3 })
+                .with_client_slots(2);
+            let reports: Vec<_> = (0..seeds)
+                .map(|s| {
+                    let w = Workload {
+                        sizes,
+                        ..Workload::w2_seeded(s)
+                    };
+                    simulate(&farm, &w, Policy::EarliestFinish)
+                })
+                .collect();
+            println!(
+                "| {profile} | {sizes:?} | W2 | calibrated, farm+local | {} |",
+                Means::of(&reports).cells()
+            );
         }
     }
 }

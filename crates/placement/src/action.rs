@@ -20,6 +20,15 @@ pub enum Action {
         /// Where to send the job.
         host: HostId,
     },
+    /// Answer a waiting request: run the job on the client's own machine, which offered
+    /// its slots ([`crate::LocalOffer`]) and finishes it soonest; release `lease` when
+    /// done, with the compile's duration, as after a [`Action::Grant`].
+    RunHere {
+        /// The request answered.
+        request: RequestId,
+        /// The new lease on the machine's slot.
+        lease: LeaseId,
+    },
     /// A straggler: the job holding `original_lease` should also be started on `host` under
     /// `new_lease`. The first of the two released with a result wins; the other is cancelled.
     Speculate {

@@ -64,6 +64,11 @@ pub struct Config {
     pub default_cost: Duration,
     /// Floor for any job cost, so that a zero-byte or zero-second job still occupies time.
     pub min_cost: Duration,
+    /// What a remote job costs besides its compile, weighed against running it on the
+    /// client's own machine when the client offers its slots: the source's and the
+    /// object's transfer and the server's setup (the preprocessing is paid either way: a
+    /// local compile preprocesses too).
+    pub remote_overhead: Duration,
     /// Hosts reporting less free memory than this get no new leases (0 disables the check).
     pub min_free_memory: u64,
     /// Speculative re-dispatch of stragglers (used by policies that support it); `None`
@@ -132,6 +137,7 @@ impl Default for Config {
             initial_secs_per_byte: 1e-6,
             default_cost: Duration::from_secs(1),
             min_cost: Duration::from_millis(1),
+            remote_overhead: Duration::from_millis(10),
             min_free_memory: 0,
             speculation: Some(Speculation::default()),
             user_weights: BTreeMap::new(),

@@ -64,6 +64,9 @@ pub enum ConfigError {
 /// thing found, in a walk that is the same on every run).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InvariantError {
+    /// A client machine's count of running jobs disagrees with its leases.
+    #[error("machines: {0}")]
+    Machines(String),
     /// Leases, the requests holding them and the hosts' lease lists disagree.
     #[error("{0}")]
     Leases(String),

@@ -51,6 +51,19 @@ pub struct JobInfo {
     /// and to these only when no other host could ever take it (none that serves its
     /// compiler is up).
     pub avoid: Vec<HostId>,
+    /// The client machine's own cores it offers the farm for its jobs, if any
+    /// (`scheduler::machines`).
+    pub local: Option<LocalOffer>,
+}
+
+/// A client machine's own slots, offered with each of its jobs: the scheduler may answer
+/// "run it here" ([`crate::Action::RunHere`]) when that finishes the job soonest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalOffer {
+    /// The machine, as its clients name it: its jobs share its slots.
+    pub machine: String,
+    /// How many of its jobs it runs at once (the latest offer counts).
+    pub slots: u32,
 }
 
 /// A previous compile of the same file.
@@ -285,6 +298,7 @@ mod tests {
             user: "u".into(),
             size_bytes: size,
             previous,
+            local: None,
         }
     }
 

@@ -52,6 +52,8 @@ pub(crate) struct Queued {
     pub(crate) known: bool,
     /// Whether nothing tells its cost from another job's ([`crate::job::CostModel::blind`]).
     pub(crate) blind: bool,
+    /// The client machine that offered its own slots for it (`scheduler::machines`).
+    pub(crate) local: Option<usize>,
     pub(crate) enqueued: Micros,
     /// Set when the policy declined a free slot expecting a better one by this time; never
     /// moved later, and once passed the request takes any free slot.
@@ -477,6 +479,7 @@ mod tests {
             size: 0,
             known: true,
             blind: false,
+            local: None,
             enqueued: Micros(at),
             wait_until: None,
             compiler: None,

@@ -35,6 +35,8 @@ pub struct Snapshot {
     /// brought up to date when it moves by more than 1 %): a host with no samples is shown,
     /// and placed, at its weight times this.
     pub speed_scale: f64,
+    /// Client machines that offered their own slots, in first-offered order.
+    pub machines: Vec<crate::MachineStatus>,
     /// Totals since start.
     pub counters: Counters,
 }
@@ -107,6 +109,8 @@ pub struct Counters {
     pub requests: u64,
     /// Leases granted (not counting speculative ones).
     pub grants: u64,
+    /// Requests answered "run it on your own machine" ([`crate::Action::RunHere`]).
+    pub run_here: u64,
     /// Requests that had to wait (were not granted on arrival).
     pub waits: u64,
     /// Speculative leases started.

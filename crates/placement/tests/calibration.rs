@@ -16,6 +16,7 @@ fn unknown(user: &str) -> JobInfo {
         user: user.into(),
         size_bytes: 0,
         previous: None,
+        local: None,
     }
 }
 

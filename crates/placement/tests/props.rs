@@ -136,6 +136,9 @@ impl Model {
     fn apply(&mut self, actions: &[Action]) {
         for a in actions {
             match *a {
+                Action::RunHere { request, .. } => {
+                    panic!("{request} run on a machine, but no job offered one")
+                }
                 Action::Grant {
                     request,
                     lease,
@@ -237,6 +240,7 @@ fn step(s: &mut Scheduler, m: &mut Model, now: Micros, op: &Op) {
                 }),
                 compiler: named.map(compiler),
                 avoid: Vec::new(),
+                local: None,
             };
             s.request(now, r, job)
         }

@@ -365,6 +365,7 @@ fn size_based_predictions_converge_without_previous_durations() {
         user: "u".into(),
         size_bytes: 1_000_000,
         previous: None,
+        local: None,
     };
     let mut t = 0.0;
     let mut predicted = 0.0;
@@ -392,6 +393,7 @@ fn size_predictions_fit_a_base_shared_by_every_file() {
         user: "u".into(),
         size_bytes: size(secs),
         previous: None,
+        local: None,
     };
     let predicted = |s: &Scheduler, l: LeaseId| {
         let info = s.lease(l).unwrap();
@@ -1060,6 +1062,7 @@ fn unknown(user: &str) -> JobInfo {
         user: user.into(),
         size_bytes: 0,
         previous: None,
+        local: None,
     }
 }
 

@@ -84,6 +84,15 @@ pub struct JobDescription {
     /// their own: the scheduler places it elsewhere while another server can take it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub avoid: Vec<String>,
+    /// Compile slots the client's own machine (the `machine` of its hello) offers the
+    /// farm: the scheduler may answer [`FromScheduler::RunHere`]. 0 (and absent, from
+    /// older clients): none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub local_slots: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What a client needs to run a granted job on a server that takes TLS: the server's
@@ -289,6 +298,15 @@ pub enum FromScheduler {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         proof: Option<GrantProof>,
     },
+    /// Run the job on the client's own machine, in one of the slots it offered
+    /// (`local_slots`): that finishes it soonest. Release the lease afterwards with the
+    /// compile's duration, as after a grant.
+    RunHere {
+        /// The client's request number.
+        request: u64,
+        /// The lease to release afterwards.
+        lease: u64,
+    },
     /// No slot will come in time (or none suits): compile on the client.
     CompileLocally {
         /// The client's request number.
@@ -430,6 +448,7 @@ mod tests {
                 previous_server: None,
                 compiler_identity: None,
                 avoid: Vec::new(),
+                local_slots: 0,
             },
         });
         round_trip(ToScheduler::Request {
@@ -445,6 +464,7 @@ mod tests {
                     target: "x86_64-linux-gnu".into(),
                 }),
                 avoid: vec!["10.0.0.8:3632".into()],
+                local_slots: 0,
             },
         });
         round_trip(ToScheduler::Pong);

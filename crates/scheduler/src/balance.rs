@@ -143,6 +143,7 @@ async fn lease_client(stream: TcpStream, peer: SocketAddr, handle: Handle) {
         previous_server: None,
         compiler_identity: None,
         avoid: Vec::new(),
+        local_slots: 0,
     };
     let asked = Instant::now();
     let answer = {

@@ -283,13 +283,16 @@ pub async fn serve<S>(
                 }
                 continue;
             }
-            (Some(Role::Client { .. }), ToScheduler::Request { request, job }) => Event::Request {
-                conn,
-                number: request,
-                user: user.to_string(),
-                job,
-                tx: tx.clone(),
-            },
+            (Some(Role::Client { machine, .. }), ToScheduler::Request { request, job }) => {
+                Event::Request {
+                    conn,
+                    number: request,
+                    user: user.to_string(),
+                    machine: machine.clone(),
+                    job,
+                    tx: tx.clone(),
+                }
+            }
             (
                 Some(Role::Client { .. }),
                 ToScheduler::Size {

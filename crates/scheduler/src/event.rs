@@ -26,6 +26,8 @@ pub enum Event {
         conn: u64,
         number: u64,
         user: String,
+        /// The client machine its hello named.
+        machine: String,
         job: JobDescription,
         tx: Tx,
     },

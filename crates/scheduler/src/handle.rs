@@ -118,6 +118,8 @@ impl Handle {
                 conn,
                 number: 1,
                 user: user.to_owned(),
+                // The service's own ports offer no machine slots (`local_slots` is 0).
+                machine: String::new(),
                 job,
                 tx,
             })

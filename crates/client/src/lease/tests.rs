@@ -15,6 +15,7 @@ fn job() -> JobDescription {
         previous_server: None,
         compiler_identity: None,
         avoid: Vec::new(),
+        local_slots: 0,
     }
 }
 

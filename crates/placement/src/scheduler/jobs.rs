@@ -66,6 +66,11 @@ impl Scheduler {
         let cost = self
             .cost
             .estimate(&job, &self.cfg, |h| hosts.get(&h).map(|h| h.speed.value));
+        let local = job
+            .local
+            .as_ref()
+            .filter(|o| o.slots > 0)
+            .map(|o| self.machine_of(o));
         self.queue.push(Queued {
             id,
             user,
@@ -73,6 +78,7 @@ impl Scheduler {
             size: job.size_bytes,
             known: CostModel::knows(&job),
             blind: self.cost.blind(&job),
+            local,
             enqueued: now,
             wait_until: None,
             compiler,
@@ -116,6 +122,10 @@ impl Scheduler {
         lease: LeaseId,
         outcome: ReleaseReport,
     ) -> Result<Vec<Action>, SchedError> {
+        if self.machines.request_of(lease).is_some() {
+            self.advance(now);
+            return self.release_local(lease, outcome).expect("a local lease");
+        }
         if !self.leases.contains_key(&lease) {
             return Err(SchedError::UnknownLease(lease));
         }
@@ -211,13 +221,21 @@ impl Scheduler {
     ) -> Result<Vec<Action>, SchedError> {
         let request = match held.into() {
             Held::Request(r) => r,
-            Held::Lease(l) => {
-                self.leases
-                    .get(&l)
-                    .ok_or(SchedError::UnknownLease(l))?
-                    .request
-            }
+            Held::Lease(l) => match self.machines.request_of(l) {
+                Some(r) => r,
+                None => {
+                    self.leases
+                        .get(&l)
+                        .ok_or(SchedError::UnknownLease(l))?
+                        .request
+                }
+            },
         };
+        if self.forget_local(request) {
+            self.advance(now);
+            self.counters.clients_gone += 1;
+            return Ok(self.finish());
+        }
         if let Some(at) = self.held.iter().position(|(h, _)| *h == request) {
             self.advance(now);
             self.counters.clients_gone += 1;
@@ -259,6 +277,9 @@ impl Scheduler {
         self.advance(now);
         if let Some((_, job)) = self.held.iter_mut().find(|(h, _)| *h == request) {
             job.size_bytes = size_bytes;
+            return Ok(Vec::new());
+        }
+        if self.machines.runs(request) {
             return Ok(Vec::new());
         }
         if let Some(q) = self.queue.get_mut(request) {

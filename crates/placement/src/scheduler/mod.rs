@@ -30,11 +30,13 @@ mod fenwick;
 mod hosts;
 pub(crate) mod index;
 mod jobs;
+mod machines;
 mod matching;
 mod scale;
 mod stragglers;
 mod views;
 
+pub use machines::MachineStatus;
 pub use views::{LeaseInfo, QueuedRequest};
 
 /// How many failure reports a user's successes can vouch for at most. A client that reports
@@ -105,6 +107,8 @@ pub struct Scheduler {
     hung_next: Option<Micros>,
     /// A hung job found no free host: the search runs on every change until one does.
     hung_stuck: bool,
+    /// Client machines' own slots and the jobs they run ([`machines`]).
+    machines: machines::Machines,
 }
 
 impl Scheduler {
@@ -159,6 +163,7 @@ impl Scheduler {
             saturated: false,
             hung_next: None,
             hung_stuck: false,
+            machines: machines::Machines::default(),
         })
     }
 

@@ -166,6 +166,7 @@ impl Scheduler {
             secs_per_byte: self.cost.secs_per_byte(),
             size_line: self.cost.line(),
             speed_scale: self.scale.applied(),
+            machines: self.machines.statuses(),
             counters: self.counters.clone(),
         }
     }
@@ -173,6 +174,7 @@ impl Scheduler {
     /// Checks the internal bookkeeping; `Err` describes the first inconsistency. Meant for
     /// tests and simulators (it walks everything).
     pub fn check_invariants(&self) -> Result<(), InvariantError> {
+        self.machines.check()?;
         // In id order, so that the first inconsistency reported is the same on every run.
         let mut leases: Vec<(&LeaseId, &Lease)> = self.leases.iter().collect();
         leases.sort_unstable_by_key(|&(id, _)| *id);

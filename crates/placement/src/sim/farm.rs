@@ -30,6 +30,9 @@ pub struct Farm {
     pub noise: f64,
     /// What the scheduler is told of, or measures about, the hosts' speeds.
     pub knowledge: Knowledge,
+    /// Slots each client's own machine (slowness 1) offers the scheduler with its jobs
+    /// ([`crate::LocalOffer`]); 0, the default, offers none.
+    pub client_slots: u32,
 }
 
 /// What the scheduler knows of the simulated hosts' speeds when they join.
@@ -97,6 +100,7 @@ impl Farm {
             hosts,
             noise: 0.0,
             knowledge: Knowledge::default(),
+            client_slots: 0,
         })
     }
 
@@ -123,6 +127,7 @@ impl Farm {
             hosts,
             noise: 0.0,
             knowledge: Knowledge::default(),
+            client_slots: 0,
         }
     }
 
@@ -132,6 +137,14 @@ impl Farm {
             return Err(FarmError::Noise(noise));
         }
         Ok(Farm { noise, ..self })
+    }
+
+    /// The same farm, each client's machine offering `slots` of its own.
+    pub fn with_client_slots(self, slots: u32) -> Farm {
+        Farm {
+            client_slots: slots,
+            ..self
+        }
     }
 
     /// The same farm, the scheduler knowing `knowledge` of its speeds.

@@ -138,22 +138,26 @@ impl Run<'_> {
             .collect();
         let makespan = done.iter().copied().fold(origin, f64::max) - origin;
 
+        // The work released from each start time on, over the capacity it can use: the
+        // farm's, plus the own slots of the clients that release it (as the shared
+        // benchmark's `farm+local` bound counts them).
         let capacity = farm.capacity();
         let starts: BTreeSet<u64> = w.clients.iter().map(|c| c.start.to_bits()).collect();
         let lb_capacity = starts
             .iter()
             .map(|&bits| {
                 let t = f64::from_bits(bits);
-                let work: f64 = w
-                    .clients
-                    .iter()
-                    .filter(|c| c.start >= t)
-                    .flat_map(|c| &c.costs)
-                    .sum();
-                t - origin + work / capacity
+                let later = w.clients.iter().filter(|c| c.start >= t);
+                let work: f64 = later.clone().flat_map(|c| &c.costs).sum();
+                let own = f64::from(farm.client_slots) * later.count() as f64;
+                t - origin + work / (capacity + own)
             })
             .fold(0.0, f64::max);
-        let min_slow = farm.min_slowness();
+        let min_slow = if farm.client_slots > 0 {
+            farm.min_slowness().min(1.0)
+        } else {
+            farm.min_slowness()
+        };
         let lb_critical = w
             .clients
             .iter()

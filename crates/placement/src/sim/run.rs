@@ -8,7 +8,7 @@ use crate::action::Action;
 use crate::config::Config;
 use crate::host::HostSpec;
 use crate::ids::{HostId, LeaseId, RequestId};
-use crate::job::{JobEnd, JobInfo, PreviousRun, ReleaseReport};
+use crate::job::{JobEnd, JobInfo, LocalOffer, PreviousRun, ReleaseReport};
 use crate::rng::SplitMix64;
 use crate::scheduler::Scheduler;
 use crate::time::Micros;
@@ -25,6 +25,8 @@ enum Event {
     RemoteDone(LeaseId),
     /// A local compile of a job finishes.
     LocalDone(usize),
+    /// A job the scheduler ran on its client's machine finishes.
+    HereDone(LeaseId),
 }
 
 /// A copy of a job running on a host.
@@ -61,6 +63,10 @@ pub(super) struct Run<'a> {
     /// Slowness of the machine that finished each job.
     pub(super) done_on: Vec<f64>,
     running: BTreeMap<LeaseId, RunningCopy>,
+    /// Jobs running on their client's machine, by lease: the job and its start.
+    here: BTreeMap<LeaseId, (usize, Micros)>,
+    /// [`Farm::client_slots`].
+    client_slots: u32,
     pub(super) jobs_local: usize,
     pub(super) speculations: usize,
     pub(super) duplicates: usize,
@@ -140,6 +146,8 @@ fn execute_remembering<'a>(
         done_at: vec![None; n],
         done_on: vec![1.0; n],
         running: BTreeMap::new(),
+        here: BTreeMap::new(),
+        client_slots: farm.client_slots,
         jobs_local: 0,
         speculations: 0,
         duplicates: 0,
@@ -236,6 +244,18 @@ impl Run<'_> {
                 self.complete(now, job);
                 1
             }
+            Event::HereDone(lease) => {
+                let (job, started) = self.here.remove(&lease).expect("a job running here");
+                let outcome = ReleaseReport {
+                    duration: now - started,
+                    result: JobEnd::Ok,
+                };
+                let actions = self.sched.release(now, lease, outcome).expect("live lease");
+                self.done_on[job] = 1.0;
+                self.complete(now, job);
+                self.apply(now, actions);
+                1
+            }
         }
     }
 
@@ -261,6 +281,10 @@ impl Run<'_> {
                 user: client.user.clone(),
                 size_bytes: self.size(job),
                 previous: self.previous(job),
+                local: (self.client_slots > 0).then(|| LocalOffer {
+                    machine: client.user.clone(),
+                    slots: self.client_slots,
+                }),
             };
             let actions = self
                 .sched
@@ -327,10 +351,19 @@ impl Run<'_> {
                             user: self.workload.clients[k].user.clone(),
                             size_bytes: self.size(job),
                             previous: self.previous(job),
+                            local: None,
                         };
                         let more = self.sched.request(now, request, info).expect("retry");
                         self.apply(now, more);
                     }
+                }
+                Action::RunHere { request, lease } => {
+                    let job = request.0 as usize;
+                    self.granted_at[job].get_or_insert(now);
+                    self.jobs_local += 1;
+                    self.here.insert(lease, (job, now));
+                    let end = now.plus_secs_f64(self.cost(job));
+                    self.push(end, Event::HereDone(lease));
                 }
                 Action::CompileLocally { request, .. } => {
                     let job = request.0 as usize;

@@ -309,3 +309,19 @@ fn print_comparison_table() {
     println!("{t}");
     assert_eq!(t.lines().count(), 2 + 2 * Policy::ALL.len());
 }
+
+/// The clients' own two slots each (the harness's `farm+local`): the same builds finish
+/// sooner than on the farm alone, and some jobs run on their clients' machines.
+#[test]
+fn the_clients_own_slots_shorten_the_builds() {
+    let farm = Farm::default().with_knowledge(Knowledge::Calibrated { secs: 0.3 });
+    let w = Workload::w2();
+    let alone = simulate(&farm, &w, Policy::EarliestFinish);
+    let with_own = simulate(&farm.with_client_slots(2), &w, Policy::EarliestFinish);
+    assert_eq!(with_own.completed, with_own.jobs);
+    assert!(with_own.jobs_local > 0, "{with_own:?}");
+    assert!(
+        with_own.makespan < alone.makespan * 0.8,
+        "{with_own:?} vs {alone:?}"
+    );
+}

@@ -29,6 +29,7 @@ pub fn job(user: &str, secs: f64) -> JobInfo {
             duration: Duration::from_secs_f64(secs),
             host: None,
         }),
+        local: None,
     }
 }
 

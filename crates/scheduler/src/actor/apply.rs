@@ -62,7 +62,33 @@ impl Actor {
                             conn: waiting.conn,
                             user: waiting.user,
                             tx: waiting.tx,
-                            host,
+                            host: Some(host),
+                            key: waiting.key,
+                        },
+                    );
+                }
+                Action::RunHere { request, lease } => {
+                    let Some(waiting) = self.requests.remove(&request) else {
+                        let more = self
+                            .sched
+                            .client_gone(now, Held::Lease(lease))
+                            .unwrap_or_default();
+                        self.apply(now, more);
+                        continue;
+                    };
+                    self.settings.metrics.granted(waiting.since.elapsed());
+                    debug!(lease = lease.0, user = %waiting.user, "run on the client's machine");
+                    let _ = waiting.tx.send(FromScheduler::RunHere {
+                        request: waiting.number,
+                        lease: lease.0,
+                    });
+                    self.leases.insert(
+                        lease,
+                        Holder {
+                            conn: waiting.conn,
+                            user: waiting.user,
+                            tx: waiting.tx,
+                            host: None,
                             key: waiting.key,
                         },
                     );
@@ -125,7 +151,7 @@ impl Actor {
                             conn,
                             user,
                             tx,
-                            host,
+                            host: Some(host),
                             key,
                         },
                     );

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ccfarm_placement::{
-    Action, Held, JobEnd, JobInfo, LeaseId, Micros, PreviousRun, ReleaseReport, RequestId,
-    SchedError,
+    Action, Held, JobEnd, JobInfo, LeaseId, LocalOffer, Micros, PreviousRun, ReleaseReport,
+    RequestId, SchedError,
 };
 use ccfarm_proto::farm::{self, JobDescription};
 use tokio::time::Instant;
@@ -19,6 +19,9 @@ use super::{Actor, Waiting};
 
 /// Requests per connection whose `Size` is still listened for.
 const RECENT_REQUESTS: usize = 16;
+
+/// The most slots a client machine's offer counts for: more cores than any workstation.
+const MAX_LOCAL_SLOTS: u32 = 256;
 
 /// How many requests one client connection may have waiting or granted at once
 /// (`max_requests_per_connection`): a compile asks for one slot, and holds two while a
@@ -63,7 +66,7 @@ impl Actor {
         now: Micros,
         conn: u64,
         number: u64,
-        user: String,
+        (user, machine): (String, String),
         job: JobDescription,
         tx: Tx,
     ) -> Result<Vec<Action>, SchedError> {
@@ -148,12 +151,19 @@ impl Actor {
             // longer list is not a real client's and would only slow placement.
             .take(8)
             .collect();
+        // A machine's slots are pooled per user: a name is only a client's claim, and
+        // one user's claim must not take another's slots.
+        let local = (job.local_slots > 0).then(|| LocalOffer {
+            machine: format!("{user}@{machine}"),
+            slots: job.local_slots.min(MAX_LOCAL_SLOTS),
+        });
         let info = JobInfo {
             user,
             size_bytes: job.preprocessed_bytes.unwrap_or(0),
             previous,
             compiler,
             avoid,
+            local,
         };
         self.sched.request(now, id, info)
     }
@@ -207,8 +217,10 @@ impl Actor {
         };
         let duration = Duration::from_millis(duration_ms);
         self.settings.metrics.released(result, duration);
+        // A compile on the client's own machine is timed there, in no server's units:
+        // not remembered as the file's cost.
         if result != JobEnd::Transport
-            && let Some(key) = held.key
+            && let (Some(key), Some(host)) = (held.key, held.host)
         {
             if self.history.len() >= HISTORY_CAP {
                 // Crude but bounded: forget everything rather than grow forever.
@@ -218,7 +230,7 @@ impl Actor {
                 key,
                 PreviousRun {
                     duration,
-                    host: Some(held.host),
+                    host: Some(host),
                 },
             );
         }

@@ -123,7 +123,10 @@ struct Holder {
     conn: u64,
     user: String,
     tx: Tx,
-    host: HostId,
+    /// Where the job runs; `None`: on the client's own machine ([`Action::RunHere`]).
+    ///
+    /// [`Action::RunHere`]: ccfarm_placement::Action::RunHere
+    host: Option<HostId>,
     key: Option<(String, String)>,
 }
 
@@ -163,9 +166,10 @@ impl Actor {
                 conn,
                 number,
                 user,
+                machine,
                 job,
                 tx,
-            } => self.on_request(now, conn, number, user, job, tx),
+            } => self.on_request(now, conn, number, (user, machine), job, tx),
             Event::Size {
                 conn,
                 number,

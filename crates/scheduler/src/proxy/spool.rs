@@ -159,6 +159,7 @@ impl Spooler<'_> {
             previous_server: None,
             compiler_identity: None,
             avoid: Vec::new(),
+            local_slots: 0,
         };
         self.tx.send_modify(|p| p.job = Some(job));
     }

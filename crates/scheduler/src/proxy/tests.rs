@@ -35,7 +35,7 @@ enum Seen {
     Request {
         conn: u64,
         user: String,
-        job: JobDescription,
+        job: Box<JobDescription>,
     },
     Release {
         conn: u64,
@@ -65,8 +65,13 @@ fn scheduler(grants: Vec<Grant>) -> (Handle, Log) {
                     user,
                     job,
                     tx,
+                    ..
                 } => {
-                    seen.lock().unwrap().push(Seen::Request { conn, user, job });
+                    seen.lock().unwrap().push(Seen::Request {
+                        conn,
+                        user,
+                        job: Box::new(job),
+                    });
                     lease += 1;
                     let grant = grants.pop_front().expect("more requests than scripted");
                     let (addr, lzo, revoke) = match grant {

@@ -83,3 +83,28 @@ fn three_servers_build_for_two_concurrent_clients_with_every_job_granted() {
     // The dashboard is served.
     assert!(farm.http_get("/").contains("ccfarm scheduler"));
 }
+
+/// A client offering two slots of its own machine (`CCFARM_LOCAL_SLOTS`): the scheduler
+/// places part of the build there and the rest on the server, with fallbacks off (a slot
+/// the user offered is the farm's choice, not a fallback), and every object is the local
+/// build's.
+#[test]
+fn a_clients_own_slots_take_part_of_the_build() {
+    let farm = Farm::start(&["a"]);
+    let scratch = Scratch::new();
+    local_build(&scratch);
+    let log = farm.build_some_with(&scratch, "own", 20, &[("CCFARM_LOCAL_SLOTS", "2")]);
+    let here = log.matches("in a slot this machine offers").count();
+    let served = compiled(farm.server("a"));
+    assert!(here > 0, "{log}");
+    assert_eq!(here as u64 + served, 20, "{log}");
+    assert!(served > 0, "-j16 needs the server too: {log}");
+    let s = farm.status();
+    assert_eq!(s["counters"]["run_here"], here as u64, "{s}");
+    let machines = s["machines"].as_array().unwrap();
+    assert_eq!(machines.len(), 1, "{s}");
+    assert_eq!(machines[0]["slots"], 2, "{s}");
+    assert_eq!(machines[0]["running"], 0, "every slot given back: {s}");
+    assert!(machines[0]["samples"].as_u64().unwrap() > 0, "{s}");
+    assert_eq!(s["leases"], 0, "{s}");
+}

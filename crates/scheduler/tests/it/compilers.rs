@@ -125,6 +125,7 @@ pub fn ask(farm: &Farm, identity: Option<CompilerKey>) -> FromScheduler {
         previous_server: None,
         compiler_identity: identity,
         avoid: Vec::new(),
+        local_slots: 0,
     };
     send(&mut s, &ToScheduler::Request { request: 1, job });
     read(&mut s, &mut buf)

@@ -40,6 +40,7 @@ fn request(number: u64) -> Vec<u8> {
             previous_server: None,
             compiler_identity: None,
             avoid: Vec::new(),
+            local_slots: 0,
         },
     })
     .to_vec()

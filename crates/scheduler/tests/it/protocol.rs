@@ -349,6 +349,7 @@ fn ask_avoiding(
                 previous_server: None,
                 compiler_identity: None,
                 avoid: avoid.to_vec(),
+                local_slots: 0,
             },
         }));
     }

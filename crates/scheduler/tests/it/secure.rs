@@ -169,6 +169,7 @@ pub(crate) fn request() -> ToScheduler {
             previous_server: None,
             compiler_identity: None,
             avoid: Vec::new(),
+            local_slots: 0,
         },
     }
 }

@@ -106,6 +106,7 @@ impl Scheduler {
     /// Places what can be placed, then considers speculation ([`super::stragglers`]).
     pub(super) fn settle(&mut self, now: Micros) {
         self.refresh_index();
+        self.run_on_machines();
         if self.builtin.is_some() {
             self.dispatch_indexed(now);
         } else {
