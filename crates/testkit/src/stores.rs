@@ -103,19 +103,29 @@ impl WebDav {
     /// Serve `dir` over WebDAV, with `user`/`password` required.
     pub fn start(dir: &Path, user: &str, password: &str) -> WebDav {
         require("rclone");
-        let (port, child) = spawn_listening(|port| {
-            let mut command = Command::new("rclone");
-            command
-                .args(["serve", "webdav"])
-                .arg(dir)
-                .args(["--addr", &format!("127.0.0.1:{port}")])
-                .args(["--user", user, "--pass", password])
-                .args(["--config", "/dev/null"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            command
-        });
-        WebDav { port, child }
+        // A port that accepts is not proof that rclone listens there: two stores started
+        // at once by parallel tests can be handed the same free port, and the one that
+        // lost the bind exits while the other answers. So it must answer HTTP as well.
+        for _attempt in 0..5 {
+            let (port, mut child) = spawn_listening(|port| {
+                let mut command = Command::new("rclone");
+                command
+                    .args(["serve", "webdav"])
+                    .arg(dir)
+                    .args(["--addr", &format!("127.0.0.1:{port}")])
+                    .args(["--user", user, "--pass", password])
+                    .args(["--config", "/dev/null"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
+                command
+            });
+            if answers_http(port) && child.try_wait().unwrap().is_none() {
+                return WebDav { port, child };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("rclone never served WebDAV on a port of its own in five tries");
     }
 
     /// Its URL for `--cache`, with the credentials.
@@ -125,6 +135,24 @@ impl WebDav {
             self.port
         )
     }
+}
+
+/// Whether something on `port` answers a plain HTTP request with an HTTP status line
+/// within a few seconds.
+fn answers_http(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    if stream
+        .write_all(b"OPTIONS / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 5];
+    stream.read_exact(&mut head).is_ok() && &head == b"HTTP/"
 }
 
 impl Drop for WebDav {
