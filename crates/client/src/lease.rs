@@ -52,13 +52,19 @@ impl HereLease {
     /// Give the slot back with the compile's figures, which teach the scheduler this
     /// machine's speed. Errors are ignored: closing the connection releases it anyway.
     pub fn release(self, result: JobResult, duration: Duration) {
-        let release = ToScheduler::Release {
-            lease: self.id,
-            result,
-            duration_ms: duration.as_millis() as u64,
-        };
-        let _ = self.stream.write_all(&farm::encode(&release));
+        send_release(&self.stream, self.id, result, duration);
     }
+}
+
+/// Tells the scheduler on `stream` that `lease` is done, with the job's figures. Errors
+/// are ignored: closing the connection releases every lease on it anyway.
+pub(crate) fn send_release(stream: &Channel, lease: u64, result: JobResult, duration: Duration) {
+    let release = ToScheduler::Release {
+        lease,
+        result,
+        duration_ms: duration.as_millis() as u64,
+    };
+    let _ = stream.write_all(&farm::encode(&release));
 }
 
 /// A granted slot, held until released or dropped.
@@ -311,12 +317,7 @@ impl Lease {
     /// Give the slot back with the job's figures. Errors are ignored: closing the
     /// connection releases the lease anyway.
     pub fn release(self, result: JobResult, duration: Duration) {
-        let release = ToScheduler::Release {
-            lease: self.id,
-            result,
-            duration_ms: duration.as_millis() as u64,
-        };
-        let _ = self.stream.write_all(&farm::encode(&release));
+        send_release(&self.stream, self.id, result, duration);
     }
 }
 

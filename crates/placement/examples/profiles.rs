@@ -32,55 +32,37 @@ fn main() {
         "| profile | sizes | workload | speeds | ratio | worst ratio | Jain | latency mean ms | speculated |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
+    // Every draw of one workload and size mode on `farm`, under earliest-finish.
+    let means = |farm: &Farm, sizes: Sizes, make: fn(u64) -> Workload| {
+        let reports: Vec<_> = (0..seeds)
+            .map(|s| simulate(farm, &Workload { sizes, ..make(s) }, Policy::EarliestFinish))
+            .collect();
+        Means::of(&reports).cells()
+    };
+    let calibrated = Knowledge::Calibrated { secs: 0.3 };
     for (profile, spec) in PROFILES {
+        let farm = Farm::parse(spec)
+            .expect("a valid profile")
+            .with_noise(noise)
+            .expect("a valid noise");
         for sizes in [Sizes::Constant, Sizes::Headers] {
             for (name, make) in [
                 ("W1", Workload::w1_seeded as fn(u64) -> Workload),
                 ("W2", Workload::w2_seeded),
             ] {
-                for knowledge in [Knowledge::Learned, Knowledge::Calibrated { secs: 0.3 }] {
-                    let farm = Farm::parse(spec)
-                        .expect("a valid profile")
-                        .with_noise(noise)
-                        .expect("a valid noise")
-                        .with_knowledge(knowledge);
-                    let reports: Vec<_> = (0..seeds)
-                        .map(|s| {
-                            let w = Workload { sizes, ..make(s) };
-                            simulate(&farm, &w, Policy::EarliestFinish)
-                        })
-                        .collect();
-                    let speeds = match knowledge {
-                        Knowledge::Calibrated { .. } => "calibrated",
-                        _ => "learned",
-                    };
-                    println!(
-                        "| {profile} | {sizes:?} | {name} | {speeds} | {} |",
-                        Means::of(&reports).cells()
-                    );
+                for (speeds, knowledge) in
+                    [("learned", Knowledge::Learned), ("calibrated", calibrated)]
+                {
+                    let farm = farm.clone().with_knowledge(knowledge);
+                    let cells = means(&farm, sizes, make);
+                    println!("| {profile} | {sizes:?} | {name} | {speeds} | {cells} |");
                 }
             }
             // The clients' own two slots each, offered to the scheduler (the harness's
             // `farm+local`), calibrated speeds.
-            let farm = Farm::parse(spec)
-                .expect("a valid profile")
-                .with_noise(noise)
-                .expect("a valid noise")
-                .with_knowledge(Knowledge::Calibrated { secs: 0.3 })
-                .with_client_slots(2);
-            let reports: Vec<_> = (0..seeds)
-                .map(|s| {
-                    let w = Workload {
-                        sizes,
-                        ..Workload::w2_seeded(s)
-                    };
-                    simulate(&farm, &w, Policy::EarliestFinish)
-                })
-                .collect();
-            println!(
-                "| {profile} | {sizes:?} | W2 | calibrated, farm+local | {} |",
-                Means::of(&reports).cells()
-            );
+            let farm = farm.clone().with_knowledge(calibrated).with_client_slots(2);
+            let cells = means(&farm, sizes, Workload::w2_seeded);
+            println!("| {profile} | {sizes:?} | W2 | calibrated, farm+local | {cells} |");
         }
     }
 }

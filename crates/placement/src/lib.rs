@@ -83,6 +83,6 @@ pub use host::{Heartbeat, HostKind, HostSpec};
 pub use ids::{Held, HostId, LeaseId, RequestId};
 pub use job::{JobEnd, JobInfo, LocalOffer, PreviousRun, ReleaseReport};
 pub use policy::{Candidate, Decision, JobView, PlaceContext, Placement, Policy, UnknownPolicy};
-pub use scheduler::{LeaseInfo, MachineStatus, QueuedRequest, Scheduler};
-pub use snapshot::{Counters, HostStatus, Snapshot, UserStatus};
+pub use scheduler::{LeaseInfo, QueuedRequest, Scheduler};
+pub use snapshot::{Counters, HostStatus, MachineStatus, Snapshot, UserStatus};
 pub use time::Micros;

@@ -36,7 +36,7 @@ pub struct Snapshot {
     /// and placed, at its weight times this.
     pub speed_scale: f64,
     /// Client machines that offered their own slots, in first-offered order.
-    pub machines: Vec<crate::MachineStatus>,
+    pub machines: Vec<MachineStatus>,
     /// Totals since start.
     pub counters: Counters,
 }
@@ -85,6 +85,21 @@ pub struct HostStatus {
     pub last_heartbeat: Micros,
     /// The compilers it has ([`crate::compilers`]); empty when unidentified.
     pub compilers: Vec<CompilerKey>,
+}
+
+/// One client machine that offered its own slots (`scheduler::machines`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MachineStatus {
+    /// The machine's name.
+    pub name: String,
+    /// Slots it offers.
+    pub slots: u32,
+    /// Jobs it runs now for the farm's decision.
+    pub running: u32,
+    /// Its learned speed (work per second, the hosts' units).
+    pub speed: f64,
+    /// Jobs its speed was learned from.
+    pub samples: u32,
 }
 
 /// One user.

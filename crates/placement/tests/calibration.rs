@@ -8,18 +8,6 @@ use std::time::Duration;
 use ccfarm_placement::*;
 use common::*;
 
-/// A job whose cost nothing tells (no size, no previous run).
-fn unknown(user: &str) -> JobInfo {
-    JobInfo {
-        compiler: None,
-        avoid: Vec::new(),
-        user: user.into(),
-        size_bytes: 0,
-        previous: None,
-        local: None,
-    }
-}
-
 fn calibrated(s: &mut Scheduler, name: &str, slots: u32, ms: u64) -> HostId {
     let (id, _) = s.join(at(0.0), spec(name, slots, 1.0)).unwrap();
     s.calibrated(at(0.0), id, Duration::from_millis(ms))

@@ -1054,18 +1054,6 @@ fn a_deep_queue_stops_declining_free_slots() {
     assert_eq!(h, slow);
 }
 
-/// A job the client says nothing about: no size, no previous duration.
-fn unknown(user: &str) -> JobInfo {
-    JobInfo {
-        compiler: None,
-        avoid: Vec::new(),
-        user: user.into(),
-        size_bytes: 0,
-        previous: None,
-        local: None,
-    }
-}
-
 #[test]
 fn jobs_of_unknown_cost_teach_relative_speeds_not_absolute_ones() {
     let mut s = quiet(Policy::ListOrder);

@@ -106,13 +106,8 @@ impl Watched {
     /// connection) with the job's figures. Errors are ignored: closing the connection
     /// releases every lease on it anyway.
     pub fn release(&self, lease: u64, result: JobResult, duration: Duration) {
-        let release = ToScheduler::Release {
-            lease,
-            result,
-            duration_ms: duration.as_millis() as u64,
-        };
         // The watcher only reads its duplicate, so writing here does not race it.
-        let _ = self.lease.stream.write_all(&farm::encode(&release));
+        super::send_release(&self.lease.stream, lease, result, duration);
     }
 
     /// Stop watching; the thread is joined, so nothing outlives the job. Whatever the

@@ -45,6 +45,21 @@ fn send(server: &Server, request: &Request) -> Reply {
         .unwrap_or_else(|| panic!("incomplete reply: {:?}", String::from_utf8_lossy(&wire)))
 }
 
+/// The reply is a success whose object is `local`'s, the same compile's run here.
+fn assert_compiled_like(reply: &Reply, local: &[u8]) {
+    assert_eq!(
+        reply.status,
+        0,
+        "{}",
+        String::from_utf8_lossy(&reply.stderr)
+    );
+    assert_eq!(
+        reply.object.as_ref(),
+        local,
+        "object differs from the local build"
+    );
+}
+
 const MAIN_C: &str =
     "#include \"config.h\"\n#include <util.h>\nint main(void) { return VALUE + twice(2); }\n";
 const CONFIG_H: &str = "#define VALUE 40\n";
@@ -83,17 +98,7 @@ fn a_pump_request_compiles_like_a_local_build() {
         ],
     );
     let reply = send(&server, &req);
-    assert_eq!(
-        reply.status,
-        0,
-        "{}",
-        String::from_utf8_lossy(&reply.stderr)
-    );
-    assert_eq!(
-        reply.object.as_ref(),
-        &local_object[..],
-        "object differs from the local build"
-    );
+    assert_compiled_like(&reply, &local_object[..]);
     let dotd = String::from_utf8(reply.dotd.expect("v3 success carries DOTD").to_vec()).unwrap();
     assert!(dotd.starts_with("main.o:"), "{dotd}");
     assert!(
@@ -219,17 +224,7 @@ fn the_include_servers_links_to_system_directories_compile_against_the_servers_h
     entries.extend(outermost.map(|d| include_server_link(d)));
     let argv = ["gcc", "-O2", "-c", "main.c", "-o", "main.o"];
     let reply = send(&server, &request("/home/dev/p", &argv, entries));
-    assert_eq!(
-        reply.status,
-        0,
-        "{}",
-        String::from_utf8_lossy(&reply.stderr)
-    );
-    assert_eq!(
-        reply.object.as_ref(),
-        &scratch.read("main.o")[..],
-        "object differs from the local build"
-    );
+    assert_compiled_like(&reply, &scratch.read("main.o")[..]);
     let dotd = String::from_utf8(reply.dotd.expect("v3 success carries DOTD").to_vec()).unwrap();
     assert!(
         dotd.starts_with("main.o:") && dotd.contains("main.c"),
@@ -323,16 +318,6 @@ fn a_request_captured_from_distccs_include_server_compiles_like_a_local_build() 
 
     let server = Server::start(&[]);
     let reply = send(&server, &request);
-    assert_eq!(
-        reply.status,
-        0,
-        "{}",
-        String::from_utf8_lossy(&reply.stderr)
-    );
-    assert_eq!(
-        reply.object.as_ref(),
-        &std::fs::read(dir.join(&output)).unwrap()[..],
-        "object differs from the local build"
-    );
+    assert_compiled_like(&reply, &std::fs::read(dir.join(&output)).unwrap()[..]);
     server.assert_no_leftovers();
 }

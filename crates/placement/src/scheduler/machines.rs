@@ -24,14 +24,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use crate::action::Action;
 use crate::error::{InvariantError, SchedError};
 use crate::host::Speed;
 use crate::ids::{LeaseId, RequestId};
 use crate::job::{JobEnd, LocalOffer, ReleaseReport};
 use crate::queue::Queued;
+use crate::snapshot::MachineStatus;
 
 use super::Scheduler;
 
@@ -63,21 +62,6 @@ pub(crate) struct Machines {
     list: Vec<Machine>,
     leases: BTreeMap<LeaseId, LocalLease>,
     by_request: BTreeMap<RequestId, LeaseId>,
-}
-
-/// One machine, as the status page shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MachineStatus {
-    /// The machine's name.
-    pub name: String,
-    /// Slots it offers.
-    pub slots: u32,
-    /// Jobs it runs now for the farm's decision.
-    pub running: u32,
-    /// Its learned speed (work per second, the hosts' units).
-    pub speed: f64,
-    /// Jobs its speed was learned from.
-    pub samples: u32,
 }
 
 impl Machines {

@@ -36,7 +36,6 @@ mod scale;
 mod stragglers;
 mod views;
 
-pub use machines::MachineStatus;
 pub use views::{LeaseInfo, QueuedRequest};
 
 /// How many failure reports a user's successes can vouch for at most. A client that reports

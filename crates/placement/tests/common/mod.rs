@@ -33,6 +33,18 @@ pub fn job(user: &str, secs: f64) -> JobInfo {
     }
 }
 
+/// A job the client says nothing about: no size, no previous duration.
+pub fn unknown(user: &str) -> JobInfo {
+    JobInfo {
+        compiler: None,
+        avoid: Vec::new(),
+        user: user.into(),
+        size_bytes: 0,
+        previous: None,
+        local: None,
+    }
+}
+
 pub fn outcome(secs: f64, result: JobEnd) -> ReleaseReport {
     ReleaseReport {
         duration: Duration::from_secs_f64(secs),

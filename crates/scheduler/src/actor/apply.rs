@@ -1,7 +1,7 @@
 //! Carrying out the state machine's actions: grants and "compile locally" answers to
 //! waiting clients, speculative copies offered to holders, cancellations, and probes.
 
-use ccfarm_placement::{Action, FarmRefusal, Held, Micros};
+use ccfarm_placement::{Action, FarmRefusal, Held, LeaseId, Micros};
 use ccfarm_proto::farm::FromScheduler;
 use tracing::debug;
 
@@ -26,11 +26,7 @@ impl Actor {
                         (self.requests.remove(&request), self.hosts.get(host))
                     else {
                         // The client or the host vanished in between: give the slot back.
-                        let more = self
-                            .sched
-                            .client_gone(now, Held::Lease(lease))
-                            .unwrap_or_default();
-                        self.apply(now, more);
+                        self.give_back(now, lease);
                         continue;
                     };
                     self.settings.metrics.granted(waiting.since.elapsed());
@@ -69,11 +65,7 @@ impl Actor {
                 }
                 Action::RunHere { request, lease } => {
                     let Some(waiting) = self.requests.remove(&request) else {
-                        let more = self
-                            .sched
-                            .client_gone(now, Held::Lease(lease))
-                            .unwrap_or_default();
-                        self.apply(now, more);
+                        self.give_back(now, lease);
                         continue;
                     };
                     self.settings.metrics.granted(waiting.since.elapsed());
@@ -183,5 +175,15 @@ impl Actor {
                 },
             }
         }
+    }
+
+    /// Hands the slot of `lease`, which nobody will use (its client or host vanished
+    /// before the answer went out), back to the state machine.
+    fn give_back(&mut self, now: Micros, lease: LeaseId) {
+        let more = self
+            .sched
+            .client_gone(now, Held::Lease(lease))
+            .unwrap_or_default();
+        self.apply(now, more);
     }
 }
